@@ -1,0 +1,97 @@
+"""Headwater: REST APIs into any dlt destination, one plugin per connector.
+
+The public face::
+
+    import dlt, headwater
+    pipeline = dlt.pipeline("users", destination="duckdb", dataset_name="directory_data")
+    pipeline.run(headwater.source("directory", client_id=..., client_secret=...))
+
+Importing this package is cheap: dlt and the plugins are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from headwater.errors import (
+    ConfigError,
+    ConnectorNotFound,
+    HeadwaterError,
+    PluginError,
+    ResponseError,
+    RunError,
+    SchemaFileError,
+    SettingsError,
+)
+from headwater.markers import hookimpl
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    Connector,
+    CursorPagination,
+    IncrementalSpec,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OffsetPagination,
+    PageNumberPagination,
+    ParentSpec,
+    Resource,
+    ResponseRule,
+    RetryPolicy,
+    SinglePage,
+)
+
+if TYPE_CHECKING:
+    from dlt.extract import DltSource
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
+    "ConfigError",
+    "Connector",
+    "ConnectorNotFound",
+    "CursorPagination",
+    "HeadwaterError",
+    "IncrementalSpec",
+    "NextLinkPagination",
+    "OAuth2ClientCredentials",
+    "OffsetPagination",
+    "PageNumberPagination",
+    "ParentSpec",
+    "PluginError",
+    "Resource",
+    "ResponseError",
+    "ResponseRule",
+    "RetryPolicy",
+    "RunError",
+    "SchemaFileError",
+    "SettingsError",
+    "SinglePage",
+    "connectors",
+    "hookimpl",
+    "source",
+]
+
+
+def source(name: str, *, resources: list[str] | None = None, **settings: Any) -> DltSource:
+    """Build the dlt source of connector ``name``.
+
+    ``settings`` override the environment (``SOURCES__<NAME>__<KEY>``) and
+    ``.dlt/secrets.toml`` / ``.dlt/config.toml`` (``[sources.<name>]``). ``resources``
+    limits the source to those resources. No HTTP request is made here; every settings
+    problem raises :class:`SettingsError` before the first one.
+    """
+    from headwater.assemble import build_source
+
+    return build_source(name, settings, resources=resources)
+
+
+def connectors() -> list[Connector]:
+    """Every connector declared by the installed (and not disabled) plugins."""
+    from headwater.plugins import get_registry
+
+    return get_registry().connectors()

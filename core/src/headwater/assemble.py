@@ -1,0 +1,253 @@
+"""Assembly: a connector's hook results turned into one dlt source.
+
+:func:`build_source` resolves and validates settings, calls each hook once per
+resource, and returns a ``DltSource`` named after the connector. It sends no HTTP
+request: every settings problem is raised before the first one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pluggy
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests.auth import AuthBase
+
+from headwater import redact
+from headwater.errors import ConfigError, PluginError
+from headwater.extract import Endpoint, iter_pages
+from headwater.plugins import get_registry
+from headwater.schema import columns_from_schema
+from headwater.session import retrying_session
+from headwater.settings import Settings, resolve_settings
+from headwater.spec import Connector, Resource, ResponseRule, RetryPolicy
+
+if TYPE_CHECKING:
+    import requests
+    from dlt.extract import DltResource, DltSource
+
+__all__ = ["DEFAULT_CHILD_WORKERS", "build_source", "select_resources"]
+
+log = logging.getLogger("headwater.assemble")
+
+#: Concurrent child requests (one per parent record) unless ``max_workers`` is set.
+DEFAULT_CHILD_WORKERS = 8
+
+
+def select_resources(connector: Connector, names: Sequence[str] | None) -> list[Resource]:
+    """The resources to load: ``names`` (plus the parents they need), or all of them."""
+    if not names:
+        return list(connector.resources)
+    wanted: set[str] = set()
+    for name in names:
+        if name not in connector.resource_names:
+            close = difflib.get_close_matches(name, connector.resource_names, n=1)
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else "resources: " + ", ".join(connector.resource_names)
+            )
+            raise ConfigError(f"connector {connector.name} has no resource {name!r}; {hint}")
+        wanted.add(name)
+    # Children need their parent's records; the parent is extracted (and loaded) too.
+    for name in list(wanted):
+        parent = connector.resource(name).parent
+        while parent is not None:
+            wanted.add(parent.resource)
+            parent = connector.resource(parent.resource).parent
+    return [r for r in connector.resources if r.name in wanted]
+
+
+class _Hooks:
+    """Typed calls of the hooks for one connector, with their results checked."""
+
+    def __init__(self, pm: pluggy.PluginManager, connector: Connector) -> None:
+        self.hook = pm.hook
+        self.connector = connector
+
+    def _owner(self, hook_name: str, value: Any) -> str:
+        # firstresult: the first implementation (in call order) returning non-None won.
+        caller = getattr(self.hook, hook_name)
+        return ", ".join(impl.plugin_name for impl in reversed(caller.get_hookimpls()))
+
+    def _bad(self, hook_name: str, expected: str, value: Any) -> PluginError:
+        return PluginError(
+            f"{hook_name} for connector {self.connector.name} returned "
+            f"{type(value).__name__}, expected {expected} (plugins: "
+            f"{self._owner(hook_name, value)})"
+        )
+
+    def auth(self, settings: Settings) -> AuthBase | None:
+        value = self.hook.headwater_auth(connector=self.connector, settings=settings)
+        if value is not None and not callable(value):
+            raise self._bad("headwater_auth", "a requests AuthBase", value)
+        return value
+
+    def paginator(self, resource: Resource, settings: Settings) -> BasePaginator:
+        value = self.hook.headwater_paginator(
+            connector=self.connector, resource=resource, settings=settings
+        )
+        if not isinstance(value, BasePaginator):
+            raise self._bad("headwater_paginator", "a dlt BasePaginator", value)
+        return value
+
+    def record_schema(self, resource: Resource) -> Mapping[str, Any]:
+        value = self.hook.headwater_record_schema(connector=self.connector, resource=resource)
+        if not isinstance(value, Mapping):
+            raise self._bad("headwater_record_schema", "a JSON Schema mapping", value)
+        return value
+
+    def retry_policy(self, resource: Resource) -> RetryPolicy:
+        value = self.hook.headwater_retry_policy(connector=self.connector, resource=resource)
+        if not isinstance(value, RetryPolicy):
+            raise self._bad("headwater_retry_policy", "a RetryPolicy", value)
+        return value
+
+    def response_rules(self, resource: Resource) -> list[ResponseRule]:
+        rules: list[ResponseRule] = []
+        for result in self.hook.headwater_response_rules(
+            connector=self.connector, resource=resource
+        ):
+            for rule in result or ():
+                if not isinstance(rule, ResponseRule):
+                    raise self._bad("headwater_response_rules", "ResponseRule objects", rule)
+                rules.append(rule)
+        return rules
+
+
+def build_source(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    resources: Sequence[str] | None = None,
+    pm: pluggy.PluginManager | None = None,
+) -> DltSource:
+    """Build the dlt source of connector ``name`` (see :func:`headwater.source`)."""
+    registry = get_registry()
+    if pm is None:
+        pm = registry.pm
+    connector = registry.get(name)
+    resolved = resolve_settings(connector, settings or {})
+    redact.register(resolved.secret_values)
+    redact.install()
+    return assemble(connector, resolved, pm, resources=resources)
+
+
+def assemble(
+    connector: Connector,
+    settings: Settings,
+    pm: pluggy.PluginManager,
+    *,
+    resources: Sequence[str] | None = None,
+) -> DltSource:
+    """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks."""
+    import dlt
+    from dlt.common.schema import Schema
+    from dlt.extract import DltSource
+
+    hooks = _Hooks(pm, connector)
+    selected = select_resources(connector, resources)
+    # One authenticator for the whole run: one token, shared by every resource.
+    auth = hooks.auth(settings)
+    sessions: dict[RetryPolicy, requests.Session] = {}
+    workers = int(settings.get("max_workers") or DEFAULT_CHILD_WORKERS)
+
+    built: dict[str, DltResource] = {}
+    for resource in selected:
+        policy = hooks.retry_policy(resource)
+        if policy not in sessions:  # one session per distinct policy
+            sessions[policy] = retrying_session(policy)
+        schema = hooks.record_schema(resource)
+        endpoint = Endpoint(
+            connector=connector.name,
+            resource=resource.name,
+            base_url=settings["base_url"],
+            path=resource.path,
+            session=sessions[policy],
+            auth=auth,
+            paginator=hooks.paginator(resource, settings),
+            data_selector=resource.data_selector,
+            rules=hooks.response_rules(resource),
+            retry=policy,
+            params=dict(resource.params),
+        )
+        columns = columns_from_schema(schema, resource.primary_key_columns)
+        if resource.parent is not None:
+            parent_column = resource.parent.column
+            columns.setdefault(parent_column, {"name": parent_column, "nullable": False})
+        hints: dict[str, Any] = {
+            "name": resource.name,
+            "table_name": resource.name,
+            "write_disposition": resource.write_disposition,
+            "primary_key": list(resource.primary_key_columns) or None,
+            "columns": columns,
+        }
+        if resource.parent is None:
+            built[resource.name] = dlt.resource(_pages_of(endpoint, resource), **hints)
+        else:
+            parent = built[resource.parent.resource]
+            built[resource.name] = dlt.transformer(
+                _children_of(endpoint, resource, workers), data_from=parent, **hints
+            )
+    source = DltSource(Schema(connector.name), connector.name, list(built.values()))
+    return source
+
+
+def _pages_of(endpoint: Endpoint, resource: Resource) -> Callable[[], Iterator[list[dict]]]:
+    """The generator function of a top-level resource."""
+
+    def pages() -> Iterator[list[dict]]:
+        yield from iter_pages(endpoint)
+
+    pages.__name__ = resource.name
+    pages.__qualname__ = resource.name
+    return pages
+
+
+def _children_of(
+    endpoint: Endpoint, resource: Resource, workers: int
+) -> Callable[[list[dict]], Iterator[list[dict]]]:
+    """The transformer of a child resource: one request per parent record, run
+    concurrently (``workers`` at a time); each record gets its parent's key."""
+    parent = resource.parent
+    assert parent is not None
+    placeholder = "{" + parent.placeholder + "}"
+
+    def fetch(item: dict) -> list[dict]:
+        value = item.get(parent.field)
+        if value is None:
+            raise ConfigError(
+                f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
+                f"has no {parent.field!r}, needed in {resource.path}"
+            )
+        path = resource.path.replace(placeholder, quote(str(value), safe=""))
+        rows: list[dict] = []
+        for page in iter_pages(
+            endpoint,
+            path=path,
+            paginator=copy.deepcopy(endpoint.paginator),
+            label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
+        ):
+            for row in page:
+                row[parent.column] = value
+            rows.extend(page)
+        return rows
+
+    def children(parents: list[dict]) -> Iterator[list[dict]]:
+        items = parents if isinstance(parents, list) else [parents]
+        if len(items) <= 1 or workers <= 1:
+            for item in items:
+                yield fetch(item)
+            return
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            yield from pool.map(fetch, items)
+
+    children.__name__ = resource.name
+    children.__qualname__ = resource.name
+    return children

@@ -1,0 +1,24 @@
+"""Headwater's default hook implementations, one module per concern.
+
+Each is registered ``trylast`` as plugin ``builtin.<module>``, so any installed
+plugin can override or wrap it. They import dlt and requests lazily: the plugin
+manager is built for ``headwater list`` too, which must stay fast.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+__all__ = ["builtin_plugins"]
+
+
+def builtin_plugins() -> list[tuple[str, ModuleType]]:
+    """``(name, module)`` of every builtin plugin, in registration order."""
+    from headwater.builtin import auth, errors, pagination, schema
+
+    return [
+        ("builtin.auth", auth),
+        ("builtin.pagination", pagination),
+        ("builtin.schema", schema),
+        ("builtin.errors", errors),
+    ]

@@ -1,0 +1,40 @@
+"""Builtin ``headwater_auth``: an authenticator from the connector's auth spec."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from headwater.markers import hookimpl
+from headwater.spec import ApiKeyAuth, BasicAuth, BearerAuth, Connector, OAuth2ClientCredentials
+
+if TYPE_CHECKING:
+    from requests.auth import AuthBase
+
+    from headwater.settings import Settings
+
+
+@hookimpl(trylast=True)
+def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
+    """Build the authenticator declared by ``connector.auth`` (``None``: no auth)."""
+    from headwater import auth as runtime
+    from headwater.session import retrying_session
+
+    spec = connector.auth
+    if isinstance(spec, OAuth2ClientCredentials):
+        return runtime.OAuth2ClientCredentialsAuth(
+            token_url=settings["token_url"],
+            client_id=settings["client_id"],
+            client_secret=settings["client_secret"],
+            scope=settings.get("scope"),
+            extra_form=spec.extra_form,
+            # The token endpoint gets the connector's retry policy: a token endpoint
+            # that is briefly failing must not fail the run.
+            session=retrying_session(connector.retry),
+        )
+    if isinstance(spec, ApiKeyAuth):
+        return runtime.ApiKeyAuth(spec.name, settings["api_key"], spec.location)
+    if isinstance(spec, BearerAuth):
+        return runtime.BearerAuth(settings["token"])
+    if isinstance(spec, BasicAuth):
+        return runtime.BasicAuth(settings["username"], settings["password"])
+    return None

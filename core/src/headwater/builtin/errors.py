@@ -1,0 +1,20 @@
+"""Builtin error handling: the connector's declared retry policy and response rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from headwater.markers import hookimpl
+from headwater.spec import Connector, Resource, ResponseRule, RetryPolicy
+
+
+@hookimpl(trylast=True)
+def headwater_retry_policy(connector: Connector, resource: Resource) -> RetryPolicy:
+    """The connector's declared retry policy."""
+    return connector.retry
+
+
+@hookimpl(trylast=True)
+def headwater_response_rules(connector: Connector, resource: Resource) -> Sequence[ResponseRule]:
+    """The connector's declared response rules."""
+    return connector.response_rules

@@ -1,0 +1,291 @@
+"""The ``headwater`` command.
+
+Exit codes: 0 success; 1 the run failed (API or load error); 2 usage or configuration
+error (unknown connector, missing or invalid setting) — one readable line, no
+traceback (``--debug`` shows it), nothing loaded.
+
+``--help`` and ``list`` never import dlt: it is imported by the commands that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from headwater import __version__, redact
+from headwater.errors import ConfigError, HeadwaterError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_EPILOG = """\
+examples:
+  headwater list
+  headwater describe directory
+  export SOURCES__DIRECTORY__CLIENT_ID=... SOURCES__DIRECTORY__CLIENT_SECRET=...
+  headwater check directory
+  headwater run directory --destination duckdb
+
+exit codes: 0 success, 1 the run failed, 2 usage or configuration error
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the contract's exit code 2 and a one-line error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"headwater: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="headwater",
+        description="Pull data from REST APIs into any dlt destination.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"headwater {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and debug logs (secrets redacted)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser(
+        "list",
+        help="list installed connectors",
+        description="List installed connectors, their distribution and resources.",
+    )
+    p = sub.add_parser(
+        "describe",
+        help="show everything a connector declares",
+        description="Show a connector's auth, settings (with env var names), resources, "
+        "pagination, schema columns, retry policy and response rules.",
+        epilog="example:\n  headwater describe directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p = sub.add_parser(
+        "check",
+        help="check settings and fetch one page of each resource, loading nothing",
+        description="Resolve and validate settings, obtain a token, fetch the first page of "
+        "each resource and report per resource. Nothing is loaded.",
+        epilog="example:\n  headwater check directory --base-url http://127.0.0.1:8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p.add_argument("--base-url", help="the API's base URL (overrides settings)")
+    p = sub.add_parser(
+        "run",
+        help="load a connector into a destination",
+        description="Extract every (or the chosen) resource of a connector and load it.",
+        epilog="examples:\n  headwater run directory\n"
+        "  headwater run directory --resource directory_users --destination duckdb\n"
+        "  headwater run directory --full-refresh --dataset-name users_raw",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p.add_argument(
+        "--resource",
+        action="append",
+        dest="resources",
+        metavar="R",
+        help="load only this resource (repeatable)",
+    )
+    p.add_argument("--destination", default="duckdb", help="dlt destination (default: duckdb)")
+    p.add_argument("--dataset-name", help="dataset (schema) name (default: <connector>_data)")
+    p.add_argument("--pipeline-name", help="dlt pipeline name (default: headwater_<connector>)")
+    p.add_argument("--base-url", help="the API's base URL (overrides settings)")
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the connector's tables and state first, then load everything",
+    )
+    sub.add_parser(
+        "plugins",
+        help="list plugins and the hooks each implements",
+        description="List registered plugins, their distribution and implemented hooks.",
+    )
+    return parser
+
+
+def _setup_logging(debug: bool, verbose: bool) -> None:
+    redact.install()
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # dlt logs through its own logger; route it through ours at the same level.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", logging.getLevelName(level))
+
+
+def _print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from headwater.plugins import get_registry
+
+    registry = get_registry()
+    rows = []
+    for connector in registry.connectors():
+        dist = registry.plugin_distribution(registry.owner(connector.name))
+        rows.append(
+            (
+                connector.name,
+                f"{dist[0]} {dist[1]}" if dist else registry.owner(connector.name),
+                ", ".join(connector.resource_names),
+            )
+        )
+    if not rows:
+        print("no connectors installed; try `pip install headwater-directory`")
+        return EXIT_OK
+    _print_table(rows, ("connector", "distribution", "resources"))
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from headwater.describe import describe_connector
+
+    print(describe_connector(args.name), end="")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from headwater.plugins import describe_plugins, get_plugin_manager
+
+    rows = [
+        (p["name"], f"{p['distribution']} {p['version']}".strip(), ", ".join(p["hooks"]))
+        for p in describe_plugins(get_plugin_manager())
+    ]
+    _print_table(rows, ("plugin", "distribution", "hooks"))
+    return EXIT_OK
+
+
+def _settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {"base_url": args.base_url} if getattr(args, "base_url", None) else {}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from headwater.check import check_connector
+
+    results = check_connector(args.name, _settings_from_args(args))
+    failed = False
+    for name, ok, detail in results:
+        print(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+        failed |= not ok
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from headwater.run import run_connector
+
+    started = time.monotonic()
+    result = run_connector(
+        args.name,
+        _settings_from_args(args),
+        resources=args.resources,
+        destination=args.destination,
+        dataset_name=args.dataset_name,
+        pipeline_name=args.pipeline_name,
+        full_refresh=args.full_refresh,
+    )
+    elapsed = time.monotonic() - started
+    rows = sorted(result.row_counts.items())
+    print(
+        f"loaded {args.name} into {result.destination} dataset {result.dataset_name} "
+        f"in {elapsed:.1f} s"
+    )
+    if rows:
+        _print_table(rows, ("table", "rows"))
+    else:
+        print("no new rows")
+    if result.location:
+        print(f"data: {result.location}")
+    if result.hint:
+        print(f"look: {result.hint}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "describe": cmd_describe,
+    "check": cmd_check,
+    "run": cmd_run,
+    "plugins": cmd_plugins,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``headwater`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    # Headwater does not phone home on the user's behalf; RUNTIME__DLT_TELEMETRY=true
+    # turns dlt's anonymous telemetry back on.
+    os.environ.setdefault("RUNTIME__DLT_TELEMETRY", "false")
+    _setup_logging(args.debug, args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        return _fail(exc, EXIT_USAGE, args.debug)
+    except HeadwaterError as exc:
+        return _fail(exc, EXIT_FAILED, args.debug)
+    except KeyboardInterrupt:
+        print("headwater: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from headwater.run import explain
+
+        known = explain(exc)
+        if known is not None:
+            return _fail(
+                known,
+                EXIT_USAGE if isinstance(known, ConfigError) else EXIT_FAILED,
+                args.debug,
+                original=exc,
+            )
+        return _fail(exc, EXIT_FAILED, args.debug, unexpected=True)
+
+
+def _fail(
+    exc: BaseException,
+    code: int,
+    debug: bool,
+    *,
+    original: BaseException | None = None,
+    unexpected: bool = False,
+) -> int:
+    if debug:
+        import traceback
+
+        text = "".join(traceback.format_exception(original or exc))
+        print(redact.redact(text), file=sys.stderr, end="")
+    message = redact.redact(str(exc)).strip().splitlines()
+    line = message[0] if message else type(exc).__name__
+    if unexpected:
+        line = f"unexpected {type(exc).__name__}: {line} (rerun with --debug for the traceback)"
+    print(f"headwater: error: {line}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

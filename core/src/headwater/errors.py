@@ -1,0 +1,51 @@
+"""The exceptions Headwater raises. Every message is one line naming the problem and the fix.
+
+:class:`ConfigError` and its subclasses are usage or configuration errors (CLI exit
+code 2, raised before any request is sent); :class:`RunError` is a failure while
+talking to the API (exit code 1).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConnectorNotFound",
+    "HeadwaterError",
+    "PluginError",
+    "ResponseError",
+    "RunError",
+    "SchemaFileError",
+    "SettingsError",
+]
+
+
+class HeadwaterError(Exception):
+    """Base of every error Headwater raises on purpose."""
+
+
+class ConfigError(HeadwaterError):
+    """Bad usage or configuration: nothing was requested or loaded."""
+
+
+class ConnectorNotFound(ConfigError):
+    """No installed plugin declares the requested connector."""
+
+
+class SettingsError(ConfigError):
+    """A setting is missing or invalid."""
+
+
+class SchemaFileError(ConfigError):
+    """A resource's JSON Schema file is missing, unreadable or not a valid schema."""
+
+
+class PluginError(ConfigError):
+    """A plugin is broken: it failed to load, misnamed a hook or returned a bad value."""
+
+
+class RunError(HeadwaterError):
+    """Extraction failed while talking to the API."""
+
+
+class ResponseError(RunError):
+    """The API answered with something Headwater cannot use (error status, bad body)."""

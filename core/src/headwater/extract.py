@@ -1,0 +1,232 @@
+"""The extraction loop: pages of one endpoint, with rules applied and errors explained.
+
+Headwater drives dlt's paginators, retrying session and authenticators itself rather
+than through ``rest_api_resources``, for three reasons the specs need: every error
+is turned into one redacted line *before* dlt sees it (dlt pickles exceptions into its
+trace file and prints raw URLs); response rules can warn with the resource's name; and
+each page is decoded once with the data selector read by key, never by a JSONPath
+compiled per page.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import requests
+from attrs import define
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from dlt.sources.helpers.rest_client.utils import join_url
+from requests.auth import AuthBase
+
+from headwater.errors import ResponseError
+from headwater.paginators import lookup, page_body
+from headwater.redact import redact
+from headwater.spec import FieldPath, ResponseRule, RetryPolicy
+
+__all__ = ["Endpoint", "iter_pages"]
+
+log = logging.getLogger("headwater.extract")
+
+
+@define
+class Endpoint:
+    """Everything needed to read one resource's endpoint, fixed at assembly."""
+
+    connector: str
+    resource: str
+    base_url: str
+    path: str
+    session: requests.Session
+    auth: AuthBase | None
+    paginator: BasePaginator
+    data_selector: FieldPath | None
+    rules: Sequence[ResponseRule]
+    retry: RetryPolicy
+    params: dict[str, Any]
+    timeout: float = 60.0
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of ``path`` on this endpoint's API."""
+        return join_url(self.base_url, path)
+
+
+def _rule_for(rules: Sequence[ResponseRule], response: requests.Response) -> ResponseRule | None:
+    if not rules:
+        return None
+    text: str | None = None
+    for rule in rules:
+        if rule.contains is not None and text is None:
+            text = response.text
+        if rule.matches(response.status_code, text or ""):
+            return rule
+    return None
+
+
+def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -> ResponseError:
+    status = response.status_code
+    reason = response.reason or ""
+    if status in (401, 403):
+        fix = "check the credentials and their permissions"
+    elif status == 404:
+        fix = "check base_url and the resource path"
+    elif status == 429 or status >= 500:
+        attempts = endpoint.retry.max_retries + 1
+        retried = status in endpoint.retry.status_codes
+        fix = (
+            f"still failing after {attempts} attempts; the API may be down — try again later"
+            if retried
+            else "the API failed; try again later"
+        )
+    else:
+        fix = "the API rejected the request"
+    return ResponseError(
+        f"resource {label}: GET {redact(response.url)} answered HTTP {status} {reason}; {fix}"
+    )
+
+
+def _records(endpoint: Endpoint, response: requests.Response, label: str) -> list[Any]:
+    """The records of one page: JSON decoded once, selector read by key, shape checked."""
+    url = redact(response.url)
+    content_type = response.headers.get("Content-Type", "")
+    try:
+        body = page_body(response)
+    except ValueError as exc:
+        snippet = response.text[:1].strip()
+        if "html" in content_type.lower() or snippet == "<":
+            raise ResponseError(
+                f"resource {label}: GET {url} answered an HTML page instead of JSON "
+                f"(HTTP {response.status_code}, Content-Type {content_type or 'missing'}); "
+                "check base_url — a proxy or login page may be in the way"
+            ) from None
+        raise ResponseError(
+            f"resource {label}: GET {url} answered malformed JSON "
+            f"(Content-Type {content_type or 'missing'}: {redact(str(exc))}); "
+            "the API sent a broken page — retry later or report it to the API provider"
+        ) from None
+    selector = endpoint.data_selector
+    if selector is None:
+        data = body
+    else:
+        if not isinstance(body, dict):
+            raise ResponseError(
+                f"resource {label}: GET {url} answered a JSON {type(body).__name__}, "
+                f"expected an object with field {selector!r}"
+            )
+        data = lookup(body, selector)
+        if data is None:
+            keys = ", ".join(sorted(map(str, body))[:10]) or "none"
+            present = "is null" if _has_path(body, selector) else "is missing"
+            raise ResponseError(
+                f"resource {label}: field {selector!r} {present} in the response of GET {url} "
+                f"(fields: {keys}); check the resource's data_selector"
+            )
+    if not isinstance(data, list):
+        raise ResponseError(
+            f"resource {label}: GET {url} answered a JSON {type(data).__name__} where a list "
+            f"of records was expected{f' at {selector!r}' if selector else ''}"
+        )
+    for item in data:
+        if not isinstance(item, dict):
+            raise ResponseError(
+                f"resource {label}: GET {url} answered a list holding a "
+                f"{type(item).__name__}, not records (JSON objects)"
+            )
+    return data
+
+
+def _has_path(body: dict, selector: FieldPath) -> bool:
+    keys = (selector,) if isinstance(selector, str) else tuple(selector)
+    value: Any = body
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return False
+        value = value[key]
+    return True
+
+
+def iter_pages(
+    endpoint: Endpoint,
+    *,
+    path: str | None = None,
+    params: dict[str, Any] | None = None,
+    paginator: BasePaginator | None = None,
+    label: str | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the records of each page of ``endpoint`` (lists of dicts).
+
+    ``path``/``params``/``paginator`` override the endpoint's (child requests use
+    them); the endpoint's paginator is copied so the endpoint can be read again.
+    Raises :class:`ResponseError` with a one-line, redacted message.
+    """
+    label = label or f"{endpoint.connector}.{endpoint.resource}"
+    paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
+    request = requests.Request(
+        "GET",
+        endpoint.url_for(path or endpoint.path),
+        params=dict(endpoint.params if params is None else params),
+        auth=endpoint.auth,
+    )
+    paginator.init_request(request)
+    session = endpoint.session
+    rule_retries = 0
+    while True:
+        prepared = session.prepare_request(request)
+        try:
+            response = session.send(prepared, timeout=endpoint.timeout)
+        except requests.RequestException as exc:
+            raise ResponseError(
+                f"resource {label}: GET {redact(prepared.url or '')} failed after "
+                f"{endpoint.retry.max_retries + 1} attempts ({type(exc).__name__}); "
+                "check that the API is reachable and try again"
+            ) from None
+        rule = _rule_for(endpoint.rules, response)
+        if rule is not None and rule.action == "ignore":
+            log.warning(
+                "resource %s: ignoring HTTP %s from GET %s (response rule: %s)",
+                label,
+                response.status_code,
+                redact(response.url),
+                _describe_rule(rule),
+            )
+            return
+        if rule is not None and rule.action == "retry":
+            if rule_retries < endpoint.retry.max_retries:
+                delay = min(
+                    endpoint.retry.backoff_factor * 2**rule_retries, endpoint.retry.max_delay
+                )
+                rule_retries += 1
+                log.info("resource %s: retrying (%s) in %.1f s", label, _describe_rule(rule), delay)
+                time.sleep(delay)
+                continue
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} still matched "
+                f"{_describe_rule(rule)} after {rule_retries + 1} attempts; try again later"
+            )
+        if rule is not None and rule.action == "fail":
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"{response.status_code}, which the connector treats as fatal "
+                f"({_describe_rule(rule)})"
+            )
+        if response.status_code >= 400:
+            raise _status_error(endpoint, response, label)
+        rule_retries = 0
+        data = _records(endpoint, response, label)
+        paginator.update_state(response, data)
+        paginator.update_request(request)
+        yield data
+        if not paginator.has_next_page:
+            return
+
+
+def _describe_rule(rule: ResponseRule) -> str:
+    parts = []
+    if rule.status_code is not None:
+        parts.append(f"status {rule.status_code}")
+    if rule.contains is not None:
+        parts.append(f"body containing {rule.contains!r}")
+    return f"{' and '.join(parts)} -> {rule.action}"

@@ -1,0 +1,96 @@
+"""Keeps secret values out of logs, error messages and files.
+
+Every secret Headwater knows (settings marked secret, access tokens it obtained) is
+registered here. :func:`redact` replaces each one, and its URL-encoded forms, by
+``***``. :func:`install` wraps the logging record factory so that every log record, of
+every logger (Headwater's, dlt's, requests', urllib3's) at every level, is redacted
+when it is created — before any handler or file sees it.
+
+The registry is process-wide by necessity: logging is process-wide.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+__all__ = ["MASK", "install", "redact", "redact_exception", "register", "registered"]
+
+MASK = "***"
+#: Values shorter than this are not redacted: masking "1" or "ab" everywhere would
+#: garble every log line. Settings validation documents this lower bound.
+MIN_LENGTH = 4
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_installed = False
+
+
+def register(values: Iterable[Any]) -> None:
+    """Add secret values to redact (and their URL-encoded forms)."""
+    global _pattern
+    added = False
+    with _lock:
+        for value in values:
+            if value is None:
+                continue
+            text = str(value)
+            if len(text) < MIN_LENGTH:
+                continue
+            for form in {text, quote(text, safe=""), quote_plus(text), quote(text)}:
+                if form not in _secrets:
+                    _secrets.add(form)
+                    added = True
+        if added:
+            # Longest first, so a secret containing another is masked whole.
+            ordered = sorted(_secrets, key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def registered() -> frozenset[str]:
+    """The registered secret values (for tests)."""
+    with _lock:
+        return frozenset(_secrets)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def redact_exception(exc: BaseException) -> str:
+    """The message of ``exc``, redacted."""
+    return redact(str(exc))
+
+
+def install() -> None:
+    """Redact every log record from now on (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if _pattern is not None:
+                try:
+                    message = record.getMessage()
+                except Exception:  # a broken format string: leave it to logging to report
+                    return record
+                record.msg, record.args = redact(message), None
+                if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+                    record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+                    record.exc_info = None
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -1,0 +1,155 @@
+"""Running a connector into a destination, as ``headwater run`` does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attrs import field, frozen
+
+from headwater.errors import ConfigError, HeadwaterError, RunError
+from headwater.redact import redact
+
+__all__ = ["RunResult", "default_names", "explain", "file_format_for", "run_connector"]
+
+# Destinations whose default load format is slow for REST data (DuckDB's is SQL text
+# INSERTs: ~20x slower and GBs of memory); they get a faster one they support.
+_FILE_FORMATS = {"duckdb": "jsonl", "motherduck": "jsonl"}
+
+
+@frozen
+class RunResult:
+    """What a run loaded and where."""
+
+    pipeline_name: str
+    destination: str
+    dataset_name: str
+    row_counts: Mapping[str, int] = field(factory=dict)
+    location: str = ""
+    hint: str = ""
+
+
+def default_names(connector: str) -> tuple[str, str]:
+    """Default ``(pipeline_name, dataset_name)``: distinct, because a DuckDB file whose
+    stem equals the dataset name fails to load ("Ambiguous reference")."""
+    return f"headwater_{connector}", f"{connector}_data"
+
+
+def file_format_for(destination: str) -> str | None:
+    """The load file format Headwater uses for ``destination`` (``None``: dlt's default)."""
+    return _FILE_FORMATS.get(destination)
+
+
+def run_connector(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    resources: Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset_name: str | None = None,
+    pipeline_name: str | None = None,
+    full_refresh: bool = False,
+    pipelines_dir: str | None = None,
+) -> RunResult:
+    """Build connector ``name``'s source and load it; raises :class:`HeadwaterError`."""
+    import dlt
+
+    from headwater.assemble import build_source
+
+    source = build_source(name, settings, resources=resources)
+    default_pipeline, default_dataset = default_names(name)
+    pipeline_name = pipeline_name or default_pipeline
+    dataset_name = dataset_name or default_dataset
+    if destination == "duckdb" and dataset_name == pipeline_name:
+        raise ConfigError(
+            f"--dataset-name {dataset_name} equals the pipeline name, and DuckDB cannot load a "
+            f"dataset named like its file ({pipeline_name}.duckdb); choose another dataset name"
+        )
+    file_format = file_format_for(destination)
+    if file_format:
+        # Intermediate files are deleted after the load: compressing them is wasted time.
+        os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+    try:
+        pipeline = dlt.pipeline(
+            pipeline_name=pipeline_name,
+            destination=destination,
+            dataset_name=dataset_name,
+            pipelines_dir=pipelines_dir,
+        )
+        info = pipeline.run(
+            source,
+            loader_file_format=file_format,
+            refresh="drop_sources" if full_refresh else None,
+        )
+    except Exception as exc:
+        known = explain(exc)
+        if known is not None:
+            raise known from None
+        raise
+    counts: dict[str, int] = {}
+    trace = pipeline.last_trace
+    if trace is not None and trace.last_normalize_info is not None:
+        counts = {
+            t: n
+            for t, n in trace.last_normalize_info.row_counts.items()
+            if not t.startswith("_dlt")
+        }
+    location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
+    hint = ""
+    if destination == "duckdb":
+        path = os.path.abspath(f"{pipeline_name}.duckdb")
+        location = path
+        first = min(counts, default=None) or next(iter(source.resources))
+        hint = (
+            f"python -c \"import duckdb; print(duckdb.connect('{path}')"
+            f".sql('select * from {dataset_name}.{first} limit 5'))\""
+        )
+    return RunResult(
+        pipeline_name=pipeline_name,
+        destination=destination,
+        dataset_name=dataset_name,
+        row_counts=counts,
+        location=location,
+        hint=hint,
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend([getattr(current, "exception", None), current.__cause__, current.__context__])
+    return seen
+
+
+def explain(exc: BaseException) -> HeadwaterError | None:
+    """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
+    Headwater error for dlt failures users cause; ``None`` when unknown."""
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, HeadwaterError):
+            return item
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+    from dlt.common.exceptions import MissingDependencyException
+
+    for item in chain:
+        if isinstance(item, UnknownDestinationModule):
+            return ConfigError(
+                f"unknown destination {item.destination_module!r}; use a dlt destination name "
+                "such as duckdb, postgres, bigquery, snowflake or filesystem"
+            )
+        if isinstance(item, MissingDependencyException):
+            return ConfigError(redact(str(item).strip().splitlines()[0]))
+    step = next((s for s in chain if type(s).__name__ == "PipelineStepFailed"), None)
+    if step is not None:
+        inner = chain[-1]
+        return RunError(
+            f"the {getattr(step, 'step', 'pipeline')} step failed: "
+            f"{type(inner).__name__}: {redact(str(inner)).strip().splitlines()[0]}"
+        )
+    return None

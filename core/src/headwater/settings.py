@@ -1,0 +1,321 @@
+"""Settings: what a connector needs to run, where each value comes from, and checks.
+
+A connector's settings are a JSON Schema (:func:`settings_schema`): ``base_url``, the
+settings of its auth kind, and any the connector adds. Secrets carry
+``"writeOnly": true``. Each value is resolved in this order:
+
+1. a keyword argument of :func:`headwater.source`;
+2. the environment variable ``SOURCES__<CONNECTOR>__<KEY>``;
+3. ``[sources.<connector>]`` in ``.dlt/secrets.toml`` then ``.dlt/config.toml``
+   (in ``$DLT_PROJECT_DIR``, or the current directory);
+4. the declared default.
+
+Every problem (unknown, missing, empty or invalid setting, unreadable TOML) is
+reported at once in a :class:`~headwater.errors.SettingsError` that says where to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from attrs import field, frozen
+
+from headwater.errors import SettingsError
+from headwater.spec import Connector, OAuth2ClientCredentials
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["Settings", "env_var", "resolve_settings", "settings_schema", "toml_files"]
+
+_AUTH_SETTING_DOCS = {
+    "client_id": "OAuth2 client id",
+    "client_secret": "OAuth2 client secret",
+    "token_url": "OAuth2 token endpoint",
+    "scope": "OAuth2 scope sent with the token request",
+    "api_key": "API key",
+    "token": "bearer token",
+    "username": "HTTP basic user name",
+    "password": "HTTP basic password",
+}
+
+
+def env_var(connector: str, key: str) -> str:
+    """The environment variable that sets ``key`` of ``connector``."""
+    return f"SOURCES__{connector.upper()}__{key.upper()}"
+
+
+def settings_schema(connector: Connector) -> dict[str, Any]:
+    """The JSON Schema of ``connector``'s settings (secrets marked ``writeOnly``)."""
+    properties: dict[str, Any] = {
+        "base_url": {
+            "type": "string",
+            "default": connector.base_url,
+            "description": "Base URL of the API",
+        }
+    }
+    required: list[str] = ["base_url"]
+    auth = connector.auth
+    if auth is not None:
+        for key in auth.settings:
+            prop: dict[str, Any] = {"type": "string", "description": _AUTH_SETTING_DOCS[key]}
+            if key in auth.secrets:
+                prop["writeOnly"] = True
+                required.append(key)
+            properties[key] = prop
+        if isinstance(auth, OAuth2ClientCredentials):
+            if auth.token_url is not None:
+                properties["token_url"]["default"] = auth.token_url
+            else:
+                required.append("token_url")
+            if auth.scope is not None:
+                properties["scope"]["default"] = auth.scope
+            if auth.token_url_aliases:
+                properties["token_url"]["aliases"] = list(auth.token_url_aliases)
+    for key, prop in connector.settings.items():
+        properties[key] = dict(prop)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"settings of connector {connector.name}",
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+@frozen
+class Settings:
+    """Resolved, validated settings of one connector.
+
+    ``values`` maps each setting to its value; ``origins`` says where each came from
+    (for ``headwater describe`` / ``check``); ``secret_names`` are the secret settings.
+    """
+
+    connector: str
+    values: Mapping[str, Any]
+    origins: Mapping[str, str] = field(factory=dict)
+    secret_names: frozenset[str] = field(factory=frozenset)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when it is not set."""
+        return self.values.get(key, default)
+
+    @property
+    def secret_values(self) -> list[str]:
+        """The values of every secret setting (for redaction)."""
+        return [str(self.values[k]) for k in self.secret_names if self.values.get(k)]
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in self.secret_names else v) for k, v in self.values.items()}
+        return f"Settings(connector={self.connector!r}, values={shown!r})"
+
+    __str__ = __repr__
+
+
+def toml_files(project_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The TOML files settings are read from, in order of precedence."""
+    base = Path(project_dir or os.environ.get("DLT_PROJECT_DIR") or ".") / ".dlt"
+    return [base / "secrets.toml", base / "config.toml"]
+
+
+def _read_toml(path: Path, connector: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
+    except OSError as exc:
+        raise SettingsError(f"{path} cannot be read ({exc.strerror})") from None
+    section = data.get("sources", {})
+    section = section.get(connector, {}) if isinstance(section, dict) else {}
+    if not isinstance(section, dict):
+        raise SettingsError(f"[sources.{connector}] in {path} must be a table of settings")
+    return section
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"known settings: {', '.join(sorted(known))}"
+
+
+def _coerce(value: Any, prop: Mapping[str, Any]) -> Any:
+    """Turn a string from the environment into the declared JSON type where it parses."""
+    if not isinstance(value, str):
+        return value
+    declared = prop.get("type")
+    types = [declared] if isinstance(declared, str) else list(declared or [])
+    if "string" in types or not types:
+        return value
+    text = value.strip()
+    if "boolean" in types and text.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return text.lower() in ("true", "1", "yes")
+    if "integer" in types:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if "object" in types or "array" in types:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return value
+
+
+def _where_to_set(connector: str, key: str, secret: bool) -> str:
+    toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+    return f"set {env_var(connector, key)} or [sources.{connector}] {key} in {toml}"
+
+
+def resolve_settings(
+    connector: Connector,
+    explicit: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Resolve and validate ``connector``'s settings; see the module docstring for order.
+
+    Raises :class:`~headwater.errors.SettingsError` naming every problem found.
+    """
+    environ = os.environ if environ is None else environ
+    schema = settings_schema(connector)
+    props: dict[str, Any] = schema["properties"]
+    secret_names = frozenset(k for k, p in props.items() if p.get("writeOnly"))
+    aliases = {alias: key for key, p in props.items() for alias in p.get("aliases", ())}
+    known = list(props) + list(aliases)
+    name = connector.name
+    problems: list[str] = []
+
+    files = toml_files(project_dir)
+    tables = [(path, _read_toml(path, name)) for path in files]
+
+    # Unknown keys anywhere are almost always typos: report them rather than ignore them.
+    for key in explicit or {}:
+        if key not in known:
+            problems.append(f"unknown setting {key!r} for connector {name}: {_suggest(key, known)}")
+    prefix = f"SOURCES__{name.upper()}__"
+    for var in environ:
+        if var.startswith(prefix) and var[len(prefix) :].lower() not in known:
+            problems.append(
+                f"unknown setting in environment variable {var}: "
+                f"{_suggest(var[len(prefix) :].lower(), known)}"
+            )
+    for path, table in tables:
+        for key in table:
+            if key not in known:
+                problems.append(
+                    f"unknown setting {key!r} in [sources.{name}] of {path}: {_suggest(key, known)}"
+                )
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, prop in props.items():
+        names = [key] + [a for a, target in aliases.items() if target == key]
+        found = False
+        for candidate in names:
+            if explicit and explicit.get(candidate) is not None:
+                values[key], origins[key] = explicit[candidate], "argument"
+                found = True
+                break
+        if not found:
+            for candidate in names:
+                var = env_var(name, candidate)
+                if var in environ:
+                    values[key], origins[key] = _coerce(environ[var], prop), f"env {var}"
+                    found = True
+                    break
+        if not found:
+            ordered = tables if key in secret_names else list(reversed(tables))
+            for path, table in ordered:
+                hit = next((c for c in names if c in table), None)
+                if hit is not None:
+                    values[key], origins[key] = table[hit], str(path)
+                    found = True
+                    break
+        if not found and "default" in prop:
+            values[key], origins[key] = prop["default"], "default"
+
+    # Templates in defaults: "{base_url}/oauth2/token".
+    for key, value in list(values.items()):
+        if origins.get(key) == "default" and isinstance(value, str) and "{base_url}" in value:
+            values[key] = value.replace("{base_url}", str(values.get("base_url", "")).rstrip("/"))
+
+    for key in schema["required"]:
+        if key not in values:
+            problems.append(
+                f"missing setting {key} for connector {name}: "
+                f"{_where_to_set(name, key, key in secret_names)}"
+            )
+        elif isinstance(values[key], str) and not values[key].strip():
+            problems.append(
+                f"setting {key} for connector {name} is empty ({origins[key]}): "
+                f"{_where_to_set(name, key, key in secret_names)}"
+            )
+
+    problems.extend(_validate_values(name, values, props, origins, secret_names))
+    if problems:
+        raise SettingsError("; ".join(dict.fromkeys(problems)))
+    return Settings(connector=name, values=values, origins=origins, secret_names=secret_names)
+
+
+def _validate_values(
+    name: str,
+    values: Mapping[str, Any],
+    props: Mapping[str, Any],
+    origins: Mapping[str, str],
+    secret_names: frozenset[str],
+) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    problems: list[str] = []
+    for key, value in values.items():
+        prop = {k: v for k, v in props[key].items() if k not in ("aliases", "default")}
+        errors = list(Draft202012Validator(prop).iter_errors(value))
+        if errors:
+            # Never echo a secret's value back, even when it is the wrong type.
+            shown = "***" if key in secret_names else repr(value)
+            problems.append(
+                f"invalid setting {key} for connector {name} ({origins.get(key)}): "
+                f"{shown} {_describe_error(errors[0])}"
+            )
+    for key in ("base_url", "token_url"):
+        url = values.get(key)
+        if isinstance(url, str) and url.strip():
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                problems.append(
+                    f"invalid setting {key} for connector {name} ({origins.get(key)}): "
+                    f"{url!r} is not an http(s) URL; write it with its scheme, "
+                    f"e.g. https://{url.split('://')[-1]}"
+                )
+    return problems
+
+
+def _describe_error(error: Any) -> str:
+    if error.validator == "type":
+        return f"is not of type {error.validator_value}"
+    if error.validator == "enum":
+        return f"is not one of {', '.join(map(repr, error.validator_value))}"
+    return error.message.split("\n")[0]
