@@ -32,9 +32,12 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["DEFAULT_CHILD_WORKERS", "build_source", "select_resources"]
+__all__ = ["DEFAULT_CHILD_WORKERS", "NAMING", "assemble", "build_source", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
+
+#: dlt naming convention of every Headwater source.
+NAMING = "sql_cs_v1"
 
 #: Concurrent child requests (one per parent record) unless ``max_workers`` is set.
 DEFAULT_CHILD_WORKERS = 8
@@ -195,8 +198,10 @@ def assemble(
             built[resource.name] = dlt.transformer(
                 _children_of(endpoint, resource, workers), data_from=parent, **hints
             )
-    source = DltSource(Schema(connector.name), connector.name, list(built.values()))
-    return source
+    # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
+    # declare them, only making them SQL-safe; dlt's default would snake_case them.
+    schema = Schema(connector.name, normalizers={"names": NAMING})
+    return DltSource(schema, connector.name, list(built.values()))
 
 
 def _pages_of(endpoint: Endpoint, resource: Resource) -> Callable[[], Iterator[list[dict]]]:
