@@ -93,7 +93,11 @@ def register_plugin(
     unknown = _unknown_hooks(pm, plugin)
     if unknown:
         pm.unregister(plugin)
-        known = [n for n in dir(pm.hook) if n.startswith(PROJECT + "_")]
+        known = [
+            n
+            for n in dir(pm.hook)
+            if n.startswith(PROJECT + "_") and getattr(pm.hook, n).spec is not None
+        ]
         hints = []
         for hook in unknown:
             close = difflib.get_close_matches(hook, known, n=1)
@@ -171,7 +175,7 @@ class Registry:
 
     def _load(self) -> dict[str, Connector]:
         connectors: dict[str, Connector] = {}
-        for impl in reversed(self.pm.hook.headwater_connectors.get_hookimpls()):
+        for impl in self.pm.hook.headwater_connectors.get_hookimpls():
             try:
                 declared = impl.function()
             except Exception as exc:

@@ -1,0 +1,45 @@
+"""Small builders shared by the core tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headwater import hookimpl
+from headwater.spec import Connector, Resource
+
+SCHEMA = "schemas/directory_users.json"  # borrowed: any shipped schema file will do
+
+
+def connector(name: str = "testapi", *, auth: Any = None, rules=(), retry=None, **resource: Any):
+    """A one-resource connector called ``name`` whose resource is ``items`` at ``/items``."""
+    spec = dict(name="items", path="/items", schema=SCHEMA, data_selector="data")
+    spec.update(resource)
+    kwargs: dict[str, Any] = {}
+    if retry is not None:
+        kwargs["retry"] = retry
+    return Connector(
+        name=name,
+        package="headwater_directory",
+        base_url="https://api.test",
+        auth=auth,
+        response_rules=rules,
+        resources=[Resource(**spec)],
+        **kwargs,
+    )
+
+
+class Declares:
+    """A plugin declaring the given connectors."""
+
+    def __init__(self, *connectors: Connector) -> None:
+        self._connectors = list(connectors)
+
+    @hookimpl
+    def headwater_connectors(self) -> list[Connector]:
+        return self._connectors
+
+
+def records(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"id": f"u{i:05d}", "etag": f"e{i}", "lastLoginTime": None} for i in range(start, start + n)
+    ]

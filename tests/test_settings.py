@@ -1,0 +1,129 @@
+"""Settings: resolution order, defaults, and one error naming every problem."""
+
+from __future__ import annotations
+
+import pytest
+from headwater.errors import SettingsError
+from headwater.settings import resolve_settings, settings_schema
+from headwater.spec import ApiKeyAuth, Connector, OAuth2ClientCredentials, Resource
+from headwater_directory.hooks import DIRECTORY
+
+
+def write_toml(work, name, text):
+    d = work / ".dlt"
+    d.mkdir(exist_ok=True)
+    (d / name).write_text(text)
+
+
+def test_keyword_beats_env_beats_toml(headwater_env, monkeypatch):
+    write_toml(
+        headwater_env,
+        "secrets.toml",
+        '[sources.directory]\nclient_id = "from-toml"\nclient_secret = "toml-secret"\n',
+    )
+    monkeypatch.setenv("SOURCES__DIRECTORY__CLIENT_ID", "from-env")
+    s = resolve_settings(DIRECTORY, {"client_id": "from-kwarg"})
+    assert s["client_id"] == "from-kwarg"
+    assert s.origins["client_id"] == "argument"
+    s = resolve_settings(DIRECTORY, {})
+    assert s["client_id"] == "from-env"
+    assert s["client_secret"] == "toml-secret"
+    assert s.origins["client_secret"].endswith("secrets.toml")
+
+
+def test_config_toml_for_plain_settings_and_defaults(headwater_env):
+    write_toml(headwater_env, "config.toml", '[sources.directory]\nbase_url = "http://h:1"\n')
+    s = resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": "efgh"})
+    assert s["base_url"] == "http://h:1"
+    # the token URL is derived from the resolved base_url
+    assert s["token_url"] == "http://h:1/oauth2/token"
+    assert s.origins["token_url"] == "default"
+
+
+def test_default_base_url_is_the_seeds():
+    s = resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": "efgh"})
+    assert s["base_url"] == "https://api.example.com"
+    assert s["token_url"] == "https://api.example.com/oauth2/token"
+
+
+def test_missing_secrets_named_with_where_to_set_them():
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(DIRECTORY, {})
+    msg = str(err.value)
+    assert (
+        "missing setting client_secret for connector directory: set "
+        "SOURCES__DIRECTORY__CLIENT_SECRET or [sources.directory] client_secret in "
+        ".dlt/secrets.toml" in msg
+    )
+    assert "missing setting client_id" in msg
+    assert "\n" not in msg
+
+
+def test_misspelled_setting_suggests_the_right_one(monkeypatch):
+    with pytest.raises(SettingsError, match="unknown setting 'clientid'.*did you mean client_id"):
+        resolve_settings(DIRECTORY, {"clientid": "x", "client_secret": "yyyy"})
+    monkeypatch.setenv("SOURCES__DIRECTORY__CLIENT_SECERT", "x")
+    with pytest.raises(SettingsError, match="SOURCES__DIRECTORY__CLIENT_SECERT.*client_secret"):
+        resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": "efgh"})
+
+
+def test_url_without_scheme_and_empty_secret():
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(
+            DIRECTORY, {"base_url": "api.example.com", "client_id": "abcd", "client_secret": "  "}
+        )
+    msg = str(err.value)
+    assert "'api.example.com' is not an http(s) URL" in msg
+    assert "https://api.example.com" in msg
+    assert "setting client_secret for connector directory is empty" in msg
+
+
+def test_broken_toml_names_the_file(headwater_env):
+    write_toml(headwater_env, "secrets.toml", "[sources.directory\nclient_id = 1\n")
+    with pytest.raises(SettingsError, match=r"secrets.toml is not valid TOML"):
+        resolve_settings(DIRECTORY, {})
+
+
+def test_wrong_type_never_echoes_a_secret():
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": 12345678})
+    assert "12345678" not in str(err.value)
+    assert "invalid setting client_secret" in str(err.value)
+
+
+def test_connector_settings_are_typed_from_env(monkeypatch):
+    conn = Connector(
+        name="typed",
+        package="headwater_directory",
+        auth=ApiKeyAuth(location="query"),
+        settings={"max_workers": {"type": "integer", "minimum": 1, "default": 4}},
+        resources=[Resource(name="r", path="/r", schema="schemas/directory_users.json")],
+    )
+    monkeypatch.setenv("SOURCES__TYPED__MAX_WORKERS", "12")
+    s = resolve_settings(conn, {"api_key": "kkkk"})
+    assert s["max_workers"] == 12
+    monkeypatch.setenv("SOURCES__TYPED__MAX_WORKERS", "many")
+    with pytest.raises(SettingsError, match="invalid setting max_workers.*'many' is not of type"):
+        resolve_settings(conn, {"api_key": "kkkk"})
+
+
+def test_token_url_alias_and_schema_marks_secrets():
+    conn = Connector(
+        name="aliased",
+        package="headwater_directory",
+        auth=OAuth2ClientCredentials(token_url=None, token_url_aliases=("authorization_endpoint",)),
+        resources=[Resource(name="r", path="/r", schema="schemas/directory_users.json")],
+    )
+    schema = settings_schema(conn)
+    assert schema["properties"]["client_secret"]["writeOnly"] is True
+    assert "token_url" in schema["required"]
+    s = resolve_settings(
+        conn,
+        {
+            "client_id": "abcd",
+            "client_secret": "efgh",
+            "authorization_endpoint": "https://login.example.com/t",
+        },
+    )
+    assert s["token_url"] == "https://login.example.com/t"
+    assert "efgh" not in repr(s)

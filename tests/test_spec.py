@@ -1,0 +1,77 @@
+"""Specs validate on construction, with messages that name the field."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from headwater.spec import (
+    Connector,
+    NextLinkPagination,
+    OffsetPagination,
+    ParentSpec,
+    Resource,
+    ResponseRule,
+    RetryPolicy,
+)
+
+
+def res(**kw):
+    base = dict(name="users", path="/v1/users", schema="s.json")
+    base.update(kw)
+    return Resource(**base)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: res(name="Users"), "Resource.name must be a lower-case identifier"),
+        (lambda: res(path="v1/users"), "Resource.path of 'users' must start with '/'"),
+        (lambda: OffsetPagination(limit=0), "OffsetPagination.limit must be a positive integer"),
+        (lambda: RetryPolicy(status_codes=(700,)), "RetryPolicy.status_codes must hold HTTP"),
+        (lambda: RetryPolicy(backoff_factor=-1), "RetryPolicy.backoff_factor must be a number"),
+        (lambda: ResponseRule(action="ignore"), "ResponseRule needs status_code, contains"),
+        (lambda: res(pagination="offset"), "Resource.pagination of 'users' must be one of"),
+        (
+            lambda: res(path="/v1/m", parent=ParentSpec(resource="users", placeholder="uid")),
+            "must contain {uid}",
+        ),
+        (
+            lambda: Connector(name="c", package="p", resources=[res(), res()]),
+            "declares 'users' twice",
+        ),
+        (
+            lambda: Connector(
+                name="c",
+                package="p",
+                resources=[
+                    res(name="m", path="/m/{x}", parent=ParentSpec(resource="u", placeholder="x"))
+                ],
+            ),
+            "names parent 'u', which the connector does not declare",
+        ),
+        (lambda: Connector(name="c", package="p", resources=[]), "must not be empty"),
+        (
+            lambda: Connector(name="c", package="p", resources=[res()], auth="oauth2"),
+            "Connector.auth of 'c' must be one of",
+        ),
+    ],
+)
+def test_invalid_specs_name_the_field(make, message):
+    with pytest.raises(
+        (ValueError, TypeError), match=message.replace("(", r"\(").replace("{", r"\{")
+    ):
+        make()
+
+
+def test_specs_are_frozen_and_hashable():
+    r = res(params={"a": 1}, pagination=NextLinkPagination(next_path="@odata.nextLink"))
+    assert hash(r) == hash(
+        res(params={"a": 1}, pagination=NextLinkPagination(next_path="@odata.nextLink"))
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        r.name = "x"
+    with pytest.raises(TypeError):
+        r.params["b"] = 2
+    # a dotted field name is one literal key, a list is a nested path
+    assert NextLinkPagination(next_path="@odata.nextLink").next_path == "@odata.nextLink"
+    assert NextLinkPagination(next_path=["links", "next"]).next_path == ("links", "next")
