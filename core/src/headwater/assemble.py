@@ -8,7 +8,6 @@ request: every settings problem is raised before the first one.
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from headwater.schema import columns_from_schema
 from headwater.session import retrying_session
 from headwater.settings import Settings, resolve_settings
 from headwater.spec import Connector, Resource, ResponseRule, RetryPolicy
+from headwater.suggest import closest
 
 if TYPE_CHECKING:
     import requests
@@ -50,9 +50,9 @@ def select_resources(connector: Connector, names: Sequence[str] | None) -> list[
     wanted: set[str] = set()
     for name in names:
         if name not in connector.resource_names:
-            close = difflib.get_close_matches(name, connector.resource_names, n=1)
+            close = closest(name, connector.resource_names)
             hint = (
-                f"did you mean {close[0]}?"
+                f"did you mean {close}?"
                 if close
                 else "resources: " + ", ".join(connector.resource_names)
             )

@@ -239,9 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    # Headwater does not phone home on the user's behalf; RUNTIME__DLT_TELEMETRY=true
+    # Headwater does not phone home on the user's behalf; RUNTIME__DLTHUB_TELEMETRY=true
     # turns dlt's anonymous telemetry back on.
-    os.environ.setdefault("RUNTIME__DLT_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     _setup_logging(args.debug, args.verbose)
     try:
         return COMMANDS[args.command](args)

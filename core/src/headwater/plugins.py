@@ -11,7 +11,6 @@ arguments is skipped with a warning naming it; in strict mode
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 import warnings
@@ -25,6 +24,7 @@ from headwater import hookspecs
 from headwater.errors import ConnectorNotFound, PluginError
 from headwater.markers import PROJECT
 from headwater.spec import Connector
+from headwater.suggest import closest
 
 __all__ = [
     "PluginWarning",
@@ -100,8 +100,8 @@ def register_plugin(
         ]
         hints = []
         for hook in unknown:
-            close = difflib.get_close_matches(hook, known, n=1)
-            hints.append(f"{hook} (did you mean {close[0]}?)" if close else hook)
+            close = closest(hook, known)
+            hints.append(f"{hook} (did you mean {close}?)" if close else hook)
         _problem(
             f"plugin {name!r}{where} was skipped: it implements unknown hook(s) {', '.join(hints)}",
             strict,
@@ -226,9 +226,9 @@ class Registry:
         if name in connectors:
             return connectors[name]
         installed = ", ".join(sorted(connectors)) or "none"
-        close = difflib.get_close_matches(name, list(connectors), n=1)
+        close = closest(name, connectors)
         hint = (
-            f"did you mean {close[0]}?"
+            f"did you mean {close}?"
             if close
             else f"try `pip install headwater-{name.split('_')[0].replace('_', '-')}`"
         )

@@ -16,7 +16,6 @@ reported at once in a :class:`~headwater.errors.SettingsError` that says where t
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ from attrs import field, frozen
 
 from headwater.errors import SettingsError
 from headwater.spec import Connector, OAuth2ClientCredentials
+from headwater.suggest import closest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -148,9 +148,9 @@ def _read_toml(path: Path, connector: str) -> dict[str, Any]:
 
 
 def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = closest(name, known)
     if close:
-        return f"did you mean {close[0]}?"
+        return f"did you mean {close}?"
     return f"known settings: {', '.join(sorted(known))}"
 
 

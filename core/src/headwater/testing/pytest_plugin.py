@@ -43,7 +43,7 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(work)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("DLT_PROJECT_DIR", str(work))
-    monkeypatch.setenv("RUNTIME__DLT_TELEMETRY", "false")
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     return work
 
 
