@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import attrs
 import pluggy
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
@@ -24,23 +25,20 @@ from headwater.extract import Endpoint, iter_pages
 from headwater.plugins import get_registry
 from headwater.schema import columns_from_schema
 from headwater.session import retrying_session
-from headwater.settings import Settings, resolve_settings
-from headwater.spec import Connector, Resource, ResponseRule, RetryPolicy
+from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
+from headwater.spec import Connector, IncrementalSpec, Resource, ResponseRule, RetryPolicy
 from headwater.suggest import closest
 
 if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["DEFAULT_CHILD_WORKERS", "NAMING", "assemble", "build_source", "select_resources"]
+__all__ = ["NAMING", "assemble", "build_source", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
 
 #: dlt naming convention of every Headwater source.
 NAMING = "sql_cs_v1"
-
-#: Concurrent child requests (one per parent record) unless ``max_workers`` is set.
-DEFAULT_CHILD_WORKERS = 8
 
 
 def select_resources(connector: Connector, names: Sequence[str] | None) -> list[Resource]:
@@ -74,17 +72,28 @@ class _Hooks:
         self.hook = pm.hook
         self.connector = connector
 
-    def _owner(self, hook_name: str, value: Any) -> str:
-        # firstresult: the first implementation (in call order) returning non-None won.
-        caller = getattr(self.hook, hook_name)
-        return ", ".join(impl.plugin_name for impl in reversed(caller.get_hookimpls()))
-
     def _bad(self, hook_name: str, expected: str, value: Any) -> PluginError:
+        caller = getattr(self.hook, hook_name)
+        plugins = ", ".join(impl.plugin_name for impl in reversed(caller.get_hookimpls()))
         return PluginError(
             f"{hook_name} for connector {self.connector.name} returned "
-            f"{type(value).__name__}, expected {expected} (plugins: "
-            f"{self._owner(hook_name, value)})"
+            f"{type(value).__name__}, expected {expected} (implemented by: {plugins})"
         )
+
+    def extra_resources(self, settings: Settings) -> list[Resource]:
+        extras: list[Resource] = []
+        caller = self.hook.headwater_resources
+        for impl in caller.get_hookimpls():
+            wanted = {"connector": self.connector, "settings": settings}
+            result = impl.function(**{k: wanted[k] for k in impl.argnames})
+            for resource in result or ():
+                if not isinstance(resource, Resource):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: headwater_resources returned "
+                        f"{type(resource).__name__}, not a Resource"
+                    )
+                extras.append(resource)
+        return extras
 
     def auth(self, settings: Settings) -> AuthBase | None:
         value = self.hook.headwater_auth(connector=self.connector, settings=settings)
@@ -154,12 +163,19 @@ def assemble(
     from dlt.common.schema import Schema
     from dlt.extract import DltSource
 
+    extras = _Hooks(pm, connector).extra_resources(settings)
+    if extras:
+        try:
+            connector = attrs.evolve(connector, resources=[*connector.resources, *extras])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"extra resources of connector {connector.name}: {exc}") from None
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
+    full_refresh = settings.get("sync_mode") == "full_refresh"
     # One authenticator for the whole run: one token, shared by every resource.
     auth = hooks.auth(settings)
     sessions: dict[RetryPolicy, requests.Session] = {}
-    workers = int(settings.get("max_workers") or DEFAULT_CHILD_WORKERS)
+    workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
 
     built: dict[str, DltResource] = {}
     for resource in selected:
@@ -184,15 +200,19 @@ def assemble(
         if resource.parent is not None:
             parent_column = resource.parent.column
             columns.setdefault(parent_column, {"name": parent_column, "nullable": False})
+        incremental = resource.incremental if not full_refresh else None
         hints: dict[str, Any] = {
             "name": resource.name,
             "table_name": resource.name,
-            "write_disposition": resource.write_disposition,
+            # full_refresh reads everything, so the table is replaced, not merged
+            "write_disposition": "replace"
+            if full_refresh and resource.incremental is not None
+            else resource.write_disposition,
             "primary_key": list(resource.primary_key_columns) or None,
             "columns": columns,
         }
         if resource.parent is None:
-            built[resource.name] = dlt.resource(_pages_of(endpoint, resource), **hints)
+            built[resource.name] = dlt.resource(_pages_of(endpoint, resource, incremental), **hints)
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
@@ -204,15 +224,45 @@ def assemble(
     return DltSource(schema, connector.name, list(built.values()))
 
 
-def _pages_of(endpoint: Endpoint, resource: Resource) -> Callable[[], Iterator[list[dict]]]:
-    """The generator function of a top-level resource."""
+def _pages_of(
+    endpoint: Endpoint, resource: Resource, incremental: IncrementalSpec | None
+) -> Callable[..., Iterator[list[dict]]]:
+    """The generator function of a top-level resource.
 
-    def pages() -> Iterator[list[dict]]:
-        yield from iter_pages(endpoint)
+    With an incremental spec, dlt keeps the highest ``cursor_field`` loaded in the
+    pipeline state (committed with the load) and the next run sends it as
+    ``incremental.param``; dlt also drops records at or below it that the API repeats.
+    """
+    if incremental is None:
+
+        def pages() -> Iterator[list[dict]]:
+            yield from iter_pages(endpoint)
+
+    else:
+        import dlt
+
+        cursor = dlt.sources.incremental(
+            incremental.cursor_field, initial_value=incremental.initial
+        )
+
+        def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
+            params = dict(endpoint.params)
+            since = cursor.last_value
+            if since is not None:
+                params[incremental.param] = _rfc3339(since)
+            yield from iter_pages(endpoint, params=params)
 
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
     return pages
+
+
+def _rfc3339(value: Any) -> str:
+    """A cursor value as RFC 3339 text (dlt may hand back a datetime)."""
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return str(value)
 
 
 def _children_of(

@@ -43,6 +43,23 @@ def headwater_connectors() -> Sequence[Connector]:
     """
 
 
+@hookspec
+def headwater_resources(connector: Connector, settings: Settings) -> Sequence[Resource]:
+    """Add resources to one run of ``connector``, from its settings.
+
+    :param connector: the connector being assembled.
+    :param settings: its resolved settings (e.g. a user's ``extra_resources``).
+    :return: :class:`~headwater.spec.Resource` objects to load next to the declared
+        ones (possibly none). Results of every plugin are collected; a name that
+        clashes with another resource is an error naming the plugin.
+
+    Called once per source, before any other per-resource hook; the other hooks then
+    see a connector that includes these resources.
+
+    Added in 0.1.
+    """
+
+
 @hookspec(firstresult=True)
 def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     """Build the authenticator used by every request of one run of ``connector``.

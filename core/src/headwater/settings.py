@@ -35,7 +35,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["Settings", "env_var", "resolve_settings", "settings_schema", "toml_files"]
+__all__ = [
+    "DEFAULT_MAX_WORKERS",
+    "SYNC_MODES",
+    "Settings",
+    "env_var",
+    "resolve_settings",
+    "settings_schema",
+    "toml_files",
+]
+
+#: The values of the ``sync_mode`` setting of connectors with incremental resources.
+SYNC_MODES = ("incremental", "full_refresh")
+#: Default of ``max_workers`` (concurrent child requests) for connectors with children.
+DEFAULT_MAX_WORKERS = 8
 
 _AUTH_SETTING_DOCS = {
     "client_id": "OAuth2 client id",
@@ -81,6 +94,22 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
                 properties["scope"]["default"] = auth.scope
             if auth.token_url_aliases:
                 properties["token_url"]["aliases"] = list(auth.token_url_aliases)
+    if any(r.incremental is not None for r in connector.resources):
+        properties["sync_mode"] = {
+            "type": "string",
+            "enum": list(SYNC_MODES),
+            "default": "incremental",
+            "description": "incremental: only records newer than the last loaded one; "
+            "full_refresh: every record, replacing the tables",
+        }
+    if any(r.parent is not None for r in connector.resources):
+        properties["max_workers"] = {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 64,
+            "default": DEFAULT_MAX_WORKERS,
+            "description": "concurrent requests for child resources (one per parent record)",
+        }
     for key, prop in connector.settings.items():
         properties[key] = dict(prop)
     return {
