@@ -1,0 +1,18 @@
+"""What connector authors test with.
+
+:class:`Simulator` serves a connector's declared API on 127.0.0.1 from the same specs
+the connector is built from (auth, pagination, data selectors, parents, incremental
+cursors, record schemas), with faults on demand (:class:`Fault`) and a log of every
+request (:class:`RequestRecord`). :func:`generate_records` makes the deterministic
+records it serves. The pytest fixtures live in :mod:`headwater.testing.pytest_plugin`.
+
+Importing this package is light: the standard library, attrs and the Headwater specs
+(no dlt).
+"""
+
+from __future__ import annotations
+
+from headwater.testing.records import generate_records
+from headwater.testing.simulator import Fault, RequestRecord, Simulator
+
+__all__ = ["Fault", "RequestRecord", "Simulator", "generate_records"]

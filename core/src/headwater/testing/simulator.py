@@ -1,0 +1,1306 @@
+"""A real HTTP server on 127.0.0.1 that plays the API a :class:`Connector` declares.
+
+The connector's specs drive everything: the auth spec decides how requests are
+authenticated (an OAuth2 token endpoint, an API key in a header or the query, a
+static bearer token, HTTP basic), each resource's path, pagination spec, data selector,
+parent and incremental spec decide what is served where, and each resource's JSON
+Schema decides what the records look like (see :mod:`headwater.testing.records`).
+
+Faults (errors, dropped connections, broken bodies, slowness) are injected on demand,
+every request is logged, and in-flight requests are counted, so connectors can be
+tested for retries, token refresh, concurrency and throughput against real HTTP::
+
+    from headwater.testing import Fault, Simulator
+
+    with Simulator(connector, records={"directory_users": 1234}) as sim:
+        source = headwater.source("directory", **sim.settings)
+        ...
+        assert len(sim.data["directory_users"]) == 1234
+
+Only the standard library, attrs and jsonschema (through :mod:`headwater.schema`) are
+used; :mod:`orjson` is used for speed when it is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import contextlib
+import math
+import re
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
+
+import attrs
+
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    Connector,
+    CursorPagination,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OffsetPagination,
+    PageNumberPagination,
+    Resource,
+    SinglePage,
+    field_path,
+)
+from headwater.testing.records import (
+    BASE_TIME,
+    TIME_STEP,
+    format_timestamp,
+    gc_paused,
+    generate_records,
+    parse_timestamp,
+)
+
+try:  # pragma: no cover - depends on the environment
+    import orjson
+
+    def _dumps(value: Any) -> bytes:
+        return orjson.dumps(value)
+
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+__all__ = ["DEFAULT_CHILD_RECORDS", "DEFAULT_RECORDS", "Fault", "RequestRecord", "Simulator"]
+
+#: Records of a top-level resource when ``records`` does not say.
+DEFAULT_RECORDS = 250
+#: Records per parent of a child resource when ``records`` does not say.
+DEFAULT_CHILD_RECORDS = 3
+#: Largest page a client may ask for (bigger requests are capped, not refused).
+MAX_PAGE_SIZE = 1000
+#: Where the token endpoint is served when the spec's token URL is not on the API host.
+DEFAULT_TOKEN_PATH = "/oauth2/token"
+
+FaultKind = Literal["status", "drop", "malformed_json", "html_200", "latency"]
+_FAULT_KINDS = ("status", "drop", "malformed_json", "html_200", "latency")
+_PLACEHOLDER = "__headwater_simulator_records__"
+_PLACEHOLDER_BYTES = _dumps(_PLACEHOLDER)
+_PAGE_CACHE_LIMIT = 256  # pages are cheap to build from encoded records; bound the memory
+_HTML_ERROR = (
+    b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>"
+    b"<body><h1>Service Unavailable</h1><p>The upstream server is temporarily unable to "
+    b"service your request. Please try again later.</p></body></html>\n"
+)
+
+
+# --------------------------------------------------------------------- public data
+
+
+def _retry_after(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"Fault.count must be a positive integer or None, got {value!r}")
+
+
+@attrs.frozen
+class Fault:
+    """A failure the simulator injects into matching requests.
+
+    ``kind``:
+
+    * ``"status"``: answer ``status`` with a JSON error body (and a ``Retry-After``
+      header when ``retry_after`` is set, e.g. ``"1"`` or an HTTP-date);
+    * ``"drop"``: close the connection without answering;
+    * ``"malformed_json"``: 200 with a truncated JSON body (``application/json``);
+    * ``"html_200"``: 200 with an HTML error page (``text/html``);
+    * ``"latency"``: wait ``delay`` seconds, then answer normally.
+
+    ``resource`` picks the requests: ``None`` any API request (not the token endpoint),
+    a resource name that resource's requests, ``"token"`` the token endpoint. The first
+    ``after`` matching requests pass untouched, then the next ``count`` are faulted
+    (``count=None``: all of them). ``delay`` is waited before any kind acts.
+    Faults are tried in order and one request consumes at most one fault.
+    """
+
+    kind: FaultKind = attrs.field(validator=attrs.validators.in_(_FAULT_KINDS))
+    resource: str | None = attrs.field(default=None)
+    count: int | None = attrs.field(default=1, validator=_count)
+    after: int = attrs.field(
+        default=0, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
+    )
+    status: int = attrs.field(
+        default=503,
+        validator=[attrs.validators.instance_of(int), attrs.validators.in_(range(100, 600))],
+    )
+    retry_after: str | None = attrs.field(default=None, converter=_retry_after)
+    delay: float = attrs.field(
+        default=0.0, validator=[attrs.validators.instance_of((int, float)), attrs.validators.ge(0)]
+    )
+
+
+@attrs.frozen
+class RequestRecord:
+    """One request the simulator received.
+
+    ``query`` maps each parameter to its values; ``headers`` has lower-case names.
+    ``status`` is the status sent (0: the connection was dropped). ``time`` is when the
+    request arrived (:func:`time.time`), ``duration`` how long it took to answer.
+    ``resource`` is the resource name, ``"token"`` for the token endpoint, or ``None``
+    for a path the API does not serve.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int
+    time: float
+    resource: str | None
+    duration: float = 0.0
+
+
+# ------------------------------------------------------------------ served state
+
+
+def _cursor_key(value: Any) -> float | None:
+    """A cursor value as a number: epoch seconds for date-times, itself for numbers."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return parse_timestamp(str(value)).timestamp()
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class _Slice:
+    """The records of one resource (or of one parent of a child resource), with the
+    generation index of each record and its JSON encoding."""
+
+    __slots__ = ("_cursor_index", "encoded", "indexes", "records")
+
+    def __init__(self, records: list[dict[str, Any]], indexes: list[int]) -> None:
+        self.records = records
+        self.indexes = indexes
+        with gc_paused():
+            self.encoded = [_dumps(r) for r in records]
+        self._cursor_index: tuple[list[float], list[int]] | None = None
+
+    def since(self, cursor_field: str, since: float) -> list[bytes]:
+        """Encoded records whose ``cursor_field`` is later than ``since``, ascending."""
+        index = self._cursor_index
+        if index is None:
+            pairs = []
+            for i, record in enumerate(self.records):
+                key = _cursor_key(record.get(cursor_field))
+                if key is not None:
+                    pairs.append((key, i))
+            pairs.sort()
+            index = self._cursor_index = ([p[0] for p in pairs], [p[1] for p in pairs])
+        keys, order = index
+        start = bisect.bisect_right(keys, since)
+        return [self.encoded[i] for i in order[start:]]
+
+
+class _State:
+    """An immutable snapshot of one resource's records; replaced on grow / mutate."""
+
+    __slots__ = ("by_key", "data", "filtered", "pages", "slices")
+
+    def __init__(self, slices: dict[Any, _Slice], child: bool) -> None:
+        self.slices = slices
+        # children are looked up by the text of the parent value found in the path
+        self.by_key = {str(k): s for k, s in slices.items()} if child else {}
+        if child:
+            self.data: Any = {k: s.records for k, s in slices.items()}
+        else:
+            self.data = slices[None].records
+        self.pages: dict[Any, tuple[int, bytes, str, dict[str, str]]] = {}
+        self.filtered: dict[tuple[Any, str], list[bytes]] = {}
+
+
+class _FaultSlot:
+    __slots__ = ("fault", "seen", "used")
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+        self.seen = 0
+        self.used = 0
+
+
+class _Response:
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = dict(headers or {})
+
+
+def _error(
+    status: int, error: str, message: str, headers: Mapping[str, str] | None = None
+) -> _Response:
+    return _Response(status, _dumps({"error": error, "message": message}), headers=headers)
+
+
+class _ClientError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(token: str) -> str:
+    padded = token + "=" * (-len(token) % 4)
+    return base64.urlsafe_b64decode(padded.encode()).decode()
+
+
+def _encode_position(kind: str, offset: int) -> str:
+    return _b64(f"{kind}:{offset}")
+
+
+def _decode_position(kind: str, token: str, what: str) -> int:
+    try:
+        prefix, _, number = _unb64(token).partition(":")
+        offset = int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _ClientError(f"invalid {what} {token!r}") from None
+    if prefix != kind or offset < 0:
+        raise _ClientError(f"invalid {what} {token!r}")
+    return offset
+
+
+def _int_param(query: Mapping[str, list[str]], name: str, default: int, low: int) -> int:
+    values = query.get(name)
+    if not values or values[-1] == "":
+        return default
+    try:
+        value = int(values[-1])
+    except ValueError:
+        raise _ClientError(
+            f"query parameter {name!r} must be an integer, got {values[-1]!r}"
+        ) from None
+    if value < low:
+        raise _ClientError(f"query parameter {name!r} must be >= {low}, got {value}")
+    return value
+
+
+def _set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        doc = doc.setdefault(key, {})
+    doc[path[-1]] = value
+
+
+# ---------------------------------------------------------------------- the server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up (and stop() closing connections) are not errors here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, OSError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "HeadwaterSimulator/1.0"
+    disable_nagle_algorithm = True
+    timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.simulator._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def send(self, response: _Response) -> None:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [
+            f"HTTP/1.1 {response.status} {reason}",
+            f"Server: {self.server_version}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+        ]
+        lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + response.body)
+
+
+# ---------------------------------------------------------------------- simulator
+
+
+class Simulator:
+    """A local HTTP server that serves ``connector``'s API with generated records.
+
+    ``records`` sets how many records each resource has (default
+    :data:`DEFAULT_RECORDS` for a top-level resource; for a child resource the number
+    *per parent*, default :data:`DEFAULT_CHILD_RECORDS`, and every tenth parent has
+    none). ``seed`` makes the data reproducible. ``token_ttl`` is how long an OAuth2
+    token stays valid (seconds, fractions allowed; ``expires_in`` says at least 1).
+    ``faults`` are injected as described in :class:`Fault`; ``latency`` seconds are
+    waited before answering every API request (not token requests). ``page_size`` is
+    the page size of next-link pagination. ``credentials`` fixes some of the
+    credentials (``client_id``, ``client_secret``, ``scope``, ``api_key``, ``token``,
+    ``username``, ``password``); the others are random. ``schemas`` replaces the JSON
+    Schema of some resources (name -> schema) instead of loading the connector's files.
+    ``extra_field`` adds an undeclared field to every record.
+
+    Use it as a context manager or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        records: Mapping[str, int] | None = None,
+        *,
+        seed: int = 0,
+        token_ttl: float = 3600.0,
+        faults: Iterable[Fault] = (),
+        latency: float = 0.0,
+        port: int = 0,
+        page_size: int = 100,
+        credentials: Mapping[str, str] | None = None,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        extra_field: bool = True,
+    ) -> None:
+        if token_ttl <= 0:
+            raise ValueError(f"token_ttl must be > 0, got {token_ttl!r}")
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0, got {latency!r}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        self.connector = connector
+        self.seed = seed
+        self.token_ttl = float(token_ttl)
+        self.latency = float(latency)
+        self.page_size = page_size
+        self.extra_field = extra_field
+        self._port = port
+        self._lock = threading.Lock()
+        self._faults: list[_FaultSlot] = [_FaultSlot(f) for f in faults]
+        self._requests: list[RequestRecord] = []
+        self._in_flight = 0
+        self._peak = 0
+        self._tokens_issued = 0
+        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._lifecycle = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._base_url: str | None = None
+
+        for resource in connector.resources:
+            self._check_layout(resource)
+        unknown = set(records or {}) - set(connector.resource_names)
+        if unknown:
+            raise ValueError(
+                f"records names resources {sorted(unknown)} that connector "
+                f"{connector.name!r} does not declare ({', '.join(connector.resource_names)})"
+            )
+        self._counts: dict[str, int] = {}
+        for resource in connector.resources:
+            default = DEFAULT_CHILD_RECORDS if resource.parent else DEFAULT_RECORDS
+            count = (records or {}).get(resource.name, default)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(
+                    f"records[{resource.name!r}] must be an integer >= 0, got {count!r}"
+                )
+            self._counts[resource.name] = count
+
+        self._schemas = {r.name: self._schema(r, schemas or {}) for r in connector.resources}
+        self._credentials = self._make_credentials(dict(credentials or {}))
+        self._token_path = self._find_token_path()
+        self._routes = self._make_routes()
+
+        # generation state: next index and mutation count per resource
+        self._next_index: dict[str, int] = {}
+        self._variants: dict[str, int] = {r.name: 0 for r in connector.resources}
+        self._states: dict[str, _State] = {}
+        for resource in self._ordered_resources():
+            self._states[resource.name] = self._initial_state(resource)
+
+    # ------------------------------------------------------------ construction
+
+    def _schema(
+        self, resource: Resource, overrides: Mapping[str, Mapping[str, Any]]
+    ) -> Mapping[str, Any]:
+        if resource.name in overrides:
+            return overrides[resource.name]
+        from headwater.schema import load_record_schema
+
+        return load_record_schema(self.connector, resource)
+
+    def _check_layout(self, resource: Resource) -> None:
+        """Refuse specs whose response fields cannot all be served."""
+        extras = self._extra_paths(resource)
+        if resource.data_selector is None:
+            if extras:
+                raise ValueError(
+                    f"resource {resource.name!r}: the body is the list of records "
+                    f"(data_selector=None), so it cannot also carry "
+                    f"{', '.join('.'.join(p) for p in extras)} for its pagination"
+                )
+            return
+        selector = field_path(resource.data_selector)
+        for path in extras:
+            n = min(len(path), len(selector))
+            if path[:n] == selector[:n]:
+                raise ValueError(
+                    f"resource {resource.name!r}: response field {'.'.join(path)!r} "
+                    f"collides with data_selector {'.'.join(selector)!r}"
+                )
+
+    @staticmethod
+    def _extra_paths(resource: Resource) -> list[tuple[str, ...]]:
+        spec = resource.pagination
+        if isinstance(spec, OffsetPagination) and spec.total_path is not None:
+            return [field_path(spec.total_path)]
+        if isinstance(spec, CursorPagination):
+            return [field_path(spec.cursor_path)]
+        if isinstance(spec, NextLinkPagination):
+            return [field_path(spec.next_path)]
+        if isinstance(spec, PageNumberPagination) and spec.total_pages_path is not None:
+            return [field_path(spec.total_pages_path)]
+        return []
+
+    def _make_credentials(self, given: dict[str, str]) -> dict[str, str]:
+        auth = self.connector.auth
+        creds: dict[str, str] = {}
+        if isinstance(auth, OAuth2ClientCredentials):
+            creds["client_id"] = given.get("client_id", f"client-{secrets.token_hex(6)}")
+            creds["client_secret"] = given.get("client_secret", secrets.token_urlsafe(24))
+            scope = given.get("scope", auth.scope)
+            if scope is not None:
+                creds["scope"] = scope
+        elif isinstance(auth, ApiKeyAuth):
+            creds["api_key"] = given.get("api_key", secrets.token_urlsafe(24))
+        elif isinstance(auth, BearerAuth):
+            creds["token"] = given.get("token", secrets.token_urlsafe(24))
+        elif isinstance(auth, BasicAuth):
+            creds["username"] = given.get("username", f"user-{secrets.token_hex(4)}")
+            creds["password"] = given.get("password", secrets.token_urlsafe(18))
+        return creds
+
+    def _find_token_path(self) -> str | None:
+        auth = self.connector.auth
+        if not isinstance(auth, OAuth2ClientCredentials):
+            return None
+        template = auth.token_url
+        if template and template.startswith("{base_url}"):
+            path = urlsplit("http://h" + template[len("{base_url}") :]).path
+            return path if path.startswith("/") and path != "/" else DEFAULT_TOKEN_PATH
+        return DEFAULT_TOKEN_PATH
+
+    def _make_routes(self) -> list[tuple[re.Pattern[str], Resource]]:
+        routes = []
+        for resource in self.connector.resources:
+            pattern = ""
+            for part in re.split(r"(\{[^{}]+\})", resource.path):
+                if part.startswith("{") and part.endswith("}"):
+                    name = part[1:-1]
+                    is_parent = resource.parent is not None and name == resource.parent.placeholder
+                    pattern += "(?P<parent>[^/]+)" if is_parent else "[^/]+"
+                else:
+                    pattern += re.escape(part)
+            routes.append((re.compile(pattern + "/?"), resource))
+        return routes
+
+    def _ordered_resources(self) -> list[Resource]:
+        """Resources with every parent before its children."""
+        done: list[Resource] = []
+        names: set[str] = set()
+        pending = list(self.connector.resources)
+        while pending:
+            progress = False
+            for resource in list(pending):
+                if resource.parent is None or resource.parent.resource in names:
+                    done.append(resource)
+                    names.add(resource.name)
+                    pending.remove(resource)
+                    progress = True
+            if not progress:
+                cycle = ", ".join(r.name for r in pending)
+                raise ValueError(f"resources {cycle} have cyclic parents")
+        return done
+
+    def _key_fields(self, resource: Resource) -> tuple[str, ...]:
+        keys = resource.primary_key_columns
+        return keys if "id" in keys else (*keys, "id")
+
+    def _non_null(self, resource: Resource) -> tuple[str, ...]:
+        out: list[str] = []
+        if resource.incremental is not None:
+            out.append(resource.incremental.cursor_field)
+        for child in self.connector.resources:
+            if child.parent is not None and child.parent.resource == resource.name:
+                out.append(child.parent.field)
+        return tuple(out)
+
+    def _generate(
+        self, resource: Resource, count: int, variant: int = 0, start: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """``count`` records (new indexes unless ``start`` is given) and their indexes."""
+        if start is None:
+            start = self._next_index.get(resource.name, 0)
+            self._next_index[resource.name] = start + count
+        records = generate_records(
+            self._schemas[resource.name],
+            count,
+            self.seed,
+            start,
+            key_fields=self._key_fields(resource),
+            non_null=self._non_null(resource),
+            extra_field=self.extra_field,
+            variant=variant,
+        )
+        return records, list(range(start, start + count))
+
+    def _children_for(
+        self, resource: Resource, parents: Sequence[Any], offset: int
+    ) -> dict[Any, tuple[list[dict[str, Any]], list[int]]]:
+        """Child records for parent values ``parents``; ``offset`` is the position of the
+        first of them among all parents (every tenth parent has no children)."""
+        per_parent = self._counts[resource.name]
+        out: dict[Any, tuple[list[dict[str, Any]], list[int]]] = {}
+        for i, value in enumerate(parents):
+            if value is None or value in out:
+                continue
+            out[value] = self._generate(resource, 0 if (offset + i) % 10 == 9 else per_parent)
+        return out
+
+    def _initial_state(self, resource: Resource) -> _State:
+        if resource.parent is None:
+            return _State(
+                {None: _Slice(*self._generate(resource, self._counts[resource.name]))}, False
+            )
+        parent_state = self._states[resource.parent.resource]
+        field = resource.parent.field
+        parents = [r.get(field) for sl in parent_state.slices.values() for r in sl.records]
+        generated = self._children_for(resource, parents, 0)
+        return _State({k: _Slice(*v) for k, v in generated.items()}, True)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Simulator:
+        """Start serving (in daemon threads); returns the simulator."""
+        with self._lifecycle:
+            if self._server is None:
+                self._start()
+        return self
+
+    def _start(self) -> None:
+        server = _Server(("127.0.0.1", self._port), self)
+        self._server = server
+        self._base_url = f"http://127.0.0.1:{server.server_port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"headwater-simulator-{self.connector.name}",
+            daemon=True,
+        )
+        self._clear_caches()  # cached next links name the previous port
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection. Safe to call twice."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            self._server = None
+            self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self._base_url if self._server is not None else "stopped"
+        return f"<Simulator {self.connector.name} {where}>"
+
+    # ------------------------------------------------------------ public view
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>`` (available once started)."""
+        if self._base_url is None:
+            raise RuntimeError(
+                "the simulator is not started: use it as a context manager or call start()"
+            )
+        return self._base_url
+
+    @property
+    def token_url(self) -> str | None:
+        """The absolute URL of the token endpoint (``None`` without OAuth2)."""
+        return None if self._token_path is None else self.base_url + self._token_path
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The credentials the simulator accepts (a copy)."""
+        return dict(self._credentials)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Headwater settings pointing at this simulator: ``base_url`` plus the
+        credentials of the connector's auth kind (and ``token_url`` for OAuth2)."""
+        out = {"base_url": self.base_url}
+        out.update(self._credentials)
+        if self._token_path is not None:
+            out["token_url"] = self.base_url + self._token_path
+        return out
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The records served, by resource: a list for a top-level resource, a dict
+        parent value -> list for a child. Read-only: change them with :meth:`grow` and
+        :meth:`mutate`."""
+        return {name: state.data for name, state in self._states.items()}
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request received so far, in the order they were answered (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, resource: str | None) -> list[RequestRecord]:
+        """The logged requests of one resource (``"token"``: the token endpoint)."""
+        return [r for r in self.requests if r.resource == resource]
+
+    @property
+    def peak_concurrency(self) -> int:
+        """The most API requests (token requests excluded) in flight at once."""
+        return self._peak
+
+    @property
+    def tokens_issued(self) -> int:
+        """How many OAuth2 tokens were issued."""
+        return self._tokens_issued
+
+    # ------------------------------------------------------------ controls
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far: requests using them get 401."""
+        with self._lock:
+            self._tokens.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Append ``fault`` to the active faults."""
+        with self._lock:
+            self._faults.append(_FaultSlot(fault))
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def reset_log(self) -> None:
+        """Forget the logged requests and reset ``peak_concurrency`` and
+        ``tokens_issued`` (issued tokens stay valid)."""
+        with self._lock:
+            self._requests.clear()
+            self._peak = self._in_flight
+            self._tokens_issued = 0
+
+    def grow(self, resource: str, count: int) -> None:
+        """Add ``count`` new records to ``resource`` (per parent for a child resource).
+
+        New records get new keys, and their incremental cursor (when the resource
+        declares one) is later than every existing one. New parent records get their
+        own child records.
+        """
+        spec = self._resource(resource)
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        with self._lock:
+            state = self._states[resource]
+            latest = self._latest(spec)
+            slices = {}
+            for key, sl in state.slices.items():
+                new, indexes = self._generate(spec, count)
+                latest = self._bump_cursor(spec, new, latest)
+                slices[key] = _Slice(sl.records + new, sl.indexes + indexes)
+            self._states[resource] = _State(slices, spec.parent is not None)
+            if spec.parent is None:
+                self._grow_children(spec, len(state.data), slices[None].records[len(state.data) :])
+            self._clear_caches()
+
+    def mutate(self, resource: str, count: int) -> None:
+        """Change every non-key field of the first ``count`` records of ``resource``
+        (per parent for a child resource), keeping their keys. Their incremental cursor
+        (when the resource declares one) becomes later than every existing one."""
+        spec = self._resource(resource)
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        keep = set(self._key_fields(spec)) | set(self._non_null(spec))
+        if spec.incremental is not None:
+            keep.discard(spec.incremental.cursor_field)
+        with self._lock:
+            self._variants[resource] += 1
+            variant = self._variants[resource]
+            state = self._states[resource]
+            latest = self._latest(spec)
+            slices = {}
+            for key, sl in state.slices.items():
+                records = list(sl.records)
+                changed = []
+                for i in range(min(count, len(records))):
+                    old = records[i]
+                    fresh = self._generate(spec, 1, variant, start=sl.indexes[i])[0][0]
+                    for name in keep:
+                        if name in old:
+                            fresh[name] = old[name]
+                    for name, value in old.items():
+                        fresh.setdefault(name, value)
+                    records[i] = fresh
+                    changed.append(fresh)
+                latest = self._bump_cursor(spec, changed, latest)
+                slices[key] = _Slice(records, sl.indexes)
+            self._states[resource] = _State(slices, spec.parent is not None)
+            self._clear_caches()
+
+    def _resource(self, name: str) -> Resource:
+        try:
+            return self.connector.resource(name)
+        except KeyError:
+            raise KeyError(
+                f"connector {self.connector.name!r} has no resource {name!r} "
+                f"({', '.join(self.connector.resource_names)})"
+            ) from None
+
+    def _clear_caches(self) -> None:
+        for state in self._states.values():
+            state.pages.clear()
+
+    def _latest(self, spec: Resource) -> float | None:
+        if spec.incremental is None:
+            return None
+        field = spec.incremental.cursor_field
+        keys = [
+            k
+            for sl in self._states[spec.name].slices.values()
+            for k in (_cursor_key(r.get(field)) for r in sl.records)
+            if k is not None
+        ]
+        return max(keys, default=None)
+
+    @staticmethod
+    def _bump_cursor(
+        spec: Resource, records: list[dict[str, Any]], latest: float | None
+    ) -> float | None:
+        """Make the incremental cursor of ``records`` increase past ``latest`` (numbers
+        by 1, date-times by :data:`~headwater.testing.records.TIME_STEP` seconds);
+        returns the new latest cursor."""
+        if spec.incremental is None:
+            return latest
+        field = spec.incremental.cursor_field
+        for record in records:
+            if field not in record:
+                continue
+            value = record[field]
+            key = _cursor_key(value)
+            if key is None or (latest is not None and key <= latest):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    key = math.floor(latest or 0) + 1
+                    record[field] = key
+                else:
+                    key = float(math.floor(latest if latest is not None else BASE_TIME) + TIME_STEP)
+                    record[field] = format_timestamp(key)
+            latest = key
+        return latest
+
+    def _grow_children(
+        self, parent: Resource, offset: int, new_parents: list[dict[str, Any]]
+    ) -> None:
+        """Give new parent records their children (and those theirs)."""
+        for child in self.connector.resources:
+            if child.parent is None or child.parent.resource != parent.name:
+                continue
+            state = self._states[child.name]
+            values = [r.get(child.parent.field) for r in new_parents]
+            generated = self._children_for(child, values, offset)
+            latest = self._latest(child)
+            slices = dict(state.slices)
+            new_children: list[dict[str, Any]] = []
+            for key, (records, indexes) in generated.items():
+                latest = self._bump_cursor(child, records, latest)
+                slices[key] = _Slice(records, indexes)
+                new_children.extend(records)
+            self._states[child.name] = _State(slices, True)
+            existing = sum(len(sl.records) for sl in state.slices.values())
+            self._grow_children(child, existing, new_children)
+
+    # ------------------------------------------------------------ request handling
+
+    def _take_fault(self, resource: str | None, is_token: bool) -> Fault | None:
+        with self._lock:
+            for slot in self._faults:
+                fault = slot.fault
+                if fault.resource is None:
+                    if is_token:
+                        continue
+                elif fault.resource != resource:
+                    continue
+                if fault.count is not None and slot.used >= fault.count:
+                    continue
+                if slot.seen < fault.after:
+                    slot.seen += 1
+                    continue
+                slot.used += 1
+                return fault
+        return None
+
+    def _handle(self, handler: _Handler) -> None:
+        arrived = time.time()
+        started = time.monotonic()
+        method = handler.command
+        split = urlsplit(handler.path)
+        path = split.path
+        query = parse_qs(split.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            handler.close_connection = True
+            handler.send(_error(400, "bad_request", "invalid Content-Length"))
+            return
+        body = handler.rfile.read(length) if length else b""
+
+        is_token = self._token_path is not None and path.rstrip("/") == self._token_path.rstrip("/")
+        resource: Resource | None = None
+        parent_value: str | None = None
+        if not is_token:
+            for pattern, candidate in self._routes:
+                match = pattern.fullmatch(path)
+                if match:
+                    resource = candidate
+                    if candidate.parent is not None:
+                        parent_value = unquote(match.group("parent"))
+                    break
+        name = "token" if is_token else (resource.name if resource else None)
+
+        if not is_token:
+            with self._lock:
+                self._in_flight += 1
+                if self._in_flight > self._peak:
+                    self._peak = self._in_flight
+        try:
+            response = self._respond(
+                method, path, split, query, headers, body, resource, parent_value, name, is_token
+            )
+        except Exception as exc:  # a simulator bug: answer 500 rather than hang up
+            response = _error(500, "simulator_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            if not is_token:
+                with self._lock:
+                    self._in_flight -= 1
+        # Counted and logged before the answer is sent: whoever got the answer sees it.
+        self._log(method, path, query, headers, response, arrived, started, name)
+        if response is None:  # dropped
+            handler.close_connection = True
+        else:
+            handler.send(response)
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        response: _Response | None,
+        arrived: float,
+        started: float,
+        name: str | None,
+    ) -> None:
+        record = RequestRecord(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            status=0 if response is None else response.status,
+            time=arrived,
+            resource=name,
+            duration=time.monotonic() - started,
+        )
+        with self._lock:
+            self._requests.append(record)
+
+    def _respond(
+        self,
+        method: str,
+        path: str,
+        split: Any,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        resource: Resource | None,
+        parent_value: str | None,
+        name: str | None,
+        is_token: bool,
+    ) -> _Response | None:
+        """The answer to one request, faults applied (``None``: drop the connection)."""
+        fault = self._take_fault(name, is_token)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if not is_token and self.latency:
+            time.sleep(self.latency)
+        if fault is not None and fault.kind == "drop":
+            return None
+        if fault is not None and fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            return _error(
+                fault.status,
+                "simulated_fault",
+                f"simulated HTTP {fault.status} from the headwater simulator",
+                extra,
+            )
+        if fault is not None and fault.kind == "html_200":
+            return _Response(200, _HTML_ERROR, "text/html; charset=utf-8")
+        if is_token:
+            response = self._token(method, headers, body)
+        elif resource is None:
+            response = _error(404, "not_found", f"no route for {path}")
+        else:
+            response = self._api(method, resource, parent_value, split, query, headers)
+        if fault is not None and fault.kind == "malformed_json":
+            truncated = response.body[: max(1, len(response.body) // 2)]
+            if response.status != 200 or truncated == response.body:
+                truncated = b'{"data": [{"id": "r-0000'
+            response = _Response(200, truncated, "application/json")
+        return response
+
+    # token endpoint
+
+    def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> _Response:
+        auth = self.connector.auth
+        assert isinstance(auth, OAuth2ClientCredentials)
+        if method != "POST":
+            return _error(
+                405, "invalid_request", "the token endpoint accepts POST only", {"Allow": "POST"}
+            )
+        form = {
+            k: v[-1]
+            for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
+        if form.get("grant_type") != "client_credentials":
+            return _error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        basic = headers.get("authorization", "")
+        if client_id is None and basic[:6].lower() == "basic ":
+            decoded = self._basic_pair(basic)
+            if decoded is not None:
+                client_id, client_secret = decoded
+                if (client_id, client_secret) != (
+                    self._credentials["client_id"],
+                    self._credentials["client_secret"],
+                ):
+                    client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
+        if (
+            client_id != self._credentials["client_id"]
+            or client_secret != self._credentials["client_secret"]
+        ):
+            return _error(401, "invalid_client", "client authentication failed")
+        expected_scope = self._credentials.get("scope")
+        if expected_scope is not None and form.get("scope") != expected_scope:
+            return _error(400, "invalid_scope", "the requested scope is invalid")
+        for key, value in auth.extra_form.items():
+            if form.get(key) != str(value):
+                return _error(400, "invalid_request", f"form field {key!r} is missing or wrong")
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = time.monotonic() + self.token_ttl
+            self._tokens_issued += 1
+        payload: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": max(1, int(self.token_ttl)),
+        }
+        if expected_scope is not None:
+            payload["scope"] = expected_scope
+        return _Response(200, _dumps(payload), headers={"Cache-Control": "no-store"})
+
+    @staticmethod
+    def _basic_pair(header: str) -> tuple[str, str] | None:
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep else None
+
+    # API requests
+
+    def _unauthorized(
+        self, headers: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> _Response | None:
+        auth = self.connector.auth
+        if auth is None:
+            return None
+        if isinstance(auth, ApiKeyAuth):
+            expected = self._credentials["api_key"]
+            if auth.location == "header":
+                given = headers.get(auth.name.lower())
+            else:
+                values = query.get(auth.name)
+                given = values[-1] if values else None
+            if given == expected:
+                return None
+            return _error(
+                401, "unauthorized", f"missing or invalid API key ({auth.location} {auth.name!r})"
+            )
+        header = headers.get("authorization", "")
+        if isinstance(auth, BasicAuth):
+            pair = self._basic_pair(header) if header[:6].lower() == "basic " else None
+            if pair == (self._credentials["username"], self._credentials["password"]):
+                return None
+            return _error(
+                401,
+                "unauthorized",
+                "invalid username or password",
+                {"WWW-Authenticate": 'Basic realm="api"'},
+            )
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        if isinstance(auth, BearerAuth):
+            if token is not None and token == self._credentials["token"]:
+                return None
+        elif token is not None:
+            with self._lock:
+                expiry = self._tokens.get(token)
+            if expiry is not None and time.monotonic() < expiry:
+                return None
+        return _error(
+            401,
+            "invalid_token",
+            "the access token is missing, invalid or expired",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+    def _api(
+        self,
+        method: str,
+        resource: Resource,
+        parent_value: str | None,
+        split: Any,
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+    ) -> _Response:
+        denied = self._unauthorized(headers, query)
+        if denied is not None:
+            return denied
+        if method != "GET":
+            return _error(
+                405, "method_not_allowed", f"{method} is not allowed here", {"Allow": "GET"}
+            )
+        state = self._states[resource.name]
+        if resource.parent is not None:
+            sl = state.by_key.get(parent_value or "")
+            if sl is None:
+                return _error(
+                    404,
+                    "not_found",
+                    f"no {resource.parent.resource} with {resource.parent.field} {parent_value!r}",
+                )
+        else:
+            sl = state.slices[None]
+
+        cache_key = (parent_value, split.query)
+        cached = state.pages.get(cache_key)
+        if cached is not None:
+            status, body, content_type, extra = cached
+            return _Response(status, body, content_type, extra)
+        try:
+            items = self._select(resource, state, sl, parent_value, query)
+            body = self._page(resource, items, split.path, query)
+        except _ClientError as exc:
+            return _error(400, "bad_request", exc.message)
+        if len(state.pages) >= _PAGE_CACHE_LIMIT:
+            state.pages.clear()
+        state.pages[cache_key] = (200, body, "application/json", {})
+        return _Response(200, body)
+
+    def _select(
+        self,
+        resource: Resource,
+        state: _State,
+        sl: _Slice,
+        parent_value: str | None,
+        query: Mapping[str, list[str]],
+    ) -> list[bytes]:
+        spec = resource.incremental
+        if spec is None:
+            return sl.encoded
+        values = query.get(spec.param)
+        if not values or values[-1] == "":
+            return sl.encoded
+        raw = values[-1]
+        key = (parent_value, raw)
+        cached = state.filtered.get(key)
+        if cached is not None:
+            return cached
+        since = _cursor_key(raw)
+        if since is None:
+            raise _ClientError(
+                f"query parameter {spec.param!r} must be an RFC 3339 date-time, got {raw!r}"
+            )
+        items = sl.since(spec.cursor_field, since)
+        if len(state.filtered) >= _PAGE_CACHE_LIMIT:
+            state.filtered.clear()
+        state.filtered[key] = items
+        return items
+
+    def _page(
+        self, resource: Resource, items: list[bytes], path: str, query: dict[str, list[str]]
+    ) -> bytes:
+        spec = resource.pagination
+        extras: list[tuple[tuple[str, ...], Any]] = []
+        total = len(items)
+        if isinstance(spec, OffsetPagination):
+            offset = _int_param(query, spec.offset_param, 0, 0)
+            limit = min(_int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
+            page = items[offset : offset + limit]
+            if spec.total_path is not None:
+                extras.append((field_path(spec.total_path), total))
+        elif isinstance(spec, CursorPagination):
+            size = min(
+                _int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
+            )
+            values = query.get(spec.cursor_param)
+            token = values[-1] if values else ""
+            offset = _decode_position("c", token, "cursor") if token else 0
+            page = items[offset : offset + size]
+            following = offset + size
+            extras.append(
+                (
+                    field_path(spec.cursor_path),
+                    _encode_position("c", following) if following < total else "",
+                )
+            )
+            top = {field_path(spec.cursor_path)[0], field_path(resource.data_selector or "")[0]}
+            if "page_size" not in top:
+                extras.append((("page_size",), size))
+            if "total_records" not in top:
+                extras.append((("total_records",), total))
+        elif isinstance(spec, NextLinkPagination):
+            values = query.get("$skiptoken")
+            token = values[-1] if values else ""
+            offset = _decode_position("s", token, "$skiptoken") if token else 0
+            size = self.page_size
+            page = items[offset : offset + size]
+            next_path = field_path(spec.next_path)
+            if next_path[0] != "@odata.context":
+                extras.insert(
+                    0, (("@odata.context",), f"{self.base_url}/$metadata#{resource.name}")
+                )
+            if offset + size < total:
+                kept = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
+                kept.append(("$skiptoken", _encode_position("s", offset + size)))
+                link = f"{self.base_url}{path}?{urlencode(kept, safe='$:')}"
+                extras.append((next_path, link))
+        elif isinstance(spec, PageNumberPagination):
+            size = min(
+                _int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
+            )
+            number = _int_param(query, spec.page_param, spec.start, spec.start)
+            offset = (number - spec.start) * size
+            page = items[offset : offset + size]
+            if spec.total_pages_path is not None:
+                extras.append((field_path(spec.total_pages_path), math.ceil(total / size)))
+        else:
+            assert isinstance(spec, SinglePage)
+            page = items
+        return self._compose(resource, page, extras)
+
+    @staticmethod
+    def _compose(
+        resource: Resource, page: list[bytes], extras: list[tuple[tuple[str, ...], Any]]
+    ) -> bytes:
+        joined = b"[" + b",".join(page) + b"]"
+        if resource.data_selector is None:
+            return joined
+        doc: dict[str, Any] = {}
+        context = [e for e in extras if e[0] == ("@odata.context",)]
+        for path, value in context:
+            _set_path(doc, path, value)
+        _set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
+        for path, value in extras:
+            if path != ("@odata.context",):
+                _set_path(doc, path, value)
+        return _dumps(doc).replace(_PLACEHOLDER_BYTES, joined, 1)
