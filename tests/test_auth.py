@@ -147,3 +147,25 @@ def test_bearer_and_basic(headwater_plugins, requests_mock):
     first, second = requests_mock.request_history
     assert first.headers["Authorization"] == "Bearer tok-abc"
     assert second.headers["Authorization"] == "Basic YW5uOnB3LXh5eg=="
+
+
+def test_headwater_auth_override(headwater_plugins, requests_mock):
+    from headwater import hookimpl
+    from requests.auth import AuthBase
+
+    class Signed(AuthBase):
+        def __call__(self, request):
+            request.headers["X-Signature"] = "sig-1"
+            return request
+
+    class SigningPlugin:
+        @hookimpl
+        def headwater_auth(self, connector, settings):
+            return Signed() if connector.name == "testapi" else None
+
+    requests_mock.get("https://api.test/items", json={"data": records(1)})
+    conn = connector(auth=BearerAuth(), pagination=SinglePage())
+    headwater_plugins(Declares(conn), SigningPlugin())
+    list(headwater.source("testapi", token="tok-abc"))
+    sent = requests_mock.request_history[0].headers
+    assert sent["X-Signature"] == "sig-1" and "Authorization" not in sent

@@ -96,7 +96,7 @@ def test_retry_rule(headwater_plugins, requests_mock):
     assert requests_mock.call_count == 2
 
 
-def test_plugin_rules_come_before_declared_ones(headwater_plugins, requests_mock):
+def test_headwater_response_rules_of_plugins_come_first(headwater_plugins, requests_mock):
     from headwater import hookimpl
 
     class IgnoreTeapots:
@@ -108,3 +108,19 @@ def test_plugin_rules_come_before_declared_ones(headwater_plugins, requests_mock
     conn = connector(rules=[ResponseRule(action="fail", status_code=418)], pagination=SinglePage())
     headwater_plugins(Declares(conn), IgnoreTeapots())
     assert list(headwater.source("testapi")) == []
+
+
+def test_headwater_retry_policy_override(headwater_plugins, requests_mock):
+    from headwater import hookimpl
+
+    class Patient:
+        @hookimpl
+        def headwater_retry_policy(self, connector, resource):
+            return RetryPolicy(max_retries=5, backoff_factor=0, max_delay=0)
+
+    requests_mock.get(URL, [{"status_code": 503}] * 5 + [{"json": {"data": records(1)}}])
+    # the connector declares 1 retry; the plugin's policy (5) wins
+    conn = connector(retry=RetryPolicy(max_retries=1, backoff_factor=0), pagination=SinglePage())
+    headwater_plugins(Declares(conn), Patient())
+    assert len(list(headwater.source("testapi"))) == 1
+    assert requests_mock.call_count == 6

@@ -36,7 +36,9 @@ def test_installed_connector_discovered_through_entry_point():
     assert registry.plugin_distribution(registry.owner("directory"))[0] == "headwater-directory"
 
 
-def test_plugin_overrides_another_connectors_paginator(headwater_plugins, requests_mock):
+def test_headwater_paginator_override_of_another_connector_is_used(
+    headwater_plugins, requests_mock
+):
     import headwater_directory.hooks
     from headwater.paginators import OffsetPaginator
 
@@ -64,7 +66,7 @@ def test_plugin_overrides_another_connectors_paginator(headwater_plugins, reques
     assert limits == {"10"}
 
 
-def test_wrapper_adjusts_builtin_result(headwater_plugins):
+def test_headwater_record_schema_wrapper_adjusts_builtin_result(headwater_plugins):
     import headwater_directory.hooks
 
     class AddColumn:
@@ -124,7 +126,7 @@ def test_hook_with_unknown_argument_is_rejected():
         make_plugin_manager(entry_points=False, plugins=[("bad", Bad())], strict=True)
 
 
-def test_duplicate_connector_names_name_both_plugins(headwater_plugins):
+def test_headwater_connectors_duplicate_names_name_both_plugins(headwater_plugins):
     class One(Declares):
         pass
 

@@ -31,6 +31,7 @@ examples:
   export SOURCES__DIRECTORY__CLIENT_ID=... SOURCES__DIRECTORY__CLIENT_SECRET=...
   headwater check directory
   headwater run directory --destination duckdb
+  headwater demo                       # every connector against its simulated API
 
 exit codes: 0 success, 1 the run failed, 2 usage or configuration error
 """
@@ -107,6 +108,44 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the connector's tables and state first, then load everything",
     )
+    p = sub.add_parser(
+        "demo",
+        help="run connectors against their simulated APIs into DuckDB",
+        description="Start the API simulator for every installed connector (or those named), "
+        "load each into one local DuckDB file, and show what was loaded. "
+        "Needs no credentials and no network beyond 127.0.0.1.",
+        epilog="examples:\n  headwater demo\n  headwater demo directory --records 5000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all installed)")
+    p.add_argument(
+        "--output", default="headwater_demo.duckdb", help="DuckDB file (default: %(default)s)"
+    )
+    p.add_argument("--records", type=int, help="records per top-level resource")
+    p = sub.add_parser(
+        "simulate",
+        help="serve a connector's simulated API in the foreground",
+        description="Serve one connector's API on 127.0.0.1 from its declared specs, with "
+        "generated records and optional faults, and print the settings that point "
+        "Headwater at it. Stop with Ctrl-C.",
+        epilog="examples:\n  headwater simulate directory --port 8080\n"
+        "  headwater simulate hr --fault status,status=429,retry_after=1,count=3\n"
+        "  headwater simulate directory --fault drop,count=2 --latency 0.05",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--records", type=int, help="records per top-level resource")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[,key=value...]",
+        help="inject a fault: status, drop, malformed_json, html_200 or latency, with "
+        "Fault fields as key=value (resource, count, after, status, retry_after, delay)",
+    )
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    p.add_argument("--token-ttl", type=float, default=3600.0, help="token lifetime in seconds")
     sub.add_parser(
         "plugins",
         help="list plugins and the hooks each implements",
@@ -223,7 +262,80 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from headwater.demo import run_demo
+
+    result = run_demo(args.names, output=args.output, records=args.records)
+    print(f"\nloaded into {result.database} in {result.seconds:.1f} s:")
+    _print_table(
+        [(f"{dataset}.{table}", rows) for dataset, table, rows in result.tables],
+        ("table", "rows"),
+    )
+    if result.tables:
+        dataset, table, _ = result.tables[0]
+        print(
+            '\nquery it: python -c "import duckdb; duckdb.connect('
+            f"'{result.database}').sql('select * from {dataset}.{table} limit 5').show()\""
+        )
+    return EXIT_OK
+
+
+def _parse_fault(text: str) -> Any:
+    from headwater.testing import Fault
+
+    kind, _, rest = text.partition(",")
+    fields: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--fault {text}: expected key=value, got {item!r}")
+        if key in ("count", "after", "status"):
+            fields[key] = None if value == "none" else int(value)
+        elif key == "delay":
+            fields[key] = float(value)
+        else:
+            fields[key] = value
+    try:
+        return Fault(kind, **fields)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--fault {text}: {exc}") from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from headwater.plugins import get_registry
+    from headwater.settings import env_var
+    from headwater.testing import Simulator
+
+    connector = get_registry().get(args.name)
+    faults = [_parse_fault(f) for f in args.fault]
+    counts = None
+    if args.records is not None:
+        counts = {r.name: args.records for r in connector.resources if r.parent is None}
+    sim = Simulator(
+        connector,
+        counts,
+        port=args.port,
+        faults=faults,
+        latency=args.latency,
+        token_ttl=args.token_ttl,
+    )
+    with sim:
+        print(f"serving {connector.name} at {sim.base_url} (Ctrl-C to stop)")
+        print("these simulator-only credentials point Headwater at it:")
+        for key, value in sim.settings.items():
+            print(f"export {env_var(connector.name, key)}={value}")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print(f"\nstopped after {len(sim.requests)} requests")
+    return EXIT_OK
+
+
 COMMANDS = {
+    "demo": cmd_demo,
+    "simulate": cmd_simulate,
     "list": cmd_list,
     "describe": cmd_describe,
     "check": cmd_check,

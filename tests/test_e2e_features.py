@@ -1,0 +1,190 @@
+"""Core features end to end against the simulator: child resources, incremental sync,
+resources added by a plugin, and schemas supplied by a plugin."""
+
+from __future__ import annotations
+
+import headwater
+import pytest
+from headwater import hookimpl
+from headwater.errors import ConfigError
+from headwater.spec import (
+    ApiKeyAuth,
+    Connector,
+    IncrementalSpec,
+    OffsetPagination,
+    ParentSpec,
+    Resource,
+    ResponseRule,
+    SinglePage,
+)
+from headwater.testing import Fault
+
+SCHEMAS = {
+    "people": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+        "required": ["id"],
+    },
+    "notes": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "text": {"type": "string"}},
+        "required": ["id"],
+    },
+    "events": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "ts": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id", "ts"],
+    },
+}
+
+FEAT = Connector(
+    name="feat",
+    package="headwater_directory",
+    auth=ApiKeyAuth(name="X-Key", location="header"),
+    response_rules=[ResponseRule(action="ignore", status_code=404)],
+    resources=[
+        Resource(
+            name="people",
+            path="/v1/people",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=50),
+        ),
+        Resource(
+            name="notes",
+            path="/v1/people/{pid}/notes",
+            schema="unused.json",
+            data_selector="notes",
+            pagination=SinglePage(),
+            parent=ParentSpec(resource="people", field="id", placeholder="pid", column="person_id"),
+            primary_key=("person_id", "id"),
+        ),
+        Resource(
+            name="events",
+            path="/v1/events",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=100),
+            incremental=IncrementalSpec(cursor_field="ts", param="since"),
+        ),
+    ],
+)
+
+
+class FeatPlugin:
+    """Declares FEAT and supplies its schemas through the schema hook."""
+
+    @hookimpl
+    def headwater_connectors(self):
+        return [FEAT]
+
+    @hookimpl
+    def headwater_record_schema(self, connector, resource):
+        if connector.name == "feat":
+            return SCHEMAS.get(resource.name, SCHEMAS["people"])
+        return None
+
+
+@pytest.fixture
+def feat(headwater_plugins, api_simulator):
+    headwater_plugins(FeatPlugin())
+
+    def start(**options):
+        return api_simulator(FEAT, schemas=SCHEMAS, **options)
+
+    return start
+
+
+def count(pipeline, sql):
+    with pipeline.sql_client() as client:
+        return client.execute_sql(sql)
+
+
+def test_children_for_every_parent_concurrently_and_joinable(feat, duckdb_pipeline):
+    sim = feat(records={"people": 120, "notes": 3, "events": 10}, latency=0.02)
+    expected = sum(len(v) for v in sim.data["notes"].values())
+    pipeline = duckdb_pipeline("children")
+    pipeline.run(headwater.source("feat", resources=["notes"], max_workers=8, **sim.settings))
+    assert count(pipeline, "select count(*) from notes") == [(expected,)]
+    assert count(pipeline, "select count(*) from notes n join people p on n.person_id = p.id") == [
+        (expected,)
+    ]
+    assert count(pipeline, "select count(*) from people") == [(120,)]
+    assert sim.peak_concurrency >= 4  # child requests overlap
+    # second run merges on (person_id, id): no duplicates
+    pipeline.run(headwater.source("feat", resources=["notes"], **sim.settings))
+    assert count(pipeline, "select count(*) from notes") == [(expected,)]
+
+
+def test_child_404_skips_that_parent_only(feat, duckdb_pipeline, caplog):
+    sim = feat(records={"people": 20, "notes": 2})
+    # One worker: child requests go in parent order, so the 4th is people[3]'s.
+    victim = sim.data["people"][3]["id"]
+    sim.add_fault(Fault("status", status=404, resource="notes", count=1, after=3))
+    pipeline = duckdb_pipeline("child404")
+    pipeline.run(headwater.source("feat", resources=["notes"], max_workers=1, **sim.settings))
+    expected = sum(len(v) for v in sim.data["notes"].values())
+    loaded = count(pipeline, "select count(*) from notes")[0][0]
+    assert loaded == expected - len(sim.data["notes"][victim])
+    assert "ignoring HTTP 404" in caplog.text
+
+
+def test_incremental_sends_since_and_loads_only_new(feat, duckdb_pipeline):
+    sim = feat(records={"people": 1, "events": 250})
+    pipeline = duckdb_pipeline("incr")
+    pipeline.run(headwater.source("feat", resources=["events"], **sim.settings))
+    assert count(pipeline, "select count(*) from events") == [(250,)]
+    first_requests = sim.requests_for("events")
+    assert all("since" not in r.query for r in first_requests)
+    newest = max(r["ts"] for r in sim.data["events"])
+
+    sim.reset_log()
+    sim.grow("events", 7)
+    pipeline.run(headwater.source("feat", resources=["events"], **sim.settings))
+    assert count(pipeline, "select count(*) from events") == [(257,)]
+    sent = {r.query["since"][0] for r in sim.requests_for("events")}
+    assert sent == {newest}
+
+    sim.reset_log()
+    pipeline.run(
+        headwater.source("feat", resources=["events"], sync_mode="full_refresh", **sim.settings)
+    )
+    assert all("since" not in r.query for r in sim.requests_for("events"))
+    assert count(pipeline, "select count(*) from events") == [(257,)]
+
+
+def test_headwater_resources_added_resource_inherits_everything(
+    feat, headwater_plugins, api_simulator
+):
+    class MoreResources:
+        @hookimpl
+        def headwater_resources(self, connector, settings):
+            if connector.name != "feat":
+                return None
+            return [
+                Resource(
+                    name="people_copy",
+                    path="/v1/people",
+                    schema="unused.json",
+                    data_selector="data",
+                    pagination=OffsetPagination(limit=50),
+                )
+            ]
+
+    headwater_plugins(FeatPlugin(), MoreResources())
+    sim = api_simulator(FEAT, schemas=SCHEMAS, records={"people": 60})
+    source = headwater.source("feat", resources=["people_copy"], **sim.settings)
+    rows = list(source)
+    assert len(rows) == 60
+
+    class Clash:
+        @hookimpl
+        def headwater_resources(self, connector):
+            return [Resource(name="people", path="/x", schema="s.json")]
+
+    headwater_plugins(FeatPlugin(), Clash())
+    with pytest.raises(ConfigError, match="extra resources of connector feat:.*'people' twice"):
+        headwater.source("feat", **sim.settings)
