@@ -1,0 +1,296 @@
+"""The conformance suite: what every connector must do, checked against the simulator.
+
+Adopt it in a few lines::
+
+    # tests/test_conformance.py of your connector package
+    import headwater_mything.hooks
+    from headwater.testing.conformance import ConformanceSuite
+
+    class TestMythingConformance(ConformanceSuite):
+        connector = "mything"
+        plugins = (headwater_mything.hooks,)
+
+Every test runs the connector, as declared, against a :class:`~headwater.testing.Simulator`
+serving its API on 127.0.0.1, into DuckDB:
+
+* every record is loaded exactly once (compared with the simulator's data set);
+* columns have the declared types and nullability;
+* a second run merges (changed records updated, none duplicated) or, for incremental
+  resources, sends the cursor and loads only new records;
+* bursts of the retried status codes within the retry policy are survived;
+* OAuth2 tokens expiring mid-run are renewed;
+* a permanent failure ends in one clear error naming the resource;
+* a canary secret appears in no output and no file, on success and on failure.
+
+Retry *delays* are shortened (a wrapper of ``headwater_retry_policy`` sets the backoff
+to zero) so the suite runs in seconds; status codes and retry counts stay as declared.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from headwater.markers import hookimpl
+
+__all__ = ["ConformanceSuite"]
+
+CANARY = "canary-Hw-9f3b27d1"
+
+# dlt column type -> DuckDB information_schema data_type
+_DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "date": "DATE",
+    "time": "TIME",
+    "json": "JSON",
+}
+
+
+class _NoWaiting:
+    """Keeps each connector's retry policy but waits 0 s between attempts."""
+
+    @hookimpl(wrapper=True)
+    def headwater_retry_policy(self, connector: Any, resource: Any) -> Any:
+        import attrs
+
+        policy = yield
+        return attrs.evolve(policy, backoff_factor=0, max_delay=0, respect_retry_after=False)
+
+
+class ConformanceSuite:
+    """Subclass as ``Test<Something>`` and set :attr:`connector` (and :attr:`plugins`)."""
+
+    #: the connector's name
+    connector: ClassVar[str] = ""
+    #: plugins to register (your hooks module); empty: use the installed entry points
+    plugins: ClassVar[Sequence[Any]] = ()
+    #: records per top-level resource served by the simulator
+    records: ClassVar[int] = 250
+    #: extra settings passed to ``headwater.source`` (beyond the simulator's)
+    settings: ClassVar[dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ fixtures
+
+    @pytest.fixture
+    def spec(self, headwater_env: Path, headwater_plugins: Any) -> Any:
+        """The connector declared by :attr:`plugins`, with retry delays shortened."""
+        if not self.connector:
+            pytest.fail(f"{type(self).__name__} must set `connector`")
+        pm = headwater_plugins(
+            *self.plugins, _NoWaiting(), entry_points=not self.plugins, strict=True
+        )
+        from headwater.plugins import Registry
+
+        return Registry(pm).get(self.connector)
+
+    @pytest.fixture
+    def serve(self, spec: Any, api_simulator: Any) -> Any:
+        """Factory: a simulator for the connector; options as for ``Simulator``."""
+
+        def start(**options: Any) -> Any:
+            counts = {r.name: self.records for r in spec.resources if r.parent is None}
+            return api_simulator(spec, records=counts, **options)
+
+        return start
+
+    def _load(self, sim: Any, pipeline: Any, **settings: Any) -> Any:
+        import headwater
+        from headwater.run import file_format_for
+
+        source = headwater.source(self.connector, **{**self.settings, **sim.settings, **settings})
+        return pipeline.run(source, loader_file_format=file_format_for("duckdb"))
+
+    @staticmethod
+    def _rows(pipeline: Any, table: str) -> list[dict[str, Any]]:
+        with (
+            pipeline.sql_client() as client,
+            client.execute_query(f'select * from "{table}"') as cursor,
+        ):
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _expected(spec: Any, sim: Any, name: str) -> list[dict[str, Any]]:
+        resource = spec.resource(name)
+        data = sim.data[name]
+        if resource.parent is None:
+            return list(data)
+        rows = []
+        for parent_value, children in data.items():
+            for child in children:
+                rows.append({**child, resource.parent.column: parent_value})
+        return rows
+
+    @staticmethod
+    def _key(resource: Any, row: dict[str, Any]) -> tuple[str, ...]:
+        columns = resource.primary_key_columns or tuple(sorted(row))
+        return tuple(str(row.get(c)) for c in columns)
+
+    def _assert_loaded_exactly(self, spec: Any, sim: Any, pipeline: Any) -> None:
+        for resource in spec.resources:
+            expected = self._expected(spec, sim, resource.name)
+            loaded = self._rows(pipeline, resource.name) if expected else []
+            keys = [self._key(resource, r) for r in loaded]
+            assert len(keys) == len(set(keys)), f"{resource.name}: duplicate rows loaded"
+            assert sorted(keys) == sorted(self._key(resource, r) for r in expected), (
+                f"{resource.name}: loaded rows differ from the {len(expected)} served"
+            )
+
+    # --------------------------------------------------------------------- tests
+
+    def test_every_record_extracted_exactly(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        sim = serve()
+        pipeline = duckdb_pipeline("conformance")
+        self._load(sim, pipeline)
+        self._assert_loaded_exactly(spec, sim, pipeline)
+
+    def test_column_types_as_declared(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        from headwater.plugins import get_plugin_manager
+        from headwater.schema import columns_from_schema
+
+        sim = serve()
+        pipeline = duckdb_pipeline("types")
+        self._load(sim, pipeline)
+        pm = get_plugin_manager()
+        for resource in spec.resources:
+            if not self._expected(spec, sim, resource.name):
+                continue
+            schema = pm.hook.headwater_record_schema(connector=spec, resource=resource)
+            declared = columns_from_schema(schema, resource.primary_key_columns)
+            with pipeline.sql_client() as client:
+                actual = {
+                    name: (dtype, nullable)
+                    for name, dtype, nullable in client.execute_sql(
+                        "select column_name, data_type, is_nullable from "
+                        "information_schema.columns where table_schema = %s and table_name = %s",
+                        pipeline.dataset_name,
+                        resource.name,
+                    )
+                }
+            for name, hint in declared.items():
+                assert name in actual, f"{resource.name}.{name}: declared column not loaded"
+                if "data_type" in hint:
+                    assert actual[name][0] == _DUCKDB_TYPES[hint["data_type"]], (
+                        f"{resource.name}.{name}: {actual[name][0]}, declared {hint['data_type']}"
+                    )
+                if not hint["nullable"]:
+                    assert actual[name][1] == "NO", f"{resource.name}.{name} should be NOT NULL"
+
+    def test_second_run_merges_or_loads_incrementally(
+        self, spec: Any, serve: Any, duckdb_pipeline: Any
+    ):
+        sim = serve()
+        pipeline = duckdb_pipeline("second_run")
+        self._load(sim, pipeline)
+        for resource in spec.resources:
+            if resource.parent is None:
+                sim.mutate(resource.name, 3)
+                sim.grow(resource.name, 5)
+        sim.reset_log()
+        self._load(sim, pipeline)
+        self._assert_loaded_exactly(spec, sim, pipeline)
+        for resource in spec.resources:
+            if resource.incremental is None or resource.parent is not None:
+                continue
+            sent = [
+                r.query.get(resource.incremental.param) for r in sim.requests_for(resource.name)
+            ]
+            assert sent and all(sent), (
+                f"{resource.name}: the second run did not send {resource.incremental.param}"
+            )
+
+    def test_recovers_from_transient_faults(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        from headwater.testing import Fault
+
+        # Per top-level resource, the first requests fail max_retries times in a row
+        # (each of the policy's status codes in turn, the last one a dropped
+        # connection): one short of giving up.
+        faults = []
+        burst = spec.retry.max_retries
+        codes = list(spec.retry.status_codes) or [503]
+        for resource in spec.resources:
+            if resource.parent is not None or not burst:
+                continue
+            for n in range(burst):
+                if n == burst - 1 and burst > 1:
+                    faults.append(Fault("drop", resource=resource.name))
+                else:
+                    faults.append(
+                        Fault("status", status=codes[n % len(codes)], resource=resource.name)
+                    )
+        sim = serve(faults=faults)
+        pipeline = duckdb_pipeline("faults")
+        self._load(sim, pipeline)
+        self._assert_loaded_exactly(spec, sim, pipeline)
+        statuses = [r.status for r in sim.requests if r.resource != "token"]
+        assert any(s >= 400 or s == 0 for s in statuses), "no fault was injected"
+
+    def test_token_renewed_mid_run(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        if spec.auth is None or spec.auth.kind != "oauth2_client_credentials":
+            pytest.skip(f"{spec.name} does not use OAuth2 tokens")
+        sim = serve(token_ttl=0.3, latency=0.12)
+        pipeline = duckdb_pipeline("renewal")
+        self._load(sim, pipeline)
+        self._assert_loaded_exactly(spec, sim, pipeline)
+        assert sim.tokens_issued >= 2, "the run outlived its token without renewing it"
+
+    def test_permanent_failure_is_a_clear_error(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        from headwater.errors import ResponseError
+        from headwater.run import explain
+        from headwater.testing import Fault
+
+        first = next(r for r in spec.resources if r.parent is None)
+        code = spec.retry.status_codes[0] if spec.retry.status_codes else 500
+        sim = serve(faults=[Fault("status", status=code, resource=first.name, count=None)])
+        with pytest.raises(Exception) as err:  # dlt wraps it; explain() unwraps
+            self._load(sim, duckdb_pipeline("permanent"))
+        known = explain(err.value)
+        assert isinstance(known, ResponseError), f"unexplained failure: {err.value!r}"
+        text = str(known)
+        assert "\n" not in text
+        assert f"resource {spec.name}.{first.name}" in text and f"HTTP {code}" in text
+        attempts = [r for r in sim.requests_for(first.name)]
+        assert len(attempts) == spec.retry.max_retries + 1
+
+    def test_canary_secret_absent_from_output_and_files(
+        self, spec: Any, serve: Any, headwater_env: Path, tmp_path: Path
+    ):
+        from headwater.settings import env_var, settings_schema
+        from headwater.testing import Fault
+
+        secrets = [k for k, p in settings_schema(spec)["properties"].items() if p.get("writeOnly")]
+        if not secrets:
+            pytest.skip(f"{spec.name} has no secret settings")
+        sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets})
+        env = {**os.environ, **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()}}
+        outputs = []
+        for fault in (None, Fault("malformed_json", count=None)):
+            if fault is not None:
+                sim.add_fault(fault)
+            done = subprocess.run(
+                [sys.executable, "-m", "headwater", "--debug", "run", spec.name],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=600,
+            )
+            outputs.append(done.stdout + done.stderr)
+            assert done.returncode == (0 if fault is None else 1), done.stderr[-2000:]
+        for output in outputs:
+            assert CANARY not in output, "a secret appeared in the CLI output"
+        leaked = [str(p) for p in _files(tmp_path) if CANARY.encode() in p.read_bytes()]
+        assert not leaked, f"a secret was written to {leaked}"
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.is_file())

@@ -1,0 +1,78 @@
+"""`headwater demo` and `headwater simulate`, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import duckdb
+
+
+def headwater(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "headwater", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def test_demo_loads_every_connector_into_one_duckdb_file(headwater_env):
+    result = headwater("demo", "directory", "--records", "137")
+    assert result.returncode == 0, result.stderr
+    db = headwater_env / "headwater_demo.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from directory.directory_users").fetchall() == [(137,)]
+    assert "directory.directory_users  137" in result.stdout
+    assert "query it: python -c" in result.stdout
+    # re-running merges: the same rows, not twice as many
+    again = headwater("demo", "directory", "--records", "137")
+    assert again.returncode == 0, again.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from directory.directory_users").fetchall() == [(137,)]
+
+
+def test_demo_unknown_connector_is_a_usage_error(headwater_env):
+    result = headwater("demo", "nope")
+    assert result.returncode == 2
+    assert "connector 'nope' is not installed" in result.stderr
+    assert not (headwater_env / "headwater_demo.duckdb").exists()
+
+
+def test_simulate_prints_settings_that_a_run_can_use(headwater_env):
+    server = subprocess.Popen(
+        [sys.executable, "-m", "headwater", "simulate", "directory", "--records", "42"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env = dict(os.environ)
+        lines = []
+        while len([line for line in lines if line.startswith("export ")]) < 4:
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            lines.append(line)
+            if line.startswith("export "):
+                key, _, value = line[len("export ") :].strip().partition("=")
+                env[key] = value
+        assert lines[0].startswith("serving directory at http://127.0.0.1:")
+        run = headwater("run", "directory", env=env)
+        assert run.returncode == 0, run.stderr
+        with duckdb.connect(str(headwater_env / "headwater_directory.duckdb")) as con:
+            rows = con.sql("select count(*) from directory_data.directory_users").fetchall()
+        assert rows == [(42,)]
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0
+    assert "stopped after" in out
+
+
+def test_simulate_rejects_a_bad_fault(headwater_env):
+    result = headwater("simulate", "directory", "--fault", "status,code=500")
+    assert result.returncode == 2
+    assert result.stderr.startswith("headwater: error: --fault status,code=500:")
