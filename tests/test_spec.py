@@ -64,9 +64,17 @@ def test_invalid_specs_name_the_field(make, message):
 
 
 def test_specs_are_frozen_and_hashable():
-    r = res(params={"a": 1}, pagination=NextLinkPagination(next_path="@odata.nextLink"))
+    r = res(
+        params={"a": 1},
+        data_selector="v",
+        pagination=NextLinkPagination(next_path="@odata.nextLink"),
+    )
     assert hash(r) == hash(
-        res(params={"a": 1}, pagination=NextLinkPagination(next_path="@odata.nextLink"))
+        res(
+            params={"a": 1},
+            data_selector="v",
+            pagination=NextLinkPagination(next_path="@odata.nextLink"),
+        )
     )
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         r.name = "x"
@@ -75,3 +83,17 @@ def test_specs_are_frozen_and_hashable():
     # a dotted field name is one literal key, a list is a nested path
     assert NextLinkPagination(next_path="@odata.nextLink").next_path == "@odata.nextLink"
     assert NextLinkPagination(next_path=["links", "next"]).next_path == ("links", "next")
+
+
+def test_body_reading_pagination_needs_a_data_selector():
+    with pytest.raises(ValueError, match="must name the field holding the records"):
+        res(pagination=NextLinkPagination(next_path="@odata.nextLink"))
+    res(data_selector="value", pagination=NextLinkPagination(next_path="@odata.nextLink"))
+
+
+def test_auth_kind_is_class_data_not_a_field():
+    from headwater.spec import OAuth2ClientCredentials
+
+    spec = OAuth2ClientCredentials()
+    assert spec.kind == "oauth2_client_credentials"
+    assert "kind" not in attrs.fields_dict(OAuth2ClientCredentials)

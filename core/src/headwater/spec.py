@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 from attrs import field, frozen
@@ -149,15 +149,11 @@ class OAuth2ClientCredentials:
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
     extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
-    kind: Literal["oauth2_client_credentials"] = field(
-        default="oauth2_client_credentials", init=False
-    )
 
+    kind: ClassVar[str] = "oauth2_client_credentials"
     #: settings this auth kind reads, and which of them are secret
-    settings: tuple[str, ...] = field(
-        default=("client_id", "client_secret", "token_url", "scope"), init=False
-    )
-    secrets: tuple[str, ...] = field(default=("client_id", "client_secret"), init=False)
+    settings: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "token_url", "scope")
+    secrets: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
 
 
 @frozen
@@ -168,27 +164,27 @@ class ApiKeyAuth:
     location: Literal["header", "query"] = field(
         default="header", validator=v.in_(("header", "query"))
     )
-    kind: Literal["api_key"] = field(default="api_key", init=False)
-    settings: tuple[str, ...] = field(default=("api_key",), init=False)
-    secrets: tuple[str, ...] = field(default=("api_key",), init=False)
+    kind: ClassVar[str] = "api_key"
+    settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    secrets: ClassVar[tuple[str, ...]] = ("api_key",)
 
 
 @frozen
 class BearerAuth:
     """A static bearer token sent as ``Authorization: Bearer <token>``."""
 
-    kind: Literal["bearer"] = field(default="bearer", init=False)
-    settings: tuple[str, ...] = field(default=("token",), init=False)
-    secrets: tuple[str, ...] = field(default=("token",), init=False)
+    kind: ClassVar[str] = "bearer"
+    settings: ClassVar[tuple[str, ...]] = ("token",)
+    secrets: ClassVar[tuple[str, ...]] = ("token",)
 
 
 @frozen
 class BasicAuth:
     """HTTP basic authentication with ``username`` and ``password`` settings."""
 
-    kind: Literal["basic"] = field(default="basic", init=False)
-    settings: tuple[str, ...] = field(default=("username", "password"), init=False)
-    secrets: tuple[str, ...] = field(default=("password",), init=False)
+    kind: ClassVar[str] = "basic"
+    settings: ClassVar[tuple[str, ...]] = ("username", "password")
+    secrets: ClassVar[tuple[str, ...]] = ("password",)
 
 
 AuthSpec = OAuth2ClientCredentials | ApiKeyAuth | BearerAuth | BasicAuth
@@ -211,7 +207,7 @@ class OffsetPagination:
     total_path: FieldPath | None = field(
         default=None, converter=_to_field_path, validator=_field_path
     )
-    kind: Literal["offset"] = field(default="offset", init=False)
+    kind: ClassVar[str] = "offset"
 
 
 @frozen
@@ -226,7 +222,7 @@ class CursorPagination:
     cursor_param: str = field(default="cursor", validator=_non_empty_str)
     page_size: int | None = field(default=None, validator=v.optional(_positive))
     page_size_param: str = field(default="page_size", validator=_non_empty_str)
-    kind: Literal["cursor"] = field(default="cursor", init=False)
+    kind: ClassVar[str] = "cursor"
 
 
 @frozen
@@ -235,7 +231,7 @@ class NextLinkPagination:
     (e.g. ``"@odata.nextLink"``); ends when the field is absent, null or empty."""
 
     next_path: FieldPath = field(default="next", converter=_to_field_path, validator=_field_path)
-    kind: Literal["next_link"] = field(default="next_link", init=False)
+    kind: ClassVar[str] = "next_link"
 
 
 @frozen
@@ -250,14 +246,14 @@ class PageNumberPagination:
     total_pages_path: FieldPath | None = field(
         default=None, converter=_to_field_path, validator=_field_path
     )
-    kind: Literal["page_number"] = field(default="page_number", init=False)
+    kind: ClassVar[str] = "page_number"
 
 
 @frozen
 class SinglePage:
     """The endpoint answers with everything in one response."""
 
-    kind: Literal["single_page"] = field(default="single_page", init=False)
+    kind: ClassVar[str] = "single_page"
 
 
 PaginationSpec = (
@@ -360,9 +356,7 @@ class Resource:
     name: str = field(validator=_name)
     path: str = field(validator=_non_empty_str)
     schema: str = field(validator=_non_empty_str)
-    data_selector: FieldPath | None = field(
-        default=None, converter=_to_field_path, validator=_field_path
-    )
+    data_selector: FieldPath | None = field(default=None, converter=_to_field_path)
     pagination: PaginationSpec = field(factory=SinglePage)
     primary_key: str | tuple[str, ...] | None = field(default="id")
     write_disposition: Literal["merge", "append", "replace"] = field(
@@ -381,6 +375,22 @@ class Resource:
             raise TypeError(
                 f"Resource.pagination of {self.name!r} must be one of "
                 f"{', '.join(t.__name__ for t in _PAGINATION_TYPES)}, got {type(value).__name__}"
+            )
+
+    @data_selector.validator
+    def _check_selector(self, attribute: attrs.Attribute, value: Any) -> None:
+        _field_path(self, attribute, value)
+        body_fields = {
+            "cursor": "cursor_path",
+            "next_link": "next_path",
+            "offset": "total_path",
+            "page_number": "total_pages_path",
+        }
+        needs = body_fields.get(getattr(self.pagination, "kind", ""))
+        if value is None and needs and getattr(self.pagination, needs) is not None:
+            raise ValueError(
+                f"Resource.data_selector of {self.name!r} must name the field holding the "
+                f"records: its pagination reads {needs} from the same response object"
             )
 
     @path.validator
