@@ -43,3 +43,16 @@ def records(n: int, start: int = 0) -> list[dict]:
     return [
         {"id": f"u{i:05d}", "etag": f"e{i}", "lastLoginTime": None} for i in range(start, start + n)
     ]
+
+
+def rows_of(source) -> list[dict]:
+    """Every record a source yields, whether it yields dicts or Arrow tables."""
+    out: list[dict] = []
+    for item in source:
+        if hasattr(item, "to_pylist"):
+            out.extend(item.to_pylist())
+        elif isinstance(item, list):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out

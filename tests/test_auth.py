@@ -11,7 +11,7 @@ from headwater.auth import OAuth2ClientCredentialsAuth
 from headwater.errors import ResponseError
 from headwater.run import explain
 from headwater.spec import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials, SinglePage
-from helpers import Declares, connector, records
+from helpers import Declares, connector, records, rows_of
 
 TOKEN_URL = "https://api.test/oauth2/token"
 
@@ -27,7 +27,7 @@ def test_oauth_form_fields_and_one_token_for_all_pages(headwater_plugins, reques
     )
     headwater_plugins(Declares(conn))
     src = headwater.source("testapi", client_id="cid-1", client_secret="csecret-1")
-    assert len(list(src)) == 3
+    assert len(rows_of(src)) == 3
     token_calls = [r for r in requests_mock.request_history if r.method == "POST"]
     assert len(token_calls) == 1
     form = parse_qs(token_calls[0].text)
@@ -72,7 +72,7 @@ def test_401_renews_once_and_retries(headwater_plugins, requests_mock):
     requests_mock.get("https://api.test/items", json=api)
     conn = connector(auth=OAuth2ClientCredentials(), pagination=SinglePage())
     headwater_plugins(Declares(conn))
-    assert len(list(headwater.source("testapi", client_id="abcd", client_secret="efgh"))) == 2
+    assert len(rows_of(headwater.source("testapi", client_id="abcd", client_secret="efgh"))) == 2
     assert [r.method for r in requests_mock.request_history] == ["POST", "GET", "POST", "GET"]
 
 
@@ -82,7 +82,7 @@ def test_401_after_renewal_fails_clearly(headwater_plugins, requests_mock):
     conn = connector(auth=OAuth2ClientCredentials(), pagination=SinglePage())
     headwater_plugins(Declares(conn))
     with pytest.raises(Exception) as err:
-        list(headwater.source("testapi", client_id="abcd", client_secret="efgh"))
+        rows_of(headwater.source("testapi", client_id="abcd", client_secret="efgh"))
     known = explain(err.value)
     assert isinstance(known, ResponseError)
     assert "HTTP 401" in str(known) and "check the credentials" in str(known)
@@ -95,7 +95,7 @@ def test_token_endpoint_refusal_is_explained(headwater_plugins, requests_mock):
     conn = connector(auth=OAuth2ClientCredentials(), pagination=SinglePage())
     headwater_plugins(Declares(conn))
     with pytest.raises(Exception) as err:
-        list(headwater.source("testapi", client_id="abcd", client_secret="wrong-secret"))
+        rows_of(headwater.source("testapi", client_id="abcd", client_secret="wrong-secret"))
     msg = str(explain(err.value))
     assert "refused the client credentials (HTTP 401, error 'invalid_client')" in msg
     assert "wrong-secret" not in msg
@@ -124,7 +124,7 @@ def test_api_key_location(headwater_plugins, requests_mock, location):
     requests_mock.get("https://api.test/items", json={"data": records(1)})
     conn = connector(auth=ApiKeyAuth(name="api_key", location=location), pagination=SinglePage())
     headwater_plugins(Declares(conn))
-    list(headwater.source("testapi", api_key="key-123"))
+    rows_of(headwater.source("testapi", api_key="key-123"))
     request = requests_mock.request_history[0]
     if location == "query":
         assert request.qs["api_key"] == ["key-123"]
@@ -142,8 +142,8 @@ def test_bearer_and_basic(headwater_plugins, requests_mock):
             connector("basicapi", auth=BasicAuth(), pagination=SinglePage()),
         )
     )
-    list(headwater.source("bearerapi", token="tok-abc"))
-    list(headwater.source("basicapi", username="ann", password="pw-xyz"))
+    rows_of(headwater.source("bearerapi", token="tok-abc"))
+    rows_of(headwater.source("basicapi", username="ann", password="pw-xyz"))
     first, second = requests_mock.request_history
     assert first.headers["Authorization"] == "Bearer tok-abc"
     assert second.headers["Authorization"] == "Basic YW5uOnB3LXh5eg=="
@@ -166,6 +166,6 @@ def test_headwater_auth_override(headwater_plugins, requests_mock):
     requests_mock.get("https://api.test/items", json={"data": records(1)})
     conn = connector(auth=BearerAuth(), pagination=SinglePage())
     headwater_plugins(Declares(conn), SigningPlugin())
-    list(headwater.source("testapi", token="tok-abc"))
+    rows_of(headwater.source("testapi", token="tok-abc"))
     sent = requests_mock.request_history[0].headers
     assert sent["X-Signature"] == "sig-1" and "Authorization" not in sent

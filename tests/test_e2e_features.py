@@ -18,6 +18,7 @@ from headwater.spec import (
     SinglePage,
 )
 from headwater.testing import Fault
+from helpers import rows_of
 
 SCHEMAS = {
     "people": {
@@ -177,7 +178,7 @@ def test_headwater_resources_added_resource_inherits_everything(
     headwater_plugins(FeatPlugin(), MoreResources())
     sim = api_simulator(FEAT, schemas=SCHEMAS, records={"people": 60})
     source = headwater.source("feat", resources=["people_copy"], **sim.settings)
-    rows = list(source)
+    rows = rows_of(source)
     assert len(rows) == 60
 
     class Clash:

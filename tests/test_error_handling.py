@@ -9,7 +9,7 @@ import pytest
 from headwater.errors import ResponseError
 from headwater.run import explain
 from headwater.spec import ResponseRule, RetryPolicy, SinglePage
-from helpers import Declares, connector, records
+from helpers import Declares, connector, records, rows_of
 
 URL = "https://api.test/items"
 FAST = RetryPolicy(max_retries=3, backoff_factor=0, max_delay=0)
@@ -17,7 +17,7 @@ FAST = RetryPolicy(max_retries=3, backoff_factor=0, max_delay=0)
 
 def run(headwater_plugins, conn):
     headwater_plugins(Declares(conn))
-    return list(headwater.source(conn.name))
+    return rows_of(headwater.source(conn.name))
 
 
 def test_retries_then_succeeds(headwater_plugins, requests_mock):
@@ -107,7 +107,7 @@ def test_headwater_response_rules_of_plugins_come_first(headwater_plugins, reque
     requests_mock.get(URL, status_code=418)
     conn = connector(rules=[ResponseRule(action="fail", status_code=418)], pagination=SinglePage())
     headwater_plugins(Declares(conn), IgnoreTeapots())
-    assert list(headwater.source("testapi")) == []
+    assert rows_of(headwater.source("testapi")) == []
 
 
 def test_headwater_retry_policy_override(headwater_plugins, requests_mock):
@@ -122,5 +122,5 @@ def test_headwater_retry_policy_override(headwater_plugins, requests_mock):
     # the connector declares 1 retry; the plugin's policy (5) wins
     conn = connector(retry=RetryPolicy(max_retries=1, backoff_factor=0), pagination=SinglePage())
     headwater_plugins(Declares(conn), Patient())
-    assert len(list(headwater.source("testapi"))) == 1
+    assert len(rows_of(headwater.source("testapi"))) == 1
     assert requests_mock.call_count == 6

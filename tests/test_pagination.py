@@ -12,14 +12,14 @@ from headwater.spec import (
     PageNumberPagination,
     SinglePage,
 )
-from helpers import Declares, connector, records
+from helpers import Declares, connector, records, rows_of
 
 URL = "https://api.test/items"
 
 
 def load(headwater_plugins, conn, **settings):
     headwater_plugins(Declares(conn))
-    return list(headwater.source(conn.name, **settings))
+    return rows_of(headwater.source(conn.name, **settings))
 
 
 def offset_api(requests_mock, rows, *, total=None, page_cap=None):

@@ -12,7 +12,7 @@ from headwater import hookimpl
 from headwater.errors import ConnectorNotFound, PluginError
 from headwater.plugins import PluginWarning, get_registry, make_plugin_manager, use
 from headwater.spec import OffsetPagination
-from helpers import Declares, connector, records
+from helpers import Declares, connector, records, rows_of
 
 
 def install_fake_distribution(tmp_path, monkeypatch, name, module_source, ep_name=None):
@@ -60,7 +60,7 @@ def test_headwater_paginator_override_of_another_connector_is_used(
         return {"users": records(25)[off : off + lim]}
 
     requests_mock.get("https://api.example.com/v1/users", json=cb)
-    rows = list(headwater.source("directory", client_id="abcd", client_secret="efgh"))
+    rows = rows_of(headwater.source("directory", client_id="abcd", client_secret="efgh"))
     assert len(rows) == 25 and used == ["directory_users"]
     limits = {q.qs["limit"][0] for q in requests_mock.request_history if q.method == "GET"}
     assert limits == {"10"}

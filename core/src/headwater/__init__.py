@@ -77,17 +77,21 @@ __all__ = [
 ]
 
 
-def source(name: str, *, resources: list[str] | None = None, **settings: Any) -> DltSource:
+def source(
+    name: str, *, resources: list[str] | None = None, arrow: bool | None = None, **settings: Any
+) -> DltSource:
     """Build the dlt source of connector ``name``.
 
     ``settings`` override the environment (``SOURCES__<NAME>__<KEY>``) and
     ``.dlt/secrets.toml`` / ``.dlt/config.toml`` (``[sources.<name>]``). ``resources``
-    limits the source to those resources. No HTTP request is made here; every settings
-    problem raises :class:`SettingsError` before the first one.
+    limits the source to those resources. ``arrow=False`` forces dlt's row-by-row path
+    instead of typed Arrow tables (default: Arrow when the resource's schema allows).
+    No HTTP request is made here; every settings problem raises
+    :class:`SettingsError` before the first one.
     """
     from headwater.assemble import build_source
 
-    return build_source(name, settings, resources=resources)
+    return build_source(name, settings, resources=resources, arrow=arrow)
 
 
 def connectors() -> list[Connector]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,8 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
 from headwater import redact
-from headwater.errors import ConfigError, PluginError
+from headwater.arrow import arrow_available, fast_path_columns
+from headwater.errors import ConfigError, PluginError, ResponseError
 from headwater.extract import Endpoint, iter_pages
 from headwater.plugins import get_registry
 from headwater.schema import columns_from_schema
@@ -36,6 +38,14 @@ if TYPE_CHECKING:
 __all__ = ["NAMING", "assemble", "build_source", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
+
+
+def arrow_enabled() -> bool:
+    """The default of the fast path: pyarrow installed and ``HEADWATER_ARROW`` not 0."""
+    if os.environ.get("HEADWATER_ARROW", "").strip().lower() in ("0", "false", "no"):
+        return False
+    return arrow_available()
+
 
 #: dlt naming convention of every Headwater source.
 NAMING = "sql_cs_v1"
@@ -139,6 +149,7 @@ def build_source(
     *,
     resources: Sequence[str] | None = None,
     pm: pluggy.PluginManager | None = None,
+    arrow: bool | None = None,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`)."""
     registry = get_registry()
@@ -148,7 +159,7 @@ def build_source(
     resolved = resolve_settings(connector, settings or {})
     redact.register(resolved.secret_values)
     redact.install()
-    return assemble(connector, resolved, pm, resources=resources)
+    return assemble(connector, resolved, pm, resources=resources, arrow=arrow)
 
 
 def assemble(
@@ -157,8 +168,13 @@ def assemble(
     pm: pluggy.PluginManager,
     *,
     resources: Sequence[str] | None = None,
+    arrow: bool | None = None,
 ) -> DltSource:
-    """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks."""
+    """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
+
+    ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
+    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
+    """
     import dlt
     from dlt.common.schema import Schema
     from dlt.extract import DltSource
@@ -171,6 +187,7 @@ def assemble(
             raise ConfigError(f"extra resources of connector {connector.name}: {exc}") from None
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
+    use_arrow = arrow_enabled() if arrow is None else arrow
     full_refresh = settings.get("sync_mode") == "full_refresh"
     # One authenticator for the whole run: one token, shared by every resource.
     auth = hooks.auth(settings)
@@ -212,7 +229,10 @@ def assemble(
             "columns": columns,
         }
         if resource.parent is None:
-            built[resource.name] = dlt.resource(_pages_of(endpoint, resource, incremental), **hints)
+            fast = fast_path_columns(schema) if use_arrow else None
+            built[resource.name] = dlt.resource(
+                _pages_of(endpoint, resource, incremental, fast), **hints
+            )
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
@@ -225,18 +245,32 @@ def assemble(
 
 
 def _pages_of(
-    endpoint: Endpoint, resource: Resource, incremental: IncrementalSpec | None
-) -> Callable[..., Iterator[list[dict]]]:
+    endpoint: Endpoint,
+    resource: Resource,
+    incremental: IncrementalSpec | None,
+    arrow_columns: dict[str, str] | None,
+) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
-    With an incremental spec, dlt keeps the highest ``cursor_field`` loaded in the
-    pipeline state (committed with the load) and the next run sends it as
-    ``incremental.param``; dlt also drops records at or below it that the API repeats.
+    With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
+    see :mod:`headwater.arrow`). With an incremental spec, dlt keeps the highest
+    ``cursor_field`` loaded in the pipeline state (committed with the load) and the next
+    run sends it as ``incremental.param``; dlt also drops records at or below it that
+    the API repeats.
     """
+
+    def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
+        pages = iter_pages(endpoint, params=params)
+        if arrow_columns is None:
+            return pages
+        from headwater.arrow import ArrowBatcher
+
+        return ArrowBatcher(arrow_columns).batches(pages)
+
     if incremental is None:
 
-        def pages() -> Iterator[list[dict]]:
-            yield from iter_pages(endpoint)
+        def pages() -> Iterator[Any]:
+            yield from read()
 
     else:
         import dlt
@@ -250,7 +284,7 @@ def _pages_of(
             since = cursor.last_value
             if since is not None:
                 params[incremental.param] = _rfc3339(since)
-            yield from iter_pages(endpoint, params=params)
+            yield from read(params)
 
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
@@ -267,17 +301,16 @@ def _rfc3339(value: Any) -> str:
 
 def _children_of(
     endpoint: Endpoint, resource: Resource, workers: int
-) -> Callable[[list[dict]], Iterator[list[dict]]]:
+) -> Callable[[Any], Iterator[list[dict]]]:
     """The transformer of a child resource: one request per parent record, run
     concurrently (``workers`` at a time); each record gets its parent's key."""
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
 
-    def fetch(item: dict) -> list[dict]:
-        value = item.get(parent.field)
+    def fetch(value: Any) -> list[dict]:
         if value is None:
-            raise ConfigError(
+            raise ResponseError(
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
                 f"has no {parent.field!r}, needed in {resource.path}"
             )
@@ -294,14 +327,24 @@ def _children_of(
             rows.extend(page)
         return rows
 
-    def children(parents: list[dict]) -> Iterator[list[dict]]:
+    def keys(parents: Any) -> list[Any]:
+        """The parent key of each parent record: from dicts, or from an Arrow table's
+        column (the parent may take the fast path)."""
+        if hasattr(parents, "column_names"):
+            if parent.field not in parents.column_names:
+                return [None] * parents.num_rows
+            return parents.column(parent.field).to_pylist()
         items = parents if isinstance(parents, list) else [parents]
-        if len(items) <= 1 or workers <= 1:
-            for item in items:
-                yield fetch(item)
+        return [item.get(parent.field) for item in items]
+
+    def children(parents: Any) -> Iterator[list[dict]]:
+        values = keys(parents)
+        if len(values) <= 1 or workers <= 1:
+            for value in values:
+                yield fetch(value)
             return
-        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-            yield from pool.map(fetch, items)
+        with ThreadPoolExecutor(max_workers=min(workers, len(values))) as pool:
+            yield from pool.map(fetch, values)
 
     children.__name__ = resource.name
     children.__qualname__ = resource.name

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
+import orjson
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
@@ -40,7 +41,9 @@ def page_body(response: Response) -> Any:
     """The decoded JSON body of ``response``, decoded at most once."""
     cached = response.__dict__.get("_headwater_body", _MISSING)
     if cached is _MISSING:
-        cached = response.json()
+        # orjson: several times faster than the stdlib decoder requests uses; its
+        # JSONDecodeError is a ValueError like the stdlib's.
+        cached = orjson.loads(response.content)
         response.__dict__["_headwater_body"] = cached
     return cached
 

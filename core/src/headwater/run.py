@@ -14,8 +14,10 @@ from headwater.redact import redact
 __all__ = ["RunResult", "default_names", "explain", "file_format_for", "run_connector"]
 
 # Destinations whose default load format is slow for REST data (DuckDB's is SQL text
-# INSERTs: ~20x slower and GBs of memory); they get a faster one they support.
-_FILE_FORMATS = {"duckdb": "jsonl", "motherduck": "jsonl"}
+# INSERTs: ~20x slower and GBs of memory) get a faster one they support: Parquet on the
+# Arrow fast path (Arrow tables are written as Parquet as they are; asking for jsonl
+# would convert them row by row), else jsonl.
+_FAST_DESTINATIONS = ("duckdb", "motherduck")
 
 
 @frozen
@@ -36,9 +38,16 @@ def default_names(connector: str) -> tuple[str, str]:
     return f"headwater_{connector}", f"{connector}_data"
 
 
-def file_format_for(destination: str) -> str | None:
-    """The load file format Headwater uses for ``destination`` (``None``: dlt's default)."""
-    return _FILE_FORMATS.get(destination)
+def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
+    """The load file format Headwater uses for ``destination`` (``None``: dlt's default).
+
+    ``arrow``: whether the Arrow fast path is on (default: as :func:`arrow_enabled`).
+    """
+    from headwater.assemble import arrow_enabled
+
+    if destination not in _FAST_DESTINATIONS:
+        return None
+    return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
 
 
 def run_connector(

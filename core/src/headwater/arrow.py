@@ -1,0 +1,121 @@
+"""The fast path: pages of records turned into typed Arrow tables.
+
+dlt normalizes dict records row by row (type coercion, timestamp parsing, naming),
+which costs more than fetching them. Every resource declares a JSON Schema, so
+Headwater can build typed Arrow tables instead and dlt skips that work: it writes the
+tables to Parquet and loads them as they are.
+
+A resource takes the fast path when its schema declares only scalar properties
+(string, integer, number, boolean, date-time/date strings). A batch that does not fit
+its declared types — a string where an integer is declared, a timestamp that does not
+parse, a nested value in an undeclared field — is yielded as plain records instead,
+so nothing is lost and dlt treats it exactly as the row path would. Fields the schema
+does not declare are kept, with types Arrow infers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from headwater.schema import column_type
+
+__all__ = ["BATCH_ROWS", "ArrowBatcher", "arrow_available", "fast_path_columns"]
+
+#: Records per Arrow table: big enough to amortise per-table costs, small enough that
+#: memory stays flat whatever the number of records.
+BATCH_ROWS = 10_000
+
+_SCALAR = {"text", "bigint", "double", "bool", "timestamp", "date"}
+
+
+def arrow_available() -> bool:
+    """Whether pyarrow can be imported."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fast_path_columns(schema: Mapping[str, Any]) -> dict[str, str] | None:
+    """``column -> dlt type`` when every declared property is a scalar, else ``None``."""
+    types: dict[str, str] = {}
+    for name, prop in schema.get("properties", {}).items():
+        data_type = column_type(prop)
+        if data_type not in _SCALAR:
+            return None
+        types[name] = data_type
+    return types or None
+
+
+class ArrowBatcher:
+    """Collects pages of records and yields Arrow tables of about ``rows`` records.
+
+    ``columns`` are the declared ``name -> dlt type``; ``constant`` columns (a child's
+    parent key) are added to every row.
+    """
+
+    def __init__(self, columns: Mapping[str, str], rows: int = BATCH_ROWS) -> None:
+        import pyarrow as pa
+
+        self._pa = pa
+        self.columns = dict(columns)
+        self.rows = rows
+        self._types = {
+            "text": pa.string(),
+            "bigint": pa.int64(),
+            "double": pa.float64(),
+            "bool": pa.bool_(),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+            "date": pa.date32(),
+        }
+        #: batches that could not be typed and went out as plain records
+        self.fallbacks = 0
+
+    def batches(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
+        """Yield Arrow tables (or, for a batch that does not fit, its records)."""
+        pending: list[dict[str, Any]] = []
+        for page in pages:
+            pending.extend(page)
+            if len(pending) >= self.rows:
+                yield from self._emit(pending)
+                pending = []
+        if pending:
+            yield from self._emit(pending)
+
+    def _emit(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        table = self.table(records)
+        if table is None:
+            self.fallbacks += 1
+            yield records
+        else:
+            yield table
+
+    def table(self, records: list[dict[str, Any]]) -> Any | None:
+        """A typed table of ``records``, or ``None`` when they do not fit the schema."""
+        pa = self._pa
+        keys: dict[str, None] = dict.fromkeys(self.columns)
+        for record in records:
+            if record.keys() != keys.keys():
+                keys.update(dict.fromkeys(record))
+        arrays, names = [], []
+        try:
+            for name in keys:
+                values = [record.get(name) for record in records]
+                declared = self.columns.get(name)
+                if declared is None:
+                    array = pa.array(values)
+                    if pa.types.is_null(array.type):
+                        continue  # like the row path: no column from nulls alone
+                    if pa.types.is_nested(array.type):
+                        return None  # nested data: dlt's row path unnests it
+                elif declared in ("timestamp", "date"):
+                    array = pa.array(values, pa.string()).cast(self._types[declared])
+                else:
+                    array = pa.array(values, self._types[declared])
+                arrays.append(array)
+                names.append(name)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            return None
+        return pa.Table.from_arrays(arrays, names=names)
