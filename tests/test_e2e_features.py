@@ -6,7 +6,7 @@ from __future__ import annotations
 import headwater
 import pytest
 from headwater import hookimpl
-from headwater.errors import ConfigError
+from headwater.errors import ConfigError, SettingsError
 from headwater.spec import (
     ApiKeyAuth,
     Connector,
@@ -29,6 +29,11 @@ SCHEMAS = {
     "notes": {
         "type": "object",
         "properties": {"id": {"type": "integer"}, "text": {"type": "string"}},
+        "required": ["id"],
+    },
+    "logs": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "line": {"type": "string"}},
         "required": ["id"],
     },
     "events": {
@@ -62,6 +67,13 @@ FEAT = Connector(
             pagination=SinglePage(),
             parent=ParentSpec(resource="people", field="id", placeholder="pid", column="person_id"),
             primary_key=("person_id", "id"),
+        ),
+        Resource(
+            name="logs",
+            path="/v1/logs",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=100, total_path="total"),
         ),
         Resource(
             name="events",
@@ -189,3 +201,21 @@ def test_headwater_resources_added_resource_inherits_everything(
     headwater_plugins(FeatPlugin(), Clash())
     with pytest.raises(ConfigError, match="extra resources of connector feat:.*'people' twice"):
         headwater.source("feat", **sim.settings)
+
+
+def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):
+    sim = feat(records={"people": 1, "logs": 3050}, latency=0.02)
+    source = headwater.source("feat", resources=["logs"], parallel_pages=8, **sim.settings)
+    got = [r["id"] for r in rows_of(source)]
+    assert got == [r["id"] for r in sim.data["logs"]]  # every record, once, in order
+    assert sim.peak_concurrency >= 4
+    offsets = sorted(int(r.query["offset"][0]) for r in sim.requests_for("logs"))
+    assert offsets == list(range(0, 3100, 100))  # no page twice, none past the total
+
+
+def test_parallel_pages_setting_is_checked(feat):
+    sim = feat(records={"people": 1})
+    with pytest.raises(SettingsError, match="'people' is not a resource whose pages can be"):
+        headwater.source("feat", parallel_pages={"people": 4}, **sim.settings)
+    with pytest.raises(SettingsError, match="invalid setting parallel_pages"):
+        headwater.source("feat", parallel_pages=0, **sim.settings)

@@ -23,12 +23,20 @@ from requests.auth import AuthBase
 from headwater import redact
 from headwater.arrow import arrow_available, fast_path_columns
 from headwater.errors import ConfigError, PluginError, ResponseError
-from headwater.extract import Endpoint, iter_pages
+from headwater.extract import Endpoint, iter_pages, iter_pages_parallel
+from headwater.paginators import OffsetPaginator
 from headwater.plugins import get_registry
 from headwater.schema import columns_from_schema
 from headwater.session import retrying_session
 from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
-from headwater.spec import Connector, IncrementalSpec, Resource, ResponseRule, RetryPolicy
+from headwater.spec import (
+    Connector,
+    IncrementalSpec,
+    OffsetPagination,
+    Resource,
+    ResponseRule,
+    RetryPolicy,
+)
 from headwater.suggest import closest
 
 if TYPE_CHECKING:
@@ -230,8 +238,9 @@ def assemble(
         }
         if resource.parent is None:
             fast = fast_path_columns(schema) if use_arrow else None
+            parallel = _parallel_pages(settings, resource, endpoint)
             built[resource.name] = dlt.resource(
-                _pages_of(endpoint, resource, incremental, fast), **hints
+                _pages_of(endpoint, resource, incremental, fast, parallel), **hints
             )
         else:
             parent = built[resource.parent.resource]
@@ -249,6 +258,7 @@ def _pages_of(
     resource: Resource,
     incremental: IncrementalSpec | None,
     arrow_columns: dict[str, str] | None,
+    parallel: int = 1,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
@@ -260,7 +270,11 @@ def _pages_of(
     """
 
     def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
-        pages = iter_pages(endpoint, params=params)
+        if parallel > 1:
+            assert isinstance(resource.pagination, OffsetPagination)
+            pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
+        else:
+            pages = iter_pages(endpoint, params=params)
         if arrow_columns is None:
             return pages
         from headwater.arrow import ArrowBatcher
@@ -289,6 +303,21 @@ def _pages_of(
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
     return pages
+
+
+def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) -> int:
+    """How many pages of ``resource`` to fetch at once (1: one after another).
+
+    Only for offset pagination with a total, read by Headwater's own paginator (a
+    plugin's paginator may paginate differently)."""
+    setting = settings.get("parallel_pages") or 1
+    workers = setting.get(resource.name, 1) if isinstance(setting, dict) else int(setting)
+    eligible = (
+        isinstance(resource.pagination, OffsetPagination)
+        and resource.pagination.total_path is not None
+        and type(endpoint.paginator) is OffsetPaginator
+    )
+    return workers if eligible else 1
 
 
 def _rfc3339(value: Any) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -25,9 +27,9 @@ from requests.auth import AuthBase
 from headwater.errors import ResponseError
 from headwater.paginators import lookup, page_body
 from headwater.redact import redact
-from headwater.spec import FieldPath, ResponseRule, RetryPolicy
+from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy
 
-__all__ = ["Endpoint", "iter_pages"]
+__all__ = ["Endpoint", "iter_pages", "iter_pages_parallel"]
 
 log = logging.getLogger("headwater.extract")
 
@@ -148,29 +150,13 @@ def _has_path(body: dict, selector: FieldPath) -> bool:
     return True
 
 
-def iter_pages(
-    endpoint: Endpoint,
-    *,
-    path: str | None = None,
-    params: dict[str, Any] | None = None,
-    paginator: BasePaginator | None = None,
-    label: str | None = None,
-) -> Iterator[list[dict[str, Any]]]:
-    """Yield the records of each page of ``endpoint`` (lists of dicts).
-
-    ``path``/``params``/``paginator`` override the endpoint's (child requests use
-    them); the endpoint's paginator is copied so the endpoint can be read again.
-    Raises :class:`ResponseError` with a one-line, redacted message.
+def _fetch(
+    endpoint: Endpoint, request: requests.Request, label: str
+) -> tuple[requests.Response, list[dict[str, Any]]] | None:
+    """Send ``request`` once (the session retries transient failures), apply the
+    response rules, and return the response with its records; ``None`` when a rule
+    says to ignore it. Raises :class:`ResponseError` with a one-line, redacted message.
     """
-    label = label or f"{endpoint.connector}.{endpoint.resource}"
-    paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
-    request = requests.Request(
-        "GET",
-        endpoint.url_for(path or endpoint.path),
-        params=dict(endpoint.params if params is None else params),
-        auth=endpoint.auth,
-    )
-    paginator.init_request(request)
     session = endpoint.session
     rule_retries = 0
     while True:
@@ -192,7 +178,7 @@ def iter_pages(
                 redact(response.url),
                 _describe_rule(rule),
             )
-            return
+            return None
         if rule is not None and rule.action == "retry":
             if rule_retries < endpoint.retry.max_retries:
                 delay = min(
@@ -214,13 +200,108 @@ def iter_pages(
             )
         if response.status_code >= 400:
             raise _status_error(endpoint, response, label)
-        rule_retries = 0
-        data = _records(endpoint, response, label)
+        return response, _records(endpoint, response, label)
+
+
+def _request(
+    endpoint: Endpoint, path: str | None, params: dict[str, Any] | None
+) -> requests.Request:
+    return requests.Request(
+        "GET",
+        endpoint.url_for(path or endpoint.path),
+        params=dict(endpoint.params if params is None else params),
+        auth=endpoint.auth,
+    )
+
+
+def iter_pages(
+    endpoint: Endpoint,
+    *,
+    path: str | None = None,
+    params: dict[str, Any] | None = None,
+    paginator: BasePaginator | None = None,
+    label: str | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the records of each page of ``endpoint`` (lists of dicts), one request
+    after another.
+
+    ``path``/``params``/``paginator`` override the endpoint's (child requests use
+    them); the endpoint's paginator is copied so the endpoint can be read again.
+    Raises :class:`ResponseError` with a one-line, redacted message.
+    """
+    label = label or f"{endpoint.connector}.{endpoint.resource}"
+    paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
+    request = _request(endpoint, path, params)
+    paginator.init_request(request)
+    while True:
+        fetched = _fetch(endpoint, request, label)
+        if fetched is None:
+            return
+        response, data = fetched
         paginator.update_state(response, data)
         paginator.update_request(request)
         yield data
         if not paginator.has_next_page:
             return
+
+
+def iter_pages_parallel(
+    endpoint: Endpoint,
+    pagination: OffsetPagination,
+    workers: int,
+    *,
+    params: dict[str, Any] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the pages of an offset endpoint that reports a total, ``workers`` at once.
+
+    The first page is read alone to learn the total; the other offsets are then
+    requested concurrently and yielded in order, with at most ``2 * workers`` pages in
+    flight or waiting, so memory stays flat. Records added to the API after the first
+    page are read by the next run. Without a total it reads page after page.
+    """
+    label = f"{endpoint.connector}.{endpoint.resource}"
+    base = dict(endpoint.params if params is None else params)
+    limit = pagination.limit
+
+    def page(offset: int) -> list[dict[str, Any]]:
+        request = _request(
+            endpoint,
+            None,
+            {**base, pagination.offset_param: offset, pagination.limit_param: limit},
+        )
+        fetched = _fetch(endpoint, request, label)
+        return [] if fetched is None else fetched[1]
+
+    first_request = _request(
+        endpoint, None, {**base, pagination.offset_param: 0, pagination.limit_param: limit}
+    )
+    fetched = _fetch(endpoint, first_request, label)
+    if fetched is None:
+        return
+    response, data = fetched
+    yield data
+    total = lookup(page_body(response), pagination.total_path)
+    if len(data) < limit:
+        return
+    if not isinstance(total, int) or isinstance(total, bool):
+        # No usable total: carry on one page after another.
+        paginator = copy.deepcopy(endpoint.paginator)
+        paginator.offset = len(data)  # type: ignore[attr-defined]
+        yield from iter_pages(endpoint, params=base, paginator=paginator, label=label)
+        return
+    offsets = iter(range(limit, total, limit))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-page") as pool:
+        window: deque[Future[list[dict[str, Any]]]] = deque()
+        for offset in offsets:
+            window.append(pool.submit(page, offset))
+            if len(window) >= 2 * workers:
+                break
+        while window:
+            done = window.popleft().result()
+            nxt = next(offsets, None)
+            if nxt is not None:
+                window.append(pool.submit(page, nxt))
+            yield done
 
 
 def _describe_rule(rule: ResponseRule) -> str:

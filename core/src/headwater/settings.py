@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from attrs import field, frozen
 
 from headwater.errors import SettingsError
-from headwater.spec import Connector, OAuth2ClientCredentials
+from headwater.spec import Connector, OAuth2ClientCredentials, OffsetPagination
 from headwater.suggest import closest
 
 if sys.version_info >= (3, 11):
@@ -40,6 +40,7 @@ __all__ = [
     "SYNC_MODES",
     "Settings",
     "env_var",
+    "parallel_page_resources",
     "resolve_settings",
     "settings_schema",
     "toml_files",
@@ -60,6 +61,16 @@ _AUTH_SETTING_DOCS = {
     "username": "HTTP basic user name",
     "password": "HTTP basic password",
 }
+
+
+def parallel_page_resources(connector: Connector) -> list[str]:
+    """Resources whose pages can be fetched concurrently: offset pagination with a
+    total reported by the API."""
+    return [
+        r.name
+        for r in connector.resources
+        if isinstance(r.pagination, OffsetPagination) and r.pagination.total_path is not None
+    ]
 
 
 def env_var(connector: str, key: str) -> str:
@@ -109,6 +120,16 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
             "maximum": 64,
             "default": DEFAULT_MAX_WORKERS,
             "description": "concurrent requests for child resources (one per parent record)",
+        }
+    if parallel_page_resources(connector):
+        properties["parallel_pages"] = {
+            "type": ["integer", "object"],
+            "minimum": 1,
+            "maximum": 32,
+            "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 32},
+            "default": 1,
+            "description": "pages fetched at once for offset resources whose API reports a "
+            "total: a number for all of them, or {resource: number}",
         }
     for key, prop in connector.settings.items():
         properties[key] = dict(prop)
@@ -304,6 +325,16 @@ def resolve_settings(
             )
 
     problems.extend(_validate_values(name, values, props, origins, secret_names))
+    parallel = values.get("parallel_pages")
+    if isinstance(parallel, dict):
+        eligible = parallel_page_resources(connector)
+        for key in parallel:
+            if key not in eligible:
+                problems.append(
+                    f"invalid setting parallel_pages for connector {name}: {key!r} is not a "
+                    f"resource whose pages can be fetched in parallel "
+                    f"(those are: {', '.join(eligible)})"
+                )
     if problems:
         raise SettingsError("; ".join(dict.fromkeys(problems)))
     return Settings(connector=name, values=values, origins=origins, secret_names=secret_names)
