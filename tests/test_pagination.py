@@ -149,3 +149,45 @@ def test_bad_bodies_are_one_line_errors(
     assert message in str(known)
     assert "resource testapi.items" in str(known)
     assert "\n" not in str(known)
+
+
+def error_of(headwater_plugins, conn, **settings) -> str:
+    from headwater.run import explain
+
+    with pytest.raises(Exception) as err:
+        load(headwater_plugins, conn, **settings)
+    known = explain(err.value)
+    assert isinstance(known, ResponseError), repr(err.value)
+    return str(known)
+
+
+def test_repeated_cursor_stops_instead_of_looping(headwater_plugins, requests_mock):
+    calls = iter(range(100))
+    # new records every time, but the cursor never advances
+    requests_mock.get(URL, json=lambda r, c: {"data": records(5, 5 * next(calls)), "next": "tok"})
+    conn = connector(pagination=CursorPagination(cursor_path="next", cursor_param="c"))
+    msg = error_of(headwater_plugins, conn)
+    assert "the API sent the same next page twice" in msg
+    assert requests_mock.call_count == 2  # first page, second page; the third is refused
+
+
+def test_next_link_to_itself_stops(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(2), "next": URL})
+    msg = error_of(headwater_plugins, connector(pagination=NextLinkPagination(next_path="next")))
+    assert "same next page twice" in msg
+
+
+def test_api_ignoring_the_offset_stops(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(100)})  # the same full page for any offset
+    msg = error_of(headwater_plugins, connector(pagination=OffsetPagination(limit=100)))
+    assert "answered the same page as the request before" in msg
+    assert requests_mock.call_count == 2
+
+
+def test_max_pages_is_a_clear_stop(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(1000))
+    msg = error_of(
+        headwater_plugins, connector(pagination=OffsetPagination(limit=100)), max_pages=3
+    )
+    assert "stopped at max_pages=3" in msg
+    assert requests_mock.call_count == 3

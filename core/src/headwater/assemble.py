@@ -220,6 +220,7 @@ def assemble(
             rules=hooks.response_rules(resource),
             retry=policy,
             params=dict(resource.params),
+            max_pages=settings.get("max_pages"),
         )
         columns = columns_from_schema(schema, resource.primary_key_columns)
         if resource.parent is not None:

@@ -11,6 +11,7 @@ compiled per page.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
 from collections import deque
@@ -50,6 +51,8 @@ class Endpoint:
     retry: RetryPolicy
     params: dict[str, Any]
     timeout: float = 60.0
+    #: most pages one read may take (the ``max_pages`` setting); ``None``: no limit
+    max_pages: int | None = None
 
     def url_for(self, path: str) -> str:
         """The absolute URL of ``path`` on this endpoint's API."""
@@ -233,16 +236,61 @@ def iter_pages(
     paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
     request = _request(endpoint, path, params)
     paginator.init_request(request)
+    guard = _LoopGuard(label, endpoint.max_pages)
     while True:
+        guard.request(request)
         fetched = _fetch(endpoint, request, label)
         if fetched is None:
             return
         response, data = fetched
+        guard.page(response, data)
         paginator.update_state(response, data)
         paginator.update_request(request)
         yield data
         if not paginator.has_next_page:
             return
+
+
+class _LoopGuard:
+    """Stops pagination that would never end, with an error that says why: a request
+    (cursor, next link, offset) repeated, a page identical to the one before, or more
+    pages than the ``max_pages`` setting allows."""
+
+    def __init__(self, label: str, max_pages: int | None) -> None:
+        self.label = label
+        self.max_pages = max_pages
+        self.pages = 0
+        self.seen: set[bytes] = set()
+        self.previous: bytes | None = None
+
+    def request(self, request: requests.Request) -> None:
+        params = sorted((str(k), str(v)) for k, v in (request.params or {}).items())
+        key = hashlib.blake2b(repr((request.url, params)).encode(), digest_size=16).digest()
+        if key in self.seen:
+            raise ResponseError(
+                f"resource {self.label}: the API sent the same next page twice "
+                f"(GET {redact(request.url)} with {redact(str(dict(params)))}); stopping "
+                "instead of looping — the API's cursor or next link does not advance"
+            )
+        self.seen.add(key)
+        self.pages += 1
+        if self.max_pages is not None and self.pages > self.max_pages:
+            raise ResponseError(
+                f"resource {self.label}: stopped at max_pages={self.max_pages}; raise the "
+                "max_pages setting if the API really has more pages"
+            )
+
+    def page(self, response: requests.Response, data: list[Any]) -> None:
+        if not data:
+            return
+        digest = hashlib.blake2b(response.content, digest_size=16).digest()
+        if digest == self.previous:
+            raise ResponseError(
+                f"resource {self.label}: GET {redact(response.url)} answered the same page as "
+                "the request before; stopping instead of looping — the API ignores the "
+                "pagination parameters"
+            )
+        self.previous = digest
 
 
 def iter_pages_parallel(
@@ -289,6 +337,12 @@ def iter_pages_parallel(
         paginator.offset = len(data)  # type: ignore[attr-defined]
         yield from iter_pages(endpoint, params=base, paginator=paginator, label=label)
         return
+    pages = -(-total // limit)
+    if endpoint.max_pages is not None and pages > endpoint.max_pages:
+        raise ResponseError(
+            f"resource {label}: the API reports {total} records ({pages} pages), more than "
+            f"max_pages={endpoint.max_pages}; raise the max_pages setting to read them"
+        )
     offsets = iter(range(limit, total, limit))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-page") as pool:
         window: deque[Future[list[dict[str, Any]]]] = deque()

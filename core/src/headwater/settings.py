@@ -105,6 +105,13 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
                 properties["scope"]["default"] = auth.scope
             if auth.token_url_aliases:
                 properties["token_url"]["aliases"] = list(auth.token_url_aliases)
+    properties["max_pages"] = {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+        "description": "safety limit: most pages one resource may read before the run "
+        "stops with an error (default: no limit)",
+    }
     if any(r.incremental is not None for r in connector.resources):
         properties["sync_mode"] = {
             "type": "string",
