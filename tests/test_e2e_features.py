@@ -3,6 +3,7 @@ resources added by a plugin, and schemas supplied by a plugin."""
 
 from __future__ import annotations
 
+import duckdb
 import headwater
 import pytest
 from headwater import hookimpl
@@ -219,3 +220,41 @@ def test_parallel_pages_setting_is_checked(feat):
         headwater.source("feat", parallel_pages={"people": 4}, **sim.settings)
     with pytest.raises(SettingsError, match="invalid setting parallel_pages"):
         headwater.source("feat", parallel_pages=0, **sim.settings)
+
+
+def test_failed_resource_does_not_lose_the_others(feat, headwater_env):
+    from headwater.errors import RunError
+    from headwater.run import run_connector
+
+    sim = feat(records={"people": 30, "logs": 300})
+    sim.add_fault(Fault("status", status=400, resource="logs", count=None, after=1))
+    result = run_connector("feat", sim.settings, resources=["people", "logs"])
+    assert len(result.failures) == 1
+    assert result.failures[0].startswith("resource feat.logs: GET")
+    assert "HTTP 400" in result.failures[0]
+    assert result.row_counts == {"people": 30}
+    db = headwater_env / "headwater_feat.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {
+            t
+            for (t,) in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'feat_data'"
+            ).fetchall()
+        }
+    assert "people" in tables and "logs" not in tables  # no half-loaded resource
+
+    with pytest.raises(RunError, match="resource feat.logs"):
+        run_connector(
+            "feat",
+            sim.settings,
+            resources=["people", "logs"],
+            all_or_nothing=True,
+            pipeline_name="strict",
+            dataset_name="strict_data",
+        )
+    strict = headwater_env / "strict.duckdb"
+    if strict.exists():  # dlt may have created the file; it holds no people
+        with duckdb.connect(str(strict), read_only=True) as con:
+            assert con.sql(
+                "select count(*) from information_schema.tables where table_name = 'people'"
+            ).fetchall() == [(0,)]

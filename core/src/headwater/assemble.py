@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["NAMING", "assemble", "build_source", "select_resources"]
+__all__ = ["NAMING", "assemble", "build_source", "resource_groups", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
 
@@ -81,6 +81,20 @@ def select_resources(connector: Connector, names: Sequence[str] | None) -> list[
             wanted.add(parent.resource)
             parent = connector.resource(parent.resource).parent
     return [r for r in connector.resources if r.name in wanted]
+
+
+def resource_groups(connector: Connector, names: Sequence[str]) -> list[list[str]]:
+    """``names`` grouped by top-level resource: each group is a top-level resource
+    and its descendants among ``names`` (they are extracted together)."""
+
+    def root(name: str) -> str:
+        parent = connector.resource(name).parent if name in connector.resource_names else None
+        return name if parent is None else root(parent.resource)
+
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(root(name), []).append(name)
+    return list(groups.values())
 
 
 class _Hooks:

@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the connector's tables and state first, then load everything",
     )
+    p.add_argument(
+        "--all-or-nothing",
+        action="store_true",
+        help="load nothing if any resource fails (default: load the resources that "
+        "succeeded, report the ones that failed, exit 1)",
+    )
     p = sub.add_parser(
         "demo",
         help="run connectors against their simulated APIs into DuckDB",
@@ -244,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset_name=args.dataset_name,
         pipeline_name=args.pipeline_name,
         full_refresh=args.full_refresh,
+        all_or_nothing=args.all_or_nothing,
     )
     elapsed = time.monotonic() - started
     rows = sorted(result.row_counts.items())
@@ -259,7 +266,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"data: {result.location}")
     if result.hint:
         print(f"look: {result.hint}")
-    return EXIT_OK
+    for failure in result.failures:
+        print(f"headwater: error: {redact.redact(failure)}", file=sys.stderr)
+    return EXIT_FAILED if result.failures else EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

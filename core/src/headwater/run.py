@@ -30,6 +30,8 @@ class RunResult:
     row_counts: Mapping[str, int] = field(factory=dict)
     location: str = ""
     hint: str = ""
+    #: one line per resource that failed (its data was not loaded; the others' was)
+    failures: tuple[str, ...] = ()
 
 
 def default_names(connector: str) -> tuple[str, str]:
@@ -59,14 +61,24 @@ def run_connector(
     dataset_name: str | None = None,
     pipeline_name: str | None = None,
     full_refresh: bool = False,
+    all_or_nothing: bool = False,
     pipelines_dir: str | None = None,
 ) -> RunResult:
-    """Build connector ``name``'s source and load it; raises :class:`HeadwaterError`."""
+    """Build connector ``name``'s source and load it.
+
+    Each top-level resource is extracted on its own (with its child resources), and
+    whatever was extracted is loaded: a resource that fails does not lose the others'
+    data; its error is in :attr:`RunResult.failures`. With ``all_or_nothing`` (and
+    with ``full_refresh``) any failure loads nothing and raises. Raises
+    :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
+    """
     import dlt
 
-    from headwater.assemble import build_source
+    from headwater.assemble import build_source, resource_groups
+    from headwater.plugins import get_registry
 
     source = build_source(name, settings, resources=resources)
+    groups = resource_groups(get_registry().get(name), list(source.resources))
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = pipeline_name or default_pipeline
     dataset_name = dataset_name or default_dataset
@@ -86,11 +98,17 @@ def run_connector(
             dataset_name=dataset_name,
             pipelines_dir=pipelines_dir,
         )
-        info = pipeline.run(
-            source,
-            loader_file_format=file_format,
-            refresh="drop_sources" if full_refresh else None,
-        )
+        if all_or_nothing or full_refresh:
+            # One extract: any failure discards everything (and a refresh is never
+            # applied to only some resources).
+            info = pipeline.run(
+                source,
+                loader_file_format=file_format,
+                refresh="drop_sources" if full_refresh else None,
+            )
+            failures: list[str] = []
+        else:
+            info, failures = _run_isolated(pipeline, source, groups, file_format)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -121,7 +139,28 @@ def run_connector(
         row_counts=counts,
         location=location,
         hint=hint,
+        failures=tuple(failures),
     )
+
+
+def _run_isolated(
+    pipeline: Any, source: Any, groups: list[list[str]], file_format: str | None
+) -> tuple[Any, list[str]]:
+    """Extract each group alone (dlt discards a failed extract's package), then
+    normalize and load what was extracted. Returns the load info and the failures."""
+    failures: list[str] = []
+    for group in groups:
+        try:
+            pipeline.extract(source.with_resources(*group), loader_file_format=file_format)
+        except Exception as exc:
+            known = explain(exc)
+            if known is None or isinstance(known, ConfigError):
+                raise
+            failures.append(str(known))
+    if len(failures) == len(groups):
+        raise RunError(failures[0] if len(failures) == 1 else "; ".join(failures))
+    pipeline.normalize()
+    return pipeline.load(), failures
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
