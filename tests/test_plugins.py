@@ -77,7 +77,7 @@ def test_headwater_record_schema_wrapper_adjusts_builtin_result(headwater_plugin
 
     headwater_plugins(headwater_directory.hooks, AddColumn())
     src = headwater.source("directory", client_id="abcd", client_secret="efgh")
-    assert "dept" in src.resources["directory_users"].columns
+    assert "dept" in src.schema.tables["directory_users"]["columns"]
 
 
 def test_broken_plugin_is_skipped_with_a_warning(tmp_path, monkeypatch):

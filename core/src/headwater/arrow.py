@@ -56,12 +56,22 @@ class ArrowBatcher:
     parent key) are added to every row.
     """
 
-    def __init__(self, columns: Mapping[str, str], rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        columns: Mapping[str, str],
+        rows: int = BATCH_ROWS,
+        *,
+        not_null: Iterable[str] = (),
+        validator: Any = None,
+    ) -> None:
         import pyarrow as pa
 
         self._pa = pa
         self.columns = dict(columns)
         self.rows = rows
+        self.not_null = [c for c in not_null if c in self.columns]
+        #: a :class:`~headwater.validation.Validator` for batches that do not fit
+        self.validator = validator
         self._types = {
             "text": pa.string(),
             "bigint": pa.int64(),
@@ -85,12 +95,34 @@ class ArrowBatcher:
             yield from self._emit(pending)
 
     def _emit(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        if self.validator is not None and self.validator.check.needs_full:
+            # keywords Arrow cannot check (enum, minimum, ...): every record is checked
+            records, extra = self.validator.split(records)
+            yield from extra
+        table = self._fitting(records)
+        if table is not None:
+            yield table
+            return
+        if self.validator is not None:
+            # Only a batch that does not fit is checked record by record.
+            records, extra = self.validator.split(records)
+            yield from extra
+            table = self._fitting(records) if records else None
+            if table is not None:
+                yield table
+                return
+        if records:
+            self.fallbacks += 1
+            yield records  # dlt's row path loads what Arrow could not type
+
+    def _fitting(self, records: list[dict[str, Any]]) -> Any | None:
         table = self.table(records)
         if table is None:
-            self.fallbacks += 1
-            yield records
-        else:
-            yield table
+            return None
+        for name in self.not_null:
+            if name not in table.column_names or table.column(name).null_count:
+                return None
+        return table
 
     def table(self, records: list[dict[str, Any]]) -> Any | None:
         """A typed table of ``records``, or ``None`` when they do not fit the schema."""

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import attrs
 import pluggy
+from dlt.common.schema import Schema
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
@@ -38,6 +39,7 @@ from headwater.spec import (
     RetryPolicy,
 )
 from headwater.suggest import closest
+from headwater.validation import Validator
 
 if TYPE_CHECKING:
     import requests
@@ -198,7 +200,6 @@ def assemble(
     when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
     """
     import dlt
-    from dlt.common.schema import Schema
     from dlt.extract import DltSource
 
     extras = _Hooks(pm, connector).extra_resources(settings)
@@ -210,18 +211,28 @@ def assemble(
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
+    if use_arrow:
+        # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; with both
+        # on, a table has the same columns whichever path loaded it (a batch that does
+        # not fit Arrow, an earlier run with arrow=False). Explicit config wins.
+        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     full_refresh = settings.get("sync_mode") == "full_refresh"
     # One authenticator for the whole run: one token, shared by every resource.
     auth = hooks.auth(settings)
     sessions: dict[RetryPolicy, requests.Session] = {}
     workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
 
+    # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
+    # declare them, only making them SQL-safe; dlt's default would snake_case them.
+    dlt_schema = Schema(connector.name, normalizers={"names": NAMING})
+    validation = settings.get("validation") or "quarantine"
     built: dict[str, DltResource] = {}
     for resource in selected:
         policy = hooks.retry_policy(resource)
         if policy not in sessions:  # one session per distinct policy
             sessions[policy] = retrying_session(policy)
-        schema = hooks.record_schema(resource)
+        record_schema = hooks.record_schema(resource)
         endpoint = Endpoint(
             connector=connector.name,
             resource=resource.name,
@@ -236,36 +247,60 @@ def assemble(
             params=dict(resource.params),
             max_pages=settings.get("max_pages"),
         )
-        columns = columns_from_schema(schema, resource.primary_key_columns)
+        columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:
             parent_column = resource.parent.column
             columns.setdefault(parent_column, {"name": parent_column, "nullable": False})
         incremental = resource.incremental if not full_refresh else None
+        # full_refresh reads everything, so the table is replaced, not merged
+        disposition = (
+            "replace"
+            if full_refresh and resource.incremental is not None
+            else resource.write_disposition
+        )
+        _declare_table(dlt_schema, resource.name, disposition, columns)
         hints: dict[str, Any] = {
             "name": resource.name,
             "table_name": resource.name,
-            # full_refresh reads everything, so the table is replaced, not merged
-            "write_disposition": "replace"
-            if full_refresh and resource.incremental is not None
-            else resource.write_disposition,
+            "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
-            "columns": columns,
         }
+        validator = (
+            None
+            if validation == "off"
+            else Validator(
+                f"{connector.name}.{resource.name}", resource.name, record_schema, validation
+            )
+        )
         if resource.parent is None:
-            fast = fast_path_columns(schema) if use_arrow else None
+            fast = fast_path_columns(record_schema) if use_arrow else None
             parallel = _parallel_pages(settings, resource, endpoint)
             built[resource.name] = dlt.resource(
-                _pages_of(endpoint, resource, incremental, fast, parallel), **hints
+                _pages_of(endpoint, resource, incremental, fast, parallel, validator), **hints
             )
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
-                _children_of(endpoint, resource, workers), data_from=parent, **hints
+                _children_of(endpoint, resource, workers, validator), data_from=parent, **hints
             )
-    # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
-    # declare them, only making them SQL-safe; dlt's default would snake_case them.
-    schema = Schema(connector.name, normalizers={"names": NAMING})
-    return DltSource(schema, connector.name, list(built.values()))
+    return DltSource(dlt_schema, connector.name, list(built.values()))
+
+
+def _declare_table(
+    schema: Schema, table: str, disposition: str, columns: dict[str, dict[str, Any]]
+) -> None:
+    """Declare a table's columns in the source's dlt schema.
+
+    The column hints live in the schema, not in the resource's hints: a resource's
+    table variants (the quarantine table) start from a copy of the resource's hints
+    and would inherit its columns, NOT NULL and key included."""
+    from dlt.common.schema.utils import new_table
+
+    normalize = schema.naming.normalize_identifier
+    declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
+    schema.update_table(
+        new_table(normalize(table), write_disposition=disposition, columns=declared)
+    )
 
 
 def _pages_of(
@@ -274,6 +309,7 @@ def _pages_of(
     incremental: IncrementalSpec | None,
     arrow_columns: dict[str, str] | None,
     parallel: int = 1,
+    validator: Validator | None = None,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
@@ -291,10 +327,11 @@ def _pages_of(
         else:
             pages = iter_pages(endpoint, params=params)
         if arrow_columns is None:
-            return pages
+            return validator.pages(pages) if validator is not None else pages
         from headwater.arrow import ArrowBatcher
 
-        return ArrowBatcher(arrow_columns).batches(pages)
+        not_null = validator.check.not_null if validator is not None else ()
+        return ArrowBatcher(arrow_columns, not_null=not_null, validator=validator).batches(pages)
 
     if incremental is None:
 
@@ -344,8 +381,8 @@ def _rfc3339(value: Any) -> str:
 
 
 def _children_of(
-    endpoint: Endpoint, resource: Resource, workers: int
-) -> Callable[[Any], Iterator[list[dict]]]:
+    endpoint: Endpoint, resource: Resource, workers: int, validator: Validator | None = None
+) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
     concurrently (``workers`` at a time); each record gets its parent's key."""
     parent = resource.parent
@@ -381,14 +418,17 @@ def _children_of(
         items = parents if isinstance(parents, list) else [parents]
         return [item.get(parent.field) for item in items]
 
-    def children(parents: Any) -> Iterator[list[dict]]:
+    def fetched(parents: Any) -> Iterator[list[dict]]:
         values = keys(parents)
         if len(values) <= 1 or workers <= 1:
-            for value in values:
-                yield fetch(value)
+            yield from map(fetch, values)
             return
         with ThreadPoolExecutor(max_workers=min(workers, len(values))) as pool:
             yield from pool.map(fetch, values)
+
+    def children(parents: Any) -> Iterator[Any]:
+        pages = fetched(parents)
+        yield from validator.pages(pages) if validator is not None else pages
 
     children.__name__ = resource.name
     children.__qualname__ = resource.name

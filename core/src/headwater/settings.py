@@ -46,6 +46,8 @@ __all__ = [
     "toml_files",
 ]
 
+#: The values of the ``validation`` setting (see :mod:`headwater.validation`).
+VALIDATION_POLICIES = ("quarantine", "warn", "fail", "off")
 #: The values of the ``sync_mode`` setting of connectors with incremental resources.
 SYNC_MODES = ("incremental", "full_refresh")
 #: Default of ``max_workers`` (concurrent child requests) for connectors with children.
@@ -105,6 +107,13 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
                 properties["scope"]["default"] = auth.scope
             if auth.token_url_aliases:
                 properties["token_url"]["aliases"] = list(auth.token_url_aliases)
+    properties["validation"] = {
+        "type": "string",
+        "enum": list(VALIDATION_POLICIES),
+        "default": "quarantine",
+        "description": "records that break the schema: quarantine (kept in "
+        "<resource>_quarantine), warn (loaded, logged), fail (stop), off (not checked)",
+    }
     properties["max_pages"] = {
         "type": ["integer", "null"],
         "minimum": 1,
