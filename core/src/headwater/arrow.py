@@ -116,13 +116,7 @@ class ArrowBatcher:
             yield records  # dlt's row path loads what Arrow could not type
 
     def _fitting(self, records: list[dict[str, Any]]) -> Any | None:
-        table = self.table(records)
-        if table is None:
-            return None
-        for name in self.not_null:
-            if name not in table.column_names or table.column(name).null_count:
-                return None
-        return table
+        return self.table(records)
 
     def table(self, records: list[dict[str, Any]]) -> Any | None:
         """A typed table of ``records``, or ``None`` when they do not fit the schema."""
@@ -146,8 +140,16 @@ class ArrowBatcher:
                     array = pa.array(values, pa.string()).cast(self._types[declared])
                 else:
                     array = pa.array(values, self._types[declared])
+                if name in self.not_null and array.null_count:
+                    return None  # a required value is missing: the validator decides
                 arrays.append(array)
                 names.append(name)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             return None
-        return pa.Table.from_arrays(arrays, names=names)
+        # Declared NOT NULL columns are non-nullable Arrow fields, or dlt would take
+        # Arrow's nullable default over the declared hint.
+        fields = [
+            pa.field(name, array.type, nullable=name not in self.not_null)
+            for name, array in zip(names, arrays, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

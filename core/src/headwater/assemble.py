@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -274,9 +275,11 @@ def assemble(
         )
         if resource.parent is None:
             fast = fast_path_columns(record_schema) if use_arrow else None
+            not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
             built[resource.name] = dlt.resource(
-                _pages_of(endpoint, resource, incremental, fast, parallel, validator), **hints
+                _pages_of(endpoint, resource, incremental, fast, parallel, validator, not_null),
+                **hints,
             )
         else:
             parent = built[resource.parent.resource]
@@ -310,6 +313,7 @@ def _pages_of(
     arrow_columns: dict[str, str] | None,
     parallel: int = 1,
     validator: Validator | None = None,
+    not_null: Sequence[str] = (),
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
@@ -330,7 +334,6 @@ def _pages_of(
             return validator.pages(pages) if validator is not None else pages
         from headwater.arrow import ArrowBatcher
 
-        not_null = validator.check.not_null if validator is not None else ()
         return ArrowBatcher(arrow_columns, not_null=not_null, validator=validator).batches(pages)
 
     if incremental is None:
@@ -388,8 +391,15 @@ def _children_of(
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
+    # dlt may evaluate this transformer for several batches of parents at once, each
+    # with its own pool: the semaphore makes max_workers a cap for the whole resource.
+    slots = threading.BoundedSemaphore(workers)
 
     def fetch(value: Any) -> list[dict]:
+        with slots:
+            return fetch_one(value)
+
+    def fetch_one(value: Any) -> list[dict]:
         if value is None:
             raise ResponseError(
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "

@@ -1,0 +1,15 @@
+"""Analytics connector tests: each test isolated, only the analytics plugin registered."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated(headwater_env, headwater_plugins):
+    """Each test: its own directory and dlt data dir; only the analytics connectors
+    (imported, not discovered) and the builtins are registered, in strict mode."""
+    import headwater_analytics.hooks
+
+    headwater_plugins(headwater_analytics.hooks)
+    yield
