@@ -124,3 +124,20 @@ def test_headwater_retry_policy_override(headwater_plugins, requests_mock):
     headwater_plugins(Declares(conn), Patient())
     assert len(rows_of(headwater.source("testapi"))) == 1
     assert requests_mock.call_count == 6
+
+
+def test_explain_survives_an_exception_without_a_message():
+    class PipelineStepFailed(Exception):
+        step = "extract"
+
+    class Silent(Exception):
+        pass
+
+    try:
+        try:
+            raise Silent()
+        except Silent as inner:
+            raise PipelineStepFailed("step failed") from inner
+    except PipelineStepFailed as outer:
+        explained = explain(outer)
+    assert str(explained) == "the extract step failed: Silent: Silent"

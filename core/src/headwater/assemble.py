@@ -28,6 +28,7 @@ from headwater.errors import ConfigError, PluginError, ResponseError
 from headwater.extract import Endpoint, iter_pages, iter_pages_parallel
 from headwater.paginators import OffsetPaginator
 from headwater.plugins import get_registry
+from headwater.prefetch import prefetched
 from headwater.schema import columns_from_schema
 from headwater.session import retrying_session
 from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
@@ -232,7 +233,7 @@ def assemble(
     for resource in selected:
         policy = hooks.retry_policy(resource)
         if policy not in sessions:  # one session per distinct policy
-            sessions[policy] = retrying_session(policy)
+            sessions[policy] = retrying_session(policy, url=settings["base_url"])
         record_schema = hooks.record_schema(resource)
         endpoint = Endpoint(
             connector=connector.name,
@@ -329,7 +330,7 @@ def _pages_of(
             assert isinstance(resource.pagination, OffsetPagination)
             pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
         else:
-            pages = iter_pages(endpoint, params=params)
+            pages = prefetched(iter_pages(endpoint, params=params))
         if arrow_columns is None:
             return validator.pages(pages) if validator is not None else pages
         from headwater.arrow import ArrowBatcher

@@ -31,7 +31,8 @@ def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, b
             from headwater.run import explain
 
             known = explain(exc) or exc
-            results.append((resource.name, False, redact(str(known)).splitlines()[0]))
+            lines = redact(str(known)).splitlines() or [type(known).__name__]
+            results.append((resource.name, False, lines[0]))
             continue
         count = 0 if first is None else 1
         results.append((resource.name, True, f"first page answered (saw {count}+ record)"))

@@ -7,7 +7,6 @@ connector loads it through the same code path as a real run.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -48,7 +47,7 @@ def run_demo(
 
     from headwater.assemble import build_source
     from headwater.plugins import get_registry
-    from headwater.run import file_format_for
+    from headwater.run import apply_duckdb_defaults, file_format_for
     from headwater.testing import Simulator
 
     registry = get_registry()
@@ -63,7 +62,7 @@ def run_demo(
             f"--output {output}: the file may not be named like a connector's dataset; "
             "choose another name"
         )
-    os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+    apply_duckdb_defaults()
     pipelines_dir = tempfile.mkdtemp(prefix="headwater-demo-")
     started = time.monotonic()
     try:

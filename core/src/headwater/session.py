@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import requests
 
 from headwater.spec import RetryPolicy
@@ -12,12 +14,19 @@ __all__ = ["DEFAULT_TIMEOUT", "retrying_session"]
 DEFAULT_TIMEOUT = 60.0
 
 
-def retrying_session(policy: RetryPolicy, *, timeout: float = DEFAULT_TIMEOUT) -> requests.Session:
+def retrying_session(
+    policy: RetryPolicy, *, timeout: float = DEFAULT_TIMEOUT, url: str | None = None
+) -> requests.Session:
     """A session that retries ``policy.status_codes``, dropped connections and timeouts.
 
     dlt's ``request_max_attempts`` counts attempts, so it is ``max_retries + 1``.
     ``Retry-After`` is honoured when the policy says so (``0`` or a past date falls back
     to the exponential delay, so it never spins).
+
+    Proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
+    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are read from the environment once, for
+    ``url``'s host: requests would otherwise scan the whole environment three times per
+    request, which cost a quarter of the time of reading a page from a local API.
     """
     from dlt.sources.helpers.requests.retry import Client
 
@@ -30,4 +39,11 @@ def retrying_session(policy: RetryPolicy, *, timeout: float = DEFAULT_TIMEOUT) -
         request_max_retry_delay=policy.max_delay,
         respect_retry_after_header=policy.respect_retry_after,
     )
-    return client.session
+    session = client.session
+    session.trust_env = False
+    if url is not None:
+        session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    return session

@@ -29,7 +29,7 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
             extra_form=spec.extra_form,
             # The token endpoint gets the connector's retry policy: a token endpoint
             # that is briefly failing must not fail the run.
-            session=retrying_session(connector.retry),
+            session=retrying_session(connector.retry, url=settings["token_url"]),
         )
     if isinstance(spec, ApiKeyAuth):
         return runtime.ApiKeyAuth(spec.name, settings["api_key"], spec.location)

@@ -1,0 +1,67 @@
+"""Reading ahead: the next pages are fetched while the current one is processed.
+
+Fetching a page is mostly waiting on the network; building Arrow tables and writing
+them is CPU work. A background thread runs the page iterator into a small bounded
+queue, so the two overlap while memory stays bounded (``depth`` pages). Errors are
+raised in the consumer, in order; closing the consumer stops the producer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+__all__ = ["DEPTH", "prefetched"]
+
+T = TypeVar("T")
+
+#: Pages read ahead of the consumer.
+DEPTH = 4
+
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetched(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, up to ``depth`` ahead."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(_Failed(exc))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="headwater-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
