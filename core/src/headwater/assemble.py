@@ -248,6 +248,7 @@ def assemble(
             retry=policy,
             params=dict(resource.params),
             max_pages=settings.get("max_pages"),
+            timeout=policy.timeout,
         )
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:

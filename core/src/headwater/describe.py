@@ -119,7 +119,8 @@ def describe_connector(name: str) -> str:
         f"  retry on:     {', '.join(map(str, retry.status_codes))}, dropped connections, timeouts",
         f"  max retries:  {retry.max_retries} (backoff factor {retry.backoff_factor}, "
         f"max delay {retry.max_delay} s, Retry-After "
-        f"{'honoured' if retry.respect_retry_after else 'ignored'})",
+        f"{'honoured' if retry.respect_retry_after else 'ignored'}, "
+        f"timeout {retry.timeout} s per attempt)",
     ]
     for rule in connector.response_rules:
         cond = " and ".join(

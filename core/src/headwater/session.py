@@ -1,45 +1,75 @@
-"""HTTP sessions with a retry policy, built on dlt's retrying ``requests`` client."""
+"""HTTP sessions with a retry policy, built from dlt's retrying ``requests`` pieces."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import requests
 
 from headwater.spec import RetryPolicy
 
-__all__ = ["DEFAULT_TIMEOUT", "retrying_session"]
+__all__ = ["MAX_RETRY_AFTER", "retrying_session"]
 
-#: Seconds to connect and to wait for each response before the attempt counts as failed.
-DEFAULT_TIMEOUT = 60.0
+#: Longest ``Retry-After`` honoured (seconds). A server asking for longer gets this.
+MAX_RETRY_AFTER = 300.0
 
 
-def retrying_session(
-    policy: RetryPolicy, *, timeout: float = DEFAULT_TIMEOUT, url: str | None = None
-) -> requests.Session:
+def retrying_session(policy: RetryPolicy, *, url: str | None = None) -> requests.Session:
     """A session that retries ``policy.status_codes``, dropped connections and timeouts.
 
-    dlt's ``request_max_attempts`` counts attempts, so it is ``max_retries + 1``.
-    ``Retry-After`` is honoured when the policy says so (``0`` or a past date falls back
-    to the exponential delay, so it never spins).
+    ``max_retries`` retries after the first attempt; the wait grows as
+    ``backoff_factor * 2**n`` up to ``max_delay``. A ``Retry-After`` header (seconds or
+    an HTTP date) is honoured when the policy says so, up to :data:`MAX_RETRY_AFTER` —
+    not capped by ``max_delay`` (dlt caps it there, so a client would come back before
+    the server asked and be refused again); ``0`` or a past date falls back to the
+    exponential wait, so it never spins.
 
     Proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
     (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are read from the environment once, for
     ``url``'s host: requests would otherwise scan the whole environment three times per
     request, which cost a quarter of the time of reading a page from a local API.
     """
-    from dlt.sources.helpers.requests.retry import Client
-
-    client = Client(
-        request_timeout=timeout,
-        raise_for_status=False,
-        status_codes=policy.status_codes,
-        request_max_attempts=policy.max_retries + 1,
-        request_backoff_factor=policy.backoff_factor,
-        request_max_retry_delay=policy.max_delay,
-        respect_retry_after_header=policy.respect_retry_after,
+    from dlt.sources.helpers.requests.retry import (
+        DEFAULT_RETRY_EXCEPTIONS,
+        retry_if_status,
+        wait_exponential_retry_after,
     )
-    session = client.session
+    from dlt.sources.helpers.requests.session import Session
+    from requests.adapters import HTTPAdapter
+    from tenacity import (
+        Retrying,
+        retry_any,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_exponential,
+    )
+
+    class WaitRetryAfter(wait_exponential_retry_after):
+        def _parse_retry_after(self, retry_after: str) -> float | None:
+            # dlt clamps the header to the backoff cap (self.max): clamp it to ours.
+            saved, self.max = self.max, MAX_RETRY_AFTER
+            try:
+                return super()._parse_retry_after(retry_after)
+            finally:
+                self.max = saved
+
+    wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
+    retrying = Retrying(
+        wait=wait_cls(multiplier=policy.backoff_factor, max=policy.max_delay),
+        retry=retry_any(
+            retry_if_status(policy.status_codes),
+            retry_if_exception_type(DEFAULT_RETRY_EXCEPTIONS),
+        ),
+        stop=stop_after_attempt(policy.max_retries + 1),
+        reraise=True,
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    session: Any = Session(timeout=policy.timeout, raise_for_status=False)
+    adapter = HTTPAdapter(pool_maxsize=50)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.send = retrying.wraps(session.send)
     session.trust_env = False
     if url is not None:
         session.proxies.update(requests.utils.get_environ_proxies(url))

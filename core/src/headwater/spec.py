@@ -277,7 +277,8 @@ class RetryPolicy:
     ``max_retries`` counts retries after the first attempt (so 3 means up to 4
     requests). The delay grows as ``backoff_factor * 2**n`` seconds up to ``max_delay``;
     a ``Retry-After`` header is honoured when ``respect_retry_after`` is set. Dropped
-    connections and timeouts are retried like the listed status codes.
+    connections are retried like the listed status codes, and so is an attempt that
+    gets no answer within ``timeout`` seconds.
     """
 
     status_codes: tuple[int, ...] = field(default=(429, 500, 502, 503, 504), converter=tuple)
@@ -285,6 +286,7 @@ class RetryPolicy:
     backoff_factor: float = field(default=2.0, validator=_non_negative_number)
     max_delay: float = field(default=60.0, validator=_non_negative_number)
     respect_retry_after: bool = field(default=True, validator=v.instance_of(bool))
+    timeout: float = field(default=60.0, validator=_non_negative_number)
 
     @status_codes.validator
     def _check_codes(self, attribute: attrs.Attribute, value: tuple) -> None:
