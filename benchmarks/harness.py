@@ -1,0 +1,1074 @@
+"""The benchmark harness behind ``python -m benchmarks``.
+
+For each record count it starts the simulated ``directory`` API in its own process
+(:mod:`benchmarks.serve`), then runs every selected case in a fresh process
+(:mod:`benchmarks.case`) with its own temporary directory, DuckDB file and
+``DLT_DATA_DIR``, and collects wall time, records/s and peak RSS. The fan-out and
+pages-in-parallel cases get their own simulated APIs; the start-up case times the
+``headwater`` command. It prints one table per record count plus the ratios, and
+writes everything to ``benchmarks/results/latest.json``.
+
+Every process it starts is in its own session and is killed (process group) on any
+exit: normal, exception, Ctrl-C, SIGTERM, or a case exceeding its timeout. The
+servers also exit on their own when the harness dies, because their stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import queue
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["ALL_CASES", "FLAT_CASES", "main"]
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+#: Cases over the flat ``directory`` API, run once per record count.
+FLAT_CASES = (
+    "requests_loop",
+    "dlt_rest_api_defaults",
+    "dlt_rest_api_jsonl",
+    "headwater",
+    "headwater_rows",
+)
+#: Cases that do not depend on the record count.
+OTHER_CASES = ("fanout", "parallel_pages", "startup")
+ALL_CASES = FLAT_CASES + OTHER_CASES
+
+#: dlt's defaults need ~3.4 GB at 200k records and grow with the count: skipped above.
+DEFAULTS_LIMIT = 200_000
+QUICK_RECORDS = 20_000
+DEFAULT_RECORDS = (200_000, 1_000_000)
+#: Fan-out: parents, child rows per parent, seconds per child request.
+DEFAULT_FANOUT_PARENTS = 300
+FANOUT_CHILDREN = 3
+#: Pages in parallel: pages of 100 records, seconds per page.
+PAGES = 200
+PAGE_SIZE = 100
+#: Start-up timings: runs per command (after one untimed warm-up run).
+STARTUP_RUNS = 5
+SERVER_START_TIMEOUT = 900.0
+
+# Every process started here, so that any exit kills them (see _cleanup).
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+# ----------------------------------------------------------------------- processes
+
+
+def _kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal ``proc``'s process group (it leads its own session), then ``proc``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+
+
+def _reap(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait for ``proc`` (killing its group if it will not end) so no zombie is left."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+
+
+def _track(proc: subprocess.Popen) -> subprocess.Popen:
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    return proc
+
+
+def _cleanup() -> None:
+    """Kill and reap every process this harness started that is still running."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        if proc.poll() is None:
+            _kill_group(proc)
+        _reap(proc, timeout=10)
+
+
+atexit.register(_cleanup)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+#: ``--env KEY=VALUE`` pairs, set in every case and start-up process.
+_EXTRA_ENV: dict[str, str] = {}
+
+
+def _clean_env(work: Path | None = None) -> dict[str, str]:
+    """The environment of a benchmark process: no ambient dlt or Headwater config,
+    telemetry off, the repository importable, and (with ``work``) dlt's data there,
+    plus the ``--env`` values."""
+    dropped = (
+        "SOURCES__",
+        "DESTINATION__",
+        "DATA_WRITER__",
+        "NORMALIZE__",
+        "EXTRACT__",
+        "LOAD__",
+        "RUNTIME__",
+        "HEADWATER_",
+        "DLT_",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(dropped)}
+    env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    if work is not None:
+        env["DLT_DATA_DIR"] = str(work / "dlt_data")
+        env["DLT_PROJECT_DIR"] = str(work)
+        env.update(_EXTRA_ENV)
+    return env
+
+
+class Server:
+    """A :mod:`benchmarks.serve` process: started, queried and always stopped."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = [sys.executable, "-m", "benchmarks.serve", *args]
+        self.proc: subprocess.Popen | None = None
+        self.info: dict[str, Any] = {}
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def start(self) -> dict[str, Any]:
+        """Start the server and wait for its announcement line."""
+        self.proc = _track(
+            subprocess.Popen(
+                self.args,
+                cwd=REPO,
+                env=_clean_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+        )
+        stdout = self.proc.stdout
+        assert stdout is not None
+        threading.Thread(target=self._read, args=(stdout,), daemon=True).start()
+        self.info = self._reply(SERVER_START_TIMEOUT)
+        if not self.info.get("ready"):
+            raise RuntimeError(f"the simulator did not start: {self.info}")
+        return self.info
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _reply(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"the simulator did not answer within {timeout:.0f} s") from None
+        if line is None:
+            code = self.proc.poll() if self.proc else None
+            raise RuntimeError(f"the simulator exited (code {code}); see its messages above")
+        return json.loads(line)
+
+    def command(self, command: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Send ``stats`` or ``reset``; the server's JSON answer."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._reply(timeout)
+
+    def stop(self) -> None:
+        """Close the server's stdin (it stops itself), escalating to SIGTERM, SIGKILL."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+        _reap(proc)
+
+
+def _wait_rusage(proc: subprocess.Popen, timeout: float) -> tuple[int, float | None]:
+    """Wait for ``proc`` with :func:`os.wait4`: its exit code and peak RSS in MB
+    (``ru_maxrss`` of that child alone); :class:`subprocess.TimeoutExpired` on timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+            return proc.returncode, usage.ru_maxrss / scale
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def run_case(
+    case: str,
+    server: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    timeout: float,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """Run ``case`` once in a fresh process and temporary directory; its result dict
+    (``ok`` False with ``error`` on failure or timeout)."""
+    work = Path(tempfile.mkdtemp(prefix=f"headwater-bench-{case}-"))
+    spec = {"case": case, "server": server, "options": dict(options), "out": str(work / "out")}
+    (work / "spec.json").write_text(json.dumps(spec))
+    log_path = work / "output.log"
+    result: dict[str, Any] = {"ok": False, "error": "not run"}
+    started = time.perf_counter()
+    try:
+        with open(log_path, "wb") as log:
+            proc = _track(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.case", str(work / "spec.json")],
+                    cwd=work,
+                    env=_clean_env(work),
+                    stdin=subprocess.PIPE,  # the case exits when this closes
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+            wait_rss: float | None = None
+            try:
+                code, wait_rss = _wait_rusage(proc, timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                code = None
+            finally:
+                _reap(proc)
+        out = work / "out"
+        if code is None:
+            result = {"ok": False, "error": f"timed out after {timeout:.0f} s (killed)"}
+        elif out.exists():
+            result = json.loads(out.read_text())
+        else:
+            result = {"ok": False, "error": f"the case process exited with code {code}"}
+        if wait_rss is not None and result.get("ok"):
+            # VmHWM of the case process vs ru_maxrss from wait4: the larger, to be safe.
+            result["peak_rss_mb"] = round(max(result.get("peak_rss_mb") or 0.0, wait_rss), 1)
+        if not result.get("ok"):
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+            result["log_tail"] = tail
+            if keep:
+                result["workdir"] = str(work)
+    finally:
+        if not (keep and not result.get("ok")):
+            shutil.rmtree(work, ignore_errors=True)
+    result["wall_seconds"] = round(time.perf_counter() - started, 3)
+    result.setdefault("case", case)
+    return result
+
+
+# ----------------------------------------------------------------------- summaries
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Medians over repeated runs of one case (``ok`` only if every run was)."""
+    good = [r for r in runs if r.get("ok")]
+    failed = [r for r in runs if not r.get("ok")]
+    if failed or not good:
+        first = failed[0] if failed else {"error": "no run"}
+        return {
+            "ok": False,
+            "error": first.get("error"),
+            "correctness": any(r.get("correctness") for r in failed),
+            "log_tail": first.get("log_tail", []),
+            "runs": len(runs),
+        }
+    seconds = _median(r["seconds"] for r in good)
+    records = good[0]["records"]
+    phase_names = sorted({p for r in good for p in r.get("phases", {})})
+    return {
+        "ok": True,
+        "runs": len(good),
+        "records": records,
+        "seconds": round(seconds, 3) if seconds is not None else None,
+        "records_per_s": round(records / seconds, 1) if seconds else None,
+        "peak_rss_mb": _median(r.get("peak_rss_mb") for r in good),
+        "phases": {p: _median(r.get("phases", {}).get(p) for r in good) for p in phase_names},
+        "all_seconds": [round(r["seconds"], 3) for r in good],
+        "extra": good[0].get("extra", {}),
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+# ------------------------------------------------------------------------ printing
+
+
+def _fmt(value: Any, spec: str = ",.0f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return format(value, spec)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def print_flat(records: int, cases: Mapping[str, Mapping[str, Any]]) -> None:
+    """The table of one record count, then its ratios."""
+    headers = (
+        "case",
+        "records",
+        "seconds",
+        "records/s",
+        "peak RSS MB",
+        "extract",
+        "normalize",
+        "load",
+        "other",
+    )
+    rows = []
+    for name, s in cases.items():
+        if s.get("skipped"):
+            rows.append((name, _fmt(records), "skipped", *[""] * 6))
+        elif not s.get("ok"):
+            rows.append((name, _fmt(records), "FAILED", *[""] * 6))
+        else:
+            phases = s.get("phases", {})
+            steps = [phases.get(p) for p in ("extract", "normalize", "load")]
+            other = s["seconds"] - sum(steps) if None not in steps else None
+            rows.append(
+                (
+                    name,
+                    _fmt(s["records"]),
+                    _fmt(s["seconds"], ".2f"),
+                    _fmt(s["records_per_s"]),
+                    _fmt(s["peak_rss_mb"], ",.0f"),
+                    _fmt(phases.get("extract"), ".2f"),
+                    _fmt(phases.get("normalize"), ".2f"),
+                    _fmt(phases.get("load"), ".2f"),
+                    _fmt(other, ".2f"),
+                )
+            )
+    print(f"\n== {records:,} records: directory API, pages of {PAGE_SIZE}, in-process ==")
+    print(_table(headers, rows))
+    if any(s.get("phases") for s in cases.values()):
+        print(
+            "  extract/normalize/load: dlt's step times (pipeline trace); other: the rest "
+            "of the timed span (source and pipeline set-up, destination sync, state)"
+        )
+    formats = [
+        f"{name} {s['extra']['file_format']}"
+        for name, s in cases.items()
+        if s.get("ok") and s.get("extra", {}).get("file_format")
+    ]
+    if formats:
+        print("  load file formats: " + ", ".join(formats))
+    for name, s in cases.items():
+        if s.get("skipped"):
+            print(f"  {name}: {s['skipped']}")
+        elif not s.get("ok"):
+            kind = "CORRECTNESS FAILURE" if s.get("correctness") else "FAILED"
+            print(f"  {kind} {name}: {s.get('error')}")
+            for line in s.get("log_tail", [])[-8:]:
+                print(f"    | {line}")
+    ratios = flat_ratios(cases)
+    labels = {
+        "headwater_vs_requests_loop": "headwater / requests_loop throughput",
+        "headwater_vs_dlt_rest_api_defaults": "headwater / dlt_rest_api_defaults throughput",
+        "headwater_vs_dlt_rest_api_jsonl": "headwater / dlt_rest_api_jsonl throughput",
+        "headwater_vs_headwater_rows": "headwater / headwater_rows throughput (fast path on/off)",
+    }
+    for key, label in labels.items():
+        if ratios.get(key) is not None:
+            print(f"  {label}: {ratios[key]:.2f}x")
+
+
+def flat_ratios(cases: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """Throughput of ``headwater`` relative to each other flat case."""
+    hw = cases.get("headwater", {}).get("records_per_s")
+    return {
+        f"headwater_vs_{name}": _ratio(hw, cases.get(name, {}).get("records_per_s"))
+        for name in FLAT_CASES
+        if name != "headwater"
+    }
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def bench_flat(
+    counts: Sequence[int],
+    cases: Sequence[str],
+    args: argparse.Namespace,
+    out: dict[int, dict[str, Any]],
+) -> dict[int, dict[str, Any]]:
+    """The flat cases for each record count, against one directory server per count;
+    filled into ``out`` as they finish (so an interrupted run keeps what it measured)."""
+    selected = [c for c in FLAT_CASES if c in cases]
+    for count in counts:
+        print(f"\n-- serving {count:,} directory records ...", flush=True)
+        results: dict[str, Any] = {}
+        out[count] = results
+        with Server("--connector", "directory", "--records", str(count)) as server:
+            info = server.info
+            print(f"   simulator ready in {info['setup_seconds']:.1f} s at {info['base_url']}")
+            for case in selected:
+                if case == "dlt_rest_api_defaults" and count > DEFAULTS_LIMIT and not args.all:
+                    results[case] = {
+                        "ok": False,
+                        "skipped": f"skipped above {DEFAULTS_LIMIT:,} records "
+                        "(slow, GBs of memory; --all runs it)",
+                    }
+                    print(f"   {case}: skipped above {DEFAULTS_LIMIT:,} records (use --all)")
+                    continue
+                runs = []
+                for i in range(args.repeat):
+                    print(f"   {case} run {i + 1}/{args.repeat} ...", end=" ", flush=True)
+                    run = run_case(case, info, {}, timeout=args.timeout, keep=args.keep)
+                    runs.append(run)
+                    print(_run_line(run), flush=True)
+                results[case] = summarize(runs)
+                results[case]["raw"] = runs
+        print_flat(count, results)
+    return out
+
+
+def _run_line(run: Mapping[str, Any]) -> str:
+    if not run.get("ok"):
+        return f"FAILED: {run.get('error')}"
+    return (
+        f"{run['seconds']:.2f} s, {run['records_per_s']:,.0f} rec/s, {run['peak_rss_mb']:,.0f} MB"
+    )
+
+
+def bench_fanout(args: argparse.Namespace) -> dict[str, Any]:
+    """Parents, then one slow request per parent: elapsed vs the ideal."""
+    from headwater.settings import DEFAULT_MAX_WORKERS
+
+    workers = args.max_workers or DEFAULT_MAX_WORKERS
+    latency = args.child_latency
+    parents = args.fanout_parents
+    ideal = math.ceil(parents / workers) * latency
+    print(
+        f"\n-- fanout: {parents} parents, {latency} s per child request, max_workers {workers} ...",
+        flush=True,
+    )
+    runs = []
+    with Server(
+        "--connector", "bench_fanout",
+        "--records", str(parents),
+        "--child-records", str(FANOUT_CHILDREN),
+        "--latency", str(latency),
+        "--latency-resource", "meetings",
+    ) as server:  # fmt: skip
+        options = {"max_workers": args.max_workers, "latency": latency}
+        for i in range(args.repeat):
+            server.command("reset")
+            print(f"   fanout run {i + 1}/{args.repeat} ...", end=" ", flush=True)
+            run = run_case("fanout", server.info, options, timeout=args.timeout, keep=args.keep)
+            stats = server.command("stats")
+            meetings = stats["by_resource"].get("meetings", {})
+            run["server"] = {
+                "child_requests": meetings.get("count"),
+                "child_span": meetings.get("span"),
+                "peak_concurrency": stats["peak_concurrency"],
+                "tokens_issued": stats["tokens_issued"],
+            }
+            runs.append(run)
+            print(_run_line(run), flush=True)
+    summary = summarize(runs)
+    summary["raw"] = runs
+    good = [r for r in runs if r.get("ok")]
+    extract = _median(r.get("phases", {}).get("extract") for r in good)
+    span = _median(r["server"]["child_span"] for r in good)
+    summary.update(
+        {
+            "parents": parents,
+            "child_latency": latency,
+            "max_workers": workers,
+            "ideal_seconds": round(ideal, 3),
+            "extract_seconds": extract,
+            "child_span_seconds": span,
+            "extract_vs_ideal": _ratio(extract, ideal),
+            "child_span_vs_ideal": _ratio(span, ideal),
+            "peak_concurrency": max((r["server"]["peak_concurrency"] for r in good), default=None),
+        }
+    )
+    print_fanout(summary)
+    return summary
+
+
+def print_fanout(s: Mapping[str, Any]) -> None:
+    """The fan-out result in a few lines."""
+    print(
+        f"\n== fanout: {s['parents']} parents x 1 child request ({s['child_latency']} s each), "
+        f"max_workers {s['max_workers']} =="
+    )
+    if not s.get("ok"):
+        print(f"  FAILED: {s.get('error')}")
+        return
+    rows = [
+        ("ideal ceil(parents/max_workers) x latency", _fmt(s["ideal_seconds"], ".2f"), "1.00x"),
+        (
+            "child requests, first arrival to last answer (server)",
+            _fmt(s["child_span_seconds"], ".2f"),
+            f"{_fmt(s['child_span_vs_ideal'], '.2f')}x",
+        ),
+        (
+            "extract step (dlt trace)",
+            _fmt(s["extract_seconds"], ".2f"),
+            f"{_fmt(s['extract_vs_ideal'], '.2f')}x",
+        ),
+        ("whole run (extract + normalize + load)", _fmt(s["seconds"], ".2f"), ""),
+    ]
+    print(_table(("measure", "seconds", "vs ideal"), rows))
+    print(
+        f"  rows loaded: {s['records']:,}; peak concurrent requests at the server: "
+        f"{s['peak_concurrency']}; peak RSS {s['peak_rss_mb']:,.0f} MB"
+    )
+
+
+def bench_parallel_pages(args: argparse.Namespace) -> dict[str, Any]:
+    """Offset pages with a known total: sequential, and concurrent once Headwater can."""
+    from benchmarks.case import PARALLEL_PAGES_SETTING, parallel_pages_available
+
+    latency = args.page_latency
+    available = parallel_pages_available()
+    print(
+        f"\n-- parallel_pages: {PAGES} pages of {PAGE_SIZE}, {latency} s per page ...",
+        flush=True,
+    )
+    modes: dict[str, Any] = {"sequential": {}}
+    if available:
+        modes["parallel"] = {"parallel_pages": args.parallel_pages}
+    summaries: dict[str, Any] = {}
+    with Server(
+        "--connector", "bench_pages",
+        "--records", str(PAGES * PAGE_SIZE),
+        "--latency", str(latency),
+    ) as server:  # fmt: skip
+        for mode, options in modes.items():
+            runs = []
+            for i in range(args.repeat):
+                server.command("reset")
+                print(f"   {mode} run {i + 1}/{args.repeat} ...", end=" ", flush=True)
+                run = run_case(
+                    "parallel_pages", server.info, options, timeout=args.timeout, keep=args.keep
+                )
+                stats = server.command("stats")
+                run["server"] = {
+                    "page_requests": stats["by_resource"].get("items", {}).get("count"),
+                    "span": stats["by_resource"].get("items", {}).get("span"),
+                    "peak_concurrency": stats["peak_concurrency"],
+                }
+                runs.append(run)
+                print(_run_line(run), flush=True)
+            summary = summarize(runs)
+            summary["raw"] = runs
+            good = [r for r in runs if r.get("ok")]
+            summary["extract_seconds"] = _median(r.get("phases", {}).get("extract") for r in good)
+            summary["peak_concurrency"] = max(
+                (r["server"]["peak_concurrency"] for r in good), default=None
+            )
+            summaries[mode] = summary
+    result: dict[str, Any] = {
+        "pages": PAGES,
+        "page_size": PAGE_SIZE,
+        "latency": latency,
+        "setting": PARALLEL_PAGES_SETTING,
+        "available": available,
+        "ideal_sequential_seconds": round(PAGES * latency, 3),
+        **summaries,
+    }
+    if available:
+        result["ideal_parallel_seconds"] = round(
+            math.ceil(PAGES / args.parallel_pages) * latency, 3
+        )
+        result["speedup"] = _ratio(
+            summaries["sequential"].get("seconds"), summaries["parallel"].get("seconds")
+        )
+        result["extract_speedup"] = _ratio(
+            summaries["sequential"].get("extract_seconds"),
+            summaries["parallel"].get("extract_seconds"),
+        )
+    print_parallel_pages(result)
+    return result
+
+
+def print_parallel_pages(r: Mapping[str, Any]) -> None:
+    """The pages-in-parallel result in a few lines."""
+    print(
+        f"\n== parallel_pages: {r['pages']} pages of {r['page_size']} "
+        f"({r['pages'] * r['page_size']:,} records), {r['latency']} s per page =="
+    )
+    rows = []
+    for mode in ("sequential", "parallel"):
+        s = r.get(mode)
+        if s is None:
+            continue
+        if not s.get("ok"):
+            rows.append((mode, "FAILED", "", "", ""))
+            print(f"  FAILED {mode}: {s.get('error')}")
+            continue
+        ideal = (
+            r["ideal_sequential_seconds"]
+            if mode == "sequential"
+            else r.get("ideal_parallel_seconds")
+        )
+        rows.append(
+            (
+                mode,
+                _fmt(s["seconds"], ".2f"),
+                _fmt(s["extract_seconds"], ".2f"),
+                _fmt(ideal, ".2f"),
+                str(s["peak_concurrency"]),
+            )
+        )
+    if rows:
+        print(_table(("mode", "seconds", "extract", "ideal", "peak concurrency"), rows))
+    if not r["available"]:
+        print(f"  parallel pages: not available (Headwater has no {r['setting']!r} setting yet)")
+    elif r.get("speedup") is not None:
+        print(
+            f"  sequential / parallel speedup: {r['speedup']:.2f}x "
+            f"(extract step {_fmt(r.get('extract_speedup'), '.2f')}x)"
+        )
+
+
+def bench_startup(args: argparse.Namespace) -> dict[str, Any]:
+    """Wall time of short commands: ``headwater --help``, ``headwater list``, imports."""
+    bin_dir = Path(sys.executable).parent
+    script = bin_dir / "headwater"
+    if script.exists():
+        headwater_cmd = [str(script)]
+    elif shutil.which("headwater"):
+        headwater_cmd = [str(shutil.which("headwater"))]
+    else:
+        headwater_cmd = [sys.executable, "-m", "headwater"]
+    commands = {
+        "headwater --help": [*headwater_cmd, "--help"],
+        "headwater list": [*headwater_cmd, "list"],
+        'python -c "import headwater"': [sys.executable, "-c", "import headwater"],
+        'python -c "import dlt"': [sys.executable, "-c", "import dlt"],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    print(f"\n-- startup: median of {STARTUP_RUNS} runs each (after a warm-up) ...", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="headwater-bench-startup-"))
+    results: dict[str, Any] = {}
+    try:
+        env = _clean_env(work)
+        for label, command in commands.items():
+            times: list[float] = []
+            error = None
+            for i in range(STARTUP_RUNS + 1):
+                started = time.perf_counter()
+                try:
+                    done = subprocess.run(
+                        command,
+                        cwd=work,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        timeout=120,
+                        start_new_session=True,
+                    )
+                except subprocess.TimeoutExpired:
+                    error = "timed out after 120 s"
+                    break
+                if done.returncode != 0:
+                    stderr = done.stderr.decode(errors="replace")[-300:]
+                    error = f"exit code {done.returncode}: {stderr}"
+                    break
+                if i:  # the first run only warms the caches
+                    times.append(time.perf_counter() - started)
+            results[label] = {
+                "ok": error is None,
+                "error": error,
+                "median_seconds": round(statistics.median(times), 4) if times else None,
+                "min_seconds": round(min(times), 4) if times else None,
+                "runs": len(times),
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n== startup (wall time of a fresh process) ==")
+    rows = [
+        (
+            label,
+            _fmt(r["median_seconds"], ".3f") if r["ok"] else "FAILED",
+            _fmt(r["min_seconds"], ".3f") if r["ok"] else "",
+        )
+        for label, r in results.items()
+    ]
+    print(_table(("command", "median s", "min s"), rows))
+    for label, r in results.items():
+        if not r["ok"]:
+            print(f"  FAILED {label}: {r['error']}")
+    return results
+
+
+# ---------------------------------------------------------------------- top level
+
+
+def _environment() -> dict[str, Any]:
+    """Where the numbers were measured."""
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("headwater", "dlt", "duckdb", "requests", "orjson"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode == 0:
+            commit = head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "versions": versions,
+        "commit": commit,
+    }
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Headwater throughput, memory, fan-out and start-up benchmarks "
+        "against a local simulated API.",
+    )
+    parser.add_argument(
+        "--records",
+        default=",".join(str(n) for n in DEFAULT_RECORDS),
+        help="comma-separated record counts for the flat cases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(ALL_CASES),
+        help=f"comma-separated cases to run (default: all: {', '.join(ALL_CASES)})",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per case; medians are reported (default 1)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke test: {QUICK_RECORDS:,} records only"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=f"also run dlt_rest_api_defaults above {DEFAULTS_LIMIT:,} records (slow, GBs)",
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=None,
+        help="fanout: Headwater's max_workers setting (default: Headwater's default)",
+    )
+    parser.add_argument(
+        "--fanout-parents",
+        type=int,
+        default=DEFAULT_FANOUT_PARENTS,
+        help="fanout: parent records, one child request each (default %(default)s)",
+    )
+    parser.add_argument(
+        "--child-latency",
+        type=float,
+        default=0.02,
+        help="fanout: seconds per child request (default %(default)s)",
+    )
+    parser.add_argument(
+        "--page-latency",
+        type=float,
+        default=0.02,
+        help="parallel_pages: seconds per page request (default %(default)s)",
+    )
+    parser.add_argument(
+        "--parallel-pages",
+        type=int,
+        default=8,
+        help="parallel_pages: value of Headwater's parallel_pages setting, once it exists "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an environment variable in every case process (repeatable), "
+        "e.g. --env HEADWATER_ARROW=0",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds before a case process is killed (default %(default)s)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help="JSON results file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory of failed cases"
+    )
+    args = parser.parse_args(argv)
+    args.case_list = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in args.case_list if c not in ALL_CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; cases: {', '.join(ALL_CASES)}")
+    if args.quick:
+        args.counts = [QUICK_RECORDS]
+    else:
+        try:
+            args.counts = [int(n.replace("_", "")) for n in args.records.split(",") if n.strip()]
+        except ValueError:
+            parser.error(f"--records must be comma-separated integers, got {args.records!r}")
+        if not args.counts or any(n < 1 for n in args.counts):
+            parser.error("--records needs at least one positive count")
+    args.extra_env = {}
+    for pair in args.env:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--env needs KEY=VALUE, got {pair!r}")
+        args.extra_env[key] = value
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    if args.max_workers is not None and not 1 <= args.max_workers <= 64:
+        parser.error("--max-workers must be between 1 and 64")
+    if args.fanout_parents < 1:
+        parser.error("--fanout-parents must be >= 1")
+    if args.parallel_pages < 1:
+        parser.error("--parallel-pages must be >= 1")
+    return args
+
+
+def _strip_raw(value: Any) -> Any:
+    """The results without bulky per-run log tails (kept only for failures)."""
+    if isinstance(value, dict):
+        return {k: _strip_raw(v) for k, v in value.items() if not (k == "log_tail" and not v)}
+    if isinstance(value, list):
+        return [_strip_raw(v) for v in value]
+    return value
+
+
+def _failures(results: Mapping[str, Any]) -> list[str]:
+    failed: list[str] = []
+    for count, cases in results.get("flat", {}).items():
+        for name, s in cases.items():
+            if not s.get("ok") and not s.get("skipped"):
+                failed.append(f"{name} @ {count}: {s.get('error')}")
+    fanout = results.get("fanout")
+    if fanout is not None and not fanout.get("ok"):
+        failed.append(f"fanout: {fanout.get('error')}")
+    pages = results.get("parallel_pages")
+    if pages is not None:
+        for mode in ("sequential", "parallel"):
+            if mode in pages and not pages[mode].get("ok"):
+                failed.append(f"parallel_pages {mode}: {pages[mode].get('error')}")
+    for label, r in results.get("startup", {}).items():
+        if not r.get("ok"):
+            failed.append(f"startup {label}: {r.get('error')}")
+    return failed
+
+
+def _derive(results: dict[str, Any]) -> None:
+    """Add the cross-case ratios of the flat cases to ``results``."""
+    flat = results.get("flat")
+    if not flat:
+        return
+    results["ratios"] = {str(n): flat_ratios(s) for n, s in flat.items()}
+    rss = {
+        n: s["headwater"]["peak_rss_mb"]
+        for n, s in flat.items()
+        if s.get("headwater", {}).get("ok")
+    }
+    if len(rss) >= 2:
+        low, high = min(rss), max(rss)
+        results["headwater_rss_growth"] = {
+            "from_records": low,
+            "to_records": high,
+            "ratio": _ratio(rss[high], rss[low]),
+        }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected benchmarks, print the tables, write the JSON results."""
+    args = _parse(argv)
+    _EXTRA_ENV.clear()
+    _EXTRA_ENV.update(args.extra_env)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    cases = args.case_list
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": _environment(),
+        "options": {
+            "records": args.counts,
+            "cases": cases,
+            "repeat": args.repeat,
+            "quick": args.quick,
+            "all": args.all,
+            "timeout": args.timeout,
+            "env": args.extra_env,
+        },
+    }
+    env = results["environment"]
+    print(
+        f"Headwater benchmarks: Python {env['python']}, dlt {env['versions']['dlt']}, "
+        f"duckdb {env['versions']['duckdb']}, {env['cpus']} CPUs, commit {env['commit']}; "
+        f"cases {', '.join(cases)}; repeat {args.repeat}"
+        + (f"; env {args.extra_env}" if args.extra_env else "")
+    )
+    load = env.get("load_average_at_start")
+    if load and env["cpus"] and load[0] > 0.5 * env["cpus"]:
+        print(
+            f"warning: the machine is busy (load average {load[0]:.1f} on {env['cpus']} CPUs); "
+            "numbers will be noisy — use --repeat 3 on a quiet machine for figures to quote"
+        )
+    interrupted = False
+    try:
+        if any(c in FLAT_CASES for c in cases):
+            results["flat"] = {}
+            bench_flat(args.counts, cases, args, results["flat"])
+        if "fanout" in cases:
+            results["fanout"] = bench_fanout(args)
+        if "parallel_pages" in cases:
+            results["parallel_pages"] = bench_parallel_pages(args)
+        if "startup" in cases:
+            results["startup"] = bench_startup(args)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: stopping every benchmark process", file=sys.stderr)
+    finally:
+        _cleanup()
+        signal.signal(signal.SIGTERM, previous)
+        _derive(results)
+        results["total_seconds"] = round(time.perf_counter() - started, 1)
+        if hasattr(os, "getloadavg"):
+            results["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        results["interrupted"] = interrupted
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(_strip_raw(results), indent=2, default=str) + "\n")
+
+    print_summary(results)
+    print(f"\nresults: {args.output}  ({results['total_seconds']:.0f} s in all)")
+    failed = _failures(results)
+    if failed:
+        print("\nFAILED:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 130 if interrupted else 0
+
+
+def print_summary(results: Mapping[str, Any]) -> None:
+    """The headline ratios across every benchmark that ran."""
+    lines = []
+    for count, ratios in results.get("ratios", {}).items():
+        parts = [f"{k.removeprefix('headwater_vs_')} {v:.2f}x" for k, v in ratios.items() if v]
+        if parts:
+            lines.append(f"  {int(count):,} records, headwater throughput vs: " + ", ".join(parts))
+    growth = results.get("headwater_rss_growth")
+    if growth and growth.get("ratio"):
+        lines.append(
+            f"  headwater peak RSS {growth['to_records']:,} / {growth['from_records']:,} records: "
+            f"{growth['ratio']:.2f}x"
+        )
+    fanout = results.get("fanout")
+    if fanout and fanout.get("ok"):
+        lines.append(
+            f"  fanout elapsed / ideal: extract {_fmt(fanout['extract_vs_ideal'], '.2f')}x, "
+            f"server-side child span {_fmt(fanout['child_span_vs_ideal'], '.2f')}x "
+            f"(ideal {fanout['ideal_seconds']:.2f} s)"
+        )
+    pages = results.get("parallel_pages")
+    if pages:
+        if pages.get("available"):
+            lines.append(
+                f"  parallel_pages sequential / parallel: {_fmt(pages.get('speedup'), '.2f')}x"
+            )
+        else:
+            lines.append("  parallel pages: not available")
+    startup = results.get("startup")
+    if startup:
+        parts = [
+            f"{label} {r['median_seconds']:.2f} s" for label, r in startup.items() if r.get("ok")
+        ]
+        lines.append("  startup: " + "; ".join(parts))
+    if lines:
+        print("\n== summary ==")
+        print("\n".join(lines))
