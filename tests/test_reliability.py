@@ -204,3 +204,63 @@ def test_sigkill_never_advances_incremental_state_past_what_was_loaded(
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.sql("select count(*), count(distinct id) from analytics_events_data.events")
         assert rows.fetchall() == [(3000, 3000)]
+
+
+# -------------------------------------------------------------------- rate limits
+
+
+def busiest_window(times, seconds):
+    """The most request arrivals within any window of ``seconds``."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_simulator_enforces_a_rate_limit(api_simulator):
+    import requests
+
+    sim = api_simulator(DIRECTORY, rate_limit="5/second")
+    token = requests.post(
+        sim.settings["token_url"],
+        data={
+            "grant_type": "client_credentials",
+            **{k: sim.settings[k] for k in ("client_id", "client_secret")},
+        },
+    ).json()["access_token"]
+    statuses = []
+    for _ in range(8):
+        r = requests.get(f"{sim.base_url}/v1/users", headers={"Authorization": f"Bearer {token}"})
+        statuses.append((r.status_code, r.headers.get("Retry-After")))
+    assert [s for s, _ in statuses[:5]] == [200] * 5
+    assert statuses[5][0] == 429 and int(statuses[5][1]) >= 1
+
+
+def test_declared_rate_limit_holds_with_concurrent_requests(api_simulator, headwater_plugins):
+    from headwater.plugins import get_registry, make_plugin_manager, use
+
+    use(make_plugin_manager(strict=True))
+    meetings = get_registry().get("analytics_meetings")
+    # the API allows 25/second; the run is told 20/second and uses 8 workers
+    sim = api_simulator(
+        meetings, records={"users": 60, "meetings": 1}, rate_limit="25/second", latency=0.2
+    )
+    source = headwater.source(
+        "analytics_meetings", rate_limit="20/second", max_workers=8, **sim.settings
+    )
+    rows = [r for r in source]
+    assert rows  # loaded
+    api = [r for r in sim.requests if r.resource != "token"]
+    assert all(r.status != 429 for r in api), "the API had to refuse requests"
+    assert busiest_window([r.time for r in api], 0.98) <= 20
+    assert sim.peak_concurrency >= 2  # the requests did run concurrently
+
+
+def test_rate_limit_setting_is_checked():
+    from headwater.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="invalid setting rate_limit"):
+        headwater.source("directory", client_id="abcd", client_secret="efgh", rate_limit="fast")

@@ -36,11 +36,13 @@ from headwater.spec import (
     Connector,
     IncrementalSpec,
     OffsetPagination,
+    RateLimit,
     Resource,
     ResponseRule,
     RetryPolicy,
 )
 from headwater.suggest import closest
+from headwater.throttle import Throttle
 from headwater.validation import Validator
 
 if TYPE_CHECKING:
@@ -222,7 +224,10 @@ def assemble(
     full_refresh = settings.get("sync_mode") == "full_refresh"
     # One authenticator for the whole run: one token, shared by every resource.
     auth = hooks.auth(settings)
-    sessions: dict[RetryPolicy, requests.Session] = {}
+    sessions: dict[tuple[RetryPolicy, RateLimit | None], requests.Session] = {}
+    run_limit = settings.get("rate_limit")
+    run_throttle = Throttle(RateLimit.parse(run_limit), connector.name) if run_limit else None
+    resource_throttles: dict[RateLimit, Throttle] = {}
     workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
 
     # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
@@ -232,15 +237,24 @@ def assemble(
     built: dict[str, DltResource] = {}
     for resource in selected:
         policy = hooks.retry_policy(resource)
-        if policy not in sessions:  # one session per distinct policy
-            sessions[policy] = retrying_session(policy, url=settings["base_url"])
+        key = (policy, resource.rate_limit)
+        if key not in sessions:  # one session per distinct policy and resource limit
+            throttles = [run_throttle] if run_throttle else []
+            if resource.rate_limit is not None:
+                throttles.append(
+                    resource_throttles.setdefault(
+                        resource.rate_limit,
+                        Throttle(resource.rate_limit, f"{connector.name}.{resource.name}"),
+                    )
+                )
+            sessions[key] = retrying_session(policy, url=settings["base_url"], throttles=throttles)
         record_schema = hooks.record_schema(resource)
         endpoint = Endpoint(
             connector=connector.name,
             resource=resource.name,
             base_url=settings["base_url"],
             path=resource.path,
-            session=sessions[policy],
+            session=sessions[key],
             auth=auth,
             paginator=hooks.paginator(resource, settings),
             data_selector=resource.data_selector,

@@ -152,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="token lifetime in seconds")
+    p.add_argument("--rate-limit", metavar="N/PERIOD", help="answer 429 beyond this, e.g. 5/second")
     sub.add_parser(
         "plugins",
         help="list plugins and the hooks each implements",
@@ -327,6 +328,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         faults=faults,
         latency=args.latency,
         token_ttl=args.token_ttl,
+        rate_limit=args.rate_limit,
     )
     with sim:
         print(f"serving {connector.name} at {sim.base_url} (Ctrl-C to stop)")

@@ -122,6 +122,13 @@ def describe_connector(name: str) -> str:
         f"{'honoured' if retry.respect_retry_after else 'ignored'}, "
         f"timeout {retry.timeout} s per attempt)",
     ]
+    if connector.rate_limit is not None:
+        lines.append(
+            f"  rate limit:   {connector.rate_limit} for the whole run (setting rate_limit)"
+        )
+    for resource in connector.resources:
+        if resource.rate_limit is not None:
+            lines.append(f"  rate limit:   {resource.rate_limit} for {resource.name}")
     for rule in connector.response_rules:
         cond = " and ".join(
             x

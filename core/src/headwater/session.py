@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from headwater.spec import RetryPolicy
+
+if TYPE_CHECKING:
+    from headwater.throttle import Throttle
 
 __all__ = ["MAX_RETRY_AFTER", "retrying_session"]
 
@@ -15,7 +19,9 @@ __all__ = ["MAX_RETRY_AFTER", "retrying_session"]
 MAX_RETRY_AFTER = 300.0
 
 
-def retrying_session(policy: RetryPolicy, *, url: str | None = None) -> requests.Session:
+def retrying_session(
+    policy: RetryPolicy, *, url: str | None = None, throttles: Sequence[Throttle] = ()
+) -> requests.Session:
     """A session that retries ``policy.status_codes``, dropped connections and timeouts.
 
     ``max_retries`` retries after the first attempt; the wait grows as
@@ -24,6 +30,8 @@ def retrying_session(policy: RetryPolicy, *, url: str | None = None) -> requests
     not capped by ``max_delay`` (dlt caps it there, so a client would come back before
     the server asked and be refused again); ``0`` or a past date falls back to the
     exponential wait, so it never spins.
+
+    ``throttles`` are waited on before every attempt, retries included.
 
     Proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
     (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are read from the environment once, for
@@ -69,7 +77,14 @@ def retrying_session(policy: RetryPolicy, *, url: str | None = None) -> requests
     adapter = HTTPAdapter(pool_maxsize=50)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.send = retrying.wraps(session.send)
+    plain_send = session.send
+
+    def throttled_send(*args: Any, **kwargs: Any) -> requests.Response:
+        for throttle in throttles:
+            throttle.wait()
+        return plain_send(*args, **kwargs)
+
+    session.send = retrying.wraps(throttled_send if throttles else plain_send)
     session.trust_env = False
     if url is not None:
         session.proxies.update(requests.utils.get_environ_proxies(url))

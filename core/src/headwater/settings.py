@@ -114,6 +114,13 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         "description": "records that break the schema: quarantine (kept in "
         "<resource>_quarantine), warn (loaded, logged), fail (stop), off (not checked)",
     }
+    properties["rate_limit"] = {
+        "type": ["string", "null"],
+        "pattern": r"^\s*[1-9][0-9]*\s*/\s*(second|minute|hour)s?\s*$",
+        "default": str(connector.rate_limit) if connector.rate_limit else None,
+        "description": "most requests for a whole run, e.g. 10/second or 600/minute "
+        "(default: the connector's declared limit, if any)",
+    }
     properties["max_pages"] = {
         "type": ["integer", "null"],
         "minimum": 1,

@@ -33,6 +33,7 @@ __all__ = [
     "PageNumberPagination",
     "PaginationSpec",
     "ParentSpec",
+    "RateLimit",
     "Resource",
     "ResponseRule",
     "RetryPolicy",
@@ -298,6 +299,32 @@ class RetryPolicy:
 
 
 @frozen
+class RateLimit:
+    """At most ``requests`` requests per ``per`` (``"second"``, ``"minute"``, ``"hour"``),
+    counted over a moving window, whatever the number of concurrent requests."""
+
+    requests: int = field(validator=_positive)
+    per: Literal["second", "minute", "hour"] = field(
+        default="second", validator=v.in_(("second", "minute", "hour"))
+    )
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.per}"
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``"10/second"``, ``"600/minute"`` -> :class:`RateLimit`."""
+        amount, _, per = str(text).strip().partition("/")
+        try:
+            return cls(requests=int(amount), per=per.strip().rstrip("s") or "second")  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{text!r} is not a rate limit; write it as <requests>/<second|minute|hour>, "
+                "e.g. 10/second"
+            ) from None
+
+
+@frozen
 class ResponseRule:
     """What to do with a response matching ``status_code`` and/or ``contains``
     (a substring of the body): ``ignore`` it (the resource, or that parent's child
@@ -369,6 +396,10 @@ class Resource:
     incremental: IncrementalSpec | None = field(
         default=None, validator=v.optional(v.instance_of(IncrementalSpec))
     )
+    #: a limit for this resource's requests, on top of the connector's
+    rate_limit: RateLimit | None = field(
+        default=None, validator=v.optional(v.instance_of(RateLimit))
+    )
     description: str = field(default="")
 
     @pagination.validator
@@ -431,6 +462,10 @@ class Connector:
     retry: RetryPolicy = field(factory=RetryPolicy, validator=v.instance_of(RetryPolicy))
     response_rules: tuple[ResponseRule, ...] = field(default=(), converter=tuple)
     settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)
+    rate_limit: RateLimit | None = field(
+        default=None, validator=v.optional(v.instance_of(RateLimit))
+    )
     description: str = field(default="")
 
     @resources.validator

@@ -414,7 +414,9 @@ class Simulator:
     credentials (``client_id``, ``client_secret``, ``scope``, ``api_key``, ``token``,
     ``username``, ``password``); the others are random. ``schemas`` replaces the JSON
     Schema of some resources (name -> schema) instead of loading the connector's files.
-    ``extra_field`` adds an undeclared field to every record.
+    ``extra_field`` adds an undeclared field to every record. ``rate_limit`` (e.g.
+    ``"5/second"``) makes the API answer 429 with ``Retry-After`` beyond that many
+    requests in any moving window.
 
     Use it as a context manager or call :meth:`start` and :meth:`stop`.
     """
@@ -433,6 +435,7 @@ class Simulator:
         credentials: Mapping[str, str] | None = None,
         schemas: Mapping[str, Mapping[str, Any]] | None = None,
         extra_field: bool = True,
+        rate_limit: str | None = None,
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be > 0, got {token_ttl!r}")
@@ -444,6 +447,15 @@ class Simulator:
         self.seed = seed
         self.token_ttl = float(token_ttl)
         self.latency = float(latency)
+        #: the limit the simulated API enforces on API requests (e.g. ``"5/second"``):
+        #: beyond it, 429 with ``Retry-After``
+        self.rate_limit = rate_limit
+        self._window = None
+        if rate_limit is not None:
+            from limits import parse, storage, strategies
+
+            self._limit_item = parse(rate_limit)
+            self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
         self.page_size = page_size
         self.extra_field = extra_field
         self._port = port
@@ -1017,6 +1029,18 @@ class Simulator:
         is_token: bool,
     ) -> _Response | None:
         """The answer to one request, faults applied (``None``: drop the connection)."""
+        if not is_token and self._window is not None:
+            with self._lock:
+                allowed = self._window.hit(self._limit_item, "api")
+                reset = self._window.get_window_stats(self._limit_item, "api").reset_time
+            if not allowed:
+                wait = max(1, math.ceil(reset - time.time()))
+                return _error(
+                    429,
+                    "rate_limited",
+                    f"more than {self.rate_limit} requests",
+                    {"Retry-After": str(wait)},
+                )
         fault = self._take_fault(name, is_token)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
