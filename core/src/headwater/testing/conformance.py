@@ -20,7 +20,8 @@ serving its API on 127.0.0.1, into DuckDB:
 * bursts of the retried status codes within the retry policy are survived;
 * OAuth2 tokens expiring mid-run are renewed;
 * a permanent failure ends in one clear error naming the resource;
-* a canary secret appears in no output and no file, on success and on failure.
+* a canary secret appears in no output and no file: on success, a permanent error,
+  malformed JSON, a 401 and a run killed with SIGKILL.
 
 Retry *delays* are shortened (a wrapper of ``headwater_retry_policy`` sets the backoff
 to zero) so the suite runs in seconds; status codes and retry counts stay as declared.
@@ -265,6 +266,12 @@ class ConformanceSuite:
     def test_canary_secret_absent_from_output_and_files(
         self, spec: Any, serve: Any, headwater_env: Path, tmp_path: Path
     ):
+        """Success, permanent error, malformed JSON, 401 and SIGKILL: the CLI with
+        ``--debug`` (every log at DEBUG on stderr), then every byte under the test's
+        directory (working dir, dlt data dir, pipeline trace files)."""
+        import signal
+        import time
+
         from headwater.settings import env_var, settings_schema
         from headwater.testing import Fault
 
@@ -273,23 +280,54 @@ class ConformanceSuite:
             pytest.skip(f"{spec.name} has no secret settings")
         sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets})
         env = {**os.environ, **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()}}
+        command = [sys.executable, "-c", _CLI_WITH_QUICK_RETRIES, "--debug", "run", spec.name]
+        code = spec.retry.status_codes[0] if spec.retry.status_codes else 503
         outputs = []
-        for fault in (None, Fault("malformed_json", count=None)):
+        modes: list[tuple[str, Any, int]] = [
+            ("success", None, 0),
+            (f"permanent {code}", Fault("status", status=code, count=None), 1),
+            ("malformed JSON", Fault("malformed_json", count=None), 1),
+            ("401", Fault("status", status=401, count=None), 1),
+        ]
+        for mode, fault, expected in modes:
+            sim.clear_faults()
             if fault is not None:
                 sim.add_fault(fault)
-            done = subprocess.run(
-                [sys.executable, "-m", "headwater", "--debug", "run", spec.name],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=600,
-            )
-            outputs.append(done.stdout + done.stderr)
-            assert done.returncode == (0 if fault is None else 1), done.stderr[-2000:]
-        for output in outputs:
-            assert CANARY not in output, "a secret appeared in the CLI output"
+            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+            outputs.append((mode, done.stdout + done.stderr))
+            assert done.returncode == expected, f"{mode}: {done.stderr[-2000:]}"
+        # killed mid-run
+        sim.clear_faults()
+        sim.latency = 0.05
+        sim.reset_log()
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while len([r for r in sim.requests if r.resource != "token"]) < 3:
+            if process.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        out, err = process.communicate(timeout=60)
+        outputs.append(("SIGKILL", out + err))
+        sim.latency = 0.0
+        for mode, output in outputs:
+            assert CANARY not in output, f"a secret appeared in the CLI output ({mode})"
         leaked = [str(p) for p in _files(tmp_path) if CANARY.encode() in p.read_bytes()]
         assert not leaked, f"a secret was written to {leaked}"
+
+
+# The CLI in a subprocess, with the suite's short retry waits (codes and counts as
+# declared): installed plugins plus _NoWaiting.
+_CLI_WITH_QUICK_RETRIES = (
+    "import sys\n"
+    "from headwater import plugins\n"
+    "from headwater.testing.conformance import _NoWaiting\n"
+    "plugins.use(plugins.make_plugin_manager(plugins=[('conformance.no_waiting', _NoWaiting())]))\n"
+    "from headwater.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
 
 
 def _files(root: Path) -> Iterator[Path]:
