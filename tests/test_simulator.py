@@ -754,3 +754,12 @@ def test_basic_header_encoding_is_urlencoded_per_rfc_6749(make_connector: Connec
             timeout=5,
         )
         assert response.status_code == 200
+
+
+def test_fault_every_nth_request(make_connector: ConnectorFactory) -> None:
+    sim = Simulator(make_connector(), faults=[Fault("status", status=503, every=3, count=None)])
+    with sim:  # a connector without auth
+        statuses = [
+            requests.get(f"{sim.base_url}/v1/users", timeout=5).status_code for _ in range(9)
+        ]
+    assert statuses == [200, 200, 503] * 3

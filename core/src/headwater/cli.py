@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KIND[,key=value...]",
         help="inject a fault: status, drop, malformed_json, html_200 or latency, with "
-        "Fault fields as key=value (resource, count, after, status, retry_after, delay)",
+        "Fault fields as key=value (resource, count, after, every, status, retry_after, delay)",
     )
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="token lifetime in seconds")
@@ -299,7 +299,7 @@ def _parse_fault(text: str) -> Any:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--fault {text}: expected key=value, got {item!r}")
-        if key in ("count", "after", "status"):
+        if key in ("count", "after", "status", "every"):
             fields[key] = None if value == "none" else int(value)
         elif key == "delay":
             fields[key] = float(value)

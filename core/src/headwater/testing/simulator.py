@@ -130,7 +130,9 @@ class Fault:
     ``resource`` picks the requests: ``None`` any API request (not the token endpoint),
     a resource name that resource's requests, ``"token"`` the token endpoint. The first
     ``after`` matching requests pass untouched, then the next ``count`` are faulted
-    (``count=None``: all of them). ``delay`` is waited before any kind acts.
+    (``count=None``: all of them). With ``every=N`` only every Nth matching request
+    after those is faulted (a steady rate, for soak runs), up to ``count`` times.
+    ``delay`` is waited before any kind acts.
     Faults are tried in order and one request consumes at most one fault.
     """
 
@@ -148,6 +150,7 @@ class Fault:
     delay: float = attrs.field(
         default=0.0, validator=[attrs.validators.instance_of((int, float)), attrs.validators.ge(0)]
     )
+    every: int | None = attrs.field(default=None, validator=attrs.validators.optional(_count))
 
 
 @attrs.frozen
@@ -931,6 +934,12 @@ class Simulator:
                     continue
                 if fault.count is not None and slot.used >= fault.count:
                     continue
+                if fault.every is not None:
+                    slot.seen += 1
+                    if slot.seen <= fault.after or (slot.seen - fault.after) % fault.every:
+                        continue
+                    slot.used += 1
+                    return fault
                 if slot.seen < fault.after:
                     slot.seen += 1
                     continue
