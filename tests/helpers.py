@@ -6,6 +6,7 @@ from typing import Any
 
 from headwater import hookimpl
 from headwater.spec import Connector, Resource
+from headwater.testing import rows_of  # noqa: F401 - re-exported for the tests
 
 SCHEMA = "schemas/directory_users.json"  # borrowed: any shipped schema file will do
 
@@ -43,16 +44,3 @@ def records(n: int, start: int = 0) -> list[dict]:
     return [
         {"id": f"u{i:05d}", "etag": f"e{i}", "lastLoginTime": None} for i in range(start, start + n)
     ]
-
-
-def rows_of(source) -> list[dict]:
-    """Every record a source yields, whether it yields dicts or Arrow tables."""
-    out: list[dict] = []
-    for item in source:
-        if hasattr(item, "to_pylist"):
-            out.extend(item.to_pylist())
-        elif isinstance(item, list):
-            out.extend(item)
-        else:
-            out.append(item)
-    return out

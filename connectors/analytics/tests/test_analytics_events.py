@@ -13,22 +13,11 @@ import headwater
 import pytest
 from headwater.errors import SettingsError
 from headwater.testing import Fault
+from headwater.testing import rows_of as records
 from headwater_analytics.hooks import ANALYTICS_EVENTS
 
 BASE = "https://api.example.com"
 CREDS = {"client_id": "events-client", "client_secret": "events-secret-value"}
-
-
-def records(items) -> list[dict]:
-    """The records a source or resource yields: dicts, or Arrow tables (the core's
-    typed fast path) turned into dicts."""
-    out: list[dict] = []
-    for item in items:
-        if hasattr(item, "to_pylist"):
-            out.extend(item.to_pylist())
-        else:
-            out.append(item)
-    return out
 
 
 def event(i: int) -> dict:

@@ -16,23 +16,12 @@ import pytest
 from headwater.errors import ResponseError, SettingsError
 from headwater.run import explain
 from headwater.testing import Fault
+from headwater.testing import rows_of as records
 from headwater_analytics.hooks import ANALYTICS_MEETINGS
 
 BASE = "https://api.example.com"
 TOKEN_URL = "https://auth.example.com/oauth/token"
 CREDS = {"client_id": "meet-client", "client_secret": "meet-secret-value"}
-
-
-def records(items) -> list[dict]:
-    """The records a source or resource yields: dicts, or Arrow tables (the core's
-    typed fast path) turned into dicts."""
-    out: list[dict] = []
-    for item in items:
-        if hasattr(item, "to_pylist"):
-            out.extend(item.to_pylist())
-        else:
-            out.append(item)
-    return out
 
 
 def query(request) -> dict[str, list[str]]:

@@ -13,24 +13,13 @@ import headwater
 import pytest
 from headwater.errors import SettingsError
 from headwater.testing import Fault
+from headwater.testing import rows_of as records
 from headwater_analytics.hooks import ANALYTICS_ODATA
 from headwater_analytics.odata import entity_resource
 
 BASE = "https://api.example.com"
 TOKEN_URL = "https://login.example.com/oauth2/token"
 CREDS = {"client_id": "odata-client", "client_secret": "odata-secret-value"}
-
-
-def records(items) -> list[dict]:
-    """The records a source or resource yields: dicts, or Arrow tables (the core's
-    typed fast path) turned into dicts."""
-    out: list[dict] = []
-    for item in items:
-        if hasattr(item, "to_pylist"):
-            out.extend(item.to_pylist())
-        else:
-            out.append(item)
-    return out
 
 
 def entity(name: str, i: int) -> dict:

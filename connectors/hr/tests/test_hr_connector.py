@@ -16,6 +16,7 @@ import pytest
 from headwater.errors import ResponseError, SettingsError
 from headwater.run import explain
 from headwater.testing import Fault
+from headwater.testing import rows_of as records
 from headwater_hr.hooks import HR
 
 BASE = "https://api.example.com"
@@ -39,18 +40,6 @@ plugins.use(plugins.make_plugin_manager(plugins=[("fast_retry", FastRetry())]))
 from headwater.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def records(items) -> list[dict]:
-    """The records a source or resource yields: dicts, or Arrow tables (the core's
-    typed fast path) turned into dicts."""
-    out: list[dict] = []
-    for item in items:
-        if hasattr(item, "to_pylist"):
-            out.extend(item.to_pylist())
-        else:
-            out.append(item)
-    return out
 
 
 def query(request) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ Importing this package is light: the standard library, attrs and the Headwater s
 from __future__ import annotations
 
 from headwater.testing.records import generate_records
+from headwater.testing.rows import rows_of
 from headwater.testing.simulator import Fault, RequestRecord, Simulator
 
-__all__ = ["Fault", "RequestRecord", "Simulator", "generate_records"]
+__all__ = ["Fault", "RequestRecord", "Simulator", "generate_records", "rows_of"]
