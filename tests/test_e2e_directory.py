@@ -184,3 +184,19 @@ def test_source_builds_without_requests(api_simulator):
     assert sim.requests == []
     _ = dlt  # the source is a dlt source
     assert source.name == "directory"
+
+
+def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 3000})
+    result = cli("check", "directory", env=sim_env(sim))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok    directory_users: first page: 100 records"
+    assert len(sim.requests_for("directory_users")) == 1
+    assert len(sim.requests_for("token")) == 1
+    assert not (headwater_env / "headwater_directory.duckdb").exists()
+
+    bad = {**sim_env(sim), "SOURCES__DIRECTORY__CLIENT_SECRET": "wrong-secret-value"}
+    refused = cli("check", "directory", env=bad)
+    assert refused.returncode == 1
+    assert "refused the client credentials" in refused.stdout
+    assert "wrong-secret-value" not in refused.stdout + refused.stderr

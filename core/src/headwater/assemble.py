@@ -171,6 +171,95 @@ class _Hooks:
         return rules
 
 
+class _Endpoints:
+    """Endpoints of one run: one authenticator for every resource (one token), one
+    session per retry policy and resource rate limit, the run's rate limit shared."""
+
+    def __init__(self, hooks: _Hooks, settings: Settings) -> None:
+        self.hooks = hooks
+        self.settings = settings
+        self.auth = hooks.auth(settings)
+        self.sessions: dict[tuple[RetryPolicy, RateLimit | None], requests.Session] = {}
+        limit = settings.get("rate_limit")
+        name = hooks.connector.name
+        self.run_throttle = Throttle(RateLimit.parse(limit), name) if limit else None
+        self.resource_throttles: dict[RateLimit, Throttle] = {}
+
+    def _session(self, policy: RetryPolicy, resource: Resource) -> requests.Session:
+        key = (policy, resource.rate_limit)
+        if key not in self.sessions:
+            throttles = [self.run_throttle] if self.run_throttle else []
+            if resource.rate_limit is not None:
+                label = f"{self.hooks.connector.name}.{resource.name}"
+                throttles.append(
+                    self.resource_throttles.setdefault(
+                        resource.rate_limit, Throttle(resource.rate_limit, label)
+                    )
+                )
+            self.sessions[key] = retrying_session(
+                policy, url=self.settings["base_url"], throttles=throttles
+            )
+        return self.sessions[key]
+
+    def endpoint(self, resource: Resource) -> Endpoint:
+        """The endpoint of ``resource``, from its hooks."""
+        policy = self.hooks.retry_policy(resource)
+        return Endpoint(
+            connector=self.hooks.connector.name,
+            resource=resource.name,
+            base_url=self.settings["base_url"],
+            path=resource.path,
+            session=self._session(policy, resource),
+            auth=self.auth,
+            paginator=self.hooks.paginator(resource, self.settings),
+            data_selector=resource.data_selector,
+            rules=self.hooks.response_rules(resource),
+            retry=policy,
+            params=dict(resource.params),
+            max_pages=self.settings.get("max_pages"),
+            timeout=policy.timeout,
+        )
+
+
+def build_endpoints(
+    name: str, settings: Mapping[str, Any] | None = None
+) -> tuple[Connector, dict[str, Endpoint]]:
+    """Connector ``name`` and the endpoint of each of its top-level resources, built
+    by the same hooks as a source (``headwater check`` reads one page of each)."""
+    pm, connector, resolved = _prepare(name, settings)
+    connector = _with_extra_resources(pm, connector, resolved)
+    endpoints = _Endpoints(_Hooks(pm, connector), resolved)
+    return connector, {
+        r.name: endpoints.endpoint(r) for r in connector.resources if r.parent is None
+    }
+
+
+def _prepare(
+    name: str, settings: Mapping[str, Any] | None, pm: pluggy.PluginManager | None = None
+) -> tuple[pluggy.PluginManager, Connector, Settings]:
+    """The plugin manager, the connector and its resolved settings, with the secrets
+    registered for redaction before anything can log them."""
+    registry = get_registry()
+    connector = registry.get(name)
+    resolved = resolve_settings(connector, settings or {})
+    redact.register(resolved.secret_values)
+    redact.install()
+    return pm or registry.pm, connector, resolved
+
+
+def _with_extra_resources(
+    pm: pluggy.PluginManager, connector: Connector, settings: Settings
+) -> Connector:
+    """``connector`` with the resources plugins add for this run (headwater_resources)."""
+    extras = _Hooks(pm, connector).extra_resources(settings)
+    if not extras:
+        return connector
+    try:
+        return attrs.evolve(connector, resources=[*connector.resources, *extras])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra resources of connector {connector.name}: {exc}") from None
+
+
 def build_source(
     name: str,
     settings: Mapping[str, Any] | None = None,
@@ -180,13 +269,7 @@ def build_source(
     arrow: bool | None = None,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`)."""
-    registry = get_registry()
-    if pm is None:
-        pm = registry.pm
-    connector = registry.get(name)
-    resolved = resolve_settings(connector, settings or {})
-    redact.register(resolved.secret_values)
-    redact.install()
+    pm, connector, resolved = _prepare(name, settings, pm)
     return assemble(connector, resolved, pm, resources=resources, arrow=arrow)
 
 
@@ -206,12 +289,7 @@ def assemble(
     import dlt
     from dlt.extract import DltSource
 
-    extras = _Hooks(pm, connector).extra_resources(settings)
-    if extras:
-        try:
-            connector = attrs.evolve(connector, resources=[*connector.resources, *extras])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"extra resources of connector {connector.name}: {exc}") from None
+    connector = _with_extra_resources(pm, connector, settings)
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
@@ -222,12 +300,7 @@ def assemble(
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     full_refresh = settings.get("sync_mode") == "full_refresh"
-    # One authenticator for the whole run: one token, shared by every resource.
-    auth = hooks.auth(settings)
-    sessions: dict[tuple[RetryPolicy, RateLimit | None], requests.Session] = {}
-    run_limit = settings.get("rate_limit")
-    run_throttle = Throttle(RateLimit.parse(run_limit), connector.name) if run_limit else None
-    resource_throttles: dict[RateLimit, Throttle] = {}
+    endpoints = _Endpoints(hooks, settings)
     workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
 
     # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
@@ -236,34 +309,8 @@ def assemble(
     validation = settings.get("validation") or "quarantine"
     built: dict[str, DltResource] = {}
     for resource in selected:
-        policy = hooks.retry_policy(resource)
-        key = (policy, resource.rate_limit)
-        if key not in sessions:  # one session per distinct policy and resource limit
-            throttles = [run_throttle] if run_throttle else []
-            if resource.rate_limit is not None:
-                throttles.append(
-                    resource_throttles.setdefault(
-                        resource.rate_limit,
-                        Throttle(resource.rate_limit, f"{connector.name}.{resource.name}"),
-                    )
-                )
-            sessions[key] = retrying_session(policy, url=settings["base_url"], throttles=throttles)
         record_schema = hooks.record_schema(resource)
-        endpoint = Endpoint(
-            connector=connector.name,
-            resource=resource.name,
-            base_url=settings["base_url"],
-            path=resource.path,
-            session=sessions[key],
-            auth=auth,
-            paginator=hooks.paginator(resource, settings),
-            data_selector=resource.data_selector,
-            rules=hooks.response_rules(resource),
-            retry=policy,
-            params=dict(resource.params),
-            max_pages=settings.get("max_pages"),
-            timeout=policy.timeout,
-        )
+        endpoint = endpoints.endpoint(resource)
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:
             parent_column = resource.parent.column

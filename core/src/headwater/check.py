@@ -13,27 +13,26 @@ __all__ = ["check_connector"]
 
 
 def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
-    """``(resource, ok, detail)`` per top-level resource. Settings errors raise."""
-    from headwater.assemble import build_source
+    """``(resource, ok, detail)`` per top-level resource, from exactly one request each
+    (a token is obtained first where there is one). Settings errors raise."""
+    from headwater.assemble import build_endpoints
+    from headwater.extract import fetch_first_page
 
-    source = build_source(name, settings)
+    connector, endpoints = build_endpoints(name, settings)
     results: list[tuple[str, bool, str]] = []
-    for resource in source.resources.values():
-        if resource.is_transformer:
-            results.append((resource.name, True, "not checked: one request per parent record"))
-            continue
+    for resource_name, endpoint in endpoints.items():
         try:
-            first = next(iter(resource), None)
+            records = fetch_first_page(endpoint)
         except HeadwaterError as exc:
-            results.append((resource.name, False, redact(str(exc))))
+            results.append((resource_name, False, redact(str(exc))))
             continue
-        except Exception as exc:  # dlt wraps errors raised inside the resource
-            from headwater.run import explain
-
-            known = explain(exc) or exc
-            lines = redact(str(known)).splitlines() or [type(known).__name__]
-            results.append((resource.name, False, lines[0]))
-            continue
-        count = 0 if first is None else 1
-        results.append((resource.name, True, f"first page answered (saw {count}+ record)"))
+        if records is None:
+            results.append((resource_name, True, "ignored by a response rule (see the warning)"))
+        else:
+            results.append((resource_name, True, f"first page: {len(records)} records"))
+    for resource in connector.resources:
+        if resource.parent is not None:
+            results.append(
+                (resource.name, True, f"not checked: one request per {resource.parent.resource}")
+            )
     return results

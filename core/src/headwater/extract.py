@@ -30,7 +30,7 @@ from headwater.paginators import lookup, page_body
 from headwater.redact import redact
 from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy
 
-__all__ = ["Endpoint", "iter_pages", "iter_pages_parallel"]
+__all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
 
 log = logging.getLogger("headwater.extract")
 
@@ -215,6 +215,16 @@ def _request(
         params=dict(endpoint.params if params is None else params),
         auth=endpoint.auth,
     )
+
+
+def fetch_first_page(endpoint: Endpoint) -> list[dict[str, Any]] | None:
+    """The records of the endpoint's first page, from one request (``None``: a rule
+    ignored the response). Raises :class:`ResponseError` as the page loop would."""
+    paginator = copy.deepcopy(endpoint.paginator)
+    request = _request(endpoint, None, None)
+    paginator.init_request(request)
+    fetched = _fetch(endpoint, request, f"{endpoint.connector}.{endpoint.resource}")
+    return None if fetched is None else fetched[1]
 
 
 def iter_pages(
