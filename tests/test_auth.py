@@ -169,3 +169,23 @@ def test_headwater_auth_override(headwater_plugins, requests_mock):
     rows_of(headwater.source("testapi", token="tok-abc"))
     sent = requests_mock.request_history[0].headers
     assert sent["X-Signature"] == "sig-1" and "Authorization" not in sent
+
+
+def test_api_key_in_query_is_not_repeated_on_next_links(headwater_plugins, requests_mock):
+    from headwater.spec import NextLinkPagination
+
+    link = "https://api.test/items?page=2&api_key=key-123"  # the API echoes the key back
+
+    def cb(request, context):
+        if "page=2" in request.url:
+            return {"data": records(1, 1)}
+        return {"data": records(1), "next": link}
+
+    requests_mock.get("https://api.test/items", json=cb)
+    conn = connector(
+        auth=ApiKeyAuth(name="api_key", location="query"),
+        pagination=NextLinkPagination(next_path="next"),
+    )
+    headwater_plugins(Declares(conn))
+    assert len(rows_of(headwater.source("testapi", api_key="key-123"))) == 2
+    assert [r.qs["api_key"] for r in requests_mock.request_history] == [["key-123"], ["key-123"]]

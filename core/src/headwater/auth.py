@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
@@ -209,6 +210,11 @@ class ApiKeyAuth(_NoCopy, AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self.location == "query":
+            # Replace, not append: a next link may already carry the key in its query.
+            parts = urlsplit(request.url or "")
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            kept = [(k, v) for k, v in query if k != self.name]
+            request.url = urlunsplit(parts._replace(query=urlencode(kept)))
             request.prepare_url(request.url, {self.name: self._api_key})
         else:
             request.headers[self.name] = self._api_key
