@@ -127,3 +127,19 @@ def test_token_url_alias_and_schema_marks_secrets():
     )
     assert s["token_url"] == "https://login.example.com/t"
     assert "efgh" not in repr(s)
+
+
+def test_missing_setting_names_its_alias():
+    conn = Connector(
+        name="aliased",
+        package="headwater_directory",
+        auth=OAuth2ClientCredentials(token_url=None, token_url_aliases=("authorization_endpoint",)),
+        resources=[Resource(name="r", path="/r", schema="schemas/directory_users.json")],
+    )
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(conn, {"client_id": "abcd", "client_secret": "efgh"})
+    assert str(err.value) == (
+        "missing setting token_url for connector aliased: set SOURCES__ALIASED__TOKEN_URL or "
+        "[sources.aliased] token_url in .dlt/config.toml (also accepted as "
+        "SOURCES__ALIASED__AUTHORIZATION_ENDPOINT)"
+    )

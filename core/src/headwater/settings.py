@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -256,9 +256,12 @@ def _coerce(value: Any, prop: Mapping[str, Any]) -> Any:
     return value
 
 
-def _where_to_set(connector: str, key: str, secret: bool) -> str:
+def _where_to_set(connector: str, key: str, secret: bool, aliases: Sequence[str] = ()) -> str:
     toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
-    return f"set {env_var(connector, key)} or [sources.{connector}] {key} in {toml}"
+    where = f"set {env_var(connector, key)} or [sources.{connector}] {key} in {toml}"
+    if aliases:
+        where += " (also accepted as " + ", ".join(env_var(connector, a) for a in aliases) + ")"
+    return where
 
 
 def resolve_settings(
@@ -339,12 +342,12 @@ def resolve_settings(
         if key not in values:
             problems.append(
                 f"missing setting {key} for connector {name}: "
-                f"{_where_to_set(name, key, key in secret_names)}"
+                f"{_where_to_set(name, key, key in secret_names, props[key].get('aliases', ()))}"
             )
         elif isinstance(values[key], str) and not values[key].strip():
             problems.append(
                 f"setting {key} for connector {name} is empty ({origins[key]}): "
-                f"{_where_to_set(name, key, key in secret_names)}"
+                f"{_where_to_set(name, key, key in secret_names, props[key].get('aliases', ()))}"
             )
 
     problems.extend(_validate_values(name, values, props, origins, secret_names))
