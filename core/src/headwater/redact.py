@@ -21,9 +21,10 @@ from urllib.parse import quote, quote_plus
 __all__ = ["MASK", "install", "redact", "redact_exception", "register", "registered"]
 
 MASK = "***"
-#: Values shorter than this are not redacted: masking "1" or "ab" everywhere would
-#: garble every log line. Settings validation documents this lower bound.
-MIN_LENGTH = 4
+#: Values shorter than this are masked only where they stand alone (not inside a
+#: longer word or number): masking "ab" inside every word would garble the logs, but a
+#: short secret is still masked as a URL parameter value or a quoted string.
+SHORT = 8
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -40,7 +41,7 @@ def register(values: Iterable[Any]) -> None:
             if value is None:
                 continue
             text = str(value)
-            if len(text) < MIN_LENGTH:
+            if not text:
                 continue
             for form in {text, quote(text, safe=""), quote_plus(text), quote(text)}:
                 if form not in _secrets:
@@ -49,7 +50,14 @@ def register(values: Iterable[Any]) -> None:
         if added:
             # Longest first, so a secret containing another is masked whole.
             ordered = sorted(_secrets, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            _pattern = re.compile("|".join(_alternative(s) for s in ordered))
+
+
+def _alternative(secret: str) -> str:
+    escaped = re.escape(secret)
+    if len(secret) >= SHORT:
+        return escaped
+    return rf"(?<![A-Za-z0-9_]){escaped}(?![A-Za-z0-9_])"
 
 
 def registered() -> frozenset[str]:
