@@ -200,3 +200,11 @@ def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, head
     assert refused.returncode == 1
     assert "refused the client credentials" in refused.stdout
     assert "wrong-secret-value" not in refused.stdout + refused.stderr
+
+
+def test_missing_destination_setting_is_a_usage_error(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 10})
+    result = cli("run", "directory", "--destination", "filesystem", env=sim_env(sim))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("headwater: error: the destination needs bucket_url")

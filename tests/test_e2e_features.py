@@ -258,3 +258,53 @@ def test_failed_resource_does_not_lose_the_others(feat, headwater_env):
             assert con.sql(
                 "select count(*) from information_schema.tables where table_name = 'people'"
             ).fetchall() == [(0,)]
+
+
+def feat_api(requests_mock, people, notes=None, events=None):
+    requests_mock.get("https://api.example.com/v1/people", json={"data": people})
+    for person in people:
+        requests_mock.get(
+            f"https://api.example.com/v1/people/{person['id']}/notes",
+            json={"notes": (notes or {}).get(person["id"], [{"id": 1, "text": "n"}])},
+        )
+    if events is not None:
+        requests_mock.get("https://api.example.com/v1/events", json={"data": events})
+
+
+def test_quarantined_records_do_not_break_an_incremental_resource(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    headwater_plugins(FeatPlugin())
+    good = [{"id": "e1", "ts": "2024-01-01T00:00:00Z"}, {"id": "e3", "ts": "2024-01-03T00:00:00Z"}]
+    bad = {"id": 2, "ts": "2024-01-02T00:00:00Z"}  # an integer id where text is declared
+    feat_api(requests_mock, [], events=[good[0], bad, good[1]])
+    pipeline = duckdb_pipeline("incr_quarantine")
+    pipeline.run(headwater.source("feat", resources=["events"], api_key="kkkk"))
+    assert count(pipeline, "select id from events order by id") == [("e1",), ("e3",)]
+    assert count(pipeline, "select count(*) from events_quarantine") == [(1,)]
+
+
+def test_quarantined_parents_are_not_used_as_parents(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    headwater_plugins(FeatPlugin())
+    people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": 42}, {"id": "p3", "name": "Cy"}]
+    feat_api(requests_mock, people)
+    pipeline = duckdb_pipeline("parent_quarantine")
+    pipeline.run(headwater.source("feat", resources=["notes"], api_key="kkkk"))
+    asked = sorted(r.path for r in requests_mock.request_history if r.path.endswith("/notes"))
+    assert asked == ["/v1/people/p1/notes", "/v1/people/p3/notes"]
+    assert count(pipeline, "select person_id from notes order by 1") == [("p1",), ("p3",)]
+    assert count(pipeline, "select count(*) from people_quarantine") == [(1,)]
+
+
+def test_full_refresh_of_one_resource_keeps_the_others(feat, headwater_env):
+    from headwater.run import run_connector
+
+    sim = feat(records={"people": 10, "logs": 20})
+    run_connector("feat", sim.settings, resources=["people", "logs"])
+    run_connector("feat", sim.settings, resources=["people"], full_refresh=True)
+    db = headwater_env / "headwater_feat.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
+        assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]

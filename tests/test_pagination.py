@@ -191,3 +191,25 @@ def test_max_pages_is_a_clear_stop(headwater_plugins, requests_mock):
     )
     assert "stopped at max_pages=3" in msg
     assert requests_mock.call_count == 3
+
+
+def test_next_link_to_another_host_is_refused(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(2), "next": "https://evil.test/items?p=2"})
+    msg = error_of(headwater_plugins, connector(pagination=NextLinkPagination(next_path="next")))
+    assert "the next link points to https://evil.test" in msg
+    assert "refusing to send the credentials there" in msg
+    assert requests_mock.call_count == 1
+
+
+def test_ignore_rule_on_a_later_page_is_an_error(headwater_plugins, requests_mock):
+    from headwater.spec import ResponseRule
+
+    requests_mock.get(
+        URL, [{"json": {"data": records(100)}}, {"status_code": 404, "json": {"error": "x"}}]
+    )
+    conn = connector(
+        pagination=OffsetPagination(limit=100),
+        rules=[ResponseRule(action="ignore", status_code=404)],
+    )
+    msg = error_of(headwater_plugins, conn)
+    assert "answered HTTP 404 on page 2" in msg and "the data would be incomplete" in msg

@@ -43,7 +43,7 @@ from headwater.spec import (
 )
 from headwater.suggest import closest
 from headwater.throttle import Throttle
-from headwater.validation import Validator
+from headwater.validation import Validator, quarantine_table
 
 if TYPE_CHECKING:
     import requests
@@ -393,11 +393,18 @@ def _pages_of(
             pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
         else:
             pages = prefetched(iter_pages(endpoint, params=params))
-        if arrow_columns is None:
-            return validator.pages(pages) if validator is not None else pages
-        from headwater.arrow import ArrowBatcher
+        try:
+            if arrow_columns is None:
+                yield from validator.pages(pages) if validator is not None else pages
+            else:
+                from headwater.arrow import ArrowBatcher
 
-        return ArrowBatcher(arrow_columns, not_null=not_null, validator=validator).batches(pages)
+                batcher = ArrowBatcher(arrow_columns, not_null=not_null, validator=validator)
+                yield from batcher.batches(pages)
+        finally:
+            # An error downstream (validation, Arrow) or an early close must stop the
+            # read-ahead thread and the page pools now, not when garbage is collected.
+            pages.close()
 
     if incremental is None:
 
@@ -407,8 +414,12 @@ def _pages_of(
     else:
         import dlt
 
+        # Quarantine rows (the record as JSON, and the error) come out of the same
+        # generator and carry no cursor: dlt must pass them, not fail on them.
         cursor = dlt.sources.incremental(
-            incremental.cursor_field, initial_value=incremental.initial
+            incremental.cursor_field,
+            initial_value=incremental.initial,
+            on_cursor_value_missing="include",
         )
 
         def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
@@ -499,7 +510,11 @@ def _children_of(
         with ThreadPoolExecutor(max_workers=min(workers, len(values))) as pool:
             yield from pool.map(fetch, values)
 
-    def children(parents: Any) -> Iterator[Any]:
+    def children(parents: Any, meta: Any = None) -> Iterator[Any]:
+        hints = getattr(meta, "hints", None) or {}
+        table = getattr(meta, "table_name", None) or hints.get("table_name")
+        if table == quarantine_table(parent.resource):
+            return  # the parent's quarantined records are not parents
         pages = fetched(parents)
         yield from validator.pages(pages) if validator is not None else pages
 

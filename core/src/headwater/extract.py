@@ -154,7 +154,7 @@ def _has_path(body: dict, selector: FieldPath) -> bool:
 
 
 def _fetch(
-    endpoint: Endpoint, request: requests.Request, label: str
+    endpoint: Endpoint, request: requests.Request, label: str, *, page: int = 1
 ) -> tuple[requests.Response, list[dict[str, Any]]] | None:
     """Send ``request`` once (the session retries transient failures), apply the
     response rules, and return the response with its records; ``None`` when a rule
@@ -173,6 +173,13 @@ def _fetch(
                 "check that the API is reachable and try again"
             ) from None
         rule = _rule_for(endpoint.rules, response)
+        if rule is not None and rule.action == "ignore" and page > 1:
+            # Ignoring a later page would silently drop the rest of the resource.
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"{response.status_code} on page {page} ({_describe_rule(rule)} applies to "
+                "a resource's first page only); the data would be incomplete — try again"
+            )
         if rule is not None and rule.action == "ignore":
             log.warning(
                 "resource %s: ignoring HTTP %s from GET %s (response rule: %s)",
@@ -249,7 +256,7 @@ def iter_pages(
     guard = _LoopGuard(label, endpoint.max_pages)
     while True:
         guard.request(request)
-        fetched = _fetch(endpoint, request, label)
+        fetched = _fetch(endpoint, request, label, page=guard.pages)
         if fetched is None:
             return
         response, data = fetched
@@ -327,7 +334,7 @@ def iter_pages_parallel(
             None,
             {**base, pagination.offset_param: offset, pagination.limit_param: limit},
         )
-        fetched = _fetch(endpoint, request, label)
+        fetched = _fetch(endpoint, request, label, page=offset // limit + 1)
         return [] if fetched is None else fetched[1]
 
     first_request = _request(
@@ -354,8 +361,9 @@ def iter_pages_parallel(
             f"max_pages={endpoint.max_pages}; raise the max_pages setting to read them"
         )
     offsets = iter(range(limit, total, limit))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-page") as pool:
-        window: deque[Future[list[dict[str, Any]]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-page")
+    window: deque[Future[list[dict[str, Any]]]] = deque()
+    try:
         for offset in offsets:
             window.append(pool.submit(page, offset))
             if len(window) >= 2 * workers:
@@ -366,6 +374,11 @@ def iter_pages_parallel(
             if nxt is not None:
                 window.append(pool.submit(page, nxt))
             yield done
+    finally:
+        # On an error or an early close, pages not started yet are not requested.
+        for future in window:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _describe_rule(rule: ResponseRule) -> str:

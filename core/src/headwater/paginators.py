@@ -15,7 +15,7 @@ return one of dlt's paginators from ``headwater_paginator``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
@@ -212,9 +212,17 @@ class NextLinkPaginator(BasePaginator):
         link = lookup(page_body(response), self.next_path)
         if not link:
             self._has_next_page = False
-        else:
-            # Relative links are resolved against the page they came from.
-            self.next_url = urljoin(response.url, str(link))
+            return
+        # Relative links are resolved against the page they came from.
+        url = urljoin(response.url, str(link))
+        here, there = urlsplit(response.url), urlsplit(url)
+        if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+            # requests drops credentials on a redirect to another host; so do we.
+            raise ResponseError(
+                f"the next link points to {there.scheme}://{there.netloc}, not the API's "
+                f"{here.scheme}://{here.netloc}; refusing to send the credentials there"
+            )
+        self.next_url = url
 
     def update_request(self, request: Request) -> None:
         # The link carries its own query (e.g. $skiptoken): the original parameters

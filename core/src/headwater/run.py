@@ -132,7 +132,10 @@ def run_connector(
             info = pipeline.run(
                 source,
                 loader_file_format=file_format,
-                refresh="drop_sources" if full_refresh else None,
+                # only the chosen resources' tables and state when resources are named
+                refresh=("drop_resources" if resources else "drop_sources")
+                if full_refresh
+                else None,
             )
             failures: list[str] = []
         else:
@@ -210,10 +213,16 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     for item in chain:
         if isinstance(item, HeadwaterError):
             return item
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
     from dlt.common.destination.exceptions import UnknownDestinationModule
     from dlt.common.exceptions import MissingDependencyException
 
     for item in chain:
+        if isinstance(item, ConfigFieldMissingException):
+            fields = ", ".join(getattr(item, "fields", []) or []) or "a setting"
+            return ConfigError(
+                f"the destination needs {fields}, which is not set: {_first_line(item)}"
+            )
         if isinstance(item, UnknownDestinationModule):
             return ConfigError(
                 f"unknown destination {item.destination_module!r}; use a dlt destination name "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,13 +56,20 @@ def retrying_session(
     )
 
     class WaitRetryAfter(wait_exponential_retry_after):
+        # dlt clamps the header to the backoff cap (self.max); this clamps it to ours.
+        # The wait object is shared by every thread: it must not change its own state.
         def _parse_retry_after(self, retry_after: str) -> float | None:
-            # dlt clamps the header to the backoff cap (self.max): clamp it to ours.
-            saved, self.max = self.max, MAX_RETRY_AFTER
-            try:
-                return super()._parse_retry_after(retry_after)
-            finally:
-                self.max = saved
+            text = retry_after.strip()
+            if text.isdigit():
+                seconds = float(text)
+            else:
+                parsed = email.utils.parsedate_tz(text)
+                if parsed is None:
+                    return None
+                seconds = email.utils.mktime_tz(parsed) - time.time()
+            if seconds <= 0:
+                return None
+            return min(MAX_RETRY_AFTER, seconds)
 
     wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
     retrying = Retrying(
