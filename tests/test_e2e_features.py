@@ -308,3 +308,17 @@ def test_full_refresh_of_one_resource_keeps_the_others(feat, headwater_env):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
         assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]
+
+
+def test_run_recovers_after_the_database_file_is_deleted(feat, headwater_env):
+    from headwater.run import run_connector
+
+    sim = feat(records={"people": 10, "logs": 20})
+    run_connector("feat", sim.settings, resources=["people", "logs"])
+    db = headwater_env / "headwater_feat.duckdb"
+    db.unlink()  # the pipeline's state (in DLT_DATA_DIR) stays behind
+    result = run_connector("feat", sim.settings, resources=["people", "logs"])
+    assert result.failures == ()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
+        assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]

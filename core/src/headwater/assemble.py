@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["NAMING", "assemble", "build_source", "resource_groups", "select_resources"]
+__all__ = ["NAMING", "assemble", "build_endpoints", "build_source", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
 
@@ -87,20 +87,6 @@ def select_resources(connector: Connector, names: Sequence[str] | None) -> list[
             wanted.add(parent.resource)
             parent = connector.resource(parent.resource).parent
     return [r for r in connector.resources if r.name in wanted]
-
-
-def resource_groups(connector: Connector, names: Sequence[str]) -> list[list[str]]:
-    """``names`` grouped by top-level resource: each group is a top-level resource
-    and its descendants among ``names`` (they are extracted together)."""
-
-    def root(name: str) -> str:
-        parent = connector.resource(name).parent if name in connector.resource_names else None
-        return name if parent is None else root(parent.resource)
-
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(root(name), []).append(name)
-    return list(groups.values())
 
 
 class _Hooks:
@@ -406,10 +392,17 @@ def _pages_of(
             # read-ahead thread and the page pools now, not when garbage is collected.
             pages.close()
 
+    def tagged(items: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from items
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name  # which resource failed
+            raise
+
     if incremental is None:
 
         def pages() -> Iterator[Any]:
-            yield from read()
+            yield from tagged(read())
 
     else:
         import dlt
@@ -427,7 +420,7 @@ def _pages_of(
             since = cursor.last_value
             if since is not None:
                 params[incremental.param] = _rfc3339(since)
-            yield from read(params)
+            yield from tagged(read(params))
 
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
@@ -516,7 +509,11 @@ def _children_of(
         if table == quarantine_table(parent.resource):
             return  # the parent's quarantined records are not parents
         pages = fetched(parents)
-        yield from validator.pages(pages) if validator is not None else pages
+        try:
+            yield from validator.pages(pages) if validator is not None else pages
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name
+            raise
 
     children.__name__ = resource.name
     children.__qualname__ = resource.name

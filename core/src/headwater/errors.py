@@ -48,4 +48,9 @@ class RunError(HeadwaterError):
 
 
 class ResponseError(RunError):
-    """The API answered with something Headwater cannot use (error status, bad body)."""
+    """The API answered with something Headwater cannot use (error status, bad body).
+
+    ``resource`` names the resource whose request failed, once known.
+    """
+
+    resource: str | None = None

@@ -10,6 +10,7 @@ from attrs import field, frozen
 
 from headwater.errors import ConfigError, HeadwaterError, RunError
 from headwater.redact import redact
+from headwater.spec import Connector
 
 __all__ = [
     "DUCKDB_DEFAULTS",
@@ -103,11 +104,11 @@ def run_connector(
     """
     import dlt
 
-    from headwater.assemble import build_source, resource_groups
+    from headwater.assemble import build_source
     from headwater.plugins import get_registry
 
     source = build_source(name, settings, resources=resources)
-    groups = resource_groups(get_registry().get(name), list(source.resources))
+    connector = get_registry().get(name)
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = pipeline_name or default_pipeline
     dataset_name = dataset_name or default_dataset
@@ -139,7 +140,7 @@ def run_connector(
             )
             failures: list[str] = []
         else:
-            info, failures = _run_isolated(pipeline, source, groups, file_format)
+            info, failures = _run_isolated(pipeline, source, connector, file_format)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -175,23 +176,48 @@ def run_connector(
 
 
 def _run_isolated(
-    pipeline: Any, source: Any, groups: list[list[str]], file_format: str | None
+    pipeline: Any, source: Any, connector: Connector, file_format: str | None
 ) -> tuple[Any, list[str]]:
-    """Extract each group alone (dlt discards a failed extract's package), then
-    normalize and load what was extracted. Returns the load info and the failures."""
+    """Extract every selected resource into one package; when a resource fails (dlt
+    discards the failed package), extract again without it and its children. Then
+    normalize and load that one package. Returns the load info and the failures.
+
+    One package, not one per resource: dlt migrates the destination per package, only
+    for that package's tables, and records the schema's hash, so a later package with
+    the same hash skipped migration and its tables were never created (seen when the
+    destination had lost them while the pipeline's state remained).
+    """
+    remaining = list(source.resources.selected)
     failures: list[str] = []
-    for group in groups:
+    while True:
         try:
-            pipeline.extract(source.with_resources(*group), loader_file_format=file_format)
+            pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
+            break
         except Exception as exc:
             known = explain(exc)
-            if known is None or isinstance(known, ConfigError):
+            failed = getattr(known, "resource", None)
+            if known is None or isinstance(known, ConfigError) or failed not in remaining:
                 raise
             failures.append(str(known))
-    if len(failures) == len(groups):
-        raise RunError(failures[0] if len(failures) == 1 else "; ".join(failures))
+            dropped = _with_descendants(connector, failed)
+            remaining = [name for name in remaining if name not in dropped]
+            if not remaining:
+                raise RunError("; ".join(failures)) from None
     pipeline.normalize()
     return pipeline.load(), failures
+
+
+def _with_descendants(connector: Connector, name: str) -> set[str]:
+    """``name`` and every resource that, directly or not, has it as parent."""
+    names = {name}
+    changed = True
+    while changed:
+        changed = False
+        for resource in connector.resources:
+            if resource.parent and resource.parent.resource in names and resource.name not in names:
+                names.add(resource.name)
+                changed = True
+    return names
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
