@@ -28,7 +28,7 @@ from requests.auth import AuthBase
 from headwater.errors import ResponseError
 from headwater.paginators import lookup, page_body
 from headwater.redact import redact
-from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy
+from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy, field_path
 
 __all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
 
@@ -144,9 +144,8 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
 
 
 def _has_path(body: dict, selector: FieldPath) -> bool:
-    keys = (selector,) if isinstance(selector, str) else tuple(selector)
     value: Any = body
-    for key in keys:
+    for key in field_path(selector):
         if not isinstance(value, dict) or key not in value:
             return False
         value = value[key]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "install", "redact", "redact_exception", "register", "registered"]
+__all__ = ["MASK", "install", "redact", "register", "registered"]
 
 MASK = "***"
 #: Values shorter than this are masked only where they stand alone (not inside a
@@ -72,11 +72,6 @@ def redact(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(MASK, text)
-
-
-def redact_exception(exc: BaseException) -> str:
-    """The message of ``exc``, redacted."""
-    return redact(str(exc))
 
 
 def install() -> None:
