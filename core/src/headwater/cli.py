@@ -153,6 +153,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="token lifetime in seconds")
     p.add_argument("--rate-limit", metavar="N/PERIOD", help="answer 429 beyond this, e.g. 5/second")
+    p = sub.add_parser(
+        "new",
+        help="scaffold a new connector distribution",
+        description="Create a connector distribution for a new API: pyproject with the "
+        "entry point, the hooks module, a JSON Schema, a settings schema, tests that run the "
+        "conformance suite, and a README. It installs and its tests pass as generated.",
+        epilog="examples:\n  headwater new acme\n  headwater new acme --directory ~/src\n"
+        "  cd headwater-acme && pip install -e . && pytest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name: lower case letters, digits and _")
+    p.add_argument(
+        "--directory",
+        default=".",
+        help="where to create headwater-NAME/ (default: the current directory)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="write into headwater-NAME/ even if it exists"
+    )
     sub.add_parser(
         "plugins",
         help="list plugins and the hooks each implements",
@@ -344,7 +363,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from headwater.scaffold import cmd_new as scaffold
+
+    return scaffold(args)
+
+
 COMMANDS = {
+    "new": cmd_new,
     "demo": cmd_demo,
     "simulate": cmd_simulate,
     "list": cmd_list,
