@@ -19,6 +19,7 @@ from typing import Any
 
 from headwater import __version__, redact
 from headwater.errors import ConfigError, HeadwaterError
+from headwater.term import BOLD, GREEN, RED, style
 
 __all__ = ["main"]
 
@@ -42,6 +43,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"headwater: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "off"),
+        default="auto",
+        help="progress on stderr: a live line on a terminal (bar), timestamped lines "
+        "otherwise (log), or none (default: auto)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load nothing if any resource fails (default: load the resources that "
         "succeeded, report the ones that failed, exit 1)",
     )
+    _add_progress(p)
     p = sub.add_parser(
         "demo",
         help="run connectors against their simulated APIs into DuckDB",
@@ -128,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", default="headwater_demo.duckdb", help="DuckDB file (default: %(default)s)"
     )
     p.add_argument("--records", type=int, help="records per top-level resource")
+    _add_progress(p)
     p = sub.add_parser(
         "simulate",
         help="serve a connector's simulated API in the foreground",
@@ -190,13 +203,15 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     root.setLevel(level)
     # dlt logs through its own logger; route it through ours at the same level.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", logging.getLevelName(level))
+    os.environ.setdefault("RUNTIME__LOG_FORMAT", "{levelname} {name}: {message}")
 
 
 def _print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
     cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        print(style(line, BOLD, stream=sys.stdout) if n == 0 else line)
         if n == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -253,12 +268,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = check_connector(args.name, _settings_from_args(args))
     failed = False
     for name, ok, detail in results:
-        print(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+        mark = (
+            style("ok  ", GREEN, stream=sys.stdout) if ok else style("FAIL", RED, stream=sys.stdout)
+        )
+        print(f"{mark}  {name}: {detail}")
         failed |= not ok
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from headwater.progress import make_progress
     from headwater.run import run_connector
 
     started = time.monotonic()
@@ -271,13 +290,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline_name=args.pipeline_name,
         full_refresh=args.full_refresh,
         all_or_nothing=args.all_or_nothing,
+        progress=make_progress(args.progress),
     )
     elapsed = time.monotonic() - started
     rows = sorted(result.row_counts.items())
-    print(
+    summary = (
         f"loaded {args.name} into {result.destination} dataset {result.dataset_name} "
         f"in {elapsed:.1f} s"
     )
+    print(style(summary, BOLD, stream=sys.stdout))
     if rows:
         _print_table(rows, ("table", "rows"))
     else:
@@ -287,14 +308,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.hint:
         print(f"look: {result.hint}")
     for failure in result.failures:
-        print(f"headwater: error: {redact.redact(failure)}", file=sys.stderr)
+        print(f"{_error_prefix()} {redact.redact(failure)}", file=sys.stderr)
     return EXIT_FAILED if result.failures else EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from headwater.demo import run_demo
+    from headwater.progress import make_progress
 
-    result = run_demo(args.names, output=args.output, records=args.records)
+    result = run_demo(
+        args.names,
+        output=args.output,
+        records=args.records,
+        progress=make_progress(args.progress),
+    )
     print(f"\nloaded into {result.database} in {result.seconds:.1f} s:")
     _print_table(
         [(f"{dataset}.{table}", rows) for dataset, table, rows in result.tables],
@@ -432,8 +459,12 @@ def _fail(
     line = message[0] if message else type(exc).__name__
     if unexpected:
         line = f"unexpected {type(exc).__name__}: {line} (rerun with --debug for the traceback)"
-    print(f"headwater: error: {line}", file=sys.stderr)
+    print(f"{_error_prefix()} {line}", file=sys.stderr)
     return code
+
+
+def _error_prefix() -> str:
+    return style("headwater: error:", RED, BOLD, stream=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

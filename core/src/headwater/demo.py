@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
@@ -37,11 +38,17 @@ def run_demo(
     output: str = DEFAULT_OUTPUT,
     records: int | None = None,
     echo: Callable[[str], None] = print,
+    progress: Any = None,
 ) -> DemoResult:
     """Serve and load each connector (all installed ones when ``names`` is empty).
 
     Each connector lands in its own dataset (named after it) of one DuckDB file.
+    ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
     """
+    from headwater.run import check_destination
+
+    check_destination("duckdb")
+
     import dlt
     import duckdb
 
@@ -79,6 +86,7 @@ def run_demo(
                     destination=dlt.destinations.duckdb(str(database)),
                     dataset_name=connector.name,
                     pipelines_dir=pipelines_dir,
+                    **({"progress": progress} if progress is not None else {}),
                 )
                 pipeline.run(source, loader_file_format=file_format_for("duckdb"))
                 trace = pipeline.last_trace

@@ -16,6 +16,7 @@ __all__ = [
     "DUCKDB_DEFAULTS",
     "RunResult",
     "apply_duckdb_defaults",
+    "check_destination",
     "default_names",
     "explain",
     "file_format_for",
@@ -82,6 +83,40 @@ def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
     return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
 
 
+def check_destination(destination: str) -> None:
+    """Fail early, before anything is fetched, when ``destination`` is unknown or its
+    driver is not installed (drivers are extras: ``pip install "headwater[postgres]"``)."""
+    from dlt.common.destination import Destination
+
+    try:
+        factory = Destination.from_reference(destination)
+        factory.client_class  # noqa: B018 - imports the driver
+    except ImportError as exc:
+        raise ConfigError(
+            f"destination {destination!r} needs its driver "
+            f"({getattr(exc, 'name', None) or exc}), which is not installed; "
+            f"install it with: pip install {_extra_for(destination)}"
+        ) from None
+    except Exception as exc:
+        known = explain(exc)
+        if known is not None:
+            raise known from None
+        raise
+
+
+def _extra_for(destination: str) -> str:
+    """The pip requirement that brings ``destination``'s driver."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        extras = metadata("headwater").get_all("Provides-Extra") or []
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        extras = []
+    if destination in extras:
+        return f'"headwater[{destination}]"'
+    return f'"dlt[{destination}]"'
+
+
 def run_connector(
     name: str,
     settings: Mapping[str, Any] | None = None,
@@ -93,6 +128,7 @@ def run_connector(
     full_refresh: bool = False,
     all_or_nothing: bool = False,
     pipelines_dir: str | None = None,
+    progress: Any = None,
 ) -> RunResult:
     """Build connector ``name``'s source and load it.
 
@@ -101,6 +137,7 @@ def run_connector(
     data; its error is in :attr:`RunResult.failures`. With ``all_or_nothing`` (and
     with ``full_refresh``) any failure loads nothing and raises. Raises
     :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
+    ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
     """
     import dlt
 
@@ -109,6 +146,7 @@ def run_connector(
 
     source = build_source(name, settings, resources=resources)
     connector = get_registry().get(name)
+    check_destination(destination)
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = pipeline_name or default_pipeline
     dataset_name = dataset_name or default_dataset
@@ -126,6 +164,7 @@ def run_connector(
             destination=destination,
             dataset_name=dataset_name,
             pipelines_dir=pipelines_dir,
+            **({"progress": progress} if progress is not None else {}),
         )
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
@@ -251,7 +290,7 @@ def explain(exc: BaseException) -> HeadwaterError | None:
             )
         if isinstance(item, UnknownDestinationModule):
             return ConfigError(
-                f"unknown destination {item.destination_module!r}; use a dlt destination name "
+                f"unknown destination {item.ref!r}; use a dlt destination name "
                 "such as duckdb, postgres, bigquery, snowflake or filesystem"
             )
         if isinstance(item, MissingDependencyException):

@@ -1,0 +1,118 @@
+"""`headwater run` shows progress while it runs and a summary at the end; colors and
+the live line only on a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+
+import pytest
+from headwater.cli import main
+from headwater_directory.hooks import DIRECTORY
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def sim_env(sim) -> dict[str, str]:
+    return {f"SOURCES__DIRECTORY__{k.upper()}": v for k, v in sim.settings.items()}
+
+
+def test_piped_run_logs_each_step_and_prints_a_summary(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 2345})
+    for key, value in sim_env(sim).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+    assert main(["run", "directory"]) == 0
+
+    out, err = capsys.readouterr()
+    steps = re.findall(r"^\d\d:\d\d:\d\d headwater: (\w+) done in [\d.]+ s: (.*)$", err, re.M)
+    assert [step for step, _ in steps] == ["extract", "normalize", "load"], err
+    assert steps[0][1].startswith("directory_users 2,345 rows")
+    assert re.fullmatch(r"\d+/\d+ jobs", steps[2][1])
+    # stdout is the summary only: what, where, how many, how to look
+    lines = out.splitlines()
+    assert re.fullmatch(
+        r"loaded directory into duckdb dataset directory_data in [\d.]+ s", lines[0]
+    )
+    assert "directory_users  2345" in lines
+    db = headwater_env / "headwater_directory.duckdb"
+    assert f"data: {db}" in lines
+    assert any(line.startswith("look: python -c") and str(db) in line for line in lines)
+    assert not ANSI.search(out + err), "no colors or cursor moves on a pipe"
+
+
+def test_progress_off_is_silent(api_simulator, headwater_env, monkeypatch, capsys):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 50})
+    for key, value in sim_env(sim).items():
+        monkeypatch.setenv(key, value)
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "directory_users  50" in out.splitlines()
+
+
+def run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the `headwater` command with stdout and stderr on a pseudo-terminal."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "headwater", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, **env},
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        if not ready:
+            proc.kill()
+            pytest.fail("no output from headwater for 120 s")
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode()
+
+
+def test_terminal_run_redraws_one_line_and_uses_colors(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 1500})
+    env = {**sim_env(sim), "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    code, text = run_in_terminal(["run", "directory"], env)
+    assert code == 0, text
+    assert "\r\x1b[K" in text  # the status line is redrawn in place
+    plain = ANSI.sub("", text)
+    assert re.search(r"✓ extract +directory_users 1,500 rows", plain)
+    assert re.search(r"✓ load +\d+/\d+ jobs", plain)
+    assert "\x1b[1mloaded directory into duckdb" in text  # the summary in bold
+    assert "headwater: " not in plain  # no log lines on a terminal
+
+
+def test_no_color_keeps_a_terminal_plain(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 10})
+    code, text = run_in_terminal(
+        ["run", "directory", "--progress", "off"], {**sim_env(sim), "NO_COLOR": "1"}
+    )
+    assert code == 0, text
+    assert "loaded directory into duckdb" in text
+    assert not ANSI.search(text)
+
+
+def test_errors_are_red_on_a_terminal_only(headwater_env, capsys):
+    code, text = run_in_terminal(["describe", "nope"], {"TERM": "xterm"})
+    assert code == 2
+    assert "\x1b[31;1mheadwater: error:\x1b[0m connector 'nope' is not installed" in text
+    assert main(["describe", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("headwater: error: connector 'nope'")
