@@ -337,9 +337,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _parse_fault(text: str) -> Any:
+    from typing import get_args
+
     from headwater.testing import Fault
+    from headwater.testing.simulator import FaultKind
 
     kind, _, rest = text.partition(",")
+    if kind not in get_args(FaultKind):
+        raise ConfigError(
+            f"--fault {text}: unknown fault kind {kind!r}; use one of: "
+            f"{', '.join(get_args(FaultKind))}"
+        )
     fields: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")

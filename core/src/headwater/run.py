@@ -166,6 +166,9 @@ def run_connector(
             pipelines_dir=pipelines_dir,
             **({"progress": progress} if progress is not None else {}),
         )
+        # Resolve the destination's settings (credentials) before anything is fetched;
+        # this neither connects nor creates anything.
+        pipeline.destination_client()
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources).
@@ -284,9 +287,11 @@ def explain(exc: BaseException) -> HeadwaterError | None:
 
     for item in chain:
         if isinstance(item, ConfigFieldMissingException):
-            fields = ", ".join(getattr(item, "fields", []) or []) or "a setting"
+            fields = list(getattr(item, "fields", []) or []) or ["a setting"]
+            where = _where_to_set(item) or _first_line(item)
             return ConfigError(
-                f"the destination needs {fields}, which is not set: {_first_line(item)}"
+                f"the destination needs {', '.join(fields)}, which "
+                f"{'is' if len(fields) == 1 else 'are'} not set: {where}"
             )
         if isinstance(item, UnknownDestinationModule):
             return ConfigError(
@@ -302,6 +307,23 @@ def explain(exc: BaseException) -> HeadwaterError | None:
             f"the {getattr(step, 'step', 'pipeline')} step failed: "
             f"{type(inner).__name__}: {_first_line(inner)}"
         )
+    return None
+
+
+def _where_to_set(exc: Any) -> str | None:
+    """Where to set the first missing destination setting of dlt's
+    ``ConfigFieldMissingException``: its environment variable and its secrets.toml key."""
+    for name, traces in exc.traces.items():
+        for trace in traces:
+            nested = getattr(trace, "traces", None)  # a config of its own: credentials
+            if nested is not None:
+                sections = [t.sections for ts in nested.values() for t in ts]
+            else:
+                sections = [[*trace.sections, name]]
+            for path in sections:
+                if len(path) >= 3 and path[0] == "destination":
+                    env = "__".join(part.upper() for part in path)
+                    return f"set {env} or [{'.'.join(path[:-1])}] {path[-1]} in .dlt/secrets.toml"
     return None
 
 

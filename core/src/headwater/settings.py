@@ -399,9 +399,30 @@ def _validate_values(
     return problems
 
 
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a table of settings",
+    "array": "a list",
+}
+
+
 def _describe_error(error: Any) -> str:
+    """The end of a one-line message for a JSON Schema violation, e.g. ``is not an integer``."""
     if error.validator == "type":
-        return f"is not of type {error.validator_value}"
+        types = (
+            error.validator_value
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        names = [_TYPE_NAMES.get(t, t) for t in types if t != "null"]
+        return f"is not {' or '.join(names)}"
     if error.validator == "enum":
         return f"is not one of {', '.join(map(repr, error.validator_value))}"
+    if error.validator == "pattern":
+        hint = error.schema.get("description", "")
+        example = hint[hint.find("e.g. ") :].split(" (")[0] if "e.g. " in hint else ""
+        return f"is not in the expected form{f' ({example})' if example else ''}"
     return error.message.split("\n")[0]

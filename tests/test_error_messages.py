@@ -1,0 +1,379 @@
+"""Every error a user can trigger from the command line, with its exact message and exit
+code: wording changes here are deliberate.
+
+Each case runs ``headwater ...`` as a user would (in-process, through ``main``) and
+asserts the whole ``headwater: error: ...`` line and the exit code: 2 for usage and
+configuration errors (nothing requested, nothing loaded), 1 for failed runs. URLs that
+depend on the simulator's port are written ``{api}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import headwater_directory.hooks
+import headwater_hr.hooks
+import pytest
+from headwater import hookimpl
+from headwater.cli import main
+from headwater.spec import RetryPolicy
+from headwater.testing import Fault
+from headwater_directory.hooks import DIRECTORY
+from headwater_hr.hooks import HR
+
+
+class FastRetries:
+    """The declared retry counts with near-zero backoff, so failures arrive quickly."""
+
+    @hookimpl(tryfirst=True)
+    def headwater_retry_policy(self, connector, resource):
+        return RetryPolicy(max_retries=2, backoff_factor=0.01, max_delay=0.01, timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _plugins(headwater_plugins):
+    headwater_plugins(headwater_directory.hooks, headwater_hr.hooks, FastRetries())
+
+
+def run(capsys, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Exit code and the last stderr line of ``headwater *argv``."""
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    lines = capsys.readouterr().err.strip().splitlines()
+    return code, lines[-1] if lines else ""
+
+
+def same(expected: str, actual: str) -> bool:
+    """``actual`` is ``expected``, where ``{detail}`` stands for a third-party parser's own
+    words (orjson's, say), which Headwater quotes but does not choose."""
+    pattern = re.escape(expected).replace(re.escape("{detail}"), "[^;]+")
+    return re.fullmatch(pattern, actual) is not None
+
+
+def settings_env(connector: str, sim: Any, **override: str) -> dict[str, str]:
+    values = {**sim.settings, **override}
+    return {f"SOURCES__{connector.upper()}__{k.upper()}": str(v) for k, v in values.items()}
+
+
+# --------------------------------------------------------------- usage: exit 2
+
+USAGE = [
+    (
+        ["describe", "nope"],
+        "connector 'nope' is not installed (installed: directory, hr); "
+        "try `pip install headwater-nope`",
+    ),
+    (["run"], "the following arguments are required: name (see `headwater run --help`)"),
+    (
+        ["run", "hr", "--progress", "loud"],
+        "argument --progress: invalid choice: 'loud' (choose from 'auto', 'bar', 'log', 'off') "
+        "(see `headwater run --help`)",
+    ),
+    (
+        ["demo", "--output", "hr.duckdb", "hr"],
+        "--output hr.duckdb: the file may not be named like a connector's dataset; "
+        "choose another name",
+    ),
+    (
+        ["simulate", "hr", "--fault", "status,count"],
+        "--fault status,count: expected key=value, got 'count'",
+    ),
+    (
+        ["simulate", "hr", "--fault", "meltdown"],
+        "--fault meltdown: unknown fault kind 'meltdown'; use one of: status, drop, "
+        "malformed_json, html_200, latency",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), USAGE, ids=[" ".join(a) for a, _ in USAGE])
+def test_usage_errors(capsys, argv, message):
+    assert run(capsys, *argv) == (2, f"headwater: error: {message}")
+
+
+def test_unknown_command(capsys):
+    code, line = run(capsys, "frobnicate")
+    assert code == 2
+    assert line.startswith("headwater: error: argument COMMAND: invalid choice: 'frobnicate'")
+    assert line.endswith("(see `headwater --help`)")
+
+
+# ------------------------------------------------------ configuration: exit 2
+
+CONFIG = [
+    (
+        "missing secret",
+        {"client_secret": None},
+        "missing setting client_secret for connector directory: set "
+        "SOURCES__DIRECTORY__CLIENT_SECRET or [sources.directory] client_secret in "
+        ".dlt/secrets.toml",
+    ),
+    (
+        "empty setting",
+        {"client_id": ""},
+        "setting client_id for connector directory is empty (env SOURCES__DIRECTORY__CLIENT_ID): "
+        "set SOURCES__DIRECTORY__CLIENT_ID or [sources.directory] client_id in .dlt/secrets.toml",
+    ),
+    (
+        "misspelled setting",
+        {"client_secrt": "x"},
+        "unknown setting in environment variable SOURCES__DIRECTORY__CLIENT_SECRT: "
+        "did you mean client_secret?",
+    ),
+    (
+        "URL without scheme",
+        {"base_url": "api.example.com"},
+        "invalid setting base_url for connector directory (env SOURCES__DIRECTORY__BASE_URL): "
+        "'api.example.com' is not an http(s) URL; write it with its scheme, "
+        "e.g. https://api.example.com",
+    ),
+    (
+        "not a number",
+        {"max_pages": "many"},
+        "invalid setting max_pages for connector directory (env SOURCES__DIRECTORY__MAX_PAGES): "
+        "'many' is not an integer",
+    ),
+    (
+        "unknown validation policy",
+        {"validation": "sometimes"},
+        "invalid setting validation for connector directory "
+        "(env SOURCES__DIRECTORY__VALIDATION): 'sometimes' is not one of 'quarantine', 'warn', "
+        "'fail', 'off'",
+    ),
+    (
+        "bad rate limit",
+        {"rate_limit": "10/fortnight"},
+        "invalid setting rate_limit for connector directory "
+        "(env SOURCES__DIRECTORY__RATE_LIMIT): '10/fortnight' is not in the expected form "
+        "(e.g. 10/second or 600/minute)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"), [c[1:] for c in CONFIG], ids=[c[0] for c in CONFIG]
+)
+def test_configuration_errors_exit_2_before_any_request(capsys, api_simulator, override, message):
+    sim = api_simulator(DIRECTORY)
+    env = settings_env("directory", sim)
+    for key, value in override.items():
+        var = f"SOURCES__DIRECTORY__{key.upper()}"
+        if value is None:
+            env.pop(var)
+        else:
+            env[var] = value
+    assert run(capsys, "run", "directory", env=env) == (2, f"headwater: error: {message}")
+    assert sim.requests == []
+
+
+def test_invalid_toml(capsys, headwater_env):
+    secrets = headwater_env / ".dlt" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[sources.hr]\napi_key = "unterminated\n')
+    assert run(capsys, "check", "hr") == (
+        2,
+        f"headwater: error: {secrets} is not valid TOML (Illegal character '\\n' "
+        "(at line 2, column 24)); fix or remove the file",
+    )
+
+
+def test_unknown_key_in_toml(capsys, headwater_env):
+    config = headwater_env / ".dlt" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[sources.hr]\nbase_ur = "https://hr.example.com"\n')
+    assert run(capsys, "check", "hr", env={"SOURCES__HR__API_KEY": "k"}) == (
+        2,
+        f"headwater: error: unknown setting 'base_ur' in [sources.hr] of {config}: "
+        "did you mean base_url?",
+    )
+
+
+DESTINATION = [
+    (
+        ["--destination", "nosuch"],
+        "unknown destination 'nosuch'; use a dlt destination name such as duckdb, postgres, "
+        "bigquery, snowflake or filesystem",
+    ),
+    (
+        ["--destination", "postgres"],
+        "the destination needs credentials, which is not set: set "
+        "DESTINATION__POSTGRES__CREDENTIALS or [destination.postgres] credentials in "
+        ".dlt/secrets.toml",
+    ),
+    (
+        ["--pipeline-name", "hr_data"],
+        "--dataset-name hr_data equals the pipeline name, and DuckDB cannot load a dataset "
+        "named like its file (hr_data.duckdb); choose another dataset name",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), DESTINATION, ids=[" ".join(a) for a, _ in DESTINATION]
+)
+def test_destination_errors_exit_2_before_any_request(capsys, api_simulator, argv, message):
+    sim = api_simulator(HR)
+    env = settings_env("hr", sim)
+    env.pop("DESTINATION__POSTGRES__CREDENTIALS", None)
+    assert run(capsys, "run", "hr", *argv, env=env) == (2, f"headwater: error: {message}")
+    assert sim.requests == []
+
+
+def test_missing_destination_driver(api_simulator, headwater_env):
+    # A process without psycopg2, as after `pip install headwater-hr` alone.
+    sim = api_simulator(HR)
+    script = (
+        "import sys; sys.modules['psycopg2'] = None; from headwater.cli import main; "
+        "sys.exit(main(['run', 'hr', '--destination', 'postgres']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **settings_env("hr", sim)},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "headwater: error: destination 'postgres' needs its driver (psycopg2), which is not "
+        'installed; install it with: pip install "headwater[postgres]"'
+    )
+    assert sim.requests == []
+
+
+# ------------------------------------------------------------ run failures: exit 1
+
+FAILURES = [
+    (
+        "wrong client secret",
+        DIRECTORY,
+        {"client_secret": "wrong"},
+        [],
+        "token endpoint {api}/oauth2/token refused the client credentials (HTTP 401, "
+        "error 'invalid_client'); "
+        "check client_id, client_secret and scope",
+    ),
+    (
+        "wrong api key",
+        HR,
+        {"api_key": "wrong"},
+        [],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** answered "
+        "HTTP 401 Unauthorized; check the credentials and their permissions",
+    ),
+    (
+        "not found",
+        HR,
+        {},
+        [Fault("status", status=404, count=None)],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** answered "
+        "HTTP 404 Not Found; check base_url and the resource path",
+    ),
+    (
+        "server keeps failing",
+        HR,
+        {},
+        [Fault("status", status=503, count=None)],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** answered "
+        "HTTP 503 Service Unavailable; still failing after 3 attempts; the API may be down — "
+        "try again later",
+    ),
+    (
+        "connection dropped",
+        HR,
+        {},
+        [Fault("drop", count=None)],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** failed "
+        "after 3 attempts (ConnectionError); check that the API is reachable and try again",
+    ),
+    (
+        "malformed JSON",
+        HR,
+        {},
+        [Fault("malformed_json", count=None)],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** answered "
+        "malformed JSON (Content-Type application/json: {detail}); the API sent a broken page "
+        "— retry later or report it to the API provider",
+    ),
+    (
+        "HTML instead of JSON",
+        HR,
+        {},
+        [Fault("html_200", count=None)],
+        "resource hr.employees: GET {api}/v1/resource?offset=0&limit=100&api_key=*** answered "
+        "an HTML page instead of JSON (HTTP 200, Content-Type text/html; charset=utf-8); "
+        "check base_url — "
+        "a proxy or login page may be in the way",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("connector", "override", "faults", "message"),
+    [c[1:] for c in FAILURES],
+    ids=[c[0] for c in FAILURES],
+)
+def test_run_failures_exit_1(capsys, api_simulator, connector, override, faults, message):
+    sim = api_simulator(connector, records={connector.resources[0].name: 20}, faults=faults)
+    env = settings_env(connector.name, sim, **override)
+    expected = "headwater: error: " + message.replace("{api}", sim.base_url)
+    code, line = run(capsys, "run", connector.name, env=env)
+    assert code == 1
+    assert same(expected, line), line
+
+
+def test_unreachable_api(capsys, headwater_env):
+    env = {"SOURCES__HR__API_KEY": "k", "SOURCES__HR__BASE_URL": "http://127.0.0.1:9"}
+    assert run(capsys, "run", "hr", env=env) == (
+        1,
+        "headwater: error: resource hr.employees: GET http://127.0.0.1:9/v1/resource?offset=0"
+        "&limit=100&api_key=*** failed after 3 attempts (ConnectionError); check that the API "
+        "is reachable and try again",
+    )
+
+
+def test_record_breaking_the_schema_with_validation_fail(capsys, requests_mock):
+    requests_mock.post("https://api.example.com/oauth2/token", json={"access_token": "t0k3n"})
+    requests_mock.get(
+        "https://api.example.com/v1/users",
+        json={"users": [{"id": "u1"}, {"id": "u2", "lastLoginTime": "yesterday"}]},
+    )
+    env = {
+        "SOURCES__DIRECTORY__CLIENT_ID": "id",
+        "SOURCES__DIRECTORY__CLIENT_SECRET": "secret",
+        "SOURCES__DIRECTORY__VALIDATION": "fail",
+    }
+    assert run(capsys, "run", "directory", env=env) == (
+        1,
+        "headwater: error: resource directory.directory_users: a record breaks the declared "
+        "schema (field 'lastLoginTime' is 'yesterday', not a valid date-time; record 2 of its "
+        "page); set validation to quarantine to keep such records aside instead",
+    )
+
+
+def test_unknown_resource(capsys, api_simulator):
+    sim = api_simulator(DIRECTORY)
+    env = settings_env("directory", sim)
+    assert run(capsys, "run", "directory", "--resource", "users", env=env) == (
+        2,
+        "headwater: error: connector directory has no resource 'users'; "
+        "did you mean directory_users?",
+    )
+    assert sim.requests == []
+
+
+def test_nothing_is_written_by_a_usage_error(capsys, headwater_env):
+    run(capsys, "run", "hr")
+    assert sorted(p.name for p in Path(headwater_env).iterdir()) == []
