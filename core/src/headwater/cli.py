@@ -72,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "list",
         help="list installed connectors",
-        description="List installed connectors, their distribution and resources.",
+        description="List installed connectors, their distribution and version, and resources.",
+        epilog="examples:\n  headwater list\n"
+        "  pip install headwater-hr && headwater list     # hr appears",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p = sub.add_parser(
         "describe",
@@ -189,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
         "plugins",
         help="list plugins and the hooks each implements",
         description="List registered plugins, their distribution and implemented hooks.",
+        epilog="examples:\n  headwater plugins\n"
+        "  HEADWATER_DISABLE_PLUGINS=my_plugin headwater plugins   # without one plugin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
 

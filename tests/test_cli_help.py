@@ -1,0 +1,39 @@
+"""Every command explains itself: `--help` with examples, `--version`."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from headwater import __version__
+from headwater.cli import _parser, main
+
+
+def commands() -> list[str]:
+    (sub,) = (a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: headwater {command}")
+    assert "example" in out and f"headwater {command}" in out.split("example", 1)[1]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"headwater {__version__}\n"
+
+
+def test_no_command_shows_help_and_exits_2(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: headwater")
+    for command in commands():
+        assert command in out
