@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -233,6 +234,23 @@ def test_the_core_came_from_a_wheel(venv, generated):
         cwd=generated.root,
     )
     assert Path(where.strip()).resolve().is_relative_to(venv.path.resolve())
+
+
+def test_the_generated_wheel_ships_the_schema_files(generated, tmp_path):
+    """What users of the connector install: the JSON files and the entry point."""
+    checked(
+        [*uv_command(), "build", "--quiet", "--wheel", "-o", tmp_path, "."], cwd=generated.target
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = archive.read(f"{PACKAGE}-0.1.0.dist-info/entry_points.txt").decode()
+    assert {
+        f"{PACKAGE}/hooks.py",
+        f"{PACKAGE}/settings.json",
+        f"{PACKAGE}/schemas/items.json",
+    } <= names
+    assert f"[headwater]\n{NAME} = {PACKAGE}.hooks" in entry_points
 
 
 def test_generating_again_where_it_is_installed_from_is_allowed(venv, generated):
