@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         "entry point, the hooks module, a JSON Schema, a settings schema, tests that run the "
         "conformance suite, and a README. It installs and its tests pass as generated.",
         epilog="examples:\n  headwater new acme\n  headwater new acme --directory ~/src\n"
-        "  cd headwater-acme && pip install -e . && pytest",
+        '  cd headwater-acme && pip install -e ".[duckdb,test]" && pytest',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="connector name: lower case letters, digits and _")
