@@ -377,3 +377,37 @@ def test_unknown_resource(capsys, api_simulator):
 def test_nothing_is_written_by_a_usage_error(capsys, headwater_env):
     run(capsys, "run", "hr")
     assert sorted(p.name for p in Path(headwater_env).iterdir()) == []
+
+
+def test_new_connector_errors(capsys, headwater_env):
+    from importlib.metadata import version
+
+    taken = headwater_env / "headwater-acme"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    cases = [
+        (
+            ["new", "Acme-API"],
+            "connector name 'Acme-API' is not valid: use lower case letters, digits and _, "
+            "starting with a letter; e.g. `headwater new acme_api`",
+        ),
+        (
+            ["new", "class"],
+            "connector name 'class' is a Python keyword; choose another, "
+            "e.g. `headwater new class_api`",
+        ),
+        (
+            ["new", "hr"],
+            f"connector name 'hr' is taken: headwater-hr {version('headwater-hr')} is "
+            "installed; choose another name, or uninstall headwater-hr first",
+        ),
+        (
+            ["new", "acme"],
+            "headwater-acme already exists and is not empty; choose another --directory, or pass "
+            "--force to overwrite the generated files in it",
+        ),
+    ]
+    for argv, message in cases:
+        assert run(capsys, *argv) == (2, f"headwater: error: {message}"), argv
+    assert (taken / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in headwater_env.iterdir()) == ["headwater-acme"]
