@@ -1,0 +1,580 @@
+"""The same loads into DuckDB and a real PostgreSQL, held to the same results.
+
+Connectors run against the API simulator and load through what users call:
+``headwater.source()`` with ``dlt.pipeline(..., destination=...)``, and the
+``headwater run NAME --destination ...`` CLI. Every assertion reads the destination back
+with its own driver (duckdb, psycopg2), not through dlt: exact row counts, column types
+(compared as the same logical types on both destinations), every value against what the
+simulator served, and merges: a second run duplicates nothing and a record changed on
+the server is updated.
+
+PostgreSQL comes from ``tests/postgres_server.py``: ``HEADWATER_TEST_POSTGRES`` (as
+``eval "$(.ci/start-postgres)"`` sets it), else a private server started for the
+session; the PostgreSQL cases skip, saying how to get one, only when none can start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import attrs
+import dlt
+import duckdb
+import headwater
+import pytest
+from headwater import hookimpl
+from headwater.spec import Connector, OffsetPagination, Resource
+from headwater_directory.hooks import DIRECTORY
+from headwater_hr.hooks import HR
+from postgres_server import PostgresServer, ServerUnavailable, postgres_server
+
+DESTINATIONS = ("duckdb", "postgres")
+DLT_TABLES = {"_dlt_loads", "_dlt_pipeline_state", "_dlt_version"}
+DLT_COLUMNS = {"_dlt_id": ("text", False), "_dlt_load_id": ("text", False)}
+EXTRA_FIELD = "extra_note"  # the undeclared field the simulator adds to every record
+CANARY = "canary-ApiSecret-41d7e0"
+WRONG_PASSWORD = "canary-PgPassword-93b1c5"
+
+# --------------------------------------------------------------------- connectors
+
+# directory and hr declare only strings and date-times; this one declares every scalar
+# type a JSON Schema can (and a camelCase boolean, which PostgreSQL must keep as is).
+TYPED_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "isActive": {"type": ["boolean", "null"]},
+        "score": {"type": ["number", "null"], "minimum": -1000, "maximum": 1000},
+        "visits": {"type": ["integer", "null"], "minimum": 0, "maximum": 100000},
+        "birthDate": {"type": ["string", "null"], "format": "date"},
+        "updatedAt": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["id", "name"],
+    "additionalProperties": True,
+}
+TYPED = Connector(
+    name="typed",
+    package="headwater_directory",  # its schema comes from the hook below, not a file
+    base_url="https://api.example.com",
+    resources=[
+        Resource(
+            name="things",
+            path="/v1/things",
+            data_selector="data",
+            pagination=OffsetPagination(limit=100),
+            primary_key="id",
+            write_disposition="merge",
+            schema="schemas/things.json",
+        )
+    ],
+)
+
+
+class TypedPlugin:
+    """Declares the ``typed`` connector and serves its record schema."""
+
+    @hookimpl
+    def headwater_connectors(self) -> list[Connector]:
+        return [TYPED]
+
+    @hookimpl
+    def headwater_record_schema(self, connector: Connector, resource: Resource) -> Any:
+        return TYPED_SCHEMA if connector.name == TYPED.name else None
+
+
+@attrs.frozen
+class Case:
+    """One connector's resource loaded in one way."""
+
+    id: str
+    connector: Connector
+    records: int
+    arrow: bool = True  # the Arrow fast path (csv into PostgreSQL) or dict rows
+
+    @property
+    def name(self) -> str:
+        return self.connector.name
+
+    @property
+    def resource(self) -> Resource:
+        (resource,) = self.connector.resources
+        return resource
+
+    @property
+    def table(self) -> str:
+        return self.resource.name
+
+    def schema(self) -> Mapping[str, Any]:
+        if self.connector is TYPED:
+            return TYPED_SCHEMA
+        text = files(self.connector.package).joinpath(self.resource.schema).read_text()
+        return json.loads(text)
+
+
+DIRECTORY_CASE = Case("directory", DIRECTORY, 1234)
+HR_CASE = Case("hr", HR, 567)
+TYPED_CASE = Case("typed", TYPED, 345)
+CASES = (
+    DIRECTORY_CASE,
+    HR_CASE,
+    TYPED_CASE,
+    Case("directory-rows", DIRECTORY, 321, arrow=False),
+    Case("typed-rows", TYPED, 345, arrow=False),
+)
+
+
+def _case_ids(case: Case) -> str:
+    return case.id
+
+
+# ---------------------------------------------------------------- expected results
+
+_LOGICAL_JSON = {"string": "text", "integer": "bigint", "number": "double", "boolean": "bool"}
+_LOGICAL_FORMAT = {"date-time": "timestamptz", "date": "date"}
+
+
+def expected_columns(case: Case) -> dict[str, tuple[str, bool]]:
+    """Column -> (logical type, nullable) that the record schema declares, plus the
+    undeclared field and dlt's own columns."""
+    schema = case.schema()
+    required = set(schema.get("required", ()))
+    out: dict[str, tuple[str, bool]] = {}
+    for name, prop in schema["properties"].items():
+        types = [prop["type"]] if isinstance(prop["type"], str) else list(prop["type"])
+        (json_type,) = [t for t in types if t != "null"]
+        logical = _LOGICAL_FORMAT.get(prop.get("format", ""), _LOGICAL_JSON[json_type])
+        nullable = "null" in types or name not in required
+        out[name] = (logical, nullable and name != case.resource.primary_key)
+    out[EXTRA_FIELD] = ("text", True)
+    out.update(DLT_COLUMNS)
+    return out
+
+
+def data_columns(case: Case) -> list[str]:
+    """The columns that carry the API's data (declared fields and the undeclared one)."""
+    return [*case.schema()["properties"], EXTRA_FIELD]
+
+
+def served_rows(sim: Any, case: Case, columns: Sequence[str]) -> dict[Any, tuple]:
+    """What the simulator serves now, as rows keyed by id, typed as the schema says."""
+    props = case.schema()["properties"]
+
+    def typed(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        fmt = props.get(name, {}).get("format")
+        if fmt == "date-time":
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if fmt == "date":
+            return date.fromisoformat(value)
+        return value
+
+    rows = {}
+    for record in sim.data[case.table]:
+        rows[record["id"]] = tuple(typed(c, record.get(c)) for c in columns)
+    return rows
+
+
+# ---------------------------------------------------------------------- targets
+
+_LOGICAL_SQL = {
+    "varchar": "text",
+    "character varying": "text",
+    "text": "text",
+    "timestamp with time zone": "timestamptz",
+    "boolean": "bool",
+    "bigint": "bigint",
+    "double": "double",
+    "double precision": "double",
+    "date": "date",
+}
+
+
+class Target:
+    """A dataset on one destination, read back with that destination's own driver."""
+
+    destination: str
+    dataset: str
+    placeholder: str
+
+    def dlt_destination(self) -> Any:
+        raise NotImplementedError
+
+    def cli_env(self) -> dict[str, str]:
+        return {}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def pipeline(self, name: str, pipelines_dir: Path) -> dlt.Pipeline:
+        return dlt.pipeline(
+            pipeline_name=name,
+            destination=self.dlt_destination(),
+            dataset_name=self.dataset,
+            pipelines_dir=str(pipelines_dir),
+        )
+
+    def tables(self) -> set[str]:
+        p = self.placeholder
+        sql = f"select table_name from information_schema.tables where table_schema = {p}"
+        return {name for (name,) in self.query(sql, [self.dataset])}
+
+    def columns(self, table: str) -> dict[str, tuple[str, bool]]:
+        """Column -> (logical type, nullable). A type with no logical name is kept as
+        ``destination:TYPE``, so it can only match a like one."""
+        p = self.placeholder
+        sql = (
+            "select column_name, data_type, is_nullable from information_schema.columns "
+            f"where table_schema = {p} and table_name = {p}"
+        )
+        out = {}
+        for name, data_type, nullable in self.query(sql, [self.dataset, table]):
+            logical = _LOGICAL_SQL.get(data_type.lower(), f"{self.destination}:{data_type}")
+            out[name] = (logical, nullable == "YES")
+        return out
+
+    def counts(self, table: str) -> tuple[int, int]:
+        """``(rows, distinct ids)``."""
+        ((rows, ids),) = self.query(f'select count(*), count(distinct "id") from {self.q(table)}')
+        return rows, ids
+
+    def rows(self, table: str, columns: Sequence[str] | None = None) -> dict[Any, tuple]:
+        """Rows keyed by ``id``: the ``columns`` given, else every one dlt did not add."""
+        if columns is None:
+            columns = sorted(c for c in self.columns(table) if not c.startswith("_dlt"))
+        names = ", ".join(f'"{c}"' for c in columns)
+        rows = self.query(f"select {names} from {self.q(table)}")
+        key = list(columns).index("id")
+        keyed = {row[key]: tuple(row) for row in rows}
+        assert len(keyed) == len(rows), f"{table} holds duplicate ids"
+        return keyed
+
+    def q(self, table: str) -> str:
+        return f'"{self.dataset}"."{table}"'
+
+
+class DuckDBTarget(Target):
+    destination = "duckdb"
+    placeholder = "?"
+
+    def __init__(self, path: Path, dataset: str) -> None:
+        self.path = path
+        self.dataset = dataset
+
+    def dlt_destination(self) -> Any:
+        return dlt.destinations.duckdb(str(self.path))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            return con.execute(sql, list(params)).fetchall()
+
+
+class PostgresTarget(Target):
+    destination = "postgres"
+    placeholder = "%s"
+
+    def __init__(self, server: PostgresServer, dataset: str) -> None:
+        self.server = server
+        self.dataset = dataset
+
+    def dlt_destination(self) -> Any:
+        # as users name it, with the credentials from the environment (cli_env)
+        return "postgres"
+
+    def cli_env(self) -> dict[str, str]:
+        return {"DESTINATION__POSTGRES__CREDENTIALS": self.server.url}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with contextlib.closing(self.server.connect()) as con, con.cursor() as cur:
+            cur.execute(sql, list(params))
+            return cur.fetchall()
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The PostgreSQL server of the session (see ``tests/postgres_server.py``)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server())
+        except ServerUnavailable as exc:
+            pytest.skip(str(exc))
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield server
+
+
+@pytest.fixture
+def target(
+    request: pytest.FixtureRequest, headwater_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Target]]:
+    """Factory: ``target(destination, prefix, duckdb_file=None)`` a dataset of its own on
+    that destination (PostgreSQL: a new schema, dropped after the test; DuckDB: a file
+    in the test's directory). The PostgreSQL credentials go in the environment, where
+    users put them, so dlt and the CLI find them alike."""
+    made: list[PostgresTarget] = []
+
+    def make(destination: str, prefix: str, duckdb_file: str | None = None) -> Target:
+        if destination == "duckdb":
+            return DuckDBTarget(headwater_env / (duckdb_file or f"{prefix}.duckdb"), f"{prefix}_ds")
+        server: PostgresServer = request.getfixturevalue("postgres")
+        made.append(PostgresTarget(server, server.new_dataset(prefix)))
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", server.url)
+        return made[-1]
+
+    yield make
+    for pg in made:
+        pg.server.drop_datasets(pg.dataset)
+
+
+@pytest.fixture
+def use_case(
+    headwater_plugins: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Case], None]:
+    """Register the connectors of the cases (only them) and pick the Arrow path or not."""
+
+    def use(case: Case) -> None:
+        import headwater_directory.hooks
+        import headwater_hr.hooks
+
+        headwater_plugins(headwater_directory.hooks, headwater_hr.hooks, TypedPlugin())
+        monkeypatch.setenv("HEADWATER_ARROW", "1" if case.arrow else "0")
+
+    return use
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "headwater", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        check=False,
+    )
+
+
+def simulate(api_simulator: Callable[..., Any], case: Case, **options: Any) -> Any:
+    """A simulator serving the case's records (the typed schema given, not read)."""
+    schemas = {case.table: TYPED_SCHEMA} if case.connector is TYPED else None
+    return api_simulator(
+        case.connector, records={case.table: case.records}, schemas=schemas, **options
+    )
+
+
+def source_env(sim: Any, connector: str) -> dict[str, str]:
+    return {f"SOURCES__{connector.upper()}__{k.upper()}": v for k, v in sim.settings.items()}
+
+
+def secret_credentials(case: Case) -> dict[str, str]:
+    """The connector's secret set to the canary."""
+    return {"api_key" if case.connector is HR else "client_secret": CANARY}
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def assert_loaded_as_served(target: Target, sim: Any, case: Case) -> dict[Any, tuple]:
+    """The table holds exactly what the simulator serves, typed as declared, and
+    nothing else landed (no quarantine table); returns its rows."""
+    served = served_rows(sim, case, data_columns(case))
+    assert target.tables() == {case.table, *DLT_TABLES}
+    assert target.columns(case.table) == expected_columns(case)
+    assert target.counts(case.table) == (len(served), len(served))
+    loaded = target.rows(case.table, data_columns(case))
+    assert loaded.keys() == served.keys()
+    different = [key for key in served if loaded[key] != served[key]]
+    assert different == [], (
+        f"{len(different)} rows differ, e.g. {loaded[different[0]]} != {served[different[0]]}"
+    )
+    return loaded
+
+
+MUTATED, GROWN = 7, 11
+
+
+def change_the_server(sim: Any, case: Case) -> set[Any]:
+    """Change the first records and add new ones; returns the ids changed."""
+    changed = {r["id"] for r in sim.data[case.table][:MUTATED]}
+    sim.mutate(case.table, MUTATED)
+    sim.grow(case.table, GROWN)
+    return changed
+
+
+def assert_merged(
+    before: dict[Any, tuple], after: dict[Any, tuple], changed: set[Any], case: Case
+) -> None:
+    """``after`` is ``before`` with exactly the ``changed`` rows updated and the new
+    ones added (it equals what is served: assert_loaded_as_served)."""
+    assert len(after) == case.records + GROWN
+    assert len(set(after) - set(before)) == GROWN
+    assert {key for key in before if after[key] != before[key]} == changed
+
+
+# ------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("destination", DESTINATIONS)
+@pytest.mark.parametrize("case", CASES, ids=_case_ids)
+def test_python_api_loads_types_values_and_merges(
+    case, destination, target, use_case, api_simulator, tmp_path
+):
+    use_case(case)
+    sim = simulate(api_simulator, case)
+    dest = target(destination, case.name)
+    pipeline = dest.pipeline(f"py_{case.name}", tmp_path / "pipelines")
+    assert Path(pipeline.working_dir).is_relative_to(tmp_path)  # never /var/dlt
+
+    pipeline.run(headwater.source(case.name, **sim.settings))
+    first = assert_loaded_as_served(dest, sim, case)
+
+    # The same data again: merged on the primary key, nothing duplicated or changed.
+    pipeline.run(headwater.source(case.name, **sim.settings))
+    assert dest.counts(case.table) == (case.records, case.records)
+    assert dest.rows(case.table, data_columns(case)) == first
+
+    changed = change_the_server(sim, case)
+    pipeline.run(headwater.source(case.name, **sim.settings))
+    third = assert_loaded_as_served(dest, sim, case)
+    assert_merged(first, third, changed, case)
+
+
+@pytest.mark.parametrize("destination", DESTINATIONS)
+@pytest.mark.parametrize("case", [DIRECTORY_CASE, HR_CASE], ids=_case_ids)
+def test_cli_run_loads_merges_and_never_shows_a_secret(
+    case, destination, target, use_case, api_simulator, headwater_env, tmp_path
+):
+    use_case(case)
+    sim = simulate(api_simulator, case, credentials=secret_credentials(case))
+    # The CLI's DuckDB file is <pipeline>.duckdb in the working directory.
+    dest = target(destination, case.name, duckdb_file=f"headwater_{case.name}.duckdb")
+    env = {**source_env(sim, case.name), **dest.cli_env()}
+    args = ("run", case.name, "--destination", destination, "--dataset-name", dest.dataset)
+
+    first = cli("--debug", "-v", *args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert re.search(rf"^{case.table}\s+{case.records}$", first.stdout, re.M), first.stdout
+    before = assert_loaded_as_served(dest, sim, case)
+
+    changed = change_the_server(sim, case)
+    second = cli(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert re.search(rf"^{case.table}\s+{case.records + GROWN}$", second.stdout, re.M)
+    after = assert_loaded_as_served(dest, sim, case)
+    assert_merged(before, after, changed, case)
+
+    output = first.stdout + first.stderr + second.stdout + second.stderr
+    secrets = [CANARY]
+    if isinstance(dest, PostgresTarget):
+        secrets.append(dest.server.password)
+        assert "data: postgresql://" in first.stdout  # where it loaded, password masked
+    for secret in secrets:
+        assert secret not in output
+        assert files_containing(tmp_path, secret) == []
+
+
+@pytest.mark.parametrize("case", [DIRECTORY_CASE, HR_CASE, TYPED_CASE], ids=_case_ids)
+def test_both_destinations_hold_the_same_result(case, target, use_case, api_simulator, tmp_path):
+    use_case(case)
+    sim = simulate(api_simulator, case)
+    sim.mutate(case.table, MUTATED)  # a second version of some records, served once
+    results = {}
+    for destination in DESTINATIONS:
+        dest = target(destination, case.name)
+        pipeline = dest.pipeline(f"both_{case.name}_{destination}", tmp_path / "pipelines")
+        pipeline.run(headwater.source(case.name, **sim.settings))
+        # every column that landed, not only the declared ones
+        results[destination] = (
+            dest.tables(),
+            dest.columns(case.table),
+            dest.rows(case.table),
+        )
+    assert results["duckdb"] == results["postgres"]
+    columns = sorted(data_columns(case))
+    assert results["postgres"][2] == served_rows(sim, case, columns)
+
+
+def test_wrong_postgres_password_fails_in_one_line_and_leaks_nothing(
+    target, use_case, api_simulator, tmp_path
+):
+    use_case(DIRECTORY_CASE)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 50})
+    dest = target("postgres", "wrong_pw")
+    assert isinstance(dest, PostgresTarget)
+    wrong = dest.server.url.replace(f":{dest.server.password}@", f":{WRONG_PASSWORD}@")
+    assert wrong != dest.server.url
+    env = {**source_env(sim, "directory"), "DESTINATION__POSTGRES__CREDENTIALS": wrong}
+    args = ("run", "directory", "--destination", "postgres", "--dataset-name", dest.dataset)
+
+    for verbosity in ((), ("--debug", "-v")):
+        result = cli(*verbosity, *args, env=env)
+        assert result.returncode == 1, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("headwater: error: "), last
+        assert "password authentication failed" in last
+        assert WRONG_PASSWORD not in result.stdout + result.stderr
+    assert files_containing(tmp_path, WRONG_PASSWORD) == []
+    assert dest.tables() == set()  # nothing loaded
+
+
+# Both fail today; see the reasons. Strict: once fixed they pass, and the mark must go.
+_NOT_MAPPED = (
+    "run.explain() does not map dlt's InvalidNativeValue (credentials that do not parse) "
+    "to ConfigError, so the CLI exits 1 with 'unexpected InvalidNativeValue'"
+)
+_NOT_REDACTED = (
+    "destination credentials are never registered with headwater.redact; --debug prints "
+    "SQLAlchemy's 'Could not parse SQLAlchemy URL from string ...' with the password"
+)
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        pytest.param(
+            f"postgresql://headwater:{WRONG_PASSWORD}@127.0.0.1:notaport/db",
+            id="bad-port",
+            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NOT_MAPPED),
+        ),
+        pytest.param(
+            f"headwater:{WRONG_PASSWORD}@127.0.0.1/db",
+            id="no-scheme",
+            marks=pytest.mark.xfail(
+                strict=True, raises=AssertionError, reason=f"{_NOT_MAPPED}; {_NOT_REDACTED}"
+            ),
+        ),
+    ],
+)
+def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password(
+    credentials, use_case, api_simulator, headwater_env, tmp_path
+):
+    """An invalid setting: exit 2, one line, before any request, and even --debug does
+    not show the password. Needs no server: nothing may connect."""
+    use_case(DIRECTORY_CASE)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 50})
+    env = {**source_env(sim, "directory"), "DESTINATION__POSTGRES__CREDENTIALS": credentials}
+    result = cli("--debug", "run", "directory", "--destination", "postgres", env=env)
+    assert WRONG_PASSWORD not in result.stdout + result.stderr
+    assert files_containing(tmp_path, WRONG_PASSWORD) == []
+    assert sim.requests == []
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("headwater: error: ") and "unexpected" not in last, last
