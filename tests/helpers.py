@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from headwater import hookimpl
@@ -44,3 +49,21 @@ def records(n: int, start: int = 0) -> list[dict]:
     return [
         {"id": f"u{i:05d}", "etag": f"e{i}", "lastLoginTime": None} for i in range(start, start + n)
     ]
+
+
+def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess:
+    """Run the ``headwater`` command in a subprocess, as a user would, with ``env`` added."""
+    return subprocess.run(
+        [sys.executable, "-m", "headwater", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        check=False,
+    )
+
+
+def files_containing(root: Path, needle: str | bytes) -> list[Path]:
+    """Files under ``root`` whose bytes contain ``needle`` (a canary secret)."""
+    raw = needle.encode() if isinstance(needle, str) else needle
+    return [p for p in root.rglob("*") if p.is_file() and raw in p.read_bytes()]

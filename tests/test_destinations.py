@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib.resources import files
@@ -36,6 +33,7 @@ from headwater import hookimpl
 from headwater.spec import Connector, OffsetPagination, Resource
 from headwater_directory.hooks import DIRECTORY
 from headwater_hr.hooks import HR
+from helpers import cli, files_containing
 from postgres_server import PostgresServer, ServerUnavailable, postgres_server
 
 DESTINATIONS = ("duckdb", "postgres")
@@ -360,17 +358,6 @@ def use_case(
 # ----------------------------------------------------------------------- helpers
 
 
-def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "headwater", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-        check=False,
-    )
-
-
 def simulate(api_simulator: Callable[..., Any], case: Case, **options: Any) -> Any:
     """A simulator serving the case's records (the typed schema given, not read)."""
     schemas = {case.table: TYPED_SCHEMA} if case.connector is TYPED else None
@@ -386,10 +373,6 @@ def source_env(sim: Any, connector: str) -> dict[str, str]:
 def secret_credentials(case: Case) -> dict[str, str]:
     """The connector's secret set to the canary."""
     return {"api_key" if case.connector is HR else "client_secret": CANARY}
-
-
-def files_containing(root: Path, needle: str) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
 
 
 def assert_loaded_as_served(target: Target, sim: Any, case: Case) -> dict[Any, tuple]:
@@ -535,32 +518,13 @@ def test_wrong_postgres_password_fails_in_one_line_and_leaks_nothing(
     assert dest.tables() == set()  # nothing loaded
 
 
-# Both fail today; see the reasons. Strict: once fixed they pass, and the mark must go.
-_NOT_MAPPED = (
-    "run.explain() does not map dlt's InvalidNativeValue (credentials that do not parse) "
-    "to ConfigError, so the CLI exits 1 with 'unexpected InvalidNativeValue'"
-)
-_NOT_REDACTED = (
-    "destination credentials are never registered with headwater.redact; --debug prints "
-    "SQLAlchemy's 'Could not parse SQLAlchemy URL from string ...' with the password"
-)
-
-
 @pytest.mark.parametrize(
     "credentials",
     [
         pytest.param(
-            f"postgresql://headwater:{WRONG_PASSWORD}@127.0.0.1:notaport/db",
-            id="bad-port",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NOT_MAPPED),
+            f"postgresql://headwater:{WRONG_PASSWORD}@127.0.0.1:notaport/db", id="bad-port"
         ),
-        pytest.param(
-            f"headwater:{WRONG_PASSWORD}@127.0.0.1/db",
-            id="no-scheme",
-            marks=pytest.mark.xfail(
-                strict=True, raises=AssertionError, reason=f"{_NOT_MAPPED}; {_NOT_REDACTED}"
-            ),
-        ),
+        pytest.param(f"headwater:{WRONG_PASSWORD}@127.0.0.1/db", id="no-scheme"),
     ],
 )
 def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dlt
@@ -13,18 +10,9 @@ import headwater
 import pytest
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
+from helpers import cli, files_containing
 
 CANARY = "canary-Secret-7c1e9b"
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "headwater", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-    )
 
 
 def sim_env(sim) -> dict[str, str]:
@@ -39,10 +27,6 @@ def rows(db: Path) -> dict[str, tuple]:
 
 def served(sim) -> dict[str, tuple]:
     return {r["id"]: r for r in sim.data["directory_users"]}
-
-
-def files_containing(root: Path, needle: bytes) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 def test_cli_run_loads_every_user_once_and_merges(api_simulator, headwater_env, tmp_path):
@@ -207,4 +191,8 @@ def test_missing_destination_setting_is_a_usage_error(api_simulator, headwater_e
     result = cli("run", "directory", "--destination", "filesystem", env=sim_env(sim))
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("headwater: error: the destination needs bucket_url")
+    assert last == (
+        "headwater: error: the destination's setting bucket_url is not set: set "
+        "DESTINATION__FILESYSTEM__BUCKET_URL or [destination.filesystem] bucket_url in "
+        ".dlt/config.toml"
+    )

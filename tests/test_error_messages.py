@@ -193,7 +193,7 @@ def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()
     config.write_text('[sources.hr]\nbase_ur = "https://hr.example.com"\n')
-    assert run(capsys, "check", "hr", env={"SOURCES__HR__API_KEY": "k"}) == (
+    assert run(capsys, "check", "hr", env={"SOURCES__HR__API_KEY": "hr-test-key-1"}) == (
         2,
         f"headwater: error: unknown setting 'base_ur' in [sources.hr] of {config}: "
         "did you mean base_url?",
@@ -208,9 +208,26 @@ DESTINATION = [
     ),
     (
         ["--destination", "postgres"],
-        "the destination needs credentials, which is not set: set "
+        "the destination's credentials lack database, password, username, host: set "
         "DESTINATION__POSTGRES__CREDENTIALS or [destination.postgres] credentials in "
         ".dlt/secrets.toml",
+    ),
+    (
+        ["--destination", "postgres", "--pipeline-name", "p1"],
+        "the destination's credentials lack database: set DESTINATION__POSTGRES__CREDENTIALS "
+        "or [destination.postgres] credentials in .dlt/secrets.toml",
+    ),
+    (
+        ["--destination", "postgres", "--pipeline-name", "p2"],
+        "the destination's credentials cannot be read: The expected representation for "
+        "`PostgresCredentials` is a standard database connection string with the following "
+        "format: `postgresql://username:password@host:port/database`",
+    ),
+    (
+        ["--destination", "filesystem"],
+        "the destination's setting bucket_url is not set: set "
+        "DESTINATION__FILESYSTEM__BUCKET_URL or [destination.filesystem] bucket_url in "
+        ".dlt/config.toml",
     ),
     (
         ["--pipeline-name", "hr_data"],
@@ -223,10 +240,20 @@ DESTINATION = [
 @pytest.mark.parametrize(
     ("argv", "message"), DESTINATION, ids=[" ".join(a) for a, _ in DESTINATION]
 )
-def test_destination_errors_exit_2_before_any_request(capsys, api_simulator, argv, message):
+def test_destination_errors_exit_2_before_any_request(
+    capsys, monkeypatch, api_simulator, argv, message
+):
     sim = api_simulator(HR)
     env = settings_env("hr", sim)
-    env.pop("DESTINATION__POSTGRES__CREDENTIALS", None)
+    for var in [v for v in os.environ if "DESTINATION__" in v]:
+        monkeypatch.delenv(var)  # none from the outer environment
+    # p1: a URL without a database; p2: no scheme; otherwise: no credentials at all
+    credentials = {
+        "p1": "postgresql://u:Pw-7c1e9b@127.0.0.1:5432",
+        "p2": "u:Pw-7c1e9b@127.0.0.1/db",
+    }.get(argv[-1])
+    if credentials:
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = credentials
     assert run(capsys, "run", "hr", *argv, env=env) == (2, f"headwater: error: {message}")
     assert sim.requests == []
 
@@ -335,7 +362,7 @@ def test_run_failures_exit_1(capsys, api_simulator, connector, override, faults,
 
 
 def test_unreachable_api(capsys, headwater_env):
-    env = {"SOURCES__HR__API_KEY": "k", "SOURCES__HR__BASE_URL": "http://127.0.0.1:9"}
+    env = {"SOURCES__HR__API_KEY": "hr-test-key-1", "SOURCES__HR__BASE_URL": "http://127.0.0.1:9"}
     assert run(capsys, "run", "hr", env=env) == (
         1,
         "headwater: error: resource hr.employees: GET http://127.0.0.1:9/v1/resource?offset=0"

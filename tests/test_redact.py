@@ -27,3 +27,34 @@ def test_every_log_record_is_redacted(caplog):
     logging.getLogger("urllib3.connectionpool").debug("GET /x?key=%s", "canary-log-secret-1")
     assert "canary-log-secret-1" not in caplog.text
     assert "GET /x?key=***" in caplog.text
+
+
+def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_env):
+    import json
+
+    from headwater.destinations import register_destination_secrets
+
+    secrets = headwater_env / ".dlt" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text(
+        '[destination.snowflake.credentials]\npassword = "canary-sf-Pass-41"\nhost = "acct1"\n'
+    )
+    service_account = json.dumps({"client_email": "me@x.iam", "private_key": "canary-PK-77"})
+    register_destination_secrets(
+        {
+            "DESTINATION__POSTGRES__CREDENTIALS": "postgresql://loader:canary%2Fpg-9@db:5432/w",
+            "PIPE__DESTINATION__MSSQL__CREDENTIALS": "loader:canary-ms-55@sql/w",
+            "DESTINATION__BIGQUERY__CREDENTIALS": service_account,
+            "DESTINATION__POSTGRES__DATASET_NAME": "public_data",  # not a secret
+        },
+        project_dir=str(headwater_env),
+    )
+    text = (
+        "could not parse 'postgresql://loader:canary%2Fpg-9@db:5432/w' (password canary/pg-9); "
+        "mssql loader:canary-ms-55@sql; key canary-PK-77; sf canary-sf-Pass-41 at acct1; "
+        "dataset public_data"
+    )
+    assert redact.redact(text) == (
+        "could not parse '***' (password ***); mssql loader:***@sql; key ***; sf *** at acct1; "
+        "dataset public_data"
+    )

@@ -45,7 +45,7 @@ def run_demo(
     Each connector lands in its own dataset (named after it) of one DuckDB file.
     ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
     """
-    from headwater.run import check_destination
+    from headwater.destinations import check_destination
 
     check_destination("duckdb")
 

@@ -16,7 +16,6 @@ __all__ = [
     "DUCKDB_DEFAULTS",
     "RunResult",
     "apply_duckdb_defaults",
-    "check_destination",
     "default_names",
     "explain",
     "file_format_for",
@@ -83,40 +82,6 @@ def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
     return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
 
 
-def check_destination(destination: str) -> None:
-    """Fail early, before anything is fetched, when ``destination`` is unknown or its
-    driver is not installed (drivers are extras: ``pip install "headwater[postgres]"``)."""
-    from dlt.common.destination import Destination
-
-    try:
-        factory = Destination.from_reference(destination)
-        factory.client_class  # noqa: B018 - imports the driver
-    except ImportError as exc:
-        raise ConfigError(
-            f"destination {destination!r} needs its driver "
-            f"({getattr(exc, 'name', None) or exc}), which is not installed; "
-            f"install it with: pip install {_extra_for(destination)}"
-        ) from None
-    except Exception as exc:
-        known = explain(exc)
-        if known is not None:
-            raise known from None
-        raise
-
-
-def _extra_for(destination: str) -> str:
-    """The pip requirement that brings ``destination``'s driver."""
-    from importlib.metadata import PackageNotFoundError, metadata
-
-    try:
-        extras = metadata("headwater").get_all("Provides-Extra") or []
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        extras = []
-    if destination in extras:
-        return f'"headwater[{destination}]"'
-    return f'"dlt[{destination}]"'
-
-
 def run_connector(
     name: str,
     settings: Mapping[str, Any] | None = None,
@@ -142,8 +107,10 @@ def run_connector(
     import dlt
 
     from headwater.assemble import build_source
+    from headwater.destinations import check_destination, register_destination_secrets
     from headwater.plugins import get_registry
 
+    register_destination_secrets()
     source = build_source(name, settings, resources=resources)
     connector = get_registry().get(name)
     check_destination(destination)
@@ -281,17 +248,28 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     for item in chain:
         if isinstance(item, HeadwaterError):
             return item
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.exceptions import (
+        ConfigFieldMissingException,
+        InvalidNativeValue,
+    )
     from dlt.common.destination.exceptions import UnknownDestinationModule
     from dlt.common.exceptions import MissingDependencyException
 
     for item in chain:
         if isinstance(item, ConfigFieldMissingException):
-            fields = list(getattr(item, "fields", []) or []) or ["a setting"]
-            where = _where_to_set(item) or _first_line(item)
             return ConfigError(
-                f"the destination needs {', '.join(fields)}, which "
-                f"{'is' if len(fields) == 1 else 'are'} not set: {where}"
+                f"the destination's {_missing(item)}: {_where_to_set(item) or _first_line(item)}"
+            )
+        if isinstance(item, InvalidNativeValue):
+            path = [str(p) for p in getattr(item, "embedded_sections", ()) if p]
+            where = (
+                f" in {'__'.join(p.upper() for p in path)} or [{'.'.join(path[:-1])}] {path[-1]}"
+                if len(path) >= 2
+                else ""
+            )
+            inner = getattr(item, "inner_exception", None) or item
+            return ConfigError(
+                f"the destination's credentials{where} cannot be read: {_first_line(inner)}"
             )
         if isinstance(item, UnknownDestinationModule):
             return ConfigError(
@@ -310,6 +288,19 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     return None
 
 
+def _missing(exc: Any) -> str:
+    """``credentials lack database, password`` / ``setting x is not set`` for dlt's
+    ``ConfigFieldMissingException``."""
+    parts = []
+    for name, traces in exc.traces.items():
+        nested = next((t.traces for t in traces if getattr(t, "traces", None)), None)
+        if nested:
+            parts.append(f"{name} lack {', '.join(nested)}")
+        else:
+            parts.append(f"setting {name} is not set")
+    return "; ".join(parts) or "settings are incomplete"
+
+
 def _where_to_set(exc: Any) -> str | None:
     """Where to set the first missing destination setting of dlt's
     ``ConfigFieldMissingException``: its environment variable and its secrets.toml key."""
@@ -322,8 +313,11 @@ def _where_to_set(exc: Any) -> str | None:
                 sections = [[*trace.sections, name]]
             for path in sections:
                 if len(path) >= 3 and path[0] == "destination":
+                    from headwater.destinations import is_secret_name
+
                     env = "__".join(part.upper() for part in path)
-                    return f"set {env} or [{'.'.join(path[:-1])}] {path[-1]} in .dlt/secrets.toml"
+                    toml = "secrets.toml" if is_secret_name(path[-1]) else "config.toml"
+                    return f"set {env} or [{'.'.join(path[:-1])}] {path[-1]} in .dlt/{toml}"
     return None
 
 

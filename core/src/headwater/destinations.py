@@ -1,0 +1,117 @@
+"""Destinations: their drivers (extras) and their secrets, checked before a run starts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from headwater import redact
+from headwater.errors import ConfigError
+
+__all__ = ["check_destination", "extra_for", "is_secret_name", "register_destination_secrets"]
+
+#: dlt setting names (environment variables or TOML keys) that hold destination secrets
+_SECRET_NAME = re.compile(r"credentials|password|secret|token|private_key|api_key", re.I)
+#: ``user:password@host`` written without a scheme
+_USERINFO = re.compile(r"^[^:/@\s]+:([^@\s]+)@")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a dlt setting called ``name`` (its last part) holds a secret."""
+    return _SECRET_NAME.search(name.rsplit("__", 1)[-1].rsplit(".", 1)[-1]) is not None
+
+
+def check_destination(destination: str) -> None:
+    """Fail early, before anything is fetched, when ``destination`` is unknown or its
+    driver is not installed (drivers are extras: ``pip install "headwater[postgres]"``)."""
+    from dlt.common.destination import Destination
+
+    from headwater.run import explain
+
+    try:
+        factory = Destination.from_reference(destination)
+        factory.client_class  # noqa: B018 - imports the driver
+    except ImportError as exc:
+        raise ConfigError(
+            f"destination {destination!r} needs its driver "
+            f"({getattr(exc, 'name', None) or exc}), which is not installed; "
+            f"install it with: pip install {extra_for(destination)}"
+        ) from None
+    except Exception as exc:
+        known = explain(exc)
+        if known is not None:
+            raise known from None
+        raise
+
+
+def extra_for(destination: str) -> str:
+    """The pip requirement that brings ``destination``'s driver."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        extras = metadata("headwater").get_all("Provides-Extra") or []
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        extras = []
+    if destination in extras:
+        return f'"headwater[{destination}]"'
+    return f'"dlt[{destination}]"'
+
+
+def register_destination_secrets(
+    environ: Mapping[str, str] | None = None, project_dir: str | None = None
+) -> None:
+    """Register the destination's secrets with :mod:`headwater.redact`, so that no log
+    line, error or traceback shows them: ``DESTINATION__…`` environment variables and
+    ``[destination…]`` keys in ``.dlt/secrets.toml`` named credentials, password, secret,
+    token or key (not ``host``, ``database``…) — and the password in a credentials URL."""
+    from headwater.settings import toml_files, tomllib
+
+    environ = os.environ if environ is None else environ
+    found: list[str] = []
+    for key, value in environ.items():
+        if "DESTINATION__" in key.upper() and is_secret_name(key):
+            found.extend(_secret_parts(value))
+    secrets_toml = toml_files(project_dir)[0]
+    try:
+        data = tomllib.loads(secrets_toml.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing, or reported by settings resolution
+        data = {}
+    for name, value in _leaves(data.get("destination", {})):
+        if is_secret_name(name):
+            found.extend(_secret_parts(value))
+    redact.register(found)
+
+
+def _leaves(table: Any, name: str = "") -> Iterator[tuple[str, str]]:
+    """``(dotted key, string value)`` for every string under ``table``."""
+    if isinstance(table, Mapping):
+        for key, value in table.items():
+            yield from _leaves(value, f"{name}.{key}" if name else str(key))
+    elif isinstance(table, str):
+        yield name, table
+
+
+def _secret_parts(value: str) -> list[str]:
+    """``value`` and the secrets inside it: a URL's password, a JSON document's
+    secret fields (a service account's ``private_key``)."""
+    parts = [value] if value.strip() else []
+    text = value.strip()
+    if text.startswith("{"):
+        with contextlib.suppress(ValueError):
+            document = json.loads(text)
+            parts.extend(v for k, v in _leaves(document) if is_secret_name(k))
+    try:
+        password = urlsplit(text).password if "://" in text else None
+    except ValueError:
+        password = None
+    if password:
+        parts.append(unquote(password))
+    match = _USERINFO.match(text)
+    if match:
+        parts.append(unquote(match.group(1)))
+    return parts
