@@ -12,6 +12,7 @@
   ``<!-- generated: cli -->``              "Other commands": those without a marker of their own
   ``<!-- generated: specs -->``            the spec classes (docgen.specs)
   ``<!-- generated: api MODULE.NAME -->``  an object's signature and docstring (docgen.api)
+  ``<!-- generated: modules PACKAGE -->``  a package's modules, each with its docstring
 
 An unknown marker, or a page for a connector that is not installed, is a warning, so
 ``mkdocs build --strict`` fails rather than publish a stale page.
@@ -96,6 +97,8 @@ def _expand(kind: str, arg: str | None, page_path: str, on_page: set[str]) -> st
         )
     if kind == "specs" and not arg:
         return specs.render_specs()
+    if kind == "modules" and arg:
+        return api.render_modules(arg)
     if kind == "api" and arg:
         try:
             return api.render_object(arg)

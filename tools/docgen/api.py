@@ -6,12 +6,14 @@ the conformance suite's settings and checks are documented where they are define
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
-__all__ = ["docstring_markdown", "render_object"]
+__all__ = ["docstring_markdown", "render_modules", "render_object"]
 
 _ROLE = re.compile(r":\w+:`~?(?:[\w.]+\.)?([^`]+)`")
 
@@ -139,3 +141,20 @@ def render_object(dotted: str, level: int = 3) -> str:
         if tests:
             parts.append("The checks:\n\n" + "\n".join(tests))
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def render_modules(package: str) -> str:
+    """A table of ``package``'s modules and subpackages with the first paragraph of each
+    docstring (read from the source: nothing is imported)."""
+    root = Path(importlib.import_module(package).__file__).parent  # type: ignore[arg-type]
+    rows = ["| module | holds |", "| --- | --- |"]
+    entries = sorted(
+        [(p.name, p) for p in root.glob("*.py") if p.name != "__init__.py"]
+        + [(f"{p.parent.name}/", p) for p in root.glob("*/__init__.py")]
+    )
+    for name, path in entries:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        first = " ".join(doc.split("\n\n")[0].split())
+        text = docstring_markdown(first).replace("|", "\\|").replace("<", "&lt;")
+        rows.append(f"| `{name}` | {text} |")
+    return "\n".join(rows) + "\n"

@@ -50,9 +50,9 @@ def load_registry() -> Registry:
 
 
 def code(value: Any) -> str:
-    """``value`` as inline code, safe inside a Markdown table cell."""
+    """``value`` as inline code (a pipe inside a code span does not split a table cell)."""
     text = value if isinstance(value, str) else json.dumps(value)
-    return "`" + text.replace("|", "\\|") + "`"
+    return f"`{text}`"
 
 
 def cell(text: str) -> str:

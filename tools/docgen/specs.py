@@ -67,7 +67,7 @@ def render_class(cls: type) -> str:
         parts.append(" · ".join(extra))
     rows = ["| field | type | default |", "| --- | --- | --- |"]
     for field in attrs.fields(cls):
-        annotation = str(field.type).replace("|", "\\|")
+        annotation = str(field.type)  # a pipe inside a code span needs no escape
         rows.append(f"| `{field.name}` | `{annotation}` | {_default(field)} |")
     if len(rows) > 2:
         parts.append("\n".join(rows))
