@@ -166,7 +166,9 @@ def run_connector(
     location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
     hint = ""
     if destination == "duckdb":
-        path = os.path.abspath(f"{pipeline_name}.duckdb")
+        # where the data really went: DESTINATION__DUCKDB__CREDENTIALS may name the file
+        database = getattr(pipeline.destination_client().config.credentials, "database", None)
+        path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
         first = min(counts, default=None) or next(iter(source.resources))
         hint = (
@@ -198,6 +200,10 @@ def _run_isolated(
     """
     remaining = list(source.resources.selected)
     failures: list[str] = []
+    if pipeline.config.restore_from_destination:
+        # What pipeline.run() does first: on a runner whose working directory starts
+        # empty (a container, CI), incremental cursors come back from the destination.
+        pipeline.sync_destination()
     while True:
         try:
             pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
