@@ -189,3 +189,28 @@ def test_plugin_manager_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     warnings.simplefilter("default")
+
+
+class WrapsResources:
+    """Tries to wrap a collecting hook, which Headwater gathers plugin by plugin."""
+
+    @hookimpl(wrapper=True)
+    def headwater_resources(self, connector, settings):
+        return (yield)
+
+
+def test_headwater_resources_wrapper_is_refused_with_the_alternative():
+    with pytest.raises(PluginError) as err:
+        make_plugin_manager(
+            entry_points=False, plugins=[("wrapper", WrapsResources())], strict=True
+        )
+    assert str(err.value) == (
+        "plugin 'wrapper' was skipped: headwater_resources cannot be a wrapper (Headwater "
+        "collects what each plugin returns); implement it without wrapper=True to add to it, "
+        "or wrap a per-concern hook such as headwater_paginator"
+    )
+    with pytest.warns(PluginWarning, match="headwater_resources cannot be a wrapper"):
+        pm = make_plugin_manager(
+            entry_points=False, plugins=[("wrapper", WrapsResources())], strict=False
+        )
+    assert not pm.has_plugin("wrapper")

@@ -107,7 +107,34 @@ def register_plugin(
             strict,
         )
         return False
+    wrapped = _wrapped_collectors(pm, plugin)
+    if wrapped:
+        pm.unregister(plugin)
+        _problem(
+            f"plugin {name!r}{where} was skipped: {' and '.join(wrapped)} cannot be a wrapper "
+            "(Headwater collects what each plugin returns); implement it without wrapper=True "
+            "to add to it, or wrap a per-concern hook such as headwater_paginator",
+            strict,
+        )
+        return False
     return True
+
+
+#: Hooks whose results Headwater gathers plugin by plugin (to know who declared what):
+#: a wrapper around them would never run, so it is refused.
+_COLLECTORS = ("headwater_connectors", "headwater_resources")
+
+
+def _wrapped_collectors(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return [
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        if caller.name in _COLLECTORS
+        and any(
+            impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+            for impl in caller.get_hookimpls()
+        )
+    ]
 
 
 def make_plugin_manager(
