@@ -150,12 +150,14 @@ class ConformanceSuite:
     # --------------------------------------------------------------------- tests
 
     def test_every_record_extracted_exactly(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        """Every record the API serves is loaded exactly once, in every resource's table."""
         sim = serve()
         pipeline = duckdb_pipeline("conformance")
         self._load(sim, pipeline)
         self._assert_loaded_exactly(spec, sim, pipeline)
 
     def test_column_types_as_declared(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        """Each declared column has the type and nullability its JSON Schema gives it."""
         from headwater.plugins import get_plugin_manager
         from headwater.schema import columns_from_schema
 
@@ -190,6 +192,9 @@ class ConformanceSuite:
     def test_second_run_merges_or_loads_incrementally(
         self, spec: Any, serve: Any, duckdb_pipeline: Any
     ):
+        """After changes on the API, a second run updates changed records, adds new ones,
+        duplicates none, and sends the incremental parameter.
+        """
         sim = serve()
         pipeline = duckdb_pipeline("second_run")
         self._load(sim, pipeline)
@@ -211,6 +216,9 @@ class ConformanceSuite:
             )
 
     def test_recovers_from_transient_faults(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        """A burst of retryable failures (each retry status, then a dropped connection), one short
+        of giving up, loses nothing.
+        """
         from headwater.testing import Fault
 
         # Per top-level resource, the first requests fail max_retries times in a row
@@ -237,6 +245,9 @@ class ConformanceSuite:
         assert any(s >= 400 or s == 0 for s in statuses), "no fault was injected"
 
     def test_token_renewed_mid_run(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        """An OAuth2 token that expires mid-run is renewed and the run completes (skipped without
+        OAuth2).
+        """
         if spec.auth is None or spec.auth.kind != "oauth2_client_credentials":
             pytest.skip(f"{spec.name} does not use OAuth2 tokens")
         sim = serve(token_ttl=0.3, latency=0.12)
@@ -246,6 +257,9 @@ class ConformanceSuite:
         assert sim.tokens_issued >= 2, "the run outlived its token without renewing it"
 
     def test_permanent_failure_is_a_clear_error(self, spec: Any, serve: Any, duckdb_pipeline: Any):
+        """A status that never recovers stops the run after the policy's retries with one line
+        naming the resource and the status.
+        """
         from headwater.errors import ResponseError
         from headwater.run import explain
         from headwater.testing import Fault
