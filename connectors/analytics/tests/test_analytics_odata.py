@@ -198,7 +198,9 @@ def test_every_problem_reported_at_once():
 
 def test_extra_resources_not_an_object_from_env(monkeypatch):
     monkeypatch.setenv("SOURCES__ANALYTICS_ODATA__EXTRA_RESOURCES", "devices=/v1/devices")
-    with pytest.raises(SettingsError, match="invalid setting extra_resources.*not of type object"):
+    with pytest.raises(
+        SettingsError, match="invalid setting extra_resources.*is not a JSON object"
+    ):
         headwater.source("analytics_odata", **CREDS)
 
 

@@ -16,7 +16,12 @@ def test_entry_point_and_dependencies():
     (ep,) = [e for e in metadata.entry_points(group="headwater") if e.name == "analytics"]
     assert ep.value == "headwater_analytics.hooks"
     assert ep.dist is not None and ep.dist.name == "headwater-analytics"
-    assert metadata.requires("headwater-analytics") == ["headwater>=0.1.0"]
+    # the core, and destination drivers only as extras
+    assert metadata.requires("headwater-analytics") == [
+        "headwater>=0.1.0",
+        "headwater[duckdb]>=0.1.0; extra == 'duckdb'",
+        "headwater[postgres]>=0.1.0; extra == 'postgres'",
+    ]
     code = (
         "import sys, headwater_analytics.hooks; "
         "print(sorted(m for m in sys.modules if m.startswith(('headwater_hr', "

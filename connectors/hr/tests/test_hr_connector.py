@@ -201,7 +201,12 @@ def test_hr_installs_alone_its_entry_point_and_dependencies():
     (ep,) = [e for e in metadata.entry_points(group="headwater") if e.name == "hr"]
     assert ep.value == "headwater_hr.hooks"
     assert ep.dist is not None and ep.dist.name == "headwater-hr"
-    assert metadata.requires("headwater-hr") == ["headwater>=0.1.0"]
+    # the core, and destination drivers only as extras
+    assert metadata.requires("headwater-hr") == [
+        "headwater>=0.1.0",
+        "headwater[duckdb]>=0.1.0; extra == 'duckdb'",
+        "headwater[postgres]>=0.1.0; extra == 'postgres'",
+    ]
     # Importing the plugin pulls in no other connector distribution.
     code = (
         "import sys, headwater_hr.hooks; "

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "install", "redact", "register", "registered"]
+__all__ = ["MASK", "forget", "install", "redact", "register", "registered"]
 
 MASK = "***"
 #: Values shorter than this are masked only where they stand alone (not inside a
@@ -58,6 +58,15 @@ def _alternative(secret: str) -> str:
     if len(secret) >= SHORT:
         return escaped
     return rf"(?<![A-Za-z0-9_]){escaped}(?![A-Za-z0-9_])"
+
+
+def forget() -> None:
+    """Forget every registered secret (test isolation: one test's token is not the next
+    test's secret). Logging stays redacted for secrets registered afterwards."""
+    global _pattern
+    with _lock:
+        _secrets.clear()
+        _pattern = None
 
 
 def registered() -> frozenset[str]:

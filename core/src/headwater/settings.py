@@ -404,7 +404,7 @@ _TYPE_NAMES = {
     "number": "a number",
     "string": "a string",
     "boolean": "true or false",
-    "object": "a table of settings",
+    "object": "a JSON object (a TOML table)",
     "array": "a list",
 }
 

@@ -11,8 +11,9 @@ Fixtures:
     objects), in strict mode — never whatever happens to be installed. Restored after
     the test.
 ``headwater_env``
-    An isolated working directory and dlt data directory, dlt telemetry off, and no
-    ``SOURCES__*`` variables leaking in from the outer environment.
+    An isolated working directory and dlt data directory, dlt telemetry off, no
+    ``SOURCES__*`` variables leaking in from the outer environment, and no secrets
+    registered for redaction by an earlier test.
 ``api_simulator``
     ``api_simulator(connector, **options)`` starts a :class:`~headwater.testing.Simulator`
     for a connector (a :class:`~headwater.spec.Connector` or an installed connector's
@@ -44,6 +45,9 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("DLT_PROJECT_DIR", str(work))
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    from headwater import redact
+
+    redact.forget()  # secrets registered by an earlier test are not this test's
     return work
 
 
