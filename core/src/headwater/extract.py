@@ -160,11 +160,16 @@ def _fetch(
     says to ignore it. Raises :class:`ResponseError` with a one-line, redacted message.
     """
     session = endpoint.session
+    lean = getattr(session, "headwater_lean", None)
     rule_retries = 0
     while True:
-        prepared = session.prepare_request(request)
+        prepared = lean.prepare(request) if lean is not None else None
+        if prepared is not None:
+            send = lean.send
+        else:
+            prepared, send = session.prepare_request(request), session.send
         try:
-            response = session.send(prepared, timeout=endpoint.timeout)
+            response = send(prepared, timeout=endpoint.timeout)
         except requests.RequestException as exc:
             raise ResponseError(
                 f"resource {label}: GET {redact(prepared.url or '')} failed after "
