@@ -63,6 +63,7 @@ class ArrowBatcher:
         *,
         not_null: Iterable[str] = (),
         validator: Any = None,
+        row_ids: str | None = None,
     ) -> None:
         import pyarrow as pa
 
@@ -72,6 +73,9 @@ class ArrowBatcher:
         self.not_null = [c for c in not_null if c in self.columns]
         #: a :class:`~headwater.validation.Validator` for batches that do not fit
         self.validator = validator
+        #: name of a column of unique row ids (dlt's ``_dlt_id``) to add to each table:
+        #: generated here, dlt's normalize step need not rewrite the file to add them
+        self.row_ids = row_ids
         self._types = {
             "text": pa.string(),
             "bigint": pa.int64(),
@@ -152,4 +156,9 @@ class ArrowBatcher:
             pa.field(name, array.type, nullable=name not in self.not_null)
             for name, array in zip(names, arrays, strict=True)
         ]
+        if self.row_ids is not None and self.row_ids not in keys:
+            from dlt.common.normalizers.utils import generate_dlt_ids
+
+            arrays.append(pa.array(generate_dlt_ids(len(records)), pa.string()))
+            fields.append(pa.field(self.row_ids, pa.string(), nullable=False))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -279,12 +279,13 @@ def assemble(
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
+    row_ids = None
     if use_arrow:
         # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; with both
-        # on, a table has the same columns whichever path loaded it (a batch that does
-        # not fit Arrow, an earlier run with arrow=False). Explicit config wins.
-        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+        # added, a table has the same columns whichever path loaded it (a batch that
+        # does not fit Arrow, an earlier run with arrow=False). Explicit config wins.
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+        row_ids = _own_row_ids()
     full_refresh = settings.get("sync_mode") == "full_refresh"
     endpoints = _Endpoints(hooks, settings)
     workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
@@ -308,7 +309,10 @@ def assemble(
             if full_refresh and resource.incremental is not None
             else resource.write_disposition
         )
-        _declare_table(dlt_schema, resource.name, disposition, columns)
+        fast = fast_path_columns(record_schema) if use_arrow and resource.parent is None else None
+        _declare_table(
+            dlt_schema, resource.name, disposition, columns, row_ids=bool(fast and row_ids)
+        )
         hints: dict[str, Any] = {
             "name": resource.name,
             "table_name": resource.name,
@@ -323,11 +327,12 @@ def assemble(
             )
         )
         if resource.parent is None:
-            fast = fast_path_columns(record_schema) if use_arrow else None
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
             built[resource.name] = dlt.resource(
-                _pages_of(endpoint, resource, incremental, fast, parallel, validator, not_null),
+                _pages_of(
+                    endpoint, resource, incremental, fast, parallel, validator, not_null, row_ids
+                ),
                 **hints,
             )
         else:
@@ -339,17 +344,25 @@ def assemble(
 
 
 def _declare_table(
-    schema: Schema, table: str, disposition: str, columns: dict[str, dict[str, Any]]
+    schema: Schema,
+    table: str,
+    disposition: str,
+    columns: dict[str, dict[str, Any]],
+    *,
+    row_ids: bool = False,
 ) -> None:
     """Declare a table's columns in the source's dlt schema.
 
     The column hints live in the schema, not in the resource's hints: a resource's
     table variants (the quarantine table) start from a copy of the resource's hints
-    and would inherit its columns, NOT NULL and key included."""
-    from dlt.common.schema.utils import new_table
+    and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
+    tables carry dlt's row id column; it is declared as dlt's normalizer declares it."""
+    from dlt.common.schema.utils import dlt_id_column, new_table
 
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
+    if row_ids:
+        declared.append(dlt_id_column())
     schema.update_table(
         new_table(normalize(table), write_disposition=disposition, columns=declared)
     )
@@ -363,6 +376,7 @@ def _pages_of(
     parallel: int = 1,
     validator: Validator | None = None,
     not_null: Sequence[str] = (),
+    row_ids: str | None = None,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
@@ -385,7 +399,9 @@ def _pages_of(
             else:
                 from headwater.arrow import ArrowBatcher
 
-                batcher = ArrowBatcher(arrow_columns, not_null=not_null, validator=validator)
+                batcher = ArrowBatcher(
+                    arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                )
                 yield from batcher.batches(pages)
         finally:
             # An error downstream (validation, Arrow) or an early close must stop the
@@ -425,6 +441,34 @@ def _pages_of(
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
     return pages
+
+
+#: dlt's setting that makes its normalize step add row ids to Arrow tables
+_ADD_DLT_ID = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"
+
+
+def _own_row_ids() -> str | None:
+    """The row id column the Arrow tables carry (``None``: as configured, dlt decides).
+
+    dlt adds ``_dlt_id`` to Arrow tables in its normalize step by rewriting every file
+    (reading, adding the column, writing Parquet again: 10% of a run). Generated with
+    the table instead, the file is imported as it is. Headwater does that unless the
+    environment sets dlt's ``add_dlt_id`` (then dlt adds them, or not, as told): it
+    sets the setting off so that dlt does not add a second id column."""
+    from dlt.common.schema.typing import C_DLT_ID
+
+    global _row_ids_set
+    current = os.environ.get(_ADD_DLT_ID)
+    if current is not None and not (_row_ids_set and current == _ROW_IDS_OFF):
+        return None  # the user's setting
+    os.environ[_ADD_DLT_ID] = _ROW_IDS_OFF
+    _row_ids_set = True
+    return C_DLT_ID
+
+
+_ROW_IDS_OFF = "false"
+#: whether Headwater set dlt's add_dlt_id (to :data:`_ROW_IDS_OFF`) in this process
+_row_ids_set = False
 
 
 def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) -> int:
