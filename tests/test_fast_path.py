@@ -181,3 +181,26 @@ def test_lean_get_follows_redirects_and_keeps_cookies(redirecting_api):
     assert lean.prepare(requests.Request("GET", base + "/new")) is None
     session.get(base + "/new", timeout=5)
     assert seen[-1] == ("/new", "affinity=a1")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"offset": 0, "limit": 100},
+        {"q": "a b&c/é", "n": 1.5, "skipped": None, "empty": ""},
+        {"ids": [1, None, "x y"], "flag": True},
+        {"k": b"bytes"},
+        [("a", 1)],
+        "raw=1",
+        {},
+    ],
+)
+def test_lean_get_encodes_parameters_as_requests_does(params):
+    import requests
+    from headwater.session import _encode_params
+
+    expected = requests.PreparedRequest()
+    expected.prepare_url("https://api.test/items?z=1", params)
+    lean = requests.PreparedRequest()
+    lean.prepare_url("https://api.test/items?z=1", _encode_params(params))
+    assert lean.url == expected.url

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import requests.adapters
@@ -140,6 +140,27 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         super().close()
 
 
+def _encode_params(params: Any) -> Any:
+    """``params`` encoded as requests encodes them, for a mapping of plain values
+    (anything else is returned for requests to encode). requests' own encoder tests
+    each value against typing protocols: a tenth of the lean path's time."""
+    if not isinstance(params, dict):
+        return params
+    pairs: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if isinstance(value, (str, int, float)):
+            pairs.append((key, value))
+        elif isinstance(value, (list, tuple)):
+            if not all(isinstance(v, (str, int, float)) or v is None for v in value):
+                return params
+            pairs.extend((key, v) for v in value if v is not None)
+        elif value is not None:
+            return params
+    if not all(isinstance(key, str) for key, _ in pairs):
+        return params
+    return urlencode(pairs)
+
+
 def _session_send_is_requests() -> bool:
     """Whether ``requests.Session.send`` is requests' own: mocking libraries
     (requests-mock) replace it to swap the transport, and must see every request."""
@@ -193,7 +214,7 @@ class LeanGet:
             return None
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
-        prepared.prepare_url(request.url, request.params)
+        prepared.prepare_url(request.url, _encode_params(request.params))
         prepared.headers = requests.structures.CaseInsensitiveDict(
             (k, v) for k, v in session.headers.items() if v is not None
         )
