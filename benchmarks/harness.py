@@ -339,6 +339,8 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "seconds": round(seconds, 3) if seconds is not None else None,
         "records_per_s": round(records / seconds, 1) if seconds else None,
         "peak_rss_mb": _median(r.get("peak_rss_mb") for r in good),
+        "cpu_seconds": _median(r.get("cpu_seconds") for r in good),
+        "server_cpu_seconds": _median(r.get("server_cpu_seconds") for r in good),
         "phases": {p: _median(r.get("phases", {}).get(p) for r in good) for p in phase_names},
         "all_seconds": [round(r["seconds"], 3) for r in good],
         "extra": good[0].get("extra", {}),
@@ -386,13 +388,15 @@ def print_flat(records: int, cases: Mapping[str, Mapping[str, Any]]) -> None:
         "normalize",
         "load",
         "other",
+        "CPU s",
+        "sim CPU s",
     )
     rows = []
     for name, s in cases.items():
         if s.get("skipped"):
-            rows.append((name, _fmt(records), "skipped", *[""] * 6))
+            rows.append((name, _fmt(records), "skipped", *[""] * 8))
         elif not s.get("ok"):
-            rows.append((name, _fmt(records), "FAILED", *[""] * 6))
+            rows.append((name, _fmt(records), "FAILED", *[""] * 8))
         else:
             phases = s.get("phases", {})
             steps = [phases.get(p) for p in ("extract", "normalize", "load")]
@@ -408,6 +412,8 @@ def print_flat(records: int, cases: Mapping[str, Mapping[str, Any]]) -> None:
                     _fmt(phases.get("normalize"), ".2f"),
                     _fmt(phases.get("load"), ".2f"),
                     _fmt(other, ".2f"),
+                    _fmt(s.get("cpu_seconds"), ".2f"),
+                    _fmt(s.get("server_cpu_seconds"), ".2f"),
                 )
             )
     print(f"\n== {records:,} records: directory API, pages of {PAGE_SIZE}, in-process ==")
@@ -417,6 +423,10 @@ def print_flat(records: int, cases: Mapping[str, Mapping[str, Any]]) -> None:
             "  extract/normalize/load: dlt's step times (pipeline trace); other: the rest "
             "of the timed span (source and pipeline set-up, destination sync, state)"
         )
+    print(
+        "  CPU s: the case process's CPU time (all threads) over the timed span; sim CPU s: "
+        "the simulator's over the whole case process (both share the machine's cores)"
+    )
     formats = [
         f"{name} {s['extra']['file_format']}"
         for name, s in cases.items()
@@ -485,7 +495,12 @@ def bench_flat(
                 runs = []
                 for i in range(args.repeat):
                     print(f"   {case} run {i + 1}/{args.repeat} ...", end=" ", flush=True)
+                    before = server.command("stats").get("cpu_seconds")
                     run = run_case(case, info, {}, timeout=args.timeout, keep=args.keep)
+                    after = server.command("stats").get("cpu_seconds")
+                    if before is not None and after is not None:
+                        # includes the case's start-up and row count, when it is idle
+                        run["server_cpu_seconds"] = round(after - before, 3)
                     runs.append(run)
                     print(_run_line(run), flush=True)
                 results[case] = summarize(runs)

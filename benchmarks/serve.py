@@ -16,7 +16,7 @@ a pipe) or it receives SIGTERM / SIGINT. While serving it answers one command pe
 line with one JSON line:
 
 * ``stats``: requests so far, per resource (count, first arrival, last completion,
-  span in seconds), peak concurrency and tokens issued;
+  span in seconds), peak concurrency, tokens issued and the process's CPU seconds;
 * ``reset``: forget the request log (and the peak concurrency).
 
 The server runs in a separate process so that its CPU time and memory (the generated
@@ -102,6 +102,8 @@ def stats(sim: Any) -> dict[str, Any]:
         "by_resource": by_resource,
         "peak_concurrency": sim.peak_concurrency,
         "tokens_issued": sim.tokens_issued,
+        # CPU time of the simulator process so far (it shares the cores with the client)
+        "cpu_seconds": round(time.process_time(), 3),
     }
 
 
