@@ -37,3 +37,28 @@ def test_no_command_shows_help_and_exits_2(capsys):
     assert out.startswith("usage: headwater")
     for command in commands():
         assert command in out
+
+
+def test_list_shows_each_installed_connector_with_distribution_version_and_resources():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    from headwater.plugins import get_registry, make_plugin_manager, use
+
+    result = subprocess.run(
+        [sys.executable, "-m", "headwater", "list"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    header, _, *rows = result.stdout.splitlines()
+    assert header.split() == ["connector", "distribution", "version", "resources"]
+    use(make_plugin_manager(strict=True, disabled=()))  # what is installed, as the CLI sees it
+    expected = {
+        c.name: c
+        for c in get_registry().connectors()  # every installed connector, nothing else
+    }
+    listed = {row.split()[0]: row.split(maxsplit=3) for row in rows}
+    assert set(listed) == set(expected)
+    for name, (_, dist, ver, resources) in listed.items():
+        assert ver == version(dist)
+        assert resources.split(", ") == list(expected[name].resource_names)

@@ -235,14 +235,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append(
             (
                 connector.name,
-                f"{dist[0]} {dist[1]}" if dist else registry.owner(connector.name),
+                dist[0] if dist else f"(plugin {registry.owner(connector.name)})",
+                dist[1] if dist else "",
                 ", ".join(connector.resource_names),
             )
         )
     if not rows:
         print("no connectors installed; try `pip install headwater-directory`")
         return EXIT_OK
-    _print_table(rows, ("connector", "distribution", "resources"))
+    _print_table(rows, ("connector", "distribution", "version", "resources"))
     return EXIT_OK
 
 
