@@ -443,32 +443,23 @@ def _pages_of(
     return pages
 
 
-#: dlt's setting that makes its normalize step add row ids to Arrow tables
-_ADD_DLT_ID = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"
-
-
 def _own_row_ids() -> str | None:
     """The row id column the Arrow tables carry (``None``: as configured, dlt decides).
 
-    dlt adds ``_dlt_id`` to Arrow tables in its normalize step by rewriting every file
+    dlt adds ``_dlt_id`` to Arrow tables in its normalize step only when its
+    ``normalize.parquet_normalizer.add_dlt_id`` is on, and then by rewriting every file
     (reading, adding the column, writing Parquet again: 10% of a run). Generated with
-    the table instead, the file is imported as it is. Headwater does that unless the
-    environment sets dlt's ``add_dlt_id`` (then dlt adds them, or not, as told): it
-    sets the setting off so that dlt does not add a second id column."""
+    the table instead, the file is imported as it is. Headwater does that unless that
+    setting is configured (environment or TOML): then dlt adds them, or not, as told.
+
+    Nothing is written to the environment: a setting left there would reach every
+    child process, which would take it for the user's."""
+    import dlt
     from dlt.common.schema.typing import C_DLT_ID
 
-    global _row_ids_set
-    current = os.environ.get(_ADD_DLT_ID)
-    if current is not None and not (_row_ids_set and current == _ROW_IDS_OFF):
+    if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
         return None  # the user's setting
-    os.environ[_ADD_DLT_ID] = _ROW_IDS_OFF
-    _row_ids_set = True
     return C_DLT_ID
-
-
-_ROW_IDS_OFF = "false"
-#: whether Headwater set dlt's add_dlt_id (to :data:`_ROW_IDS_OFF`) in this process
-_row_ids_set = False
 
 
 def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) -> int:
