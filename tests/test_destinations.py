@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib.resources import files
@@ -469,6 +471,18 @@ def test_cli_run_loads_merges_and_never_shows_a_secret(
     if isinstance(dest, PostgresTarget):
         secrets.append(dest.server.password)
         assert "data: postgresql://" in first.stdout  # where it loaded, password masked
+        # the "look:" command works as printed (psql asks for the password, or reads it)
+        (look,) = [line[len("look: ") :] for line in first.stdout.splitlines() if "look: " in line]
+        shown = subprocess.run(
+            look,
+            shell=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": dest.server.password},
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "(5 rows)" in shown.stdout
     for secret in secrets:
         assert secret not in output
         assert files_containing(tmp_path, secret) == []

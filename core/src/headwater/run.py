@@ -170,15 +170,22 @@ def run_connector(
         }
     location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
     hint = ""
+    first = min(counts, default=None) or next(iter(source.resources))
     if destination == "duckdb":
         # where the data really went: DESTINATION__DUCKDB__CREDENTIALS may name the file
         database = getattr(pipeline.destination_client().config.credentials, "database", None)
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
-        first = min(counts, default=None) or next(iter(source.resources))
         hint = (
             f"python -c \"import duckdb; print(duckdb.connect('{path}')"
             f".sql('select * from {dataset_name}.{first} limit 5'))\""
+        )
+    elif destination == "postgres":
+        # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
+        c = pipeline.destination_client().config.credentials
+        hint = (
+            f"psql -h {c.host} -p {c.port} -U {c.username} -d {c.database} "
+            f"-c 'select * from {dataset_name}.\"{first}\" limit 5'"
         )
     return RunResult(
         pipeline_name=pipeline_name,
