@@ -59,3 +59,17 @@ def test_summary_names_the_duckdb_file_the_data_went_to(
     with duckdb.connect(str(elsewhere), read_only=True) as con:
         assert con.sql("select count(*) from analytics_events_data.events").fetchall() == [(40,)]
     assert not (headwater_env / "headwater_analytics_events.duckdb").exists()
+
+
+def test_loaded_data_reads_back_through_dlts_dataset_api(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    import dlt
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 12})
+    use_simulator(monkeypatch, sim)
+    assert main(["run", "analytics_events", "--progress", "off"]) == 0
+    capsys.readouterr()
+    dataset = dlt.attach("headwater_analytics_events").dataset()
+    rows = dataset.table("events").select("id").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(r["id"] for r in sim.data["events"])
