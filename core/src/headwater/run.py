@@ -140,7 +140,7 @@ def run_connector(
         )
         # Resolve the destination's settings (credentials) before anything is fetched;
         # this neither connects nor creates anything.
-        pipeline.destination_client()
+        credentials = pipeline.destination_client().config.credentials
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources).
@@ -173,7 +173,7 @@ def run_connector(
     first = min(counts, default=None) or next(iter(source.resources))
     if destination == "duckdb":
         # where the data really went: DESTINATION__DUCKDB__CREDENTIALS may name the file
-        database = getattr(pipeline.destination_client().config.credentials, "database", None)
+        database = getattr(credentials, "database", None)
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
         hint = (
@@ -182,9 +182,9 @@ def run_connector(
         )
     elif destination == "postgres":
         # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
-        c = pipeline.destination_client().config.credentials
         hint = (
-            f"psql -h {c.host} -p {c.port} -U {c.username} -d {c.database} "
+            f"psql -h {credentials.host} -p {credentials.port} -U {credentials.username} "
+            f"-d {credentials.database} "
             f"-c 'select * from {dataset_name}.\"{first}\" limit 5'"
         )
     return RunResult(
@@ -321,7 +321,9 @@ def _missing(exc: Any) -> str:
 
 def _where_to_set(exc: Any) -> str | None:
     """Where to set the first missing destination setting of dlt's
-    ``ConfigFieldMissingException``: its environment variable and its secrets.toml key."""
+    ``ConfigFieldMissingException``: its environment variable and its TOML key."""
+    from headwater.destinations import is_secret_name
+
     for name, traces in exc.traces.items():
         for trace in traces:
             nested = getattr(trace, "traces", None)  # a config of its own: credentials
@@ -331,8 +333,6 @@ def _where_to_set(exc: Any) -> str | None:
                 sections = [[*trace.sections, name]]
             for path in sections:
                 if len(path) >= 3 and path[0] == "destination":
-                    from headwater.destinations import is_secret_name
-
                     env = "__".join(part.upper() for part in path)
                     toml = "secrets.toml" if is_secret_name(path[-1]) else "config.toml"
                     return f"set {env} or [{'.'.join(path[:-1])}] {path[-1]} in .dlt/{toml}"
