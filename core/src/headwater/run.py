@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from attrs import field, frozen
@@ -130,31 +131,39 @@ def run_connector(
     file_format = file_format_for(destination)
     if destination in _FAST_DESTINATIONS:
         apply_duckdb_defaults()
+    pipeline_args: dict[str, Any] = {
+        "pipeline_name": pipeline_name,
+        "dataset_name": dataset_name,
+        "pipelines_dir": pipelines_dir,
+        **({"progress": progress} if progress is not None else {}),
+    }
     try:
-        pipeline = dlt.pipeline(
-            pipeline_name=pipeline_name,
-            destination=destination,
-            dataset_name=dataset_name,
-            pipelines_dir=pipelines_dir,
-            **({"progress": progress} if progress is not None else {}),
-        )
+        pipeline = dlt.pipeline(destination=destination, **pipeline_args)
         # Resolve the destination's settings (credentials) before anything is fetched;
         # this neither connects nor creates anything.
         credentials = pipeline.destination_client().config.credentials
+        keep_open = destination == "duckdb"
+        if keep_open:
+            # Every step then uses these credentials, and with them one connection pool
+            # (see _kept_open).
+            pipeline = dlt.pipeline(
+                destination=dlt.destinations.duckdb(credentials=credentials), **pipeline_args
+            )
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources).
-            info = pipeline.run(
-                source,
-                loader_file_format=file_format,
-                # only the chosen resources' tables and state when resources are named
-                refresh=("drop_resources" if resources else "drop_sources")
-                if full_refresh
-                else None,
-            )
+            with _kept_open(pipeline, keep_open):
+                info = pipeline.run(
+                    source,
+                    loader_file_format=file_format,
+                    # only the chosen resources' tables and state when resources are named
+                    refresh=("drop_resources" if resources else "drop_sources")
+                    if full_refresh
+                    else None,
+                )
             failures: list[str] = []
         else:
-            info, failures = _run_isolated(pipeline, source, connector, file_format)
+            info, failures = _run_isolated(pipeline, source, connector, file_format, keep_open)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -198,8 +207,33 @@ def run_connector(
     )
 
 
+@contextmanager
+def _kept_open(pipeline: Any, keep_open: bool) -> Iterator[None]:
+    """Hold one connection to the pipeline's DuckDB database while dlt loads into it.
+
+    dlt's DuckDB connection pool opens the database when a job borrows a connection and
+    closes it when the last one is returned, and closing checkpoints. A load of 200k
+    records opened the database about ten times and checkpointed three times; held
+    open, it checkpoints once, when this connection closes: load 1.69 -> 1.12 s
+    (medians of 4). The pool belongs to the credentials, so the pipeline must have been
+    given the resolved credentials that its load step will use."""
+    if not keep_open:
+        yield
+        return
+    sql_client = pipeline.destination_client().sql_client
+    sql_client.open_connection()
+    try:
+        yield
+    finally:
+        sql_client.close_connection()
+
+
 def _run_isolated(
-    pipeline: Any, source: Any, connector: Connector, file_format: str | None
+    pipeline: Any,
+    source: Any,
+    connector: Connector,
+    file_format: str | None,
+    keep_open: bool = False,
 ) -> tuple[Any, list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
@@ -231,7 +265,8 @@ def _run_isolated(
             if not remaining:
                 raise RunError("; ".join(failures)) from None
     pipeline.normalize()
-    return pipeline.load(), failures
+    with _kept_open(pipeline, keep_open):
+        return pipeline.load(), failures
 
 
 def _with_descendants(connector: Connector, name: str) -> set[str]:
