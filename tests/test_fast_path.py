@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import headwater
 import pytest
@@ -55,7 +56,13 @@ def test_row_ids_come_with_the_tables_and_dlt_does_not_rewrite_them():
     (table,) = batcher.batches([[{"id": str(i)} for i in range(5)]])
     assert table.column_names == ["id", "_dlt_id"]
     assert not table.schema.field("_dlt_id").nullable
-    assert len(set(table.column("_dlt_id").to_pylist())) == 5
+    ids = table.column("_dlt_id").to_pylist()
+    assert len(set(ids)) == 5
+    # dlt's format: 14 characters of base64, as generate_dlt_ids makes them
+    from dlt.common.normalizers.utils import generate_dlt_ids
+
+    assert {len(i) for i in ids} == {len(i) for i in generate_dlt_ids(5)} == {14}
+    assert all(re.fullmatch(r"[A-Za-z0-9+/]{14}", i) for i in ids)
     # a record that brings its own _dlt_id keeps it
     (table,) = batcher.batches([[{"id": "a", "_dlt_id": "mine"}]])
     assert table.column("_dlt_id").to_pylist() == ["mine"]
