@@ -253,10 +253,14 @@ def build_source(
     resources: Sequence[str] | None = None,
     pm: pluggy.PluginManager | None = None,
     arrow: bool | None = None,
+    unique_keys: bool = False,
 ) -> DltSource:
-    """Build the dlt source of connector ``name`` (see :func:`headwater.source`)."""
+    """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
+    ``unique_keys``: see :func:`assemble`)."""
     pm, connector, resolved = _prepare(name, settings, pm)
-    return assemble(connector, resolved, pm, resources=resources, arrow=arrow)
+    return assemble(
+        connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+    )
 
 
 def assemble(
@@ -266,11 +270,15 @@ def assemble(
     *,
     resources: Sequence[str] | None = None,
     arrow: bool | None = None,
+    unique_keys: bool = False,
 ) -> DltSource:
     """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
 
     ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
     when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
+    ``unique_keys``: top-level merge resources with a one-column primary key tell dlt
+    when a run served each key once, and the merge skips deduplicating (see
+    :mod:`headwater.unique`). Only for destinations that compare keys exactly.
     """
     import dlt
     from dlt.extract import DltSource
@@ -329,9 +337,21 @@ def assemble(
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
+            keys = resource.primary_key_columns
+            unique_key = (
+                keys[0] if unique_keys and disposition == "merge" and len(keys) == 1 else None
+            )
             built[resource.name] = dlt.resource(
                 _pages_of(
-                    endpoint, resource, incremental, fast, parallel, validator, not_null, row_ids
+                    endpoint,
+                    resource,
+                    incremental,
+                    fast,
+                    parallel,
+                    validator,
+                    not_null,
+                    row_ids,
+                    unique_key,
                 ),
                 **hints,
             )
@@ -377,11 +397,14 @@ def _pages_of(
     validator: Validator | None = None,
     not_null: Sequence[str] = (),
     row_ids: str | None = None,
+    unique_key: str | None = None,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
-    see :mod:`headwater.arrow`). With an incremental spec, dlt keeps the highest
+    see :mod:`headwater.arrow`). With ``unique_key`` the items come with dlt's
+    "deduplicated" hint, set when every value of that field was distinct (see
+    :mod:`headwater.unique`). With an incremental spec, dlt keeps the highest
     ``cursor_field`` loaded in the pipeline state (committed with the load) and the next
     run sends it as ``incremental.param``; dlt also drops records at or below it that
     the API repeats.
@@ -394,15 +417,21 @@ def _pages_of(
         else:
             pages = prefetched(iter_pages(endpoint, params=params))
         try:
+            items: Iterator[Any]
             if arrow_columns is None:
-                yield from validator.pages(pages) if validator is not None else pages
+                items = validator.pages(pages) if validator is not None else pages
             else:
                 from headwater.arrow import ArrowBatcher
 
                 batcher = ArrowBatcher(
                     arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
                 )
-                yield from batcher.batches(pages)
+                items = batcher.batches(pages)
+            if unique_key is not None:
+                from headwater.unique import hinted
+
+                items = hinted(items, unique_key, ignore_table=quarantine_table(resource.name))
+            yield from items
         finally:
             # An error downstream (validation, Arrow) or an early close must stop the
             # read-ahead thread and the page pools now, not when garbage is collected.

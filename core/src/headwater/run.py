@@ -29,6 +29,12 @@ __all__ = [
 # would convert them row by row), else jsonl.
 _FAST_DESTINATIONS = ("duckdb", "motherduck")
 
+# Destinations whose key comparisons are exact (no case-insensitive or trailing-space
+# collations by default, as SQL Server's and MySQL's have): there, keys Headwater saw
+# once each are unique to the merge too, and it may skip deduplicating them
+# (headwater.unique). Elsewhere dlt deduplicates as usual.
+_EXACT_KEYS = ("duckdb", "postgres")
+
 
 @frozen
 class RunResult:
@@ -117,7 +123,9 @@ def run_connector(
     from headwater.plugins import get_registry
 
     register_destination_secrets()
-    source = build_source(name, settings, resources=resources)
+    source = build_source(
+        name, settings, resources=resources, unique_keys=destination in _EXACT_KEYS
+    )
     connector = get_registry().get(name)
     check_destination(destination)
     default_pipeline, default_dataset = default_names(name)

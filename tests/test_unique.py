@@ -1,0 +1,153 @@
+"""`headwater run` tells dlt's merge when a run served each key once, so the merge
+need not deduplicate; when keys repeat, dlt deduplicates as before."""
+
+from __future__ import annotations
+
+import dlt
+import duckdb
+import headwater
+import headwater_directory.hooks
+import pyarrow as pa
+import pytest
+from headwater import hookimpl
+from headwater.cli import main
+from headwater.paginators import OffsetPaginator
+from headwater.unique import DEDUPLICATED, KeyTracker, hinted
+from headwater.validation import quarantine_table
+from headwater_directory.hooks import DIRECTORY
+
+PIPELINE, DATASET = "headwater_directory", "directory_data"
+
+
+class Overlapping(OffsetPaginator):
+    """Offset pages whose second page starts one record early, as when a record is
+    inserted before the current offset while an API is being paged through."""
+
+    def update_state(self, response, data=None) -> None:
+        first = self.offset == 0
+        super().update_state(response, data)
+        if first and self._has_next_page:
+            self.offset -= 1
+
+
+class RepeatsOneRecord:
+    @hookimpl
+    def headwater_paginator(self, connector, resource):
+        return Overlapping(limit=100) if connector.name == "directory" else None
+
+
+def use_simulator(monkeypatch, sim) -> None:
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__DIRECTORY__{key.upper()}", value)
+
+
+def run_directory(work) -> tuple[int, int, object]:
+    """`headwater run directory`: (rows, distinct ids, the table's dedup hint)."""
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    with duckdb.connect(str(work / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        ((rows, ids),) = con.sql(
+            f"select count(*), count(distinct id) from {DATASET}.directory_users"
+        ).fetchall()
+    pipeline = dlt.attach(pipeline_name=PIPELINE)
+    return rows, ids, pipeline.default_schema.tables["directory_users"].get(DEDUPLICATED)
+
+
+def test_keys_served_once_skip_dedup_and_repeats_do_not(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    use_simulator(monkeypatch, sim)
+    assert run_directory(headwater_env) == (250, 250, True)
+
+    # The same API, paged so that one record comes twice: dlt deduplicates again, and
+    # the earlier run's hint does not linger.
+    headwater_plugins(headwater_directory.hooks, RepeatsOneRecord())
+    sim.reset_log()
+    assert run_directory(headwater_env) == (250, 250, False)
+    # offsets 0, 99, 199: the 100th record came twice
+    assert [r.query["offset"] for r in sim.requests_for("directory_users")] == [
+        ["0"],
+        ["99"],
+        ["199"],
+    ]
+
+    # Unique again: the hint comes back.
+    headwater_plugins(headwater_directory.hooks)
+    sim.grow("directory_users", 3)
+    assert run_directory(headwater_env) == (253, 253, True)
+    capsys.readouterr()
+
+
+def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
+    headwater_plugins, api_simulator, duckdb_pipeline
+):
+    # Other destinations may compare keys case-insensitively: only `headwater run`
+    # into DuckDB or Postgres vouches for keys.
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    pipeline = duckdb_pipeline("own")
+    pipeline.run(headwater.source("directory", **sim.settings), loader_file_format="parquet")
+    assert DEDUPLICATED not in pipeline.default_schema.tables["directory_users"]
+
+
+def tracked(*items, limit: int = 100) -> KeyTracker:
+    tracker = KeyTracker("id", limit, ignore_table=quarantine_table("users"))
+    for item in items:
+        tracker.add(item)
+    return tracker
+
+
+def test_distinct_keys_across_tables_and_records_are_unique():
+    tracker = tracked(pa.table({"id": ["a", "b"]}), [{"id": "c"}, {"id": "d"}])
+    assert tracker.unique() and tracker.rows == 4
+
+
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [
+        ((pa.table({"id": ["a", "b"]}), pa.table({"id": ["c", "a"]})), None),
+        (([{"id": "a"}, {"id": None}], [{"id": None}]), None),  # two rows without a key
+        (([{"id": "a"}], [{"id": 1}]), "keys of mixed types"),
+        (([{"id": "a"}, {"id": 1}],), "keys of mixed types"),
+        ((pa.table({"other": ["a"]}),), "a table without id"),
+        (({"id": "a"},), "an item of type dict"),
+        (([{"id": str(i)} for i in range(101)],), "more than 100 rows"),
+    ],
+)
+def test_keys_that_may_repeat_are_not_vouched_for(items, reason):
+    tracker = tracked(*items)
+    assert not tracker.unique()
+    assert tracker.spoiled == reason
+
+
+def test_one_row_without_a_key_is_unique_as_dlt_deduplicates_it():
+    assert tracked([{"id": "a"}, {"id": None}]).unique()
+
+
+def test_quarantined_rows_do_not_count_but_other_tables_do():
+    quarantined = dlt.mark.with_hints(
+        [{"id": "a"}], dlt.mark.make_hints(table_name=quarantine_table("users")), True
+    )
+    assert tracked([{"id": "a"}], quarantined).unique()
+    elsewhere = dlt.mark.with_table_name([{"id": "z"}], "other")
+    tracker = tracked([{"id": "a"}], elsewhere)
+    assert not tracker.unique() and tracker.spoiled == "an item for another table"
+
+
+def flag(item) -> bool:
+    return item.meta.hints["additional_table_hints"][DEDUPLICATED]
+
+
+def test_hints_come_first_off_then_as_measured():
+    def hints(items):
+        out = list(hinted(items, "id"))
+        return flag(out[0]), out[1:-1], flag(out[-1])
+
+    assert hints([[{"id": "a"}], [{"id": "b"}]]) == (False, [[{"id": "a"}], [{"id": "b"}]], True)
+    assert hints([[{"id": "a"}], [{"id": "a"}]])[2] is False
+    # closed early: only the first hint went out
+    items = hinted(iter([[{"id": "a"}], [{"id": "b"}]]), "id")
+    assert flag(next(items)) is False
+    assert next(items) == [{"id": "a"}]
+    items.close()
