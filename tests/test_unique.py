@@ -91,8 +91,8 @@ def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
     assert DEDUPLICATED not in pipeline.default_schema.tables["directory_users"]
 
 
-def tracked(*items, limit: int = 100) -> KeyTracker:
-    tracker = KeyTracker("id", limit, ignore_table=quarantine_table("users"))
+def tracked(*items, max_bytes: int = 1000) -> KeyTracker:
+    tracker = KeyTracker("id", max_bytes, ignore_table=quarantine_table("users"))
     for item in items:
         tracker.add(item)
     return tracker
@@ -112,7 +112,7 @@ def test_distinct_keys_across_tables_and_records_are_unique():
         (([{"id": "a"}, {"id": 1}],), "keys of mixed types"),
         ((pa.table({"other": ["a"]}),), "a table without id"),
         (({"id": "a"},), "an item of type dict"),
-        (([{"id": str(i)} for i in range(101)],), "more than 100 rows"),
+        (([{"id": str(i)} for i in range(200)],), "more than 1000 bytes of keys"),
     ],
 )
 def test_keys_that_may_repeat_are_not_vouched_for(items, reason):

@@ -5,15 +5,16 @@ window function, ``ROW_NUMBER() OVER (PARTITION BY key)``. On DuckDB that is mos
 the merge: 200k rows took 0.77 s against 0.36 s for the plain insert, 1M rows 4.4 s
 against 1.0 s. Most APIs serve each key once per run, and a resource's generator sees
 every row it yields, so it can tell: :func:`hinted` keeps the key column (Arrow
-arrays, about 12 bytes a row for short string ids), and when the resource has yielded
-everything it counts the distinct keys at once. When each key is there exactly once
+arrays: about 12 bytes a row for short string ids, 40 for UUIDs), and when the resource
+has yielded everything it counts the distinct keys at once. When each key is there exactly once
 it sets dlt's ``x-stage-data-deduplicated`` table hint (what the merge disposition's
 ``deduplicated`` option sets), and the merge inserts the staged rows as they are.
 
 Anything it cannot vouch for leaves the hint off and dlt deduplicates as usual: a
 key seen twice or missing twice, keys of mixed types, a compound key, more than
-:data:`MAX_KEYS` rows, an item it does not know. The hint is first turned off when a
-run starts, so a run that stops early never inherits an earlier run's "deduplicated".
+:data:`MAX_KEY_BYTES` of keys (memory stays bounded), an item it does not know. The
+hint is first turned off when a run starts, so a run that stops early never inherits
+an earlier run's "deduplicated".
 dlt's incremental filter runs after the generator and only removes rows, so it cannot
 make unique keys repeat.
 """
@@ -23,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["DEDUPLICATED", "MAX_KEYS", "KeyTracker", "hinted"]
+__all__ = ["DEDUPLICATED", "MAX_KEY_BYTES", "KeyTracker", "hinted"]
 
 #: dlt's table hint: the staged rows have unique primary keys.
 DEDUPLICATED = "x-stage-data-deduplicated"
 
-#: Keys kept at most (about 60 MB for 5M short string ids); beyond it dlt deduplicates.
-MAX_KEYS = 5_000_000
+#: Memory the keys may take (5M short string ids, 1.6M UUIDs); beyond it dlt deduplicates.
+MAX_KEY_BYTES = 64 * 1024 * 1024
 
 
 class KeyTracker:
@@ -39,11 +40,14 @@ class KeyTracker:
     quarantine table) do not count.
     """
 
-    def __init__(self, column: str, limit: int = MAX_KEYS, ignore_table: str | None = None):
+    def __init__(
+        self, column: str, max_bytes: int = MAX_KEY_BYTES, ignore_table: str | None = None
+    ) -> None:
         self.column = column
-        self.limit = limit
+        self.max_bytes = max_bytes
         self.ignore_table = ignore_table
         self.rows = 0
+        self.bytes = 0
         self._chunks: list[Any] = []
         #: why the keys cannot be vouched for (``None``: no reason so far)
         self.spoiled: str | None = None
@@ -78,8 +82,9 @@ class KeyTracker:
             self._spoil(f"an item of type {type(item).__name__}")
             return
         self.rows += rows
-        if self.rows > self.limit:
-            self._spoil(f"more than {self.limit} rows")
+        self.bytes += sum(chunk.nbytes for chunk in chunks)
+        if self.bytes > self.max_bytes:
+            self._spoil(f"more than {self.max_bytes} bytes of keys")
             return
         self._chunks.extend(chunks)
 
@@ -122,13 +127,13 @@ def hinted(
     items: Iterable[Any],
     column: str,
     *,
-    limit: int = MAX_KEYS,
+    max_bytes: int = MAX_KEY_BYTES,
     ignore_table: str | None = None,
 ) -> Iterator[Any]:
     """Yield ``items`` between two hint items for their table: first "not
     deduplicated", and once ``items`` is exhausted, whether every ``column`` value was
     distinct. A generator closed early never yields the second."""
-    tracker = KeyTracker(column, limit, ignore_table)
+    tracker = KeyTracker(column, max_bytes, ignore_table)
     yield _hint(False)
     for item in items:
         tracker.add(item)
