@@ -371,6 +371,33 @@ def test_unreachable_api(capsys, headwater_env):
     )
 
 
+def test_duckdb_file_open_in_another_process(capsys, api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 20})
+    env = settings_env("directory", sim)
+    assert run(capsys, "run", "directory", env=env)[0] == 0
+    database = headwater_env / "headwater_directory.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; c = duckdb.connect({str(database)!r}); "
+            "print('open', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "open\n"
+        assert run(capsys, "run", "directory", env=env) == (
+            1,
+            f"headwater: error: the DuckDB file {database} is open in another process "
+            f"(PID {holder.pid}): close it there (a DuckDB shell, a notebook) and run again",
+        )
+    finally:
+        holder.communicate("")
+
+
 def test_record_breaking_the_schema_with_validation_fail(capsys, requests_mock):
     requests_mock.post("https://api.example.com/oauth2/token", json={"access_token": "t0k3n"})
     requests_mock.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -302,6 +303,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: DuckDB's message when another process holds the database file.
+_DUCKDB_LOCK = re.compile(
+    r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in .*?'
+    r"\(PID (?P<pid>\d+)\)"
+)
+
+
 def explain(exc: BaseException) -> HeadwaterError | None:
     """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
     Headwater error for dlt failures users cause; ``None`` when unknown."""
@@ -339,6 +347,14 @@ def explain(exc: BaseException) -> HeadwaterError | None:
             )
         if isinstance(item, MissingDependencyException):
             return ConfigError(_first_line(item))
+    for item in chain:
+        locked = _DUCKDB_LOCK.search(str(item))
+        if locked is not None:
+            return RunError(
+                f"the DuckDB file {locked['path']} is open in another process "
+                f"(PID {locked['pid']}): close it there (a DuckDB shell, a notebook) and "
+                "run again"
+            )
     step = next((s for s in chain if type(s).__name__ == "PipelineStepFailed"), None)
     if step is not None:
         inner = chain[-1]
