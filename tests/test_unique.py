@@ -79,6 +79,19 @@ def test_keys_served_once_skip_dedup_and_repeats_do_not(
     capsys.readouterr()
 
 
+def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 120})
+    use_simulator(monkeypatch, sim)
+    assert run_directory(headwater_env)[:2] == (120, 120)
+    with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
+    assert staged == [(0,)]
+    capsys.readouterr()
+
+
 def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
     headwater_plugins, api_simulator, duckdb_pipeline
 ):

@@ -74,6 +74,10 @@ DUCKDB_DEFAULTS = {
     ),
     # One load job at a time: parallel jobs into one DuckDB file only add memory.
     "LOAD__WORKERS": "1",
+    # The merge's staging copy is emptied once loaded, not kept in the file until the
+    # next load: at 200k records the file is 15 MB instead of 29 MB, and the final
+    # checkpoint takes 0.28 s instead of 0.55 s (medians of 4).
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 
 
