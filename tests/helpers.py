@@ -51,6 +51,19 @@ def records(n: int, start: int = 0) -> list[dict]:
     ]
 
 
+def settings_env(connector: str, sim: Any, **override: Any) -> dict[str, str]:
+    """A simulator's settings (with ``override``) as the ``SOURCES__<CONNECTOR>__<KEY>``
+    environment variables a user would set for ``connector``."""
+    values = {**sim.settings, **override}
+    return {f"SOURCES__{connector.upper()}__{k.upper()}": str(v) for k, v in values.items()}
+
+
+def use_settings(monkeypatch: Any, connector: str, sim: Any) -> None:
+    """Set :func:`settings_env` in this test's environment."""
+    for key, value in settings_env(connector, sim).items():
+        monkeypatch.setenv(key, value)
+
+
 def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess:
     """Run the ``headwater`` command in a subprocess, as a user would, with ``env`` added."""
     return subprocess.run(

@@ -13,19 +13,16 @@ import sys
 import pytest
 from headwater.cli import main
 from headwater_directory.hooks import DIRECTORY
+from helpers import settings_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def sim_env(sim) -> dict[str, str]:
-    return {f"SOURCES__DIRECTORY__{k.upper()}": v for k, v in sim.settings.items()}
 
 
 def test_piped_run_logs_each_step_and_prints_a_summary(
     api_simulator, headwater_env, monkeypatch, capsys
 ):
     sim = api_simulator(DIRECTORY, records={"directory_users": 2345})
-    for key, value in sim_env(sim).items():
+    for key, value in settings_env("directory", sim).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
@@ -50,7 +47,7 @@ def test_piped_run_logs_each_step_and_prints_a_summary(
 
 def test_progress_off_is_silent(api_simulator, headwater_env, monkeypatch, capsys):
     sim = api_simulator(DIRECTORY, records={"directory_users": 50})
-    for key, value in sim_env(sim).items():
+    for key, value in settings_env("directory", sim).items():
         monkeypatch.setenv(key, value)
     assert main(["run", "directory", "--progress", "off"]) == 0
     out, err = capsys.readouterr()
@@ -88,7 +85,7 @@ def run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 def test_terminal_run_redraws_one_line_and_uses_colors(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 1500})
-    env = {**sim_env(sim), "TERM": "xterm"}
+    env = {**settings_env("directory", sim), "TERM": "xterm"}
     env.pop("NO_COLOR", None)
     code, text = run_in_terminal(["run", "directory"], env)
     assert code == 0, text
@@ -103,7 +100,8 @@ def test_terminal_run_redraws_one_line_and_uses_colors(api_simulator, headwater_
 def test_no_color_keeps_a_terminal_plain(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 10})
     code, text = run_in_terminal(
-        ["run", "directory", "--progress", "off"], {**sim_env(sim), "NO_COLOR": "1"}
+        ["run", "directory", "--progress", "off"],
+        {**settings_env("directory", sim), "NO_COLOR": "1"},
     )
     assert code == 0, text
     assert "loaded directory into duckdb" in text

@@ -35,7 +35,7 @@ from headwater import hookimpl
 from headwater.spec import Connector, OffsetPagination, Resource
 from headwater_directory.hooks import DIRECTORY
 from headwater_hr.hooks import HR
-from helpers import cli, files_containing
+from helpers import cli, files_containing, settings_env
 from postgres_server import PostgresServer, ServerUnavailable, postgres_server
 
 DESTINATIONS = ("duckdb", "postgres")
@@ -368,10 +368,6 @@ def simulate(api_simulator: Callable[..., Any], case: Case, **options: Any) -> A
     )
 
 
-def source_env(sim: Any, connector: str) -> dict[str, str]:
-    return {f"SOURCES__{connector.upper()}__{k.upper()}": v for k, v in sim.settings.items()}
-
-
 def secret_credentials(case: Case) -> dict[str, str]:
     """The connector's secret set to the canary."""
     return {"api_key" if case.connector is HR else "client_secret": CANARY}
@@ -451,7 +447,7 @@ def test_cli_run_loads_merges_and_never_shows_a_secret(
     sim = simulate(api_simulator, case, credentials=secret_credentials(case))
     # The CLI's DuckDB file is <pipeline>.duckdb in the working directory.
     dest = target(destination, case.name, duckdb_file=f"headwater_{case.name}.duckdb")
-    env = {**source_env(sim, case.name), **dest.cli_env()}
+    env = {**settings_env(case.name, sim), **dest.cli_env()}
     args = ("run", case.name, "--destination", destination, "--dataset-name", dest.dataset)
 
     first = cli("--debug", "-v", *args, env=env)
@@ -518,7 +514,7 @@ def test_wrong_postgres_password_fails_in_one_line_and_leaks_nothing(
     assert isinstance(dest, PostgresTarget)
     wrong = dest.server.url.replace(f":{dest.server.password}@", f":{WRONG_PASSWORD}@")
     assert wrong != dest.server.url
-    env = {**source_env(sim, "directory"), "DESTINATION__POSTGRES__CREDENTIALS": wrong}
+    env = {**settings_env("directory", sim), "DESTINATION__POSTGRES__CREDENTIALS": wrong}
     args = ("run", "directory", "--destination", "postgres", "--dataset-name", dest.dataset)
 
     for verbosity in ((), ("--debug", "-v")):
@@ -548,7 +544,7 @@ def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password
     not show the password. Needs no server: nothing may connect."""
     use_case(DIRECTORY_CASE)
     sim = api_simulator(DIRECTORY, records={"directory_users": 50})
-    env = {**source_env(sim, "directory"), "DESTINATION__POSTGRES__CREDENTIALS": credentials}
+    env = {**settings_env("directory", sim), "DESTINATION__POSTGRES__CREDENTIALS": credentials}
     result = cli("--debug", "run", "directory", "--destination", "postgres", env=env)
     assert WRONG_PASSWORD not in result.stdout + result.stderr
     assert files_containing(tmp_path, WRONG_PASSWORD) == []

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from headwater import hookimpl, hookspecs
+from helpers import use_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -320,8 +321,7 @@ def test_production_script_lets_dlt_deploy_see_its_secrets(
     assert 'destination="postgres"' in script
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator("directory", records={"directory_users": 150})
-    for key, value in sim.settings.items():
-        monkeypatch.setenv(f"SOURCES__DIRECTORY__{key.upper()}", value)
+    use_settings(monkeypatch, "directory", sim)
     namespace = module_from(script.replace('"postgres"', '"duckdb"'), "load_directory")
     assert not namespace.load_info.has_failed_jobs
     traced = {

@@ -10,13 +10,9 @@ import headwater
 import pytest
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
-from helpers import cli, files_containing
+from helpers import cli, files_containing, settings_env
 
 CANARY = "canary-Secret-7c1e9b"
-
-
-def sim_env(sim) -> dict[str, str]:
-    return {f"SOURCES__DIRECTORY__{k.upper()}": v for k, v in sim.settings.items()}
 
 
 def rows(db: Path) -> dict[str, tuple]:
@@ -38,7 +34,7 @@ def test_cli_run_loads_every_user_once_and_merges(api_simulator, headwater_env, 
         latency=0.1,
         credentials={"client_secret": CANARY},
     )
-    env = sim_env(sim)
+    env = settings_env("directory", sim)
     first = cli("-v", "run", "directory", "--destination", "duckdb", env=env)
     assert first.returncode == 0, first.stderr
     db = headwater_env / "headwater_directory.duckdb"
@@ -98,7 +94,7 @@ def test_cli_failure_is_one_line_exit_1_and_leaks_nothing(
         faults=[fault],
         credentials={"client_secret": CANARY},
     )
-    result = cli("--debug", "run", "directory", env=sim_env(sim))
+    result = cli("--debug", "run", "directory", env=settings_env("directory", sim))
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("headwater: error: resource directory.directory_users")
@@ -106,13 +102,13 @@ def test_cli_failure_is_one_line_exit_1_and_leaks_nothing(
     out = (result.stdout + result.stderr).encode()
     assert CANARY.encode() not in out
     assert files_containing(tmp_path, CANARY.encode()) == []
-    plain = cli("run", "directory", env=sim_env(sim))
+    plain = cli("run", "directory", env=settings_env("directory", sim))
     assert "Traceback" not in plain.stderr  # only --debug shows tracebacks
 
 
 def test_cli_config_errors_exit_2_before_any_request(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY)
-    env = sim_env(sim)
+    env = settings_env("directory", sim)
     del env["SOURCES__DIRECTORY__CLIENT_SECRET"]
     result = cli("run", "directory", env=env)
     assert result.returncode == 2
@@ -123,7 +119,7 @@ def test_cli_config_errors_exit_2_before_any_request(api_simulator, headwater_en
     )
     unknown = cli("run", "nope", env=env)
     assert unknown.returncode == 2 and "connector 'nope' is not installed" in unknown.stderr
-    resource = cli("run", "directory", "--resource", "users", env=sim_env(sim))
+    resource = cli("run", "directory", "--resource", "users", env=settings_env("directory", sim))
     assert resource.returncode == 2
     assert "has no resource 'users'; did you mean directory_users?" in resource.stderr
     assert sim.requests == []  # nothing was requested
@@ -172,14 +168,17 @@ def test_source_builds_without_requests(api_simulator):
 
 def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 3000})
-    result = cli("check", "directory", env=sim_env(sim))
+    result = cli("check", "directory", env=settings_env("directory", sim))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok    directory_users: first page: 100 records"
     assert len(sim.requests_for("directory_users")) == 1
     assert len(sim.requests_for("token")) == 1
     assert not (headwater_env / "headwater_directory.duckdb").exists()
 
-    bad = {**sim_env(sim), "SOURCES__DIRECTORY__CLIENT_SECRET": "wrong-secret-value"}
+    bad = {
+        **settings_env("directory", sim),
+        "SOURCES__DIRECTORY__CLIENT_SECRET": "wrong-secret-value",
+    }
     refused = cli("check", "directory", env=bad)
     assert refused.returncode == 1
     assert "refused the client credentials" in refused.stdout
@@ -188,7 +187,9 @@ def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, head
 
 def test_missing_destination_setting_is_a_usage_error(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 10})
-    result = cli("run", "directory", "--destination", "filesystem", env=sim_env(sim))
+    result = cli(
+        "run", "directory", "--destination", "filesystem", env=settings_env("directory", sim)
+    )
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last == (

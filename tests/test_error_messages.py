@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import headwater_directory.hooks
 import headwater_hr.hooks
@@ -25,6 +24,7 @@ from headwater.spec import RetryPolicy
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
 from headwater_hr.hooks import HR
+from helpers import settings_env
 
 
 class FastRetries:
@@ -60,11 +60,6 @@ def same(expected: str, actual: str) -> bool:
     words (orjson's, say), which Headwater quotes but does not choose."""
     pattern = re.escape(expected).replace(re.escape("{detail}"), "[^;]+")
     return re.fullmatch(pattern, actual) is not None
-
-
-def settings_env(connector: str, sim: Any, **override: str) -> dict[str, str]:
-    values = {**sim.settings, **override}
-    return {f"SOURCES__{connector.upper()}__{k.upper()}": str(v) for k, v in values.items()}
 
 
 # --------------------------------------------------------------- usage: exit 2

@@ -18,6 +18,7 @@ from headwater.errors import ResponseError
 from headwater.run import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
+from helpers import settings_env
 
 
 class QuickRetries:
@@ -159,7 +160,7 @@ def kill_when(sim, process, requests, resource):
 
 def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 4000}, latency=0.03)
-    env = {f"SOURCES__DIRECTORY__{k.upper()}": v for k, v in sim.settings.items()}
+    env = settings_env("directory", sim)
     kill_when(sim, cli_run("directory", env, headwater_env), 15, "directory_users")
     sim.latency = 0.0
     done = cli_run("directory", env, headwater_env)

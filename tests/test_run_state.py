@@ -10,6 +10,7 @@ import headwater_analytics.hooks
 import pytest
 from headwater.cli import main
 from headwater_analytics.events import ANALYTICS_EVENTS
+from helpers import use_settings
 
 
 @pytest.fixture(autouse=True)
@@ -17,16 +18,11 @@ def _analytics(headwater_plugins):
     headwater_plugins(headwater_analytics.hooks)
 
 
-def use_simulator(monkeypatch, sim) -> None:
-    for key, value in sim.settings.items():
-        monkeypatch.setenv(f"SOURCES__ANALYTICS_EVENTS__{key.upper()}", value)
-
-
 def test_incremental_cursor_is_restored_from_the_destination(
     api_simulator, headwater_env, monkeypatch, capsys
 ):
     sim = api_simulator(ANALYTICS_EVENTS, records={"events": 300})
-    use_simulator(monkeypatch, sim)
+    use_settings(monkeypatch, "analytics_events", sim)
     assert main(["run", "analytics_events", "--progress", "off"]) == 0
     newest = max(r["timestamp"] for r in sim.data["events"])
 
@@ -48,7 +44,7 @@ def test_summary_names_the_duckdb_file_the_data_went_to(
     api_simulator, headwater_env, monkeypatch, capsys
 ):
     sim = api_simulator(ANALYTICS_EVENTS, records={"events": 40})
-    use_simulator(monkeypatch, sim)
+    use_settings(monkeypatch, "analytics_events", sim)
     elsewhere = headwater_env / "warehouse" / "events.duckdb"
     elsewhere.parent.mkdir()
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(elsewhere))
@@ -67,7 +63,7 @@ def test_loaded_data_reads_back_through_dlts_dataset_api(
     import dlt
 
     sim = api_simulator(ANALYTICS_EVENTS, records={"events": 12})
-    use_simulator(monkeypatch, sim)
+    use_settings(monkeypatch, "analytics_events", sim)
     assert main(["run", "analytics_events", "--progress", "off"]) == 0
     capsys.readouterr()
     dataset = dlt.attach("headwater_analytics_events").dataset()

@@ -15,6 +15,7 @@ from headwater.paginators import OffsetPaginator
 from headwater.unique import DEDUPLICATED, KeyTracker, hinted
 from headwater.validation import quarantine_table
 from headwater_directory.hooks import DIRECTORY
+from helpers import use_settings
 
 PIPELINE, DATASET = "headwater_directory", "directory_data"
 
@@ -36,11 +37,6 @@ class RepeatsOneRecord:
         return Overlapping(limit=100) if connector.name == "directory" else None
 
 
-def use_simulator(monkeypatch, sim) -> None:
-    for key, value in sim.settings.items():
-        monkeypatch.setenv(f"SOURCES__DIRECTORY__{key.upper()}", value)
-
-
 def run_directory(work) -> tuple[int, int, object]:
     """`headwater run directory`: (rows, distinct ids, the table's dedup hint)."""
     assert main(["run", "directory", "--progress", "off"]) == 0
@@ -57,7 +53,7 @@ def test_keys_served_once_skip_dedup_and_repeats_do_not(
 ):
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator(DIRECTORY, records={"directory_users": 250})
-    use_simulator(monkeypatch, sim)
+    use_settings(monkeypatch, "directory", sim)
     assert run_directory(headwater_env) == (250, 250, True)
 
     # The same API, paged so that one record comes twice: dlt deduplicates again, and
@@ -84,7 +80,7 @@ def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
 ):
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator(DIRECTORY, records={"directory_users": 120})
-    use_simulator(monkeypatch, sim)
+    use_settings(monkeypatch, "directory", sim)
     assert run_directory(headwater_env)[:2] == (120, 120)
     with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
         staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
