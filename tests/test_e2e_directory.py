@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -197,3 +200,21 @@ def test_missing_destination_setting_is_a_usage_error(api_simulator, headwater_e
         "DESTINATION__FILESYSTEM__BUCKET_URL or [destination.filesystem] bucket_url in "
         ".dlt/config.toml"
     )
+
+
+def test_summary_offers_a_look_only_at_a_table_that_exists(api_simulator, headwater_env):
+    # An API with no records yet: no table is created, so there is nothing to look at.
+    sim = api_simulator(DIRECTORY, records={"directory_users": 0})
+    empty = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert empty.returncode == 0, empty.stderr
+    assert "no new rows" in empty.stdout and "look:" not in empty.stdout
+
+    sim.grow("directory_users", 3)
+    loaded = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert loaded.returncode == 0, loaded.stderr
+    (look,) = [line[len("look: ") :] for line in loaded.stdout.splitlines() if "look: " in line]
+    # run as printed, with this interpreter for `python`
+    argv = shlex.split(look)
+    assert argv[0] == "python"
+    shown = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True)
+    assert all(r["id"] in shown.stdout for r in sim.data["directory_users"])

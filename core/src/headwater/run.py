@@ -192,17 +192,19 @@ def run_connector(
         }
     location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
     hint = ""
-    first = min(counts, default=None) or next(iter(source.resources))
+    # a table to look at: none when the API never returned a record (none was created)
+    first = _first_table_with_data(pipeline, [*sorted(counts), *source.resources])
     if destination == "duckdb":
         # where the data really went: DESTINATION__DUCKDB__CREDENTIALS may name the file
         database = getattr(credentials, "database", None)
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
-        hint = (
-            f"python -c \"import duckdb; print(duckdb.connect('{path}')"
-            f".sql('select * from {dataset_name}.{first} limit 5'))\""
-        )
-    elif destination == "postgres":
+        if first is not None:
+            hint = (
+                f"python -c \"import duckdb; print(duckdb.connect('{path}')"
+                f".sql('select * from {dataset_name}.{first} limit 5'))\""
+            )
+    elif destination == "postgres" and first is not None:
         # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
         hint = (
             f"psql -h {credentials.host} -p {credentials.port} -U {credentials.username} "
@@ -218,6 +220,15 @@ def run_connector(
         hint=hint,
         failures=tuple(failures),
     )
+
+
+def _first_table_with_data(pipeline: Any, tables: Sequence[str]) -> str | None:
+    """The first of ``tables`` that has held data in the destination (this run or an
+    earlier one): a table of an API that never returned a record is not created."""
+    from dlt.common.schema.utils import has_table_seen_data
+
+    known = pipeline.default_schema.tables if pipeline.default_schema_name else {}
+    return next((t for t in tables if t in known and has_table_seen_data(known[t])), None)
 
 
 @contextmanager
