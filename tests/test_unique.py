@@ -15,7 +15,7 @@ from headwater.paginators import OffsetPaginator
 from headwater.unique import DEDUPLICATED, KeyTracker, hinted
 from headwater.validation import quarantine_table
 from headwater_directory.hooks import DIRECTORY
-from helpers import use_settings
+from helpers import Declares, connector, use_settings
 
 PIPELINE, DATASET = "headwater_directory", "directory_data"
 
@@ -85,6 +85,30 @@ def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
     with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
         staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
     assert staged == [(0,)]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("arrow", ["1", "0"])
+def test_a_date_time_key_is_left_to_dlt_which_parses_it(
+    arrow, headwater_plugins, requests_mock, headwater_env, monkeypatch, capsys
+):
+    # Two spellings of one instant: on the row path they are distinct text when the
+    # generator sees them and one timestamp in the table, so only dlt's deduplication
+    # can see that they are the same key.
+    monkeypatch.setenv("HEADWATER_ARROW", arrow)
+    conn = connector(primary_key="lastLoginTime")
+    headwater_plugins(Declares(conn))
+    instant = ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00+00:00"]
+    requests_mock.get(
+        "https://api.test/items",
+        json={"data": [{"id": f"u{i}", "lastLoginTime": t} for i, t in enumerate(instant)]},
+    )
+    assert main(["run", "testapi", "--progress", "off"]) == 0
+    with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
+        rows = con.sql('select "lastLoginTime" from testapi_data.items').fetchall()
+    assert len(rows) == 1
+    items = dlt.attach(pipeline_name="headwater_testapi").default_schema.tables["items"]
+    assert not items.get(DEDUPLICATED)
     capsys.readouterr()
 
 

@@ -337,10 +337,7 @@ def assemble(
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
-            keys = resource.primary_key_columns
-            unique_key = (
-                keys[0] if unique_keys and disposition == "merge" and len(keys) == 1 else None
-            )
+            unique_key = _unique_key(resource, columns, disposition) if unique_keys else None
             built[resource.name] = dlt.resource(
                 _pages_of(
                     endpoint,
@@ -470,6 +467,25 @@ def _pages_of(
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
     return pages
+
+
+#: Key types whose values reach the destination as the API sent them. dlt parses the
+#: text of a date-time key (two spellings of one instant become one value) and may
+#: round a double: keys of those types are left to dlt's deduplication.
+_EXACT_KEY_TYPES = ("text", "bigint")
+
+
+def _unique_key(
+    resource: Resource, columns: Mapping[str, Mapping[str, Any]], disposition: str
+) -> str | None:
+    """The field whose values decide whether the merge must deduplicate (see
+    :mod:`headwater.unique`), or ``None``: not a merge, a compound key, or a key of a
+    type dlt converts."""
+    keys = resource.primary_key_columns
+    if disposition != "merge" or len(keys) != 1:
+        return None
+    declared = columns.get(keys[0], {}).get("data_type")
+    return keys[0] if declared in _EXACT_KEY_TYPES else None
 
 
 def _own_row_ids() -> str | None:

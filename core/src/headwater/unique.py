@@ -11,7 +11,9 @@ it sets dlt's ``x-stage-data-deduplicated`` table hint (what the merge dispositi
 ``deduplicated`` option sets), and the merge inserts the staged rows as they are.
 
 Anything it cannot vouch for leaves the hint off and dlt deduplicates as usual: a
-key seen twice or missing twice, keys of mixed types, a compound key, more than
+key seen twice or missing twice, keys of mixed types, a compound key, a key declared
+as anything but a string or an integer (dlt parses date-time text, so two spellings
+of one instant would be one key in the table), more than
 :data:`MAX_KEY_BYTES` of keys (memory stays bounded), an item it does not know. The
 hint is first turned off when a run starts, so a run that stops early never inherits
 an earlier run's "deduplicated".
