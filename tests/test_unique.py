@@ -48,17 +48,25 @@ def run_directory(work) -> tuple[int, int, object]:
     return rows, ids, pipeline.default_schema.tables["directory_users"].get(DEDUPLICATED)
 
 
-def test_keys_served_once_skip_dedup_and_repeats_do_not(
-    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
-):
+@pytest.fixture
+def vouched(headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys):
+    """A first `headwater run` of 250 directory users, each served once, so vouched
+    for; from then on the API is paged so that one record comes twice."""
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator(DIRECTORY, records={"directory_users": 250})
     use_settings(monkeypatch, "directory", sim)
     assert run_directory(headwater_env) == (250, 250, True)
-
-    # The same API, paged so that one record comes twice: dlt deduplicates again, and
-    # the earlier run's hint does not linger.
     headwater_plugins(headwater_directory.hooks, RepeatsOneRecord())
+    capsys.readouterr()
+    return sim
+
+
+def test_keys_served_once_skip_dedup_and_repeats_do_not(
+    vouched, headwater_plugins, headwater_env, capsys
+):
+    # One record comes twice: dlt deduplicates again, and the earlier run's hint does
+    # not linger.
+    sim = vouched
     sim.reset_log()
     assert run_directory(headwater_env) == (250, 250, False)
     # offsets 0, 99, 199: the 100th record came twice
@@ -112,6 +120,44 @@ def test_a_date_time_key_is_left_to_dlt_which_parses_it(
     capsys.readouterr()
 
 
+def test_a_later_run_through_your_own_pipeline_does_not_inherit_the_hint(vouched, capsys):
+    # `headwater run` vouched for the keys; a run of the same pipeline from Python, whose
+    # API repeats a record, must deduplicate again.
+    sim = vouched
+    pipeline = dlt.pipeline(PIPELINE, destination="duckdb", dataset_name=DATASET)
+    pipeline.run(headwater.source("directory", **sim.settings), loader_file_format="parquet")
+    assert pipeline.default_schema.tables["directory_users"][DEDUPLICATED] is False
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*), count(distinct id) from directory_users") == [
+            (250, 250)
+        ]
+    capsys.readouterr()
+
+
+def test_packages_left_unloaded_by_an_earlier_run_lose_the_hint(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    # A run that died in its load step: its package may be loaded in part, and a job
+    # that runs again stages its rows twice. The next run loads it with dlt's dedup.
+    from headwater.assemble import build_source
+    from headwater.unique import distrust_pending
+
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 40})
+    pipeline = dlt.pipeline(PIPELINE, destination="duckdb", dataset_name=DATASET)
+    source = build_source("directory", sim.settings, unique_keys=True)
+    pipeline.extract(source, loader_file_format="parquet")
+    pipeline.normalize()
+    (load_id,) = pipeline.list_normalized_load_packages()
+    storage = pipeline._get_load_storage().normalized_packages
+    assert storage.load_schema(load_id).tables["directory_users"][DEDUPLICATED] is True
+
+    assert distrust_pending(pipeline) == 1
+    assert storage.load_schema(load_id).tables["directory_users"][DEDUPLICATED] is False
+    assert distrust_pending(pipeline) == 0
+    capsys.readouterr()
+
+
 def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
     headwater_plugins, api_simulator, duckdb_pipeline
 ):
@@ -121,11 +167,11 @@ def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
     sim = api_simulator(DIRECTORY, records={"directory_users": 30})
     pipeline = duckdb_pipeline("own")
     pipeline.run(headwater.source("directory", **sim.settings), loader_file_format="parquet")
-    assert DEDUPLICATED not in pipeline.default_schema.tables["directory_users"]
+    assert pipeline.default_schema.tables["directory_users"][DEDUPLICATED] is False
 
 
-def tracked(*items, max_bytes: int = 1000) -> KeyTracker:
-    tracker = KeyTracker("id", max_bytes, ignore_table=quarantine_table("users"))
+def tracked(*items, data_type: str = "text", max_bytes: int = 1000) -> KeyTracker:
+    tracker = KeyTracker("id", data_type, max_bytes, ignore_table=quarantine_table("users"))
     for item in items:
         tracker.add(item)
     return tracker
@@ -134,22 +180,32 @@ def tracked(*items, max_bytes: int = 1000) -> KeyTracker:
 def test_distinct_keys_across_tables_and_records_are_unique():
     tracker = tracked(pa.table({"id": ["a", "b"]}), [{"id": "c"}, {"id": "d"}])
     assert tracker.unique() and tracker.rows == 4
+    assert tracked(
+        pa.table({"id": pa.array([1, 2], pa.int32())}), [{"id": 3}], data_type="bigint"
+    ).unique()
 
 
 @pytest.mark.parametrize(
-    ("items", "reason"),
+    ("items", "data_type", "reason"),
     [
-        ((pa.table({"id": ["a", "b"]}), pa.table({"id": ["c", "a"]})), None),
-        (([{"id": "a"}, {"id": None}], [{"id": None}]), None),  # two rows without a key
-        (([{"id": "a"}], [{"id": 1}]), "keys of mixed types"),
-        (([{"id": "a"}, {"id": 1}],), "keys of mixed types"),
-        ((pa.table({"other": ["a"]}),), "a table without id"),
-        (({"id": "a"},), "an item of type dict"),
-        (([{"id": str(i)} for i in range(200)],), "more than 1000 bytes of keys"),
+        ((pa.table({"id": ["a", "b"]}), pa.table({"id": ["c", "a"]})), "text", None),
+        (([{"id": "a"}, {"id": None}], [{"id": None}]), "text", None),  # two without a key
+        (([{"id": 1}], [{"id": 2}, {"id": 1}]), "bigint", None),
+        (([{"id": "a"}], [{"id": 1}]), "text", "a key that is not text"),
+        (([{"id": "a"}, {"id": 1}],), "text", "a key that is not text"),
+        # dlt would make one integer of "01" and 1, or of 1.0 and 1
+        (([{"id": "01"}, {"id": "1"}],), "bigint", "a key that is not bigint"),
+        (([{"id": "01"}], [{"id": 1}]), "bigint", "a key that is not bigint"),
+        (([{"id": 1.0}],), "bigint", "a key that is not bigint"),
+        (([{"id": 2**64}],), "bigint", "a key that is not bigint"),  # Arrow overflows
+        (([{"id": {"a": 1}}],), "text", "a key that is not text"),
+        ((pa.table({"other": ["a"]}),), "text", "a table without id"),
+        (({"id": "a"},), "text", "an item of type dict"),
+        (([{"id": str(i)} for i in range(200)],), "text", "more than 1000 bytes of keys"),
     ],
 )
-def test_keys_that_may_repeat_are_not_vouched_for(items, reason):
-    tracker = tracked(*items)
+def test_keys_that_may_repeat_are_not_vouched_for(items, data_type, reason):
+    tracker = tracked(*items, data_type=data_type)
     assert not tracker.unique()
     assert tracker.spoiled == reason
 

@@ -276,9 +276,10 @@ def assemble(
 
     ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
     when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
-    ``unique_keys``: top-level merge resources with a one-column primary key tell dlt
-    when a run served each key once, and the merge skips deduplicating (see
-    :mod:`headwater.unique`). Only for destinations that compare keys exactly.
+    ``unique_keys``: top-level merge resources with a one-column string or integer
+    primary key tell dlt when a run served each key once, and the merge skips
+    deduplicating (see :mod:`headwater.unique`). Only for destinations that compare
+    keys exactly.
     """
     import dlt
     from dlt.extract import DltSource
@@ -337,7 +338,7 @@ def assemble(
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
-            unique_key = _unique_key(resource, columns, disposition) if unique_keys else None
+            unique_key = _unique_key(resource, columns) if unique_keys else None
             built[resource.name] = dlt.resource(
                 _pages_of(
                     endpoint,
@@ -348,6 +349,7 @@ def assemble(
                     validator,
                     not_null,
                     row_ids,
+                    disposition == "merge",
                     unique_key,
                 ),
                 **hints,
@@ -394,17 +396,18 @@ def _pages_of(
     validator: Validator | None = None,
     not_null: Sequence[str] = (),
     row_ids: str | None = None,
-    unique_key: str | None = None,
+    merge: bool = False,
+    unique_key: tuple[str, str] | None = None,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
-    see :mod:`headwater.arrow`). With ``unique_key`` the items come with dlt's
-    "deduplicated" hint, set when every value of that field was distinct (see
-    :mod:`headwater.unique`). With an incremental spec, dlt keeps the highest
-    ``cursor_field`` loaded in the pipeline state (committed with the load) and the next
-    run sends it as ``incremental.param``; dlt also drops records at or below it that
-    the API repeats.
+    see :mod:`headwater.arrow`). A ``merge`` resource's items come with dlt's
+    "deduplicated" hint: off, or with ``unique_key`` (field, declared type) on when
+    every value of that field was distinct (see :mod:`headwater.unique`). With an
+    incremental spec, dlt keeps the highest ``cursor_field`` loaded in the pipeline
+    state (committed with the load) and the next run sends it as
+    ``incremental.param``; dlt also drops records at or below it that the API repeats.
     """
 
     def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
@@ -424,10 +427,11 @@ def _pages_of(
                     arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
                 )
                 items = batcher.batches(pages)
-            if unique_key is not None:
+            if merge:
                 from headwater.unique import hinted
 
-                items = hinted(items, unique_key, ignore_table=quarantine_table(resource.name))
+                key, data_type = unique_key or (None, "text")
+                items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
             yield from items
         finally:
             # An error downstream (validation, Arrow) or an early close must stop the
@@ -476,16 +480,16 @@ _EXACT_KEY_TYPES = ("text", "bigint")
 
 
 def _unique_key(
-    resource: Resource, columns: Mapping[str, Mapping[str, Any]], disposition: str
-) -> str | None:
-    """The field whose values decide whether the merge must deduplicate (see
-    :mod:`headwater.unique`), or ``None``: not a merge, a compound key, or a key of a
-    type dlt converts."""
+    resource: Resource, columns: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, str] | None:
+    """The field whose values decide whether the merge must deduplicate, and its
+    declared type (see :mod:`headwater.unique`); ``None`` for a compound key or a key
+    of a type dlt converts."""
     keys = resource.primary_key_columns
-    if disposition != "merge" or len(keys) != 1:
+    if len(keys) != 1:
         return None
     declared = columns.get(keys[0], {}).get("data_type")
-    return keys[0] if declared in _EXACT_KEY_TYPES else None
+    return (keys[0], declared) if declared in _EXACT_KEY_TYPES else None
 
 
 def _own_row_ids() -> str | None:

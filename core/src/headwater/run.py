@@ -162,6 +162,9 @@ def run_connector(
             pipeline = dlt.pipeline(
                 destination=dlt.destinations.duckdb(credentials=credentials), **pipeline_args
             )
+        from headwater.unique import distrust_pending
+
+        distrust_pending(pipeline)
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources).

@@ -4,21 +4,25 @@ dlt's merge (``delete-insert``) deduplicates the staged rows by primary key with
 window function, ``ROW_NUMBER() OVER (PARTITION BY key)``. On DuckDB that is most of
 the merge: 200k rows took 0.77 s against 0.36 s for the plain insert, 1M rows 4.4 s
 against 1.0 s. Most APIs serve each key once per run, and a resource's generator sees
-every row it yields, so it can tell: :func:`hinted` keeps the key column (Arrow
-arrays: about 12 bytes a row for short string ids, 40 for UUIDs), and when the resource
-has yielded everything it counts the distinct keys at once. When each key is there exactly once
-it sets dlt's ``x-stage-data-deduplicated`` table hint (what the merge disposition's
-``deduplicated`` option sets), and the merge inserts the staged rows as they are.
+every row it yields, so it can tell: :func:`hinted` keeps the key column (Arrow arrays:
+about 12 bytes a row for short string ids, 40 for UUIDs), and when the resource has
+yielded everything it counts the distinct keys at once. When each key is there exactly
+once it sets dlt's ``x-stage-data-deduplicated`` table hint (what the merge
+disposition's ``deduplicated`` option sets), and the merge inserts the staged rows as
+they are.
 
-Anything it cannot vouch for leaves the hint off and dlt deduplicates as usual: a
-key seen twice or missing twice, keys of mixed types, a compound key, a key declared
-as anything but a string or an integer (dlt parses date-time text, so two spellings
-of one instant would be one key in the table), more than
-:data:`MAX_KEY_BYTES` of keys (memory stays bounded), an item it does not know. The
-hint is first turned off when a run starts, so a run that stops early never inherits
-an earlier run's "deduplicated".
-dlt's incremental filter runs after the generator and only removes rows, so it cannot
-make unique keys repeat.
+Anything it cannot vouch for leaves the hint off and dlt deduplicates as usual: a key
+seen twice or missing twice, a compound key, a key declared as anything but a string
+or an integer (dlt parses date-time text: two spellings of one instant are one key in
+the table), a value of another type than declared (dlt would convert it: ``"01"`` and
+``1`` become one integer), more than :data:`MAX_KEY_BYTES` of keys (memory stays
+bounded), an item it does not know.
+
+The hint is turned off whenever a top-level merge resource starts, vouched for or not,
+so a run that stops early, or one through a pipeline of your own, never inherits an
+earlier run's "deduplicated"; packages an earlier run left unloaded lose it too
+(:func:`distrust_pending`). dlt's incremental filter runs after the generator and only
+removes rows, so it cannot make unique keys repeat.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["DEDUPLICATED", "MAX_KEY_BYTES", "KeyTracker", "hinted"]
+__all__ = ["DEDUPLICATED", "MAX_KEY_BYTES", "KeyTracker", "distrust_pending", "hinted"]
 
 #: dlt's table hint: the staged rows have unique primary keys.
 DEDUPLICATED = "x-stage-data-deduplicated"
@@ -35,17 +39,30 @@ DEDUPLICATED = "x-stage-data-deduplicated"
 MAX_KEY_BYTES = 64 * 1024 * 1024
 
 
+#: Arrow types whose keys reach the destination as they are, by declared dlt type.
+_ARROW_TYPES = {"text": ("is_string", "is_large_string"), "bigint": ("is_integer",)}
+
+
 class KeyTracker:
     """Collects the values of one key column from the items a resource yields.
 
-    ``ignore_table``: a table whose items (dlt's table variants, such as the
-    quarantine table) do not count.
+    ``data_type``: the key's declared dlt type, ``text`` or ``bigint``; a value of
+    another type (which dlt would convert, so that two values could become one) spoils
+    the tracker. ``ignore_table``: a table whose items (dlt's table variants, such as
+    the quarantine table) do not count.
     """
 
     def __init__(
-        self, column: str, max_bytes: int = MAX_KEY_BYTES, ignore_table: str | None = None
+        self,
+        column: str,
+        data_type: str = "text",
+        max_bytes: int = MAX_KEY_BYTES,
+        ignore_table: str | None = None,
     ) -> None:
+        if data_type not in _ARROW_TYPES:
+            raise ValueError(f"keys of type {data_type!r} cannot be vouched for")
         self.column = column
+        self.data_type = data_type
         self.max_bytes = max_bytes
         self.ignore_table = ignore_table
         self.rows = 0
@@ -66,29 +83,38 @@ class KeyTracker:
                 return
             self._spoil("an item for another table")
             return
+        import pyarrow as pa
+
         if hasattr(item, "column_names"):
             if self.column not in item.column_names:
                 self._spoil(f"a table without {self.column}")
                 return
             rows, chunks = item.num_rows, item.column(self.column).chunks
         elif isinstance(item, list):
-            import pyarrow as pa
-
             try:
                 array = pa.array([record.get(self.column) for record in item])
-            except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError):
-                self._spoil("keys of mixed types")
+            except (pa.ArrowException, OverflowError, TypeError, ValueError, AttributeError):
+                self._spoil(f"a key that is not {self.data_type}")
                 return
             rows, chunks = len(array), [array]
         else:
             self._spoil(f"an item of type {type(item).__name__}")
             return
+        for chunk in chunks:
+            if not (pa.types.is_null(chunk.type) or self._exact(chunk.type)):
+                self._spoil(f"a key that is not {self.data_type}")
+                return
         self.rows += rows
         self.bytes += sum(chunk.nbytes for chunk in chunks)
         if self.bytes > self.max_bytes:
             self._spoil(f"more than {self.max_bytes} bytes of keys")
             return
         self._chunks.extend(chunks)
+
+    def _exact(self, arrow_type: Any) -> bool:
+        import pyarrow as pa
+
+        return any(getattr(pa.types, test)(arrow_type) for test in _ARROW_TYPES[self.data_type])
 
     def unique(self) -> bool:
         """Whether every key so far is distinct (one missing key counts as one value)."""
@@ -99,17 +125,16 @@ class KeyTracker:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        # a page whose keys are all missing has Arrow's null type: it takes the others'
-        typed = [c.type for c in self._chunks if not pa.types.is_null(c.type)]
-        chunks = [
-            c.cast(typed[0]) if typed and pa.types.is_null(c.type) else c for c in self._chunks
-        ]
         try:
-            keys = pa.chunked_array(chunks)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            self._spoil("keys of mixed types")
+            # pages whose keys are all missing have Arrow's null type; int32 and int64
+            # pages (or string and large_string) are compared as one type
+            target = pa.large_string() if self.data_type == "text" else pa.int64()
+            keys = pa.chunked_array([chunk.cast(target) for chunk in self._chunks])
+            distinct = pc.count_distinct(keys, mode="all").as_py()
+        except (pa.ArrowException, OverflowError) as exc:
+            self._spoil(f"keys Arrow cannot compare ({type(exc).__name__})")
             return False
-        return pc.count_distinct(keys, mode="all").as_py() == self.rows
+        return distinct == self.rows
 
     def _spoil(self, reason: str) -> None:
         self.spoiled = reason
@@ -127,17 +152,43 @@ def _hint(deduplicated: bool) -> Any:
 
 def hinted(
     items: Iterable[Any],
-    column: str,
+    column: str | None,
+    data_type: str = "text",
     *,
     max_bytes: int = MAX_KEY_BYTES,
     ignore_table: str | None = None,
 ) -> Iterator[Any]:
     """Yield ``items`` between two hint items for their table: first "not
     deduplicated", and once ``items`` is exhausted, whether every ``column`` value was
-    distinct. A generator closed early never yields the second."""
-    tracker = KeyTracker(column, max_bytes, ignore_table)
+    distinct. A generator closed early never yields the second. With ``column`` None
+    (a merge resource Headwater does not vouch for) only the first: an earlier run's
+    "deduplicated" never carries over to a run that cannot tell."""
     yield _hint(False)
+    if column is None:
+        yield from items
+        return
+    tracker = KeyTracker(column, data_type, max_bytes, ignore_table)
     for item in items:
         tracker.add(item)
         yield item
     yield _hint(tracker.unique())
+
+
+def distrust_pending(pipeline: Any) -> int:
+    """Turn the hint off in the packages an earlier run left normalized but not loaded;
+    returns how many tables lost it.
+
+    Such a package may have been loaded in part: a job whose insert into the staging
+    table committed just before the process died runs again, stages its rows twice,
+    and only dlt's deduplication removes the copies."""
+    storage = pipeline._get_load_storage().normalized_packages
+    changed = 0
+    for load_id in pipeline.list_normalized_load_packages():
+        schema = storage.load_schema(load_id)
+        tables = [t for t in schema.tables.values() if t.get(DEDUPLICATED)]
+        for table in tables:
+            table[DEDUPLICATED] = False  # type: ignore[typeddict-unknown-key]
+        if tables:
+            storage.save_schema(load_id, schema)
+            changed += len(tables)
+    return changed
