@@ -167,16 +167,16 @@ def run_connector(
         distrust_pending(pipeline)
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
-            # applied to only some resources).
-            with _kept_open(pipeline, keep_open):
-                info = pipeline.run(
-                    source,
-                    loader_file_format=file_format,
-                    # only the chosen resources' tables and state when resources are named
-                    refresh=("drop_resources" if resources else "drop_sources")
-                    if full_refresh
-                    else None,
-                )
+            # applied to only some resources). dlt runs all steps: no connection is
+            # held, or the DuckDB file would be locked for the whole extract.
+            info = pipeline.run(
+                source,
+                loader_file_format=file_format,
+                # only the chosen resources' tables and state when resources are named
+                refresh=("drop_resources" if resources else "drop_sources")
+                if full_refresh
+                else None,
+            )
             failures: list[str] = []
         else:
             info, failures = _run_isolated(pipeline, source, connector, file_format, keep_open)
