@@ -120,6 +120,24 @@ def test_a_date_time_key_is_left_to_dlt_which_parses_it(
     capsys.readouterr()
 
 
+def test_keys_that_a_duckdb_collation_folds_are_left_to_dlt(
+    headwater_plugins, requests_mock, headwater_env, monkeypatch, capsys
+):
+    # With DuckDB's default_collation set to nocase, u1 and U1 are one key to the
+    # merge: Headwater, which tells them apart, does not vouch.
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"default_collation": "nocase"}'
+    )
+    headwater_plugins(Declares(connector()))
+    requests_mock.get("https://api.test/items", json={"data": [{"id": "u1"}, {"id": "U1"}]})
+    assert main(["run", "testapi", "--progress", "off"]) == 0
+    with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from testapi_data.items").fetchall() == [(1,)]
+    items = dlt.attach(pipeline_name="headwater_testapi").default_schema.tables["items"]
+    assert items[DEDUPLICATED] is False
+    capsys.readouterr()
+
+
 def test_a_later_run_through_your_own_pipeline_does_not_inherit_the_hint(vouched, capsys):
     # `headwater run` vouched for the keys; a run of the same pipeline from Python, whose
     # API repeats a record, must deduplicate again.

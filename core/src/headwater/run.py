@@ -51,6 +51,22 @@ class RunResult:
     failures: tuple[str, ...] = ()
 
 
+def _compares_keys_exactly(destination: str) -> bool:
+    """Whether ``destination`` compares keys as Headwater does (:data:`_EXACT_KEYS`),
+    which a DuckDB configured with a collation (``default_collation``: ``nocase``
+    makes ``u1`` and ``U1`` one key) does not."""
+    if destination not in _EXACT_KEYS:
+        return False
+    if destination == "duckdb":
+        import dlt
+
+        for setting in ("global_config", "local_config", "pragmas"):
+            value = dlt.config.get(f"destination.duckdb.credentials.{setting}")
+            if value and "collat" in str(value).lower():
+                return False
+    return True
+
+
 def default_names(connector: str) -> tuple[str, str]:
     """Default ``(pipeline_name, dataset_name)``: distinct, because a DuckDB file whose
     stem equals the dataset name fails to load ("Ambiguous reference")."""
@@ -129,7 +145,7 @@ def run_connector(
 
     register_destination_secrets()
     source = build_source(
-        name, settings, resources=resources, unique_keys=destination in _EXACT_KEYS
+        name, settings, resources=resources, unique_keys=_compares_keys_exactly(destination)
     )
     connector = get_registry().get(name)
     check_destination(destination)
