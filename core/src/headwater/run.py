@@ -160,24 +160,18 @@ def run_connector(
     file_format = file_format_for(destination)
     if destination in _FAST_DESTINATIONS:
         apply_duckdb_defaults()
-    pipeline_args: dict[str, Any] = {
-        "pipeline_name": pipeline_name,
-        "dataset_name": dataset_name,
-        "pipelines_dir": pipelines_dir,
-        **({"progress": progress} if progress is not None else {}),
-    }
     try:
-        pipeline = dlt.pipeline(destination=destination, **pipeline_args)
+        pipeline = dlt.pipeline(
+            pipeline_name=pipeline_name,
+            destination=destination,
+            dataset_name=dataset_name,
+            pipelines_dir=pipelines_dir,
+            **({"progress": progress} if progress is not None else {}),
+        )
         # Resolve the destination's settings (credentials) before anything is fetched;
         # this neither connects nor creates anything.
-        credentials = pipeline.destination_client().config.credentials
-        keep_open = destination == "duckdb"
-        if keep_open:
-            # Every step then uses these credentials, and with them one connection pool
-            # (see _kept_open).
-            pipeline = dlt.pipeline(
-                destination=dlt.destinations.duckdb(credentials=credentials), **pipeline_args
-            )
+        client = pipeline.destination_client()
+        credentials = client.config.credentials
         from headwater.unique import distrust_pending
 
         distrust_pending(pipeline)
@@ -195,7 +189,8 @@ def run_connector(
             )
             failures: list[str] = []
         else:
-            info, failures = _run_isolated(pipeline, source, connector, file_format, keep_open)
+            hold = client if destination == "duckdb" else None
+            info, failures = _run_isolated(pipeline, source, connector, file_format, hold)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -251,24 +246,20 @@ def _first_table_with_data(pipeline: Any, tables: Sequence[str]) -> str | None:
 
 
 @contextmanager
-def _kept_open(pipeline: Any, keep_open: bool) -> Iterator[None]:
-    """Hold one connection to the pipeline's DuckDB database while dlt loads into it.
+def _kept_open(client: Any) -> Iterator[None]:
+    """Hold one connection of ``client`` (a DuckDB job client) open meanwhile.
 
     dlt's DuckDB connection pool opens the database when a job borrows a connection and
     closes it when the last one is returned, and closing checkpoints. A load of 200k
     records opened the database about ten times and checkpointed three times; held
     open, it checkpoints once, when this connection closes: load 1.69 -> 1.12 s
-    (medians of 4). The pool belongs to the credentials, so the pipeline must have been
-    given the resolved credentials that its load step will use."""
-    if not keep_open:
-        yield
-        return
-    sql_client = pipeline.destination_client().sql_client
-    sql_client.open_connection()
+    (medians of 4). The pool belongs to the client's credentials: the load must be
+    given them (``pipeline.load(credentials=...)``) to share it."""
+    client.sql_client.open_connection()
     try:
         yield
     finally:
-        sql_client.close_connection()
+        client.sql_client.close_connection()
 
 
 def _run_isolated(
@@ -276,7 +267,7 @@ def _run_isolated(
     source: Any,
     connector: Connector,
     file_format: str | None,
-    keep_open: bool = False,
+    hold: Any = None,
 ) -> tuple[Any, list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
@@ -286,6 +277,9 @@ def _run_isolated(
     for that package's tables, and records the schema's hash, so a later package with
     the same hash skipped migration and its tables were never created (seen when the
     destination had lost them while the pipeline's state remained).
+
+    ``hold``: a DuckDB job client whose connection stays open through the load
+    (:func:`_kept_open`).
     """
     remaining = list(source.resources.selected)
     failures: list[str] = []
@@ -308,8 +302,11 @@ def _run_isolated(
             if not remaining:
                 raise RunError("; ".join(failures)) from None
     pipeline.normalize()
-    with _kept_open(pipeline, keep_open):
+    if hold is None:
         return pipeline.load(), failures
+    # the load resolves to hold's credentials, so its jobs share hold's open connection
+    with _kept_open(hold):
+        return pipeline.load(credentials=hold.config.credentials), failures
 
 
 def _with_descendants(connector: Connector, name: str) -> set[str]:
