@@ -82,6 +82,28 @@ USAGE = [
         "choose another name",
     ),
     (
+        ["run", "hr", "--pipeline-name", "a/b"],
+        "--pipeline-name 'a/b' cannot be used: it names the pipeline's working folder "
+        "(invalid characters found: ('/')); use letters, digits and _ "
+        "(e.g. headwater_directory)",
+    ),
+    (
+        ["run", "hr", "--pipeline-name", " "],
+        "--pipeline-name ' ' cannot be used: it names the pipeline's working folder "
+        "(the value must not be an empty string); use letters, digits and _ "
+        "(e.g. headwater_directory)",
+    ),
+    (
+        ["run", "hr", "--dataset-name", ""],
+        "--dataset-name '' cannot be used: it has no letter or digit to name a dataset "
+        "(schema) by; use letters, digits and _ (e.g. directory_data)",
+    ),
+    (
+        ["run", "hr", "--dataset-name", "__"],
+        "--dataset-name '__' cannot be used: it has no letter or digit to name a dataset "
+        "(schema) by; use letters, digits and _ (e.g. directory_data)",
+    ),
+    (
         ["simulate", "hr", "--fault", "status,count"],
         "--fault status,count: expected key=value, got 'count'",
     ),
@@ -371,6 +393,35 @@ def test_duckdb_file_open_in_another_process(capsys, api_simulator, headwater_en
     env = settings_env("directory", sim)
     assert run(capsys, "run", "directory", env=env)[0] == 0
     database = headwater_env / "headwater_directory.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; c = duckdb.connect({str(database)!r}); "
+            "print('open', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "open\n"
+        assert run(capsys, "run", "directory", env=env) == (
+            1,
+            f"headwater: error: the DuckDB file {database} is open in another process "
+            f"(PID {holder.pid}): close it there (a DuckDB shell, a notebook) and run again",
+        )
+    finally:
+        holder.communicate("")
+
+
+def test_duckdb_file_given_by_the_credentials_setting_is_named_unmasked(
+    capsys, api_simulator, headwater_env
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 20})
+    database = headwater_env / "warehouse" / "users.duckdb"
+    database.parent.mkdir()
+    env = {**settings_env("directory", sim), "DESTINATION__DUCKDB__CREDENTIALS": str(database)}
     holder = subprocess.Popen(
         [
             sys.executable,

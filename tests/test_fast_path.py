@@ -63,9 +63,10 @@ def test_row_ids_come_with_the_tables_and_dlt_does_not_rewrite_them():
 
     assert {len(i) for i in ids} == {len(i) for i in generate_dlt_ids(5)} == {14}
     assert all(re.fullmatch(r"[A-Za-z0-9+/]{14}", i) for i in ids)
-    # a record that brings its own _dlt_id keeps it
-    (table,) = batcher.batches([[{"id": "a", "_dlt_id": "mine"}]])
-    assert table.column("_dlt_id").to_pylist() == ["mine"]
+    # an API's own _dlt_id field is the API's data, not the row's identity
+    (table,) = batcher.batches([[{"id": "a", "_dlt_id": "mine"}, {"id": "b", "_dlt_id": "mine"}]])
+    assert table.column("api_dlt_id").to_pylist() == ["mine", "mine"]
+    assert len(set(table.column("_dlt_id").to_pylist()) - {"mine"}) == 2
 
 
 def test_users_add_dlt_id_setting_is_left_to_dlt(api_simulator, duckdb_pipeline, monkeypatch):

@@ -14,10 +14,44 @@ def test_long_secret_masked_everywhere_including_url_encoded():
 
 
 def test_short_secret_masked_where_it_stands_alone_only():
-    redact.register(["k9"])
-    assert redact.redact("GET /v1?api_key=k9&offset=0") == "GET /v1?api_key=***&offset=0"
-    assert redact.redact('{"api_key": "k9"}') == '{"api_key": "***"}'
-    assert redact.redact("chunk k92 fork9 k9x") == "chunk k92 fork9 k9x"  # inside words: kept
+    redact.register(["k9z4"])
+    assert redact.redact("GET /v1?api_key=k9z4&offset=0") == "GET /v1?api_key=***&offset=0"
+    assert redact.redact('{"api_key": "k9z4"}') == '{"api_key": "***"}'
+    kept = "chunk k9z42 fork9z4 k9z4x"  # inside words and numbers: kept
+    assert redact.redact(kept) == kept
+
+
+def test_values_too_short_to_be_secrets_are_not_masked_but_warned_about(caplog):
+    caplog.set_level(logging.WARNING, logger="headwater.redact")
+    redact.register(["1", "ab", "xyz"])
+    # masking them would garble numbers, paths and words
+    text = "HTTP 1.1 GET /v1/ab/items?offset=1 xyz"
+    assert redact.redact(text) == text
+    warnings = [r.getMessage() for r in caplog.records if r.name == "headwater.redact"]
+    assert len(warnings) == 3
+    assert "a secret value of 2 character(s) is too short to be masked" in warnings[1]
+    assert all("ab" not in w.split("character")[0] for w in warnings)  # values not shown
+    caplog.clear()
+    redact.register(["ab"])
+    assert not caplog.records  # once per length, not once per run of the same setting
+    redact.register(["abcd"])
+    assert redact.redact("key abcd") == "key ***"  # four characters are masked
+
+
+def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
+    from headwater.destinations import register_destination_secrets
+
+    path = str(headwater_env / "warehouse" / "events.duckdb")
+    register_destination_secrets(
+        {
+            "DESTINATION__DUCKDB__CREDENTIALS": path,
+            "DESTINATION__MOTHERDUCK__CREDENTIALS": "md:w?motherduck_token=canary-md-31",
+            "DESTINATION__DUCKDB__CREDENTIALS__PASSWORD": "/looks/like/a/path",  # a password
+        }
+    )
+    assert redact.redact(f"the DuckDB file {path} is open") == f"the DuckDB file {path} is open"
+    assert redact.redact("md:w?motherduck_token=canary-md-31") == "md:w?motherduck_token=***"
+    assert redact.redact("pw /looks/like/a/path") == "pw ***"
 
 
 def test_every_log_record_is_redacted(caplog):
@@ -55,6 +89,6 @@ def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_
         "dataset public_data"
     )
     assert redact.redact(text) == (
-        "could not parse '***' (password ***); mssql loader:***@sql; key ***; sf *** at acct1; "
-        "dataset public_data"
+        "could not parse 'postgresql://loader:***@db:5432/w' (password ***); mssql loader:***@sql; "
+        "key ***; sf *** at acct1; dataset public_data"
     )

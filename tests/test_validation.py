@@ -114,3 +114,40 @@ def test_compiled_check_covers_types_and_falls_back_to_jsonschema_for_the_rest()
     assert check.error({"n": True}) == "field 'n' is bool True, expected int"
     assert check.error({"n": 1, "kind": "z"}).startswith("kind: 'z' is not one of")
     assert check.error(["not", "a", "record"]) == "a record must be a JSON object, got list"
+
+
+def test_records_are_made_safe_for_dlt_at_any_depth():
+    from headwater.validation import fit_records
+
+    plain = [{"id": 1, "n": 2**63 - 1, "tags": [{"k": "v"}], "m": {"x": -(2**63)}}]
+    before = repr(plain)
+    assert fit_records(plain) == {}
+    assert repr(plain) == before  # nothing to fix: untouched
+    records = [
+        {"id": 1, "_dlt_id": "v", "": 1, " ": 2, "lines": [{"_dlt_parent_id": "p", "__": 3}]},
+        {"id": 2, "deep": {"list": [1, 2**64 - 1]}},
+        {"id": 3, "neg": -(2**63) - 1},
+    ]
+    assert fit_records(records) == {
+        1: "field 'deep.list[1]' holds the integer 18446744073709551615, beyond the 64-bit "
+        "range of an integer column",
+        2: "field 'neg' holds the integer -9223372036854775809, beyond the 64-bit range of an "
+        "integer column",
+    }
+    assert records[0] == {
+        "id": 1,
+        "api_dlt_id": "v",
+        "api_blank": 1,
+        "api_blank_2": 2,
+        "lines": [{"api_dlt_parent_id": "p", "api_blank": 3}],
+    }
+
+
+def test_a_number_field_refuses_integers_a_double_would_round():
+    check = RecordCheck({"type": "object", "properties": {"x": {"type": ["number", "null"]}}})
+    assert check.error({"x": 2**53}) is None
+    assert check.error({"x": 1.5e300}) is None  # a float is a float
+    assert check.error({"x": 2**53 + 1}) == (
+        "field 'x' is the integer 9007199254740993, which its number (double) column cannot "
+        "hold exactly"
+    )

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from headwater.schema import column_type
+from headwater.validation import fit_records, renames
 
 __all__ = [
     "BATCH_ROWS",
@@ -97,6 +98,17 @@ def _offsets(count: int, width: int) -> Any:
     return _import_pyarrow().py_buffer(array.array("i", range(0, width * count + 1, width)))
 
 
+def _fit_or_fail(records: list[dict[str, Any]]) -> None:
+    """Records going to dlt's row path without a validator: made safe for dlt
+    (:func:`~headwater.validation.fit_records`); one no column can hold is an error."""
+    from headwater.errors import ResponseError
+
+    unloadable = fit_records(records)
+    if unloadable:
+        index, error = next(iter(unloadable.items()))
+        raise ResponseError(f"a record cannot be loaded ({error}; record {index + 1} of its batch)")
+
+
 def fast_path_columns(schema: Mapping[str, Any]) -> dict[str, str] | None:
     """``column -> dlt type`` when every declared property is a scalar, else ``None``."""
     types: dict[str, str] = {}
@@ -158,7 +170,7 @@ class ArrowBatcher:
             yield from self._emit(pending)
 
     def _emit(self, records: list[dict[str, Any]]) -> Iterator[Any]:
-        if self.validator is not None and self.validator.check.needs_full:
+        if self.validator is not None and self.validator.needs_full:
             # keywords Arrow cannot check (enum, minimum, ...): every record is checked
             records, extra = self.validator.split(records)
             yield from extra
@@ -175,6 +187,8 @@ class ArrowBatcher:
                 yield table
                 return
         if records:
+            if self.validator is None:
+                _fit_or_fail(records)
             self.fallbacks += 1
             yield records  # dlt's row path loads what Arrow could not type
 
@@ -189,6 +203,8 @@ class ArrowBatcher:
             if record.keys() != keys.keys():
                 keys.update(dict.fromkeys(record))
         arrays, names = [], []
+        # field names dlt cannot take (an API's own _dlt_id would replace the row ids)
+        renamed = renames([name for name in keys if name not in self.columns])
         try:
             for name in keys:
                 values = [record.get(name) for record in records]
@@ -206,7 +222,7 @@ class ArrowBatcher:
                 if name in self.not_null and array.null_count:
                     return None  # a required value is missing: the validator decides
                 arrays.append(array)
-                names.append(name)
+                names.append(renamed.get(name) or name)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             return None
         # Declared NOT NULL columns are non-nullable Arrow fields, or dlt would take
@@ -215,7 +231,9 @@ class ArrowBatcher:
             pa.field(name, array.type, nullable=name not in self.not_null)
             for name, array in zip(names, arrays, strict=True)
         ]
-        if self.row_ids is not None and self.row_ids not in keys:
+        if len(set(names)) != len(names):
+            return None  # a renamed field meets another: the row path numbers them
+        if self.row_ids is not None and self.row_ids not in names:
             arrays.append(row_ids(len(records)))
             fields.append(pa.field(self.row_ids, pa.string(), nullable=False))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -328,12 +328,9 @@ def assemble(
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        validator = (
-            None
-            if validation == "off"
-            else Validator(
-                f"{connector.name}.{resource.name}", resource.name, record_schema, validation
-            )
+        # also under "off": it makes records safe for dlt (headwater.validation)
+        validator = Validator(
+            f"{connector.name}.{resource.name}", resource.name, record_schema, validation
         )
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]

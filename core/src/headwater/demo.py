@@ -49,13 +49,8 @@ def run_demo(
 
     check_destination("duckdb")
 
-    import dlt
-    import duckdb
-
-    from headwater.assemble import build_source
     from headwater.plugins import get_registry
-    from headwater.run import apply_duckdb_defaults, file_format_for
-    from headwater.testing import Simulator
+    from headwater.run import apply_duckdb_defaults, held_lock
 
     registry = get_registry()
     connectors = [registry.get(n) for n in names] if names else registry.connectors()
@@ -70,6 +65,42 @@ def run_demo(
             "choose another name"
         )
     apply_duckdb_defaults()
+    # Each demo's pipelines live in a folder of their own, but two demos into one file
+    # would drop and load each other's tables: the second is refused.
+    refusal = (
+        f"another headwater demo is loading into {database}; wait for it to finish, "
+        "or give this one another --output"
+    )
+    with held_lock(_demo_lock(database), refusal):
+        return _run_demo(connectors, database, records, echo, progress)
+
+
+def _demo_lock(database: Path) -> Path:
+    """The lock of demos into ``database``: in dlt's pipelines directory (not a stray
+    file beside the user's database), named after the database's path."""
+    import hashlib
+
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    digest = hashlib.sha256(str(database).encode()).hexdigest()[:16]
+    return Path(get_dlt_pipelines_dir()) / f"headwater_demo_{digest}.lock"
+
+
+def _run_demo(
+    connectors: Sequence[Any],
+    database: Path,
+    records: int | None,
+    echo: Callable[[str], None],
+    progress: Any,
+) -> DemoResult:
+    """:func:`run_demo` under the lock of its DuckDB file."""
+    import dlt
+    import duckdb
+
+    from headwater.assemble import build_source
+    from headwater.run import file_format_for
+    from headwater.testing import Simulator
+
     pipelines_dir = tempfile.mkdtemp(prefix="headwater-demo-")
     started = time.monotonic()
     try:

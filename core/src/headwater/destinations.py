@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from headwater import redact
 from headwater.errors import ConfigError
@@ -75,7 +75,7 @@ def register_destination_secrets(
     found: list[str] = []
     for key, value in environ.items():
         if "DESTINATION__" in key.upper() and is_secret_name(key):
-            found.extend(_secret_parts(value))
+            found.extend(_secret_parts(value, _last(key)))
     secrets_toml = toml_files(project_dir)[0]
     try:
         data = tomllib.loads(secrets_toml.read_text(encoding="utf-8"))
@@ -83,7 +83,7 @@ def register_destination_secrets(
         data = {}
     for name, value in _leaves(data.get("destination", {})):
         if is_secret_name(name):
-            found.extend(_secret_parts(value))
+            found.extend(_secret_parts(value, _last(name)))
     redact.register(found)
 
 
@@ -96,11 +96,29 @@ def _leaves(table: Any, name: str = "") -> Iterator[tuple[str, str]]:
         yield name, table
 
 
-def _secret_parts(value: str) -> list[str]:
-    """``value`` and the secrets inside it: a URL's password, a JSON document's
-    secret fields (a service account's ``private_key``)."""
-    parts = [value] if value.strip() else []
+def _last(name: str) -> str:
+    """The last part of a setting's name: ``credentials`` of ``DESTINATION__X__CREDENTIALS``."""
+    return name.rsplit("__", 1)[-1].rsplit(".", 1)[-1].lower()
+
+
+#: a ``credentials`` value that is a file path (DuckDB's database file), not a secret
+_PATH = re.compile(
+    r"^(?:[A-Za-z]:)?[^:?@{}\s]*[/\\][^?@{}]*$|^[^:/?@{}\s]+\.(?:duckdb|db)$|^:memory:$"
+)
+
+
+def _secret_parts(value: str, name: str = "") -> list[str]:
+    """The secrets in ``value``, a setting called ``name``: the value itself, a URL's
+    password and secret query parameters (``motherduck_token``), a JSON document's
+    secret fields (a service account's ``private_key``).
+
+    A ``credentials`` value is not secret as a whole when it is a URL, a JSON document
+    or a file path (DuckDB's database): only the secrets inside it are. Masking a
+    whole connection string or path would hide where the data went from the user."""
     text = value.strip()
+    structured = "://" in text or text.startswith("{") or _USERINFO.match(text) is not None
+    whole = name != "credentials" or not (structured or "?" in text or _PATH.match(text))
+    parts = [value] if text and whole else []
     if text.startswith("{"):
         with contextlib.suppress(ValueError):
             document = json.loads(text)
@@ -111,7 +129,11 @@ def _secret_parts(value: str) -> list[str]:
         password = None
     if password:
         parts.append(unquote(password))
-    match = _USERINFO.match(text)
+    if "?" in text:
+        for key, secret in parse_qsl(text.split("?", 1)[1].split("#", 1)[0]):
+            if is_secret_name(key):
+                parts.append(secret)
+    match = None if "://" in text else _USERINFO.match(text)
     if match:
         parts.append(unquote(match.group(1)))
     return parts

@@ -18,18 +18,27 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "forget", "install", "redact", "register", "registered"]
+__all__ = ["MASK", "MIN_LENGTH", "SHORT", "forget", "install", "redact", "register", "registered"]
 
 MASK = "***"
-#: Values shorter than this are masked only where they stand alone (not inside a
-#: longer word or number): masking "ab" inside every word would garble the logs, but a
-#: short secret is still masked as a URL parameter value or a quoted string.
+#: Values shorter than this are not masked at all: masking "1" or "ab" wherever it
+#: stands alone would still garble numbers, paths and words ("HTTP ***.***"), and no
+#: real secret is that short. Registering one logs a warning (without the value).
+MIN_LENGTH = 4
+#: Values shorter than this (and at least :data:`MIN_LENGTH`) are masked only where they
+#: stand alone (not inside a longer word or number): masking "abcd" inside every word
+#: would garble the logs, but such a secret is still masked as a URL parameter value
+#: or a quoted string.
 SHORT = 8
+
+log = logging.getLogger("headwater.redact")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _installed = False
+#: lengths of too-short values already warned about (the values are not kept)
+_warned: set[int] = set()
 
 
 def register(values: Iterable[Any]) -> None:
@@ -42,6 +51,17 @@ def register(values: Iterable[Any]) -> None:
                 continue
             text = str(value)
             if not text:
+                continue
+            if len(text) < MIN_LENGTH:
+                if len(text) not in _warned:
+                    _warned.add(len(text))
+                    log.warning(
+                        "a secret value of %d character(s) is too short to be masked in "
+                        "logs and messages (at least %d are masked); a real secret is "
+                        "longer: check the setting",
+                        len(text),
+                        MIN_LENGTH,
+                    )
                 continue
             for form in {text, quote(text, safe=""), quote_plus(text), quote(text)}:
                 if form not in _secrets:
@@ -66,6 +86,7 @@ def forget() -> None:
     global _pattern
     with _lock:
         _secrets.clear()
+        _warned.clear()
         _pattern = None
 
 

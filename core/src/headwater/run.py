@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
@@ -21,6 +22,9 @@ __all__ = [
     "default_names",
     "explain",
     "file_format_for",
+    "held_lock",
+    "lock_path",
+    "pipeline_lock",
     "run_connector",
 ]
 
@@ -115,6 +119,99 @@ def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
     return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
 
 
+def check_names(pipeline_name: str, dataset_name: str) -> None:
+    """Raise :class:`ConfigError` (one line) for a pipeline or dataset name dlt rejects
+    or cannot use: the pipeline name names its working folder (no ``/``, not empty);
+    the dataset name must keep a letter or digit once made SQL-safe."""
+    from dlt.common.schema import Schema
+    from dlt.common.storages import FileStorage
+
+    from headwater.assemble import NAMING
+
+    try:
+        FileStorage.validate_file_name_component(pipeline_name)
+        if not pipeline_name.strip():
+            raise ValueError("it is empty")
+    except ValueError as exc:
+        # dlt's "[PV1100] invalid characters found: invalids=('/'), platform=..., value=..."
+        detail = re.sub(r", platform=.*", "", str(exc).split("] ", 1)[-1])
+        detail = detail.replace("invalids=", "") or "it is empty"
+        raise ConfigError(
+            f"--pipeline-name {pipeline_name!r} cannot be used: it names the pipeline's "
+            f"working folder ({detail}); use letters, digits and _ (e.g. headwater_directory)"
+        ) from None
+    try:
+        naming = Schema("check", normalizers={"names": NAMING}).naming
+        normalized = naming.normalize_identifier(dataset_name)
+    except ValueError:
+        normalized = ""
+    if not normalized.strip("_"):
+        raise ConfigError(
+            f"--dataset-name {dataset_name!r} cannot be used: it has no letter or digit to "
+            "name a dataset (schema) by; use letters, digits and _ (e.g. directory_data)"
+        )
+
+
+def lock_path(pipeline_name: str, pipelines_dir: str | None = None) -> Path:
+    """The lock file of pipeline ``pipeline_name``: beside its working folder
+    (``<pipelines_dir>/<pipeline_name>``), in dlt's pipelines directory by default.
+
+    Beside, not inside: dlt may wipe the working folder itself (``--full-refresh``,
+    state restored from the destination), and a lock file must outlive that."""
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    return Path(pipelines_dir or get_dlt_pipelines_dir()) / f"{pipeline_name}.lock"
+
+
+@contextmanager
+def pipeline_lock(
+    pipeline_name: str, pipelines_dir: str | None = None, *, timeout: float = 0.0
+) -> Iterator[Path]:
+    """Hold the lock of pipeline ``pipeline_name``'s working folder meanwhile.
+
+    ``headwater run`` holds it for the whole run (extract, normalize, load): two runs of
+    one pipeline would otherwise share its working folder, normalize and load each
+    other's packages and load rows twice. It is an OS lock (``flock``, ``LockFileEx``,
+    through the ``filelock`` library): the operating system releases it when the
+    process ends, so a killed run (SIGKILL, out of memory) never blocks the next one.
+
+    ``timeout``: seconds to wait for another holder (0: refuse at once); then
+    :class:`RunError` names the pipeline and the lock file. Wrap your own pipeline's
+    runs of :func:`headwater.source` in it to get the same protection::
+
+        with pipeline_lock(pipeline.pipeline_name, pipeline.pipelines_dir):
+            pipeline.run(headwater.source("directory"))
+    """
+    path = lock_path(pipeline_name, pipelines_dir)
+    refusal = (
+        f"pipeline {pipeline_name} is already running in another process (it holds "
+        f"{path}); wait for that run to finish, or give this one another --pipeline-name"
+    )
+    with held_lock(path, refusal, timeout=timeout):
+        yield path
+
+
+@contextmanager
+def held_lock(path: Path, refusal: str, *, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the OS file lock ``path`` meanwhile (its folder is created); when another
+    process holds it for longer than ``timeout`` seconds, raise :class:`RunError` with
+    ``refusal``. The lock file stays (empty) when released: removing it would let a
+    process that opened it just before lock a file nobody else sees."""
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # thread_local=False: one lock per run, whichever thread releases it
+    lock = FileLock(str(path), timeout=timeout, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunError(refusal) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_connector(
     name: str,
     settings: Mapping[str, Any] | None = None,
@@ -127,6 +224,7 @@ def run_connector(
     all_or_nothing: bool = False,
     pipelines_dir: str | None = None,
     progress: Any = None,
+    lock_timeout: float = 0.0,
 ) -> RunResult:
     """Build connector ``name``'s source and load it.
 
@@ -136,22 +234,23 @@ def run_connector(
     with ``full_refresh``) any failure loads nothing and raises. Raises
     :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
     ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
+    ``lock_timeout``: seconds to wait when another run of the same pipeline holds its
+    lock (:func:`pipeline_lock`; default: refuse at once).
     """
-    import dlt
-
     from headwater.assemble import build_source
     from headwater.destinations import check_destination, register_destination_secrets
     from headwater.plugins import get_registry
 
     register_destination_secrets()
+    default_pipeline, default_dataset = default_names(name)
+    pipeline_name = default_pipeline if pipeline_name is None else pipeline_name
+    dataset_name = default_dataset if dataset_name is None else dataset_name
+    check_names(pipeline_name, dataset_name)
     source = build_source(
         name, settings, resources=resources, unique_keys=_compares_keys_exactly(destination)
     )
     connector = get_registry().get(name)
     check_destination(destination)
-    default_pipeline, default_dataset = default_names(name)
-    pipeline_name = pipeline_name or default_pipeline
-    dataset_name = dataset_name or default_dataset
     if destination == "duckdb" and dataset_name == pipeline_name:
         raise ConfigError(
             f"--dataset-name {dataset_name} equals the pipeline name, and DuckDB cannot load a "
@@ -160,6 +259,41 @@ def run_connector(
     file_format = file_format_for(destination)
     if destination in _FAST_DESTINATIONS:
         apply_duckdb_defaults()
+    # Everything that reads or writes the pipeline's working folder happens under its
+    # lock: a second run of this pipeline meanwhile is refused (see pipeline_lock).
+    with pipeline_lock(pipeline_name, pipelines_dir, timeout=lock_timeout):
+        return _locked_run(
+            source,
+            connector,
+            resources=resources,
+            destination=destination,
+            dataset_name=dataset_name,
+            pipeline_name=pipeline_name,
+            full_refresh=full_refresh,
+            all_or_nothing=all_or_nothing,
+            pipelines_dir=pipelines_dir,
+            progress=progress,
+            file_format=file_format,
+        )
+
+
+def _locked_run(
+    source: Any,
+    connector: Connector,
+    *,
+    resources: Sequence[str] | None,
+    destination: str,
+    dataset_name: str,
+    pipeline_name: str,
+    full_refresh: bool,
+    all_or_nothing: bool,
+    pipelines_dir: str | None,
+    progress: Any,
+    file_format: str | None,
+) -> RunResult:
+    """The part of :func:`run_connector` that runs the pipeline (under its lock)."""
+    import dlt
+
     try:
         pipeline = dlt.pipeline(
             pipeline_name=pipeline_name,

@@ -1,0 +1,218 @@
+"""Records no API should send but some do: integers beyond 64 bits, field names dlt
+reserves or cannot use. Loaded through `headwater run` from a real HTTP server on
+127.0.0.1 that sends the JSON text as written, on the Arrow fast path and the row path,
+and read back from DuckDB."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pytest
+from headwater import hookimpl
+from headwater.cli import main
+from helpers import Declares, connector
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "count": {"type": ["integer", "null"]},
+        "amount": {"type": ["number", "null"]},
+        "name": {"type": ["string", "null"]},
+    },
+    "required": ["id"],
+}
+
+
+class HostileSchema:
+    """The record schema of the test connector (not a file of a package)."""
+
+    @hookimpl(tryfirst=True)
+    def headwater_record_schema(self, connector, resource):
+        return SCHEMA if connector.name == "hostile" else None
+
+
+@pytest.fixture
+def serve(headwater_plugins):
+    """Factory: serve ``body`` (JSON text, sent as written) at /items on 127.0.0.1 and
+    register connector ``hostile`` reading it; returns the base URL."""
+    servers = []
+
+    def start(body: str) -> str:
+        payload = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        headwater_plugins(Declares(connector("hostile")), HostileSchema())
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(params=["arrow", "rows"])
+def path(request, monkeypatch):
+    """Both ways records reach dlt: typed Arrow tables, and dict rows."""
+    monkeypatch.setenv("HEADWATER_ARROW", "1" if request.param == "arrow" else "0")
+    return request.param
+
+
+def run(base_url, capsys, *extra):
+    code = main(["run", "hostile", "--base-url", base_url, "--progress", "off", *extra])
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+def query(work, sql):
+    with duckdb.connect(str(work / "headwater_hostile.duckdb"), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+# JSON text: the digits are written out, as an API would send them
+WIDE = """{"data": [
+ {"id": 1, "count": 5, "big": 18446744073709551615},
+ {"id": 2, "count": 9223372036854775808},
+ {"id": 3, "count": -9223372036854775808, "amount": 1.5},
+ {"id": 4, "count": 7, "amount": 9007199254740993},
+ {"id": 5, "count": 9223372036854775807, "nested": {"deep": [1, 2]}}
+]}"""
+
+
+def test_integers_beyond_64_bits_are_quarantined_with_every_digit(
+    serve, path, headwater_env, capsys
+):
+    base_url = serve(WIDE)
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    loaded = query(headwater_env, "select id, count from hostile_data.items order by id")
+    # the largest and smallest 64-bit integers load exactly
+    assert loaded == [(3, -(2**63)), (5, 2**63 - 1)]
+    kept = query(
+        headwater_env, "select record, error from hostile_data.items_quarantine order by record"
+    )
+    records = {json.loads(r)["id"]: (r, e) for r, e in kept}
+    assert set(records) == {1, 2, 4}
+    assert "18446744073709551615" in records[1][0]
+    assert "field 'big' holds the integer 18446744073709551615" in records[1][1]
+    assert "9223372036854775808" in records[2][0]
+    assert "field 'count' holds the integer 9223372036854775808" in records[2][1]
+    # a number column is a double: 2**53 + 1 would be rounded
+    assert "9007199254740993" in records[4][0]
+    assert "field 'amount' is the integer 9007199254740993" in records[4][1]
+    assert "OverflowError" not in err and "Traceback" not in err
+    # nothing left pending: the next run loads again
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+
+
+def test_integer_beyond_64_bits_under_fail_is_one_error_naming_resource_and_field(
+    serve, path, headwater_env, capsys, monkeypatch
+):
+    monkeypatch.setenv("SOURCES__HOSTILE__VALIDATION", "fail")
+    base_url = serve(WIDE)
+    code, err = run(base_url, capsys)
+    lines = err.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 1, err
+    assert "resource hostile.items: a record cannot be loaded (field 'big' holds the" in lines[0]
+    assert "18446744073709551615, beyond the 64-bit range" in lines[0]
+
+
+def test_integer_beyond_64_bits_with_validation_off_is_still_kept_aside(
+    serve, path, headwater_env, capsys, monkeypatch
+):
+    monkeypatch.setenv("SOURCES__HOSTILE__VALIDATION", "off")
+    base_url = serve(WIDE)
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    ids = query(headwater_env, "select id from hostile_data.items order by id")
+    assert ids == [(3,), (4,), (5,)]  # off: the double is not checked, the bigint is
+    kept = query(headwater_env, "select record from hostile_data.items_quarantine")
+    assert sorted(json.loads(r)["id"] for (r,) in kept) == [1, 2]
+
+
+NAMES = """{"data": [
+ {"id": 1, "_dlt_id": "same", "_dlt_load_id": "L", "_dlt_parent_id": "P",
+  "_dlt_list_idx": 9, "_dlt_root_id": "R", "": "empty", " ": "blank", "__": "under",
+  "lines": [{"sku": "a", "_dlt_id": "same"}, {"sku": "b", "": "x"}]},
+ {"id": 2, "_dlt_id": "same", "": "empty2",
+  "lines": [{"sku": "c", "_dlt_id": "same", "_dlt_parent_id": "P"}]}
+]}"""
+
+
+def test_reserved_and_empty_field_names_neither_break_the_load_nor_row_identity(
+    serve, path, headwater_env, capsys
+):
+    base_url = serve(NAMES)
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    parents = query(
+        headwater_env,
+        "select id, _dlt_id, api_dlt_id, api_dlt_load_id, api_dlt_parent_id, api_dlt_list_idx, "
+        "api_dlt_root_id, api_blank, api_blank_2, api_blank_3 from hostile_data.items order by id",
+    )
+    assert [p[0] for p in parents] == [1, 2]
+    # dlt's own row ids, not the API's field: distinct
+    assert len({p[1] for p in parents}) == 2 and "same" not in {p[1] for p in parents}
+    assert parents[0][2:] == ("same", "L", "P", 9, "R", "empty", "blank", "under")
+    assert parents[1][2] == "same" and parents[1][7] == "empty2"
+    load_ids = query(headwater_env, "select distinct _dlt_load_id from hostile_data.items")
+    assert len(load_ids) == 1 and load_ids[0][0] != "L"
+    # every nested row joins its real parent
+    joined = query(
+        headwater_env,
+        "select p.id, c.sku, c.api_dlt_id, c._dlt_id from hostile_data.items__lines c "
+        "join hostile_data.items p on c._dlt_parent_id = p._dlt_id order by c.sku",
+    )
+    assert [(r[0], r[1], r[2]) for r in joined] == [
+        (1, "a", "same"),
+        (1, "b", None),
+        (2, "c", "same"),
+    ]
+    assert len({r[3] for r in joined}) == 3  # distinct child row ids
+    (orphans,) = query(
+        headwater_env,
+        "select count(*) from hostile_data.items__lines c left join hostile_data.items p "
+        "on c._dlt_parent_id = p._dlt_id where p.id is null",
+    )[0]
+    assert orphans == 0
+
+
+FLAT = """{"data": [
+ {"id": 1, "_dlt_id": "same", "": "e1", "\\t": "t1", "name": "x"},
+ {"id": 2, "_dlt_id": "same", "": "e2", "name": "y"}
+]}"""
+
+
+def test_reserved_names_on_flat_records(serve, path, headwater_env, capsys):
+    # flat records stay on the Arrow fast path (nested ones fall back to rows)
+    base_url = serve(FLAT)
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    rows = query(
+        headwater_env,
+        "select id, _dlt_id, api_dlt_id, api_blank, api_blank_2 "
+        "from hostile_data.items order by id",
+    )
+    assert [(r[0], r[2], r[3], r[4]) for r in rows] == [
+        (1, "same", "e1", "t1"),
+        (2, "same", "e2", None),
+    ]
+    assert len({r[1] for r in rows}) == 2 and "same" not in {r[1] for r in rows}
