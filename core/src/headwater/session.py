@@ -173,7 +173,9 @@ def origin(url: str | None) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
-def check_redirect(from_url: str | None, to_url: str | None, status: int | None = None) -> None:
+def check_redirect(
+    from_url: str | None, to_url: str | None, status: int | None = None, method: str | None = None
+) -> None:
     """Raise :class:`~headwater.errors.RedirectRefused` unless ``to_url`` has the
     origin of ``from_url``: the credentials of a request must not follow it elsewhere."""
     here, there = origin(from_url), origin(to_url)
@@ -183,6 +185,7 @@ def check_redirect(from_url: str | None, to_url: str | None, status: int | None 
         urlsplit(to_url or "").scheme.lower() == "http"
     )
     code = f"HTTP {status} " if status else ""
+    method = "GET" if method is None else method
     why = (
         "a downgrade from https to http is never followed"
         if downgrade
@@ -190,21 +193,41 @@ def check_redirect(from_url: str | None, to_url: str | None, status: int | None 
         "credential is sent elsewhere"
     )
     raise RedirectRefused(
-        f"GET {redact(from_url or '')} was redirected ({code}to {there}), another origin "
+        f"{method} {redact(from_url or '')} was redirected ({code}to {there}), another origin "
         f"than {here}; {why} — set base_url to the address the API really answers at"
     )
 
 
 class _OriginBound:
     """A ``requests.Session`` mix-in: redirects are followed within the request's
-    origin only. ``rebuild_auth`` runs for every hop before the new request is sent, in
-    ``Session.send`` and in :meth:`LeanGet.send_once` alike; refusing there means no
-    header, query parameter or response hook of the original request reaches the other
-    origin (requests itself strips only ``Authorization``, and only on a host change)."""
+    origin only.
+
+    ``rebuild_auth`` runs for every hop (in ``Session.send`` and in
+    :meth:`LeanGet.send_once` alike) on the request about to follow the redirect; one
+    to another origin is marked there, and :meth:`send` refuses to send it, so no
+    header, query parameter or response hook of the original request reaches the
+    other origin (requests itself strips only ``Authorization``, and only on a host
+    change). Marking rather than raising in ``rebuild_auth``: requests also builds the
+    next request of a response it does not follow (``allow_redirects=False``).
+    """
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
-        check_redirect(response.request.url, prepared_request.url, response.status_code)
+        try:
+            check_redirect(
+                response.request.url,
+                prepared_request.url,
+                response.status_code,
+                response.request.method,
+            )
+        except RedirectRefused as refused:
+            prepared_request.headwater_refused = refused
         super().rebuild_auth(prepared_request, response)  # type: ignore[misc]
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        refused = getattr(request, "headwater_refused", None)
+        if refused is not None:
+            raise refused
+        return super().send(request, **kwargs)  # type: ignore[misc]
 
 
 @functools.cache
@@ -524,7 +547,7 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
     size = 0
     try:
         while True:
-            chunk = raw.read1(_CHUNK)
+            chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
             size += len(chunk)

@@ -64,6 +64,21 @@ class ReceivedRequest:
     raw: bytes
     time: float
 
+    def carries(self, needle: str | bytes) -> bool:
+        """Whether ``needle`` (a canary secret) is anywhere in this request: line,
+        headers or body, as is, percent-encoded (a query parameter) or inside an
+        ``Authorization: Basic`` header."""
+        text = needle.decode() if isinstance(needle, bytes) else needle
+        forms = {text.encode(), quote(text, safe="").encode(), quote_plus(text).encode()}
+        if any(form in self.raw for form in forms):
+            return True
+        for line in self.raw.splitlines():
+            if line.lower().startswith(b"authorization: basic "):
+                with contextlib.suppress(ValueError):
+                    if text.encode() in base64.b64decode(line[21:].strip()):
+                        return True
+        return False
+
 
 class Behaviour(Protocol):
     """What the server does with one request (``respond`` writes the whole answer)."""
@@ -74,15 +89,20 @@ class Behaviour(Protocol):
 @attrs.frozen
 class Json:
     """A JSON answer: ``body`` (any JSON value), ``status`` and extra ``headers``
-    (``Json({}, status=429, headers={"Retry-After": "٣"})``)."""
+    (``Json({}, status=429, headers={"Retry-After": "٣"})``); ``gzip``: compressed,
+    with ``Content-Encoding: gzip``."""
 
     body: Any = attrs.field(factory=lambda: {"data": []})
     status: int = 200
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    gzip: bool = False
 
     def respond(self, handler: _Handler) -> None:
         payload = json.dumps(self.body).encode()
         handler.send_response(self.status)
+        if self.gzip:
+            payload = zlib.compress(payload, wbits=31)
+            handler.send_header("Content-Encoding", "gzip")
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         for key, value in self.headers.items():
@@ -93,14 +113,20 @@ class Json:
 
 @attrs.frozen
 class Redirect:
-    """A redirect (``status`` 301, 302, 303, 307 or 308) to ``location``."""
+    """A redirect (``status`` 301, 302, 303, 307 or 308) to ``location``; with
+    ``keep_query`` the request's query string is appended, as most servers do."""
 
     location: str
     status: int = 302
+    keep_query: bool = False
 
     def respond(self, handler: _Handler) -> None:
+        location = self.location
+        query = urlsplit(handler.path).query
+        if self.keep_query and query:
+            location += ("&" if "?" in location else "?") + query
         handler.send_response(self.status)
-        handler.send_header("Location", self.location)
+        handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
 
@@ -331,21 +357,9 @@ class HostileServer:
             return list(self._requests)
 
     def saw(self, needle: str | bytes) -> bool:
-        """Whether ``needle`` appeared anywhere in a request received (line, headers
-        or body; also percent-encoded, as a query parameter would carry it)."""
-        text = needle.decode() if isinstance(needle, bytes) else needle
-        forms = {text.encode(), quote(text, safe="").encode(), quote_plus(text).encode()}
-        raws = [r.raw for r in self.requests]
-        for raw in raws:
-            if any(form in raw for form in forms):
-                return True
-            # basic auth carries the secret base64-encoded
-            for line in raw.split(b"\r\n"):
-                if line.lower().startswith(b"authorization: basic "):
-                    with contextlib.suppress(ValueError):
-                        if text.encode() in base64.b64decode(line[21:].strip()):
-                            return True
-        return False
+        """Whether ``needle`` appeared in any request received (see
+        :meth:`ReceivedRequest.carries`)."""
+        return any(r.carries(needle) for r in self.requests)
 
     @property
     def base_url(self) -> str:
