@@ -533,6 +533,7 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
     limit = adapter.max_response_bytes
     deadline = adapter.deadline
     url = response.url or ""
+    method = getattr(response.request, "method", None) or "GET"
     if limit is not None and "Content-Encoding" not in response.headers:
         declared = response.headers.get("Content-Length", "")
         if (
@@ -542,7 +543,7 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
             and int(declared) > limit
         ):
             response.close()
-            raise _too_large(url, limit, adapter.limits)
+            raise _too_large(method, url, limit, adapter.limits)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -553,7 +554,7 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
             size += len(chunk)
             if limit is not None and size > limit:
                 response.close()
-                raise _too_large(url, limit, adapter.limits)
+                raise _too_large(method, url, limit, adapter.limits)
             chunks.append(chunk)
             if deadline is not None and time.monotonic() - started > deadline:
                 response.close()
@@ -577,9 +578,9 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
-def _too_large(url: str, limit: int, limits: HttpLimits) -> ResponseTooLarge:
+def _too_large(method: str, url: str, limit: int, limits: HttpLimits) -> ResponseTooLarge:
     return ResponseTooLarge(
-        f"GET {redact(url)} answered more than {limit} bytes (decompressed), the "
+        f"{method} {redact(url)} answered more than {limit} bytes (decompressed), the "
         f"max_response_bytes limit; stopped reading — raise {limits.hint('max_response_bytes')} "
         "if the API really sends responses this large"
     )
