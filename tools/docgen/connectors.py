@@ -417,7 +417,8 @@ def retry_text(policy: RetryPolicy) -> str:
     waits = [min(policy.max_delay, policy.backoff_factor * 2**n) for n in range(policy.max_retries)]
     wait_text = ", ".join(f"{w:g}" for w in waits)
     after = (
-        f"a `Retry-After` header is honoured (up to {MAX_RETRY_AFTER:g} s)"
+        f"a `Retry-After` header is honoured (up to the `max_retry_after` setting, "
+        f"default {MAX_RETRY_AFTER:g} s)"
         if policy.respect_retry_after
         else "`Retry-After` headers are ignored"
     )

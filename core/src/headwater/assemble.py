@@ -30,7 +30,7 @@ from headwater.paginators import OffsetPaginator
 from headwater.plugins import get_registry
 from headwater.prefetch import prefetched
 from headwater.schema import columns_from_schema
-from headwater.session import retrying_session
+from headwater.session import HttpLimits, retrying_session
 from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
 from headwater.spec import (
     Connector,
@@ -165,6 +165,7 @@ class _Endpoints:
         self.hooks = hooks
         self.settings = settings
         self.auth = hooks.auth(settings)
+        self.limits = HttpLimits.from_settings(settings, hooks.connector.name)
         self.sessions: dict[tuple[RetryPolicy, RateLimit | None], requests.Session] = {}
         limit = settings.get("rate_limit")
         name = hooks.connector.name
@@ -183,7 +184,7 @@ class _Endpoints:
                     )
                 )
             self.sessions[key] = retrying_session(
-                policy, url=self.settings["base_url"], throttles=throttles
+                policy, url=self.settings["base_url"], throttles=throttles, limits=self.limits
             )
         return self.sessions[key]
 
@@ -203,7 +204,7 @@ class _Endpoints:
             retry=policy,
             params=dict(resource.params),
             max_pages=self.settings.get("max_pages"),
-            timeout=policy.timeout,
+            timeout=self.limits.timeout(policy),
         )
 
 

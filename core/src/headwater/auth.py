@@ -7,24 +7,29 @@ not marked resolved is re-resolved from the environment).
 :class:`OAuth2ClientCredentialsAuth` fixes what dlt's ``OAuth2ClientCredentials`` lacks:
 one token for every resource and thread of a run, renewed shortly *before* it expires,
 renewed once (and the request re-sent) when the API answers 401, the secret never
-logged, and a clear error when the token endpoint refuses the credentials.
+logged, and a clear error when the token endpoint refuses the credentials. The token
+form (with the client secret) is never re-posted to another origin: a token endpoint
+redirecting elsewhere is an error naming both origins. The 401 renewal applies to
+answers from the origin the token was sent to only.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
 
 from headwater import redact
-from headwater.errors import ResponseError
+from headwater.errors import RedirectRefused, ResponseError
+from headwater.session import origin as origin_of
 
 __all__ = [
     "ApiKeyAuth",
@@ -74,7 +79,7 @@ class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
         session: requests.Session | None = None,
         renew_margin: float = 60.0,
         default_ttl: float = 3600.0,
-        timeout: float = 30.0,
+        timeout: float | tuple[float, float] = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token_url = token_url
@@ -119,7 +124,7 @@ class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
             form["scope"] = self.scope
         url = redact.redact(self.token_url)
         try:
-            response = self.session.post(self.token_url, data=form, timeout=self.timeout)
+            response = self._post(form)
         except requests.RequestException as exc:
             raise ResponseError(
                 f"token request to {url} failed: {redact.redact(type(exc).__name__)}; "
@@ -153,18 +158,56 @@ class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
         self.tokens_obtained += 1
         log.info("obtained an access token from %s (valid %.0f s)", url, ttl)
 
+    #: redirects of the token request followed (within the token URL's origin)
+    max_redirects: int = 5
+
+    def _post(self, form: dict[str, Any]) -> requests.Response:
+        """POST ``form`` to the token URL, following redirects by hand: within the token
+        URL's origin only, re-posting the form there (requests would re-post it on a
+        307/308 to any host, client secret included, or turn it into a GET)."""
+        target = self.token_url
+        for _ in range(self.max_redirects + 1):
+            response = self.session.post(
+                target, data=form, timeout=self.timeout, allow_redirects=False
+            )
+            if not response.is_redirect:
+                return response
+            response.close()
+            following = urljoin(target, response.headers["Location"])
+            if origin_of(following) != origin_of(target):
+                raise RedirectRefused(
+                    f"token endpoint {redact.redact(self.token_url)} redirected the token "
+                    f"request (HTTP {response.status_code}) to another origin, "
+                    f"{origin_of(following)}, from {origin_of(target)}; refusing to send the "
+                    "client credentials there — set token_url to the real token endpoint"
+                )
+            target = following
+        raise ResponseError(
+            f"token endpoint {redact.redact(self.token_url)} redirected more than "
+            f"{self.max_redirects} times; set token_url to the real token endpoint"
+        )
+
     # -- requests integration ----------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.token()
         request.headers["Authorization"] = f"Bearer {token}"
-        request.register_hook("response", self._renew_on_401)
+        # Bound to the origin the token is sent to: the hook is copied onto every
+        # redirected request, and must never send a fresh token to another origin.
+        request.register_hook(
+            "response", functools.partial(self._renew_on_401, origin=origin_of(request.url))
+        )
         return request
 
-    def _renew_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def _renew_on_401(
+        self, response: requests.Response, *, origin: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         """On 401, renew the token once and re-send the request (like requests' digest
-        auth). A second 401 is returned as is, and the caller reports it."""
+        auth). A second 401 is returned as is, and the caller reports it; so is a 401
+        from another origin than the one the token was sent to."""
         if response.status_code != 401 or getattr(response.request, "_headwater_retried", False):
+            return response
+        if origin is not None and origin_of(response.request.url) != origin:
             return response
         sent = response.request.headers.get("Authorization", "")
         stale = sent[len("Bearer ") :] if sent.startswith("Bearer ") else None

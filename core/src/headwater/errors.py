@@ -12,7 +12,9 @@ __all__ = [
     "ConnectorNotFound",
     "HeadwaterError",
     "PluginError",
+    "RedirectRefused",
     "ResponseError",
+    "ResponseTooLarge",
     "RunError",
     "SchemaFileError",
     "SettingsError",
@@ -54,3 +56,12 @@ class ResponseError(RunError):
     """
 
     resource: str | None = None
+
+
+class RedirectRefused(ResponseError):
+    """The API redirected a request to another origin (scheme, host or port), or from
+    https to http: Headwater does not follow, so no credential is sent there."""
+
+
+class ResponseTooLarge(ResponseError):
+    """A response body grew past the ``max_response_bytes`` setting (decompressed)."""

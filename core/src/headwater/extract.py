@@ -25,9 +25,10 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from dlt.sources.helpers.rest_client.utils import join_url
 from requests.auth import AuthBase
 
-from headwater.errors import ResponseError
+from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
 from headwater.paginators import lookup, page_body
 from headwater.redact import redact
+from headwater.session import ResponseDeadlineExceeded
 from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy, field_path
 
 __all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
@@ -50,7 +51,8 @@ class Endpoint:
     rules: Sequence[ResponseRule]
     retry: RetryPolicy
     params: dict[str, Any]
-    timeout: float = 60.0
+    #: seconds per attempt: one number, or ``(connect, read)``
+    timeout: float | tuple[float, float] = 60.0
     #: most pages one read may take (the ``max_pages`` setting); ``None``: no limit
     max_pages: int | None = None
 
@@ -170,10 +172,14 @@ def _fetch(
             prepared, send = session.prepare_request(request), session.send
         try:
             response = send(prepared, timeout=endpoint.timeout)
+        except (RedirectRefused, ResponseTooLarge) as exc:
+            # The session's refusals (see headwater.session) name the URL, the limit or
+            # both origins, and the fix; this adds which resource.
+            raise type(exc)(f"resource {label}: {exc}") from None
         except requests.RequestException as exc:
             raise ResponseError(
                 f"resource {label}: GET {redact(prepared.url or '')} failed after "
-                f"{endpoint.retry.max_retries + 1} attempts ({type(exc).__name__}); "
+                f"{endpoint.retry.max_retries + 1} attempts ({_failure(exc)}); "
                 "check that the API is reachable and try again"
             ) from None
         rule = _rule_for(endpoint.rules, response)
@@ -215,6 +221,14 @@ def _fetch(
         if response.status_code >= 400:
             raise _status_error(endpoint, response, label)
         return response, _records(endpoint, response, label)
+
+
+def _failure(exc: requests.RequestException) -> str:
+    """What went wrong with the last attempt, in a few words (never a URL: requests'
+    messages hold them unredacted)."""
+    if isinstance(exc, ResponseDeadlineExceeded):
+        return f"{exc}; raise the response_deadline setting if the API is this slow"
+    return type(exc).__name__
 
 
 def _request(

@@ -1,40 +1,263 @@
-"""HTTP sessions with a retry policy, built from dlt's retrying ``requests`` pieces."""
+"""HTTP sessions with a retry policy, built from dlt's retrying ``requests`` pieces.
+
+Whatever the server sends, a session stays bounded and keeps credentials at home:
+
+* a redirect to another origin (scheme, host or port), https -> http included, is
+  refused with :class:`~headwater.errors.RedirectRefused` before anything is sent there;
+* a response body is read with a running count of its decompressed bytes and stops at
+  :attr:`HttpLimits.max_response_bytes` (:class:`~headwater.errors.ResponseTooLarge`);
+* a response that is not complete within :attr:`HttpLimits.response_deadline` is
+  abandoned like a timeout (:class:`ResponseDeadlineExceeded`) and retried;
+* a ``Retry-After`` header is parsed by :func:`parse_retry_after`, which never raises,
+  and waited for at most :attr:`HttpLimits.max_retry_after` seconds.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import functools
+import logging
+import math
 import os
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
 import requests.adapters
+from attrs import frozen
 
+from headwater.errors import RedirectRefused, ResponseTooLarge
+from headwater.redact import redact
 from headwater.spec import RetryPolicy
 
 if TYPE_CHECKING:
     from headwater.throttle import Throttle
 
-__all__ = ["MAX_RETRY_AFTER", "LeanGet", "retrying_session"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RESPONSE_DEADLINE",
+    "MAX_RETRY_AFTER",
+    "HttpLimits",
+    "LeanGet",
+    "ResponseDeadlineExceeded",
+    "origin",
+    "parse_retry_after",
+    "retrying_session",
+]
 
-#: Longest ``Retry-After`` honoured (seconds). A server asking for longer gets this.
+log = logging.getLogger("headwater.session")
+
+#: Default of the ``max_retry_after`` setting: longest ``Retry-After`` honoured (seconds).
 MAX_RETRY_AFTER = 300.0
+#: Default of the ``max_response_bytes`` setting: 256 MiB per response, decompressed.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Default of the ``response_deadline`` setting (seconds; the read timeout if longer).
+DEFAULT_RESPONSE_DEADLINE = 300.0
+
+# One network read at most per chunk (``read1``): a trickling body is seen as it comes,
+# and a compressed body is inflated at most this much at a time.
+_CHUNK = 64 * 1024
+
+
+@frozen
+class HttpLimits:
+    """The user's limits for every response of a run (the common settings of the same
+    names; ``None``: the default described there).
+
+    ``connect_timeout`` / ``read_timeout`` default to the retry policy's ``timeout``;
+    ``response_deadline`` bounds a whole response (connecting, headers and body) and
+    defaults to :data:`DEFAULT_RESPONSE_DEADLINE`, or the read timeout if that is longer.
+    ``connector`` names the connector in the errors' hints (its environment variables).
+    """
+
+    connector: str | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    response_deadline: float | None = None
+    max_retry_after: float = MAX_RETRY_AFTER
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], connector: str | None = None) -> HttpLimits:
+        """The limits from resolved settings (missing or ``None`` values: defaults)."""
+        values = {
+            key: settings.get(key)
+            for key in (
+                "max_response_bytes",
+                "connect_timeout",
+                "read_timeout",
+                "response_deadline",
+                "max_retry_after",
+            )
+            if settings.get(key) is not None
+        }
+        return cls(connector=connector, **values)
+
+    def timeout(self, policy: RetryPolicy) -> tuple[float, float]:
+        """``(connect, read)`` timeouts for requests under ``policy``."""
+        connect = self.connect_timeout if self.connect_timeout is not None else policy.timeout
+        read = self.read_timeout if self.read_timeout is not None else policy.timeout
+        return (connect, read)
+
+    def deadline(self, policy: RetryPolicy) -> float:
+        """Seconds a whole response may take under ``policy``."""
+        if self.response_deadline is not None:
+            return self.response_deadline
+        return max(DEFAULT_RESPONSE_DEADLINE, self.timeout(policy)[1])
+
+    def hint(self, key: str) -> str:
+        """Where the user raises setting ``key``."""
+        if self.connector:
+            return f"the {key} setting (SOURCES__{self.connector.upper()}__{key.upper()})"
+        return f"the {key} setting"
+
+
+class ResponseDeadlineExceeded(requests.exceptions.ReadTimeout):
+    """No complete response within the deadline: retried like any timeout."""
+
+
+# ------------------------------------------------------------------- Retry-After
+
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII digits only, unlike str.isdigit
+
+
+def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
+    """The seconds a ``Retry-After`` value asks to wait, or ``None`` when it asks for
+    nothing usable (garbage, a negative or zero delay, a date in the past).
+
+    Never raises, whatever the server sent: only ASCII digits count as a delay
+    (``str.isdigit`` and ``float`` also accept ``'٣'``), an HTTP date is checked for
+    being representable (year 99999 is not), and a very large delay is returned as
+    ``math.inf`` for the caller to cap. ``NaN`` and ``inf`` spelled out are garbage.
+    """
+    try:
+        text = str(value).strip()
+        if not text or len(text) > 200:
+            return math.inf if text.isascii() and text.isdigit() else None
+        if _DELTA_SECONDS.fullmatch(text):
+            if len(text) > 15:  # int() of a huge digit string is slow or refused
+                return math.inf
+            seconds = float(text)
+        else:
+            parsed = email.utils.parsedate_tz(text)
+            if parsed is None:
+                return None
+            seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    except (TypeError, ValueError, OverflowError, IndexError, AttributeError):
+        return None
+    if not math.isfinite(seconds):
+        return math.inf if seconds > 0 else None
+    return seconds if seconds > 0 else None
+
+
+# --------------------------------------------------------------------- origins
+
+
+def origin(url: str | None) -> str:
+    """``scheme://host:port`` of ``url`` (the default port spelled out), for comparing
+    origins and for messages (no path, query or credentials)."""
+    parts = urlsplit(url or "")
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def check_redirect(
+    from_url: str | None, to_url: str | None, status: int | None = None, method: str | None = None
+) -> None:
+    """Raise :class:`~headwater.errors.RedirectRefused` unless ``to_url`` has the
+    origin of ``from_url``: the credentials of a request must not follow it elsewhere."""
+    here, there = origin(from_url), origin(to_url)
+    if here == there:
+        return
+    downgrade = urlsplit(from_url or "").scheme.lower() == "https" and (
+        urlsplit(to_url or "").scheme.lower() == "http"
+    )
+    code = f"HTTP {status} " if status else ""
+    method = "GET" if method is None else method
+    why = (
+        "a downgrade from https to http is never followed"
+        if downgrade
+        else "Headwater follows redirects within the API's origin only, so that no "
+        "credential is sent elsewhere"
+    )
+    raise RedirectRefused(
+        f"{method} {redact(from_url or '')} was redirected ({code}to {there}), another origin "
+        f"than {here}; {why} — set base_url to the address the API really answers at"
+    )
+
+
+class _OriginBound:
+    """A ``requests.Session`` mix-in: redirects are followed within the request's
+    origin only.
+
+    ``rebuild_auth`` runs for every hop (in ``Session.send`` and in
+    :meth:`LeanGet.send_once` alike) on the request about to follow the redirect; one
+    to another origin is marked there, and :meth:`send` refuses to send it, so no
+    header, query parameter or response hook of the original request reaches the
+    other origin (requests itself strips only ``Authorization``, and only on a host
+    change). Marking rather than raising in ``rebuild_auth``: requests also builds the
+    next request of a response it does not follow (``allow_redirects=False``).
+    """
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        try:
+            check_redirect(
+                response.request.url,
+                prepared_request.url,
+                response.status_code,
+                response.request.method,
+            )
+        except RedirectRefused as refused:
+            prepared_request.headwater_refused = refused
+        super().rebuild_auth(prepared_request, response)  # type: ignore[misc]
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        refused = getattr(request, "headwater_refused", None)
+        if refused is not None:
+            raise refused
+        return super().send(request, **kwargs)  # type: ignore[misc]
+
+
+@functools.cache
+def _session_class() -> type:
+    from dlt.sources.helpers.requests.session import Session
+
+    class HeadwaterSession(_OriginBound, Session):
+        """dlt's session, with redirects bound to the request's origin."""
+
+    return HeadwaterSession
 
 
 def retrying_session(
-    policy: RetryPolicy, *, url: str | None = None, throttles: Sequence[Throttle] = ()
+    policy: RetryPolicy,
+    *,
+    url: str | None = None,
+    throttles: Sequence[Throttle] = (),
+    limits: HttpLimits | None = None,
 ) -> requests.Session:
     """A session that retries ``policy.status_codes``, dropped connections and timeouts.
 
     ``max_retries`` retries after the first attempt; the wait grows as
     ``backoff_factor * 2**n`` up to ``max_delay``. A ``Retry-After`` header (seconds or
-    an HTTP date) is honoured when the policy says so, up to :data:`MAX_RETRY_AFTER` —
-    not capped by ``max_delay`` (dlt caps it there, so a client would come back before
-    the server asked and be refused again); ``0`` or a past date falls back to the
-    exponential wait, so it never spins.
+    an HTTP date) is honoured when the policy says so, up to ``limits.max_retry_after``
+    (logged when a wait is cut) — not capped by ``max_delay`` (dlt caps it there, so a
+    client would come back before the server asked and be refused again); ``0``, a past
+    date or garbage falls back to the exponential wait, so it never spins.
 
+    ``limits`` (default: :class:`HttpLimits` defaults) bound each response's size and
+    time; redirects are followed within the request's origin only.
     ``throttles`` are waited on before every attempt, retries included.
 
     Proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
@@ -47,7 +270,6 @@ def retrying_session(
         retry_if_status,
         wait_exponential_retry_after,
     )
-    from dlt.sources.helpers.requests.session import Session
     from tenacity import (
         Retrying,
         retry_any,
@@ -56,21 +278,24 @@ def retrying_session(
         wait_exponential,
     )
 
+    limits = limits or HttpLimits()
+    cap = limits.max_retry_after
+
     class WaitRetryAfter(wait_exponential_retry_after):
         # dlt clamps the header to the backoff cap (self.max); this clamps it to ours.
         # The wait object is shared by every thread: it must not change its own state.
         def _parse_retry_after(self, retry_after: str) -> float | None:
-            text = retry_after.strip()
-            if text.isdigit():
-                seconds = float(text)
-            else:
-                parsed = email.utils.parsedate_tz(text)
-                if parsed is None:
-                    return None
-                seconds = email.utils.mktime_tz(parsed) - time.time()
-            if seconds <= 0:
-                return None
-            return min(MAX_RETRY_AFTER, seconds)
+            seconds = parse_retry_after(retry_after)
+            if seconds is not None and seconds > cap:
+                log.warning(
+                    "the API asked to wait %s before retrying (Retry-After: %s); waiting "
+                    "%g s, the max_retry_after cap, instead",
+                    "forever" if math.isinf(seconds) else f"{seconds:.0f} s",
+                    redact(retry_after.strip()[:40]),
+                    cap,
+                )
+                return cap
+            return seconds
 
     wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
     retrying = Retrying(
@@ -83,8 +308,13 @@ def retrying_session(
         reraise=True,
         retry_error_callback=lambda state: state.outcome.result(),
     )
-    session: Any = Session(timeout=policy.timeout, raise_for_status=False)
-    adapter = _PoolCachingAdapter(pool_maxsize=50)
+    session: Any = _session_class()(timeout=limits.timeout(policy), raise_for_status=False)
+    adapter = _PoolCachingAdapter(
+        pool_maxsize=50,
+        max_response_bytes=limits.max_response_bytes,
+        deadline=limits.deadline(policy),
+        limits=limits,
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     plain_send = session.send
@@ -115,11 +345,44 @@ def retrying_session(
 
 class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     """requests' adapter, remembering the connection pool of each host and TLS setting
-    (requests works it out again for every request: a tenth of a local page's time)."""
+    (requests works it out again for every request: a tenth of a local page's time),
+    and reading each body itself, bounded in size and time (see :func:`_read_body`).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    The body is read here, under every caller — ``Session.send``, :class:`LeanGet`,
+    the redirect loop and the OAuth2 401 hook only find it already read — so no path
+    lets requests read a body unbounded.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_response_bytes: int | None = None,
+        deadline: float | None = None,
+        limits: HttpLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._pools: dict[tuple[Any, ...], Any] = {}
+        self.max_response_bytes = max_response_bytes
+        self.deadline = deadline
+        self.limits = limits or HttpLimits()
+
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        started = time.monotonic()
+        response = super().send(
+            request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
+        if not stream:
+            _read_body(response, self, started)
+        return response
 
     def get_connection_with_tls_context(
         self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
@@ -242,13 +505,82 @@ class LeanGet:
             # cookies in the jar, later requests go through the session, which sends them.
             requests.cookies.extract_cookies_to_jar(session.cookies, prepared, response.raw)
         if response.is_redirect:
+            # The session's redirect loop: other origins refused (``_OriginBound``).
             prepared._cookies = requests.cookies.RequestsCookieJar()  # type: ignore[attr-defined]
             history = [response, *session.resolve_redirects(response, prepared, **settings)]
             response = history.pop()
             response.history = history
-        response.content  # read it all, as Session.send does  # noqa: B018
+        # The body was read by the adapter, bounded in size and time.
         return response
 
     #: one request with the session's retry policy and rate limits (set by
     #: :func:`retrying_session`)
     send = send_once
+
+
+def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, started: float) -> None:
+    """Read ``response``'s body as ``Response.content`` would, but with a running count
+    of the decompressed bytes and a deadline for the whole response.
+
+    ``read1`` makes at most one network read per chunk (a body trickling a byte at a
+    time is checked against the deadline byte by byte) and urllib3 (>= 2.6) inflates a
+    compressed body at most a chunk at a time, so a gzip bomb never sits in memory
+    whole. A body over the limit is not drained: the connection is closed.
+    """
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+    raw = response.raw
+    limit = adapter.max_response_bytes
+    deadline = adapter.deadline
+    url = response.url or ""
+    method = getattr(response.request, "method", None) or "GET"
+    if limit is not None and "Content-Encoding" not in response.headers:
+        declared = response.headers.get("Content-Length", "")
+        if (
+            declared.isascii()
+            and declared.isdigit()
+            and len(declared) < 30
+            and int(declared) > limit
+        ):
+            response.close()
+            raise _too_large(method, url, limit, adapter.limits)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit is not None and size > limit:
+                response.close()
+                raise _too_large(method, url, limit, adapter.limits)
+            chunks.append(chunk)
+            if deadline is not None and time.monotonic() - started > deadline:
+                response.close()
+                raise ResponseDeadlineExceeded(
+                    f"no complete response within the response_deadline of {deadline:g} s",
+                    response=response,
+                )
+    except ProtocolError as exc:
+        response.close()
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except DecodeError as exc:
+        response.close()
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except ReadTimeoutError as exc:
+        response.close()
+        raise requests.exceptions.ConnectionError(exc) from None
+    except SSLError as exc:
+        response.close()
+        raise requests.exceptions.SSLError(exc) from None
+    response._content = b"".join(chunks)  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _too_large(method: str, url: str, limit: int, limits: HttpLimits) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"{method} {redact(url)} answered more than {limit} bytes (decompressed), the "
+        f"max_response_bytes limit; stopped reading — raise {limits.hint('max_response_bytes')} "
+        "if the API really sends responses this large"
+    )

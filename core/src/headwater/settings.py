@@ -128,6 +128,7 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         "description": "safety limit: most pages one resource may read before the run "
         "stops with an error (default: no limit)",
     }
+    properties.update(_http_limit_properties())
     if any(r.incremental is not None for r in connector.resources):
         properties["sync_mode"] = {
             "type": "string",
@@ -163,6 +164,50 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         "properties": properties,
         "required": required,
         "additionalProperties": False,
+    }
+
+
+def _http_limit_properties() -> dict[str, Any]:
+    """The settings bounding every response (see :class:`headwater.session.HttpLimits`)."""
+    from headwater.session import (
+        DEFAULT_MAX_RESPONSE_BYTES,
+        DEFAULT_RESPONSE_DEADLINE,
+        MAX_RETRY_AFTER,
+    )
+
+    seconds = {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None}
+    return {
+        "max_response_bytes": {
+            "type": "integer",
+            "minimum": 1,
+            "default": DEFAULT_MAX_RESPONSE_BYTES,
+            "description": "safety limit: most bytes one response may hold, decompressed "
+            f"(default {DEFAULT_MAX_RESPONSE_BYTES} = 256 MiB); a larger one stops the run "
+            "with an error",
+        },
+        "connect_timeout": {
+            **seconds,
+            "description": "seconds to wait for a connection (default: the connector's "
+            "timeout, 60 s unless it declares another)",
+        },
+        "read_timeout": {
+            **seconds,
+            "description": "seconds to wait for each read from the connection (default: "
+            "the connector's timeout, 60 s unless it declares another)",
+        },
+        "response_deadline": {
+            **seconds,
+            "description": "seconds a whole response may take, body included; a slower one "
+            f"is abandoned and retried like a timeout (default {DEFAULT_RESPONSE_DEADLINE:g}, "
+            "or the read timeout if longer)",
+        },
+        "max_retry_after": {
+            "type": "number",
+            "minimum": 0,
+            "default": MAX_RETRY_AFTER,
+            "description": "longest wait, in seconds, honoured from a Retry-After header "
+            f"(default {MAX_RETRY_AFTER:g}); a longer one is cut to this, and logged",
+        },
     }
 
 

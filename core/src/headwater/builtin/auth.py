@@ -17,10 +17,14 @@ if TYPE_CHECKING:
 def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     """Build the authenticator declared by ``connector.auth`` (``None``: no auth)."""
     from headwater import auth as runtime
-    from headwater.session import retrying_session
+    from headwater.session import HttpLimits, retrying_session
 
     spec = connector.auth
     if isinstance(spec, OAuth2ClientCredentials):
+        # The run's limits (response size, deadline, Retry-After cap, timeouts) hold
+        # for the token endpoint too.
+        limits = HttpLimits.from_settings(settings, connector.name)
+        timeouts_set = settings.get("connect_timeout") or settings.get("read_timeout")
         return runtime.OAuth2ClientCredentialsAuth(
             token_url=settings["token_url"],
             client_id=settings["client_id"],
@@ -29,7 +33,8 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
             extra_form=spec.extra_form,
             # The token endpoint gets the connector's retry policy: a token endpoint
             # that is briefly failing must not fail the run.
-            session=retrying_session(connector.retry, url=settings["token_url"]),
+            session=retrying_session(connector.retry, url=settings["token_url"], limits=limits),
+            timeout=limits.timeout(connector.retry) if timeouts_set else 30.0,
         )
     if isinstance(spec, ApiKeyAuth):
         return runtime.ApiKeyAuth(spec.name, settings["api_key"], spec.location)

@@ -4,7 +4,9 @@
 the connector is built from (auth, pagination, data selectors, parents, incremental
 cursors, record schemas), with faults on demand (:class:`Fault`) and a log of every
 request (:class:`RequestRecord`). :func:`generate_records` makes the deterministic
-records it serves. The pytest fixtures live in :mod:`headwater.testing.pytest_plugin`.
+records it serves. :class:`HostileServer` (:mod:`headwater.testing.hostile`) misbehaves on
+purpose: cross-origin redirects, compression bombs, endless and trickling bodies,
+hostile ``Retry-After`` values. The pytest fixtures live in :mod:`headwater.testing.pytest_plugin`.
 
 Importing this package is light: the standard library, attrs and the Headwater specs
 (no dlt).
@@ -12,8 +14,32 @@ Importing this package is light: the standard library, attrs and the Headwater s
 
 from __future__ import annotations
 
+from headwater.testing.hostile import (
+    Bomb,
+    EndlessChunks,
+    HostileServer,
+    Json,
+    ReceivedRequest,
+    Redirect,
+    Token,
+    Trickle,
+)
 from headwater.testing.records import generate_records
 from headwater.testing.rows import rows_of
 from headwater.testing.simulator import Fault, RequestRecord, Simulator
 
-__all__ = ["Fault", "RequestRecord", "Simulator", "generate_records", "rows_of"]
+__all__ = [
+    "Bomb",
+    "EndlessChunks",
+    "Fault",
+    "HostileServer",
+    "Json",
+    "ReceivedRequest",
+    "Redirect",
+    "RequestRecord",
+    "Simulator",
+    "Token",
+    "Trickle",
+    "generate_records",
+    "rows_of",
+]

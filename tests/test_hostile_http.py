@@ -1,0 +1,499 @@
+"""Hostile servers: credentials never leave their origin, and memory and time stay
+bounded whatever the server sends. Every test talks to real HTTP servers on 127.0.0.1
+(:class:`headwater.testing.HostileServer`), through ``headwater.source()`` or the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import headwater
+import pytest
+from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
+from headwater.run import explain
+from headwater.session import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpLimits,
+    check_redirect,
+    parse_retry_after,
+    retrying_session,
+)
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+)
+from headwater.testing import (
+    Bomb,
+    EndlessChunks,
+    HostileServer,
+    Json,
+    Redirect,
+    Token,
+    Trickle,
+)
+from helpers import Declares, connector, records
+
+SECRET = "canary-Hostile-5b2f9e"
+TOKEN = "canary-Token-0d41aa"
+PAGE = {"data": records(3)}
+QUICK = RetryPolicy(max_retries=1, backoff_factor=0.01, max_delay=0.05)
+
+#: every auth kind of the core: (spec, settings holding the canary secret)
+AUTH_KINDS = {
+    "oauth2": (OAuth2ClientCredentials(), {"client_id": "id-1", "client_secret": SECRET}),
+    "api_key_header": (ApiKeyAuth(name="X-Api-Key", location="header"), {"api_key": SECRET}),
+    "api_key_query": (ApiKeyAuth(name="api_key", location="query"), {"api_key": SECRET}),
+    "bearer": (BearerAuth(), {"token": SECRET}),
+    "basic": (BasicAuth(), {"username": "user-1", "password": SECRET}),
+}
+
+
+@pytest.fixture
+def servers():
+    """Two hostile servers: the API, and another origin (another port) recording what
+    reaches it."""
+    with HostileServer() as api, HostileServer() as elsewhere:
+        api.serve("/token", Token(access_token=TOKEN))
+        yield api, elsewhere
+
+
+def run_source(headwater_plugins, duckdb_pipeline, conn, **settings):
+    headwater_plugins(Declares(conn))
+    pipeline = duckdb_pipeline("hostile")
+    pipeline.run(headwater.source(conn.name, **settings))
+    with pipeline.sql_client() as client:
+        return client.execute_sql("select id from items")
+
+
+def error_of(headwater_plugins, duckdb_pipeline, conn, **settings) -> ResponseError:
+    with pytest.raises(Exception) as err:
+        run_source(headwater_plugins, duckdb_pipeline, conn, **settings)
+    known = explain(err.value)
+    assert isinstance(known, ResponseError), repr(err.value)
+    assert "\n" not in str(known)
+    return known
+
+
+# ------------------------------------------------------ credentials and redirects
+
+
+@pytest.mark.parametrize("kind", list(AUTH_KINDS))
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_cross_origin_redirect_is_refused_and_carries_no_credential(
+    headwater_plugins, duckdb_pipeline, servers, kind, status
+):
+    api, elsewhere = servers
+    spec, secrets = AUTH_KINDS[kind]
+    api.serve("/items", Redirect(elsewhere.url("/items"), status=status))
+    # the other origin asks for credentials: nothing may be re-sent to it either
+    elsewhere.serve("/items", Json({"error": "who are you"}, status=401))
+    conn = connector(auth=spec, retry=QUICK)
+    settings = {"base_url": api.base_url, "token_url": api.url("/token"), **secrets}
+    if kind != "oauth2":
+        settings.pop("token_url")
+
+    error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+
+    assert isinstance(error, RedirectRefused)
+    message = str(error)
+    assert "resource testapi.items" in message
+    assert api.base_url in message and elsewhere.base_url in message
+    assert "set base_url" in message
+    assert SECRET not in message and TOKEN not in message
+    assert elsewhere.requests == []
+    assert not elsewhere.saw(SECRET) and not elsewhere.saw(TOKEN)
+
+
+def test_redirect_to_another_host_on_the_same_port_is_refused(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    # localhost and 127.0.0.1 are one machine but two origins
+    api.serve("/items", Redirect(api.base_url.replace("127.0.0.1", "localhost") + "/v2"))
+    api.serve("/v2", Json(PAGE))
+    conn = connector(auth=BearerAuth(), retry=QUICK)
+    error = error_of(headwater_plugins, duckdb_pipeline, conn, base_url=api.base_url, token=SECRET)
+    assert isinstance(error, RedirectRefused)
+    assert [r.path for r in api.requests] == ["/items"]
+
+
+@pytest.mark.parametrize("kind", list(AUTH_KINDS))
+def test_same_origin_redirect_is_followed_with_the_credentials(
+    headwater_plugins, duckdb_pipeline, servers, kind
+):
+    api, _ = servers
+    spec, secrets = AUTH_KINDS[kind]
+    api.serve("/items", Redirect("/v2/items", status=308, keep_query=True))
+    api.serve("/v2/items", Json(PAGE))
+    settings = {"base_url": api.base_url, "token_url": api.url("/token"), **secrets}
+    if kind != "oauth2":
+        settings.pop("token_url")
+    rows = run_source(headwater_plugins, duckdb_pipeline, connector(auth=spec), **settings)
+    assert sorted(r[0] for r in rows) == sorted(r["id"] for r in PAGE["data"])
+    moved = [r for r in api.requests if r.path == "/v2/items"]
+    assert len(moved) == 1
+    assert moved[0].carries(TOKEN if kind == "oauth2" else SECRET)
+
+
+def test_https_to_http_downgrade_is_refused():
+    with pytest.raises(RedirectRefused, match="downgrade from https to http"):
+        check_redirect("https://api.test/items?page=2", "http://api.test/items?page=2", 301)
+    check_redirect("https://api.test/items", "https://API.test:443/v2/items")  # same origin
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_token_endpoint_redirect_to_another_origin_is_an_error_not_a_token(
+    headwater_plugins, duckdb_pipeline, servers, status
+):
+    api, elsewhere = servers
+    api.serve("/token", Redirect(elsewhere.url("/token"), status=status))
+    elsewhere.serve("/token", Token(access_token=TOKEN))
+    api.serve("/items", Json(PAGE))
+    conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        conn,
+        base_url=api.base_url,
+        token_url=api.url("/token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    message = str(error)
+    assert "token endpoint" in message
+    assert api.base_url in message and elsewhere.base_url in message
+    assert elsewhere.requests == []  # the form (client secret) was never re-posted
+    assert [r.path for r in api.requests] == ["/token"]  # and no API request was made
+
+
+def test_token_endpoint_redirect_within_its_origin_is_followed(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    api.serve("/old-token", Redirect("/token", status=307))
+    api.serve("/items", Json(PAGE))
+    rows = run_source(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials()),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert len(rows) == 3
+    reposted = [r for r in api.requests if r.path == "/token"]
+    assert reposted and reposted[0].method == "POST" and SECRET.encode() in reposted[0].body
+
+
+def test_401_renewal_never_runs_for_another_origin():
+    """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
+    the token was sent to."""
+    import requests
+    from headwater.auth import OAuth2ClientCredentialsAuth
+
+    with HostileServer() as api, HostileServer() as elsewhere:
+        api.serve("/token", Token(access_token=TOKEN))
+        elsewhere.serve("/items", Json({}, status=401))
+        auth = OAuth2ClientCredentialsAuth(api.url("/token"), "id-1", SECRET)
+        prepared = requests.Request("GET", api.url("/items"), auth=auth).prepare()
+        assert auth.tokens_obtained == 1
+        moved = prepared.copy()  # what requests' redirect loop sends, hooks included
+        moved.prepare_url(elsewhere.url("/items"), None)
+        del moved.headers["Authorization"]  # requests strips it on a host change
+        session = requests.Session()
+        response = session.send(moved)
+        assert response.status_code == 401
+        assert auth.tokens_obtained == 1
+        assert len(elsewhere.requests) == 1 and not elsewhere.saw(TOKEN)
+
+
+# --------------------------------------------------------------- response size
+
+
+def peak_rss_cli(*args: str, env: dict[str, str], timeout: float = 120) -> tuple[int, str, int]:
+    """Run ``headwater ARGS`` in a subprocess: exit code, stdout + stderr, and the peak
+    RSS (bytes) of that process alone (``wait4``)."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "headwater", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return proc.returncode, text, usage.ru_maxrss * 1024
+
+
+RSS_CAP = 300 * 1024**2  # the CLI peaks at ~170 MB here; the bombs inflate to 1 GiB and more
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [Bomb(size=1024**3, encoding="gzip"), EndlessChunks(max_bytes=1536 * 1024**2)],
+    ids=["gzip_bomb", "endless_chunked"],
+)
+def test_huge_body_is_one_error_with_memory_bounded(behaviour):
+    """Through the CLI, in a process of its own (its peak RSS measured alone, with
+    ``wait4``): ~7 s, the CLI's start-up on a shared machine."""
+    limit = 8 * 1024 * 1024  # above the bomb's compressed size (~1 MB): inflating counts
+    with HostileServer() as api:
+        api.serve("/v1/resource", behaviour)
+        url = api.url("/v1/resource")
+        code, output, rss = peak_rss_cli(
+            "run",
+            "hr",
+            "--base-url",
+            api.base_url,
+            env={
+                "SOURCES__HR__API_KEY": SECRET,
+                "SOURCES__HR__MAX_RESPONSE_BYTES": str(limit),
+            },
+        )
+    assert code == 1, output
+    lines = [line for line in output.splitlines() if "max_response_bytes" in line]
+    assert len(lines) == 1, output
+    line = lines[0]
+    print(f"peak RSS {rss / 1024**2:.0f} MB; {line}")
+    assert "hr.employees" in line
+    assert url in line
+    assert str(limit) in line
+    assert "SOURCES__HR__MAX_RESPONSE_BYTES" in line
+    assert SECRET not in output
+    assert len(api.requests) == 1  # a body over the limit is not retried
+    assert rss < RSS_CAP, f"peak RSS {rss / 1024**2:.0f} MB"
+
+
+def test_deflate_bomb_stops_at_the_limit(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Bomb(size=64 * 1024**2, encoding="deflate"))
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_response_bytes=100_000,
+        )
+    assert isinstance(error, ResponseTooLarge)
+    assert "resource testapi.items" in str(error) and "100000 bytes" in str(error)
+
+
+def test_declared_content_length_over_the_limit_stops_before_reading(
+    headwater_plugins, duckdb_pipeline
+):
+    big = {"data": records(2000)}
+    with HostileServer() as api:
+        api.serve("/items", Json(big))
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_response_bytes=50_000,
+        )
+    assert isinstance(error, ResponseTooLarge)
+    assert "50000 bytes" in str(error) and "SOURCES__TESTAPI__MAX_RESPONSE_BYTES" in str(error)
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_the_default_limit_is_256_mib_and_a_page_under_a_limit_loads(
+    headwater_plugins, duckdb_pipeline, gzip
+):
+    assert DEFAULT_MAX_RESPONSE_BYTES == HttpLimits().max_response_bytes == 256 * 1024**2
+    with HostileServer() as api:
+        api.serve("/items", Json(PAGE, gzip=gzip))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(),
+            base_url=api.base_url,
+            max_response_bytes=len(str(PAGE)) * 2,
+        )
+    assert len(rows) == 3
+
+
+# ----------------------------------------------------------------- deadline
+
+
+def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Trickle(length=100_000, interval=0.01))
+        started = time.monotonic()
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            response_deadline=0.3,
+        )
+        took = time.monotonic() - started
+        attempts = len(api.requests)
+    message = str(error)
+    assert attempts == QUICK.max_retries + 1  # retried like any timeout
+    assert "resource testapi.items" in message
+    assert "response_deadline of 0.3 s" in message
+    assert f"after {attempts} attempts" in message
+    assert took < 4, took
+
+
+def test_read_timeout_setting_applies(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Trickle(length=50, interval=1.0), Json(PAGE))
+        started = time.monotonic()
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            read_timeout=0.2,
+        )
+        took = time.monotonic() - started
+    assert len(rows) == 3
+    assert len(api.requests) == 2  # the stalled read was abandoned and retried
+    assert took < 3, took
+
+
+def test_timeouts_are_settings_from_the_environment(headwater_plugins, monkeypatch):
+    from headwater.settings import resolve_settings
+
+    conn = connector()
+    monkeypatch.setenv("SOURCES__TESTAPI__CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("SOURCES__TESTAPI__READ_TIMEOUT", "7")
+    monkeypatch.setenv("SOURCES__TESTAPI__RESPONSE_DEADLINE", "30")
+    monkeypatch.setenv("SOURCES__TESTAPI__MAX_RETRY_AFTER", "12")
+    limits = HttpLimits.from_settings(resolve_settings(conn), "testapi")
+    assert limits.timeout(RetryPolicy()) == (2.5, 7)
+    assert limits.deadline(RetryPolicy()) == 30
+    assert limits.max_retry_after == 12
+    # unset: the connector's policy decides, and the deadline is never below the read timeout
+    defaults = HttpLimits()
+    assert defaults.timeout(RetryPolicy(timeout=9)) == (9, 9)
+    assert defaults.deadline(RetryPolicy(timeout=900)) == 900
+    monkeypatch.setenv("SOURCES__TESTAPI__READ_TIMEOUT", "-1")
+    with pytest.raises(Exception, match="read_timeout"):
+        resolve_settings(conn)
+
+
+# -------------------------------------------------------------- Retry-After
+
+HOSTILE_RETRY_AFTER = [
+    "٣",  # Arabic-Indic three: str.isdigit() and float() accept it
+    "३",
+    "３",  # noqa: RUF001 - a fullwidth digit, on purpose
+    "NaN",
+    "nan",
+    "inf",
+    "-Infinity",
+    "-5",
+    "0",
+    "",
+    "   ",
+    "1e9",
+    "0x10",
+    "12abc",
+    "9" * 5000,
+    "Fri, 31 Dec 99999 23:59:59 GMT",
+    "Sat, 01 Jan 10000 00:00:00 GMT",
+    "Mon, 01 Jan 0001 00:00:00 GMT",
+    "Wed, 32 Foo 2024 99:99:99 GMT",
+    "\x00\x01",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "99999999999999999999",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_RETRY_AFTER)
+def test_retry_after_parser_never_raises_nor_waits_unbounded(value):
+    seconds = parse_retry_after(value)
+    assert seconds is None or seconds > 0
+    if seconds is not None and not math.isinf(seconds):
+        assert math.isfinite(seconds)
+
+
+def test_retry_after_parser_reads_what_servers_mean():
+    assert parse_retry_after("3") == 3
+    assert parse_retry_after(" 120 ") == 120
+    assert parse_retry_after("٣") is None
+    assert parse_retry_after("NaN") is None
+    assert parse_retry_after("-5") is None
+    assert parse_retry_after("9" * 5000) == math.inf
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") > 1e9
+    assert parse_retry_after("Fri, 31 Dec 99999 23:59:59 GMT") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 10) == 10
+
+
+@pytest.mark.parametrize(
+    "value", ["٣", "NaN", "Fri, 31 Dec 99999 23:59:59 GMT", "9" * 5000, "-1", "\x00"]
+)
+def test_hostile_retry_after_is_survived(headwater_plugins, duckdb_pipeline, value):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=429, headers={"Retry-After": value}), Json(PAGE))
+        started = time.monotonic()
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_retry_after=0.2,
+        )
+        took = time.monotonic() - started
+    assert len(rows) == 3
+    assert len(api.requests) == 2
+    assert took < 4, took
+
+
+def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline, caplog):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=429, headers={"Retry-After": "86400"}), Json(PAGE))
+        with caplog.at_level(logging.WARNING, logger="headwater.session"):
+            rows = run_source(
+                headwater_plugins,
+                duckdb_pipeline,
+                connector(retry=QUICK),
+                base_url=api.base_url,
+                max_retry_after=0.3,
+            )
+        first, second = api.requests
+    assert len(rows) == 3
+    assert second.time - first.time >= 0.25  # the cap, not the policy's 0.01 s
+    assert second.time - first.time < 3
+    capped = [r.getMessage() for r in caplog.records if "max_retry_after" in r.getMessage()]
+    assert capped == [
+        "the API asked to wait 86400 s before retrying (Retry-After: 86400); waiting "
+        "0.3 s, the max_retry_after cap, instead"
+    ]
+
+
+def test_session_refusals_are_not_retried():
+    """A refused redirect and an oversized body are not transient: one request each."""
+    with HostileServer() as api, HostileServer() as elsewhere:
+        api.serve("/r", Redirect(elsewhere.url("/")))
+        api.serve("/big", Bomb(size=8 * 1024**2))
+        session = retrying_session(
+            RetryPolicy(max_retries=3, backoff_factor=0.01),
+            limits=HttpLimits(max_response_bytes=1024),
+        )
+        with pytest.raises(RedirectRefused):
+            session.get(api.url("/r"))
+        with pytest.raises(ResponseTooLarge):
+            session.get(api.url("/big"))
+        assert [r.path for r in api.requests] == ["/r", "/big"]
+        assert elsewhere.requests == []
