@@ -14,6 +14,7 @@ return one of dlt's paginators from ``headwater_paginator``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,22 +31,44 @@ __all__ = [
     "OffsetPaginator",
     "PageNumberPaginator",
     "SinglePagePaginator",
+    "decode_json",
     "lookup",
     "page_body",
 ]
 
 _MISSING = object()
 
+# Bytes of a body with every digit made b"0" and everything else b".", to find a run of
+# 19 digits: orjson reads an integer beyond 64 bits as a float (losing digits), the
+# stdlib decoder keeps it exact. translate + find costs ~1 µs per KB, a regex ~15.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= i <= 0x39 else 0x2E for i in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
 
 def page_body(response: Response) -> Any:
     """The decoded JSON body of ``response``, decoded at most once."""
     cached = response.__dict__.get("_headwater_body", _MISSING)
     if cached is _MISSING:
-        # orjson: several times faster than the stdlib decoder requests uses; its
-        # JSONDecodeError is a ValueError like the stdlib's.
-        cached = orjson.loads(response.content)
+        cached = decode_json(response.content)
         response.__dict__["_headwater_body"] = cached
     return cached
+
+
+def decode_json(content: bytes) -> Any:
+    """``content`` decoded as JSON, integers of any size kept exact.
+
+    orjson is several times faster than the stdlib decoder requests uses (its
+    JSONDecodeError is a ValueError like the stdlib's), but turns integers outside the
+    64-bit range into floats. A body with a run of 19 or more digits (such an integer,
+    or a long digit string) is decoded by the stdlib instead, whose integers are exact,
+    so that the record checks see the real value.
+    """
+    if content.translate(_DIGITS_ONLY).find(_LONG_DIGIT_RUN) == -1:
+        return orjson.loads(content)
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def lookup(body: Any, path: FieldPath | tuple[str, ...] | None) -> Any:
