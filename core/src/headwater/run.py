@@ -19,10 +19,16 @@ __all__ = [
     "RunResult",
     "apply_duckdb_defaults",
     "default_names",
+    "duckdb_destination",
+    "duckdb_file",
     "explain",
     "file_format_for",
+    "folder_pipelines_dir",
     "run_connector",
 ]
+
+#: The folder, in the folder ``headwater run`` runs in, that holds its dlt working state.
+STATE_FOLDER = ".headwater"
 
 # Destinations whose default load format is slow for REST data (DuckDB's is SQL text
 # INSERTs: ~20x slower and GBs of memory) get a faster one they support: Parquet on the
@@ -97,6 +103,43 @@ DUCKDB_DEFAULTS = {
 }
 
 
+def folder_pipelines_dir(folder: str | None = None) -> str:
+    """The pipelines directory (dlt's working state: schemas, incremental cursors, load
+    packages) of ``headwater run`` in ``folder`` (default: the current one):
+    ``<folder>/.headwater/pipelines``, created on first use.
+
+    Per folder, not dlt's global ``~/.dlt/pipelines``: a run in another folder then
+    never merges into, or resumes from, this folder's run. State that also lives in the
+    destination still comes back from it on a first run (:func:`_run_isolated`)."""
+    base = os.path.abspath(os.path.join(folder or os.getcwd(), STATE_FOLDER))
+    path = os.path.join(base, "pipelines")
+    os.makedirs(path, exist_ok=True)
+    ignore = os.path.join(base, ".gitignore")
+    if not os.path.exists(ignore):
+        # working state, not something to commit with the project around it
+        with open(ignore, "w", encoding="utf-8") as f:
+            f.write("# headwater run's working state (dlt pipelines): not for version control\n*\n")
+    return path
+
+
+def duckdb_destination(**params: Any) -> Any:
+    """dlt's DuckDB destination with relative paths — the default ``<pipeline>.duckdb``
+    and a relative ``DESTINATION__DUCKDB__CREDENTIALS`` — resolved in the current
+    folder. dlt would resolve them in the folder where the pipeline first ran (its
+    remembered ``initial_cwd``). ``params``: more of the destination's settings."""
+    import dlt
+
+    return dlt.destinations.duckdb(local_dir=os.getcwd(), **params)
+
+
+def duckdb_file(pipeline_name: str, dataset_name: str) -> str:
+    """The absolute path of the DuckDB file ``headwater run`` writes for
+    ``pipeline_name`` from the current folder (as :func:`duckdb_destination` resolves
+    it, ``DESTINATION__DUCKDB__CREDENTIALS`` included). Opens nothing."""
+    destination = duckdb_destination(pipeline_name=pipeline_name, dataset_name=dataset_name)
+    return os.path.abspath(destination.configuration(None).credentials.database)
+
+
 def apply_duckdb_defaults() -> None:
     """Set :data:`DUCKDB_DEFAULTS` where the environment does not already."""
     for key, value in DUCKDB_DEFAULTS.items():
@@ -136,6 +179,8 @@ def run_connector(
     with ``full_refresh``) any failure loads nothing and raises. Raises
     :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
     ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
+    ``pipelines_dir``: dlt's working state (default: :func:`folder_pipelines_dir`, in
+    the current folder, as is the default DuckDB file).
     """
     import dlt
 
@@ -163,9 +208,10 @@ def run_connector(
     try:
         pipeline = dlt.pipeline(
             pipeline_name=pipeline_name,
-            destination=destination,
+            # DuckDB: the file is where this run is, not where the pipeline first ran
+            destination=duckdb_destination() if destination == "duckdb" else destination,
             dataset_name=dataset_name,
-            pipelines_dir=pipelines_dir,
+            pipelines_dir=pipelines_dir or folder_pipelines_dir(),
             **({"progress": progress} if progress is not None else {}),
         )
         # Resolve the destination's settings (credentials) before anything is fetched;
@@ -214,9 +260,13 @@ def run_connector(
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
         if first is not None:
-            hint = (
-                f"python -c \"import duckdb; print(duckdb.connect('{path}')"
-                f".sql('select * from {dataset_name}.{first} limit 5'))\""
+            from headwater.query import query_hint
+
+            hint = query_hint(
+                name,
+                dataset_name,
+                first,
+                pipeline_name=None if pipeline_name == default_pipeline else pipeline_name,
             )
     elif destination == "postgres" and first is not None:
         # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
