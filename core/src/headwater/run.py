@@ -27,7 +27,7 @@ __all__ = [
     "run_connector",
 ]
 
-#: The folder, in the folder ``headwater run`` runs in, that holds its dlt working state.
+#: Where, in the folder it runs in, ``headwater run`` keeps dlt's working state.
 STATE_FOLDER = ".headwater"
 
 # Destinations whose default load format is slow for REST data (DuckDB's is SQL text
