@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,20 @@ def test_demo_loads_every_connector_into_one_duckdb_file(headwater_env):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("select count(*) from directory.directory_users").fetchall() == [(137,)]
     assert "directory.directory_users  137" in result.stdout
-    assert "query it: python -c" in result.stdout
+    # the "query it:" command works as printed, in the environment that ran the demo
+    (hint,) = [
+        line[len("query it: ") :]
+        for line in result.stdout.splitlines()
+        if line.startswith("query it: ")
+    ]
+    assert re.search(r"headwater query directory ", hint), hint
+    shown = subprocess.run(hint, shell=True, capture_output=True, text=True, env=os.environ)
+    assert shown.returncode == 0, shown.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        ids = {r[0] for r in con.sql("select id from directory.directory_users").fetchall()}
+    cells = {cell for line in shown.stdout.splitlines()[2:] for cell in line.split()}
+    assert len(cells & ids) == 10
+    assert "(10 rows)" in shown.stdout.splitlines()
     # re-running merges: the same rows, not twice as many
     again = headwater("demo", "directory", "--records", "137")
     assert again.returncode == 0, again.stderr

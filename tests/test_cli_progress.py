@@ -41,7 +41,7 @@ def test_piped_run_logs_each_step_and_prints_a_summary(
     assert "directory_users  2345" in lines
     db = headwater_env / "headwater_directory.duckdb"
     assert f"data: {db}" in lines
-    assert any(line.startswith("look: python -c") and str(db) in line for line in lines)
+    assert any(line.startswith("look: ") and "headwater query directory " in line for line in lines)
     assert not ANSI.search(out + err), "no colors or cursor moves on a pipe"
 
 

@@ -464,21 +464,26 @@ def test_cli_run_loads_merges_and_never_shows_a_secret(
 
     output = first.stdout + first.stderr + second.stdout + second.stderr
     secrets = [CANARY]
+    # the "look:" command works as printed, in the environment that ran `headwater run`
+    (look,) = [line[len("look: ") :] for line in first.stdout.splitlines() if "look: " in line]
+    look_env = {**os.environ, **env}
     if isinstance(dest, PostgresTarget):
         secrets.append(dest.server.password)
         assert "data: postgresql://" in first.stdout  # where it loaded, password masked
-        # the "look:" command works as printed (psql asks for the password, or reads it)
-        (look,) = [line[len("look: ") :] for line in first.stdout.splitlines() if "look: " in line]
-        shown = subprocess.run(
-            look,
-            shell=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PGPASSWORD": dest.server.password},
-            timeout=60,
-        )
-        assert shown.returncode == 0, shown.stderr
+        # psql asks for the password, or reads it
+        look_env["PGPASSWORD"] = dest.server.password
+    shown = subprocess.run(
+        look, shell=True, capture_output=True, text=True, env=look_env, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    if isinstance(dest, PostgresTarget):
         assert "(5 rows)" in shown.stdout
+    else:
+        assert f"data: {headwater_env / dest.path.name}" in first.stdout.splitlines()
+        assert f"headwater query {case.name} " in look
+        cells = {cell for line in shown.stdout.splitlines()[2:] for cell in line.split()}
+        assert len(cells & {str(r["id"]) for r in sim.data[case.table]}) == 10
+        assert "(10 rows)" in shown.stdout.splitlines()
     for secret in secrets:
         assert secret not in output
         assert files_containing(tmp_path, secret) == []

@@ -3,7 +3,9 @@ and the summary says where the data really is."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import duckdb
 import headwater_analytics.hooks
@@ -27,7 +29,9 @@ def test_incremental_cursor_is_restored_from_the_destination(
     newest = max(r["timestamp"] for r in sim.data["events"])
 
     # A fresh runner: the destination persists, the pipeline's working directory does not.
-    shutil.rmtree(headwater_env.parent / "dlt_data" / "pipelines" / "headwater_analytics_events")
+    state = headwater_env / ".headwater" / "pipelines" / "headwater_analytics_events"
+    assert (state / "state.json").is_file()  # the working state is in this folder
+    shutil.rmtree(headwater_env / ".headwater")
     sim.reset_log()
     sim.grow("events", 5)
     assert main(["run", "analytics_events", "--progress", "off"]) == 0
@@ -51,10 +55,17 @@ def test_summary_names_the_duckdb_file_the_data_went_to(
     assert main(["run", "analytics_events", "--progress", "off"]) == 0
     out = capsys.readouterr().out
     assert f"data: {elsewhere}" in out.splitlines()
-    assert f"duckdb.connect('{elsewhere}')" in out
     with duckdb.connect(str(elsewhere), read_only=True) as con:
         assert con.sql("select count(*) from analytics_events_data.events").fetchall() == [(40,)]
     assert not (headwater_env / "headwater_analytics_events.duckdb").exists()
+    # the "look:" command, run as printed in the same environment, reads that file
+    (look,) = [line[len("look: ") :] for line in out.splitlines() if line.startswith("look: ")]
+    assert "headwater query analytics_events " in look
+    shown = subprocess.run(look, shell=True, capture_output=True, text=True, env=os.environ)
+    assert shown.returncode == 0, shown.stderr
+    assert "(10 rows)" in shown.stdout.splitlines()
+    cells = {cell for line in shown.stdout.splitlines()[2:] for cell in line.split()}
+    assert len(cells & {r["id"] for r in sim.data["events"]}) == 10
 
 
 def test_loaded_data_reads_back_through_dlts_dataset_api(
@@ -66,6 +77,10 @@ def test_loaded_data_reads_back_through_dlts_dataset_api(
     use_settings(monkeypatch, "analytics_events", sim)
     assert main(["run", "analytics_events", "--progress", "off"]) == 0
     capsys.readouterr()
-    dataset = dlt.attach("headwater_analytics_events").dataset()
+    # the pipeline's working state is in the folder `headwater run` ran in
+    pipeline = dlt.attach(
+        "headwater_analytics_events", pipelines_dir=str(headwater_env / ".headwater" / "pipelines")
+    )
+    dataset = pipeline.dataset()
     rows = dataset.table("events").select("id").fetchall()
     assert sorted(r[0] for r in rows) == sorted(r["id"] for r in sim.data["events"])

@@ -18,6 +18,8 @@ from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, connector, use_settings
 
 PIPELINE, DATASET = "headwater_directory", "directory_data"
+#: where `headwater run` keeps its pipelines: in the folder it runs in (the test's)
+PIPELINES_DIR = ".headwater/pipelines"
 
 
 class Overlapping(OffsetPaginator):
@@ -44,7 +46,7 @@ def run_directory(work) -> tuple[int, int, object]:
         ((rows, ids),) = con.sql(
             f"select count(*), count(distinct id) from {DATASET}.directory_users"
         ).fetchall()
-    pipeline = dlt.attach(pipeline_name=PIPELINE)
+    pipeline = dlt.attach(pipeline_name=PIPELINE, pipelines_dir=PIPELINES_DIR)
     return rows, ids, pipeline.default_schema.tables["directory_users"].get(DEDUPLICATED)
 
 
@@ -115,7 +117,9 @@ def test_a_date_time_key_is_left_to_dlt_which_parses_it(
     with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
         rows = con.sql('select "lastLoginTime" from testapi_data.items').fetchall()
     assert len(rows) == 1
-    items = dlt.attach(pipeline_name="headwater_testapi").default_schema.tables["items"]
+    items = dlt.attach(
+        pipeline_name="headwater_testapi", pipelines_dir=PIPELINES_DIR
+    ).default_schema.tables["items"]
     assert not items.get(DEDUPLICATED)
     capsys.readouterr()
 
@@ -133,7 +137,9 @@ def test_keys_that_a_duckdb_collation_folds_are_left_to_dlt(
     assert main(["run", "testapi", "--progress", "off"]) == 0
     with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
         assert con.sql("select count(*) from testapi_data.items").fetchall() == [(1,)]
-    items = dlt.attach(pipeline_name="headwater_testapi").default_schema.tables["items"]
+    items = dlt.attach(
+        pipeline_name="headwater_testapi", pipelines_dir=PIPELINES_DIR
+    ).default_schema.tables["items"]
     assert items[DEDUPLICATED] is False
     capsys.readouterr()
 

@@ -145,6 +145,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, help="records per top-level resource")
     _add_progress(p)
     p = sub.add_parser(
+        "query",
+        help="query what `run` loaded into DuckDB, read-only",
+        description="Run SQL on the DuckDB file `headwater run NAME` loads into from this "
+        "folder (./headwater_<name>.duckdb, or the file DESTINATION__DUCKDB__CREDENTIALS "
+        "names), opened read-only, and print the result as a table. Unqualified table "
+        "names are looked up in the dataset. Needs no DuckDB command line.",
+        epilog="examples:\n"
+        '  headwater query directory "SELECT count(*) FROM directory_users"\n'
+        '  headwater query hr "SELECT * FROM hr_data.employees LIMIT 10"\n'
+        "  headwater query directory --file headwater_demo.duckdb "
+        '"SELECT * FROM directory.directory_users LIMIT 5"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p.add_argument("sql", metavar="SQL", help="the query (DuckDB SQL)")
+    p.add_argument(
+        "--destination", default="duckdb", help="the run's destination (only duckdb is read)"
+    )
+    p.add_argument("--dataset-name", help="dataset (schema) name (default: <connector>_data)")
+    p.add_argument("--pipeline-name", help="dlt pipeline name (default: headwater_<connector>)")
+    p.add_argument("--file", help="the DuckDB file (default: the one `run` loads into)")
+    p = sub.add_parser(
         "simulate",
         help="serve a connector's simulated API in the foreground",
         description="Serve one connector's API on 127.0.0.1 from its declared specs, with "
@@ -335,11 +357,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ("table", "rows"),
     )
     if result.tables:
+        from headwater.query import query_hint
+
         dataset, table, _ = result.tables[0]
-        print(
-            '\nquery it: python -c "import duckdb; duckdb.connect('
-            f"'{result.database}').sql('select * from {dataset}.{table} limit 5').show()\""
-        )
+        print(f"\nquery it: {query_hint(dataset, dataset, table, file=str(result.database))}")
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from headwater.query import MAX_ROWS, format_rows, run_query
+
+    result = run_query(
+        args.name,
+        args.sql,
+        pipeline_name=args.pipeline_name,
+        dataset_name=args.dataset_name,
+        destination=args.destination,
+        file=args.file,
+    )
+    if result.columns:
+        _print_table(format_rows(result.rows), result.columns)
+        print(f"({len(result.rows)} row{'' if len(result.rows) == 1 else 's'})")
+    if result.truncated:
+        print(f"showing the first {MAX_ROWS} rows: add a LIMIT to see others", file=sys.stderr)
     return EXIT_OK
 
 
@@ -419,6 +459,7 @@ COMMANDS = {
     "describe": cmd_describe,
     "check": cmd_check,
     "run": cmd_run,
+    "query": cmd_query,
     "plugins": cmd_plugins,
 }
 

@@ -20,13 +20,19 @@ __all__ = [
     "RunResult",
     "apply_duckdb_defaults",
     "default_names",
+    "duckdb_destination",
+    "duckdb_file",
     "explain",
     "file_format_for",
+    "folder_pipelines_dir",
     "held_lock",
     "lock_path",
     "pipeline_lock",
     "run_connector",
 ]
+
+#: Where, in the folder it runs in, ``headwater run`` keeps dlt's working state.
+STATE_FOLDER = ".headwater"
 
 # Destinations whose default load format is slow for REST data (DuckDB's is SQL text
 # INSERTs: ~20x slower and GBs of memory) get a faster one they support: Parquet on the
@@ -101,6 +107,43 @@ DUCKDB_DEFAULTS = {
 }
 
 
+def folder_pipelines_dir(folder: str | None = None) -> str:
+    """The pipelines directory (dlt's working state: schemas, incremental cursors, load
+    packages) of ``headwater run`` in ``folder`` (default: the current one):
+    ``<folder>/.headwater/pipelines``, created on first use.
+
+    Per folder, not dlt's global ``~/.dlt/pipelines``: a run in another folder then
+    never merges into, or resumes from, this folder's run. State that also lives in the
+    destination still comes back from it on a first run (:func:`_run_isolated`)."""
+    base = os.path.abspath(os.path.join(folder or os.getcwd(), STATE_FOLDER))
+    path = os.path.join(base, "pipelines")
+    os.makedirs(path, exist_ok=True)
+    ignore = os.path.join(base, ".gitignore")
+    if not os.path.exists(ignore):
+        # working state, not something to commit with the project around it
+        with open(ignore, "w", encoding="utf-8") as f:
+            f.write("# headwater run's working state (dlt pipelines): not for version control\n*\n")
+    return path
+
+
+def duckdb_destination(**params: Any) -> Any:
+    """dlt's DuckDB destination with relative paths — the default ``<pipeline>.duckdb``
+    and a relative ``DESTINATION__DUCKDB__CREDENTIALS`` — resolved in the current
+    folder. dlt would resolve them in the folder where the pipeline first ran (its
+    remembered ``initial_cwd``). ``params``: more of the destination's settings."""
+    import dlt
+
+    return dlt.destinations.duckdb(local_dir=os.getcwd(), **params)
+
+
+def duckdb_file(pipeline_name: str, dataset_name: str) -> str:
+    """The absolute path of the DuckDB file ``headwater run`` writes for
+    ``pipeline_name`` from the current folder (as :func:`duckdb_destination` resolves
+    it, ``DESTINATION__DUCKDB__CREDENTIALS`` included). Opens nothing."""
+    destination = duckdb_destination(pipeline_name=pipeline_name, dataset_name=dataset_name)
+    return os.path.abspath(destination.configuration(None).credentials.database)
+
+
 def apply_duckdb_defaults() -> None:
     """Set :data:`DUCKDB_DEFAULTS` where the environment does not already."""
     for key, value in DUCKDB_DEFAULTS.items():
@@ -154,13 +197,12 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
 
 def lock_path(pipeline_name: str, pipelines_dir: str | None = None) -> Path:
     """The lock file of pipeline ``pipeline_name``: beside its working folder
-    (``<pipelines_dir>/<pipeline_name>``), in dlt's pipelines directory by default.
+    (``<pipelines_dir>/<pipeline_name>``), by default in the pipelines directory
+    ``headwater run`` uses in the current folder (:func:`folder_pipelines_dir`).
 
     Beside, not inside: dlt may wipe the working folder itself (``--full-refresh``,
     state restored from the destination), and a lock file must outlive that."""
-    from dlt.common.pipeline import get_dlt_pipelines_dir
-
-    return Path(pipelines_dir or get_dlt_pipelines_dir()) / f"{pipeline_name}.lock"
+    return Path(pipelines_dir or folder_pipelines_dir()) / f"{pipeline_name}.lock"
 
 
 @contextmanager
@@ -234,6 +276,8 @@ def run_connector(
     with ``full_refresh``) any failure loads nothing and raises. Raises
     :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
     ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
+    ``pipelines_dir``: dlt's working state (default: :func:`folder_pipelines_dir`, in
+    the current folder, as is the default DuckDB file).
     ``lock_timeout``: seconds to wait when another run of the same pipeline holds its
     lock (:func:`pipeline_lock`; default: refuse at once).
     """
@@ -259,12 +303,14 @@ def run_connector(
     file_format = file_format_for(destination)
     if destination in _FAST_DESTINATIONS:
         apply_duckdb_defaults()
+    pipelines_dir = pipelines_dir or folder_pipelines_dir()
     # Everything that reads or writes the pipeline's working folder happens under its
     # lock: a second run of this pipeline meanwhile is refused (see pipeline_lock).
     with pipeline_lock(pipeline_name, pipelines_dir, timeout=lock_timeout):
         return _locked_run(
             source,
             connector,
+            default_pipeline=default_pipeline,
             resources=resources,
             destination=destination,
             dataset_name=dataset_name,
@@ -281,13 +327,14 @@ def _locked_run(
     source: Any,
     connector: Connector,
     *,
+    default_pipeline: str,
     resources: Sequence[str] | None,
     destination: str,
     dataset_name: str,
     pipeline_name: str,
     full_refresh: bool,
     all_or_nothing: bool,
-    pipelines_dir: str | None,
+    pipelines_dir: str,
     progress: Any,
     file_format: str | None,
 ) -> RunResult:
@@ -297,7 +344,8 @@ def _locked_run(
     try:
         pipeline = dlt.pipeline(
             pipeline_name=pipeline_name,
-            destination=destination,
+            # DuckDB: the file is where this run is, not where the pipeline first ran
+            destination=duckdb_destination() if destination == "duckdb" else destination,
             dataset_name=dataset_name,
             pipelines_dir=pipelines_dir,
             **({"progress": progress} if progress is not None else {}),
@@ -348,9 +396,13 @@ def _locked_run(
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
         if first is not None:
-            hint = (
-                f"python -c \"import duckdb; print(duckdb.connect('{path}')"
-                f".sql('select * from {dataset_name}.{first} limit 5'))\""
+            from headwater.query import query_hint
+
+            hint = query_hint(
+                connector.name,
+                dataset_name,
+                first,
+                pipeline_name=None if pipeline_name == default_pipeline else pipeline_name,
             )
     elif destination == "postgres" and first is not None:
         # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
