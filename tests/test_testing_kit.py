@@ -8,16 +8,15 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-import pytest
-
-# Imported here, before pytester runs a session in this process: pytester removes the
-# modules that its session imported first, and a second copy of dlt would not share the
-# first one's active pipeline (nor its atexit hooks).
+# dlt and the connector are imported here, before pytester runs a session in this
+# process: pytester removes the modules its session imported first, and a second copy of
+# dlt would not share the first one's active pipeline (nor its atexit hooks).
 import dlt  # noqa: F401
 import headwater.testing.simulator  # noqa: F401
 import headwater_analytics.hooks  # noqa: F401
+import pytest
 
-INCREMENTAL_TESTS = '''
+INCREMENTAL_TESTS = """
 import dlt
 import headwater
 import headwater_analytics.hooks
@@ -50,7 +49,7 @@ def test_b_reads_every_record_again(headwater_env, headwater_plugins, api_simula
     assert [r.query.get("since") for r in sim.requests_for("events")] == [None]
     assert len(rows) == EVENTS["events"]
     assert dlt.common.pipeline.current_pipeline() is None
-'''
+"""
 
 
 def test_headwater_env_deactivates_the_pipeline_an_earlier_test_left_active(pytester):
@@ -61,7 +60,7 @@ def test_headwater_env_deactivates_the_pipeline_an_earlier_test_left_active(pyte
     result.assert_outcomes(passed=2)
 
 
-FAILING_TEST = '''
+FAILING_TEST = """
 import json
 
 
@@ -74,7 +73,7 @@ def test_fails_after_starting_a_simulator_and_a_process(
     with open(OUT, "w") as out:
         json.dump({"sim": sim.base_url, "pid": process.pid, "served": served}, out)
     assert False, "this test fails with both running"
-'''
+"""
 
 
 def refused(url: str) -> bool:
