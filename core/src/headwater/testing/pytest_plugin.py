@@ -93,7 +93,9 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     redact.forget()  # secrets registered by an earlier test are not this test's
     _reset_dlt()
     yield work
-    _reset_dlt()  # the next test (with or without this fixture) starts with none active
+    # The next test (with or without this fixture) starts with no pipeline active. The
+    # providers are not reloaded here: they would read the files this test left.
+    _deactivate_pipeline()
 
 
 @pytest.fixture
