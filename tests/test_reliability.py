@@ -15,7 +15,7 @@ from headwater.errors import ResponseError
 from headwater.run import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
-from helpers import settings_env
+from helpers import Declares, settings_env
 
 
 class QuickRetries:
@@ -124,8 +124,13 @@ def test_401_after_renewal_fails_clearly(directory, duckdb_pipeline):
     assert sim.tokens_issued == 2  # renewed once, then gave up
 
 
-def test_token_endpoint_briefly_failing(directory, duckdb_pipeline):
-    sim = directory(faults=[Fault("status", status=503, resource="token", count=2)])
+def test_token_endpoint_briefly_failing(headwater_plugins, api_simulator, duckdb_pipeline):
+    # Token requests retry with the connector's declared policy, which the QuickRetries
+    # hook does not reach: the declaration itself gets the short waits here.
+    quick = attrs.evolve(DIRECTORY.retry, backoff_factor=0.01, max_delay=0.05)
+    connector = attrs.evolve(DIRECTORY, retry=quick)
+    headwater_plugins(Declares(connector))
+    sim = api_simulator(connector, faults=[Fault("status", status=503, resource="token", count=2)])
     assert load(sim, duckdb_pipeline) == served_ids(sim)
     token_statuses = [r.status for r in sim.requests if r.resource == "token"]
     assert token_statuses == [503, 503, 200]
