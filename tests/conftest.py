@@ -7,7 +7,18 @@ builds it once: see :data:`GROUPS`.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
+
+# Many container images set PYTHONDONTWRITEBYTECODE=1. Then every Python process the
+# suite starts (xdist workers, each `headwater` CLI run, nested pytest sessions, about
+# 150 of them) compiles dlt, sqlglot, pyarrow... from source again: ~1 s of CPU each.
+# The tests' processes may cache bytecode as Python does by default (atomically, so
+# parallel writers are safe; __pycache__ is ignored by git).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 #: fixture -> xdist group: the tests that share a costly module- or session-scoped
 #: fixture run on one worker, which builds it once (a virtual environment with the core
