@@ -56,13 +56,9 @@ def test_demo_unknown_connector_is_a_usage_error(headwater_env):
     assert not (headwater_env / "headwater_demo.duckdb").exists()
 
 
-def test_simulate_prints_settings_that_a_run_can_use(headwater_env):
-    server = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "simulate", "directory", "--records", "42"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_simulate_prints_settings_that_a_run_can_use(headwater_env, headwater_process):
+    # headwater_process: stopped after the test even if it fails before the SIGINT below
+    server = headwater_process("simulate", "directory", "--records", "42")
     try:
         env = dict(os.environ)
         lines = []

@@ -67,20 +67,24 @@ def run_in_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     )
     os.close(follower)
     chunks: list[bytes] = []
-    while True:
-        ready, _, _ = select.select([leader], [], [], 120)
-        if not ready:
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 120)
+            if not ready:
+                pytest.fail("no output from headwater for 120 s")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closes when the process exits
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return proc.wait(timeout=60), b"".join(chunks).decode()
+    finally:  # never left running, whatever failed
+        os.close(leader)
+        if proc.poll() is None:
             proc.kill()
-            pytest.fail("no output from headwater for 120 s")
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closes when the process exits
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    return proc.wait(timeout=60), b"".join(chunks).decode()
+            proc.wait()
 
 
 def test_terminal_run_redraws_one_line_and_uses_colors(api_simulator, headwater_env):

@@ -200,6 +200,21 @@ def test_cli_page_covers_every_command_and_option(built):
                     assert option in text, f"headwater {name} {option} is not documented"
 
 
+def test_generated_reference_in_docs_is_up_to_date():
+    """The generated blocks of ``docs/`` are what the code generates now (the site shows
+    the same text, generated again while it is built)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from docgen import pages
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    problems: list[str] = []
+    stale = pages.stale_pages(DOCS, pages.Renderer(problems.append))
+    assert not problems, problems
+    names = ", ".join(p.relative_to(ROOT).as_posix() for p in stale)
+    assert not stale, f"generated docs are stale ({names}): run `{pages.REFRESH}`"
+
+
 def test_a_page_for_a_connector_that_is_not_installed_fails_the_build(tmp_path):
     (tmp_path / "docs" / "connectors").mkdir(parents=True)
     (tmp_path / "docs" / "index.md").write_text("# Home\n")

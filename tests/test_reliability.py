@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import attrs
@@ -18,7 +15,7 @@ from headwater.errors import ResponseError
 from headwater.run import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
-from helpers import settings_env
+from helpers import Declares, settings_env
 
 
 class QuickRetries:
@@ -127,8 +124,13 @@ def test_401_after_renewal_fails_clearly(directory, duckdb_pipeline):
     assert sim.tokens_issued == 2  # renewed once, then gave up
 
 
-def test_token_endpoint_briefly_failing(directory, duckdb_pipeline):
-    sim = directory(faults=[Fault("status", status=503, resource="token", count=2)])
+def test_token_endpoint_briefly_failing(headwater_plugins, api_simulator, duckdb_pipeline):
+    # Token requests retry with the connector's declared policy, which the QuickRetries
+    # hook does not reach: the declaration itself gets the short waits here.
+    quick = attrs.evolve(DIRECTORY.retry, backoff_factor=0.01, max_delay=0.05)
+    connector = attrs.evolve(DIRECTORY, retry=quick)
+    headwater_plugins(Declares(connector))
+    sim = api_simulator(connector, faults=[Fault("status", status=503, resource="token", count=2)])
     assert load(sim, duckdb_pipeline) == served_ids(sim)
     token_statuses = [r.status for r in sim.requests if r.resource == "token"]
     assert token_statuses == [503, 503, 200]
@@ -137,15 +139,15 @@ def test_token_endpoint_briefly_failing(directory, duckdb_pipeline):
 # ------------------------------------------------------------------ process killed
 
 
-def cli_run(name, env, cwd):
-    return subprocess.Popen(
-        [sys.executable, "-m", "headwater", "run", name],
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@pytest.fixture
+def cli_run(headwater_process):
+    """``cli_run(name, env, cwd)``: `headwater run NAME` in a subprocess, stopped after
+    the test even when the test fails before killing it."""
+
+    def start(name, env, cwd):
+        return headwater_process("run", name, env=env, cwd=cwd)
+
+    return start
 
 
 def kill_when(sim, process, requests, resource):
@@ -158,7 +160,7 @@ def kill_when(sim, process, requests, resource):
     process.wait(timeout=30)
 
 
-def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater_env):
+def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater_env, cli_run):
     sim = api_simulator(DIRECTORY, records={"directory_users": 4000}, latency=0.03)
     env = settings_env("directory", sim)
     kill_when(sim, cli_run("directory", env, headwater_env), 15, "directory_users")
@@ -172,7 +174,7 @@ def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater
 
 
 def test_sigkill_never_advances_incremental_state_past_what_was_loaded(
-    api_simulator, headwater_env
+    api_simulator, headwater_env, cli_run
 ):
     from headwater.plugins import get_registry, make_plugin_manager, use
 

@@ -8,6 +8,8 @@ Used by the mkdocs hooks in ``tools/mkdocs_hooks.py`` while the site is built:
 * :mod:`docgen.specs` renders the spec classes a connector author declares with.
 
 A page asks for generated text with a marker on a line of its own, e.g.
-``<!-- generated: connector directory -->``; on GitHub the marker is an invisible
-comment, and the page says where the generated reference can be read.
+``<!-- generated: connector directory -->``; ``uv run python tools/gendocs.py`` writes
+the text after it (up to ``<!-- end generated -->``) so that the page reads whole in the
+repository too, and tests/test_docs.py fails when that text is stale
+(:mod:`docgen.pages`).
 """

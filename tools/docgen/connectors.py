@@ -254,12 +254,15 @@ def example_text(connector: Connector) -> str:
     if others:
         lines = "\n".join(f'{k} = "..."' for k in others)
         parts.append(f"```toml\n# .dlt/config.toml\n[sources.{name}]\n{lines}\n```")
-    kwargs = ", ".join(f'{k}="..."' for k in needed)
+    # One argument a line, with trailing commas: formatted as `ruff format` formats it
+    # (the docs' code blocks are checked by it), whatever the lengths of the names.
+    arguments = "".join(f'    {k}="...",\n' for k in needed)
     python = (
         "import dlt\nimport headwater\n\n"
-        f'pipeline = dlt.pipeline("headwater_{name}", destination="duckdb", '
-        f'dataset_name="{name}_data")\n'
-        f'pipeline.run(headwater.source("{name}"{", " + kwargs if kwargs else ""}))'
+        "pipeline = dlt.pipeline(\n"
+        f'    "headwater_{name}",\n    destination="duckdb",\n    dataset_name="{name}_data",\n)\n'
+        f'source = headwater.source(\n    "{name}",\n{arguments})\n'
+        "pipeline.run(source)"
     )
     parts.append(f"```python\n{python}\n```")
     return "\n\n".join(parts)

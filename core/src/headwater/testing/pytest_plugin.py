@@ -12,12 +12,17 @@ Fixtures:
     the test.
 ``headwater_env``
     An isolated working directory and dlt data directory, dlt telemetry off, no
-    ``SOURCES__*`` variables leaking in from the outer environment, and no secrets
-    registered for redaction by an earlier test.
+    ``SOURCES__*`` variables leaking in from the outer environment, no secrets
+    registered for redaction by an earlier test, and no dlt pipeline left active by an
+    earlier test (whose state a source would otherwise read), before and after the test.
 ``api_simulator``
     ``api_simulator(connector, **options)`` starts a :class:`~headwater.testing.Simulator`
     for a connector (a :class:`~headwater.spec.Connector` or an installed connector's
-    name) and stops it after the test.
+    name) and stops it after the test, whether it passed or failed.
+``headwater_process``
+    ``headwater_process(*args, env=None, **popen)`` starts the ``headwater`` command
+    (``python -m headwater ARGS``) in a subprocess; every one still running after the
+    test, whether it passed or failed, is stopped.
 ``duckdb_pipeline``
     ``duckdb_pipeline(name="test")`` a dlt pipeline loading into a DuckDB file in the
     test's temporary directory.
@@ -26,15 +31,53 @@ Fixtures:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 
+def _reset_dlt() -> None:
+    """Deactivate dlt's active pipeline and reload its config providers.
+
+    dlt keeps the last pipeline created, attached or run *active* for the thread, and a
+    source evaluated outside ``pipeline.run`` (``rows_of``, ``list(resource)``) reads its
+    incremental state from that pipeline — so without this, a test silently sees the
+    cursors of the test before it. dlt also reads ``.dlt/*.toml`` and resolves its
+    runtime settings once per process, in the first test's project dir: reloaded here
+    from the current one. Nothing to do while dlt is not imported yet.
+    """
+    if "dlt" not in sys.modules:
+        return
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    _deactivate_pipeline()
+    container = Container()
+    if PluggableRunContext in container:
+        container[PluggableRunContext].reload_providers()
+
+
+def _deactivate_pipeline() -> None:
+    """No dlt pipeline active in this thread (dlt activates one per thread)."""
+    if "dlt" not in sys.modules:
+        return
+    from dlt.common.configuration.container import Container
+    from dlt.common.pipeline import PipelineContext
+
+    container = Container()
+    if PipelineContext in container:
+        context = container[PipelineContext]
+        if context.is_active():
+            context.deactivate()
+
+
 @pytest.fixture
-def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run the test in ``tmp_path`` with its own dlt data dir and no ambient settings."""
     for var in list(os.environ):
         if var.startswith("SOURCES__") or var.startswith("HEADWATER_"):
@@ -48,7 +91,11 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from headwater import redact
 
     redact.forget()  # secrets registered by an earlier test are not this test's
-    return work
+    _reset_dlt()
+    yield work
+    # The next test (with or without this fixture) starts with no pipeline active. The
+    # providers are not reloaded here: they would read the files this test left.
+    _deactivate_pipeline()
 
 
 @pytest.fixture
@@ -89,18 +136,86 @@ def api_simulator() -> Iterator[Callable[..., Any]]:
 
             connector = get_registry().get(connector)
         sim = Simulator(connector, **options)
+        started.append(sim)  # before start: stopping a simulator that never started is safe
         sim.start()
-        started.append(sim)
         return sim
 
-    yield start
-    for sim in started:
-        sim.stop()
+    try:
+        yield start
+    finally:
+        _stop_all(started, lambda sim: sim.stop())
+
+
+#: How long a process gets to exit after SIGINT, then after SIGTERM, before SIGKILL.
+STOP_GRACE = 5.0
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    """Stop ``process`` if it still runs (SIGINT, then SIGTERM, then SIGKILL), reap it,
+    and close its pipes."""
+    for send in (lambda: process.send_signal(signal.SIGINT), process.terminate):
+        if process.poll() is not None:
+            break
+        send()
+        try:
+            process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            continue
+    if process.poll() is None:
+        process.kill()
+    try:
+        process.communicate(timeout=STOP_GRACE)  # reaps it, drains and closes the pipes
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        process.kill()
+        process.wait()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop_all(items: list[Any], stop: Callable[[Any], None]) -> None:
+    """``stop`` every item, even when one of them fails; the first failure is raised."""
+    error: BaseException | None = None
+    for item in reversed(items):
+        try:
+            stop(item)
+        except BaseException as exc:  # stop the others, then raise the first
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 @pytest.fixture
-def duckdb_pipeline(tmp_path: Path) -> Callable[..., Any]:
-    """Factory: a dlt pipeline into a DuckDB file under ``tmp_path``."""
+def headwater_process() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Factory: the ``headwater`` command in a subprocess, stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, env: Mapping[str, str] | None = None, **popen: Any) -> subprocess.Popen:
+        popen.setdefault("stdout", subprocess.PIPE)
+        popen.setdefault("stderr", subprocess.PIPE)
+        popen.setdefault("text", True)
+        # Ctrl-C (SIGINT) stops the command as it stops it for a user, even when pytest
+        # itself runs with SIGINT ignored (a background job, nohup), which a child inherits.
+        popen.setdefault("preexec_fn", _default_sigint)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headwater", *args],
+            env={**os.environ, **(env or {})},
+            **popen,
+        )
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        _stop_all(started, _stop_process)
+
+
+@pytest.fixture
+def duckdb_pipeline(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Factory: a dlt pipeline into a DuckDB file under ``tmp_path``; none of them is
+    left active after the test."""
 
     def make(name: str = "test", dataset_name: str | None = None) -> Any:
         import dlt
@@ -112,4 +227,5 @@ def duckdb_pipeline(tmp_path: Path) -> Callable[..., Any]:
             pipelines_dir=str(tmp_path / "pipelines"),
         )
 
-    return make
+    yield make
+    _deactivate_pipeline()
