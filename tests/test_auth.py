@@ -7,9 +7,9 @@ from urllib.parse import parse_qs
 
 import headwater
 import pytest
-from headwater.auth import OAuth2ClientCredentialsAuth
 from headwater.errors import ResponseError
-from headwater.run import explain
+from headwater.http.authenticators import OAuth2ClientCredentialsAuth
+from headwater.run.dlt_errors import explain
 from headwater.spec import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials, SinglePage
 from helpers import Declares, connector, records, rows_of
 

@@ -44,7 +44,7 @@ def test_list_shows_each_installed_connector_with_distribution_version_and_resou
     import sys
     from importlib.metadata import version
 
-    from headwater.plugins import get_registry, make_plugin_manager, use
+    from headwater.plugin.manager import get_registry, make_plugin_manager, use
 
     result = subprocess.run(
         [sys.executable, "-m", "headwater", "list"], capture_output=True, text=True, timeout=120

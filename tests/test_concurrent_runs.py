@@ -13,7 +13,8 @@ import time
 import duckdb
 import pytest
 from headwater.errors import RunError
-from headwater.run import lock_path, pipeline_lock, run_connector
+from headwater.run.pipeline import run_connector
+from headwater.run.workdir import lock_path, pipeline_lock
 from headwater_directory.hooks import DIRECTORY
 from helpers import cli, settings_env
 
@@ -118,8 +119,8 @@ def test_python_api_refuses_or_waits_as_told(api_simulator, headwater_env):
 
 def test_a_second_demo_into_the_same_file_is_refused(headwater_env, capsys):
     from headwater.cli import main
-    from headwater.demo import _demo_lock
-    from headwater.run import held_lock
+    from headwater.cli.demo import _demo_lock
+    from headwater.run.workdir import held_lock
 
     database = headwater_env / "demo.duckdb"
     with held_lock(_demo_lock(database), "held by the test"):

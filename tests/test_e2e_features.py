@@ -224,7 +224,7 @@ def test_parallel_pages_setting_is_checked(feat):
 
 def test_failed_resource_does_not_lose_the_others(feat, headwater_env):
     from headwater.errors import RunError
-    from headwater.run import run_connector
+    from headwater.run.pipeline import run_connector
 
     sim = feat(records={"people": 30, "logs": 300})
     sim.add_fault(Fault("status", status=400, resource="logs", count=None, after=1))
@@ -299,7 +299,7 @@ def test_quarantined_parents_are_not_used_as_parents(
 
 
 def test_full_refresh_of_one_resource_keeps_the_others(feat, headwater_env):
-    from headwater.run import run_connector
+    from headwater.run.pipeline import run_connector
 
     sim = feat(records={"people": 10, "logs": 20})
     run_connector("feat", sim.settings, resources=["people", "logs"])
@@ -311,7 +311,7 @@ def test_full_refresh_of_one_resource_keeps_the_others(feat, headwater_env):
 
 
 def test_run_recovers_after_the_database_file_is_deleted(feat, headwater_env):
-    from headwater.run import run_connector
+    from headwater.run.pipeline import run_connector
 
     sim = feat(records={"people": 10, "logs": 20})
     run_connector("feat", sim.settings, resources=["people", "logs"])

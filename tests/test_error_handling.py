@@ -7,7 +7,7 @@ import time
 import headwater
 import pytest
 from headwater.errors import ResponseError
-from headwater.run import explain
+from headwater.run.dlt_errors import explain
 from headwater.spec import ResponseRule, RetryPolicy, SinglePage
 from helpers import Declares, connector, records, rows_of
 

@@ -7,8 +7,8 @@ import re
 
 import headwater
 import pytest
-from headwater.arrow import ArrowBatcher, fast_path_columns
-from headwater.run import file_format_for
+from headwater.load.arrow import ArrowBatcher, fast_path_columns
+from headwater.run.workdir import file_format_for
 from headwater_directory.hooks import DIRECTORY
 
 
@@ -126,9 +126,9 @@ def test_only_scalar_schemas_take_the_fast_path(prop, eligible):
 
 
 def test_lean_get_reads_the_same_pages_as_the_session(api_simulator, monkeypatch):
-    from headwater import session as session_module
-    from headwater.assemble import build_endpoints
-    from headwater.extract import iter_pages
+    from headwater.http import session as session_module
+    from headwater.http.extract import iter_pages
+    from headwater.load.assemble import build_endpoints
 
     sim = api_simulator(DIRECTORY, records={"directory_users": 250})
     _, endpoints = build_endpoints("directory", sim.settings)
@@ -185,7 +185,7 @@ def redirecting_api():
 
 def test_lean_get_follows_redirects_and_keeps_cookies(redirecting_api):
     import requests
-    from headwater.session import retrying_session
+    from headwater.http.session import retrying_session
     from headwater.spec import RetryPolicy
 
     base, seen = redirecting_api
@@ -217,7 +217,7 @@ def test_lean_get_follows_redirects_and_keeps_cookies(redirecting_api):
 )
 def test_lean_get_encodes_parameters_as_requests_does(params):
     import requests
-    from headwater.session import _encode_params
+    from headwater.http.session import _encode_params
 
     expected = requests.PreparedRequest()
     expected.prepare_url("https://api.test/items?z=1", params)

@@ -17,14 +17,14 @@ import time
 import headwater
 import pytest
 from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
-from headwater.run import explain
-from headwater.session import (
+from headwater.http.session import (
     DEFAULT_MAX_RESPONSE_BYTES,
     HttpLimits,
     check_redirect,
     parse_retry_after,
     retrying_session,
 )
+from headwater.run.dlt_errors import explain
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
@@ -200,7 +200,7 @@ def test_401_renewal_never_runs_for_another_origin():
     """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
     the token was sent to."""
     import requests
-    from headwater.auth import OAuth2ClientCredentialsAuth
+    from headwater.http.authenticators import OAuth2ClientCredentialsAuth
 
     with HostileServer() as api, HostileServer() as elsewhere:
         api.serve("/token", Token(access_token=TOKEN))
@@ -463,7 +463,7 @@ def test_hostile_retry_after_is_survived(headwater_plugins, duckdb_pipeline, val
 def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline, caplog):
     with HostileServer() as api:
         api.serve("/items", Json({}, status=429, headers={"Retry-After": "86400"}), Json(PAGE))
-        with caplog.at_level(logging.WARNING, logger="headwater.session"):
+        with caplog.at_level(logging.WARNING, logger="headwater.http.session"):
             rows = run_source(
                 headwater_plugins,
                 duckdb_pipeline,

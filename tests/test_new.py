@@ -23,8 +23,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from headwater import __version__, plugins
+from headwater import __version__
 from headwater.cli import main
+from headwater.plugin import manager as plugins
 from headwater.scaffold import files as scaffold_files
 from headwater.scaffold.names import MAX_LENGTH
 from helpers import Declares, connector

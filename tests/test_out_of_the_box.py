@@ -24,7 +24,7 @@ import headwater_directory.hooks
 import headwater_hr.hooks
 import pytest
 from headwater.cli import main
-from headwater.plugins import get_registry
+from headwater.plugin.manager import get_registry
 from helpers import cli, settings_env, use_settings
 
 ROOT = Path(__file__).resolve().parents[1]

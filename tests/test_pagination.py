@@ -142,7 +142,7 @@ def test_bad_bodies_are_one_line_errors(
     requests_mock.get(URL, text=body, headers={"Content-Type": content_type})
     with pytest.raises(Exception) as err:
         load(headwater_plugins, connector(pagination=SinglePage()))
-    from headwater.run import explain
+    from headwater.run.dlt_errors import explain
 
     known = explain(err.value)
     assert isinstance(known, ResponseError)
@@ -152,7 +152,7 @@ def test_bad_bodies_are_one_line_errors(
 
 
 def error_of(headwater_plugins, conn, **settings) -> str:
-    from headwater.run import explain
+    from headwater.run.dlt_errors import explain
 
     with pytest.raises(Exception) as err:
         load(headwater_plugins, conn, **settings)

@@ -10,7 +10,7 @@ import headwater
 import pytest
 from headwater import hookimpl
 from headwater.errors import ConnectorNotFound, PluginError
-from headwater.plugins import PluginWarning, get_registry, make_plugin_manager, use
+from headwater.plugin.manager import PluginWarning, get_registry, make_plugin_manager, use
 from headwater.spec import OffsetPagination
 from helpers import Declares, connector, records, rows_of
 
@@ -40,7 +40,7 @@ def test_headwater_paginator_override_of_another_connector_is_used(
     headwater_plugins, requests_mock
 ):
     import headwater_directory.hooks
-    from headwater.paginators import OffsetPaginator
+    from headwater.http.paginators import OffsetPaginator
 
     used = []
 
@@ -183,7 +183,7 @@ def test_plugin_manager_is_lazy():
     code = (
         "import sys, headwater, headwater.cli; "
         "assert 'dlt' not in sys.modules, 'dlt imported'; "
-        "from headwater.plugins import get_registry; get_registry().connectors(); "
+        "from headwater.plugin.manager import get_registry; get_registry().connectors(); "
         "assert 'dlt' not in sys.modules, 'dlt imported by plugin loading'; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -39,7 +39,7 @@ def test_values_too_short_to_be_secrets_are_not_masked_but_warned_about(caplog):
 
 
 def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     path = str(headwater_env / "warehouse" / "events.duckdb")
     register_destination_secrets(
@@ -66,7 +66,7 @@ def test_every_log_record_is_redacted(caplog):
 def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_env):
     import json
 
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     secrets = headwater_env / ".dlt" / "secrets.toml"
     secrets.parent.mkdir()

@@ -12,7 +12,7 @@ import headwater
 import pytest
 from headwater import hookimpl
 from headwater.errors import ResponseError
-from headwater.run import explain
+from headwater.run.dlt_errors import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, settings_env
@@ -176,7 +176,7 @@ def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater
 def test_sigkill_never_advances_incremental_state_past_what_was_loaded(
     api_simulator, headwater_env, cli_run
 ):
-    from headwater.plugins import get_registry, make_plugin_manager, use
+    from headwater.plugin.manager import get_registry, make_plugin_manager, use
 
     use(make_plugin_manager(strict=True))  # the installed analytics connector
     events = get_registry().get("analytics_events")
@@ -243,7 +243,7 @@ def test_simulator_enforces_a_rate_limit(api_simulator):
 
 
 def test_declared_rate_limit_holds_with_concurrent_requests(api_simulator, headwater_plugins):
-    from headwater.plugins import get_registry, make_plugin_manager, use
+    from headwater.plugin.manager import get_registry, make_plugin_manager, use
 
     use(make_plugin_manager(strict=True))
     meetings = get_registry().get("analytics_meetings")

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 from headwater import hookimpl
 from headwater.cli import main
-from headwater.paginators import OffsetPaginator
-from headwater.unique import DEDUPLICATED, KeyTracker, hinted
-from headwater.validation import quarantine_table
+from headwater.http.paginators import OffsetPaginator
+from headwater.load.unique import DEDUPLICATED, KeyTracker, hinted
+from headwater.load.validation import quarantine_table
 from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, connector, use_settings
 
@@ -163,8 +163,8 @@ def test_packages_left_unloaded_by_an_earlier_run_lose_the_hint(
 ):
     # A run that died in its load step: its package may be loaded in part, and a job
     # that runs again stages its rows twice. The next run loads it with dlt's dedup.
-    from headwater.assemble import build_source
-    from headwater.unique import distrust_pending
+    from headwater.load.assemble import build_source
+    from headwater.load.unique import distrust_pending
 
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator(DIRECTORY, records={"directory_users": 40})

@@ -5,8 +5,9 @@ from __future__ import annotations
 import headwater
 import pytest
 from headwater.errors import ResponseError, SettingsError
-from headwater.run import explain, file_format_for
-from headwater.validation import RecordCheck
+from headwater.load.validation import RecordCheck
+from headwater.run.dlt_errors import explain
+from headwater.run.workdir import file_format_for
 
 TOKEN = "https://api.example.com/oauth2/token"
 USERS = "https://api.example.com/v1/users"
@@ -117,7 +118,7 @@ def test_compiled_check_covers_types_and_falls_back_to_jsonschema_for_the_rest()
 
 
 def test_records_are_made_safe_for_dlt_at_any_depth():
-    from headwater.validation import fit_records
+    from headwater.load.validation import fit_records
 
     plain = [{"id": 1, "n": 2**63 - 1, "tags": [{"k": "v"}], "m": {"x": -(2**63)}}]
     before = repr(plain)

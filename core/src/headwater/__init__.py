@@ -91,13 +91,13 @@ def source(
     No HTTP request is made here; every settings problem raises
     :class:`SettingsError` before the first one.
     """
-    from headwater.assemble import build_source
+    from headwater.load.assemble import build_source
 
     return build_source(name, settings, resources=resources, arrow=arrow)
 
 
 def connectors() -> list[Connector]:
     """Every connector declared by the installed (and not disabled) plugins."""
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry
 
     return get_registry().connectors()

@@ -18,7 +18,17 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "MIN_LENGTH", "SHORT", "forget", "install", "redact", "register", "registered"]
+__all__ = [
+    "MASK",
+    "MIN_LENGTH",
+    "SHORT",
+    "forget",
+    "install",
+    "is_secret_name",
+    "redact",
+    "register",
+    "registered",
+]
 
 MASK = "***"
 #: Values shorter than this are not masked at all: masking "1" or "ab" wherever it
@@ -127,3 +137,12 @@ def install() -> None:
 
         logging.setLogRecordFactory(factory)
         _installed = True
+
+
+#: dlt setting names (environment variables or TOML keys) that hold destination secrets
+_SECRET_NAME = re.compile(r"credentials|password|secret|token|private_key|api_key", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a dlt setting called ``name`` (its last part) holds a secret."""
+    return _SECRET_NAME.search(name.rsplit("__", 1)[-1].rsplit(".", 1)[-1]) is not None

@@ -27,7 +27,14 @@ from urllib.parse import urlparse
 from attrs import field, frozen
 
 from headwater.errors import SettingsError
-from headwater.spec import Connector, OAuth2ClientCredentials, OffsetPagination
+from headwater.spec import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    MAX_RETRY_AFTER,
+    Connector,
+    OAuth2ClientCredentials,
+    OffsetPagination,
+)
 from headwater.suggest import closest
 
 if sys.version_info >= (3, 11):
@@ -46,7 +53,7 @@ __all__ = [
     "toml_files",
 ]
 
-#: The values of the ``validation`` setting (see :mod:`headwater.validation`).
+#: The values of the ``validation`` setting (see :mod:`headwater.load.validation`).
 VALIDATION_POLICIES = ("quarantine", "warn", "fail", "off")
 #: The values of the ``sync_mode`` setting of connectors with incremental resources.
 SYNC_MODES = ("incremental", "full_refresh")
@@ -168,13 +175,7 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
 
 
 def _http_limit_properties() -> dict[str, Any]:
-    """The settings bounding every response (see :class:`headwater.session.HttpLimits`)."""
-    from headwater.session import (
-        DEFAULT_MAX_RESPONSE_BYTES,
-        DEFAULT_RESPONSE_DEADLINE,
-        MAX_RETRY_AFTER,
-    )
-
+    """The settings bounding every response (see :class:`headwater.http.session.HttpLimits`)."""
     seconds = {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None}
     return {
         "max_response_bytes": {

@@ -20,6 +20,9 @@ from attrs import field, frozen
 from attrs import validators as v
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RESPONSE_DEADLINE",
+    "MAX_RETRY_AFTER",
     "ApiKeyAuth",
     "AuthSpec",
     "BasicAuth",
@@ -40,6 +43,15 @@ __all__ = [
     "SinglePage",
     "field_path",
 ]
+
+# Defaults written once: the settings schema (headwater.settings) documents them and
+# the HTTP layer (headwater.http.session) applies them.
+#: Default of the ``max_retry_after`` setting: longest ``Retry-After`` honoured (seconds).
+MAX_RETRY_AFTER = 300.0
+#: Default of the ``max_response_bytes`` setting: 256 MiB per response, decompressed.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Default of the ``response_deadline`` setting (seconds; the read timeout if longer).
+DEFAULT_RESPONSE_DEADLINE = 300.0
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -122,7 +122,7 @@ def check_available(name: str, target: Path) -> None:
                 f"{_label(ep.dist)} installs a {PROJECT} plugin called {name!r}",
                 ep.dist.metadata["Name"],
             )
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry
 
     registry = get_registry()
     try:

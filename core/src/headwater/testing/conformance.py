@@ -90,7 +90,7 @@ class ConformanceSuite:
         pm = headwater_plugins(
             *self.plugins, _NoWaiting(), entry_points=not self.plugins, strict=True
         )
-        from headwater.plugins import Registry
+        from headwater.plugin.manager import Registry
 
         return Registry(pm).get(self.connector)
 
@@ -106,7 +106,7 @@ class ConformanceSuite:
 
     def _load(self, sim: Any, pipeline: Any, **settings: Any) -> Any:
         import headwater
-        from headwater.run import file_format_for
+        from headwater.run.workdir import file_format_for
 
         source = headwater.source(self.connector, **{**self.settings, **sim.settings, **settings})
         return pipeline.run(source, loader_file_format=file_format_for("duckdb"))
@@ -158,7 +158,7 @@ class ConformanceSuite:
 
     def test_column_types_as_declared(self, spec: Any, serve: Any, duckdb_pipeline: Any):
         """Each declared column has the type and nullability its JSON Schema gives it."""
-        from headwater.plugins import get_plugin_manager
+        from headwater.plugin.manager import get_plugin_manager
         from headwater.schema import columns_from_schema
 
         sim = serve()
@@ -261,7 +261,7 @@ class ConformanceSuite:
         naming the resource and the status.
         """
         from headwater.errors import ResponseError
-        from headwater.run import explain
+        from headwater.run.dlt_errors import explain
         from headwater.testing import Fault
 
         first = next(r for r in spec.resources if r.parent is None)
@@ -336,7 +336,7 @@ class ConformanceSuite:
 # declared): installed plugins plus _NoWaiting.
 _CLI_WITH_QUICK_RETRIES = (
     "import sys\n"
-    "from headwater import plugins\n"
+    "from headwater.plugin import manager as plugins\n"
     "from headwater.testing.conformance import _NoWaiting\n"
     "plugins.use(plugins.make_plugin_manager(plugins=[('conformance.no_waiting', _NoWaiting())]))\n"
     "from headwater.cli import main\n"

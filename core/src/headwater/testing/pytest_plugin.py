@@ -101,7 +101,7 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 @pytest.fixture
 def headwater_plugins() -> Iterator[Callable[..., Any]]:
     """Factory: use only the builtins plus the given plugins for this test."""
-    from headwater import plugins as plugins_module
+    from headwater.plugin import manager as plugins_module
 
     def use(*plugins: Any, entry_points: bool = False, strict: bool = True) -> Any:
         named: list[tuple[str, Any]] = []
@@ -132,7 +132,7 @@ def api_simulator() -> Iterator[Callable[..., Any]]:
 
     def start(connector: Any, **options: Any) -> Any:
         if isinstance(connector, str):
-            from headwater.plugins import get_registry
+            from headwater.plugin.manager import get_registry
 
             connector = get_registry().get(connector)
         sim = Simulator(connector, **options)

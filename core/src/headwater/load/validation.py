@@ -59,7 +59,7 @@ __all__ = [
 
 POLICIES = ("quarantine", "warn", "fail", "off")
 
-log = logging.getLogger("headwater.validation")
+log = logging.getLogger(__name__)
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from headwater.plugins import get_registry
+from headwater.plugin.manager import get_registry
 from headwater.schema import column_type, columns_from_schema
 from headwater.settings import env_var, settings_schema
 from headwater.spec import Connector, Resource

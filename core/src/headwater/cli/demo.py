@@ -43,14 +43,14 @@ def run_demo(
     """Serve and load each connector (all installed ones when ``names`` is empty).
 
     Each connector lands in its own dataset (named after it) of one DuckDB file.
-    ``progress``: a dlt collector (see :func:`headwater.progress.make_progress`).
+    ``progress``: a dlt collector (see :func:`headwater.run.progress.make_progress`).
     """
-    from headwater.destinations import check_destination
+    from headwater.run.destinations import check_destination
 
     check_destination("duckdb")
 
-    from headwater.plugins import get_registry
-    from headwater.run import apply_duckdb_defaults, held_lock
+    from headwater.plugin.manager import get_registry
+    from headwater.run.workdir import apply_duckdb_defaults, held_lock
 
     registry = get_registry()
     connectors = [registry.get(n) for n in names] if names else registry.connectors()
@@ -97,8 +97,8 @@ def _run_demo(
     import dlt
     import duckdb
 
-    from headwater.assemble import build_source
-    from headwater.run import file_format_for
+    from headwater.load.assemble import build_source
+    from headwater.run.workdir import file_format_for
     from headwater.testing import Simulator
 
     pipelines_dir = tempfile.mkdtemp(prefix="headwater-demo-")

@@ -5,6 +5,11 @@ error (unknown connector, missing or invalid setting) — one readable line, no
 traceback (``--debug`` shows it), nothing loaded.
 
 ``--help`` and ``list`` never import dlt: it is imported by the commands that run.
+
+The top layer: may import every other package. Each command's work lives in the
+layer below it (``headwater.run``, ``headwater.scaffold``, ``headwater.testing``);
+``demo`` is here because it runs a connector against the simulator of
+``headwater.testing``.
 """
 
 from __future__ import annotations
@@ -248,7 +253,7 @@ def _print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry
 
     registry = get_registry()
     rows = []
@@ -270,14 +275,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from headwater.describe import describe_connector
+    from headwater.run.describe import describe_connector
 
     print(describe_connector(args.name), end="")
     return EXIT_OK
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from headwater.plugins import describe_plugins, get_plugin_manager
+    from headwater.plugin.manager import describe_plugins, get_plugin_manager
 
     rows = [
         (p["name"], f"{p['distribution']} {p['version']}".strip(), ", ".join(p["hooks"]))
@@ -292,7 +297,7 @@ def _settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from headwater.check import check_connector
+    from headwater.run.check import check_connector
 
     results = check_connector(args.name, _settings_from_args(args))
     failed = False
@@ -306,8 +311,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from headwater.progress import make_progress
-    from headwater.run import run_connector
+    from headwater.run.pipeline import run_connector
+    from headwater.run.progress import make_progress
 
     started = time.monotonic()
     result = run_connector(
@@ -342,8 +347,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from headwater.demo import run_demo
-    from headwater.progress import make_progress
+    from headwater.cli.demo import run_demo
+    from headwater.run.progress import make_progress
 
     result = run_demo(
         args.names,
@@ -357,7 +362,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ("table", "rows"),
     )
     if result.tables:
-        from headwater.query import query_hint
+        from headwater.run.query import query_hint
 
         dataset, table, _ = result.tables[0]
         print(f"\nquery it: {query_hint(dataset, dataset, table, file=str(result.database))}")
@@ -365,7 +370,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from headwater.query import MAX_ROWS, format_rows, run_query
+    from headwater.run.query import MAX_ROWS, format_rows, run_query
 
     result = run_query(
         args.name,
@@ -413,7 +418,7 @@ def _parse_fault(text: str) -> Any:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry
     from headwater.settings import env_var
     from headwater.testing import Simulator
 
@@ -485,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("headwater: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        from headwater.run import explain
+        from headwater.run.dlt_errors import explain
 
         known = explain(exc)
         if known is not None:

@@ -26,14 +26,14 @@ from dlt.sources.helpers.rest_client.utils import join_url
 from requests.auth import AuthBase
 
 from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
-from headwater.paginators import lookup, page_body
+from headwater.http.paginators import lookup, page_body
+from headwater.http.session import ResponseDeadlineExceeded
 from headwater.redact import redact
-from headwater.session import ResponseDeadlineExceeded
 from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy, field_path
 
 __all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
 
-log = logging.getLogger("headwater.extract")
+log = logging.getLogger(__name__)
 
 
 @define
@@ -173,7 +173,7 @@ def _fetch(
         try:
             response = send(prepared, timeout=endpoint.timeout)
         except (RedirectRefused, ResponseTooLarge) as exc:
-            # The session's refusals (see headwater.session) name the URL, the limit or
+            # The session's refusals (see headwater.http.session) name the URL, the limit or
             # both origins, and the fix; this adds which resource.
             raise type(exc)(f"resource {label}: {exc}") from None
         except requests.RequestException as exc:

@@ -31,10 +31,15 @@ from attrs import frozen
 
 from headwater.errors import RedirectRefused, ResponseTooLarge
 from headwater.redact import redact
-from headwater.spec import RetryPolicy
+from headwater.spec import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    MAX_RETRY_AFTER,
+    RetryPolicy,
+)
 
 if TYPE_CHECKING:
-    from headwater.throttle import Throttle
+    from headwater.http.throttle import Throttle
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -48,14 +53,8 @@ __all__ = [
     "retrying_session",
 ]
 
-log = logging.getLogger("headwater.session")
+log = logging.getLogger(__name__)
 
-#: Default of the ``max_retry_after`` setting: longest ``Retry-After`` honoured (seconds).
-MAX_RETRY_AFTER = 300.0
-#: Default of the ``max_response_bytes`` setting: 256 MiB per response, decompressed.
-DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
-#: Default of the ``response_deadline`` setting (seconds; the read timeout if longer).
-DEFAULT_RESPONSE_DEADLINE = 300.0
 
 # One network read at most per chunk (``read1``): a trickling body is seen as it comes,
 # and a compressed body is inflated at most this much at a time.

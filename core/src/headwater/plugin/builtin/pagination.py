@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginator | None:
     """A new paginator for ``resource.pagination``."""
-    from headwater import paginators
+    from headwater.http import paginators
 
     spec = resource.pagination
     if isinstance(spec, OffsetPagination):

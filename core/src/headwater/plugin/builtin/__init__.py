@@ -3,6 +3,8 @@
 Each is registered ``trylast`` as plugin ``builtin.<module>``, so any installed
 plugin can override or wrap it. They import dlt and requests lazily: the plugin
 manager is built for ``headwater list`` too, which must stay fast.
+
+May import: ``headwater.http`` and the foundation modules (as ``headwater.plugin``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ __all__ = ["builtin_plugins"]
 
 def builtin_plugins() -> list[tuple[str, ModuleType]]:
     """``(name, module)`` of every builtin plugin, in registration order."""
-    from headwater.builtin import auth, errors, pagination, schema
+    from headwater.plugin.builtin import auth, errors, pagination, schema
 
     return [
         ("builtin.auth", auth),

@@ -23,14 +23,16 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
 from headwater import redact
-from headwater.arrow import arrow_available, fast_path_columns
 from headwater.errors import ConfigError, PluginError, ResponseError
-from headwater.extract import Endpoint, iter_pages, iter_pages_parallel
-from headwater.paginators import OffsetPaginator
-from headwater.plugins import get_registry
-from headwater.prefetch import prefetched
+from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
+from headwater.http.paginators import OffsetPaginator
+from headwater.http.prefetch import prefetched
+from headwater.http.session import HttpLimits, retrying_session
+from headwater.http.throttle import Throttle
+from headwater.load.arrow import arrow_available, fast_path_columns
+from headwater.load.validation import Validator, quarantine_table
+from headwater.plugin.manager import get_registry
 from headwater.schema import columns_from_schema
-from headwater.session import HttpLimits, retrying_session
 from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
 from headwater.spec import (
     Connector,
@@ -42,8 +44,6 @@ from headwater.spec import (
     RetryPolicy,
 )
 from headwater.suggest import closest
-from headwater.throttle import Throttle
-from headwater.validation import Validator, quarantine_table
 
 if TYPE_CHECKING:
     import requests
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NAMING", "assemble", "build_endpoints", "build_source", "select_resources"]
 
-log = logging.getLogger("headwater.assemble")
+log = logging.getLogger(__name__)
 
 
 def arrow_enabled() -> bool:
@@ -279,7 +279,7 @@ def assemble(
     when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
     ``unique_keys``: top-level merge resources with a one-column string or integer
     primary key tell dlt when a run served each key once, and the merge skips
-    deduplicating (see :mod:`headwater.unique`). Only for destinations that compare
+    deduplicating (see :mod:`headwater.load.unique`). Only for destinations that compare
     keys exactly.
     """
     import dlt
@@ -329,7 +329,7 @@ def assemble(
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        # also under "off": it makes records safe for dlt (headwater.validation)
+        # also under "off": it makes records safe for dlt (headwater.load.validation)
         validator = Validator(
             f"{connector.name}.{resource.name}", resource.name, record_schema, validation
         )
@@ -400,9 +400,9 @@ def _pages_of(
     """The generator function of a top-level resource.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
-    see :mod:`headwater.arrow`). A ``merge`` resource's items come with dlt's
+    see :mod:`headwater.load.arrow`). A ``merge`` resource's items come with dlt's
     "deduplicated" hint: off, or with ``unique_key`` (field, declared type) on when
-    every value of that field was distinct (see :mod:`headwater.unique`). With an
+    every value of that field was distinct (see :mod:`headwater.load.unique`). With an
     incremental spec, dlt keeps the highest ``cursor_field`` loaded in the pipeline
     state (committed with the load) and the next run sends it as
     ``incremental.param``; dlt also drops records at or below it that the API repeats.
@@ -419,14 +419,14 @@ def _pages_of(
             if arrow_columns is None:
                 items = validator.pages(pages) if validator is not None else pages
             else:
-                from headwater.arrow import ArrowBatcher
+                from headwater.load.arrow import ArrowBatcher
 
                 batcher = ArrowBatcher(
                     arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
                 )
                 items = batcher.batches(pages)
             if merge:
-                from headwater.unique import hinted
+                from headwater.load.unique import hinted
 
                 key, data_type = unique_key or (None, "text")
                 items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
@@ -481,7 +481,7 @@ def _unique_key(
     resource: Resource, columns: Mapping[str, Mapping[str, Any]]
 ) -> tuple[str, str] | None:
     """The field whose values decide whether the merge must deduplicate, and its
-    declared type (see :mod:`headwater.unique`); ``None`` for a compound key or a key
+    declared type (see :mod:`headwater.load.unique`); ``None`` for a compound key or a key
     of a type dlt converts."""
     keys = resource.primary_key_columns
     if len(keys) != 1:

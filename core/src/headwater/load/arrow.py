@@ -20,8 +20,8 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from headwater.load.validation import fit_records, renames
 from headwater.schema import column_type
-from headwater.validation import fit_records, renames
 
 __all__ = [
     "BATCH_ROWS",
@@ -100,7 +100,7 @@ def _offsets(count: int, width: int) -> Any:
 
 def _fit_or_fail(records: list[dict[str, Any]]) -> None:
     """Records going to dlt's row path without a validator: made safe for dlt
-    (:func:`~headwater.validation.fit_records`); one no column can hold is an error."""
+    (:func:`~headwater.load.validation.fit_records`); one no column can hold is an error."""
     from headwater.errors import ResponseError
 
     unloadable = fit_records(records)
@@ -142,7 +142,7 @@ class ArrowBatcher:
         self.columns = dict(columns)
         self.rows = rows
         self.not_null = [c for c in not_null if c in self.columns]
-        #: a :class:`~headwater.validation.Validator` for batches that do not fit
+        #: a :class:`~headwater.load.validation.Validator` for batches that do not fit
         self.validator = validator
         #: name of a column of unique row ids (dlt's ``_dlt_id``) to add to each table:
         #: generated here, dlt's normalize step need not rewrite the file to add them

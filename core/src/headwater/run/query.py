@@ -18,6 +18,8 @@ from typing import Any
 from attrs import frozen
 
 from headwater.errors import ConfigError, RunError
+from headwater.run.dlt_errors import DUCKDB_LOCK, explain
+from headwater.run.workdir import default_names, duckdb_file
 
 __all__ = ["MAX_ROWS", "QueryResult", "format_rows", "query_hint", "run_query"]
 
@@ -103,8 +105,6 @@ def run_query(
     :class:`ConfigError` for another destination, a missing file and an SQL error, and
     :class:`RunError` when a running load holds the file.
     """
-    from headwater.run import default_names
-
     if destination != "duckdb":
         raise ConfigError(
             f"headwater query reads DuckDB only, not {destination}: use {destination}'s own "
@@ -116,8 +116,6 @@ def run_query(
     if file:
         database = os.path.abspath(file)
     else:
-        from headwater.run import duckdb_file, explain
-
         try:
             database = duckdb_file(pipeline_name, dataset_name)
         except Exception as exc:
@@ -160,10 +158,8 @@ def run_query(
 def _explain_duckdb(exc: Exception, database: str) -> ConfigError | RunError:
     """One line for a DuckDB error: the file is held by a writer (exit 1), else the
     SQL is wrong (exit 2)."""
-    from headwater.run import _DUCKDB_LOCK
-
     text = str(exc)
-    locked = _DUCKDB_LOCK.search(text)
+    locked = DUCKDB_LOCK.search(text)
     if locked is not None:
         return RunError(
             f"the DuckDB file {database} is being written by another process "

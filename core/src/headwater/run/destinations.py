@@ -12,18 +12,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from headwater import redact
 from headwater.errors import ConfigError
+from headwater.redact import is_secret_name
 
 __all__ = ["check_destination", "extra_for", "is_secret_name", "register_destination_secrets"]
 
-#: dlt setting names (environment variables or TOML keys) that hold destination secrets
-_SECRET_NAME = re.compile(r"credentials|password|secret|token|private_key|api_key", re.I)
 #: ``user:password@host`` written without a scheme
 _USERINFO = re.compile(r"^[^:/@\s]+:([^@\s]+)@")
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a dlt setting called ``name`` (its last part) holds a secret."""
-    return _SECRET_NAME.search(name.rsplit("__", 1)[-1].rsplit(".", 1)[-1]) is not None
 
 
 def check_destination(destination: str) -> None:
@@ -31,7 +25,7 @@ def check_destination(destination: str) -> None:
     driver is not installed (drivers are extras: ``pip install "headwater[postgres]"``)."""
     from dlt.common.destination import Destination
 
-    from headwater.run import explain
+    from headwater.run.dlt_errors import explain
 
     try:
         factory = Destination.from_reference(destination)

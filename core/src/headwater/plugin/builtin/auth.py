@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     """Build the authenticator declared by ``connector.auth`` (``None``: no auth)."""
-    from headwater import auth as runtime
-    from headwater.session import HttpLimits, retrying_session
+    from headwater.http import authenticators as runtime
+    from headwater.http.session import HttpLimits, retrying_session
 
     spec = connector.auth
     if isinstance(spec, OAuth2ClientCredentials):

@@ -15,8 +15,8 @@ __all__ = ["check_connector"]
 def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
     """``(resource, ok, detail)`` per top-level resource, from exactly one request each
     (a token is obtained first where there is one). Settings errors raise."""
-    from headwater.assemble import build_endpoints
-    from headwater.extract import fetch_first_page
+    from headwater.http.extract import fetch_first_page
+    from headwater.load.assemble import build_endpoints
 
     connector, endpoints = build_endpoints(name, settings)
     results: list[tuple[str, bool, str]] = []

@@ -29,7 +29,7 @@ from requests.auth import AuthBase
 
 from headwater import redact
 from headwater.errors import RedirectRefused, ResponseError
-from headwater.session import origin as origin_of
+from headwater.http.session import origin as origin_of
 
 __all__ = [
     "ApiKeyAuth",
@@ -38,7 +38,7 @@ __all__ = [
     "OAuth2ClientCredentialsAuth",
 ]
 
-log = logging.getLogger("headwater.auth")
+log = logging.getLogger(__name__)
 
 
 class _NoCopy:
