@@ -89,7 +89,7 @@ def test_every_hook_is_in_the_reference_with_its_exact_signature():
 
 def test_every_hook_has_a_test_named_after_it():
     names: set[str] = set()
-    for path in (ROOT / "tests").glob("test_*.py"):
+    for path in (ROOT / "tests").rglob("test_*.py"):
         tree = ast.parse(path.read_text())
         names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     for hook in HOOKS:

@@ -35,7 +35,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core"
 #: With an underscore, so every spelling is exercised: headwater-acme_widgets,
 #: headwater_acme_widgets, ACME_WIDGETS, TestAcmeWidgetsConformance.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import headwater
@@ -80,16 +79,6 @@ def test_users_add_dlt_id_setting_is_left_to_dlt(api_simulator, duckdb_pipeline,
         assert client.execute_sql(
             "select count(*), count(distinct _dlt_id) from directory_users"
         ) == [(250, 250)]
-
-
-def test_building_a_source_leaves_dlts_row_id_setting_alone(api_simulator, monkeypatch):
-    # A value left in the environment would reach child processes (a CLI run started
-    # from a script, an orchestrator's workers), which would take it for the user's and
-    # load tables without _dlt_id.
-    monkeypatch.delenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", raising=False)
-    sim = api_simulator(DIRECTORY, records={"directory_users": 5})
-    headwater.source("directory", arrow=True, **sim.settings)
-    assert "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID" not in os.environ
 
 
 def test_batch_that_breaks_the_schema_falls_back_to_records():

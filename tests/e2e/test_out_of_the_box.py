@@ -27,7 +27,7 @@ from headwater.cli import main
 from headwater.plugin.manager import get_registry
 from helpers import cli, settings_env, use_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS_TABLE = "analytics_events_data.events"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import dlt
 import duckdb
 import headwater
 import pytest
@@ -156,15 +155,6 @@ def test_describe_and_list(headwater_env):
         "429, 500, 502, 503, 504",
     ):
         assert text in described.stdout
-
-
-def test_source_builds_without_requests(api_simulator):
-    sim = api_simulator(DIRECTORY)
-    source = headwater.source("directory", **sim.settings)
-    assert list(source.resources) == ["directory_users"]
-    assert sim.requests == []
-    _ = dlt  # the source is a dlt source
-    assert source.name == "directory"
 
 
 def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, headwater_env):
