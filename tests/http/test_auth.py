@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 import headwater
 import pytest
 from headwater.errors import ResponseError
-from headwater.http.authenticators import OAuth2ClientCredentialsAuth
+from headwater.http.authenticators import OAuth2ClientCredentialsAuthenticator
 from headwater.run.dlt_errors import explain
 from headwater.spec import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials, SinglePage
 from helpers import Declares, connector, records, rows_of
@@ -48,7 +48,7 @@ def test_token_renewed_before_expiry(requests_mock):
     requests_mock.post(
         TOKEN_URL, json=lambda r, c: {"access_token": next(tokens), "expires_in": 100}
     )
-    auth = OAuth2ClientCredentialsAuth(TOKEN_URL, "id", "secret", clock=lambda: now[0])
+    auth = OAuth2ClientCredentialsAuthenticator(TOKEN_URL, "id", "secret", clock=lambda: now[0])
     assert auth.token() == "t1"
     now[0] += 85  # within the lifetime, before the margin (a tenth of 100 s)
     assert auth.token() == "t1"
@@ -109,7 +109,7 @@ def test_one_token_under_concurrency(requests_mock):
         return {"access_token": f"t{len(calls)}", "expires_in": 3600}
 
     requests_mock.post(TOKEN_URL, json=token)
-    auth = OAuth2ClientCredentialsAuth(TOKEN_URL, "id", "secret")
+    auth = OAuth2ClientCredentialsAuthenticator(TOKEN_URL, "id", "secret")
     got = []
     threads = [threading.Thread(target=lambda: got.append(auth.token())) for _ in range(16)]
     for t in threads:

@@ -197,12 +197,12 @@ def test_401_renewal_never_runs_for_another_origin():
     """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
     the token was sent to."""
     import requests
-    from headwater.http.authenticators import OAuth2ClientCredentialsAuth
+    from headwater.http.authenticators import OAuth2ClientCredentialsAuthenticator
 
     with HostileServer() as api, HostileServer() as elsewhere:
         api.serve("/token", Token(access_token=TOKEN))
         elsewhere.serve("/items", Json({}, status=401))
-        auth = OAuth2ClientCredentialsAuth(api.url("/token"), "id-1", SECRET)
+        auth = OAuth2ClientCredentialsAuthenticator(api.url("/token"), "id-1", SECRET)
         prepared = requests.Request("GET", api.url("/items"), auth=auth).prepare()
         assert auth.tokens_obtained == 1
         moved = prepared.copy()  # what requests' redirect loop sends, hooks included

@@ -22,6 +22,7 @@ from attrs import validators as v
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RESPONSE_DEADLINE",
+    "DEFAULT_RETRY",
     "MAX_RETRY_AFTER",
     "ApiKeyAuth",
     "AuthSpec",
@@ -310,6 +311,11 @@ class RetryPolicy:
                 )
 
 
+#: The retry policy of a connector that declares none, and of the seeds' APIs: 429 and
+#: 5xx retried 3 times (up to 4 requests), backoff 2 s doubling, ``Retry-After`` honoured.
+DEFAULT_RETRY = RetryPolicy()
+
+
 @frozen
 class RateLimit:
     """At most ``requests`` requests per ``per`` (``"second"``, ``"minute"``, ``"hour"``),
@@ -471,7 +477,7 @@ class Connector:
     resources: tuple[Resource, ...] = field(converter=tuple)
     auth: AuthSpec | None = field(default=None)
     base_url: str = field(default="https://api.example.com", validator=_non_empty_str)
-    retry: RetryPolicy = field(factory=RetryPolicy, validator=v.instance_of(RetryPolicy))
+    retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=v.instance_of(RetryPolicy))
     response_rules: tuple[ResponseRule, ...] = field(default=(), converter=tuple)
     settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
     #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)

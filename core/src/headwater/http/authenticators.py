@@ -4,7 +4,7 @@ These are plain ``requests`` authenticators, not dlt configuration specs, so no
 environment variable can silently replace a value Headwater resolved (a dlt auth object
 not marked resolved is re-resolved from the environment).
 
-:class:`OAuth2ClientCredentialsAuth` fixes what dlt's ``OAuth2ClientCredentials`` lacks:
+:class:`OAuth2ClientCredentialsAuthenticator` fixes what dlt's ``OAuth2ClientCredentials`` lacks:
 one token for every resource and thread of a run, renewed shortly *before* it expires,
 renewed once (and the request re-sent) when the API answers 401, the secret never
 logged, and a clear error when the token endpoint refuses the credentials. The token
@@ -32,10 +32,10 @@ from headwater.errors import RedirectRefused, ResponseError
 from headwater.http.session import origin as origin_of
 
 __all__ = [
-    "ApiKeyAuth",
-    "BasicAuth",
-    "BearerAuth",
-    "OAuth2ClientCredentialsAuth",
+    "ApiKeyAuthenticator",
+    "BasicAuthenticator",
+    "BearerAuthenticator",
+    "OAuth2ClientCredentialsAuthenticator",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class _NoCopy:
         return self
 
 
-class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
+class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
     """OAuth2 client-credentials tokens, shared and thread-safe.
 
     Args:
@@ -99,7 +99,7 @@ class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
         self.tokens_obtained = 0
 
     def __repr__(self) -> str:
-        return f"OAuth2ClientCredentialsAuth(token_url={self.token_url!r}, client_id=***)"
+        return f"OAuth2ClientCredentialsAuthenticator(token_url={self.token_url!r}, client_id=***)"
 
     # -- token lifecycle ---------------------------------------------------------
 
@@ -240,7 +240,7 @@ def _positive_float(value: Any, default: float) -> float:
     return number if number > 0 else default
 
 
-class ApiKeyAuth(_NoCopy, AuthBase):
+class ApiKeyAuthenticator(_NoCopy, AuthBase):
     """An API key in a header or in the query string."""
 
     def __init__(self, name: str, api_key: str, location: str = "header") -> None:
@@ -249,7 +249,7 @@ class ApiKeyAuth(_NoCopy, AuthBase):
         self.location = location
 
     def __repr__(self) -> str:
-        return f"ApiKeyAuth(name={self.name!r}, location={self.location!r}, api_key=***)"
+        return f"ApiKeyAuthenticator(name={self.name!r}, location={self.location!r}, api_key=***)"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self.location == "query":
@@ -264,21 +264,21 @@ class ApiKeyAuth(_NoCopy, AuthBase):
         return request
 
 
-class BearerAuth(_NoCopy, AuthBase):
+class BearerAuthenticator(_NoCopy, AuthBase):
     """A static bearer token."""
 
     def __init__(self, token: str) -> None:
         self._token = token
 
     def __repr__(self) -> str:
-        return "BearerAuth(token=***)"
+        return "BearerAuthenticator(token=***)"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self._token}"
         return request
 
 
-class BasicAuth(_NoCopy, AuthBase):
+class BasicAuthenticator(_NoCopy, AuthBase):
     """HTTP basic authentication."""
 
     def __init__(self, username: str, password: str) -> None:
@@ -286,7 +286,7 @@ class BasicAuth(_NoCopy, AuthBase):
         self._password = password
 
     def __repr__(self) -> str:
-        return f"BasicAuth(username={self.username!r}, password=***)"
+        return f"BasicAuthenticator(username={self.username!r}, password=***)"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         pair = f"{self.username}:{self._password}".encode()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     """Build the authenticator declared by ``connector.auth`` (``None``: no auth)."""
-    from headwater.http import authenticators as runtime
+    from headwater.http import authenticators
     from headwater.http.session import HttpLimits, retrying_session
 
     spec = connector.auth
@@ -25,7 +25,7 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
         # for the token endpoint too.
         limits = HttpLimits.from_settings(settings, connector.name)
         timeouts_set = settings.get("connect_timeout") or settings.get("read_timeout")
-        return runtime.OAuth2ClientCredentialsAuth(
+        return authenticators.OAuth2ClientCredentialsAuthenticator(
             token_url=settings["token_url"],
             client_id=settings["client_id"],
             client_secret=settings["client_secret"],
@@ -37,9 +37,9 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
             timeout=limits.timeout(connector.retry) if timeouts_set else 30.0,
         )
     if isinstance(spec, ApiKeyAuth):
-        return runtime.ApiKeyAuth(spec.name, settings["api_key"], spec.location)
+        return authenticators.ApiKeyAuthenticator(spec.name, settings["api_key"], spec.location)
     if isinstance(spec, BearerAuth):
-        return runtime.BearerAuth(settings["token"])
+        return authenticators.BearerAuthenticator(settings["token"])
     if isinstance(spec, BasicAuth):
-        return runtime.BasicAuth(settings["username"], settings["password"])
+        return authenticators.BasicAuthenticator(settings["username"], settings["password"])
     return None
