@@ -7,6 +7,7 @@ connector loads it through the same code path as a real run.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 from attrs import frozen
 
+from headwater.cli.common import EXIT_OK, add_progress, print_table
 from headwater.errors import ConfigError
 
 __all__ = ["DEFAULT_OUTPUT", "DemoResult", "run_demo"]
@@ -45,6 +47,7 @@ def run_demo(
     Each connector lands in its own dataset (named after it) of one DuckDB file.
     ``progress``: a dlt collector (see :func:`headwater.run.progress.make_progress`).
     """
+    # start-up: `--help` and `list` import this module; the work loads on use
     from headwater.run.destinations import check_destination
 
     check_destination("duckdb")
@@ -97,6 +100,7 @@ def _run_demo(
     import dlt
     import duckdb
 
+    # imports dlt: only once the demo runs
     from headwater.load.assemble import build_source
     from headwater.run.workdir import file_format_for
     from headwater.testing import Simulator
@@ -148,3 +152,47 @@ def _run_demo(
             (n,) = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0]
             tables.append((schema, table, n))
     return DemoResult(database=database, tables=tables, seconds=time.monotonic() - started)
+
+
+def register(sub: Any) -> None:
+    """Add the command and its arguments to the subparsers ``sub``."""
+    p = sub.add_parser(
+        "demo",
+        help="run connectors against their simulated APIs into DuckDB",
+        description="Start the API simulator for every installed connector (or those named), "
+        "load each into one local DuckDB file, and show what was loaded. "
+        "Needs no credentials and no network beyond 127.0.0.1.",
+        epilog="examples:\n  headwater demo\n  headwater demo directory --records 5000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all installed)")
+    p.add_argument(
+        "--output", default="headwater_demo.duckdb", help="DuckDB file (default: %(default)s)"
+    )
+    p.add_argument("--records", type=int, help="records per top-level resource")
+    add_progress(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    # start-up: `--help` and `list` import this module; the work loads on use
+    from headwater.run.progress import make_progress
+
+    result = run_demo(
+        args.names,
+        output=args.output,
+        records=args.records,
+        progress=make_progress(args.progress),
+    )
+    print(f"\nloaded into {result.database} in {result.seconds:.1f} s:")
+    print_table(
+        [(f"{dataset}.{table}", rows) for dataset, table, rows in result.tables],
+        ("table", "rows"),
+    )
+    if result.tables:
+        # start-up: `--help` and `list` import this module; the work loads on use
+        from headwater.run.query import query_hint
+
+        dataset, table, _ = result.tables[0]
+        print(f"\nquery it: {query_hint(dataset, dataset, table, file=str(result.database))}")
+    return EXIT_OK

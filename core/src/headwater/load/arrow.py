@@ -20,6 +20,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from headwater.errors import ResponseError
 from headwater.load.validation import fit_records, renames
 from headwater.schema import column_type
 
@@ -101,8 +102,6 @@ def _offsets(count: int, width: int) -> Any:
 def _fit_or_fail(records: list[dict[str, Any]]) -> None:
     """Records going to dlt's row path without a validator: made safe for dlt
     (:func:`~headwater.load.validation.fit_records`); one no column can hold is an error."""
-    from headwater.errors import ResponseError
-
     unloadable = fit_records(records)
     if unloadable:
         index, error = next(iter(unloadable.items()))

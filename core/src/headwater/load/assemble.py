@@ -29,7 +29,8 @@ from headwater.http.paginators import OffsetPaginator
 from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
-from headwater.load.arrow import arrow_available, fast_path_columns
+from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
 from headwater.plugin.manager import get_registry
 from headwater.schema import columns_from_schema
@@ -419,15 +420,11 @@ def _pages_of(
             if arrow_columns is None:
                 items = validator.pages(pages) if validator is not None else pages
             else:
-                from headwater.load.arrow import ArrowBatcher
-
                 batcher = ArrowBatcher(
                     arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
                 )
                 items = batcher.batches(pages)
             if merge:
-                from headwater.load.unique import hinted
-
                 key, data_type = unique_key or (None, "text")
                 items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
             yield from items

@@ -45,6 +45,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from headwater.errors import ResponseError
+
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
@@ -340,8 +342,6 @@ class Validator:
         ``records`` are made safe for dlt first (:func:`fit_records`, in place): a
         record no column can hold is quarantined under every policy but ``fail``."""
         import json
-
-        from headwater.errors import ResponseError
 
         unloadable = fit_records(records)
         good: list[dict[str, Any]] = []

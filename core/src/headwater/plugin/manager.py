@@ -23,6 +23,7 @@ import pluggy
 from headwater.errors import ConnectorNotFound, PluginError
 from headwater.markers import PROJECT
 from headwater.plugin import hookspecs
+from headwater.plugin.builtin import builtin_plugins
 from headwater.spec import Connector
 from headwater.suggest import closest
 
@@ -153,8 +154,6 @@ def make_plugin_manager(
             (default: ``HEADWATER_STRICT_PLUGINS``).
         disabled: plugin names to block (default: ``HEADWATER_DISABLE_PLUGINS``).
     """
-    from headwater.plugin.builtin import builtin_plugins
-
     strict = _strict_from_env() if strict is None else strict
     pm = HeadwaterPluginManager()
     pm.add_hookspecs(hookspecs)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from headwater.errors import HeadwaterError
+from headwater.http.extract import fetch_first_page
+from headwater.load.assemble import build_endpoints
 from headwater.redact import redact
 
 __all__ = ["check_connector"]
@@ -15,9 +17,6 @@ __all__ = ["check_connector"]
 def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
     """``(resource, ok, detail)`` per top-level resource, from exactly one request each
     (a token is obtained first where there is one). Settings errors raise."""
-    from headwater.http.extract import fetch_first_page
-    from headwater.load.assemble import build_endpoints
-
     connector, endpoints = build_endpoints(name, settings)
     results: list[tuple[str, bool, str]] = []
     for resource_name, endpoint in endpoints.items():

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from headwater import redact
 from headwater.errors import ConfigError
 from headwater.redact import is_secret_name
+from headwater.run.dlt_errors import explain
+from headwater.settings import toml_files, tomllib
 
 __all__ = ["check_destination", "extra_for", "is_secret_name", "register_destination_secrets"]
 
@@ -24,8 +26,6 @@ def check_destination(destination: str) -> None:
     """Fail early, before anything is fetched, when ``destination`` is unknown or its
     driver is not installed (drivers are extras: ``pip install "headwater[postgres]"``)."""
     from dlt.common.destination import Destination
-
-    from headwater.run.dlt_errors import explain
 
     try:
         factory = Destination.from_reference(destination)
@@ -63,8 +63,6 @@ def register_destination_secrets(
     line, error or traceback shows them: ``DESTINATION__…`` environment variables and
     ``[destination…]`` keys in ``.dlt/secrets.toml`` named credentials, password, secret,
     token or key (not ``host``, ``database``…) — and the password in a credentials URL."""
-    from headwater.settings import toml_files, tomllib
-
     environ = os.environ if environ is None else environ
     found: list[str] = []
     for key, value in environ.items():

@@ -10,8 +10,13 @@ from typing import Any
 from attrs import field, frozen
 
 from headwater.errors import ConfigError, RunError
+from headwater.load.assemble import build_source
+from headwater.load.unique import distrust_pending
+from headwater.plugin.manager import get_registry
 from headwater.redact import redact
+from headwater.run.destinations import check_destination, register_destination_secrets
 from headwater.run.dlt_errors import explain
+from headwater.run.query import query_hint
 from headwater.run.workdir import (
     _FAST_DESTINATIONS,
     apply_duckdb_defaults,
@@ -90,10 +95,6 @@ def run_connector(
     ``lock_timeout``: seconds to wait when another run of the same pipeline holds its
     lock (:func:`pipeline_lock`; default: refuse at once).
     """
-    from headwater.load.assemble import build_source
-    from headwater.plugin.manager import get_registry
-    from headwater.run.destinations import check_destination, register_destination_secrets
-
     register_destination_secrets()
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = default_pipeline if pipeline_name is None else pipeline_name
@@ -163,8 +164,6 @@ def _locked_run(
         # this neither connects nor creates anything.
         client = pipeline.destination_client()
         credentials = client.config.credentials
-        from headwater.load.unique import distrust_pending
-
         distrust_pending(pipeline)
         if all_or_nothing or full_refresh:
             # One extract: any failure discards everything (and a refresh is never
@@ -205,8 +204,6 @@ def _locked_run(
         path = os.path.abspath(database or f"{pipeline_name}.duckdb")
         location = path
         if first is not None:
-            from headwater.run.query import query_hint
-
             hint = query_hint(
                 connector.name,
                 dataset_name,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError, RunError
+from headwater.load.assemble import NAMING, arrow_enabled
 
 __all__ = [
     "DUCKDB_DEFAULTS",
@@ -116,8 +117,6 @@ def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
 
     ``arrow``: whether the Arrow fast path is on (default: as :func:`arrow_enabled`).
     """
-    from headwater.load.assemble import arrow_enabled
-
     if destination not in _FAST_DESTINATIONS:
         return None
     return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
@@ -129,8 +128,6 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
     the dataset name must keep a letter or digit once made SQL-safe."""
     from dlt.common.schema import Schema
     from dlt.common.storages import FileStorage
-
-    from headwater.load.assemble import NAMING
 
     try:
         FileStorage.validate_file_name_component(pipeline_name)

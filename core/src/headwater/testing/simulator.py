@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
 
 import attrs
 
+from headwater.schema import load_record_schema
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
@@ -511,8 +512,6 @@ class Simulator:
     ) -> Mapping[str, Any]:
         if resource.name in overrides:
             return overrides[resource.name]
-        from headwater.schema import load_record_schema
-
         return load_record_schema(self.connector, resource)
 
     def _check_layout(self, resource: Resource) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from headwater.plugin.builtin import auth, errors, pagination, schema
+
 __all__ = ["builtin_plugins"]
 
 
 def builtin_plugins() -> list[tuple[str, ModuleType]]:
     """``(name, module)`` of every builtin plugin, in registration order."""
-    from headwater.plugin.builtin import auth, errors, pagination, schema
-
     return [
         ("builtin.auth", auth),
         ("builtin.pagination", pagination),

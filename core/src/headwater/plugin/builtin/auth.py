@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     """Build the authenticator declared by ``connector.auth`` (``None``: no auth)."""
+    # imports requests: the plugin manager is built for `headwater list` too
     from headwater.http import authenticators
     from headwater.http.session import HttpLimits, retrying_session
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginator | None:
     """A new paginator for ``resource.pagination``."""
+    # imports dlt: the plugin manager is built for `headwater list` too
     from headwater.http import paginators
 
     spec = resource.pagination
