@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
+import dlt
 import pluggy
 from dlt.common.schema import Schema
+from dlt.common.schema.typing import C_DLT_ID
+from dlt.common.schema.utils import dlt_id_column, new_table
+from dlt.extract import DltResource, DltSource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
@@ -48,7 +52,6 @@ from headwater.suggest import closest
 
 if TYPE_CHECKING:
     import requests
-    from dlt.extract import DltResource, DltSource
 
 __all__ = ["NAMING", "assemble", "build_endpoints", "build_source", "select_resources"]
 
@@ -283,9 +286,6 @@ def assemble(
     deduplicating (see :mod:`headwater.load.unique`). Only for destinations that compare
     keys exactly.
     """
-    import dlt
-    from dlt.extract import DltSource
-
     connector = _with_extra_resources(pm, connector, settings)
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
@@ -297,16 +297,49 @@ def assemble(
         # does not fit Arrow, an earlier run with arrow=False). Explicit config wins.
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         row_ids = _own_row_ids()
-    full_refresh = settings.get("sync_mode") == "full_refresh"
-    endpoints = _Endpoints(hooks, settings)
-    workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
 
     # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
     # declare them, only making them SQL-safe; dlt's default would snake_case them.
     dlt_schema = Schema(connector.name, normalizers={"names": NAMING})
-    validation = settings.get("validation") or "quarantine"
+    build = _ResourceBuilder(
+        connector=connector,
+        settings=settings,
+        hooks=hooks,
+        endpoints=_Endpoints(hooks, settings),
+        dlt_schema=dlt_schema,
+        use_arrow=use_arrow,
+        row_ids=row_ids,
+        unique_keys=unique_keys,
+    )
     built: dict[str, DltResource] = {}
     for resource in selected:
+        parent = built[resource.parent.resource] if resource.parent is not None else None
+        built[resource.name] = build(resource, parent)
+    return DltSource(dlt_schema, connector.name, list(built.values()))
+
+
+@attrs.frozen(eq=False)
+class _ResourceBuilder:
+    """Builds the dlt resource of each selected resource of one source, from the hooks'
+    answers and the source-wide choices made by :func:`assemble`."""
+
+    connector: Connector
+    settings: Settings
+    hooks: _Hooks
+    endpoints: _Endpoints
+    dlt_schema: Schema
+    use_arrow: bool
+    row_ids: str | None
+    unique_keys: bool
+
+    def __call__(self, resource: Resource, parent: DltResource | None) -> DltResource:
+        """The dlt resource of ``resource``: a transformer of ``parent`` for a child."""
+        connector, settings, hooks = self.connector, self.settings, self.hooks
+        endpoints, dlt_schema, use_arrow = self.endpoints, self.dlt_schema, self.use_arrow
+        row_ids, unique_keys = self.row_ids, self.unique_keys
+        full_refresh = settings.get("sync_mode") == "full_refresh"
+        validation = settings.get("validation") or "quarantine"
+        workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
         record_schema = hooks.record_schema(resource)
         endpoint = endpoints.endpoint(resource)
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
@@ -334,31 +367,27 @@ def assemble(
         validator = Validator(
             f"{connector.name}.{resource.name}", resource.name, record_schema, validation
         )
-        if resource.parent is None:
+        if parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             parallel = _parallel_pages(settings, resource, endpoint)
             unique_key = _unique_key(resource, columns) if unique_keys else None
-            built[resource.name] = dlt.resource(
-                _pages_of(
-                    endpoint,
-                    resource,
-                    incremental,
-                    fast,
-                    parallel,
-                    validator,
-                    not_null,
-                    row_ids,
-                    disposition == "merge",
-                    unique_key,
-                ),
-                **hints,
+            pages = _TopLevelPages(
+                endpoint,
+                resource,
+                incremental,
+                fast,
+                parallel=parallel,
+                validator=validator,
+                not_null=not_null,
+                row_ids=row_ids,
+                merge=disposition == "merge",
+                unique_key=unique_key,
             )
+            return dlt.resource(pages.function(), **hints)
         else:
-            parent = built[resource.parent.resource]
-            built[resource.name] = dlt.transformer(
+            return dlt.transformer(
                 _children_of(endpoint, resource, workers, validator), data_from=parent, **hints
             )
-    return DltSource(dlt_schema, connector.name, list(built.values()))
 
 
 def _declare_table(
@@ -375,8 +404,6 @@ def _declare_table(
     table variants (the quarantine table) start from a copy of the resource's hints
     and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
     tables carry dlt's row id column; it is declared as dlt's normalizer declares it."""
-    from dlt.common.schema.utils import dlt_id_column, new_table
-
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
     if row_ids:
@@ -386,19 +413,10 @@ def _declare_table(
     )
 
 
-def _pages_of(
-    endpoint: Endpoint,
-    resource: Resource,
-    incremental: IncrementalSpec | None,
-    arrow_columns: dict[str, str] | None,
-    parallel: int = 1,
-    validator: Validator | None = None,
-    not_null: Sequence[str] = (),
-    row_ids: str | None = None,
-    merge: bool = False,
-    unique_key: tuple[str, str] | None = None,
-) -> Callable[..., Iterator[Any]]:
-    """The generator function of a top-level resource.
+@attrs.frozen(eq=False)
+class _TopLevelPages:
+    """How a top-level resource reads its pages; :meth:`function` is its generator
+    function.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
     see :mod:`headwater.load.arrow`). A ``merge`` resource's items come with dlt's
@@ -409,63 +427,85 @@ def _pages_of(
     ``incremental.param``; dlt also drops records at or below it that the API repeats.
     """
 
-    def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
-        if parallel > 1:
-            assert isinstance(resource.pagination, OffsetPagination)
-            pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
-        else:
-            pages = prefetched(iter_pages(endpoint, params=params))
-        try:
-            items: Iterator[Any]
-            if arrow_columns is None:
-                items = validator.pages(pages) if validator is not None else pages
-            else:
-                batcher = ArrowBatcher(
-                    arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
-                )
-                items = batcher.batches(pages)
-            if merge:
-                key, data_type = unique_key or (None, "text")
-                items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
-            yield from items
-        finally:
-            # An error downstream (validation, Arrow) or an early close must stop the
-            # read-ahead thread and the page pools now, not when garbage is collected.
-            pages.close()
+    endpoint: Endpoint
+    resource: Resource
+    incremental: IncrementalSpec | None
+    arrow_columns: dict[str, str] | None
+    parallel: int = 1
+    validator: Validator | None = None
+    not_null: Sequence[str] = ()
+    row_ids: str | None = None
+    merge: bool = False
+    unique_key: tuple[str, str] | None = None
 
-    def tagged(items: Iterator[Any]) -> Iterator[Any]:
-        try:
-            yield from items
-        except ResponseError as exc:
-            exc.resource = exc.resource or resource.name  # which resource failed
-            raise
-
-    if incremental is None:
-
-        def pages() -> Iterator[Any]:
-            yield from tagged(read())
-
-    else:
-        import dlt
-
-        # Quarantine rows (the record as JSON, and the error) come out of the same
-        # generator and carry no cursor: dlt must pass them, not fail on them.
-        cursor = dlt.sources.incremental(
-            incremental.cursor_field,
-            initial_value=incremental.initial,
-            on_cursor_value_missing="include",
+    def function(self) -> Callable[..., Iterator[Any]]:
+        """The resource's generator function (named after the resource, as dlt wants)."""
+        endpoint, resource, incremental = self.endpoint, self.resource, self.incremental
+        arrow_columns, parallel, validator = self.arrow_columns, self.parallel, self.validator
+        not_null, row_ids, merge, unique_key = (
+            self.not_null,
+            self.row_ids,
+            self.merge,
+            self.unique_key,
         )
 
-        def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-            params = dict(endpoint.params)
-            since = cursor.last_value
-            if since is not None:
-                params[incremental.param] = _rfc3339(since)
-            yield from tagged(read(params))
+        def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
+            if parallel > 1:
+                assert isinstance(resource.pagination, OffsetPagination)
+                pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
+            else:
+                pages = prefetched(iter_pages(endpoint, params=params))
+            try:
+                items: Iterator[Any]
+                if arrow_columns is None:
+                    items = validator.pages(pages) if validator is not None else pages
+                else:
+                    batcher = ArrowBatcher(
+                        arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                    )
+                    items = batcher.batches(pages)
+                if merge:
+                    key, data_type = unique_key or (None, "text")
+                    items = hinted(
+                        items, key, data_type, ignore_table=quarantine_table(resource.name)
+                    )
+                yield from items
+            finally:
+                # An error downstream (validation, Arrow) or an early close must stop the
+                # read-ahead thread and the page pools now, not when garbage is collected.
+                pages.close()
 
-    pages.__name__ = resource.name
-    pages.__qualname__ = resource.name
-    return pages
+        def tagged(items: Iterator[Any]) -> Iterator[Any]:
+            try:
+                yield from items
+            except ResponseError as exc:
+                exc.resource = exc.resource or resource.name  # which resource failed
+                raise
+
+        if incremental is None:
+
+            def pages() -> Iterator[Any]:
+                yield from tagged(read())
+
+        else:
+            # Quarantine rows (the record as JSON, and the error) come out of the same
+            # generator and carry no cursor: dlt must pass them, not fail on them.
+            cursor = dlt.sources.incremental(
+                incremental.cursor_field,
+                initial_value=incremental.initial,
+                on_cursor_value_missing="include",
+            )
+
+            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
+                params = dict(endpoint.params)
+                since = cursor.last_value
+                if since is not None:
+                    params[incremental.param] = _rfc3339(since)
+                yield from tagged(read(params))
+
+        pages.__name__ = resource.name
+        pages.__qualname__ = resource.name
+        return pages
 
 
 #: Key types whose values reach the destination as the API sent them. dlt parses the
@@ -498,9 +538,6 @@ def _own_row_ids() -> str | None:
 
     Nothing is written to the environment: a setting left there would reach every
     child process, which would take it for the user's."""
-    import dlt
-    from dlt.common.schema.typing import C_DLT_ID
-
     if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
         return None  # the user's setting
     return C_DLT_ID
