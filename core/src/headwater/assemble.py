@@ -331,7 +331,11 @@ def assemble(
         }
         # also under "off": it makes records safe for dlt (headwater.validation)
         validator = Validator(
-            f"{connector.name}.{resource.name}", resource.name, record_schema, validation
+            f"{connector.name}.{resource.name}",
+            resource.name,
+            record_schema,
+            validation,
+            schema_file=f"{connector.package}/{resource.schema}",
         )
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
@@ -431,6 +435,8 @@ def _pages_of(
                 key, data_type = unique_key or (None, "text")
                 items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
             yield from items
+            if validator is not None:
+                validator.finish()  # fails the resource when every record broke the schema
         finally:
             # An error downstream (validation, Arrow) or an early close must stop the
             # read-ahead thread and the page pools now, not when garbage is collected.

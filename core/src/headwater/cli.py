@@ -19,7 +19,7 @@ from typing import Any
 
 from headwater import __version__, redact
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.term import BOLD, GREEN, RED, style
+from headwater.term import BOLD, GREEN, RED, YELLOW, style
 
 __all__ = ["main"]
 
@@ -336,6 +336,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"data: {result.location}")
     if result.hint:
         print(f"look: {result.hint}")
+    for warning in result.warnings:
+        prefix = style("headwater: warning:", YELLOW, BOLD, stream=sys.stderr)
+        print(f"{prefix} {redact.redact(warning)}", file=sys.stderr)
     for failure in result.failures:
         print(f"{_error_prefix()} {redact.redact(failure)}", file=sys.stderr)
     return EXIT_FAILED if result.failures else EXIT_OK
