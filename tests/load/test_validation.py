@@ -152,3 +152,35 @@ def test_a_number_field_refuses_integers_a_double_would_round():
         "field 'x' is the integer 9007199254740993, which its number (double) column cannot "
         "hold exactly"
     )
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "rows"])
+def test_every_record_breaking_the_schema_fails_the_resource(requests_mock, duckdb_pipeline, arrow):
+    requests_mock.post(TOKEN, json={"access_token": "tok-123456"})
+    requests_mock.get(USERS, json={"users": BAD})
+    with pytest.raises(Exception) as err:
+        run(duckdb_pipeline, arrow)
+    known = explain(err.value)
+    assert isinstance(known, ResponseError) and known.resource == "directory_users"
+    assert str(known).startswith(
+        "resource directory.directory_users: all 2 records broke the declared schema "
+        "(first: required field 'id' is missing) and are kept in table "
+        "directory_users_quarantine; if the API is right, correct the schema file "
+        "headwater_directory/schemas/directory_users.json, or set validation to warn "
+        "(SOURCES__DIRECTORY__VALIDATION=warn)"
+    )
+
+
+def test_the_counts_of_a_run_start_afresh_each_run(requests_mock, duckdb_pipeline):
+    """One source run again: each run's records alone decide (all bad: fails; none at
+    all: no disagreement)."""
+    requests_mock.post(TOKEN, json={"access_token": "tok-123456"})
+    pages = [{"json": {"users": GOOD}}, {"json": {"users": BAD}}, {"json": {"users": []}}]
+    requests_mock.get(USERS, pages)
+    pipeline = duckdb_pipeline("validation_twice")
+    source = headwater.source("directory", arrow=True, **CREDENTIALS)
+    pipeline.run(source)
+    with pytest.raises(Exception) as err:
+        pipeline.run(source)
+    assert "all 2 records broke the declared schema" in str(explain(err.value))
+    pipeline.run(source)

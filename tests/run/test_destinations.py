@@ -153,7 +153,9 @@ def expected_columns(case: Case) -> dict[str, tuple[str, bool]]:
     out: dict[str, tuple[str, bool]] = {}
     for name, prop in schema["properties"].items():
         types = [prop["type"]] if isinstance(prop["type"], str) else list(prop["type"])
-        (json_type,) = [t for t in types if t != "null"]
+        kinds = [t for t in types if t != "null"]
+        # a string that may also be an integer (an id either way) is a text column
+        (json_type,) = ["string"] if "string" in kinds else kinds
         logical = _LOGICAL_FORMAT.get(prop.get("format", ""), _LOGICAL_JSON[json_type])
         nullable = "null" in types or name not in required
         out[name] = (logical, nullable and name != case.resource.primary_key)

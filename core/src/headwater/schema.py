@@ -16,7 +16,13 @@ from typing import Any
 from headwater.errors import SchemaFileError
 from headwater.spec import Connector, Resource
 
-__all__ = ["columns_from_schema", "load_record_schema", "load_schema_file"]
+__all__ = [
+    "column_type",
+    "columns_from_schema",
+    "json_types",
+    "load_record_schema",
+    "load_schema_file",
+]
 
 # JSON Schema (type, format) -> dlt data type
 _FORMATS = {"date-time": "timestamp", "date": "date", "time": "time"}
@@ -90,16 +96,34 @@ def _types(prop: Mapping[str, Any]) -> tuple[list[str], bool]:
     return [t for t in types if t != "null"], nullable
 
 
+def json_types(prop: Mapping[str, Any]) -> list[str]:
+    """The JSON types a property allows, ``null`` left out."""
+    return _types(prop)[0]
+
+
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
 
 
+#: JSON types whose values all have a faithful text form: a property that may be a
+#: string or one of these (an id an API sends either way) is a text column.
+_TEXT_UNION = {"string", "integer", "number", "boolean"}
+
+
 def column_type(prop: Mapping[str, Any]) -> str | None:
-    """The dlt data type for one JSON Schema property (``None``: let dlt infer it)."""
+    """The dlt data type for one JSON Schema property (``None``: let dlt infer it).
+
+    Of several types: ``text`` for a string or other scalars (dlt loads an integer
+    ``5`` as ``"5"``), ``double`` for integer or number; other mixes are not hinted."""
     types, _ = _types(prop)
-    if len(types) != 1:
+    if len(set(types)) > 1:
+        kinds = set(types)
+        if "string" in kinds and kinds <= _TEXT_UNION:
+            return "text"
+        return "double" if kinds == {"integer", "number"} else None
+    if not types:
         return None
     json_type = types[0]
     if json_type == "string" and prop.get("format") in _FORMATS:
@@ -113,7 +137,8 @@ def columns_from_schema(
     """dlt column hints (name -> ``{"data_type", "nullable", "primary_key"}``).
 
     A property is not nullable when it is required and its type excludes null; primary
-    key columns are never nullable. Properties of an undeclared or mixed type get no
+    key columns are never nullable. A string that may also be another scalar is text
+    (see :func:`column_type`); properties of an undeclared or other mixed type get no
     data type, so dlt infers it. Fields absent from the schema are not hinted and dlt
     keeps them as it finds them.
     """

@@ -19,7 +19,7 @@ from headwater.cli.common import (
     print_table,
     settings_from_args,
 )
-from headwater.term import BOLD, style
+from headwater.term import BOLD, YELLOW, style
 
 
 def register(sub: Any) -> None:
@@ -92,6 +92,9 @@ def handle(args: argparse.Namespace) -> int:
         print(f"data: {result.location}")
     if result.hint:
         print(f"look: {result.hint}")
+    for warning in result.warnings:
+        prefix = style("headwater: warning:", YELLOW, BOLD, stream=sys.stderr)
+        print(f"{prefix} {redact.redact(warning)}", file=sys.stderr)
     for failure in result.failures:
         print(f"{error_prefix()} {redact.redact(failure)}", file=sys.stderr)
     return EXIT_FAILED if result.failures else EXIT_OK

@@ -6,11 +6,12 @@ Headwater can build typed Arrow tables instead and dlt skips that work: it write
 tables to Parquet and loads them as they are.
 
 A resource takes the fast path when its schema declares only scalar properties
-(string, integer, number, boolean, date-time/date strings). A batch that does not fit
-its declared types — a string where an integer is declared, a timestamp that does not
-parse, a nested value in an undeclared field — is yielded as plain records instead,
-so nothing is lost and dlt treats it exactly as the row path would. Fields the schema
-does not declare are kept, with types Arrow infers.
+(string, integer, number, boolean, date-time/date strings, and string-or-integer ids,
+loaded as text). A batch that does not fit its declared types — a string where an
+integer is declared, a timestamp that does not parse, a nested value in an undeclared
+field — is yielded as plain records instead, so nothing is lost and dlt treats it
+exactly as the row path would. Fields the schema does not declare are kept, with types
+Arrow infers.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import Any
 
 from headwater.errors import ResponseError
 from headwater.load.validation import fit_records, renames
-from headwater.schema import column_type
+from headwater.schema import column_type, json_types
 
 __all__ = [
     "BATCH_ROWS",
     "MEMORY_POOL",
     "ROW_ID_CHARS",
+    "TEXT_OR_INTEGER",
     "ArrowBatcher",
     "arrow_available",
     "fast_path_columns",
@@ -38,7 +40,12 @@ __all__ = [
 #: memory stays flat whatever the number of records.
 BATCH_ROWS = 10_000
 
-_SCALAR = {"text", "bigint", "double", "bool", "timestamp", "date"}
+#: The column type :func:`fast_path_columns` gives a property that may be a string or
+#: an integer (an id an API sends either way): a text column, integers as their text —
+#: what dlt's row path loads for them.
+TEXT_OR_INTEGER = "text|bigint"
+
+_SCALAR = {"text", "bigint", "double", "bool", "timestamp", "date", TEXT_OR_INTEGER}
 
 
 #: Arrow's memory pool when the environment does not choose one (``ARROW_DEFAULT_MEMORY_POOL``)
@@ -113,6 +120,10 @@ def fast_path_columns(schema: Mapping[str, Any]) -> dict[str, str] | None:
     types: dict[str, str] = {}
     for name, prop in schema.get("properties", {}).items():
         data_type = column_type(prop)
+        kinds = set(json_types(prop))
+        if len(kinds) > 1:
+            # other unions (a number or a boolean as text) take the row path
+            data_type = TEXT_OR_INTEGER if kinds == {"string", "integer"} else None
         if data_type not in _SCALAR:
             return None
         types[name] = data_type
@@ -153,6 +164,7 @@ class ArrowBatcher:
             "bool": pa.bool_(),
             "timestamp": pa.timestamp("us", tz="UTC"),
             "date": pa.date32(),
+            TEXT_OR_INTEGER: pa.string(),
         }
         #: batches that could not be typed and went out as plain records
         self.fallbacks = 0
@@ -160,7 +172,10 @@ class ArrowBatcher:
     def batches(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
         """Yield Arrow tables (or, for a batch that does not fit, its records)."""
         pending: list[dict[str, Any]] = []
+        validator = self.validator
         for page in pages:
+            if validator is not None:
+                validator.saw(len(page))  # records that fit are not shown to it otherwise
             pending.extend(page)
             if len(pending) >= self.rows:
                 yield from self._emit(pending)
@@ -216,6 +231,8 @@ class ArrowBatcher:
                         return None  # nested data: dlt's row path unnests it
                 elif declared in ("timestamp", "date"):
                     array = pa.array(values, pa.string()).cast(self._types[declared])
+                elif declared == TEXT_OR_INTEGER:
+                    array = _text_or_integer(pa, values)
                 else:
                     array = pa.array(values, self._types[declared])
                 if name in self.not_null and array.null_count:
@@ -236,3 +253,14 @@ class ArrowBatcher:
             arrays.append(row_ids(len(records)))
             fields.append(pa.field(self.row_ids, pa.string(), nullable=False))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _text_or_integer(pa: Any, values: list[Any]) -> Any:
+    """A string array of ``values``, integers as their text (``5`` -> ``"5"``, as dlt
+    loads them into a text column); any other type still raises (the batch does not
+    fit and the validator decides)."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        # type() is int, not isinstance: True is not an integer here
+        return pa.array([str(v) if type(v) is int else v for v in values], pa.string())

@@ -365,7 +365,11 @@ class _ResourceBuilder:
         }
         # also under "off": it makes records safe for dlt (headwater.load.validation)
         validator = Validator(
-            f"{connector.name}.{resource.name}", resource.name, record_schema, validation
+            f"{connector.name}.{resource.name}",
+            resource.name,
+            record_schema,
+            validation,
+            schema_file=f"{connector.package}/{resource.schema}",
         )
         if parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
@@ -470,6 +474,8 @@ class _TopLevelPages:
                         items, key, data_type, ignore_table=quarantine_table(resource.name)
                     )
                 yield from items
+                if validator is not None:
+                    validator.finish()  # fails the resource when every record broke the schema
             finally:
                 # An error downstream (validation, Arrow) or an early close must stop the
                 # read-ahead thread and the page pools now, not when garbage is collected.

@@ -12,6 +12,16 @@ The ``validation`` setting of every connector:
 ``off``
     records are not checked.
 
+When every record a resource returned in a run broke the schema (and at least one
+came), the schema and the API disagree about the resource, not about a few records:
+under ``quarantine`` the resource fails, with one line naming the first violation and
+the fix (the ``validation`` setting, or the schema file). ``headwater run`` loads the
+quarantined records and the other resources and exits 1 (see :func:`collect_outcomes`);
+through :func:`headwater.source` the error is raised from the extract step when the
+resource's records end, like any failure of a resource. Records of a child resource
+come in one batch per parent, with no end a resource can see: only ``headwater run``
+checks them as a whole. Some records failing stays a warning with counts.
+
 The check is compiled once per resource. Types, nullability/required and the
 ``date-time``/``date`` formats are checked by plain Python tests built from the schema;
 schemas that use further keywords (``enum``, ``minimum``, ``pattern``, ...) are also
@@ -42,8 +52,12 @@ import datetime as dt
 import functools
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+from attrs import define
 
 from headwater.errors import ResponseError
 
@@ -51,8 +65,10 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "POLICIES",
+    "Outcome",
     "RecordCheck",
     "Validator",
+    "collect_outcomes",
     "fit_records",
     "quarantine_table",
     "renames",
@@ -305,16 +321,106 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class Validator:
-    """Applies a resource's :class:`RecordCheck` under a policy (see module docs)."""
+@define
+class Outcome:
+    """What one resource's records did against its schema in one run."""
 
-    def __init__(self, label: str, resource: str, schema: Mapping[str, Any], policy: str) -> None:
+    #: ``connector.resource``
+    label: str
+    #: the quarantine table
+    table: str
+    policy: str
+    #: where the schema comes from (``package/schemas/x.json``), for the fix
+    schema_file: str | None = None
+    #: records the API sent
+    seen: int = 0
+    #: records kept in the quarantine table
+    rejected: int = 0
+    #: records loaded although they broke the schema (``warn``)
+    warned: int = 0
+    #: the first record's violation
+    first_error: str | None = None
+
+    @property
+    def all_invalid(self) -> bool:
+        """Whether records came and every one was quarantined."""
+        return self.policy == "quarantine" and 0 < self.seen <= self.rejected
+
+    def failure(self) -> str:
+        """The one-line error for :attr:`all_invalid`: the first violation and the fix."""
+        from headwater.settings import env_var
+
+        connector = self.label.partition(".")[0]
+        where = f"the schema file {self.schema_file}" if self.schema_file else "the schema"
+        return (
+            f"resource {self.label}: all {self.seen} records broke the declared schema "
+            f"(first: {self.first_error}) and are kept in table {self.table}; if the API is "
+            f"right, correct {where}, or set validation to warn "
+            f"({env_var(connector, 'validation')}=warn) to load them as the API sends them"
+        )
+
+    def warning(self) -> str | None:
+        """One line with the counts when some records broke the schema, else ``None``."""
+        if self.rejected:
+            what = f"are kept in table {self.table}"
+            count = self.rejected
+        elif self.warned:
+            what = "were loaded as they are (validation=warn)"
+            count = self.warned
+        else:
+            return None
+        return (
+            f"resource {self.label}: {count} of {self.seen} records broke the declared schema "
+            f"and {what} (first: {self.first_error})"
+        )
+
+
+#: Set by :func:`collect_outcomes`: label -> that run's :class:`Outcome`.
+_OUTCOMES: ContextVar[dict[str, Outcome] | None] = ContextVar(
+    "headwater_validation_outcomes", default=None
+)
+
+
+@contextmanager
+def collect_outcomes() -> Iterator[dict[str, Outcome]]:
+    """Meanwhile, validators count into the yielded ``{label: Outcome}`` and do not
+    fail a resource whose every record broke the schema: the caller reports it after
+    the load, so that the quarantined records and the other resources are loaded
+    (``headwater run`` does this around each extract). Child resources, whose records
+    come in one batch per parent, are only judged as a whole this way.
+
+    A context variable: it applies to the extract run in this thread (dlt runs a
+    resource's generator in the thread that called extract)."""
+    outcomes: dict[str, Outcome] = {}
+    token = _OUTCOMES.set(outcomes)
+    try:
+        yield outcomes
+    finally:
+        _OUTCOMES.reset(token)
+
+
+class Validator:
+    """Applies a resource's :class:`RecordCheck` under a policy (see module docs).
+
+    ``schema_file`` (``package/path``) names where the schema comes from in errors."""
+
+    def __init__(
+        self,
+        label: str,
+        resource: str,
+        schema: Mapping[str, Any],
+        policy: str,
+        *,
+        schema_file: str | None = None,
+    ) -> None:
         import dlt
 
         self.label = label
         self.policy = policy
+        self.schema_file = schema_file
         self.check = RecordCheck(schema)
         self.table = quarantine_table(resource)
+        self._own = self._outcome()
         self.hints = dlt.mark.make_hints(
             table_name=self.table,
             write_disposition="append",
@@ -335,6 +441,40 @@ class Validator:
         """Whether every record must be checked, also on the Arrow fast path (keywords
         only jsonschema checks, under a policy that checks)."""
         return self.policy != "off" and self.check.needs_full
+
+    def _outcome(self) -> Outcome:
+        return Outcome(self.label, self.table, self.policy, self.schema_file)
+
+    def _current(self) -> Outcome:
+        """This run's outcome: the collector's (:func:`collect_outcomes`), else our own."""
+        collected = _OUTCOMES.get()
+        if collected is None:
+            return self._own
+        outcome = collected.get(self.label)
+        if outcome is None:
+            outcome = collected[self.label] = self._outcome()
+        return outcome
+
+    def saw(self, count: int) -> None:
+        """``count`` more records came from the API (called once per page)."""
+        self._current().seen += count
+
+    def finish(self) -> None:
+        """The resource's records of this run have all come (top-level resources).
+
+        Raises :class:`~headwater.errors.ResponseError` (:meth:`Outcome.failure`) when
+        every one was quarantined, unless :func:`collect_outcomes` collects them; logs
+        the counts when some broke the schema. Starts the next run's counts."""
+        if _OUTCOMES.get() is not None:
+            return  # the collector's owner reports, after the load
+        outcome, self._own = self._own, self._outcome()
+        if outcome.all_invalid:
+            from headwater.errors import ResponseError
+
+            raise ResponseError(outcome.failure())
+        summary = outcome.warning()
+        if summary is not None:
+            log.warning("%s", summary)
 
     def split(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
         """``(records to load, quarantine items to yield)``; raises under ``fail``.
@@ -360,11 +500,15 @@ class Validator:
                     f"record {index + 1} of its page); set validation to quarantine to keep "
                     "such records aside instead"
                 )
+            outcome = self._current()
+            if outcome.first_error is None:
+                outcome.first_error = error
             if self.policy == "warn" and hard is None:
                 good.append(record)
                 if self._warned < 10:  # enough to see the pattern, not a flood
                     log.warning("resource %s: record breaks the schema: %s", self.label, error)
                 self._warned += 1
+                outcome.warned += 1
                 continue
             bad.append(
                 {"record": json.dumps(record, default=str), "error": error, "detected_at": now}
@@ -372,6 +516,7 @@ class Validator:
         if not bad:
             return good, []
         self.rejected += len(bad)
+        self._current().rejected += len(bad)
         log.warning(
             "resource %s: %d record(s) broke the schema and were kept in table %s (first: %s)",
             self.label,
@@ -384,6 +529,7 @@ class Validator:
     def pages(self, pages: Any) -> Any:
         """The row path: each page's valid records, then its quarantine items."""
         for page in pages:
+            self.saw(len(page))
             good, extra = self.split(page)
             if good:
                 yield good

@@ -13,10 +13,10 @@ from typing import Any
 from headwater.errors import ConfigError, HeadwaterError, RunError
 from headwater.redact import is_secret_name, redact
 
-__all__ = ["DUCKDB_LOCK", "explain"]
+__all__ = ["DUCKDB_LOCK", "exception_chain", "explain"]
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -38,7 +38,7 @@ DUCKDB_LOCK = re.compile(
 def explain(exc: BaseException) -> HeadwaterError | None:
     """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
     Headwater error for dlt failures users cause; ``None`` when unknown."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for item in chain:
         if isinstance(item, HeadwaterError):
             return item

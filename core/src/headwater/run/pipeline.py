@@ -8,14 +8,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from attrs import field, frozen
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from headwater.errors import ConfigError, RunError
+from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.unique import distrust_pending
+from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
 from headwater.run.destinations import check_destination, register_destination_secrets
-from headwater.run.dlt_errors import explain
+from headwater.run.dlt_errors import exception_chain, explain
 from headwater.run.query import query_hint
 from headwater.run.workdir import (
     _FAST_DESTINATIONS,
@@ -50,6 +53,8 @@ class RunResult:
     hint: str = ""
     #: one line per resource that failed (its data was not loaded; the others' was)
     failures: tuple[str, ...] = ()
+    #: one line per resource some of whose records broke its schema, with the counts
+    warnings: tuple[str, ...] = ()
 
 
 def _compares_keys_exactly(destination: str) -> bool:
@@ -178,9 +183,10 @@ def _locked_run(
                 else None,
             )
             failures: list[str] = []
+            warnings: list[str] = []
         else:
             hold = client if destination == "duckdb" else None
-            info, failures = _run_isolated(pipeline, source, connector, file_format, hold)
+            info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -225,6 +231,7 @@ def _locked_run(
         location=location,
         hint=hint,
         failures=tuple(failures),
+        warnings=tuple(warnings),
     )
 
 
@@ -260,10 +267,17 @@ def _run_isolated(
     connector: Connector,
     file_format: str | None,
     hold: Any = None,
-) -> tuple[Any, list[str]]:
+) -> tuple[Any, list[str], list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
-    normalize and load that one package. Returns the load info and the failures.
+    normalize and load that one package. Returns the load info, the failures and the
+    warnings.
+
+    A failure every resource shares (:func:`_shared`: the access token refused, the
+    host unreachable) ends the run at once with one error, not one per resource. A
+    resource whose every record broke its schema fails after the load: its records
+    are loaded into its quarantine table, and the other resources as usual
+    (:func:`headwater.load.validation.collect_outcomes`).
 
     One package, not one per resource: dlt migrates the destination per package, only
     for that package's tables, and records the schema's hash, so a later package with
@@ -280,25 +294,53 @@ def _run_isolated(
         # empty (a container, CI), incremental cursors come back from the destination.
         pipeline.sync_destination()
     while True:
-        try:
-            pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
-            break
-        except Exception as exc:
-            known = explain(exc)
-            failed = getattr(known, "resource", None)
-            if known is None or isinstance(known, ConfigError) or failed not in remaining:
-                raise
-            failures.append(str(known))
-            dropped = _with_descendants(connector, failed)
-            remaining = [name for name in remaining if name not in dropped]
-            if not remaining:
-                raise RunError("; ".join(failures)) from None
+        # each attempt counts afresh: a failed attempt's records are discarded
+        with collect_outcomes() as outcomes:
+            try:
+                pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
+                break
+            except Exception as exc:
+                known = explain(exc)
+                failed = getattr(known, "resource", None)
+                if known is None or isinstance(known, ConfigError) or failed not in remaining:
+                    raise
+                if str(known) not in failures:
+                    failures.append(str(known))
+                if _shared(known):
+                    # every other resource would fail the same way: one line, not one each
+                    raise RunError("; ".join(failures)) from None
+                dropped = _with_descendants(connector, failed)
+                remaining = [name for name in remaining if name not in dropped]
+                if not remaining:
+                    raise RunError("; ".join(failures)) from None
+    warnings = []
+    for outcome in outcomes.values():
+        if outcome.all_invalid:
+            failures.append(outcome.failure())
+        elif (warning := outcome.warning()) is not None:
+            warnings.append(warning)
     pipeline.normalize()
     if hold is None:
-        return pipeline.load(), failures
+        return pipeline.load(), failures, warnings
     # the load resolves to hold's credentials, so its jobs share hold's open connection
     with _kept_open(hold):
-        return pipeline.load(credentials=hold.config.credentials), failures
+        return pipeline.load(credentials=hold.config.credentials), failures, warnings
+
+
+def _shared(known: BaseException) -> bool:
+    """Whether a resource's failure is one every resource shares: the access token
+    could not be obtained (one authenticator serves every resource), or no connection
+    to the host could be made (after the retries)."""
+    frame = known.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    # raised in the authenticators' module: the access token could not be obtained
+    if frame is not None and frame.tb_frame.f_globals.get("__name__") == authenticators.__name__:
+        return True
+    return any(
+        isinstance(item, ConnectTimeoutError | NewConnectionError)
+        for item in exception_chain(known)
+    )
 
 
 def _with_descendants(connector: Connector, name: str) -> set[str]:
