@@ -559,12 +559,18 @@ def _declare_table(
     The column hints live in the schema, not in the resource's hints: a resource's
     table variants (the quarantine table) start from a copy of the resource's hints
     and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
-    tables carry dlt's row id column; it is declared as dlt's normalizer declares it."""
-    from dlt.common.schema.utils import dlt_id_column, new_table
+    tables carry dlt's row id column; it is declared as dlt's normalizer declares it,
+    after the load id column dlt adds (the order of dlt's dict rows, so a table's
+    columns come in one order whichever path loaded it)."""
+    import dlt
+    from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column, new_table
 
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
     if row_ids:
+        add_load_id = dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id")
+        if str(add_load_id).strip().lower() in ("true", "1", "yes"):
+            declared.append(dlt_load_id_column())
         declared.append(dlt_id_column())
     schema.update_table(
         new_table(normalize(table), write_disposition=disposition, columns=declared)
