@@ -106,12 +106,12 @@ def test_users_by_cursor_and_meetings_per_user(requests_mock, monkeypatch):
 
 
 def test_token_url_is_required_and_authorization_endpoint_is_accepted():
-    with pytest.raises(
-        SettingsError,
-        match="missing setting token_url for connector "
-        "analytics_meetings: set SOURCES__ANALYTICS_MEETINGS__TOKEN_URL",
-    ):
-        headwater.source("analytics_meetings", **CREDS)
+    error = extraction_error(headwater.source("analytics_meetings", **CREDS))
+    assert isinstance(error, SettingsError)
+    assert str(error).startswith(
+        "missing setting token_url for connector "
+        "analytics_meetings: set SOURCES__ANALYTICS_MEETINGS__TOKEN_URL"
+    )
     source = headwater.source("analytics_meetings", authorization_endpoint=TOKEN_URL, **CREDS)
     assert list(source.resources) == ["users", "meetings"]
 
