@@ -2,11 +2,21 @@
 
 :func:`build_source` resolves and validates settings, calls each hook once per
 resource, and returns a ``DltSource`` named after the connector. It sends no HTTP
-request: every settings problem is raised before the first one.
+request: every settings problem is raised before the first one. With ``lazy=True``
+(:func:`headwater.source`) only the source's structure is built at once, from the
+settings that are not secret; the settings are resolved and checked, and the hooks
+that need them called, when the source is first extracted.
+
+Tables and columns are named by dlt's naming convention (``snake_case`` unless the
+``naming`` setting says ``api``): the records keep the API's field names, as a
+``rest_api`` source's do, and dlt normalizes them — dict rows and Arrow tables alike —
+with the same convention the declared columns were normalized with, so a declared
+field and the API's spelling of it are one column.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -24,14 +34,21 @@ from requests.auth import AuthBase
 
 from headwater import redact
 from headwater.arrow import arrow_available, fast_path_columns
-from headwater.errors import ConfigError, PluginError, ResponseError
+from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
 from headwater.extract import Endpoint, iter_pages, iter_pages_parallel
 from headwater.paginators import OffsetPaginator
 from headwater.plugins import get_registry
 from headwater.prefetch import prefetched
 from headwater.schema import columns_from_schema
 from headwater.session import HttpLimits, retrying_session
-from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
+from headwater.settings import (
+    DEFAULT_MAX_WORKERS,
+    NAMING_CONVENTIONS,
+    STRUCTURE_SETTINGS,
+    Settings,
+    preview_settings,
+    resolve_settings,
+)
 from headwater.spec import (
     Connector,
     IncrementalSpec,
@@ -49,7 +66,7 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["NAMING", "assemble", "build_endpoints", "build_source", "select_resources"]
+__all__ = ["assemble", "build_endpoints", "build_source", "naming_convention", "select_resources"]
 
 log = logging.getLogger("headwater.assemble")
 
@@ -61,8 +78,9 @@ def arrow_enabled() -> bool:
     return arrow_available()
 
 
-#: dlt naming convention of every Headwater source.
-NAMING = "sql_cs_v1"
+def naming_convention(settings: Settings) -> str:
+    """The dlt naming convention of a source with ``settings`` (the ``naming`` setting)."""
+    return NAMING_CONVENTIONS[settings.get("naming") or "snake_case"]
 
 
 def select_resources(connector: Connector, names: Sequence[str] | None) -> list[Resource]:
@@ -255,13 +273,172 @@ def build_source(
     pm: pluggy.PluginManager | None = None,
     arrow: bool | None = None,
     unique_keys: bool = False,
+    lazy: bool = False,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
-    ``unique_keys``: see :func:`assemble`)."""
-    pm, connector, resolved = _prepare(name, settings, pm)
+    ``unique_keys``: see :func:`assemble`).
+
+    ``lazy``: resolve the settings when the source is first extracted, not now (no
+    secret is read here; a settings problem is raised by the extraction). Otherwise
+    every settings problem is raised here."""
+    if not lazy:
+        pm, connector, resolved = _prepare(name, settings, pm)
+        return assemble(
+            connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+        )
+    registry = get_registry()
+    connector = registry.get(name)
+    explicit = dict(settings or {})
+
+    def resolve() -> Settings:
+        return _prepare(name, explicit, pm)[2]
+
     return assemble(
-        connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+        connector,
+        preview_settings(connector, explicit),
+        pm or registry.pm,
+        resources=resources,
+        arrow=arrow,
+        unique_keys=unique_keys,
+        resolve=resolve,
     )
+
+
+@attrs.frozen
+class _Parts:
+    """What one resource needs from the settings to be read."""
+
+    endpoint: Endpoint
+    validator: Validator | None
+    #: pages fetched at once (top-level resources)
+    parallel: int
+    #: concurrent child requests (child resources), a cap for the whole resource
+    slots: threading.BoundedSemaphore
+    workers: int
+
+
+class _Runtime:
+    """The part of a source that needs its resolved settings: endpoints (auth,
+    sessions), validators, concurrency. Built from ``settings`` at once, or, with
+    ``resolve``, when the source is first extracted: then ``settings`` are the preview
+    the source's structure was built from, and the resolved settings must agree with
+    it on what shaped the source."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        declared: Connector,
+        connector: Connector,
+        settings: Settings,
+        resolve: Callable[[], Settings] | None,
+    ) -> None:
+        self.pm = pm
+        self.declared = declared
+        self.connector = connector
+        self.structure = settings
+        self.hooks = _Hooks(pm, connector)
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._endpoints: _Endpoints | None = None
+        self._parts: dict[str, _Parts] = {}
+        if resolve is None:
+            self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
+        self._endpoints = _Endpoints(self.hooks, settings)
+        self._settings = settings
+
+    def _check(self, resolved: Settings) -> None:
+        """Raise when the resolved settings would shape the source differently from
+        the preview it was built from (a setting changed in between)."""
+        name = self.connector.name
+        for key in STRUCTURE_SETTINGS:
+            before, now = self.structure.get(key), resolved.get(key)
+            if before != now:
+                raise ConfigError(
+                    f"setting {key} of connector {name} is {now!r}, but was {before!r} when "
+                    "headwater.source() built the source; build the source again after "
+                    "changing it"
+                )
+        resources = _with_extra_resources(self.pm, self.declared, resolved).resource_names
+        if list(resources) != list(self.connector.resource_names):
+            raise ConfigError(
+                f"the resources of connector {name} are {', '.join(resources)}, but were "
+                f"{', '.join(self.connector.resource_names)} when headwater.source() built "
+                "the source; build the source again after changing its settings"
+            )
+
+    def parts(self, resource: Resource) -> _Parts:
+        """``resource``'s parts (resolving the settings first, once, when lazy)."""
+        parts = self._parts.get(resource.name)
+        if parts is not None:
+            return parts
+        with self._lock:
+            if self._endpoints is None:
+                assert self._resolve is not None
+                resolved = self._resolve()  # SettingsError: the run stops here
+                self._check(resolved)
+                self._use(resolved)
+            assert self._endpoints is not None and self._settings is not None
+            parts = self._parts.get(resource.name)
+            if parts is None:
+                parts = self._parts[resource.name] = self._build(resource)
+        return parts
+
+    def _build(self, resource: Resource) -> _Parts:
+        settings = self._settings
+        assert settings is not None and self._endpoints is not None
+        endpoint = self._endpoints.endpoint(resource)
+        validation = settings.get("validation") or "quarantine"
+        # also under "off": it makes records safe for dlt (headwater.validation)
+        validator = Validator(
+            f"{self.connector.name}.{resource.name}",
+            resource.name,
+            self.hooks.record_schema(resource),
+            validation,
+            schema_file=f"{self.connector.package}/{resource.schema}",
+        )
+        workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
+        return _Parts(
+            endpoint=endpoint,
+            validator=validator,
+            parallel=_parallel_pages(settings, resource, endpoint)
+            if resource.parent is None
+            else 1,
+            # dlt may evaluate a transformer for several batches of parents at once,
+            # each with its own pool: the semaphore makes max_workers a cap for all
+            slots=threading.BoundedSemaphore(workers),
+            workers=workers,
+        )
+
+
+#: dlt's per-record steps (``add_map``, ``add_filter``, ``add_yield_map``): their
+#: functions take one record, a dict, as they do on a ``rest_api`` resource.
+def _per_record_step_types() -> tuple[type, ...]:
+    from dlt.extract.items_transform import FilterItem, MapItem, YieldMapItem
+
+    return (MapItem, FilterItem, YieldMapItem)
+
+
+class _Steps:
+    """Tells a resource's generator whether the user added per-record steps to it.
+
+    The generator cannot see the pipe it runs in; it looks its resource up in the
+    source it was built into (a resource run on its own or through the source is that
+    object, or a clone of it made after the steps were added)."""
+
+    def __init__(self) -> None:
+        self.source: DltSource | None = None
+
+    def per_record(self, name: str) -> bool:
+        if self.source is None:
+            return False
+        resource = self.source.resources.get(name)
+        if resource is None:
+            return False
+        kinds = _per_record_step_types()
+        return any(isinstance(step, kinds) for step in resource._pipe.steps)
 
 
 def assemble(
@@ -272,20 +449,32 @@ def assemble(
     resources: Sequence[str] | None = None,
     arrow: bool | None = None,
     unique_keys: bool = False,
+    resolve: Callable[[], Settings] | None = None,
 ) -> DltSource:
     """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
 
     ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
-    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
+    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``). A resource to
+    which the user added dlt's per-record steps (``add_map``, ``add_filter``,
+    ``add_yield_map``) yields dict records instead, as a ``rest_api`` resource does.
     ``unique_keys``: top-level merge resources with a one-column string or integer
     primary key tell dlt when a run served each key once, and the merge skips
     deduplicating (see :mod:`headwater.unique`). Only for destinations that compare
     keys exactly.
+    ``resolve``: ``settings`` are only a preview (no secrets; see
+    :func:`~headwater.settings.preview_settings`) that shapes the source; ``resolve``
+    returns the real settings when the source is first extracted.
     """
     import dlt
     from dlt.extract import DltSource
 
-    connector = _with_extra_resources(pm, connector, settings)
+    declared = connector
+    if resolve is None:
+        connector = _with_extra_resources(pm, connector, settings)
+    else:
+        # a problem is raised again, with the settings', when the source is extracted
+        with contextlib.suppress(HeadwaterError):
+            connector = _with_extra_resources(pm, connector, settings)
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
@@ -297,17 +486,17 @@ def assemble(
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         row_ids = _own_row_ids()
     full_refresh = settings.get("sync_mode") == "full_refresh"
-    endpoints = _Endpoints(hooks, settings)
-    workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
+    runtime = _Runtime(pm, declared, connector, settings, resolve)
+    steps = _Steps()
 
-    # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
-    # declare them, only making them SQL-safe; dlt's default would snake_case them.
-    dlt_schema = Schema(connector.name, normalizers={"names": NAMING})
-    validation = settings.get("validation") or "quarantine"
+    # The records keep the API's field names; dlt normalizes them (and the declared
+    # columns here) by one convention: snake_case unless the naming setting says api.
+    dlt_schema = Schema(connector.name, normalizers={"names": naming_convention(settings)})
     built: dict[str, DltResource] = {}
     for resource in selected:
         record_schema = hooks.record_schema(resource)
-        endpoint = endpoints.endpoint(resource)
+        if resolve is None:
+            runtime.parts(resource)  # every hook's problem now, before any request
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:
             parent_column = resource.parent.column
@@ -329,39 +518,31 @@ def assemble(
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        # also under "off": it makes records safe for dlt (headwater.validation)
-        validator = Validator(
-            f"{connector.name}.{resource.name}",
-            resource.name,
-            record_schema,
-            validation,
-            schema_file=f"{connector.package}/{resource.schema}",
-        )
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
-            parallel = _parallel_pages(settings, resource, endpoint)
             unique_key = _unique_key(resource, columns) if unique_keys else None
             built[resource.name] = dlt.resource(
                 _pages_of(
-                    endpoint,
+                    runtime,
                     resource,
                     incremental,
                     fast,
-                    parallel,
-                    validator,
                     not_null,
                     row_ids,
                     disposition == "merge",
                     unique_key,
+                    steps,
                 ),
                 **hints,
             )
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
-                _children_of(endpoint, resource, workers, validator), data_from=parent, **hints
+                _children_of(runtime, resource), data_from=parent, **hints
             )
-    return DltSource(dlt_schema, connector.name, list(built.values()))
+    source = DltSource(dlt_schema, connector.name, list(built.values()))
+    steps.source = source
+    return source
 
 
 def _declare_table(
@@ -377,12 +558,18 @@ def _declare_table(
     The column hints live in the schema, not in the resource's hints: a resource's
     table variants (the quarantine table) start from a copy of the resource's hints
     and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
-    tables carry dlt's row id column; it is declared as dlt's normalizer declares it."""
-    from dlt.common.schema.utils import dlt_id_column, new_table
+    tables carry dlt's row id column; it is declared as dlt's normalizer declares it,
+    after the load id column dlt adds (the order of dlt's dict rows, so a table's
+    columns come in one order whichever path loaded it)."""
+    import dlt
+    from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column, new_table
 
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
     if row_ids:
+        add_load_id = dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id")
+        if str(add_load_id).strip().lower() in ("true", "1", "yes"):
+            declared.append(dlt_load_id_column())
         declared.append(dlt_id_column())
     schema.update_table(
         new_table(normalize(table), write_disposition=disposition, columns=declared)
@@ -390,37 +577,43 @@ def _declare_table(
 
 
 def _pages_of(
-    endpoint: Endpoint,
+    runtime: _Runtime,
     resource: Resource,
     incremental: IncrementalSpec | None,
     arrow_columns: dict[str, str] | None,
-    parallel: int = 1,
-    validator: Validator | None = None,
     not_null: Sequence[str] = (),
     row_ids: str | None = None,
     merge: bool = False,
     unique_key: tuple[str, str] | None = None,
+    steps: _Steps | None = None,
 ) -> Callable[..., Iterator[Any]]:
     """The generator function of a top-level resource.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
-    see :mod:`headwater.arrow`). A ``merge`` resource's items come with dlt's
-    "deduplicated" hint: off, or with ``unique_key`` (field, declared type) on when
-    every value of that field was distinct (see :mod:`headwater.unique`). With an
-    incremental spec, dlt keeps the highest ``cursor_field`` loaded in the pipeline
-    state (committed with the load) and the next run sends it as
-    ``incremental.param``; dlt also drops records at or below it that the API repeats.
+    see :mod:`headwater.arrow`), unless the user added per-record steps to the resource
+    (``steps``): their functions take dicts, so the pages go out as lists of dicts. A
+    ``merge`` resource's items come with dlt's "deduplicated" hint: off, or with
+    ``unique_key`` (field, declared type) on when every value of that field was
+    distinct (see :mod:`headwater.unique`). With an incremental spec, dlt keeps the
+    highest ``cursor_field`` loaded in the pipeline state (committed with the load) and
+    the next run sends it as ``incremental.param``; dlt also drops records at or below
+    it that the API repeats.
     """
 
-    def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
-        if parallel > 1:
+    def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        endpoint, validator = parts.endpoint, parts.validator
+        if parts.parallel > 1:
             assert isinstance(resource.pagination, OffsetPagination)
-            pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
+            pages = iter_pages_parallel(
+                endpoint, resource.pagination, parts.parallel, params=params
+            )
         else:
             pages = prefetched(iter_pages(endpoint, params=params))
+        # checked once per run: a step added after the source was built counts
+        per_record = steps is not None and steps.per_record(resource.name)
         try:
             items: Iterator[Any]
-            if arrow_columns is None:
+            if arrow_columns is None or per_record:
                 items = validator.pages(pages) if validator is not None else pages
             else:
                 from headwater.arrow import ArrowBatcher
@@ -432,7 +625,8 @@ def _pages_of(
             if merge:
                 from headwater.unique import hinted
 
-                key, data_type = unique_key or (None, "text")
+                # a step may rewrite or duplicate keys: only dlt can vouch for them then
+                key, data_type = (None if per_record else unique_key) or (None, "text")
                 items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
             yield from items
             if validator is not None:
@@ -442,9 +636,10 @@ def _pages_of(
             # read-ahead thread and the page pools now, not when garbage is collected.
             pages.close()
 
-    def tagged(items: Iterator[Any]) -> Iterator[Any]:
+    def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
         try:
-            yield from items
+            # the settings are resolved here when the source was built lazily
+            yield from items(runtime.parts(resource))
         except ResponseError as exc:
             exc.resource = exc.resource or resource.name  # which resource failed
             raise
@@ -452,7 +647,7 @@ def _pages_of(
     if incremental is None:
 
         def pages() -> Iterator[Any]:
-            yield from tagged(read())
+            yield from tagged(read)
 
     else:
         import dlt
@@ -466,11 +661,14 @@ def _pages_of(
         )
 
         def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-            params = dict(endpoint.params)
-            since = cursor.last_value
-            if since is not None:
-                params[incremental.param] = _rfc3339(since)
-            yield from tagged(read(params))
+            def since(parts: _Parts) -> Iterator[Any]:
+                params = dict(parts.endpoint.params)
+                last = cursor.last_value
+                if last is not None:
+                    params[incremental.param] = _rfc3339(last)
+                return read(parts, params)
+
+            yield from tagged(since)
 
     pages.__name__ = resource.name
     pages.__qualname__ = resource.name
@@ -538,23 +736,15 @@ def _rfc3339(value: Any) -> str:
     return str(value)
 
 
-def _children_of(
-    endpoint: Endpoint, resource: Resource, workers: int, validator: Validator | None = None
-) -> Callable[[Any], Iterator[Any]]:
+def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
-    concurrently (``workers`` at a time); each record gets its parent's key."""
+    concurrently (``max_workers`` at a time for the whole resource); each record gets
+    its parent's key."""
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
-    # dlt may evaluate this transformer for several batches of parents at once, each
-    # with its own pool: the semaphore makes max_workers a cap for the whole resource.
-    slots = threading.BoundedSemaphore(workers)
 
-    def fetch(value: Any) -> list[dict]:
-        with slots:
-            return fetch_one(value)
-
-    def fetch_one(value: Any) -> list[dict]:
+    def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
         if value is None:
             raise ResponseError(
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
@@ -583,12 +773,16 @@ def _children_of(
         items = parents if isinstance(parents, list) else [parents]
         return [item.get(parent.field) for item in items]
 
-    def fetched(parents: Any) -> Iterator[list[dict]]:
+    def fetched(parts: _Parts, parents: Any) -> Iterator[list[dict]]:
+        def fetch(value: Any) -> list[dict]:
+            with parts.slots:
+                return fetch_one(parts.endpoint, value)
+
         values = keys(parents)
-        if len(values) <= 1 or workers <= 1:
+        if len(values) <= 1 or parts.workers <= 1:
             yield from map(fetch, values)
             return
-        with ThreadPoolExecutor(max_workers=min(workers, len(values))) as pool:
+        with ThreadPoolExecutor(max_workers=min(parts.workers, len(values))) as pool:
             yield from pool.map(fetch, values)
 
     def children(parents: Any, meta: Any = None) -> Iterator[Any]:
@@ -596,8 +790,10 @@ def _children_of(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return  # the parent's quarantined records are not parents
-        pages = fetched(parents)
         try:
+            parts = runtime.parts(resource)
+            pages = fetched(parts, parents)
+            validator = parts.validator
             yield from validator.pages(pages) if validator is not None else pages
         except ResponseError as exc:
             exc.resource = exc.resource or resource.name

@@ -172,8 +172,6 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
     from dlt.common.schema import Schema
     from dlt.common.storages import FileStorage
 
-    from headwater.assemble import NAMING
-
     try:
         FileStorage.validate_file_name_component(pipeline_name)
         if not pipeline_name.strip():
@@ -187,7 +185,9 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
             f"working folder ({detail}); use letters, digits and _ (e.g. headwater_directory)"
         ) from None
     try:
-        naming = Schema("check", normalizers={"names": NAMING}).naming
+        # the SQL-safe convention keeps letters and digits only (snake_case would turn
+        # "__" into "xx" and hide that nothing names the dataset)
+        naming = Schema("check", normalizers={"names": "sql_cs_v1"}).naming
         normalized = naming.normalize_identifier(dataset_name)
     except ValueError:
         normalized = ""
