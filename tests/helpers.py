@@ -51,6 +51,18 @@ def records(n: int, start: int = 0) -> list[dict]:
     ]
 
 
+def extraction_error(source: Any) -> BaseException:
+    """The Headwater error that stops extracting ``source`` (settings are resolved then);
+    dlt wraps it, as it wraps any error of a resource."""
+    from headwater.run.dlt_errors import explain
+
+    try:
+        list(source)
+    except Exception as exc:  # dlt's wrapper; the cause is returned
+        return explain(exc) or exc
+    raise AssertionError("extracting the source raised nothing")
+
+
 def settings_env(connector: str, sim: Any, **override: Any) -> dict[str, str]:
     """A simulator's settings (with ``override``) as the ``SOURCES__<CONNECTOR>__<KEY>``
     environment variables a user would set for ``connector``."""

@@ -17,7 +17,7 @@ CANARY = "canary-Secret-7c1e9b"
 
 def rows(db: Path) -> dict[str, tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        result = con.sql('select id, etag, "lastLoginTime" from directory_data.directory_users')
+        result = con.sql("select id, etag, last_login_time from directory_data.directory_users")
         return {r[0]: r for r in result.fetchall()}
 
 
@@ -57,7 +57,9 @@ def test_cli_run_loads_every_user_once_and_merges(api_simulator, headwater_env, 
         ).fetchall() == [(1234, 1234)]
     assert columns["id"] == ("VARCHAR", "NO")
     assert columns["etag"] == ("VARCHAR", "YES")
-    assert columns["lastLoginTime"] == ("TIMESTAMP WITH TIME ZONE", "YES")
+    # dlt's default naming, as the seed's rest_api config gives: one column, snake_case
+    assert columns["last_login_time"] == ("TIMESTAMP WITH TIME ZONE", "YES")
+    assert "lastLoginTime" not in columns and "lastlogintime" not in columns
     assert "extra_note" in columns  # fields beyond the schema are kept
 
     sim.mutate("directory_users", 5)

@@ -3,6 +3,8 @@ resources added by a plugin, and schemas supplied by a plugin."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import headwater
 import pytest
@@ -19,7 +21,7 @@ from headwater.spec import (
     SinglePage,
 )
 from headwater.testing import Fault
-from helpers import rows_of
+from helpers import extraction_error, rows_of
 
 SCHEMAS = {
     "people": {
@@ -200,8 +202,10 @@ def test_headwater_resources_added_resource_inherits_everything(
             return [Resource(name="people", path="/x", schema="s.json")]
 
     headwater_plugins(FeatPlugin(), Clash())
-    with pytest.raises(ConfigError, match="extra resources of connector feat:.*'people' twice"):
-        headwater.source("feat", **sim.settings)
+    # hooks that may depend on settings run when the source is extracted
+    error = extraction_error(headwater.source("feat", **sim.settings))
+    assert isinstance(error, ConfigError)
+    assert re.search("extra resources of connector feat:.*'people' twice", str(error))
 
 
 def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):
@@ -216,10 +220,13 @@ def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):
 
 def test_parallel_pages_setting_is_checked(feat):
     sim = feat(records={"people": 1})
-    with pytest.raises(SettingsError, match="'people' is not a resource whose pages can be"):
-        headwater.source("feat", parallel_pages={"people": 4}, **sim.settings)
-    with pytest.raises(SettingsError, match="invalid setting parallel_pages"):
-        headwater.source("feat", parallel_pages=0, **sim.settings)
+    # checked when the source is extracted, before any request
+    error = extraction_error(headwater.source("feat", parallel_pages={"people": 4}, **sim.settings))
+    assert isinstance(error, SettingsError)
+    assert "'people' is not a resource whose pages can be" in str(error)
+    error = extraction_error(headwater.source("feat", parallel_pages=0, **sim.settings))
+    assert isinstance(error, SettingsError) and "invalid setting parallel_pages" in str(error)
+    assert sim.requests == []
 
 
 def test_failed_resource_does_not_lose_the_others(feat, headwater_env):

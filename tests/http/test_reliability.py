@@ -15,7 +15,7 @@ from headwater.errors import ResponseError
 from headwater.run.dlt_errors import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
-from helpers import Declares, settings_env
+from helpers import Declares, extraction_error, settings_env
 
 
 class QuickRetries:
@@ -265,5 +265,8 @@ def test_declared_rate_limit_holds_with_concurrent_requests(api_simulator, headw
 def test_rate_limit_setting_is_checked():
     from headwater.errors import SettingsError
 
-    with pytest.raises(SettingsError, match="invalid setting rate_limit"):
-        headwater.source("directory", client_id="abcd", client_secret="efgh", rate_limit="fast")
+    source = headwater.source(
+        "directory", client_id="abcd", client_secret="efgh", rate_limit="fast"
+    )
+    error = extraction_error(source)  # checked when the source is extracted
+    assert isinstance(error, SettingsError) and "invalid setting rate_limit" in str(error)

@@ -115,7 +115,7 @@ def test_a_date_time_key_is_left_to_dlt_which_parses_it(
     )
     assert main(["run", "testapi", "--progress", "off"]) == 0
     with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
-        rows = con.sql('select "lastLoginTime" from testapi_data.items').fetchall()
+        rows = con.sql("select last_login_time from testapi_data.items").fetchall()
     assert len(rows) == 1
     items = dlt.attach(
         pipeline_name="headwater_testapi", pipelines_dir=PIPELINES_DIR

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import headwater
 import pytest
 from headwater.errors import ResponseError, SettingsError
 from headwater.load.validation import RecordCheck
 from headwater.run.dlt_errors import explain
 from headwater.run.workdir import file_format_for
+from helpers import extraction_error
 
 TOKEN = "https://api.example.com/oauth2/token"
 USERS = "https://api.example.com/v1/users"
@@ -95,8 +98,10 @@ def test_off_policy_checks_nothing(api, duckdb_pipeline):
 
 
 def test_unknown_policy_is_a_settings_error():
-    with pytest.raises(SettingsError, match="invalid setting validation.*is not one of"):
-        headwater.source("directory", validation="strict", **CREDENTIALS)
+    source = headwater.source("directory", validation="strict", **CREDENTIALS)
+    error = extraction_error(source)  # checked when the source is extracted
+    assert isinstance(error, SettingsError)
+    assert re.search("invalid setting validation.*is not one of", str(error))
 
 
 def test_compiled_check_covers_types_and_falls_back_to_jsonschema_for_the_rest():

@@ -158,10 +158,18 @@ def expected_columns(case: Case) -> dict[str, tuple[str, bool]]:
         (json_type,) = ["string"] if "string" in kinds else kinds
         logical = _LOGICAL_FORMAT.get(prop.get("format", ""), _LOGICAL_JSON[json_type])
         nullable = "null" in types or name not in required
-        out[name] = (logical, nullable and name != case.resource.primary_key)
+        out[column_name(name)] = (logical, nullable and name != case.resource.primary_key)
     out[EXTRA_FIELD] = ("text", True)
     out.update(DLT_COLUMNS)
     return out
+
+
+def column_name(field: str) -> str:
+    """The column of an API field: dlt's default naming (``lastLoginTime`` ->
+    ``last_login_time``), as Headwater's default ``naming`` setting gives."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention().normalize_identifier(field)
 
 
 def data_columns(case: Case) -> list[str]:
@@ -253,10 +261,11 @@ class Target:
         return rows, ids
 
     def rows(self, table: str, columns: Sequence[str] | None = None) -> dict[Any, tuple]:
-        """Rows keyed by ``id``: the ``columns`` given, else every one dlt did not add."""
+        """Rows keyed by ``id``: the ``columns`` given (by API field name), else every
+        one dlt did not add."""
         if columns is None:
             columns = sorted(c for c in self.columns(table) if not c.startswith("_dlt"))
-        names = ", ".join(f'"{c}"' for c in columns)
+        names = ", ".join(f'"{column_name(c)}"' for c in columns)
         rows = self.query(f"select {names} from {self.q(table)}")
         key = list(columns).index("id")
         keyed = {row[key]: tuple(row) for row in rows}
@@ -508,7 +517,7 @@ def test_both_destinations_hold_the_same_result(case, target, use_case, api_simu
             dest.rows(case.table),
         )
     assert results["duckdb"] == results["postgres"]
-    columns = sorted(data_columns(case))
+    columns = sorted(data_columns(case), key=column_name)  # the order of the columns
     assert results["postgres"][2] == served_rows(sim, case, columns)
 
 

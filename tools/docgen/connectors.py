@@ -357,10 +357,16 @@ def json_type_text(prop: Mapping[str, Any]) -> str:
 def schema_text(registry: Registry, connector: Connector, resource: Resource) -> str:
     schema = registry.pm.hook.headwater_record_schema(connector=connector, resource=resource)
     columns = columns_from_schema(schema, resource.primary_key_columns)
+    # dlt's default naming (snake_case), as the table has them unless naming = "api"
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    column_name = NamingConvention().normalize_identifier
     rows = []
     for name, hint in columns.items():
         prop = schema["properties"][name]
         flags = []
+        if column_name(name) != name:
+            flags.append(f"the API's `{name}`")
         if hint.get("primary_key"):
             flags.append("primary key")
         if resource.incremental and resource.incremental.cursor_field == name:
@@ -371,7 +377,7 @@ def schema_text(registry: Registry, connector: Connector, resource: Resource) ->
             flags.append(hint["description"])
         rows.append(
             [
-                code(name),
+                code(column_name(name)),
                 cell(json_type_text(prop)),
                 code(column_type(prop)) if column_type(prop) else "inferred by dlt",
                 "yes" if hint["nullable"] else "**no**",
@@ -402,12 +408,12 @@ def schema_text(registry: Registry, connector: Connector, resource: Resource) ->
         "Fields the API sends beyond these are kept, typed by dlt.\n\n"
         + table(("column", "JSON Schema type", "dlt type", "nullable", "notes"), rows)
     )
-    cased = [n for n in columns if n != n.lower()]
-    if cased:
+    renamed = [n for n in columns if column_name(n) != n]
+    if renamed:
         text += (
-            "\n\nColumn names keep the API's case (dlt naming convention `sql_cs_v1`): "
-            f"on Postgres and other case-folding databases quote them in SQL, e.g. "
-            f'`"{cased[0]}"` ([destinations]({DESTINATIONS_PAGE}#column-names)).'
+            f"\n\nColumns are named as dlt names them by default: `{renamed[0]}` is "
+            f'`{column_name(renamed[0])}`. The setting `naming = "api"` keeps the API\'s '
+            f"spelling ([destinations]({DESTINATIONS_PAGE}#column-names))."
         )
     return text
 

@@ -144,13 +144,21 @@ def source(
     ``settings`` override the environment (``SOURCES__<NAME>__<KEY>``) and
     ``.dlt/secrets.toml`` / ``.dlt/config.toml`` (``[sources.<name>]``). ``resources``
     limits the source to those resources. ``arrow=False`` forces dlt's row-by-row path
-    instead of typed Arrow tables (default: Arrow when the resource's schema allows).
-    No HTTP request is made here; every settings problem raises
-    :class:`SettingsError` before the first one.
+    instead of typed Arrow tables (default: Arrow when the resource's schema allows and
+    no per-record step — ``add_map``, ``add_filter``, ``add_yield_map`` — was added to
+    the resource; with one, its function gets dict records, as on a ``rest_api``
+    resource).
+
+    Nothing is resolved here but the connector: the source can be built where its
+    settings are not available (definitions of an orchestrator, listing
+    ``source.resources``), and no secret is read. The settings are resolved and checked
+    when the source is first extracted; every problem then stops the extraction with
+    one :class:`SettingsError` (dlt wraps it in its ``PipelineStepFailed``) before the
+    first HTTP request.
     """
     from headwater.load.assemble import build_source  # imports dlt: on first use only
 
-    return build_source(name, settings, resources=resources, arrow=arrow)
+    return build_source(name, settings, resources=resources, arrow=arrow, lazy=True)
 
 
 def connectors() -> list[Connector]:

@@ -44,10 +44,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "DEFAULT_MAX_WORKERS",
+    "NAMING_CONVENTIONS",
+    "STRUCTURE_SETTINGS",
     "SYNC_MODES",
     "Settings",
     "env_var",
     "parallel_page_resources",
+    "preview_settings",
     "resolve_settings",
     "settings_schema",
     "toml_files",
@@ -57,6 +60,13 @@ __all__ = [
 VALIDATION_POLICIES = ("quarantine", "warn", "fail", "off")
 #: The values of the ``sync_mode`` setting of connectors with incremental resources.
 SYNC_MODES = ("incremental", "full_refresh")
+#: The values of the ``naming`` setting and the dlt naming convention of each:
+#: ``snake_case`` is dlt's default (``lastLoginTime`` -> ``last_login_time``, the names
+#: a ``rest_api`` source gives), ``api`` keeps the API's spelling, made SQL-safe.
+NAMING_CONVENTIONS = {"snake_case": "snake_case", "api": "sql_cs_v1"}
+#: Settings that shape a source (its tables, write dispositions, cursors): read when
+#: :func:`headwater.source` builds it, checked again when the settings are resolved.
+STRUCTURE_SETTINGS = ("naming", "sync_mode")
 #: Default of ``max_workers`` (concurrent child requests) for connectors with children.
 DEFAULT_MAX_WORKERS = 8
 
@@ -120,6 +130,13 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         "default": "quarantine",
         "description": "records that break the schema: quarantine (kept in "
         "<resource>_quarantine), warn (loaded, logged), fail (stop), off (not checked)",
+    }
+    properties["naming"] = {
+        "type": "string",
+        "enum": list(NAMING_CONVENTIONS),
+        "default": "snake_case",
+        "description": "table and column names: snake_case (dlt's default, lastLoginTime "
+        "becomes last_login_time) or api (the API's spelling, made SQL-safe)",
     }
     properties["rate_limit"] = {
         "type": ["string", "null"],
@@ -330,7 +347,7 @@ def resolve_settings(
     tables = [(path, _read_toml(path, name)) for path in toml_files(project_dir)]
 
     problems = _unknown_keys(name, list(props) + list(aliases), explicit, environ, tables)
-    values, origins = _look_up(name, props, aliases, secret_names, explicit, environ, tables)
+    values, origins = _resolve_values(name, props, aliases, secret_names, explicit, environ, tables)
     for key in schema["required"]:
         where = _where_to_set(name, key, key in secret_names, props[key].get("aliases", ()))
         if key not in values:
@@ -374,7 +391,7 @@ def _unknown_keys(
     return problems
 
 
-def _look_up(
+def _resolve_values(
     name: str,
     props: Mapping[str, Any],
     aliases: Mapping[str, str],
@@ -389,29 +406,9 @@ def _look_up(
     origins: dict[str, str] = {}
     for key, prop in props.items():
         names = [key] + [a for a, target in aliases.items() if target == key]
-        found = False
-        for candidate in names:
-            if explicit and explicit.get(candidate) is not None:
-                values[key], origins[key] = explicit[candidate], "argument"
-                found = True
-                break
-        if not found:
-            for candidate in names:
-                var = env_var(name, candidate)
-                if var in environ:
-                    values[key], origins[key] = _coerce(environ[var], prop), f"env {var}"
-                    found = True
-                    break
-        if not found:
-            ordered = tables if key in secret_names else list(reversed(tables))
-            for path, table in ordered:
-                hit = next((c for c in names if c in table), None)
-                if hit is not None:
-                    values[key], origins[key] = table[hit], str(path)
-                    found = True
-                    break
-        if not found and "default" in prop:
-            values[key], origins[key] = prop["default"], "default"
+        hit = _lookup(name, key, prop, names, explicit, environ, tables, key in secret_names)
+        if hit is not None:
+            values[key], origins[key] = hit
 
     # Templates in defaults: "{base_url}/oauth2/token".
     for key, value in list(values.items()):
@@ -432,6 +429,85 @@ def _parallel_pages_problems(connector: Connector, values: Mapping[str, Any]) ->
         for key in parallel
         if key not in eligible
     ]
+
+
+def _lookup(
+    connector: str,
+    key: str,
+    prop: Mapping[str, Any],
+    names: Sequence[str],
+    explicit: Mapping[str, Any] | None,
+    environ: Mapping[str, str],
+    tables: Sequence[tuple[Path, Mapping[str, Any]]],
+    secret: bool,
+) -> tuple[Any, str] | None:
+    """The value of setting ``key`` (under any of its ``names``) and where it came from,
+    in the order of the module docstring; ``None`` when it has none and no default."""
+    for candidate in names:
+        if explicit and explicit.get(candidate) is not None:
+            return explicit[candidate], "argument"
+    for candidate in names:
+        var = env_var(connector, candidate)
+        if var in environ:
+            return _coerce(environ[var], prop), f"env {var}"
+    ordered = tables if secret else list(reversed(tables))
+    for path, table in ordered:
+        hit = next((c for c in names if c in table), None)
+        if hit is not None:
+            return table[hit], str(path)
+    if "default" in prop:
+        return prop["default"], "default"
+    return None
+
+
+def preview_settings(
+    connector: Connector,
+    explicit: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """The settings that are not secret, as far as they can be known now, without
+    raising: each value as :func:`resolve_settings` finds it, or its default when it is
+    missing or invalid. Secrets are not read.
+
+    :func:`headwater.source` builds a source's structure from these (settings may not be
+    available where sources are defined); :func:`resolve_settings` reports every
+    problem when the source is extracted."""
+    environ = os.environ if environ is None else environ
+    schema = settings_schema(connector)
+    props: dict[str, Any] = schema["properties"]
+    aliases = {alias: key for key, p in props.items() for alias in p.get("aliases", ())}
+    tables: list[tuple[Path, Mapping[str, Any]]] = []
+    for path in toml_files(project_dir):
+        try:
+            tables.append((path, _read_toml(path, connector.name)))
+        except SettingsError:
+            continue  # reported when the settings are resolved
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, prop in props.items():
+        if prop.get("writeOnly"):
+            continue
+        names = [key] + [a for a, target in aliases.items() if target == key]
+        hit = _lookup(connector.name, key, prop, names, explicit, environ, tables, False)
+        if hit is None:
+            continue
+        value, origin = hit
+        if origin != "default" and _validate_values(
+            connector.name, {key: value}, props, {key: origin}, frozenset()
+        ):
+            if "default" not in prop:
+                continue
+            value, origin = prop["default"], "default"
+        values[key], origins[key] = value, origin
+    for key, value in list(values.items()):
+        if origins[key] == "default" and isinstance(value, str) and "{base_url}" in value:
+            values[key] = value.replace("{base_url}", str(values.get("base_url", "")).rstrip("/"))
+    secret_names = frozenset(k for k, p in props.items() if p.get("writeOnly"))
+    return Settings(
+        connector=connector.name, values=values, origins=origins, secret_names=secret_names
+    )
 
 
 def _validate_values(

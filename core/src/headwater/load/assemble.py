@@ -2,11 +2,21 @@
 
 :func:`build_source` resolves and validates settings, calls each hook once per
 resource, and returns a ``DltSource`` named after the connector. It sends no HTTP
-request: every settings problem is raised before the first one.
+request: every settings problem is raised before the first one. With ``lazy=True``
+(:func:`headwater.source`) only the source's structure is built at once, from the
+settings that are not secret; the settings are resolved and checked, and the hooks
+that need them called, when the source is first extracted.
+
+Tables and columns are named by dlt's naming convention (``snake_case`` unless the
+``naming`` setting says ``api``): the records keep the API's field names, as a
+``rest_api`` source's do, and dlt normalizes them — dict rows and Arrow tables alike —
+with the same convention the declared columns were normalized with, so a declared
+field and the API's spelling of it are one column.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -17,17 +27,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
-import dlt
 import pluggy
 from dlt.common.schema import Schema
-from dlt.common.schema.typing import C_DLT_ID
-from dlt.common.schema.utils import dlt_id_column, new_table
-from dlt.extract import DltResource, DltSource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
 from headwater import redact
-from headwater.errors import ConfigError, PluginError, ResponseError
+from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
 from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
 from headwater.http.paginators import OffsetPaginator
 from headwater.http.prefetch import prefetched
@@ -38,7 +44,14 @@ from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
 from headwater.plugin.manager import get_registry
 from headwater.schema import columns_from_schema
-from headwater.settings import DEFAULT_MAX_WORKERS, Settings, resolve_settings
+from headwater.settings import (
+    DEFAULT_MAX_WORKERS,
+    NAMING_CONVENTIONS,
+    STRUCTURE_SETTINGS,
+    Settings,
+    preview_settings,
+    resolve_settings,
+)
 from headwater.spec import (
     Connector,
     IncrementalSpec,
@@ -52,10 +65,11 @@ from headwater.suggest import closest
 
 if TYPE_CHECKING:
     import requests
+    from dlt.extract import DltResource, DltSource
 
-__all__ = ["NAMING", "assemble", "build_endpoints", "build_source", "select_resources"]
+__all__ = ["assemble", "build_endpoints", "build_source", "naming_convention", "select_resources"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("headwater.load.assemble")
 
 
 def arrow_enabled() -> bool:
@@ -65,8 +79,9 @@ def arrow_enabled() -> bool:
     return arrow_available()
 
 
-#: dlt naming convention of every Headwater source.
-NAMING = "sql_cs_v1"
+def naming_convention(settings: Settings) -> str:
+    """The dlt naming convention of a source with ``settings`` (the ``naming`` setting)."""
+    return NAMING_CONVENTIONS[settings.get("naming") or "snake_case"]
 
 
 def select_resources(connector: Connector, names: Sequence[str] | None) -> list[Resource]:
@@ -259,13 +274,172 @@ def build_source(
     pm: pluggy.PluginManager | None = None,
     arrow: bool | None = None,
     unique_keys: bool = False,
+    lazy: bool = False,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
-    ``unique_keys``: see :func:`assemble`)."""
-    pm, connector, resolved = _prepare(name, settings, pm)
+    ``unique_keys``: see :func:`assemble`).
+
+    ``lazy``: resolve the settings when the source is first extracted, not now (no
+    secret is read here; a settings problem is raised by the extraction). Otherwise
+    every settings problem is raised here."""
+    if not lazy:
+        pm, connector, resolved = _prepare(name, settings, pm)
+        return assemble(
+            connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+        )
+    registry = get_registry()
+    connector = registry.get(name)
+    explicit = dict(settings or {})
+
+    def resolve() -> Settings:
+        return _prepare(name, explicit, pm)[2]
+
     return assemble(
-        connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+        connector,
+        preview_settings(connector, explicit),
+        pm or registry.pm,
+        resources=resources,
+        arrow=arrow,
+        unique_keys=unique_keys,
+        resolve=resolve,
     )
+
+
+@attrs.frozen
+class _Parts:
+    """What one resource needs from the settings to be read."""
+
+    endpoint: Endpoint
+    validator: Validator | None
+    #: pages fetched at once (top-level resources)
+    parallel: int
+    #: concurrent child requests (child resources), a cap for the whole resource
+    slots: threading.BoundedSemaphore
+    workers: int
+
+
+class _Runtime:
+    """The part of a source that needs its resolved settings: endpoints (auth,
+    sessions), validators, concurrency. Built from ``settings`` at once, or, with
+    ``resolve``, when the source is first extracted: then ``settings`` are the preview
+    the source's structure was built from, and the resolved settings must agree with
+    it on what shaped the source."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        declared: Connector,
+        connector: Connector,
+        settings: Settings,
+        resolve: Callable[[], Settings] | None,
+    ) -> None:
+        self.pm = pm
+        self.declared = declared
+        self.connector = connector
+        self.structure = settings
+        self.hooks = _Hooks(pm, connector)
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._endpoints: _Endpoints | None = None
+        self._parts: dict[str, _Parts] = {}
+        if resolve is None:
+            self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
+        self._endpoints = _Endpoints(self.hooks, settings)
+        self._settings = settings
+
+    def _check(self, resolved: Settings) -> None:
+        """Raise when the resolved settings would shape the source differently from
+        the preview it was built from (a setting changed in between)."""
+        name = self.connector.name
+        for key in STRUCTURE_SETTINGS:
+            before, now = self.structure.get(key), resolved.get(key)
+            if before != now:
+                raise ConfigError(
+                    f"setting {key} of connector {name} is {now!r}, but was {before!r} when "
+                    "headwater.source() built the source; build the source again after "
+                    "changing it"
+                )
+        resources = _with_extra_resources(self.pm, self.declared, resolved).resource_names
+        if list(resources) != list(self.connector.resource_names):
+            raise ConfigError(
+                f"the resources of connector {name} are {', '.join(resources)}, but were "
+                f"{', '.join(self.connector.resource_names)} when headwater.source() built "
+                "the source; build the source again after changing its settings"
+            )
+
+    def parts(self, resource: Resource) -> _Parts:
+        """``resource``'s parts (resolving the settings first, once, when lazy)."""
+        parts = self._parts.get(resource.name)
+        if parts is not None:
+            return parts
+        with self._lock:
+            if self._endpoints is None:
+                assert self._resolve is not None
+                resolved = self._resolve()  # SettingsError: the run stops here
+                self._check(resolved)
+                self._use(resolved)
+            assert self._endpoints is not None and self._settings is not None
+            parts = self._parts.get(resource.name)
+            if parts is None:
+                parts = self._parts[resource.name] = self._build(resource)
+        return parts
+
+    def _build(self, resource: Resource) -> _Parts:
+        settings = self._settings
+        assert settings is not None and self._endpoints is not None
+        endpoint = self._endpoints.endpoint(resource)
+        validation = settings.get("validation") or "quarantine"
+        # also under "off": it makes records safe for dlt (headwater.load.validation)
+        validator = Validator(
+            f"{self.connector.name}.{resource.name}",
+            resource.name,
+            self.hooks.record_schema(resource),
+            validation,
+            schema_file=f"{self.connector.package}/{resource.schema}",
+        )
+        workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
+        return _Parts(
+            endpoint=endpoint,
+            validator=validator,
+            parallel=_parallel_pages(settings, resource, endpoint)
+            if resource.parent is None
+            else 1,
+            # dlt may evaluate a transformer for several batches of parents at once,
+            # each with its own pool: the semaphore makes max_workers a cap for all
+            slots=threading.BoundedSemaphore(workers),
+            workers=workers,
+        )
+
+
+#: dlt's per-record steps (``add_map``, ``add_filter``, ``add_yield_map``): their
+#: functions take one record, a dict, as they do on a ``rest_api`` resource.
+def _per_record_step_types() -> tuple[type, ...]:
+    from dlt.extract.items_transform import FilterItem, MapItem, YieldMapItem
+
+    return (MapItem, FilterItem, YieldMapItem)
+
+
+class _Steps:
+    """Tells a resource's generator whether the user added per-record steps to it.
+
+    The generator cannot see the pipe it runs in; it looks its resource up in the
+    source it was built into (a resource run on its own or through the source is that
+    object, or a clone of it made after the steps were added)."""
+
+    def __init__(self) -> None:
+        self.source: DltSource | None = None
+
+    def per_record(self, name: str) -> bool:
+        if self.source is None:
+            return False
+        resource = self.source.resources.get(name)
+        if resource is None:
+            return False
+        kinds = _per_record_step_types()
+        return any(isinstance(step, kinds) for step in resource._pipe.steps)
 
 
 def assemble(
@@ -276,17 +450,32 @@ def assemble(
     resources: Sequence[str] | None = None,
     arrow: bool | None = None,
     unique_keys: bool = False,
+    resolve: Callable[[], Settings] | None = None,
 ) -> DltSource:
     """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
 
     ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
-    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``).
+    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``). A resource to
+    which the user added dlt's per-record steps (``add_map``, ``add_filter``,
+    ``add_yield_map``) yields dict records instead, as a ``rest_api`` resource does.
     ``unique_keys``: top-level merge resources with a one-column string or integer
     primary key tell dlt when a run served each key once, and the merge skips
     deduplicating (see :mod:`headwater.load.unique`). Only for destinations that compare
     keys exactly.
+    ``resolve``: ``settings`` are only a preview (no secrets; see
+    :func:`~headwater.settings.preview_settings`) that shapes the source; ``resolve``
+    returns the real settings when the source is first extracted.
     """
-    connector = _with_extra_resources(pm, connector, settings)
+    import dlt
+    from dlt.extract import DltSource
+
+    declared = connector
+    if resolve is None:
+        connector = _with_extra_resources(pm, connector, settings)
+    else:
+        # a problem is raised again, with the settings', when the source is extracted
+        with contextlib.suppress(HeadwaterError):
+            connector = _with_extra_resources(pm, connector, settings)
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
@@ -297,51 +486,18 @@ def assemble(
         # does not fit Arrow, an earlier run with arrow=False). Explicit config wins.
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         row_ids = _own_row_ids()
+    full_refresh = settings.get("sync_mode") == "full_refresh"
+    runtime = _Runtime(pm, declared, connector, settings, resolve)
+    steps = _Steps()
 
-    # sql_cs_v1 keeps the API's field names (``lastLoginTime``) as the schema files
-    # declare them, only making them SQL-safe; dlt's default would snake_case them.
-    dlt_schema = Schema(connector.name, normalizers={"names": NAMING})
-    build = _ResourceBuilder(
-        connector=connector,
-        settings=settings,
-        hooks=hooks,
-        endpoints=_Endpoints(hooks, settings),
-        dlt_schema=dlt_schema,
-        use_arrow=use_arrow,
-        row_ids=row_ids,
-        unique_keys=unique_keys,
-    )
+    # The records keep the API's field names; dlt normalizes them (and the declared
+    # columns here) by one convention: snake_case unless the naming setting says api.
+    dlt_schema = Schema(connector.name, normalizers={"names": naming_convention(settings)})
     built: dict[str, DltResource] = {}
     for resource in selected:
-        parent = built[resource.parent.resource] if resource.parent is not None else None
-        built[resource.name] = build(resource, parent)
-    return DltSource(dlt_schema, connector.name, list(built.values()))
-
-
-@attrs.frozen(eq=False)
-class _ResourceBuilder:
-    """Builds the dlt resource of each selected resource of one source, from the hooks'
-    answers and the source-wide choices made by :func:`assemble`."""
-
-    connector: Connector
-    settings: Settings
-    hooks: _Hooks
-    endpoints: _Endpoints
-    dlt_schema: Schema
-    use_arrow: bool
-    row_ids: str | None
-    unique_keys: bool
-
-    def __call__(self, resource: Resource, parent: DltResource | None) -> DltResource:
-        """The dlt resource of ``resource``: a transformer of ``parent`` for a child."""
-        connector, settings, hooks = self.connector, self.settings, self.hooks
-        endpoints, dlt_schema, use_arrow = self.endpoints, self.dlt_schema, self.use_arrow
-        row_ids, unique_keys = self.row_ids, self.unique_keys
-        full_refresh = settings.get("sync_mode") == "full_refresh"
-        validation = settings.get("validation") or "quarantine"
-        workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
         record_schema = hooks.record_schema(resource)
-        endpoint = endpoints.endpoint(resource)
+        if resolve is None:
+            runtime.parts(resource)  # every hook's problem now, before any request
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:
             parent_column = resource.parent.column
@@ -363,35 +519,31 @@ class _ResourceBuilder:
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        # also under "off": it makes records safe for dlt (headwater.load.validation)
-        validator = Validator(
-            f"{connector.name}.{resource.name}",
-            resource.name,
-            record_schema,
-            validation,
-            schema_file=f"{connector.package}/{resource.schema}",
-        )
-        if parent is None:
+        if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
-            parallel = _parallel_pages(settings, resource, endpoint)
             unique_key = _unique_key(resource, columns) if unique_keys else None
-            pages = _TopLevelPages(
-                endpoint,
-                resource,
-                incremental,
-                fast,
-                parallel=parallel,
-                validator=validator,
-                not_null=not_null,
-                row_ids=row_ids,
-                merge=disposition == "merge",
-                unique_key=unique_key,
+            built[resource.name] = dlt.resource(
+                _pages_of(
+                    runtime,
+                    resource,
+                    incremental,
+                    fast,
+                    not_null,
+                    row_ids,
+                    disposition == "merge",
+                    unique_key,
+                    steps,
+                ),
+                **hints,
             )
-            return dlt.resource(pages.function(), **hints)
         else:
-            return dlt.transformer(
-                _children_of(endpoint, resource, workers, validator), data_from=parent, **hints
+            parent = built[resource.parent.resource]
+            built[resource.name] = dlt.transformer(
+                _children_of(runtime, resource), data_from=parent, **hints
             )
+    source = DltSource(dlt_schema, connector.name, list(built.values()))
+    steps.source = source
+    return source
 
 
 def _declare_table(
@@ -407,111 +559,117 @@ def _declare_table(
     The column hints live in the schema, not in the resource's hints: a resource's
     table variants (the quarantine table) start from a copy of the resource's hints
     and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
-    tables carry dlt's row id column; it is declared as dlt's normalizer declares it."""
+    tables carry dlt's row id column; it is declared as dlt's normalizer declares it,
+    after the load id column dlt adds (the order of dlt's dict rows, so a table's
+    columns come in one order whichever path loaded it)."""
+    import dlt
+    from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column, new_table
+
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
     if row_ids:
+        add_load_id = dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id")
+        if str(add_load_id).strip().lower() in ("true", "1", "yes"):
+            declared.append(dlt_load_id_column())
         declared.append(dlt_id_column())
     schema.update_table(
         new_table(normalize(table), write_disposition=disposition, columns=declared)
     )
 
 
-@attrs.frozen(eq=False)
-class _TopLevelPages:
-    """How a top-level resource reads its pages; :meth:`function` is its generator
-    function.
+def _pages_of(
+    runtime: _Runtime,
+    resource: Resource,
+    incremental: IncrementalSpec | None,
+    arrow_columns: dict[str, str] | None,
+    not_null: Sequence[str] = (),
+    row_ids: str | None = None,
+    merge: bool = False,
+    unique_key: tuple[str, str] | None = None,
+    steps: _Steps | None = None,
+) -> Callable[..., Iterator[Any]]:
+    """The generator function of a top-level resource.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
-    see :mod:`headwater.load.arrow`). A ``merge`` resource's items come with dlt's
-    "deduplicated" hint: off, or with ``unique_key`` (field, declared type) on when
-    every value of that field was distinct (see :mod:`headwater.load.unique`). With an
-    incremental spec, dlt keeps the highest ``cursor_field`` loaded in the pipeline
-    state (committed with the load) and the next run sends it as
-    ``incremental.param``; dlt also drops records at or below it that the API repeats.
+    see :mod:`headwater.load.arrow`), unless the user added per-record steps to the resource
+    (``steps``): their functions take dicts, so the pages go out as lists of dicts. A
+    ``merge`` resource's items come with dlt's "deduplicated" hint: off, or with
+    ``unique_key`` (field, declared type) on when every value of that field was
+    distinct (see :mod:`headwater.load.unique`). With an incremental spec, dlt keeps the
+    highest ``cursor_field`` loaded in the pipeline state (committed with the load) and
+    the next run sends it as ``incremental.param``; dlt also drops records at or below
+    it that the API repeats.
     """
 
-    endpoint: Endpoint
-    resource: Resource
-    incremental: IncrementalSpec | None
-    arrow_columns: dict[str, str] | None
-    parallel: int = 1
-    validator: Validator | None = None
-    not_null: Sequence[str] = ()
-    row_ids: str | None = None
-    merge: bool = False
-    unique_key: tuple[str, str] | None = None
+    def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        endpoint, validator = parts.endpoint, parts.validator
+        if parts.parallel > 1:
+            assert isinstance(resource.pagination, OffsetPagination)
+            pages = iter_pages_parallel(
+                endpoint, resource.pagination, parts.parallel, params=params
+            )
+        else:
+            pages = prefetched(iter_pages(endpoint, params=params))
+        # checked once per run: a step added after the source was built counts
+        per_record = steps is not None and steps.per_record(resource.name)
+        try:
+            items: Iterator[Any]
+            if arrow_columns is None or per_record:
+                items = validator.pages(pages) if validator is not None else pages
+            else:
+                batcher = ArrowBatcher(
+                    arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                )
+                items = batcher.batches(pages)
+            if merge:
+                # a step may rewrite or duplicate keys: only dlt can vouch for them then
+                key, data_type = (None if per_record else unique_key) or (None, "text")
+                items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
+            yield from items
+            if validator is not None:
+                validator.finish()  # fails the resource when every record broke the schema
+        finally:
+            # An error downstream (validation, Arrow) or an early close must stop the
+            # read-ahead thread and the page pools now, not when garbage is collected.
+            pages.close()
 
-    def function(self) -> Callable[..., Iterator[Any]]:
-        """The resource's generator function (named after the resource, as dlt wants)."""
-        endpoint, resource, incremental = self.endpoint, self.resource, self.incremental
-        arrow_columns, parallel, validator = self.arrow_columns, self.parallel, self.validator
-        not_null, row_ids, merge, unique_key = (
-            self.not_null,
-            self.row_ids,
-            self.merge,
-            self.unique_key,
+    def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
+        try:
+            # the settings are resolved here when the source was built lazily
+            yield from items(runtime.parts(resource))
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name  # which resource failed
+            raise
+
+    if incremental is None:
+
+        def pages() -> Iterator[Any]:
+            yield from tagged(read)
+
+    else:
+        import dlt
+
+        # Quarantine rows (the record as JSON, and the error) come out of the same
+        # generator and carry no cursor: dlt must pass them, not fail on them.
+        cursor = dlt.sources.incremental(
+            incremental.cursor_field,
+            initial_value=incremental.initial,
+            on_cursor_value_missing="include",
         )
 
-        def read(params: dict[str, Any] | None = None) -> Iterator[Any]:
-            if parallel > 1:
-                assert isinstance(resource.pagination, OffsetPagination)
-                pages = iter_pages_parallel(endpoint, resource.pagination, parallel, params=params)
-            else:
-                pages = prefetched(iter_pages(endpoint, params=params))
-            try:
-                items: Iterator[Any]
-                if arrow_columns is None:
-                    items = validator.pages(pages) if validator is not None else pages
-                else:
-                    batcher = ArrowBatcher(
-                        arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
-                    )
-                    items = batcher.batches(pages)
-                if merge:
-                    key, data_type = unique_key or (None, "text")
-                    items = hinted(
-                        items, key, data_type, ignore_table=quarantine_table(resource.name)
-                    )
-                yield from items
-                if validator is not None:
-                    validator.finish()  # fails the resource when every record broke the schema
-            finally:
-                # An error downstream (validation, Arrow) or an early close must stop the
-                # read-ahead thread and the page pools now, not when garbage is collected.
-                pages.close()
+        def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
+            def since(parts: _Parts) -> Iterator[Any]:
+                params = dict(parts.endpoint.params)
+                last = cursor.last_value
+                if last is not None:
+                    params[incremental.param] = _rfc3339(last)
+                return read(parts, params)
 
-        def tagged(items: Iterator[Any]) -> Iterator[Any]:
-            try:
-                yield from items
-            except ResponseError as exc:
-                exc.resource = exc.resource or resource.name  # which resource failed
-                raise
+            yield from tagged(since)
 
-        if incremental is None:
-
-            def pages() -> Iterator[Any]:
-                yield from tagged(read())
-
-        else:
-            # Quarantine rows (the record as JSON, and the error) come out of the same
-            # generator and carry no cursor: dlt must pass them, not fail on them.
-            cursor = dlt.sources.incremental(
-                incremental.cursor_field,
-                initial_value=incremental.initial,
-                on_cursor_value_missing="include",
-            )
-
-            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-                params = dict(endpoint.params)
-                since = cursor.last_value
-                if since is not None:
-                    params[incremental.param] = _rfc3339(since)
-                yield from tagged(read(params))
-
-        pages.__name__ = resource.name
-        pages.__qualname__ = resource.name
-        return pages
+    pages.__name__ = resource.name
+    pages.__qualname__ = resource.name
+    return pages
 
 
 #: Key types whose values reach the destination as the API sent them. dlt parses the
@@ -544,6 +702,9 @@ def _own_row_ids() -> str | None:
 
     Nothing is written to the environment: a setting left there would reach every
     child process, which would take it for the user's."""
+    import dlt
+    from dlt.common.schema.typing import C_DLT_ID
+
     if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
         return None  # the user's setting
     return C_DLT_ID
@@ -572,23 +733,15 @@ def _rfc3339(value: Any) -> str:
     return str(value)
 
 
-def _children_of(
-    endpoint: Endpoint, resource: Resource, workers: int, validator: Validator | None = None
-) -> Callable[[Any], Iterator[Any]]:
+def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
-    concurrently (``workers`` at a time); each record gets its parent's key."""
+    concurrently (``max_workers`` at a time for the whole resource); each record gets
+    its parent's key."""
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
-    # dlt may evaluate this transformer for several batches of parents at once, each
-    # with its own pool: the semaphore makes max_workers a cap for the whole resource.
-    slots = threading.BoundedSemaphore(workers)
 
-    def fetch(value: Any) -> list[dict]:
-        with slots:
-            return fetch_one(value)
-
-    def fetch_one(value: Any) -> list[dict]:
+    def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
         if value is None:
             raise ResponseError(
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
@@ -617,12 +770,16 @@ def _children_of(
         items = parents if isinstance(parents, list) else [parents]
         return [item.get(parent.field) for item in items]
 
-    def fetched(parents: Any) -> Iterator[list[dict]]:
+    def fetched(parts: _Parts, parents: Any) -> Iterator[list[dict]]:
+        def fetch(value: Any) -> list[dict]:
+            with parts.slots:
+                return fetch_one(parts.endpoint, value)
+
         values = keys(parents)
-        if len(values) <= 1 or workers <= 1:
+        if len(values) <= 1 or parts.workers <= 1:
             yield from map(fetch, values)
             return
-        with ThreadPoolExecutor(max_workers=min(workers, len(values))) as pool:
+        with ThreadPoolExecutor(max_workers=min(parts.workers, len(values))) as pool:
             yield from pool.map(fetch, values)
 
     def children(parents: Any, meta: Any = None) -> Iterator[Any]:
@@ -630,8 +787,10 @@ def _children_of(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return  # the parent's quarantined records are not parents
-        pages = fetched(parents)
         try:
+            parts = runtime.parts(resource)
+            pages = fetched(parts, parents)
+            validator = parts.validator
             yield from validator.pages(pages) if validator is not None else pages
         except ResponseError as exc:
             exc.resource = exc.resource or resource.name

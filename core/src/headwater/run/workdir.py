@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError, RunError
-from headwater.load.assemble import NAMING, arrow_enabled
+from headwater.load.assemble import arrow_enabled
 
 __all__ = [
     "DUCKDB_DEFAULTS",
@@ -142,7 +142,9 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
             f"working folder ({detail}); use letters, digits and _ (e.g. headwater_directory)"
         ) from None
     try:
-        naming = Schema("check", normalizers={"names": NAMING}).naming
+        # the SQL-safe convention keeps letters and digits only (snake_case would turn
+        # "__" into "xx" and hide that nothing names the dataset)
+        naming = Schema("check", normalizers={"names": "sql_cs_v1"}).naming
         normalized = naming.normalize_identifier(dataset_name)
     except ValueError:
         normalized = ""

@@ -181,7 +181,10 @@ class ConformanceSuite:
                         resource.name,
                     )
                 }
-            for name, hint in declared.items():
+            # the column of each declared field, as the source's naming convention names it
+            column = pipeline.default_schema.naming.normalize_identifier
+            for field, hint in declared.items():
+                name = column(field)
                 assert name in actual, f"{resource.name}.{name}: declared column not loaded"
                 if "data_type" in hint:
                     assert actual[name][0] == _DUCKDB_TYPES[hint["data_type"]], (
