@@ -498,6 +498,59 @@ def assemble(
         record_schema = hooks.record_schema(resource)
         if resolve is None:
             runtime.parts(resource)  # every hook's problem now, before any request
+        table = _Table.declare(
+            dlt_schema, resource, record_schema, full_refresh, use_arrow=use_arrow, row_ids=row_ids
+        )
+        columns, incremental, disposition = table.columns, table.incremental, table.disposition
+        fast, hints = table.fast, table.hints
+        if resource.parent is None:
+            not_null = [n for n, hint in columns.items() if not hint["nullable"]]
+            unique_key = _unique_key(resource, columns) if unique_keys else None
+            pages = _TopLevelPages(
+                runtime,
+                resource,
+                incremental,
+                fast,
+                not_null=not_null,
+                row_ids=row_ids,
+                merge=disposition == "merge",
+                unique_key=unique_key,
+                steps=steps,
+            )
+            built[resource.name] = dlt.resource(pages.function(), **hints)
+        else:
+            parent = built[resource.parent.resource]
+            built[resource.name] = dlt.transformer(
+                _children_of(runtime, resource), data_from=parent, **hints
+            )
+    source = DltSource(dlt_schema, connector.name, list(built.values()))
+    steps.source = source
+    return source
+
+
+@attrs.frozen(eq=False)
+class _Table:
+    """A resource's table as the source declares it: columns, write disposition,
+    the incremental spec in force, the Arrow columns of the fast path, dlt hints."""
+
+    columns: dict[str, dict[str, Any]]
+    incremental: IncrementalSpec | None
+    disposition: str
+    fast: dict[str, str] | None
+    hints: dict[str, Any]
+
+    @classmethod
+    def declare(
+        cls,
+        dlt_schema: Schema,
+        resource: Resource,
+        record_schema: Any,
+        full_refresh: bool,
+        *,
+        use_arrow: bool,
+        row_ids: str | None,
+    ) -> _Table:
+        """Declare ``resource``'s table in ``dlt_schema`` and return it."""
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
         if resource.parent is not None:
             parent_column = resource.parent.column
@@ -519,31 +572,7 @@ def assemble(
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        if resource.parent is None:
-            not_null = [n for n, hint in columns.items() if not hint["nullable"]]
-            unique_key = _unique_key(resource, columns) if unique_keys else None
-            built[resource.name] = dlt.resource(
-                _pages_of(
-                    runtime,
-                    resource,
-                    incremental,
-                    fast,
-                    not_null,
-                    row_ids,
-                    disposition == "merge",
-                    unique_key,
-                    steps,
-                ),
-                **hints,
-            )
-        else:
-            parent = built[resource.parent.resource]
-            built[resource.name] = dlt.transformer(
-                _children_of(runtime, resource), data_from=parent, **hints
-            )
-    source = DltSource(dlt_schema, connector.name, list(built.values()))
-    steps.source = source
-    return source
+        return cls(columns, incremental, disposition, fast, hints)
 
 
 def _declare_table(
@@ -577,18 +606,10 @@ def _declare_table(
     )
 
 
-def _pages_of(
-    runtime: _Runtime,
-    resource: Resource,
-    incremental: IncrementalSpec | None,
-    arrow_columns: dict[str, str] | None,
-    not_null: Sequence[str] = (),
-    row_ids: str | None = None,
-    merge: bool = False,
-    unique_key: tuple[str, str] | None = None,
-    steps: _Steps | None = None,
-) -> Callable[..., Iterator[Any]]:
-    """The generator function of a top-level resource.
+@attrs.frozen(eq=False)
+class _TopLevelPages:
+    """How a top-level resource reads its pages; :meth:`function` is its generator
+    function.
 
     With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
     see :mod:`headwater.load.arrow`), unless the user added per-record steps to the resource
@@ -601,75 +622,93 @@ def _pages_of(
     it that the API repeats.
     """
 
-    def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
-        endpoint, validator = parts.endpoint, parts.validator
-        if parts.parallel > 1:
-            assert isinstance(resource.pagination, OffsetPagination)
-            pages = iter_pages_parallel(
-                endpoint, resource.pagination, parts.parallel, params=params
-            )
-        else:
-            pages = prefetched(iter_pages(endpoint, params=params))
-        # checked once per run: a step added after the source was built counts
-        per_record = steps is not None and steps.per_record(resource.name)
-        try:
-            items: Iterator[Any]
-            if arrow_columns is None or per_record:
-                items = validator.pages(pages) if validator is not None else pages
-            else:
-                batcher = ArrowBatcher(
-                    arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+    runtime: _Runtime
+    resource: Resource
+    incremental: IncrementalSpec | None
+    arrow_columns: dict[str, str] | None
+    not_null: Sequence[str] = ()
+    row_ids: str | None = None
+    merge: bool = False
+    unique_key: tuple[str, str] | None = None
+    steps: _Steps | None = None
+
+    def function(self) -> Callable[..., Iterator[Any]]:
+        """The resource's generator function (named after the resource, as dlt wants)."""
+        runtime, resource, incremental = self.runtime, self.resource, self.incremental
+        arrow_columns, not_null, row_ids = self.arrow_columns, self.not_null, self.row_ids
+        merge, unique_key, steps = self.merge, self.unique_key, self.steps
+
+        def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+            endpoint, validator = parts.endpoint, parts.validator
+            if parts.parallel > 1:
+                assert isinstance(resource.pagination, OffsetPagination)
+                pages = iter_pages_parallel(
+                    endpoint, resource.pagination, parts.parallel, params=params
                 )
-                items = batcher.batches(pages)
-            if merge:
-                # a step may rewrite or duplicate keys: only dlt can vouch for them then
-                key, data_type = (None if per_record else unique_key) or (None, "text")
-                items = hinted(items, key, data_type, ignore_table=quarantine_table(resource.name))
-            yield from items
-            if validator is not None:
-                validator.finish()  # fails the resource when every record broke the schema
-        finally:
-            # An error downstream (validation, Arrow) or an early close must stop the
-            # read-ahead thread and the page pools now, not when garbage is collected.
-            pages.close()
+            else:
+                pages = prefetched(iter_pages(endpoint, params=params))
+            # checked once per run: a step added after the source was built counts
+            per_record = steps is not None and steps.per_record(resource.name)
+            try:
+                items: Iterator[Any]
+                if arrow_columns is None or per_record:
+                    items = validator.pages(pages) if validator is not None else pages
+                else:
+                    batcher = ArrowBatcher(
+                        arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                    )
+                    items = batcher.batches(pages)
+                if merge:
+                    # a step may rewrite or duplicate keys: only dlt can vouch for them then
+                    key, data_type = (None if per_record else unique_key) or (None, "text")
+                    items = hinted(
+                        items, key, data_type, ignore_table=quarantine_table(resource.name)
+                    )
+                yield from items
+                if validator is not None:
+                    validator.finish()  # fails the resource when every record broke the schema
+            finally:
+                # An error downstream (validation, Arrow) or an early close must stop the
+                # read-ahead thread and the page pools now, not when garbage is collected.
+                pages.close()
 
-    def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
-        try:
-            # the settings are resolved here when the source was built lazily
-            yield from items(runtime.parts(resource))
-        except ResponseError as exc:
-            exc.resource = exc.resource or resource.name  # which resource failed
-            raise
+        def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
+            try:
+                # the settings are resolved here when the source was built lazily
+                yield from items(runtime.parts(resource))
+            except ResponseError as exc:
+                exc.resource = exc.resource or resource.name  # which resource failed
+                raise
 
-    if incremental is None:
+        if incremental is None:
 
-        def pages() -> Iterator[Any]:
-            yield from tagged(read)
+            def pages() -> Iterator[Any]:
+                yield from tagged(read)
 
-    else:
-        import dlt
+        else:
+            import dlt
 
-        # Quarantine rows (the record as JSON, and the error) come out of the same
-        # generator and carry no cursor: dlt must pass them, not fail on them.
-        cursor = dlt.sources.incremental(
-            incremental.cursor_field,
-            initial_value=incremental.initial,
-            on_cursor_value_missing="include",
-        )
+            # Quarantine rows (the record as JSON, and the error) come out of the same
+            # generator and carry no cursor: dlt must pass them, not fail on them.
+            cursor = dlt.sources.incremental(
+                incremental.cursor_field,
+                initial_value=incremental.initial,
+                on_cursor_value_missing="include",
+            )
 
-        def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-            def since(parts: _Parts) -> Iterator[Any]:
-                params = dict(parts.endpoint.params)
-                last = cursor.last_value
-                if last is not None:
-                    params[incremental.param] = _rfc3339(last)
-                return read(parts, params)
+            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
+                def since(parts: _Parts) -> Iterator[Any]:
+                    params = dict(parts.endpoint.params)
+                    last = cursor.last_value
+                    if last is not None:
+                        params[incremental.param] = _rfc3339(last)
+                    return read(parts, params)
 
-            yield from tagged(since)
+                yield from tagged(since)
 
-    pages.__name__ = resource.name
-    pages.__qualname__ = resource.name
-    return pages
+        pages.__name__ = resource.name
+        pages.__qualname__ = resource.name
+        return pages
 
 
 #: Key types whose values reach the destination as the API sent them. dlt parses the
