@@ -176,6 +176,85 @@ def test_token_endpoint_redirect_to_another_origin_is_an_error_not_a_token(
     assert [r.path for r in api.requests] == ["/token"]  # and no API request was made
 
 
+def parser_differential_locations(api: HostileServer, elsewhere: HostileServer, path: str):
+    """``Location`` values that URL parsers read differently: urllib3 (which prepares
+    a request) sees ``elsewhere`` where ``urllib.parse`` sees ``api``, or refuses."""
+    port, other = api.base_url.rsplit(":", 1)[1], elsewhere.base_url.rsplit(":", 1)[1]
+    return {
+        "backslash": f"http://127.0.0.1:{other}\\@127.0.0.1:{port}{path}",
+        "two_backslashes": f"http://127.0.0.1:{other}\\\\@127.0.0.1:{port}{path}",
+        # U+FF20 sent as UTF-8 bytes (the server writes headers as latin-1)
+        "fullwidth_at": f"http://127.0.0.1:{port}\uff20127.0.0.1:{other}{path}".encode().decode(
+            "latin-1"
+        ),
+        "fullwidth_at_elsewhere": f"http://127.0.0.1:{other}\uff20x{path}".encode().decode(
+            "latin-1"
+        ),
+    }
+
+
+FORMS = ["backslash", "two_backslashes", "fullwidth_at", "fullwidth_at_elsewhere"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_token_redirect_read_differently_by_url_parsers_never_reaches_another_origin(
+    headwater_plugins, duckdb_pipeline, servers, form
+):
+    api, elsewhere = servers
+    location = parser_differential_locations(api, elsewhere, "/token")[form]
+    api.serve("/old-token", Redirect(location, status=307))
+    elsewhere.serve("/", Token(access_token=TOKEN))
+    api.serve("/items", Json(PAGE))
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials(), retry=QUICK),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert isinstance(error, RedirectRefused), error
+    assert "token endpoint" in str(error) and "set token_url" in str(error)
+    assert SECRET not in str(error)
+    assert elsewhere.requests == []  # the client secret never left the token origin
+    assert [r.path for r in api.requests] == ["/old-token"]
+
+
+@pytest.mark.parametrize("path", ["session", "lean"])
+@pytest.mark.parametrize("form", FORMS)
+def test_api_redirect_read_differently_by_url_parsers_never_reaches_another_origin(form, path):
+    """Both request paths (``Session.send`` and the page loop's :class:`LeanGet`): the
+    redirect is refused, or followed to the API's own origin — never elsewhere."""
+    import requests
+    from headwater import redact
+    from headwater.auth import ApiKeyAuth as ApiKeyAuthenticator
+
+    redact.register([SECRET])
+    with HostileServer() as api, HostileServer() as elsewhere:
+        location = parser_differential_locations(api, elsewhere, "/items")[form]
+        api.serve("/r", Redirect(location, status=307))
+        api.serve("/items", Json(PAGE))
+        elsewhere.serve("/items", Json(PAGE))
+        session = retrying_session(QUICK, url=api.base_url)
+        request = requests.Request(
+            "GET", api.url("/r"), auth=ApiKeyAuthenticator("api_key", SECRET, "query")
+        )
+        try:
+            if path == "lean":
+                lean = session.headwater_lean
+                response = lean.send(lean.prepare(request), timeout=5)
+            else:
+                response = session.send(session.prepare_request(request), timeout=5)
+        except RedirectRefused as refused:
+            assert SECRET not in str(refused) and "\n" not in str(refused)
+        else:
+            assert response.status_code == 200
+            assert [r.path for r in api.requests][0] == "/r"
+        assert elsewhere.requests == []
+        assert not elsewhere.saw(SECRET)
+
+
 def test_token_endpoint_redirect_within_its_origin_is_followed(
     headwater_plugins, duckdb_pipeline, servers
 ):
@@ -194,6 +273,27 @@ def test_token_endpoint_redirect_within_its_origin_is_followed(
     assert len(rows) == 3
     reposted = [r for r in api.requests if r.path == "/token"]
     assert reposted and reposted[0].method == "POST" and SECRET.encode() in reposted[0].body
+
+
+def test_token_endpoint_303_is_followed_with_a_get_without_the_form(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    api.serve("/old-token", Redirect("/token", status=303))
+    api.serve("/items", Json(PAGE))
+    rows = run_source(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials()),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert len(rows) == 3
+    moved = [r for r in api.requests if r.path == "/token"]
+    assert [r.method for r in moved] == ["GET"]  # RFC 9110: a 303 is followed with GET
+    assert not moved[0].carries(SECRET)
 
 
 def test_401_renewal_never_runs_for_another_origin():

@@ -43,9 +43,11 @@ __all__ = [
     "HttpLimits",
     "LeanGet",
     "ResponseDeadlineExceeded",
+    "check_redirect",
     "origin",
     "parse_retry_after",
     "retrying_session",
+    "unambiguous",
 ]
 
 log = logging.getLogger("headwater.session")
@@ -158,13 +160,19 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
 
 def origin(url: str | None) -> str:
     """``scheme://host:port`` of ``url`` (the default port spelled out), for comparing
-    origins and for messages (no path, query or credentials)."""
-    parts = urlsplit(url or "")
-    scheme = parts.scheme.lower()
+    origins and for messages (no path, query or credentials).
+
+    Parsed as requests' transport adapter parses a prepared URL to choose the host it
+    connects to (``urllib.parse``); a URL that cannot be parsed has no origin (an
+    empty string), so it never matches one."""
     try:
+        parts = urlsplit(url or "")
         port = parts.port
     except ValueError:
-        port = None
+        return ""
+    scheme = parts.scheme.lower()
+    if not scheme and not parts.hostname:
+        return ""
     if port is None:
         port = {"http": 80, "https": 443}.get(scheme)
     host = (parts.hostname or "").lower()
@@ -173,19 +181,47 @@ def origin(url: str | None) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
+def unambiguous(url: str | None) -> bool:
+    """Whether ``url`` names one host: ``urllib.parse`` (which requests' adapter uses
+    to pick the host it connects to) and urllib3's ``parse_url`` (which requests uses
+    to prepare a URL) read the same host and port in it.
+
+    They differ on a backslash (``http://a:1\\@b:2/`` is host ``a`` to urllib3, ``b``
+    to ``urllib.parse``), and ``urllib.parse`` refuses some Unicode (``＠``): such an
+    address is never followed, whoever is right about it."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        split = urlsplit(url or "")
+        parsed = parse_url(url or "")
+        split_port = split.port
+    except (ValueError, LocationParseError):
+        return False
+    return (parsed.host or "").lower().strip("[]") == (split.hostname or "") and (
+        parsed.port == split_port
+    )
+
+
 def check_redirect(
     from_url: str | None, to_url: str | None, status: int | None = None, method: str | None = None
 ) -> None:
     """Raise :class:`~headwater.errors.RedirectRefused` unless ``to_url`` has the
-    origin of ``from_url``: the credentials of a request must not follow it elsewhere."""
+    origin of ``from_url``: the credentials of a request must not follow it elsewhere.
+    An address that URL parsers read differently (:func:`unambiguous`) is refused."""
     here, there = origin(from_url), origin(to_url)
-    if here == there:
+    if here == there and unambiguous(to_url):
         return
-    downgrade = urlsplit(from_url or "").scheme.lower() == "https" and (
-        urlsplit(to_url or "").scheme.lower() == "http"
-    )
     code = f"HTTP {status} " if status else ""
     method = "GET" if method is None else method
+    if here == there or not there:
+        raise RedirectRefused(
+            f"{method} {redact(from_url or '')} was redirected ({code}to an address that "
+            "cannot be parsed unambiguously); Headwater follows redirects within the "
+            "API's origin only, so that no credential is sent elsewhere — set base_url "
+            "to the address the API really answers at"
+        )
+    downgrade = here.startswith("https://") and there.startswith("http://")
     why = (
         "a downgrade from https to http is never followed"
         if downgrade
@@ -210,6 +246,19 @@ class _OriginBound:
     change). Marking rather than raising in ``rebuild_auth``: requests also builds the
     next request of a response it does not follow (``allow_redirects=False``).
     """
+
+    def get_redirect_target(self, response: Any) -> str | None:
+        # requests parses the target with urllib.parse next, which raises a bare
+        # ValueError on some Unicode (``＠``): that is a refused redirect, not a crash.
+        target = super().get_redirect_target(response)  # type: ignore[misc]
+        if target is not None:
+            try:
+                urlsplit(target)
+            except ValueError:
+                check_redirect(
+                    response.request.url, None, response.status_code, response.request.method
+                )
+        return target
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
         try:
