@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from headwater import redact
 
 
@@ -52,6 +53,39 @@ def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
     assert redact.redact(f"the DuckDB file {path} is open") == f"the DuckDB file {path} is open"
     assert redact.redact("md:w?motherduck_token=canary-md-31") == "md:w?motherduck_token=***"
     assert redact.redact("pw /looks/like/a/path") == "pw ***"
+
+
+@pytest.mark.parametrize(
+    "key", ["DESTINATION__SNOWFLAKE__CREDENTIALS", "DESTINATION__CREDENTIALS", "toml"]
+)
+@pytest.mark.parametrize("secret", ["AbCdEf0123/456789+xyzXYZ==", "sk_live_abc/def"])
+def test_an_opaque_credentials_secret_with_a_slash_is_masked_whole(headwater_env, key, secret):
+    """Base64 and API keys contain '/': that does not make them a database file."""
+    from headwater.destinations import register_destination_secrets
+
+    environ = {key: secret}
+    if key == "toml":
+        secrets = headwater_env / ".dlt" / "secrets.toml"
+        secrets.parent.mkdir()
+        secrets.write_text(f'[destination.snowflake]\ncredentials = "{secret}"\n')
+        environ = {}
+    register_destination_secrets(environ, project_dir=str(headwater_env))
+    assert redact.redact(f"could not connect with {secret}") == "could not connect with ***"
+
+
+def test_a_database_file_in_the_credentials_is_not_a_secret_for_any_destination(headwater_env):
+    from headwater.destinations import register_destination_secrets
+
+    (headwater_env / "data").mkdir()
+    register_destination_secrets(
+        {
+            "DESTINATION__CREDENTIALS": "data/events.duckdb",
+            "DESTINATION__SQLALCHEMY__CREDENTIALS": "data/warehouse",  # its folder exists
+            "DESTINATION__X__CREDENTIALS": ":memory:",
+        }
+    )
+    text = "loaded to data/events.duckdb, data/warehouse and :memory:"
+    assert redact.redact(text) == text
 
 
 def test_every_log_record_is_redacted(caplog):
