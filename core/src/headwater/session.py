@@ -187,7 +187,7 @@ def unambiguous(url: str | None) -> bool:
     to prepare a URL) read the same host and port in it.
 
     They differ on a backslash (``http://a:1\\@b:2/`` is host ``a`` to urllib3, ``b``
-    to ``urllib.parse``), and ``urllib.parse`` refuses some Unicode (``＠``): such an
+    to ``urllib.parse``), and ``urllib.parse`` refuses some Unicode (U+FF20, a fullwidth @): such an
     address is never followed, whoever is right about it."""
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
@@ -249,7 +249,7 @@ class _OriginBound:
 
     def get_redirect_target(self, response: Any) -> str | None:
         # requests parses the target with urllib.parse next, which raises a bare
-        # ValueError on some Unicode (``＠``): that is a refused redirect, not a crash.
+        # ValueError on some Unicode (U+FF20): that is a refused redirect, not a crash.
         target = super().get_redirect_target(response)  # type: ignore[misc]
         if target is not None:
             try:
