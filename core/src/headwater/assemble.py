@@ -331,7 +331,11 @@ def assemble(
         }
         # also under "off": it makes records safe for dlt (headwater.validation)
         validator = Validator(
-            f"{connector.name}.{resource.name}", resource.name, record_schema, validation
+            f"{connector.name}.{resource.name}",
+            resource.name,
+            record_schema,
+            validation,
+            naming=dlt_schema.naming,
         )
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]

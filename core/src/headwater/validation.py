@@ -108,28 +108,55 @@ _EXACT_DOUBLE = 2**53
 _BLANK_KEY_REVERSED = re.compile(rb':"(?:[^"\\a-zA-Z0-9]|[tnrfb"\\/]\\|[0-9a-fA-F]{4}u\\)*"[{,]')
 
 
-@functools.lru_cache(maxsize=4096)
-def safe_name(name: str) -> str | None:
-    """The name a field called ``name`` is loaded under when dlt cannot take it as it
-    is (``None``: it can): ``_dlt...`` names become ``api_dlt...``; names dlt's
-    naming turns into nothing (empty, blank, only underscores) become ``api_blank``."""
-    if name.startswith("_dlt"):
-        return "api" + name
-    from dlt.common.normalizers.naming.sql_cs_v1 import NamingConvention
+#: dlt's reserved column names all start with this (``_dlt_id``, ``_dlt_load_id``...)
+_RESERVED = "_dlt"
+#: A page with none of these bytes has no key any naming convention turns into a
+#: ``_dlt...`` name (``" _dlt_id"``, ``"-dlt_id"``, ``"\\u200b_dlt_id"``, ``"_DLT_id"``
+#: all do): only such a page is walked for reserved names.
+_RESERVED_HINT = re.compile(rb"[dD][lL][tT]")
 
+
+@functools.cache
+def default_naming() -> Any:
+    """The naming convention of Headwater's sources (``headwater.assemble.NAMING``),
+    for callers that have no source schema at hand."""
+    from dlt.common.schema import Schema
+
+    from headwater import assemble
+
+    return Schema("headwater", normalizers={"names": assemble.NAMING}).naming
+
+
+def safe_name(name: str, naming: Any = None) -> str | None:
+    """The name a field called ``name`` is loaded under when dlt cannot take it as it
+    is (``None``: it can), decided on the name dlt's ``naming`` convention (the
+    source schema's; default: :func:`default_naming`) makes of it: one that starts
+    with ``_dlt`` (``" _dlt_id"`` and ``"-dlt_id"`` become ``_dlt_id``) becomes
+    ``api_dlt...``; one that becomes nothing (empty, blank, only underscores) becomes
+    ``api_blank``."""
+    return _safe_name(name, naming if naming is not None else default_naming())
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_name(name: str, naming: Any) -> str | None:
     try:
-        normalized = NamingConvention().normalize_identifier(name)
+        normalized = naming.normalize_identifier(name)
     except ValueError:
         normalized = ""
-    return None if normalized else "api_blank"
+    if not normalized:
+        return "api_blank"
+    if normalized.startswith(_RESERVED):
+        return "api" + normalized
+    return None
 
 
-def renames(keys: list[Any]) -> dict[str, str]:
+def renames(keys: list[Any], naming: Any = None) -> dict[str, str]:
     """``{name: new name}`` for the ``keys`` of one object dlt cannot take as they are
-    (:func:`safe_name`); a new name already taken gets ``_2``, ``_3``, ..."""
+    (:func:`safe_name` under ``naming``); a new name already taken gets ``_2``, ``_3``,
+    ..."""
     out: dict[str, str] = {}
     for key in keys:
-        new = safe_name(key) if isinstance(key, str) else None
+        new = safe_name(key, naming) if isinstance(key, str) else None
         if new is None:
             continue
         base, n = new, 1
@@ -140,21 +167,21 @@ def renames(keys: list[Any]) -> dict[str, str]:
     return out
 
 
-def _renamed(record: dict[str, Any]) -> dict[str, Any] | None:
+def _renamed(record: dict[str, Any], naming: Any) -> dict[str, Any] | None:
     """``record`` with its unusable keys renamed (:func:`renames`), in the same order;
     ``None`` when none needs it."""
-    fixes = renames(list(record))
+    fixes = renames(list(record), naming)
     if not fixes:
         return None
     return {fixes.get(key, key): value for key, value in record.items()}
 
 
-def _fit(value: Any, path: str, names: bool, wide: list[str]) -> Any:
-    """``value`` with unusable keys renamed (when ``names``) at any depth; the path of
-    an integer beyond 64 bits is added to ``wide``."""
+def _fit(value: Any, path: str, names: Any, wide: list[str]) -> Any:
+    """``value`` with unusable keys renamed (when ``names``, a naming convention) at
+    any depth; the path of an integer beyond 64 bits is added to ``wide``."""
     if isinstance(value, dict):
-        if names:
-            renamed = _renamed(value)
+        if names is not None:
+            renamed = _renamed(value, names)
             if renamed is not None:
                 value.clear()
                 value.update(renamed)
@@ -173,11 +200,12 @@ def _fit(value: Any, path: str, names: bool, wide: list[str]) -> Any:
     return value
 
 
-def fit_records(records: list[Any]) -> dict[int, str]:
+def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     """Make ``records`` safe for dlt, in place: unusable field names renamed at any
-    depth (:func:`safe_name`). Returns ``{index: error}`` for the records holding an
-    integer beyond the signed 64-bit range, which no column can take (see the module
-    docs). One ``orjson`` encoding of the page tells whether anything needs a look."""
+    depth (:func:`safe_name` under ``naming``). Returns ``{index: error}`` for the
+    records holding an integer beyond the signed 64-bit range, which no column can
+    take (see the module docs). One ``orjson`` encoding of the page tells whether
+    anything needs a look."""
     import orjson
 
     try:
@@ -185,14 +213,19 @@ def fit_records(records: list[Any]) -> dict[int, str]:
     except (TypeError, ValueError):  # an integer beyond 2**53, or a value orjson refuses
         wide_suspect, names = True, True
     else:
-        names = b'"_dlt' in raw or _BLANK_KEY_REVERSED.search(raw[::-1]) is not None
+        # a reserved name may be spelled in many ways dlt's naming turns into _dlt...
+        names = (
+            _RESERVED_HINT.search(raw) is not None
+            or _BLANK_KEY_REVERSED.search(raw[::-1]) is not None
+        )
         wide_suspect = False
     if not (wide_suspect or names):
         return {}
+    convention = (naming if naming is not None else default_naming()) if names else None
     errors: dict[int, str] = {}
     for index, record in enumerate(records):
         wide: list[str] = []
-        _fit(record, "", names, wide)
+        _fit(record, "", convention, wide)
         if wide:
             errors[index] = wide[0]
     return errors
@@ -306,10 +339,19 @@ def _short(value: Any) -> str:
 class Validator:
     """Applies a resource's :class:`RecordCheck` under a policy (see module docs)."""
 
-    def __init__(self, label: str, resource: str, schema: Mapping[str, Any], policy: str) -> None:
+    def __init__(
+        self,
+        label: str,
+        resource: str,
+        schema: Mapping[str, Any],
+        policy: str,
+        naming: Any = None,
+    ) -> None:
         import dlt
 
         self.label = label
+        #: the source schema's naming convention (reserved names are decided on it)
+        self.naming = naming
         self.policy = policy
         self.check = RecordCheck(schema)
         self.table = quarantine_table(resource)
@@ -343,7 +385,7 @@ class Validator:
 
         from headwater.errors import ResponseError
 
-        unloadable = fit_records(records)
+        unloadable = fit_records(records, self.naming)
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
         now = dt.datetime.now(dt.timezone.utc)
