@@ -41,6 +41,7 @@ from headwater.testing import (
     Token,
     Trickle,
 )
+from headwater.testing.hostile import EmptyGzipBlocks, SlowHeaders
 from helpers import Declares, connector, records
 
 SECRET = "canary-Hostile-5b2f9e"
@@ -250,7 +251,7 @@ def test_api_redirect_read_differently_by_url_parsers_never_reaches_another_orig
             assert SECRET not in str(refused) and "\n" not in str(refused)
         else:
             assert response.status_code == 200
-            assert [r.path for r in api.requests][0] == "/r"
+            assert api.requests[0].path == "/r"
         assert elsewhere.requests == []
         assert not elsewhere.saw(SECRET)
 
@@ -452,6 +453,33 @@ def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, d
     assert "response_deadline of 0.3 s" in message
     assert f"after {attempts} attempts" in message
     assert took < 4, took
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [SlowHeaders(interval=0.05, max_seconds=8), EmptyGzipBlocks(max_seconds=8)],
+    ids=["headers_never_end", "gzip_inflating_to_nothing"],
+)
+def test_the_deadline_holds_while_headers_trickle_and_while_inflating_nothing(
+    headwater_plugins, duckdb_pipeline, behaviour
+):
+    """Each read gets bytes in time (no read timeout fires), but the response never
+    completes: the deadline ends each attempt on time, whatever the read is doing."""
+    with HostileServer() as api:
+        api.serve("/items", behaviour)
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            response_deadline=0.5,
+            read_timeout=5,
+        )
+        first, second = api.requests
+    assert "response_deadline of 0.5 s" in str(error)
+    assert "after 2 attempts" in str(error)
+    # the second attempt started when the first one's deadline passed (+ 0.01 s backoff)
+    assert 0.45 <= second.time - first.time < 2, second.time - first.time
 
 
 def test_read_timeout_setting_applies(headwater_plugins, duckdb_pipeline):

@@ -14,12 +14,15 @@ Whatever the server sends, a session stays bounded and keeps credentials at home
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import functools
 import logging
 import math
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -392,6 +395,112 @@ def retrying_session(
     return session
 
 
+class _Watch:
+    """One request under the deadline watchdog: the connection it uses (set when the
+    request is sent on it), and whether the deadline fired."""
+
+    __slots__ = ("at", "conn", "fired")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.conn: Any = None
+        self.fired = False
+
+    def fire(self) -> None:
+        # Shutting the socket down ends any blocked or looping read on it at once
+        # (a header trickle, a body, urllib3 inflating empty gzip blocks forever);
+        # the reading thread sees a dropped connection and reports the deadline.
+        self.fired = True
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for every response deadline of the process.
+
+    :meth:`watch` and :meth:`done` cost a lock and a dict operation per request (no
+    thread or timer per request). The thread sleeps until the earliest deadline of
+    the requests in flight, and is woken only when a new request's deadline is
+    earlier than that (deadlines of one session grow with time, so rarely)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active: dict[int, _Watch] = {}
+        self._wake_at = math.inf
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float) -> _Watch:
+        entry = _Watch(time.monotonic() + seconds)
+        with self._cond:
+            self._active[id(entry)] = entry
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="headwater-deadlines", daemon=True
+                )
+                self._thread.start()
+            if entry.at < self._wake_at:
+                self._cond.notify()
+        return entry
+
+    def done(self, entry: _Watch) -> None:
+        with self._cond:
+            self._active.pop(id(entry), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for entry in [e for e in self._active.values() if e.at <= now]:
+                    del self._active[id(entry)]
+                    entry.fire()
+                self._wake_at = min((e.at for e in self._active.values()), default=math.inf)
+                self._cond.wait(None if math.isinf(self._wake_at) else self._wake_at - now)
+
+
+_watchdog = _Watchdog()
+#: the watch of the request this thread is sending (its connection registers there)
+_sending = threading.local()
+
+
+def _watched(conn: Any) -> None:
+    entry = getattr(_sending, "entry", None)
+    if entry is not None:
+        entry.conn = conn
+        if entry.fired:  # the deadline passed while connecting
+            entry.fire()
+
+
+@functools.cache
+def _watched_pool_classes() -> dict[str, type]:
+    """urllib3 pool classes whose connections register with the request's watch
+    when they connect and when a request is sent on them (a kept-alive one too)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def watched(base: type) -> type:
+        class Watched(base):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                _watched(self)
+
+            def request(self, *args: Any, **kwargs: Any) -> Any:
+                _watched(self)
+                return super().request(*args, **kwargs)
+
+        Watched.__name__ = f"Watched{base.__name__}"
+        return Watched
+
+    class WatchedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = watched(HTTPConnection)
+
+    class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = watched(HTTPSConnection)
+
+    return {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
 class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     """requests' adapter, remembering the connection pool of each host and TLS setting
     (requests works it out again for every request: a tenth of a local page's time),
@@ -425,13 +534,51 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
-        started = time.monotonic()
-        response = super().send(
-            request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-        )
-        if not stream:
-            _read_body(response, self, started)
-        return response
+        deadline = self.deadline
+        if deadline is None:
+            response = super().send(
+                request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
+            if not stream:
+                _read_body(response, self, None)
+            return response
+        entry = _sending.entry = _watchdog.watch(deadline)
+        try:
+            try:
+                response = super().send(
+                    request,
+                    stream=True,
+                    timeout=timeout,
+                    verify=verify,
+                    cert=cert,
+                    proxies=proxies,
+                )
+            finally:
+                _sending.entry = None
+            if entry.fired:
+                response.close()
+                raise _deadline_exceeded(deadline, response)
+            if not stream:
+                _read_body(response, self, entry)
+            return response
+        except requests.exceptions.RequestException as exc:
+            if entry.fired and not isinstance(exc, ResponseDeadlineExceeded):
+                raise _deadline_exceeded(deadline, exc.response) from None
+            raise
+        finally:
+            _watchdog.done(entry)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _watched_pool_classes()
+
+    def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+        from urllib3.poolmanager import ProxyManager
+
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is ProxyManager:  # not SOCKS, which has pool classes of its own
+            manager.pool_classes_by_scheme = _watched_pool_classes()
+        return manager
 
     def get_connection_with_tls_context(
         self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
@@ -567,20 +714,22 @@ class LeanGet:
     send = send_once
 
 
-def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, started: float) -> None:
+def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch: Any) -> None:
     """Read ``response``'s body as ``Response.content`` would, but with a running count
-    of the decompressed bytes and a deadline for the whole response.
+    of the decompressed bytes, and under the deadline of the whole response.
 
-    ``read1`` makes at most one network read per chunk (a body trickling a byte at a
-    time is checked against the deadline byte by byte) and urllib3 (>= 2.6) inflates a
+    ``read1`` makes at most one network read per chunk and urllib3 (>= 2.6) inflates a
     compressed body at most a chunk at a time, so a gzip bomb never sits in memory
-    whole. A body over the limit is not drained: the connection is closed.
+    whole. The deadline is kept by the watchdog (``watch``), which shuts the socket
+    down when it passes — whatever the read is doing: waiting for a byte, or urllib3
+    inflating a stream of empty blocks that never yields one. A body over the limit
+    (or whose compressed bytes alone exceed it) is not drained: the connection is
+    closed.
     """
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 
     raw = response.raw
     limit = adapter.max_response_bytes
-    deadline = adapter.deadline
     url = response.url or ""
     method = getattr(response.request, "method", None) or "GET"
     if limit is not None and "Content-Encoding" not in response.headers:
@@ -601,30 +750,33 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
             if not chunk:
                 break
             size += len(chunk)
-            if limit is not None and size > limit:
+            if limit is not None and (size > limit or raw.tell() > limit):
                 response.close()
                 raise _too_large(method, url, limit, adapter.limits)
             chunks.append(chunk)
-            if deadline is not None and time.monotonic() - started > deadline:
-                response.close()
-                raise ResponseDeadlineExceeded(
-                    f"no complete response within the response_deadline of {deadline:g} s",
-                    response=response,
-                )
-    except ProtocolError as exc:
+    except (ProtocolError, DecodeError, ReadTimeoutError, SSLError, OSError) as exc:
         response.close()
-        raise requests.exceptions.ChunkedEncodingError(exc) from None
-    except DecodeError as exc:
-        response.close()
-        raise requests.exceptions.ContentDecodingError(exc) from None
-    except ReadTimeoutError as exc:
-        response.close()
+        if watch is not None and watch.fired:
+            raise _deadline_exceeded(adapter.deadline, response) from None
+        if isinstance(exc, ProtocolError):
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        if isinstance(exc, DecodeError):
+            raise requests.exceptions.ContentDecodingError(exc) from None
+        if isinstance(exc, SSLError):
+            raise requests.exceptions.SSLError(exc) from None
         raise requests.exceptions.ConnectionError(exc) from None
-    except SSLError as exc:
+    if watch is not None and watch.fired:  # the shut-down socket read as the end
         response.close()
-        raise requests.exceptions.SSLError(exc) from None
+        raise _deadline_exceeded(adapter.deadline, response)
     response._content = b"".join(chunks)  # type: ignore[attr-defined]
     response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _deadline_exceeded(deadline: float | None, response: Any) -> ResponseDeadlineExceeded:
+    return ResponseDeadlineExceeded(
+        f"no complete response within the response_deadline of {deadline:g} s",
+        response=response,
+    )
 
 
 def _too_large(method: str, url: str, limit: int, limits: HttpLimits) -> ResponseTooLarge:
