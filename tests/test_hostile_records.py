@@ -262,3 +262,45 @@ def test_names_that_normalise_to_a_reserved_name_on_flat_records(
     loaded = query(headwater_env, "select id, _dlt_id, api_dlt_id from hostile_data.items")
     assert sorted((r[0], r[2]) for r in loaded) == [(1, "SAME"), (2, "SAME")]
     assert len({r[1] for r in loaded} - {"SAME"}) == 2  # dlt's own row ids
+
+
+def deep_page(depth: int, kind: str) -> str:
+    """A page of two records: id 1 holds a value nested ``depth`` levels (JSON text,
+    as an API writes it; orjson reads up to 1024 levels), id 2 is plain."""
+    opening, closing = ('{"a": ', "}") if kind == "dict" else ("[", "]")
+    deep = opening * depth + "1" + closing * depth
+    return f'{{"data": [{{"id": 1, "deep": {deep}}}, {{"id": 2, "name": "plain"}}]}}'
+
+
+@pytest.mark.parametrize(("depth", "kind"), [(990, "dict"), (1000, "list"), (300, "dict")])
+def test_a_record_nested_deeper_than_dlt_can_write_is_quarantined(
+    serve, headwater_env, capsys, depth, kind
+):
+    code, err = run(serve(deep_page(depth, kind)), capsys)
+    assert code == 0, err
+    assert query(headwater_env, "select id from hostile_data.items") == [(2,)]
+    ((record, error),) = query(
+        headwater_env, "select record, error from hostile_data.items_quarantine"
+    )
+    assert json.loads(record)["id"] == 1
+    assert error.startswith("field 'deep")
+    assert "nested more than 250 levels deep" in error
+    assert "RecursionError" not in err and "Recursion limit" not in err
+
+
+def test_a_record_just_within_the_depth_dlt_can_write_loads(serve, headwater_env, capsys):
+    code, err = run(serve(deep_page(249, "dict")), capsys)  # the record: 1 + 249 levels
+    assert code == 0, err
+    assert query(headwater_env, "select id from hostile_data.items order by id") == [(1,), (2,)]
+
+
+def test_a_record_nested_too_deep_under_fail_is_one_error(
+    serve, headwater_env, capsys, monkeypatch
+):
+    monkeypatch.setenv("SOURCES__HOSTILE__VALIDATION", "fail")
+    code, err = run(serve(deep_page(990, "dict")), capsys)
+    lines = err.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 1, err
+    assert "resource hostile.items: a record cannot be loaded (field 'deep.a.a" in lines[0]
+    assert "nested more than 250 levels deep" in lines[0]

@@ -28,6 +28,9 @@ cost of one encoding of each page (``orjson``) unless something needs fixing:
   the record's JSON in ``<resource>_quarantine`` keeps every digit;
 * so does an integer beyond 2**53 in a field declared ``number``: a ``double`` column
   would round it;
+* so does a record nested more than 250 levels deep (:data:`MAX_DEPTH`), which dlt
+  cannot write (orjson accepts 1024 levels when reading a page); the quarantine entry
+  keeps the part too deep as JSON text;
 * a field name dlt reserves (``_dlt_id``, ``_dlt_load_id``, ``_dlt_parent_id``, any
   name starting with ``_dlt``) is renamed ``api_dlt_...``: dlt would otherwise take the
   API's ``_dlt_id`` as the row's identity, and nested rows would join the wrong
@@ -48,6 +51,7 @@ from typing import Any
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_DEPTH",
     "POLICIES",
     "RecordCheck",
     "Validator",
@@ -176,28 +180,65 @@ def _renamed(record: dict[str, Any], naming: Any) -> dict[str, Any] | None:
     return {fixes.get(key, key): value for key, value in record.items()}
 
 
-def _fit(value: Any, path: str, names: Any, wide: list[str]) -> Any:
-    """``value`` with unusable keys renamed (when ``names``, a naming convention) at
-    any depth; the path of an integer beyond 64 bits is added to ``wide``."""
-    if isinstance(value, dict):
-        if names is not None:
-            renamed = _renamed(value, names)
-            if renamed is not None:
-                value.clear()
-                value.update(renamed)
-        for key, item in value.items():
-            if isinstance(item, (dict, list, int)):
-                value[key] = _fit(item, f"{path}.{key}" if path else str(key), names, wide)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list, int)):
-                value[index] = _fit(item, f"{path}[{index}]", names, wide)
-    elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX and not wide:
-        wide.append(
-            f"field {path!r} holds the integer {value}, beyond the 64-bit range of "
-            "an integer column"
-        )
-    return value
+#: Deepest record dlt can write (the record itself is level 1): dlt writes rows with
+#: orjson, which stops at 255 levels of nesting, and its writers wrap a row in one or
+#: two more (a record of 253 levels loads, 254 does not). orjson reads up to 1024.
+MAX_DEPTH = 250
+
+
+def _fit(record: Any, names: Any, errors: list[str]) -> None:
+    """Fix ``record`` in place: unusable keys renamed (when ``names``, a naming
+    convention) at any depth. The first reason it cannot be loaded at all is added to
+    ``errors``: an integer beyond 64 bits, or nesting deeper than :data:`MAX_DEPTH`
+    (that part is kept as its JSON text, so the quarantine entry can hold it).
+
+    A loop with a stack of its own, not recursion: a record may be nested 1024 levels
+    deep, more than Python's recursion limit allows."""
+    stack: list[tuple[Any, str, int]] = [(record, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            if names is not None:
+                renamed = _renamed(value, names)
+                if renamed is not None:
+                    value.clear()
+                    value.update(renamed)
+            items: Any = value.items()
+            dotted = True
+        else:
+            items = enumerate(value)
+            dotted = False
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                where = (f"{path}.{key}" if path else str(key)) if dotted else f"{path}[{key}]"
+                if depth < MAX_DEPTH:
+                    stack.append((item, where, depth + 1))
+                    continue
+                value[key] = _json_text(item)
+                if not errors:
+                    errors.append(
+                        f"field {_short_path(where)!r} is nested more than {MAX_DEPTH} "
+                        "levels deep, deeper than dlt can write"
+                    )
+            elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX and not errors:
+                where = (f"{path}.{key}" if path else str(key)) if dotted else f"{path}[{key}]"
+                errors.append(
+                    f"field {where!r} holds the integer {item}, beyond the 64-bit range of "
+                    "an integer column"
+                )
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        return "<nested too deep to show>"
+
+
+def _short_path(path: str) -> str:
+    return path if len(path) <= 80 else path[:60] + "..." + path[-17:]
 
 
 def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
@@ -209,8 +250,10 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     import orjson
 
     try:
-        raw = orjson.dumps(records, option=orjson.OPT_STRICT_INTEGER)
-    except (TypeError, ValueError):  # an integer beyond 2**53, or a value orjson refuses
+        # Three more levels of lists: orjson refuses more than 254 levels, so a page
+        # holding a record deeper than MAX_DEPTH fails here and is walked.
+        raw = orjson.dumps((((records,),),), option=orjson.OPT_STRICT_INTEGER)
+    except (TypeError, ValueError):  # an integer beyond 2**53, too deep, or refused
         wide_suspect, names = True, True
     else:
         # a reserved name may be spelled in many ways dlt's naming turns into _dlt...
@@ -224,10 +267,12 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     convention = (naming if naming is not None else default_naming()) if names else None
     errors: dict[int, str] = {}
     for index, record in enumerate(records):
-        wide: list[str] = []
-        _fit(record, "", convention, wide)
-        if wide:
-            errors[index] = wide[0]
+        if not isinstance(record, (dict, list)):
+            continue
+        found: list[str] = []
+        _fit(record, convention, found)
+        if found:
+            errors[index] = found[0]
     return errors
 
 
