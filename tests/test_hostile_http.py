@@ -297,6 +297,42 @@ def test_token_endpoint_303_is_followed_with_a_get_without_the_form(
     assert not moved[0].carries(SECRET)
 
 
+class RawJson:
+    """``body`` sent as it is, with ``status`` (JSON no encoder would write)."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        self.body, self.status = body, status
+
+    def respond(self, handler) -> None:
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.write(self.body)
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_a_token_answer_nested_too_deep_is_one_error(
+    headwater_plugins, duckdb_pipeline, servers, status
+):
+    api, _ = servers
+    api.serve("/token", RawJson(b"[" * 100_000 + b"]" * 100_000, status=status))
+    api.serve("/items", Json(PAGE))
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials(), retry=QUICK),
+        base_url=api.base_url,
+        token_url=api.url("/token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    message = str(error)
+    assert "token endpoint" in message and "RecursionError" not in message
+    assert ("did not answer with an access_token" if status == 200 else "refused") in message
+    assert [r.path for r in api.requests] == ["/token"]
+
+
 def test_401_renewal_never_runs_for_another_origin():
     """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
     the token was sent to."""

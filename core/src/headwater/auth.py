@@ -146,11 +146,11 @@ class OAuth2ClientCredentialsAuth(_NoCopy, AuthBase):
                 "it may be down — try again later or check token_url"
             )
         try:
-            body = response.json()
+            body = _json(response)
             token = body["access_token"]
             if not isinstance(token, str) or not token:
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ResponseError(
                 f"token endpoint {url} did not answer with an access_token; check token_url"
             ) from None
@@ -267,10 +267,19 @@ def _default_session() -> requests.Session:
     return retrying_session(RetryPolicy())
 
 
+def _json(response: requests.Response) -> Any:
+    """The token endpoint's answer decoded as the API's pages are
+    (:func:`~headwater.paginators.decode_json`): a body nested thousands of levels
+    deep is a ValueError, not the RecursionError of ``response.json()``."""
+    from headwater.paginators import decode_json
+
+    return decode_json(response.content)
+
+
 def _oauth_error(response: requests.Response) -> str:
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
+        error = _json(response).get("error")
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return f", error {redact.redact(str(error))!r}" if error else ""
 
