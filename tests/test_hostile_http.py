@@ -311,6 +311,18 @@ class RawJson:
         handler.write(self.body)
 
 
+class GzipRaw(RawJson):
+    """``body`` (already gzip-compressed) sent with ``Content-Encoding: gzip``."""
+
+    def respond(self, handler) -> None:
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.write(self.body)
+
+
 @pytest.mark.parametrize("status", [200, 400])
 def test_a_token_answer_nested_too_deep_is_one_error(
     headwater_plugins, duckdb_pipeline, servers, status
@@ -417,6 +429,31 @@ def test_huge_body_is_one_error_with_memory_bounded(behaviour):
     assert SECRET not in output
     assert len(api.requests) == 1  # a body over the limit is not retried
     assert rss < RSS_CAP, f"peak RSS {rss / 1024**2:.0f} MB"
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_a_large_body_is_held_once_while_read(gzip):
+    """The body is read into one growing buffer: at its peak the client holds about
+    the body, not the body twice (a list of chunks joined at the end)."""
+    import tracemalloc
+    import zlib
+
+    size = 16 * 1024**2
+    body = b'{"data": "' + b"x" * (size - 13) + b'"}'
+    with HostileServer() as api:
+        if gzip:
+            api.serve("/big", GzipRaw(zlib.compress(body, wbits=31)))
+        else:
+            api.serve("/big", RawJson(body))
+        session = retrying_session(QUICK, limits=HttpLimits(max_response_bytes=2 * size))
+        tracemalloc.start()
+        try:
+            response = session.get(api.url("/big"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert response.content == body
+    assert peak < 1.4 * size, f"peak {peak / size:.2f} x the body"
 
 
 def test_deflate_bomb_stops_at_the_limit(headwater_plugins, duckdb_pipeline):

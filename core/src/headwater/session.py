@@ -742,18 +742,26 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch:
         ):
             response.close()
             raise _too_large(method, url, limit, adapter.limits)
-    chunks: list[bytes] = []
-    size = 0
+    # One buffer grown in place: a list of chunks joined at the end would hold the
+    # body twice at its peak. A body of one chunk (most pages) is kept as it came.
+    first = b""
+    body: bytearray | None = None
     try:
         while True:
             chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
-            size += len(chunk)
-            if limit is not None and (size > limit or raw.tell() > limit):
+            if not first:
+                first = chunk
+            else:
+                if body is None:
+                    body = bytearray(first)
+                body += chunk
+            if limit is not None and (
+                (len(body) if body is not None else len(first)) > limit or raw.tell() > limit
+            ):
                 response.close()
                 raise _too_large(method, url, limit, adapter.limits)
-            chunks.append(chunk)
     except (ProtocolError, DecodeError, ReadTimeoutError, SSLError, OSError) as exc:
         response.close()
         if watch is not None and watch.fired:
@@ -768,7 +776,8 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch:
     if watch is not None and watch.fired:  # the shut-down socket read as the end
         response.close()
         raise _deadline_exceeded(adapter.deadline, response)
-    response._content = b"".join(chunks)  # type: ignore[attr-defined]
+    # a bytearray for a body of many chunks: converting it to bytes would copy it
+    response._content = body if body is not None else first  # type: ignore[attr-defined]
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
