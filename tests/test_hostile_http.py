@@ -370,15 +370,22 @@ def test_401_renewal_never_runs_for_another_origin():
 # --------------------------------------------------------------- response size
 
 
-def peak_rss_cli(*args: str, env: dict[str, str], timeout: float = 120) -> tuple[int, str, int]:
-    """Run ``headwater ARGS`` in a subprocess: exit code, stdout + stderr, and the peak
-    RSS (bytes) of that process alone (``wait4``)."""
+def peak_rss_cli(
+    *args: str, env: dict[str, str], cwd: os.PathLike, timeout: float = 120
+) -> tuple[int, str, int]:
+    """Run ``headwater ARGS`` in a subprocess, in ``cwd``, with ``env`` over the
+    environment without any ``SOURCES__*`` variable: exit code, stdout + stderr, and
+    the peak RSS (bytes) of that process alone (``wait4``)."""
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "headwater", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")},
+                **env,
+            },
+            cwd=cwd,
         )
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
@@ -400,9 +407,11 @@ RSS_CAP = 300 * 1024**2  # the CLI peaks at ~170 MB here; the bombs inflate to 1
     [Bomb(size=1024**3, encoding="gzip"), EndlessChunks(max_bytes=1536 * 1024**2)],
     ids=["gzip_bomb", "endless_chunked"],
 )
-def test_huge_body_is_one_error_with_memory_bounded(behaviour):
+def test_huge_body_is_one_error_with_memory_bounded(behaviour, headwater_env):
     """Through the CLI, in a process of its own (its peak RSS measured alone, with
-    ``wait4``): ~7 s, the CLI's start-up on a shared machine."""
+    ``wait4``): ~7 s, the CLI's start-up on a shared machine. The process runs in this
+    test's own folder and dlt data dir, with no ambient ``SOURCES__HR__*`` setting:
+    parallel runs of the test never share a pipeline (or its lock)."""
     limit = 8 * 1024 * 1024  # above the bomb's compressed size (~1 MB): inflating counts
     with HostileServer() as api:
         api.serve("/v1/resource", behaviour)
@@ -415,7 +424,10 @@ def test_huge_body_is_one_error_with_memory_bounded(behaviour):
             env={
                 "SOURCES__HR__API_KEY": SECRET,
                 "SOURCES__HR__MAX_RESPONSE_BYTES": str(limit),
+                "DLT_DATA_DIR": str(headwater_env.parent / "dlt_data"),
+                "DLT_PROJECT_DIR": str(headwater_env),
             },
+            cwd=headwater_env,
         )
     assert code == 1, output
     lines = [line for line in output.splitlines() if "max_response_bytes" in line]
