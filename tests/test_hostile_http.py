@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import headwater
 import pytest
@@ -522,7 +521,6 @@ def test_the_default_limit_is_256_mib_and_a_page_under_a_limit_loads(
 def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, duckdb_pipeline):
     with HostileServer() as api:
         api.serve("/items", Trickle(length=100_000, interval=0.01))
-        started = time.monotonic()
         error = error_of(
             headwater_plugins,
             duckdb_pipeline,
@@ -530,14 +528,16 @@ def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, d
             base_url=api.base_url,
             response_deadline=0.3,
         )
-        took = time.monotonic() - started
-        attempts = len(api.requests)
+        attempts = api.requests
     message = str(error)
-    assert attempts == QUICK.max_retries + 1  # retried like any timeout
+    assert len(attempts) == QUICK.max_retries + 1  # retried like any timeout
     assert "resource testapi.items" in message
     assert "response_deadline of 0.3 s" in message
-    assert f"after {attempts} attempts" in message
-    assert took < 4, took
+    assert f"after {len(attempts)} attempts" in message
+    # timed by the server (dlt's start-up is not the deadline's): the first attempt
+    # was abandoned at the deadline (~1 s of trickle otherwise), then retried
+    gap = attempts[1].time - attempts[0].time
+    assert 0.25 <= gap < 0.9, gap
 
 
 @pytest.mark.parametrize(
@@ -570,7 +570,6 @@ def test_the_deadline_holds_while_headers_trickle_and_while_inflating_nothing(
 def test_read_timeout_setting_applies(headwater_plugins, duckdb_pipeline):
     with HostileServer() as api:
         api.serve("/items", Trickle(length=50, interval=1.0), Json(PAGE))
-        started = time.monotonic()
         rows = run_source(
             headwater_plugins,
             duckdb_pipeline,
@@ -578,10 +577,9 @@ def test_read_timeout_setting_applies(headwater_plugins, duckdb_pipeline):
             base_url=api.base_url,
             read_timeout=0.2,
         )
-        took = time.monotonic() - started
+        first, second = api.requests  # the stalled read was abandoned and retried
     assert len(rows) == 3
-    assert len(api.requests) == 2  # the stalled read was abandoned and retried
-    assert took < 3, took
+    assert second.time - first.time < 0.9  # the read timeout, not the 1 s stall
 
 
 def test_timeouts_are_settings_from_the_environment(headwater_plugins, monkeypatch):
@@ -659,7 +657,6 @@ def test_retry_after_parser_reads_what_servers_mean():
 def test_hostile_retry_after_is_survived(headwater_plugins, duckdb_pipeline, value):
     with HostileServer() as api:
         api.serve("/items", Json({}, status=429, headers={"Retry-After": value}), Json(PAGE))
-        started = time.monotonic()
         rows = run_source(
             headwater_plugins,
             duckdb_pipeline,
@@ -667,10 +664,9 @@ def test_hostile_retry_after_is_survived(headwater_plugins, duckdb_pipeline, val
             base_url=api.base_url,
             max_retry_after=0.2,
         )
-        took = time.monotonic() - started
+        first, second = api.requests
     assert len(rows) == 3
-    assert len(api.requests) == 2
-    assert took < 4, took
+    assert second.time - first.time < 1  # at most the 0.2 s cap, timed by the server
 
 
 def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline, caplog):
