@@ -649,6 +649,27 @@ def test_retry_after_parser_reads_what_servers_mean():
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") > 1e9
     assert parse_retry_after("Fri, 31 Dec 99999 23:59:59 GMT") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 10) == 10
+    # leading zeros do not make a delay long
+    assert parse_retry_after("0" * 16 + "1") == 1
+    assert parse_retry_after("0" * 300 + "5") == 5
+    assert parse_retry_after("0" * 300) is None
+    assert parse_retry_after("2.5") == 2.5
+
+
+def test_a_retry_after_shorter_than_the_backoff_waits_the_backoff(
+    headwater_plugins, duckdb_pipeline
+):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=503, headers={"Retry-After": "0.001"}), Json(PAGE))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=RetryPolicy(max_retries=1, backoff_factor=0.3, max_delay=1)),
+            base_url=api.base_url,
+        )
+        first, second = api.requests
+    assert len(rows) == 3
+    assert second.time - first.time >= 0.28  # the 0.3 s backoff, not 1 ms
 
 
 @pytest.mark.parametrize(

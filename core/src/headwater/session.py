@@ -140,12 +140,15 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
     """
     try:
         text = str(value).strip()
-        if not text or len(text) > 200:
-            return math.inf if text.isascii() and text.isdigit() else None
         if _DELTA_SECONDS.fullmatch(text):
-            if len(text) > 15:  # int() of a huge digit string is slow or refused
+            # leading zeros say nothing: "00000000000000001" is one second
+            whole, _, fraction = text.partition(".")
+            whole = whole.lstrip("0")
+            if len(whole) > 15:  # float() of a huge digit string is slow or refused
                 return math.inf
-            seconds = float(text)
+            seconds = float(f"{whole or 0}.{fraction[:15] or 0}")
+        elif not text or len(text) > 200:
+            return None
         else:
             parsed = email.utils.parsedate_tz(text)
             if parsed is None:
@@ -304,7 +307,8 @@ def retrying_session(
     ``max_retries`` retries after the first attempt; the wait grows as
     ``backoff_factor * 2**n`` up to ``max_delay``. A ``Retry-After`` header (seconds or
     an HTTP date) is honoured when the policy says so, up to ``limits.max_retry_after``
-    (logged when a wait is cut) — not capped by ``max_delay`` (dlt caps it there, so a
+    (logged when a wait is cut) and at least the exponential wait — not capped by
+    ``max_delay`` (dlt caps it there, so a
     client would come back before the server asked and be refused again); ``0``, a past
     date or garbage falls back to the exponential wait, so it never spins.
 
@@ -348,6 +352,13 @@ def retrying_session(
                 )
                 return cap
             return seconds
+
+        def __call__(self, retry_state: Any) -> float:
+            # A Retry-After shorter than the backoff ("0.001") does not make the
+            # client hammer the server: the exponential wait is the floor.
+            backoff = wait_exponential.__call__(self, retry_state)
+            retry_after = self._get_retry_after(retry_state)
+            return backoff if retry_after is None else max(retry_after, backoff)
 
     wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
     retrying = Retrying(
