@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import headwater
 import pytest
@@ -481,21 +482,38 @@ def test_deflate_bomb_stops_at_the_limit(headwater_plugins, duckdb_pipeline):
     assert "resource testapi.items" in str(error) and "100000 bytes" in str(error)
 
 
+class DeclaresHuge:
+    """Headers declaring a 1 GB body, then a few bytes and silence (5 s at most): only
+    a client that believes the header stops at once."""
+
+    def respond(self, handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(10**9))
+        handler.end_headers()
+        handler.write(b'{"data": [')
+        until = time.monotonic() + 5
+        while handler.serving and time.monotonic() < until:
+            time.sleep(0.05)
+
+
 def test_declared_content_length_over_the_limit_stops_before_reading(
     headwater_plugins, duckdb_pipeline
 ):
-    big = {"data": records(2000)}
     with HostileServer() as api:
-        api.serve("/items", Json(big))
+        api.serve("/items", DeclaresHuge())
         error = error_of(
             headwater_plugins,
             duckdb_pipeline,
             connector(retry=QUICK),
             base_url=api.base_url,
             max_response_bytes=50_000,
+            read_timeout=0.5,
         )
-    assert isinstance(error, ResponseTooLarge)
+    # a client reading the body would stall until the read timeout and retry
+    assert isinstance(error, ResponseTooLarge), error
     assert "50000 bytes" in str(error) and "SOURCES__TESTAPI__MAX_RESPONSE_BYTES" in str(error)
+    assert len(api.requests) == 1
 
 
 @pytest.mark.parametrize("gzip", [False, True])
