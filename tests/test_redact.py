@@ -126,3 +126,19 @@ def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_
         "could not parse 'postgresql://loader:***@db:5432/w' (password ***); mssql loader:***@sql; "
         "key ***; sf *** at acct1; dataset public_data"
     )
+
+
+def test_an_api_key_parameter_is_masked_in_urls_however_short(headwater_env):
+    """A key too short to mask as a value (``ab``) is still masked as the value of its
+    query parameter, in every URL; the same letters elsewhere are left alone."""
+    from headwater.auth import ApiKeyAuth
+
+    redact.register(["ab"])  # too short: not masked on its own
+    ApiKeyAuth("api key", "ab", location="query")
+    text = "GET http://api.test/v1/x?page=2&api+key=ab&q=ab failed; ab"
+    assert redact.redact(text) == "GET http://api.test/v1/x?page=2&api+key=***&q=ab failed; ab"
+    assert (
+        redact.redact("http://api.test/?api%20key=ab#top") == "http://api.test/?api%20key=***#top"
+    )
+    ApiKeyAuth("X-Key", "cd", location="header")  # a header: no parameter to mask
+    assert redact.redact("?X-Key=cd") == "?X-Key=cd"

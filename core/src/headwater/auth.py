@@ -299,6 +299,9 @@ class ApiKeyAuth(_NoCopy, AuthBase):
         self.name = name
         self._api_key = api_key
         self.location = location
+        if location == "query":
+            # in every URL logged or quoted, however short the key
+            redact.register_parameter(name)
 
     def __repr__(self) -> str:
         return f"ApiKeyAuth(name={self.name!r}, location={self.location!r}, api_key=***)"
