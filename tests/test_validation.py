@@ -193,3 +193,10 @@ def test_snowflake_ids_neither_walk_the_page_nor_leave_orjson(monkeypatch):
     for text, value in [("18446744073709551616", 2**64), ("-9223372036854775809", -(2**63) - 1)]:
         assert paginators.decode_json(f'{{"id": {text}}}'.encode()) == {"id": value}
     assert len(stdlib) == 2
+
+
+def test_a_bare_integer_record_beyond_64_bits_is_unloadable():
+    from headwater.validation import fit_records
+
+    errors = fit_records([1, 2**70, "x"])
+    assert list(errors) == [1] and "1180591620717411303424" in errors[1]

@@ -300,6 +300,11 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     errors: dict[int, str] = {}
     for index, record in enumerate(records):
         if not isinstance(record, (dict, list)):
+            if isinstance(record, int) and not INT64_MIN <= record <= INT64_MAX:
+                errors[index] = (
+                    f"the record is the integer {record}, beyond the 64-bit range of an "
+                    "integer column"
+                )
             continue
         found: list[str] = []
         _fit(record, convention, found)
