@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from headwater import redact
 
 
@@ -54,6 +55,39 @@ def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
     assert redact.redact("pw /looks/like/a/path") == "pw ***"
 
 
+@pytest.mark.parametrize(
+    "key", ["DESTINATION__SNOWFLAKE__CREDENTIALS", "DESTINATION__CREDENTIALS", "toml"]
+)
+@pytest.mark.parametrize("secret", ["AbCdEf0123/456789+xyzXYZ==", "sk_live_abc/def"])
+def test_an_opaque_credentials_secret_with_a_slash_is_masked_whole(headwater_env, key, secret):
+    """Base64 and API keys contain '/': that does not make them a database file."""
+    from headwater.run.destinations import register_destination_secrets
+
+    environ = {key: secret}
+    if key == "toml":
+        secrets = headwater_env / ".dlt" / "secrets.toml"
+        secrets.parent.mkdir()
+        secrets.write_text(f'[destination.snowflake]\ncredentials = "{secret}"\n')
+        environ = {}
+    register_destination_secrets(environ, project_dir=str(headwater_env))
+    assert redact.redact(f"could not connect with {secret}") == "could not connect with ***"
+
+
+def test_a_database_file_in_the_credentials_is_not_a_secret_for_any_destination(headwater_env):
+    from headwater.run.destinations import register_destination_secrets
+
+    (headwater_env / "data").mkdir()
+    register_destination_secrets(
+        {
+            "DESTINATION__CREDENTIALS": "data/events.duckdb",
+            "DESTINATION__SQLALCHEMY__CREDENTIALS": "data/warehouse",  # its folder exists
+            "DESTINATION__X__CREDENTIALS": ":memory:",
+        }
+    )
+    text = "loaded to data/events.duckdb, data/warehouse and :memory:"
+    assert redact.redact(text) == text
+
+
 def test_every_log_record_is_redacted(caplog):
     caplog.set_level(logging.DEBUG)
     redact.register(["canary-log-secret-1"])
@@ -92,3 +126,19 @@ def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_
         "could not parse 'postgresql://loader:***@db:5432/w' (password ***); mssql loader:***@sql; "
         "key ***; sf *** at acct1; dataset public_data"
     )
+
+
+def test_an_api_key_parameter_is_masked_in_urls_however_short(headwater_env):
+    """A key too short to mask as a value (``ab``) is still masked as the value of its
+    query parameter, in every URL; the same letters elsewhere are left alone."""
+    from headwater.http.authenticators import ApiKeyAuthenticator as ApiKeyAuth
+
+    redact.register(["ab"])  # too short: not masked on its own
+    ApiKeyAuth("api key", "ab", location="query")
+    text = "GET http://api.test/v1/x?page=2&api+key=ab&q=ab failed; ab"
+    assert redact.redact(text) == "GET http://api.test/v1/x?page=2&api+key=***&q=ab failed; ab"
+    assert (
+        redact.redact("http://api.test/?api%20key=ab#top") == "http://api.test/?api%20key=***#top"
+    )
+    ApiKeyAuth("X-Key", "cd", location="header")  # a header: no parameter to mask
+    assert redact.redact("?X-Key=cd") == "?X-Key=cd"

@@ -94,6 +94,12 @@ USAGE = [
         "(e.g. headwater_directory)",
     ),
     (
+        ["run", "hr", "--pipeline-name", "p" * 201],
+        f"--pipeline-name {'p' * 201!r} cannot be used: it names the pipeline's working "
+        "folder (it is longer than 200 bytes); use letters, digits and _ "
+        "(e.g. headwater_directory)",
+    ),
+    (
         ["run", "hr", "--dataset-name", ""],
         "--dataset-name '' cannot be used: it has no letter or digit to name a dataset "
         "(schema) by; use letters, digits and _ (e.g. directory_data)",

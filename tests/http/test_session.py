@@ -58,6 +58,11 @@ def test_retry_after_parser_reads_what_servers_mean():
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") > 1e9
     assert parse_retry_after("Fri, 31 Dec 99999 23:59:59 GMT") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 10) == 10
+    # leading zeros do not make a delay long
+    assert parse_retry_after("0" * 16 + "1") == 1
+    assert parse_retry_after("0" * 300 + "5") == 5
+    assert parse_retry_after("0" * 300) is None
+    assert parse_retry_after("2.5") == 2.5
 
 
 def test_session_refusals_are_not_retried():

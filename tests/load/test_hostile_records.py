@@ -222,3 +222,85 @@ def test_reserved_names_on_flat_records(serve, path, headwater_env, capsys):
         (2, "same", "e2", None),
     ]
     assert len({r[1] for r in rows}) == 2 and "same" not in {r[1] for r in rows}
+
+
+#: keys dlt's naming turns into its own ``_dlt_id`` (JSON text, as the API writes it)
+DISGUISED = [r"\u0020_dlt_id", r"\t_dlt_id", r"\u200b_dlt_id", "-dlt_id", "__dlt_id"]
+
+
+@pytest.mark.parametrize("key", DISGUISED)
+def test_names_that_normalise_to_a_reserved_name_are_renamed(
+    serve, path, headwater_env, capsys, key
+):
+    """Decided on the name dlt makes of a key, not on its spelling: nested rows join
+    their real parents, and flat records on the Arrow path do not collide."""
+    nested = ",".join(
+        f'{{"id": {i}, "{key}": "SAME", "lines": [{{"sku": "s{i}"}}]}}' for i in (1, 2)
+    )
+    base_url = serve(f'{{"data": [{nested}]}}')
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    parents = query(headwater_env, "select id, _dlt_id, api_dlt_id from hostile_data.items")
+    assert sorted(p[2] for p in parents) == ["SAME", "SAME"]
+    assert len({p[1] for p in parents} - {"SAME"}) == 2
+    joined = query(
+        headwater_env,
+        "select p.id, c.sku from hostile_data.items__lines c "
+        "join hostile_data.items p on c._dlt_parent_id = p._dlt_id order by c.sku",
+    )
+    assert joined == [(1, "s1"), (2, "s2")]
+
+
+@pytest.mark.parametrize("key", DISGUISED)
+def test_names_that_normalise_to_a_reserved_name_on_flat_records(
+    serve, path, headwater_env, capsys, key
+):
+    rows = ",".join(f'{{"id": {i}, "{key}": "SAME", "name": "n{i}"}}' for i in (1, 2))
+    base_url = serve(f'{{"data": [{rows}]}}')
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    loaded = query(headwater_env, "select id, _dlt_id, api_dlt_id from hostile_data.items")
+    assert sorted((r[0], r[2]) for r in loaded) == [(1, "SAME"), (2, "SAME")]
+    assert len({r[1] for r in loaded} - {"SAME"}) == 2  # dlt's own row ids
+
+
+def deep_page(depth: int, kind: str) -> str:
+    """A page of two records: id 1 holds a value nested ``depth`` levels (JSON text,
+    as an API writes it; orjson reads up to 1024 levels), id 2 is plain."""
+    opening, closing = ('{"a": ', "}") if kind == "dict" else ("[", "]")
+    deep = opening * depth + "1" + closing * depth
+    return f'{{"data": [{{"id": 1, "deep": {deep}}}, {{"id": 2, "name": "plain"}}]}}'
+
+
+@pytest.mark.parametrize(("depth", "kind"), [(990, "dict"), (1000, "list"), (300, "dict")])
+def test_a_record_nested_deeper_than_dlt_can_write_is_quarantined(
+    serve, headwater_env, capsys, depth, kind
+):
+    code, err = run(serve(deep_page(depth, kind)), capsys)
+    assert code == 0, err
+    assert query(headwater_env, "select id from hostile_data.items") == [(2,)]
+    ((record, error),) = query(
+        headwater_env, "select record, error from hostile_data.items_quarantine"
+    )
+    assert json.loads(record)["id"] == 1
+    assert error.startswith("field 'deep")
+    assert "nested more than 250 levels deep" in error
+    assert "RecursionError" not in err and "Recursion limit" not in err
+
+
+def test_a_record_just_within_the_depth_dlt_can_write_loads(serve, headwater_env, capsys):
+    code, err = run(serve(deep_page(249, "dict")), capsys)  # the record: 1 + 249 levels
+    assert code == 0, err
+    assert query(headwater_env, "select id from hostile_data.items order by id") == [(1,), (2,)]
+
+
+def test_a_record_nested_too_deep_under_fail_is_one_error(
+    serve, headwater_env, capsys, monkeypatch
+):
+    monkeypatch.setenv("SOURCES__HOSTILE__VALIDATION", "fail")
+    code, err = run(serve(deep_page(990, "dict")), capsys)
+    lines = err.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 1, err
+    assert "resource hostile.items: a record cannot be loaded (field 'deep.a.a" in lines[0]
+    assert "nested more than 250 levels deep" in lines[0]

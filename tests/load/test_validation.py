@@ -189,3 +189,53 @@ def test_the_counts_of_a_run_start_afresh_each_run(requests_mock, duckdb_pipelin
         pipeline.run(source)
     assert "all 2 records broke the declared schema" in str(explain(err.value))
     pipeline.run(source)
+
+
+def _ids_page(first: int) -> list[dict]:
+    return [{"id": first + i, "name": f"user {i}", "tags": ["a"]} for i in range(200)]
+
+
+def test_snowflake_ids_neither_walk_the_page_nor_leave_orjson(monkeypatch):
+    """19-digit ids below 2**63 (snowflake ids) are common: a page of them takes the
+    fast checks (one orjson encoding and byte scans), not the record-by-record walk,
+    and is decoded by orjson; integers orjson cannot hold exactly still are caught."""
+    import json
+
+    import orjson
+    from headwater.http import paginators
+    from headwater.load import validation
+
+    walked: list[int] = []
+    real_fit = validation._fit
+    monkeypatch.setattr(
+        validation, "_fit", lambda *a: (walked.append(1), real_fit(*a))[1], raising=True
+    )
+    stdlib: list[int] = []
+    real_loads = json.loads
+    monkeypatch.setattr(
+        paginators.json, "loads", lambda *a, **k: (stdlib.append(1), real_loads(*a, **k))[1]
+    )
+
+    snowflakes = _ids_page(2**60)  # 1152921504606846976: 19 digits
+    largest = _ids_page(2**63 - 200)  # up to 2**63 - 1, still a bigint
+    for page in (snowflakes, largest):
+        assert validation.fit_records(page) == {}
+        assert paginators.decode_json(orjson.dumps({"data": page}))["data"] == page
+    assert walked == [] and stdlib == []
+
+    # 2**63 .. 2**64-1: orjson encodes them, no bigint column holds them
+    unsigned = _ids_page(1)
+    unsigned[7]["id"] = 2**63
+    errors = validation.fit_records(unsigned)
+    assert list(errors) == [7] and "9223372036854775808" in errors[7]
+    # beyond what orjson reads exactly: the stdlib decodes, every digit kept
+    for text, value in [("18446744073709551616", 2**64), ("-9223372036854775809", -(2**63) - 1)]:
+        assert paginators.decode_json(f'{{"id": {text}}}'.encode()) == {"id": value}
+    assert len(stdlib) == 2
+
+
+def test_a_bare_integer_record_beyond_64_bits_is_unloadable():
+    from headwater.load.validation import fit_records
+
+    errors = fit_records([1, 2**70, "x"])
+    assert list(errors) == [1] and "1180591620717411303424" in errors[1]

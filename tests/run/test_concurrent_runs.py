@@ -129,3 +129,17 @@ def test_a_second_demo_into_the_same_file_is_refused(headwater_env, capsys):
     assert code == 1
     assert f"another headwater demo is loading into {database}" in err
     assert not database.exists()  # nothing was loaded
+
+
+def test_a_lock_file_that_cannot_be_opened_is_one_error_naming_it(api_simulator, headwater_env):
+    """A lock file owned by another user (or a folder in its place) is a RunError
+    naming the file, not an unexpected PermissionError; nothing is fetched."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 5})
+    lock = lock_path("headwater_directory")
+    lock.mkdir(parents=True)  # root may open any file: a folder fails for every user
+    done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert f"cannot open the lock file {lock}" in err[0]
+    assert "unexpected" not in err[0]

@@ -27,6 +27,7 @@ __all__ = [
     "is_secret_name",
     "redact",
     "register",
+    "register_parameter",
     "registered",
 ]
 
@@ -45,6 +46,8 @@ log = logging.getLogger("headwater.redact")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+#: query parameters whose value is a secret whatever its length (an API key's name)
+_parameters: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _installed = False
 #: lengths of too-short values already warned about (the values are not kept)
@@ -53,7 +56,6 @@ _warned: set[int] = set()
 
 def register(values: Iterable[Any]) -> None:
     """Add secret values to redact (and their URL-encoded forms)."""
-    global _pattern
     added = False
     with _lock:
         for value in values:
@@ -78,9 +80,28 @@ def register(values: Iterable[Any]) -> None:
                     _secrets.add(form)
                     added = True
         if added:
-            # Longest first, so a secret containing another is masked whole.
-            ordered = sorted(_secrets, key=len, reverse=True)
-            _pattern = re.compile("|".join(_alternative(s) for s in ordered))
+            _compile()
+
+
+def register_parameter(name: str) -> None:
+    """Mask the value of query parameter ``name`` in every URL, whatever its length
+    (a secret too short to mask as a value, ``?api_key=ab``, is still masked there)."""
+    with _lock:
+        if name and name not in _parameters:
+            _parameters.add(name)
+            _compile()
+
+
+def _compile() -> None:
+    """Rebuild the pattern (with ``_lock`` held)."""
+    global _pattern
+    # Longest first, so a secret containing another is masked whole.
+    ordered = [_alternative(s) for s in sorted(_secrets, key=len, reverse=True)]
+    for name in sorted(_parameters):
+        for form in {name, quote(name, safe=""), quote_plus(name)}:
+            # a fixed-width look-behind per name: the value after "?name=" or "&name="
+            ordered.append(rf"(?<=[?&]{re.escape(form)}=)[^&#\s'\"<>]+")
+    _pattern = re.compile("|".join(ordered)) if ordered else None
 
 
 def _alternative(secret: str) -> str:
@@ -96,6 +117,7 @@ def forget() -> None:
     global _pattern
     with _lock:
         _secrets.clear()
+        _parameters.clear()
         _warned.clear()
         _pattern = None
 

@@ -30,6 +30,7 @@ from requests.auth import AuthBase
 from headwater import redact
 from headwater.errors import RedirectRefused, ResponseError
 from headwater.http.session import origin as origin_of
+from headwater.http.session import unambiguous
 
 __all__ = [
     "ApiKeyAuthenticator",
@@ -60,8 +61,10 @@ class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
         client_id, client_secret: the client's credentials (sent in the form body).
         scope: sent as ``scope`` when not ``None``.
         extra_form: more form fields for the token request.
-        session: the session used for token requests (a retrying one: a briefly
-            failing token endpoint is retried).
+        session: the session used for token requests (default: a
+            :func:`~headwater.http.session.retrying_session` with the default policy and
+            limits, so a briefly failing token endpoint is retried and its answers stay
+            bounded).
         renew_margin: renew this many seconds before the token expires (capped at a
             tenth of its lifetime, so short-lived tokens are still used).
         default_ttl: lifetime assumed when the endpoint sends no ``expires_in``.
@@ -87,7 +90,8 @@ class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
         self._client_secret = client_secret
         self.scope = scope
         self.extra_form = dict(extra_form or {})
-        self.session = session or requests.Session()
+        # a bounded session (redirects within the origin, body size and deadline)
+        self.session = session if session is not None else _default_session()
         self.renew_margin = renew_margin
         self.default_ttl = default_ttl
         self.timeout = timeout
@@ -142,11 +146,11 @@ class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
                 "it may be down — try again later or check token_url"
             )
         try:
-            body = response.json()
+            body = _json(response)
             token = body["access_token"]
             if not isinstance(token, str) or not token:
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ResponseError(
                 f"token endpoint {url} did not answer with an access_token; check token_url"
             ) from None
@@ -164,27 +168,59 @@ class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
     def _post(self, form: dict[str, Any]) -> requests.Response:
         """POST ``form`` to the token URL, following redirects by hand: within the token
         URL's origin only, re-posting the form there (requests would re-post it on a
-        307/308 to any host, client secret included, or turn it into a GET)."""
-        target = self.token_url
+        307/308 to any host, client secret included, or turn it into a GET); a 303 is
+        followed with a GET, without the form (RFC 9110).
+
+        The origin checked is the one of the request as prepared — the URL the
+        transport connects to — not of the ``Location`` text: URL parsers disagree
+        about some addresses (a backslash before ``@``), and the check must read the
+        address as the connection will."""
+        session = self.session
+        method: str = "POST"
+        data: dict[str, Any] | None = form
+        target, home, status = self.token_url, None, None
         for _ in range(self.max_redirects + 1):
-            response = self.session.post(
-                target, data=form, timeout=self.timeout, allow_redirects=False
-            )
+            prepared = session.prepare_request(requests.Request(method, target, data=data))
+            there = origin_of(prepared.url)
+            if home is None:
+                home = there
+            elif there != home or not unambiguous(prepared.url):
+                raise self._refused(status, there, home)
+            settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+            try:
+                response = session.send(
+                    prepared, timeout=self.timeout, allow_redirects=False, **settings
+                )
+            except RedirectRefused:
+                # the session could not even parse the Location (see _OriginBound)
+                raise self._refused(None, "", home) from None
             if not response.is_redirect:
                 return response
             response.close()
-            following = urljoin(target, response.headers["Location"])
-            if origin_of(following) != origin_of(target):
-                raise RedirectRefused(
-                    f"token endpoint {redact.redact(self.token_url)} redirected the token "
-                    f"request (HTTP {response.status_code}) to another origin, "
-                    f"{origin_of(following)}, from {origin_of(target)}; refusing to send the "
-                    "client credentials there — set token_url to the real token endpoint"
-                )
-            target = following
+            status = response.status_code
+            try:
+                target = urljoin(prepared.url or "", response.headers["Location"])
+                urlsplit(target)
+            except ValueError:
+                raise self._refused(status, "", home) from None
+            if status == 303:
+                method, data = "GET", None
         raise ResponseError(
             f"token endpoint {redact.redact(self.token_url)} redirected more than "
             f"{self.max_redirects} times; set token_url to the real token endpoint"
+        )
+
+    def _refused(self, status: int | None, there: str, home: str | None) -> RedirectRefused:
+        code = f" (HTTP {status})" if status else ""
+        where = (
+            f"another origin, {there},"
+            if there
+            else "an address that cannot be parsed unambiguously"
+        )
+        return RedirectRefused(
+            f"token endpoint {redact.redact(self.token_url)} redirected the token "
+            f"request{code} to {where} from {home}; refusing to send the "
+            "client credentials there — set token_url to the real token endpoint"
         )
 
     # -- requests integration ----------------------------------------------------
@@ -224,10 +260,26 @@ class OAuth2ClientCredentialsAuthenticator(_NoCopy, AuthBase):
         return new_response
 
 
+def _default_session() -> requests.Session:
+    from headwater.http.session import retrying_session
+    from headwater.spec import RetryPolicy
+
+    return retrying_session(RetryPolicy())
+
+
+def _json(response: requests.Response) -> Any:
+    """The token endpoint's answer decoded as the API's pages are
+    (:func:`~headwater.http.paginators.decode_json`): a body nested thousands of levels
+    deep is a ValueError, not the RecursionError of ``response.json()``."""
+    from headwater.http.paginators import decode_json
+
+    return decode_json(response.content)
+
+
 def _oauth_error(response: requests.Response) -> str:
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
+        error = _json(response).get("error")
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return f", error {redact.redact(str(error))!r}" if error else ""
 
@@ -247,6 +299,9 @@ class ApiKeyAuthenticator(_NoCopy, AuthBase):
         self.name = name
         self._api_key = api_key
         self.location = location
+        if location == "query":
+            # in every URL logged or quoted, however short the key
+            redact.register_parameter(name)
 
     def __repr__(self) -> str:
         return f"ApiKeyAuthenticator(name={self.name!r}, location={self.location!r}, api_key=***)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -95,6 +96,9 @@ def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -
     )
 
 
+_HTML_START = re.compile(rb"[ \t\r\n]*<")
+
+
 def _records(endpoint: Endpoint, response: requests.Response, label: str) -> list[Any]:
     """The records of one page: JSON decoded once, selector read by key, shape checked."""
     url = redact(response.url)
@@ -102,8 +106,8 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
     try:
         body = page_body(response)
     except ValueError as exc:
-        snippet = response.text[:1].strip()
-        if "html" in content_type.lower() or snippet == "<":
+        # the first byte that is not blank, without decoding (or copying) the body
+        if "html" in content_type.lower() or _HTML_START.match(response.content):
             raise ResponseError(
                 f"resource {label}: GET {url} answered an HTML page instead of JSON "
                 f"(HTTP {response.status_code}, Content-Type {content_type or 'missing'}); "

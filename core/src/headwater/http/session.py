@@ -14,12 +14,15 @@ Whatever the server sends, a session stays bounded and keeps credentials at home
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import functools
 import logging
 import math
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,9 +51,11 @@ __all__ = [
     "HttpLimits",
     "LeanGet",
     "ResponseDeadlineExceeded",
+    "check_redirect",
     "origin",
     "parse_retry_after",
     "retrying_session",
+    "unambiguous",
 ]
 
 log = logging.getLogger(__name__)
@@ -134,12 +139,15 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
     """
     try:
         text = str(value).strip()
-        if not text or len(text) > 200:
-            return math.inf if text.isascii() and text.isdigit() else None
         if _DELTA_SECONDS.fullmatch(text):
-            if len(text) > 15:  # int() of a huge digit string is slow or refused
+            # leading zeros say nothing: "00000000000000001" is one second
+            whole, _, fraction = text.partition(".")
+            whole = whole.lstrip("0")
+            if len(whole) > 15:  # float() of a huge digit string is slow or refused
                 return math.inf
-            seconds = float(text)
+            seconds = float(f"{whole or 0}.{fraction[:15] or 0}")
+        elif not text or len(text) > 200:
+            return None
         else:
             parsed = email.utils.parsedate_tz(text)
             if parsed is None:
@@ -157,13 +165,19 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
 
 def origin(url: str | None) -> str:
     """``scheme://host:port`` of ``url`` (the default port spelled out), for comparing
-    origins and for messages (no path, query or credentials)."""
-    parts = urlsplit(url or "")
-    scheme = parts.scheme.lower()
+    origins and for messages (no path, query or credentials).
+
+    Parsed as requests' transport adapter parses a prepared URL to choose the host it
+    connects to (``urllib.parse``); a URL that cannot be parsed has no origin (an
+    empty string), so it never matches one."""
     try:
+        parts = urlsplit(url or "")
         port = parts.port
     except ValueError:
-        port = None
+        return ""
+    scheme = parts.scheme.lower()
+    if not scheme and not parts.hostname:
+        return ""
     if port is None:
         port = {"http": 80, "https": 443}.get(scheme)
     host = (parts.hostname or "").lower()
@@ -172,19 +186,47 @@ def origin(url: str | None) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
+def unambiguous(url: str | None) -> bool:
+    """Whether ``url`` names one host: ``urllib.parse`` (which requests' adapter uses
+    to pick the host it connects to) and urllib3's ``parse_url`` (which requests uses
+    to prepare a URL) read the same host and port in it.
+
+    They differ on a backslash (``http://a:1\\@b:2/`` is host ``a`` to urllib3, ``b``
+    to ``urllib.parse``), and ``urllib.parse`` refuses some Unicode (U+FF20, a fullwidth @): such an
+    address is never followed, whoever is right about it."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        split = urlsplit(url or "")
+        parsed = parse_url(url or "")
+        split_port = split.port
+    except (ValueError, LocationParseError):
+        return False
+    return (parsed.host or "").lower().strip("[]") == (split.hostname or "") and (
+        parsed.port == split_port
+    )
+
+
 def check_redirect(
     from_url: str | None, to_url: str | None, status: int | None = None, method: str | None = None
 ) -> None:
     """Raise :class:`~headwater.errors.RedirectRefused` unless ``to_url`` has the
-    origin of ``from_url``: the credentials of a request must not follow it elsewhere."""
+    origin of ``from_url``: the credentials of a request must not follow it elsewhere.
+    An address that URL parsers read differently (:func:`unambiguous`) is refused."""
     here, there = origin(from_url), origin(to_url)
-    if here == there:
+    if here == there and unambiguous(to_url):
         return
-    downgrade = urlsplit(from_url or "").scheme.lower() == "https" and (
-        urlsplit(to_url or "").scheme.lower() == "http"
-    )
     code = f"HTTP {status} " if status else ""
     method = "GET" if method is None else method
+    if here == there or not there:
+        raise RedirectRefused(
+            f"{method} {redact(from_url or '')} was redirected ({code}to an address that "
+            "cannot be parsed unambiguously); Headwater follows redirects within the "
+            "API's origin only, so that no credential is sent elsewhere — set base_url "
+            "to the address the API really answers at"
+        )
+    downgrade = here.startswith("https://") and there.startswith("http://")
     why = (
         "a downgrade from https to http is never followed"
         if downgrade
@@ -209,6 +251,19 @@ class _OriginBound:
     change). Marking rather than raising in ``rebuild_auth``: requests also builds the
     next request of a response it does not follow (``allow_redirects=False``).
     """
+
+    def get_redirect_target(self, response: Any) -> str | None:
+        # requests parses the target with urllib.parse next, which raises a bare
+        # ValueError on some Unicode (U+FF20): that is a refused redirect, not a crash.
+        target = super().get_redirect_target(response)  # type: ignore[misc]
+        if target is not None:
+            try:
+                urlsplit(target)
+            except ValueError:
+                check_redirect(
+                    response.request.url, None, response.status_code, response.request.method
+                )
+        return target
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
         try:
@@ -251,7 +306,8 @@ def retrying_session(
     ``max_retries`` retries after the first attempt; the wait grows as
     ``backoff_factor * 2**n`` up to ``max_delay``. A ``Retry-After`` header (seconds or
     an HTTP date) is honoured when the policy says so, up to ``limits.max_retry_after``
-    (logged when a wait is cut) — not capped by ``max_delay`` (dlt caps it there, so a
+    (logged when a wait is cut) and at least the exponential wait — not capped by
+    ``max_delay`` (dlt caps it there, so a
     client would come back before the server asked and be refused again); ``0``, a past
     date or garbage falls back to the exponential wait, so it never spins.
 
@@ -295,6 +351,13 @@ def retrying_session(
                 )
                 return cap
             return seconds
+
+        def __call__(self, retry_state: Any) -> float:
+            # A Retry-After shorter than the backoff ("0.001") does not make the
+            # client hammer the server: the exponential wait is the floor.
+            backoff = wait_exponential.__call__(self, retry_state)
+            retry_after = self._get_retry_after(retry_state)
+            return backoff if retry_after is None else max(retry_after, backoff)
 
     wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
     retrying = Retrying(
@@ -342,6 +405,112 @@ def retrying_session(
     return session
 
 
+class _Watch:
+    """One request under the deadline watchdog: the connection it uses (set when the
+    request is sent on it), and whether the deadline fired."""
+
+    __slots__ = ("at", "conn", "fired")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.conn: Any = None
+        self.fired = False
+
+    def fire(self) -> None:
+        # Shutting the socket down ends any blocked or looping read on it at once
+        # (a header trickle, a body, urllib3 inflating empty gzip blocks forever);
+        # the reading thread sees a dropped connection and reports the deadline.
+        self.fired = True
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for every response deadline of the process.
+
+    :meth:`watch` and :meth:`done` cost a lock and a dict operation per request (no
+    thread or timer per request). The thread sleeps until the earliest deadline of
+    the requests in flight, and is woken only when a new request's deadline is
+    earlier than that (deadlines of one session grow with time, so rarely)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active: dict[int, _Watch] = {}
+        self._wake_at = math.inf
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float) -> _Watch:
+        entry = _Watch(time.monotonic() + seconds)
+        with self._cond:
+            self._active[id(entry)] = entry
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="headwater-deadlines", daemon=True
+                )
+                self._thread.start()
+            if entry.at < self._wake_at:
+                self._cond.notify()
+        return entry
+
+    def done(self, entry: _Watch) -> None:
+        with self._cond:
+            self._active.pop(id(entry), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for entry in [e for e in self._active.values() if e.at <= now]:
+                    del self._active[id(entry)]
+                    entry.fire()
+                self._wake_at = min((e.at for e in self._active.values()), default=math.inf)
+                self._cond.wait(None if math.isinf(self._wake_at) else self._wake_at - now)
+
+
+_watchdog = _Watchdog()
+#: the watch of the request this thread is sending (its connection registers there)
+_sending = threading.local()
+
+
+def _watched(conn: Any) -> None:
+    entry = getattr(_sending, "entry", None)
+    if entry is not None:
+        entry.conn = conn
+        if entry.fired:  # the deadline passed while connecting
+            entry.fire()
+
+
+@functools.cache
+def _watched_pool_classes() -> dict[str, type]:
+    """urllib3 pool classes whose connections register with the request's watch
+    when they connect and when a request is sent on them (a kept-alive one too)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def watched(base: type) -> type:
+        class Watched(base):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                _watched(self)
+
+            def request(self, *args: Any, **kwargs: Any) -> Any:
+                _watched(self)
+                return super().request(*args, **kwargs)
+
+        Watched.__name__ = f"Watched{base.__name__}"
+        return Watched
+
+    class WatchedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = watched(HTTPConnection)
+
+    class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = watched(HTTPSConnection)
+
+    return {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
 class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     """requests' adapter, remembering the connection pool of each host and TLS setting
     (requests works it out again for every request: a tenth of a local page's time),
@@ -375,13 +544,51 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
-        started = time.monotonic()
-        response = super().send(
-            request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-        )
-        if not stream:
-            _read_body(response, self, started)
-        return response
+        deadline = self.deadline
+        if deadline is None:
+            response = super().send(
+                request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
+            if not stream:
+                _read_body(response, self, None)
+            return response
+        entry = _sending.entry = _watchdog.watch(deadline)
+        try:
+            try:
+                response = super().send(
+                    request,
+                    stream=True,
+                    timeout=timeout,
+                    verify=verify,
+                    cert=cert,
+                    proxies=proxies,
+                )
+            finally:
+                _sending.entry = None
+            if entry.fired:
+                response.close()
+                raise _deadline_exceeded(deadline, response)
+            if not stream:
+                _read_body(response, self, entry)
+            return response
+        except requests.exceptions.RequestException as exc:
+            if entry.fired and not isinstance(exc, ResponseDeadlineExceeded):
+                raise _deadline_exceeded(deadline, exc.response) from None
+            raise
+        finally:
+            _watchdog.done(entry)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _watched_pool_classes()
+
+    def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+        from urllib3.poolmanager import ProxyManager
+
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is ProxyManager:  # not SOCKS, which has pool classes of its own
+            manager.pool_classes_by_scheme = _watched_pool_classes()
+        return manager
 
     def get_connection_with_tls_context(
         self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
@@ -517,20 +724,22 @@ class LeanGet:
     send = send_once
 
 
-def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, started: float) -> None:
+def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch: Any) -> None:
     """Read ``response``'s body as ``Response.content`` would, but with a running count
-    of the decompressed bytes and a deadline for the whole response.
+    of the decompressed bytes, and under the deadline of the whole response.
 
-    ``read1`` makes at most one network read per chunk (a body trickling a byte at a
-    time is checked against the deadline byte by byte) and urllib3 (>= 2.6) inflates a
+    ``read1`` makes at most one network read per chunk and urllib3 (>= 2.6) inflates a
     compressed body at most a chunk at a time, so a gzip bomb never sits in memory
-    whole. A body over the limit is not drained: the connection is closed.
+    whole. The deadline is kept by the watchdog (``watch``), which shuts the socket
+    down when it passes — whatever the read is doing: waiting for a byte, or urllib3
+    inflating a stream of empty blocks that never yields one. A body over the limit
+    (or whose compressed bytes alone exceed it) is not drained: the connection is
+    closed.
     """
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 
     raw = response.raw
     limit = adapter.max_response_bytes
-    deadline = adapter.deadline
     url = response.url or ""
     method = getattr(response.request, "method", None) or "GET"
     if limit is not None and "Content-Encoding" not in response.headers:
@@ -543,38 +752,50 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, starte
         ):
             response.close()
             raise _too_large(method, url, limit, adapter.limits)
-    chunks: list[bytes] = []
-    size = 0
+    # One buffer grown in place: a list of chunks joined at the end would hold the
+    # body twice at its peak. A body of one chunk (most pages) is kept as it came.
+    first = b""
+    body: bytearray | None = None
     try:
         while True:
             chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
-            size += len(chunk)
-            if limit is not None and size > limit:
+            if not first:
+                first = chunk
+            else:
+                if body is None:
+                    body = bytearray(first)
+                body += chunk
+            if limit is not None and (
+                (len(body) if body is not None else len(first)) > limit or raw.tell() > limit
+            ):
                 response.close()
                 raise _too_large(method, url, limit, adapter.limits)
-            chunks.append(chunk)
-            if deadline is not None and time.monotonic() - started > deadline:
-                response.close()
-                raise ResponseDeadlineExceeded(
-                    f"no complete response within the response_deadline of {deadline:g} s",
-                    response=response,
-                )
-    except ProtocolError as exc:
+    except (ProtocolError, DecodeError, ReadTimeoutError, SSLError, OSError) as exc:
         response.close()
-        raise requests.exceptions.ChunkedEncodingError(exc) from None
-    except DecodeError as exc:
-        response.close()
-        raise requests.exceptions.ContentDecodingError(exc) from None
-    except ReadTimeoutError as exc:
-        response.close()
+        if watch is not None and watch.fired:
+            raise _deadline_exceeded(adapter.deadline, response) from None
+        if isinstance(exc, ProtocolError):
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        if isinstance(exc, DecodeError):
+            raise requests.exceptions.ContentDecodingError(exc) from None
+        if isinstance(exc, SSLError):
+            raise requests.exceptions.SSLError(exc) from None
         raise requests.exceptions.ConnectionError(exc) from None
-    except SSLError as exc:
+    if watch is not None and watch.fired:  # the shut-down socket read as the end
         response.close()
-        raise requests.exceptions.SSLError(exc) from None
-    response._content = b"".join(chunks)  # type: ignore[attr-defined]
+        raise _deadline_exceeded(adapter.deadline, response)
+    # a bytearray for a body of many chunks: converting it to bytes would copy it
+    response._content = body if body is not None else first  # type: ignore[attr-defined]
     response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _deadline_exceeded(deadline: float | None, response: Any) -> ResponseDeadlineExceeded:
+    return ResponseDeadlineExceeded(
+        f"no complete response within the response_deadline of {deadline:g} s",
+        response=response,
+    )
 
 
 def _too_large(method: str, url: str, limit: int, limits: HttpLimits) -> ResponseTooLarge:

@@ -106,10 +106,10 @@ def _offsets(count: int, width: int) -> Any:
     return _import_pyarrow().py_buffer(array.array("i", range(0, width * count + 1, width)))
 
 
-def _fit_or_fail(records: list[dict[str, Any]]) -> None:
+def _fit_or_fail(records: list[dict[str, Any]], naming: Any = None) -> None:
     """Records going to dlt's row path without a validator: made safe for dlt
     (:func:`~headwater.load.validation.fit_records`); one no column can hold is an error."""
-    unloadable = fit_records(records)
+    unloadable = fit_records(records, naming)
     if unloadable:
         index, error = next(iter(unloadable.items()))
         raise ResponseError(f"a record cannot be loaded ({error}; record {index + 1} of its batch)")
@@ -169,6 +169,11 @@ class ArrowBatcher:
         #: batches that could not be typed and went out as plain records
         self.fallbacks = 0
 
+    @property
+    def _naming(self) -> Any:
+        """The source schema's naming convention (the validator's), or the default."""
+        return getattr(self.validator, "naming", None)
+
     def batches(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
         """Yield Arrow tables (or, for a batch that does not fit, its records)."""
         pending: list[dict[str, Any]] = []
@@ -202,7 +207,7 @@ class ArrowBatcher:
                 return
         if records:
             if self.validator is None:
-                _fit_or_fail(records)
+                _fit_or_fail(records, self._naming)
             self.fallbacks += 1
             yield records  # dlt's row path loads what Arrow could not type
 
@@ -218,7 +223,7 @@ class ArrowBatcher:
                 keys.update(dict.fromkeys(record))
         arrays, names = [], []
         # field names dlt cannot take (an API's own _dlt_id would replace the row ids)
-        renamed = renames([name for name in keys if name not in self.columns])
+        renamed = renames([name for name in keys if name not in self.columns], self._naming)
         try:
             for name in keys:
                 values = [record.get(name) for record in records]

@@ -332,8 +332,12 @@ class _Runtime:
         connector: Connector,
         settings: Settings,
         resolve: Callable[[], Settings] | None,
+        *,
+        naming: Any,
     ) -> None:
         self.pm = pm
+        #: the source schema's naming convention (a structure setting: fixed at build)
+        self.naming = naming
         self.declared = declared
         self.connector = connector
         self.structure = settings
@@ -399,6 +403,7 @@ class _Runtime:
             self.hooks.record_schema(resource),
             validation,
             schema_file=f"{self.connector.package}/{resource.schema}",
+            naming=self.naming,
         )
         workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
         return _Parts(
@@ -487,12 +492,11 @@ def assemble(
         os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
         row_ids = _own_row_ids()
     full_refresh = settings.get("sync_mode") == "full_refresh"
-    runtime = _Runtime(pm, declared, connector, settings, resolve)
-    steps = _Steps()
-
     # The records keep the API's field names; dlt normalizes them (and the declared
     # columns here) by one convention: snake_case unless the naming setting says api.
     dlt_schema = Schema(connector.name, normalizers={"names": naming_convention(settings)})
+    runtime = _Runtime(pm, declared, connector, settings, resolve, naming=dlt_schema.naming)
+    steps = _Steps()
     built: dict[str, DltResource] = {}
     for resource in selected:
         record_schema = hooks.record_schema(resource)

@@ -38,6 +38,9 @@ cost of one encoding of each page (``orjson``) unless something needs fixing:
   the record's JSON in ``<resource>_quarantine`` keeps every digit;
 * so does an integer beyond 2**53 in a field declared ``number``: a ``double`` column
   would round it;
+* so does a record nested more than 250 levels deep (:data:`MAX_DEPTH`), which dlt
+  cannot write (orjson accepts 1024 levels when reading a page); the quarantine entry
+  keeps the part too deep as JSON text;
 * a field name dlt reserves (``_dlt_id``, ``_dlt_load_id``, ``_dlt_parent_id``, any
   name starting with ``_dlt``) is renamed ``api_dlt_...``: dlt would otherwise take the
   API's ``_dlt_id`` as the row's identity, and nested rows would join the wrong
@@ -64,6 +67,7 @@ from headwater.errors import ResponseError
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_DEPTH",
     "POLICIES",
     "Outcome",
     "RecordCheck",
@@ -126,28 +130,88 @@ _EXACT_DOUBLE = 2**53
 _BLANK_KEY_REVERSED = re.compile(rb':"(?:[^"\\a-zA-Z0-9]|[tnrfb"\\/]\\|[0-9a-fA-F]{4}u\\)*"[{,]')
 
 
-@functools.lru_cache(maxsize=4096)
-def safe_name(name: str) -> str | None:
+#: Bytes of an encoded page with digits made b"0", letters lower case and everything
+#: else b".": one ``translate`` (~1 µs per KB) finds both a ``dlt`` in any case and a
+#: long run of digits, where a regex would scan at ~7 µs per KB.
+_SCAN = bytes(
+    0x30
+    if 0x30 <= i <= 0x39
+    else i + 0x20
+    if 0x41 <= i <= 0x5A
+    else i
+    if 0x61 <= i <= 0x7A
+    else 0x2E
+    for i in range(256)
+)
+_RUN_19, _RUN_20 = b"0" * 19, b"0" * 20
+#: a 19-digit integer of 2**63 or more starts with 92..99 (the literal first byte
+#: makes the regex engine skip to each "9")
+_BIG_19 = re.compile(rb"9[2-9][0-9]{17}")
+
+
+def _unsigned_only(raw: bytes) -> bool:
+    """Whether ``raw`` (an encoded page without 20-digit runs) holds a 19-digit
+    integer above :data:`INT64_MAX`."""
+    for match in _BIG_19.finditer(raw):
+        start, end = match.span()
+        if (
+            (start == 0 or not 0x30 <= raw[start - 1] <= 0x39)
+            and (end == len(raw) or not 0x30 <= raw[end] <= 0x39)
+            and int(match.group()) > INT64_MAX
+        ):
+            return True
+    return False
+
+
+#: dlt's reserved column names all start with this (``_dlt_id``, ``_dlt_load_id``...)
+_RESERVED = "_dlt"
+
+
+@functools.cache
+def default_naming() -> Any:
+    """The default naming convention of Headwater's sources (the ``naming`` setting's
+    default), for callers that have no source schema at hand."""
+    from dlt.common.schema import Schema
+
+    from headwater.settings import NAMING_CONVENTIONS
+
+    return Schema("headwater", normalizers={"names": NAMING_CONVENTIONS["snake_case"]}).naming
+
+
+def safe_name(name: str, naming: Any = None) -> str | None:
     """The name a field called ``name`` is loaded under when dlt cannot take it as it
-    is (``None``: it can): ``_dlt...`` names become ``api_dlt...``; names dlt's
-    naming turns into nothing (empty, blank, only underscores) become ``api_blank``."""
-    if name.startswith("_dlt"):
-        return "api" + name
-    from dlt.common.normalizers.naming.sql_cs_v1 import NamingConvention
+    is (``None``: it can), decided on the name dlt's ``naming`` convention (the
+    source schema's; default: :func:`default_naming`) makes of it: one that starts
+    with ``_dlt`` (``" _dlt_id"`` and ``"-dlt_id"`` become ``_dlt_id``) becomes
+    ``api_dlt...``; one that becomes nothing (empty, blank, only underscores) becomes
+    ``api_blank``."""
+    return _safe_name(name, naming if naming is not None else default_naming())
 
+
+@functools.lru_cache(maxsize=4096)
+def _safe_name(name: str, naming: Any) -> str | None:
+    # dlt names a column by normalize_identifier, but its row normalizer flattens keys
+    # by normalize_path, which reads the path separator ("__" in snake_case) as a
+    # nesting: "__" is "xx" to one and "" (no column name) to the other. Both decide.
     try:
-        normalized = NamingConvention().normalize_identifier(name)
+        normalized = (naming.normalize_identifier(name), naming.normalize_path(name))
     except ValueError:
-        normalized = ""
-    return None if normalized else "api_blank"
+        normalized = ("", "")
+    if not all(normalized):
+        return "api_blank"
+    reserved = next((n for n in normalized if n.startswith(_RESERVED)), None)
+    if reserved is not None:
+        return "api" + reserved
+    return None
 
 
-def renames(keys: list[Any]) -> dict[str, str]:
+def renames(keys: list[Any], naming: Any = None) -> dict[str, str]:
     """``{name: new name}`` for the ``keys`` of one object dlt cannot take as they are
-    (:func:`safe_name`); a new name already taken gets ``_2``, ``_3``, ..."""
+    (:func:`safe_name` under ``naming``); a new name already taken gets ``_2``, ``_3``,
+    ..."""
     out: dict[str, str] = {}
     for key in keys:
-        new = safe_name(key) if isinstance(key, str) else None
+        new = safe_name(key, naming) if isinstance(key, str) else None
         if new is None:
             continue
         base, n = new, 1
@@ -158,61 +222,116 @@ def renames(keys: list[Any]) -> dict[str, str]:
     return out
 
 
-def _renamed(record: dict[str, Any]) -> dict[str, Any] | None:
+def _renamed(record: dict[str, Any], naming: Any) -> dict[str, Any] | None:
     """``record`` with its unusable keys renamed (:func:`renames`), in the same order;
     ``None`` when none needs it."""
-    fixes = renames(list(record))
+    fixes = renames(list(record), naming)
     if not fixes:
         return None
     return {fixes.get(key, key): value for key, value in record.items()}
 
 
-def _fit(value: Any, path: str, names: bool, wide: list[str]) -> Any:
-    """``value`` with unusable keys renamed (when ``names``) at any depth; the path of
-    an integer beyond 64 bits is added to ``wide``."""
-    if isinstance(value, dict):
-        if names:
-            renamed = _renamed(value)
-            if renamed is not None:
-                value.clear()
-                value.update(renamed)
-        for key, item in value.items():
-            if isinstance(item, (dict, list, int)):
-                value[key] = _fit(item, f"{path}.{key}" if path else str(key), names, wide)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list, int)):
-                value[index] = _fit(item, f"{path}[{index}]", names, wide)
-    elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX and not wide:
-        wide.append(
-            f"field {path!r} holds the integer {value}, beyond the 64-bit range of "
-            "an integer column"
-        )
-    return value
+#: Deepest record dlt can write (the record itself is level 1): dlt writes rows with
+#: orjson, which stops at 255 levels of nesting, and its writers wrap a row in one or
+#: two more (a record of 253 levels loads, 254 does not). orjson reads up to 1024.
+MAX_DEPTH = 250
 
 
-def fit_records(records: list[Any]) -> dict[int, str]:
+def _fit(record: Any, names: Any, errors: list[str]) -> None:
+    """Fix ``record`` in place: unusable keys renamed (when ``names``, a naming
+    convention) at any depth. The first reason it cannot be loaded at all is added to
+    ``errors``: an integer beyond 64 bits, or nesting deeper than :data:`MAX_DEPTH`
+    (that part is kept as its JSON text, so the quarantine entry can hold it).
+
+    A loop with a stack of its own, not recursion: a record may be nested 1024 levels
+    deep, more than Python's recursion limit allows."""
+    stack: list[tuple[Any, str, int]] = [(record, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            if names is not None:
+                renamed = _renamed(value, names)
+                if renamed is not None:
+                    value.clear()
+                    value.update(renamed)
+            items: Any = value.items()
+            dotted = True
+        else:
+            items = enumerate(value)
+            dotted = False
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                where = (f"{path}.{key}" if path else str(key)) if dotted else f"{path}[{key}]"
+                if depth < MAX_DEPTH:
+                    stack.append((item, where, depth + 1))
+                    continue
+                value[key] = _json_text(item)
+                if not errors:
+                    errors.append(
+                        f"field {_short_path(where)!r} is nested more than {MAX_DEPTH} "
+                        "levels deep, deeper than dlt can write"
+                    )
+            elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX and not errors:
+                where = (f"{path}.{key}" if path else str(key)) if dotted else f"{path}[{key}]"
+                errors.append(
+                    f"field {where!r} holds the integer {item}, beyond the 64-bit range of "
+                    "an integer column"
+                )
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        return "<nested too deep to show>"
+
+
+def _short_path(path: str) -> str:
+    return path if len(path) <= 80 else path[:60] + "..." + path[-17:]
+
+
+def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     """Make ``records`` safe for dlt, in place: unusable field names renamed at any
-    depth (:func:`safe_name`). Returns ``{index: error}`` for the records holding an
-    integer beyond the signed 64-bit range, which no column can take (see the module
-    docs). One ``orjson`` encoding of the page tells whether anything needs a look."""
+    depth (:func:`safe_name` under ``naming``). Returns ``{index: error}`` for the
+    records holding an integer beyond the signed 64-bit range, which no column can
+    take (see the module docs). One ``orjson`` encoding of the page tells whether
+    anything needs a look."""
     import orjson
 
     try:
-        raw = orjson.dumps(records, option=orjson.OPT_STRICT_INTEGER)
-    except (TypeError, ValueError):  # an integer beyond 2**53, or a value orjson refuses
+        # Three more levels of lists: orjson refuses more than 254 levels, so a page
+        # holding a record deeper than MAX_DEPTH fails here and is walked; so does one
+        # holding an integer above 2**64-1 or below -2**63.
+        raw = orjson.dumps((((records,),),))
+    except (TypeError, ValueError):  # beyond orjson's 64 bits, too deep, or refused
         wide_suspect, names = True, True
     else:
-        names = b'"_dlt' in raw or _BLANK_KEY_REVERSED.search(raw[::-1]) is not None
-        wide_suspect = False
+        scan = raw.translate(_SCAN)
+        # a reserved name may be spelled in many ways dlt's naming turns into _dlt...
+        names = b"dlt" in scan or _BLANK_KEY_REVERSED.search(raw[::-1]) is not None
+        # 2**63 .. 2**64-1: orjson writes them, no bigint column holds them. 19-digit
+        # ids below 2**63 (snowflake ids) do not make the page walked.
+        wide_suspect = scan.find(_RUN_19) != -1 and (
+            scan.find(_RUN_20) != -1 or _unsigned_only(raw)
+        )
     if not (wide_suspect or names):
         return {}
+    convention = (naming if naming is not None else default_naming()) if names else None
     errors: dict[int, str] = {}
     for index, record in enumerate(records):
-        wide: list[str] = []
-        _fit(record, "", names, wide)
-        if wide:
-            errors[index] = wide[0]
+        if not isinstance(record, (dict, list)):
+            if isinstance(record, int) and not INT64_MIN <= record <= INT64_MAX:
+                errors[index] = (
+                    f"the record is the integer {record}, beyond the 64-bit range of an "
+                    "integer column"
+                )
+            continue
+        found: list[str] = []
+        _fit(record, convention, found)
+        if found:
+            errors[index] = found[0]
     return errors
 
 
@@ -412,10 +531,13 @@ class Validator:
         policy: str,
         *,
         schema_file: str | None = None,
+        naming: Any = None,
     ) -> None:
         import dlt
 
         self.label = label
+        #: the source schema's naming convention (reserved names are decided on it)
+        self.naming = naming
         self.policy = policy
         self.schema_file = schema_file
         self.check = RecordCheck(schema)
@@ -483,7 +605,7 @@ class Validator:
         record no column can hold is quarantined under every policy but ``fail``."""
         import json
 
-        unloadable = fit_records(records)
+        unloadable = fit_records(records, self.naming)
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
         now = dt.datetime.now(dt.timezone.utc)

@@ -67,7 +67,7 @@ def register_destination_secrets(
     found: list[str] = []
     for key, value in environ.items():
         if "DESTINATION__" in key.upper() and is_secret_name(key):
-            found.extend(_secret_parts(value, _last(key)))
+            found.extend(_secret_parts(value, _last(key), key))
     secrets_toml = toml_files(project_dir)[0]
     try:
         data = tomllib.loads(secrets_toml.read_text(encoding="utf-8"))
@@ -75,7 +75,7 @@ def register_destination_secrets(
         data = {}
     for name, value in _leaves(data.get("destination", {})):
         if is_secret_name(name):
-            found.extend(_secret_parts(value, _last(name)))
+            found.extend(_secret_parts(value, _last(name), f"destination.{name}"))
     redact.register(found)
 
 
@@ -93,23 +93,41 @@ def _last(name: str) -> str:
     return name.rsplit("__", 1)[-1].rsplit(".", 1)[-1].lower()
 
 
-#: a ``credentials`` value that is a file path (DuckDB's database file), not a secret
-_PATH = re.compile(
-    r"^(?:[A-Za-z]:)?[^:?@{}\s]*[/\\][^?@{}]*$|^[^:/?@{}\s]+\.(?:duckdb|db)$|^:memory:$"
-)
+#: a ``credentials`` value shaped like a file path (DuckDB's database file)
+_PATH = re.compile(r"^(?:[A-Za-z]:)?[^:?@{}\s]*[/\\][^?@{}]*$")
+#: ... or named like a database file, whatever the destination
+_DATABASE_FILE = re.compile(r"^[^?@{}]+\.(?:duckdb|db)$|^:memory:$", re.I)
+#: destinations whose ``credentials`` is a database file
+_FILE_DESTINATIONS = re.compile(r"duckdb|sqlite", re.I)
 
 
-def _secret_parts(value: str, name: str = "") -> list[str]:
-    """The secrets in ``value``, a setting called ``name``: the value itself, a URL's
-    password and secret query parameters (``motherduck_token``), a JSON document's
-    secret fields (a service account's ``private_key``).
+def _is_database_path(text: str, key: str) -> bool:
+    """Whether a ``credentials`` value is a database file, not an opaque secret: named
+    like one, or path-shaped for a file-based destination (``key`` names it) or with a
+    parent folder that exists. An opaque secret may well contain a ``/`` (base64, API
+    keys): it is masked whole."""
+    if _DATABASE_FILE.match(text):
+        return True
+    if not _PATH.match(text):
+        return False
+    if _FILE_DESTINATIONS.search(key):
+        return True
+    parent = os.path.dirname(os.path.expanduser(text))
+    return bool(parent) and os.path.isdir(parent)
+
+
+def _secret_parts(value: str, name: str = "", key: str = "") -> list[str]:
+    """The secrets in ``value``, a setting called ``name`` (its full name: ``key``): the
+    value itself, a URL's password and secret query parameters (``motherduck_token``),
+    a JSON document's secret fields (a service account's ``private_key``).
 
     A ``credentials`` value is not secret as a whole when it is a URL, a JSON document
-    or a file path (DuckDB's database): only the secrets inside it are. Masking a
-    whole connection string or path would hide where the data went from the user."""
+    or a database file (:func:`_is_database_path`): only the secrets inside it are.
+    Masking a whole connection string or path would hide where the data went from
+    the user."""
     text = value.strip()
     structured = "://" in text or text.startswith("{") or _USERINFO.match(text) is not None
-    whole = name != "credentials" or not (structured or "?" in text or _PATH.match(text))
+    whole = name != "credentials" or not (structured or "?" in text or _is_database_path(text, key))
     parts = [value] if text and whole else []
     if text.startswith("{"):
         with contextlib.suppress(ValueError):

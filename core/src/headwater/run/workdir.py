@@ -122,6 +122,10 @@ def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
     return "parquet" if (arrow_enabled() if arrow is None else arrow) else "jsonl"
 
 
+#: longest pipeline name (bytes): it names a folder and the lock file ``<name>.lock``
+_MAX_PIPELINE_NAME = 200
+
+
 def check_names(pipeline_name: str, dataset_name: str) -> None:
     """Raise :class:`ConfigError` (one line) for a pipeline or dataset name dlt rejects
     or cannot use: the pipeline name names its working folder (no ``/``, not empty);
@@ -133,6 +137,9 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
         FileStorage.validate_file_name_component(pipeline_name)
         if not pipeline_name.strip():
             raise ValueError("it is empty")
+        if len(pipeline_name.encode()) > _MAX_PIPELINE_NAME:
+            # a file name holds 255 bytes; the lock file adds ".lock" to the name
+            raise ValueError(f"it is longer than {_MAX_PIPELINE_NAME} bytes")
     except ValueError as exc:
         # dlt's "[PV1100] invalid characters found: invalids=('/'), platform=..., value=..."
         detail = re.sub(r", platform=.*", "", str(exc).split("] ", 1)[-1])
@@ -208,6 +215,11 @@ def held_lock(path: Path, refusal: str, *, timeout: float = 0.0) -> Iterator[Non
         lock.acquire()
     except Timeout:
         raise RunError(refusal) from None
+    except OSError as exc:  # owned by another user, a folder in its place, read-only...
+        raise RunError(
+            f"cannot open the lock file {path} ({exc.strerror or type(exc).__name__}); "
+            "make it a file you can write (remove it if no run is using it)"
+        ) from None
     try:
         yield
     finally:

@@ -15,10 +15,11 @@ assert that a canary secret never reached it::
 
 Behaviours: :class:`Json` (any status and headers, e.g. ``Retry-After``),
 :class:`Redirect`, :class:`Bomb` (a gzip or deflate bomb), :class:`EndlessChunks` (a
-chunked body that never ends), :class:`Trickle` (a body sent a byte at a time) and
-:class:`Token` (an OAuth2 token endpoint). Every loop is bounded (bytes and seconds)
-and ends when the client hangs up or the server stops; the server stops itself when
-its ``with`` block ends. Only the standard library is used.
+chunked body that never ends), :class:`Trickle` (a body sent a byte at a time),
+:class:`SlowHeaders` (headers that never end), :class:`EmptyGzipBlocks` (a gzip body
+inflating to nothing, forever) and :class:`Token` (an OAuth2 token endpoint). Every
+loop is bounded (bytes and seconds) and ends when the client hangs up or the server
+stops; the server stops itself when its ``with`` block ends. Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ import attrs
 
 __all__ = [
     "Bomb",
+    "EmptyGzipBlocks",
     "EndlessChunks",
     "HostileServer",
     "Json",
     "ReceivedRequest",
     "Redirect",
+    "SlowHeaders",
     "Token",
     "Trickle",
 ]
@@ -215,6 +218,53 @@ class Trickle:
             if not handler.serving or not handler.write(body[i : i + 1]):
                 return
             time.sleep(self.interval)
+
+
+@attrs.frozen
+class SlowHeaders:
+    """A status line, then one header line every ``interval`` seconds, never ending
+    the headers (for ``max_seconds`` at most): each read gets a byte in time, so only a
+    deadline on the whole response stops it."""
+
+    interval: float = 0.1
+    max_seconds: float = 10.0
+
+    def respond(self, handler: _Handler) -> None:
+        if not handler.write(b"HTTP/1.1 200 OK\r\n"):
+            return
+        until = time.monotonic() + self.max_seconds
+        while handler.serving and time.monotonic() < until:
+            if not handler.write(b"X-Slow: yes\r\n"):
+                return
+            time.sleep(self.interval)
+        handler.close_connection = True
+
+
+@attrs.frozen
+class EmptyGzipBlocks:
+    """A gzip body made of empty stored deflate blocks, sent as fast as the client
+    reads, for ``max_seconds`` at most: it inflates to nothing, so a client that reads
+    until it gets a decompressed byte never returns."""
+
+    max_seconds: float = 10.0
+
+    def respond(self, handler: _Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        stream = zlib.compressobj(9, zlib.DEFLATED, 31)
+        head = stream.compress(b"") + stream.flush(zlib.Z_SYNC_FLUSH)
+        block = b"\x00\x00\x00\xff\xff" * 2000  # empty stored blocks
+        if not handler.write(b"%x\r\n%s\r\n" % (len(head), head)):
+            return
+        until = time.monotonic() + self.max_seconds
+        frame = b"%x\r\n%s\r\n" % (len(block), block)
+        while handler.serving and time.monotonic() < until:
+            if not handler.write(frame):
+                return
+        handler.close_connection = True
 
 
 @attrs.frozen
