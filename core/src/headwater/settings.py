@@ -97,6 +97,8 @@ def env_var(connector: str, key: str) -> str:
     return f"SOURCES__{connector.upper()}__{key.upper()}"
 
 
+# Long for a reason: it is a table, one JSON Schema property per setting every
+# connector has; split, the table would be in pieces.
 def settings_schema(connector: Connector) -> dict[str, Any]:
     """The JSON Schema of ``connector``'s settings (secrets marked ``writeOnly``)."""
     properties: dict[str, Any] = {

@@ -294,6 +294,8 @@ def _session_class() -> type:
     return HeadwaterSession
 
 
+# Long for a reason: most of it is the docstring and two closures (the Retry-After wait,
+# the throttled send) that capture this session's policy, limits and throttles.
 def retrying_session(
     policy: RetryPolicy,
     *,

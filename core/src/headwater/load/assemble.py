@@ -447,6 +447,8 @@ class _Steps:
         return any(isinstance(step, kinds) for step in resource._pipe.steps)
 
 
+# Long for a reason: the source-wide choices, then one loop declaring each resource
+# (its table: _Table.declare; its reader: _TopLevelPages) in dependency order.
 def assemble(
     connector: Connector,
     settings: Settings,

@@ -138,6 +138,9 @@ def run_connector(
         )
 
 
+# Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
+# extract/normalize/load, where the data went and how to look at it), sharing the
+# pipeline and its destination client.
 def _locked_run(
     source: Any,
     connector: Connector,
