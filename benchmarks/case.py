@@ -235,7 +235,7 @@ def _headwater_run(
     """Load ``connector`` as ``headwater run`` does (:func:`headwater.run.run_connector`,
     DuckDB in the working directory) and check each table's row count."""
     import dlt
-    import headwater.assemble  # noqa: F401  (imported before the clock starts, like dlt's)
+    import headwater.load.assemble  # noqa: F401  (imported before the clock starts, like dlt's)
     from headwater.run import default_names, run_connector
 
     work = Path.cwd()

@@ -88,7 +88,7 @@ def connector_named(name: str) -> Connector:
     """The connector ``name``: a benchmark connector, or an installed one (``directory``)."""
     if name in BENCH_CONNECTORS:
         return BENCH_CONNECTORS[name]
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry
 
     return get_registry().get(name)
 
@@ -103,7 +103,7 @@ def use_bench_plugin() -> None:
     """Make this process's Headwater use the installed plugins plus this module."""
     import sys
 
-    from headwater import plugins
+    from headwater.plugin import manager as plugins
 
     pm = plugins.make_plugin_manager(plugins=[("benchmarks", sys.modules[__name__])])
     plugins.use(pm)

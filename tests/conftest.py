@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = next((GROUPS[n] for n in names if n in GROUPS), None)
         # Without HEADWATER_TEST_POSTGRES each worker running a PostgreSQL test would
         # start a private server: one worker runs the module, and starts one.
-        if group is None and item.path.name == "test_destinations.py":
+        if group is None and item.path.match("tests/run/test_destinations.py"):
             group = "postgres"
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))

@@ -54,7 +54,7 @@ def records(n: int, start: int = 0) -> list[dict]:
 def extraction_error(source: Any) -> BaseException:
     """The Headwater error that stops extracting ``source`` (settings are resolved then);
     dlt wraps it, as it wraps any error of a resource."""
-    from headwater.run import explain
+    from headwater.run.dlt_errors import explain
 
     try:
         list(source)

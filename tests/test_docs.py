@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from headwater import hookimpl, hookspecs
+from headwater import hookimpl
+from headwater.plugin import hookspecs
 from helpers import use_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def signature_text(name: str) -> str:
 
 def installed_registry() -> Any:
     """The connectors installed in this environment, as the docs build sees them."""
-    from headwater.plugins import Registry, make_plugin_manager
+    from headwater.plugin.manager import Registry, make_plugin_manager
 
     return Registry(make_plugin_manager(strict=True, disabled=()))
 
@@ -88,7 +89,7 @@ def test_every_hook_is_in_the_reference_with_its_exact_signature():
 
 def test_every_hook_has_a_test_named_after_it():
     names: set[str] = set()
-    for path in (ROOT / "tests").glob("test_*.py"):
+    for path in (ROOT / "tests").rglob("test_*.py"):
         tree = ast.parse(path.read_text())
         names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     for hook in HOOKS:
@@ -243,7 +244,7 @@ def test_overriding_examples_work_as_documented(
     import headwater
     import headwater_directory.hooks
     import headwater_hr.hooks
-    from headwater.paginators import OffsetPaginator
+    from headwater.http.paginators import OffsetPaginator
     from headwater.schema import load_record_schema
 
     source = "\n\n".join(code_blocks("overriding.md", "python", "headwater_tweaks/hooks.py"))
@@ -295,7 +296,7 @@ def test_overriding_examples_work_as_documented(
     # "Replace a declaration": block the connector's plugin, declare an edited copy
     [replace, test_block] = code_blocks("overriding.md", "python")[-2:]
     pm = headwater_plugins(module_from(replace, "headwater_replacement.hooks"))
-    from headwater.plugins import Registry
+    from headwater.plugin.manager import Registry
 
     assert Registry(pm).get("directory").base_url == "https://directory.internal.example"
 

@@ -40,7 +40,7 @@ def test_values_too_short_to_be_secrets_are_not_masked_but_warned_about(caplog):
 
 
 def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     path = str(headwater_env / "warehouse" / "events.duckdb")
     register_destination_secrets(
@@ -61,7 +61,7 @@ def test_a_duckdb_path_in_the_credentials_is_not_a_secret(headwater_env):
 @pytest.mark.parametrize("secret", ["AbCdEf0123/456789+xyzXYZ==", "sk_live_abc/def"])
 def test_an_opaque_credentials_secret_with_a_slash_is_masked_whole(headwater_env, key, secret):
     """Base64 and API keys contain '/': that does not make them a database file."""
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     environ = {key: secret}
     if key == "toml":
@@ -74,7 +74,7 @@ def test_an_opaque_credentials_secret_with_a_slash_is_masked_whole(headwater_env
 
 
 def test_a_database_file_in_the_credentials_is_not_a_secret_for_any_destination(headwater_env):
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     (headwater_env / "data").mkdir()
     register_destination_secrets(
@@ -100,7 +100,7 @@ def test_every_log_record_is_redacted(caplog):
 def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_env):
     import json
 
-    from headwater.destinations import register_destination_secrets
+    from headwater.run.destinations import register_destination_secrets
 
     secrets = headwater_env / ".dlt" / "secrets.toml"
     secrets.parent.mkdir()
@@ -131,7 +131,7 @@ def test_destination_secrets_are_registered_from_env_and_secrets_toml(headwater_
 def test_an_api_key_parameter_is_masked_in_urls_however_short(headwater_env):
     """A key too short to mask as a value (``ab``) is still masked as the value of its
     query parameter, in every URL; the same letters elsewhere are left alone."""
-    from headwater.auth import ApiKeyAuth
+    from headwater.http.authenticators import ApiKeyAuthenticator as ApiKeyAuth
 
     redact.register(["ab"])  # too short: not masked on its own
     ApiKeyAuth("api key", "ab", location="query")

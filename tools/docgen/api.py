@@ -144,14 +144,23 @@ def render_object(dotted: str, level: int = 3) -> str:
 
 
 def render_modules(package: str) -> str:
-    """A table of ``package``'s modules and subpackages with the first paragraph of each
-    docstring (read from the source: nothing is imported)."""
+    """A table of ``package``'s modules, then each subpackage followed by its own modules
+    and subpackages, with the first paragraph of each docstring (read from the source:
+    nothing is imported)."""
     root = Path(importlib.import_module(package).__file__).parent  # type: ignore[arg-type]
     rows = ["| module | holds |", "| --- | --- |"]
-    entries = sorted(
-        [(p.name, p) for p in root.glob("*.py") if p.name != "__init__.py"]
-        + [(f"{p.parent.name}/", p) for p in root.glob("*/__init__.py")]
-    )
+    entries = [(p.name, p) for p in sorted(root.glob("*.py")) if p.name != "__init__.py"]
+    for init in sorted(root.glob("*/__init__.py")):
+        folder = init.parent
+        entries.append((f"{folder.name}/", init))
+        entries += [
+            (f"{folder.name}/{p.name}", p)
+            for p in sorted(folder.glob("*.py"))
+            if p.name != "__init__.py"
+        ]
+        entries += [
+            (f"{folder.name}/{p.parent.name}/", p) for p in sorted(folder.glob("*/__init__.py"))
+        ]
     for name, path in entries:
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         first = " ".join(doc.split("\n\n")[0].split())

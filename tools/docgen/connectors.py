@@ -13,9 +13,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headwater.plugins import Registry, make_plugin_manager
+from headwater.http.session import MAX_RETRY_AFTER
+from headwater.plugin.manager import Registry, make_plugin_manager
 from headwater.schema import column_type, columns_from_schema
-from headwater.session import MAX_RETRY_AFTER
 from headwater.settings import env_var, settings_schema
 from headwater.spec import (
     ApiKeyAuth,

@@ -122,7 +122,7 @@ def test_404_for_one_users_meetings_skips_that_user(requests_mock, caplog):
     victim = users[5]["id"]
     served = serve_meetings(requests_mock, users, missing=victim)
     source = headwater.source("analytics_meetings", token_url=TOKEN_URL, **CREDS)
-    with caplog.at_level(logging.WARNING, logger="headwater.extract"):
+    with caplog.at_level(logging.WARNING, logger="headwater.http.extract"):
         rows = records(source.resources["meetings"])
     assert len(rows) == served
     assert victim not in {r["user_id"] for r in rows}

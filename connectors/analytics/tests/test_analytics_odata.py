@@ -112,7 +112,7 @@ def test_404_and_403_skip_that_entity_set_with_a_warning(requests_mock, caplog, 
     )
     serve_entity_set(requests_mock, "conversations", 3)
     source = headwater.source("analytics_odata", **CREDS)
-    with caplog.at_level(logging.WARNING, logger="headwater.extract"):
+    with caplog.at_level(logging.WARNING, logger="headwater.http.extract"):
         assert len(records(source.resources["groups"])) == 0
         assert len(records(source.resources["users"])) == 150
         assert len(records(source.resources["conversations"])) == 3

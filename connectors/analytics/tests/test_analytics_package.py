@@ -9,7 +9,7 @@ from importlib import metadata
 
 import headwater
 import pytest
-from headwater.describe import describe_connector
+from headwater.run.describe import describe_connector
 
 
 def test_entry_point_and_dependencies():

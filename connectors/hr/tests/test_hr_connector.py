@@ -29,7 +29,8 @@ CANARY = "canary-HrKey-5d2f81"
 FAST_RETRY_CLI = """
 import sys
 import attrs
-from headwater import hookimpl, plugins
+from headwater import hookimpl
+from headwater.plugin import manager as plugins
 
 class FastRetry:
     @hookimpl

@@ -7,10 +7,18 @@ The public face::
     pipeline.run(headwater.source("directory", client_id=..., client_secret=...))
 
 Importing this package is cheap: dlt and the plugins are loaded on first use.
+
+This module is the one import path for connector authors: the specs, ``hookimpl``,
+:class:`Settings` (what hooks receive), the errors, the retry default, and the runtime
+paginators and authenticators a hook may return (loaded on first use: they import dlt
+and requests). ``headwater.spec`` and ``headwater.testing`` are public too; the layer
+packages (``headwater.http``, ``plugin``, ``load``, ``run``, ``cli``) are internal.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import (
@@ -24,7 +32,9 @@ from headwater.errors import (
     SettingsError,
 )
 from headwater.markers import hookimpl
+from headwater.settings import Settings
 from headwater.spec import (
+    DEFAULT_RETRY,
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -46,22 +56,60 @@ from headwater.spec import (
 if TYPE_CHECKING:
     from dlt.extract import DltSource
 
-__version__ = "0.1.0"
+    from headwater.http.authenticators import (
+        ApiKeyAuthenticator,
+        BasicAuthenticator,
+        BearerAuthenticator,
+        OAuth2ClientCredentialsAuthenticator,
+    )
+    from headwater.http.paginators import (
+        CursorPaginator,
+        NextLinkPaginator,
+        OffsetPaginator,
+        PageNumberPaginator,
+        SinglePagePaginator,
+    )
+
+#: The installed distribution's version: written once, in core/pyproject.toml.
+__version__ = version("headwater")
+
+#: Runtime classes a hook may build and return, loaded on first use (they import dlt
+#: and requests; ``import headwater`` and ``headwater --help`` must not).
+_RUNTIME = {
+    "ApiKeyAuthenticator": "headwater.http.authenticators",
+    "BasicAuthenticator": "headwater.http.authenticators",
+    "BearerAuthenticator": "headwater.http.authenticators",
+    "OAuth2ClientCredentialsAuthenticator": "headwater.http.authenticators",
+    "CursorPaginator": "headwater.http.paginators",
+    "NextLinkPaginator": "headwater.http.paginators",
+    "OffsetPaginator": "headwater.http.paginators",
+    "PageNumberPaginator": "headwater.http.paginators",
+    "SinglePagePaginator": "headwater.http.paginators",
+}
 
 __all__ = [
+    "DEFAULT_RETRY",
     "ApiKeyAuth",
+    "ApiKeyAuthenticator",
     "BasicAuth",
+    "BasicAuthenticator",
     "BearerAuth",
+    "BearerAuthenticator",
     "ConfigError",
     "Connector",
     "ConnectorNotFound",
     "CursorPagination",
+    "CursorPaginator",
     "HeadwaterError",
     "IncrementalSpec",
     "NextLinkPagination",
+    "NextLinkPaginator",
     "OAuth2ClientCredentials",
+    "OAuth2ClientCredentialsAuthenticator",
     "OffsetPagination",
+    "OffsetPaginator",
     "PageNumberPagination",
+    "PageNumberPaginator",
     "ParentSpec",
     "PluginError",
     "RateLimit",
@@ -71,12 +119,21 @@ __all__ = [
     "RetryPolicy",
     "RunError",
     "SchemaFileError",
+    "Settings",
     "SettingsError",
     "SinglePage",
+    "SinglePagePaginator",
     "connectors",
     "hookimpl",
     "source",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _RUNTIME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+    return getattr(import_module(module), name)
 
 
 def source(
@@ -99,13 +156,13 @@ def source(
     one :class:`SettingsError` (dlt wraps it in its ``PipelineStepFailed``) before the
     first HTTP request.
     """
-    from headwater.assemble import build_source
+    from headwater.load.assemble import build_source  # imports dlt: on first use only
 
     return build_source(name, settings, resources=resources, arrow=arrow, lazy=True)
 
 
 def connectors() -> list[Connector]:
     """Every connector declared by the installed (and not disabled) plugins."""
-    from headwater.plugins import get_registry
+    from headwater.plugin.manager import get_registry  # loads the plugins: on first use
 
     return get_registry().connectors()

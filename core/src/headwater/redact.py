@@ -24,6 +24,7 @@ __all__ = [
     "SHORT",
     "forget",
     "install",
+    "is_secret_name",
     "redact",
     "register",
     "register_parameter",
@@ -158,3 +159,12 @@ def install() -> None:
 
         logging.setLogRecordFactory(factory)
         _installed = True
+
+
+#: dlt setting names (environment variables or TOML keys) that hold destination secrets
+_SECRET_NAME = re.compile(r"credentials|password|secret|token|private_key|api_key", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a dlt setting called ``name`` (its last part) holds a secret."""
+    return _SECRET_NAME.search(name.rsplit("__", 1)[-1].rsplit(".", 1)[-1]) is not None

@@ -27,7 +27,14 @@ from urllib.parse import urlparse
 from attrs import field, frozen
 
 from headwater.errors import SettingsError
-from headwater.spec import Connector, OAuth2ClientCredentials, OffsetPagination
+from headwater.spec import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    MAX_RETRY_AFTER,
+    Connector,
+    OAuth2ClientCredentials,
+    OffsetPagination,
+)
 from headwater.suggest import closest
 
 if sys.version_info >= (3, 11):
@@ -49,7 +56,7 @@ __all__ = [
     "toml_files",
 ]
 
-#: The values of the ``validation`` setting (see :mod:`headwater.validation`).
+#: The values of the ``validation`` setting (see :mod:`headwater.load.validation`).
 VALIDATION_POLICIES = ("quarantine", "warn", "fail", "off")
 #: The values of the ``sync_mode`` setting of connectors with incremental resources.
 SYNC_MODES = ("incremental", "full_refresh")
@@ -90,6 +97,8 @@ def env_var(connector: str, key: str) -> str:
     return f"SOURCES__{connector.upper()}__{key.upper()}"
 
 
+# Long for a reason: it is a table, one JSON Schema property per setting every
+# connector has; split, the table would be in pieces.
 def settings_schema(connector: Connector) -> dict[str, Any]:
     """The JSON Schema of ``connector``'s settings (secrets marked ``writeOnly``)."""
     properties: dict[str, Any] = {
@@ -185,13 +194,7 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
 
 
 def _http_limit_properties() -> dict[str, Any]:
-    """The settings bounding every response (see :class:`headwater.session.HttpLimits`)."""
-    from headwater.session import (
-        DEFAULT_MAX_RESPONSE_BYTES,
-        DEFAULT_RESPONSE_DEADLINE,
-        MAX_RETRY_AFTER,
-    )
-
+    """The settings bounding every response (see :class:`headwater.http.session.HttpLimits`)."""
     seconds = {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None}
     return {
         "max_response_bytes": {
@@ -342,14 +345,35 @@ def resolve_settings(
     props: dict[str, Any] = schema["properties"]
     secret_names = frozenset(k for k, p in props.items() if p.get("writeOnly"))
     aliases = {alias: key for key, p in props.items() for alias in p.get("aliases", ())}
-    known = list(props) + list(aliases)
     name = connector.name
-    problems: list[str] = []
+    tables = [(path, _read_toml(path, name)) for path in toml_files(project_dir)]
 
-    files = toml_files(project_dir)
-    tables = [(path, _read_toml(path, name)) for path in files]
+    problems = _unknown_keys(name, list(props) + list(aliases), explicit, environ, tables)
+    values, origins = _resolve_values(name, props, aliases, secret_names, explicit, environ, tables)
+    for key in schema["required"]:
+        where = _where_to_set(name, key, key in secret_names, props[key].get("aliases", ()))
+        if key not in values:
+            problems.append(f"missing setting {key} for connector {name}: {where}")
+        elif isinstance(values[key], str) and not values[key].strip():
+            problems.append(
+                f"setting {key} for connector {name} is empty ({origins[key]}): {where}"
+            )
+    problems.extend(_validate_values(name, values, props, origins, secret_names))
+    problems.extend(_parallel_pages_problems(connector, values))
+    if problems:
+        raise SettingsError("; ".join(dict.fromkeys(problems)))
+    return Settings(connector=name, values=values, origins=origins, secret_names=secret_names)
 
-    # Unknown keys anywhere are almost always typos: report them rather than ignore them.
+
+def _unknown_keys(
+    name: str,
+    known: list[str],
+    explicit: Mapping[str, Any] | None,
+    environ: Mapping[str, str],
+    tables: list[tuple[Path, dict[str, Any]]],
+) -> list[str]:
+    """Unknown keys anywhere: almost always typos, so reported rather than ignored."""
+    problems = []
     for key in explicit or {}:
         if key not in known:
             problems.append(f"unknown setting {key!r} for connector {name}: {_suggest(key, known)}")
@@ -366,7 +390,20 @@ def resolve_settings(
                 problems.append(
                     f"unknown setting {key!r} in [sources.{name}] of {path}: {_suggest(key, known)}"
                 )
+    return problems
 
+
+def _resolve_values(
+    name: str,
+    props: Mapping[str, Any],
+    aliases: Mapping[str, str],
+    secret_names: frozenset[str],
+    explicit: Mapping[str, Any] | None,
+    environ: Mapping[str, str],
+    tables: list[tuple[Path, dict[str, Any]]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each setting's value and where it came from: an argument, the environment, a
+    TOML file (secrets: the first file, others: the last), else its default."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for key, prop in props.items():
@@ -379,33 +416,21 @@ def resolve_settings(
     for key, value in list(values.items()):
         if origins.get(key) == "default" and isinstance(value, str) and "{base_url}" in value:
             values[key] = value.replace("{base_url}", str(values.get("base_url", "")).rstrip("/"))
+    return values, origins
 
-    for key in schema["required"]:
-        if key not in values:
-            problems.append(
-                f"missing setting {key} for connector {name}: "
-                f"{_where_to_set(name, key, key in secret_names, props[key].get('aliases', ()))}"
-            )
-        elif isinstance(values[key], str) and not values[key].strip():
-            problems.append(
-                f"setting {key} for connector {name} is empty ({origins[key]}): "
-                f"{_where_to_set(name, key, key in secret_names, props[key].get('aliases', ()))}"
-            )
 
-    problems.extend(_validate_values(name, values, props, origins, secret_names))
+def _parallel_pages_problems(connector: Connector, values: Mapping[str, Any]) -> list[str]:
+    """``parallel_pages`` naming a resource whose pages cannot be fetched in parallel."""
     parallel = values.get("parallel_pages")
-    if isinstance(parallel, dict):
-        eligible = parallel_page_resources(connector)
-        for key in parallel:
-            if key not in eligible:
-                problems.append(
-                    f"invalid setting parallel_pages for connector {name}: {key!r} is not a "
-                    f"resource whose pages can be fetched in parallel "
-                    f"(those are: {', '.join(eligible)})"
-                )
-    if problems:
-        raise SettingsError("; ".join(dict.fromkeys(problems)))
-    return Settings(connector=name, values=values, origins=origins, secret_names=secret_names)
+    if not isinstance(parallel, dict):
+        return []
+    eligible = parallel_page_resources(connector)
+    return [
+        f"invalid setting parallel_pages for connector {connector.name}: {key!r} is not a "
+        f"resource whose pages can be fetched in parallel (those are: {', '.join(eligible)})"
+        for key in parallel
+        if key not in eligible
+    ]
 
 
 def _lookup(

@@ -20,6 +20,10 @@ from attrs import field, frozen
 from attrs import validators as v
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RESPONSE_DEADLINE",
+    "DEFAULT_RETRY",
+    "MAX_RETRY_AFTER",
     "ApiKeyAuth",
     "AuthSpec",
     "BasicAuth",
@@ -40,6 +44,15 @@ __all__ = [
     "SinglePage",
     "field_path",
 ]
+
+# Defaults written once: the settings schema (headwater.settings) documents them and
+# the HTTP layer (headwater.http.session) applies them.
+#: Default of the ``max_retry_after`` setting: longest ``Retry-After`` honoured (seconds).
+MAX_RETRY_AFTER = 300.0
+#: Default of the ``max_response_bytes`` setting: 256 MiB per response, decompressed.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Default of the ``response_deadline`` setting (seconds; the read timeout if longer).
+DEFAULT_RESPONSE_DEADLINE = 300.0
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -298,6 +311,11 @@ class RetryPolicy:
                 )
 
 
+#: The retry policy of a connector that declares none, and of the seeds' APIs: 429 and
+#: 5xx retried 3 times (up to 4 requests), backoff 2 s doubling, ``Retry-After`` honoured.
+DEFAULT_RETRY = RetryPolicy()
+
+
 @frozen
 class RateLimit:
     """At most ``requests`` requests per ``per`` (``"second"``, ``"minute"``, ``"hour"``),
@@ -459,7 +477,7 @@ class Connector:
     resources: tuple[Resource, ...] = field(converter=tuple)
     auth: AuthSpec | None = field(default=None)
     base_url: str = field(default="https://api.example.com", validator=_non_empty_str)
-    retry: RetryPolicy = field(factory=RetryPolicy, validator=v.instance_of(RetryPolicy))
+    retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=v.instance_of(RetryPolicy))
     response_rules: tuple[ResponseRule, ...] = field(default=(), converter=tuple)
     settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
     #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)

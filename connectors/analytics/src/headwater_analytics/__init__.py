@@ -2,4 +2,7 @@
 ``analytics_events`` (incremental events) and ``analytics_meetings`` (users and the
 meetings of each user)."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+#: The installed distribution's version: written once, in pyproject.toml.
+__version__ = version("headwater-analytics")

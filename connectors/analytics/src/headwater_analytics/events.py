@@ -9,14 +9,13 @@ and sent as ``since`` on the next run, so only new events are requested; the
 from __future__ import annotations
 
 from headwater.spec import (
+    DEFAULT_RETRY,
     Connector,
     IncrementalSpec,
     OAuth2ClientCredentials,
     OffsetPagination,
     Resource,
 )
-
-from headwater_analytics._common import RETRY
 
 __all__ = ["ANALYTICS_EVENTS"]
 
@@ -27,7 +26,7 @@ ANALYTICS_EVENTS = Connector(
     "incremental on timestamp).",
     base_url="https://api.example.com",
     auth=OAuth2ClientCredentials(token_url="{base_url}/oauth/token"),
-    retry=RETRY,
+    retry=DEFAULT_RETRY,
     resources=[
         Resource(
             name="events",

@@ -10,6 +10,7 @@ without a meetings licence) skips that user with a warning.
 from __future__ import annotations
 
 from headwater.spec import (
+    DEFAULT_RETRY,
     Connector,
     CursorPagination,
     OAuth2ClientCredentials,
@@ -18,8 +19,6 @@ from headwater.spec import (
     ResponseRule,
     SinglePage,
 )
-
-from headwater_analytics._common import RETRY
 
 __all__ = ["ANALYTICS_MEETINGS", "MEETINGS_NOT_FOUND"]
 
@@ -35,7 +34,7 @@ ANALYTICS_MEETINGS = Connector(
     base_url="https://api.example.com",
     # No default token endpoint: the seed reads it from the secret authorization_endpoint.
     auth=OAuth2ClientCredentials(token_url=None, token_url_aliases=("authorization_endpoint",)),
-    retry=RETRY,
+    retry=DEFAULT_RETRY,
     resources=[
         Resource(
             name="users",

@@ -17,14 +17,13 @@ from typing import Any
 from headwater.errors import SettingsError
 from headwater.settings import env_var
 from headwater.spec import (
+    DEFAULT_RETRY,
     Connector,
     NextLinkPagination,
     OAuth2ClientCredentials,
     Resource,
     ResponseRule,
 )
-
-from headwater_analytics._common import RETRY
 
 __all__ = ["ANALYTICS_ODATA", "ENTITY_SCHEMA", "entity_resource", "extra_resources"]
 
@@ -65,7 +64,7 @@ ANALYTICS_ODATA = Connector(
         token_url="https://login.example.com/oauth2/token",
         scope="https://api.example.com/.default",
     ),
-    retry=RETRY,
+    retry=DEFAULT_RETRY,
     response_rules=[
         # Seed 001: known 404/403 answers are skipped and the other entity sets loaded.
         ResponseRule(action="ignore", status_code=404),

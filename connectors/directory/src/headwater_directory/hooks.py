@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from headwater import hookimpl
 from headwater.spec import (
+    DEFAULT_RETRY,
     Connector,
     OAuth2ClientCredentials,
     OffsetPagination,
     Resource,
-    RetryPolicy,
 )
 
 DIRECTORY = Connector(
@@ -20,7 +20,7 @@ DIRECTORY = Connector(
     description="Users of a directory API (OAuth2 client credentials, offset pagination).",
     base_url="https://api.example.com",
     auth=OAuth2ClientCredentials(token_url="{base_url}/oauth2/token"),
-    retry=RetryPolicy(status_codes=(429, 500, 502, 503, 504), max_retries=3, backoff_factor=2),
+    retry=DEFAULT_RETRY,
     resources=[
         Resource(
             name="directory_users",

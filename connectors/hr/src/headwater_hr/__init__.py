@@ -1,3 +1,6 @@
 """Headwater connector for an HR API: employees over an API key with offset pagination."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+#: The installed distribution's version: written once, in pyproject.toml.
+__version__ = version("headwater-hr")

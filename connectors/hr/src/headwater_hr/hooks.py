@@ -6,7 +6,7 @@ Kept light: importing it declares data only; nothing heavy is imported.
 from __future__ import annotations
 
 from headwater import hookimpl
-from headwater.spec import ApiKeyAuth, Connector, OffsetPagination, Resource, RetryPolicy
+from headwater.spec import DEFAULT_RETRY, ApiKeyAuth, Connector, OffsetPagination, Resource
 
 __all__ = ["HR", "headwater_connectors"]
 
@@ -18,7 +18,7 @@ HR = Connector(
     # The key travels as ?api_key=...: Headwater redacts it from logs, errors and files.
     auth=ApiKeyAuth(name="api_key", location="query"),
     # "maximum of 3 retries" with backoff factor 2: up to 4 attempts, waiting 2, 4, 8 s.
-    retry=RetryPolicy(status_codes=(429, 500, 502, 503, 504), max_retries=3, backoff_factor=2),
+    retry=DEFAULT_RETRY,
     resources=[
         Resource(
             name="employees",

@@ -8,6 +8,9 @@ and a README. ``pip install -e ".[duckdb,test]" && pytest`` passes straight away
 
 Bad input (name, clash with an installed connector, a directory in the way or not
 writable) is a :class:`~headwater.errors.ConfigError` raised before anything is written.
+
+May import: ``headwater.run`` and everything below it (it asks the plugin registry
+whether a name is taken). Not ``cli`` or ``testing``.
 """
 
 from __future__ import annotations

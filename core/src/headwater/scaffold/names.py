@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.markers import PROJECT
+from headwater.plugin.manager import get_registry
 
 __all__ = ["MAX_LENGTH", "check_available", "check_name", "distribution_name"]
 
@@ -122,8 +123,6 @@ def check_available(name: str, target: Path) -> None:
                 f"{_label(ep.dist)} installs a {PROJECT} plugin called {name!r}",
                 ep.dist.metadata["Name"],
             )
-    from headwater.plugins import get_registry
-
     registry = get_registry()
     try:
         declared = {c.name for c in registry.connectors()}

@@ -10,6 +10,9 @@ hostile ``Retry-After`` values. The pytest fixtures live in :mod:`headwater.test
 
 Importing this package is light: the standard library, attrs and the Headwater specs
 (no dlt).
+
+May import: ``headwater.run`` and everything below it (the conformance suite runs a
+connector as ``headwater run`` does). Not ``cli`` or ``scaffold``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,14 @@ from typing import Any, ClassVar
 
 import pytest
 
+from headwater.errors import ResponseError
 from headwater.markers import hookimpl
+from headwater.plugin.manager import Registry, get_plugin_manager
+from headwater.run.dlt_errors import explain
+from headwater.run.workdir import file_format_for
+from headwater.schema import columns_from_schema
+from headwater.settings import env_var, settings_schema
+from headwater.testing import Fault
 
 __all__ = ["ConformanceSuite"]
 
@@ -90,8 +97,6 @@ class ConformanceSuite:
         pm = headwater_plugins(
             *self.plugins, _NoWaiting(), entry_points=not self.plugins, strict=True
         )
-        from headwater.plugins import Registry
-
         return Registry(pm).get(self.connector)
 
     @pytest.fixture
@@ -106,7 +111,6 @@ class ConformanceSuite:
 
     def _load(self, sim: Any, pipeline: Any, **settings: Any) -> Any:
         import headwater
-        from headwater.run import file_format_for
 
         source = headwater.source(self.connector, **{**self.settings, **sim.settings, **settings})
         return pipeline.run(source, loader_file_format=file_format_for("duckdb"))
@@ -158,9 +162,6 @@ class ConformanceSuite:
 
     def test_column_types_as_declared(self, spec: Any, serve: Any, duckdb_pipeline: Any):
         """Each declared column has the type and nullability its JSON Schema gives it."""
-        from headwater.plugins import get_plugin_manager
-        from headwater.schema import columns_from_schema
-
         sim = serve()
         pipeline = duckdb_pipeline("types")
         self._load(sim, pipeline)
@@ -222,8 +223,6 @@ class ConformanceSuite:
         """A burst of retryable failures (each retry status, then a dropped connection), one short
         of giving up, loses nothing.
         """
-        from headwater.testing import Fault
-
         # Per top-level resource, the first requests fail max_retries times in a row
         # (each of the policy's status codes in turn, the last one a dropped
         # connection): one short of giving up.
@@ -263,10 +262,6 @@ class ConformanceSuite:
         """A status that never recovers stops the run after the policy's retries with one line
         naming the resource and the status.
         """
-        from headwater.errors import ResponseError
-        from headwater.run import explain
-        from headwater.testing import Fault
-
         first = next(r for r in spec.resources if r.parent is None)
         code = spec.retry.status_codes[0] if spec.retry.status_codes else 500
         sim = serve(faults=[Fault("status", status=code, resource=first.name, count=None)])
@@ -288,9 +283,6 @@ class ConformanceSuite:
         directory (working dir, dlt data dir, pipeline trace files)."""
         import signal
         import time
-
-        from headwater.settings import env_var, settings_schema
-        from headwater.testing import Fault
 
         secrets = [k for k, p in settings_schema(spec)["properties"].items() if p.get("writeOnly")]
         if not secrets:
@@ -339,7 +331,7 @@ class ConformanceSuite:
 # declared): installed plugins plus _NoWaiting.
 _CLI_WITH_QUICK_RETRIES = (
     "import sys\n"
-    "from headwater import plugins\n"
+    "from headwater.plugin import manager as plugins\n"
     "from headwater.testing.conformance import _NoWaiting\n"
     "plugins.use(plugins.make_plugin_manager(plugins=[('conformance.no_waiting', _NoWaiting())]))\n"
     "from headwater.cli import main\n"

@@ -88,6 +88,7 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("DLT_PROJECT_DIR", str(work))
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # pytest loads this module in every session (pytest11): Headwater loads on first use
     from headwater import redact
 
     redact.forget()  # secrets registered by an earlier test are not this test's
@@ -101,7 +102,8 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 @pytest.fixture
 def headwater_plugins() -> Iterator[Callable[..., Any]]:
     """Factory: use only the builtins plus the given plugins for this test."""
-    from headwater import plugins as plugins_module
+    # pytest loads this module in every session (pytest11): Headwater loads on first use
+    from headwater.plugin import manager as plugins_module
 
     def use(*plugins: Any, entry_points: bool = False, strict: bool = True) -> Any:
         named: list[tuple[str, Any]] = []
@@ -126,13 +128,14 @@ def headwater_plugins() -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def api_simulator() -> Iterator[Callable[..., Any]]:
     """Factory: start a simulator for a connector; every one is stopped after the test."""
+    # pytest loads this module in every session (pytest11): Headwater loads on first use
     from headwater.testing import Simulator
 
     started: list[Any] = []
 
     def start(connector: Any, **options: Any) -> Any:
         if isinstance(connector, str):
-            from headwater.plugins import get_registry
+            from headwater.plugin.manager import get_registry
 
             connector = get_registry().get(connector)
         sim = Simulator(connector, **options)

@@ -25,24 +25,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
-import contextlib
 import math
 import re
 import secrets
-import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
 
-import attrs
-
+from headwater.schema import load_record_schema
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
@@ -57,29 +49,40 @@ from headwater.spec import (
     SinglePage,
     field_path,
 )
+from headwater.testing.faults import HTML_ERROR, Fault, FaultKind, FaultSlot
+from headwater.testing.paging import (
+    Slice,
+    State,
+    cursor_key,
+    decode_position,
+    encode_position,
+    int_param,
+    set_path,
+)
 from headwater.testing.records import (
     BASE_TIME,
     TIME_STEP,
     format_timestamp,
-    gc_paused,
     generate_records,
-    parse_timestamp,
+)
+from headwater.testing.server import (
+    ClientError,
+    Handler,
+    RequestRecord,
+    Response,
+    SimulatorServer,
+    dumps,
+    error_response,
 )
 
-try:  # pragma: no cover - depends on the environment
-    import orjson
-
-    def _dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
-
-except ImportError:  # pragma: no cover
-    import json
-
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-__all__ = ["DEFAULT_CHILD_RECORDS", "DEFAULT_RECORDS", "Fault", "RequestRecord", "Simulator"]
+__all__ = [
+    "DEFAULT_CHILD_RECORDS",
+    "DEFAULT_RECORDS",
+    "Fault",
+    "FaultKind",
+    "RequestRecord",
+    "Simulator",
+]
 
 #: Records of a top-level resource when ``records`` does not say.
 DEFAULT_RECORDS = 250
@@ -90,314 +93,15 @@ MAX_PAGE_SIZE = 1000
 #: Where the token endpoint is served when the spec's token URL is not on the API host.
 DEFAULT_TOKEN_PATH = "/oauth2/token"
 
-FaultKind = Literal["status", "drop", "malformed_json", "html_200", "latency"]
-_FAULT_KINDS = ("status", "drop", "malformed_json", "html_200", "latency")
 _PLACEHOLDER = "__headwater_simulator_records__"
-_PLACEHOLDER_BYTES = _dumps(_PLACEHOLDER)
+_PLACEHOLDER_BYTES = dumps(_PLACEHOLDER)
 _PAGE_CACHE_LIMIT = 256  # pages are cheap to build from encoded records; bound the memory
-_HTML_ERROR = (
-    b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>"
-    b"<body><h1>Service Unavailable</h1><p>The upstream server is temporarily unable to "
-    b"service your request. Please try again later.</p></body></html>\n"
-)
-
-
-# --------------------------------------------------------------------- public data
-
-
-def _retry_after(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"Fault.count must be a positive integer or None, got {value!r}")
-
-
-@attrs.frozen
-class Fault:
-    """A failure the simulator injects into matching requests.
-
-    ``kind``:
-
-    * ``"status"``: answer ``status`` with a JSON error body (and a ``Retry-After``
-      header when ``retry_after`` is set, e.g. ``"1"`` or an HTTP-date);
-    * ``"drop"``: close the connection without answering;
-    * ``"malformed_json"``: 200 with a truncated JSON body (``application/json``);
-    * ``"html_200"``: 200 with an HTML error page (``text/html``);
-    * ``"latency"``: wait ``delay`` seconds, then answer normally.
-
-    ``resource`` picks the requests: ``None`` any API request (not the token endpoint),
-    a resource name that resource's requests, ``"token"`` the token endpoint. The first
-    ``after`` matching requests pass untouched, then the next ``count`` are faulted
-    (``count=None``: all of them). With ``every=N`` only every Nth matching request
-    after those is faulted (a steady rate, for soak runs), up to ``count`` times.
-    ``delay`` is waited before any kind acts.
-    Faults are tried in order and one request consumes at most one fault.
-    """
-
-    kind: FaultKind = attrs.field(validator=attrs.validators.in_(_FAULT_KINDS))
-    resource: str | None = attrs.field(default=None)
-    count: int | None = attrs.field(default=1, validator=_count)
-    after: int = attrs.field(
-        default=0, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
-    )
-    status: int = attrs.field(
-        default=503,
-        validator=[attrs.validators.instance_of(int), attrs.validators.in_(range(100, 600))],
-    )
-    retry_after: str | None = attrs.field(default=None, converter=_retry_after)
-    delay: float = attrs.field(
-        default=0.0, validator=[attrs.validators.instance_of((int, float)), attrs.validators.ge(0)]
-    )
-    every: int | None = attrs.field(default=None, validator=attrs.validators.optional(_count))
-
-
-@attrs.frozen
-class RequestRecord:
-    """One request the simulator received.
-
-    ``query`` maps each parameter to its values; ``headers`` has lower-case names.
-    ``status`` is the status sent (0: the connection was dropped). ``time`` is when the
-    request arrived (:func:`time.time`), ``duration`` how long it took to answer.
-    ``resource`` is the resource name, ``"token"`` for the token endpoint, or ``None``
-    for a path the API does not serve.
-    """
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    status: int
-    time: float
-    resource: str | None
-    duration: float = 0.0
 
 
 # ------------------------------------------------------------------ served state
 
 
-def _cursor_key(value: Any) -> float | None:
-    """A cursor value as a number: epoch seconds for date-times, itself for numbers."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return parse_timestamp(str(value)).timestamp()
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-class _Slice:
-    """The records of one resource (or of one parent of a child resource), with the
-    generation index of each record and its JSON encoding."""
-
-    __slots__ = ("_cursor_index", "encoded", "indexes", "records")
-
-    def __init__(self, records: list[dict[str, Any]], indexes: list[int]) -> None:
-        self.records = records
-        self.indexes = indexes
-        with gc_paused():
-            self.encoded = [_dumps(r) for r in records]
-        self._cursor_index: tuple[list[float], list[int]] | None = None
-
-    def since(self, cursor_field: str, since: float) -> list[bytes]:
-        """Encoded records whose ``cursor_field`` is later than ``since``, ascending."""
-        index = self._cursor_index
-        if index is None:
-            pairs = []
-            for i, record in enumerate(self.records):
-                key = _cursor_key(record.get(cursor_field))
-                if key is not None:
-                    pairs.append((key, i))
-            pairs.sort()
-            index = self._cursor_index = ([p[0] for p in pairs], [p[1] for p in pairs])
-        keys, order = index
-        start = bisect.bisect_right(keys, since)
-        return [self.encoded[i] for i in order[start:]]
-
-
-class _State:
-    """An immutable snapshot of one resource's records; replaced on grow / mutate."""
-
-    __slots__ = ("by_key", "data", "filtered", "pages", "slices")
-
-    def __init__(self, slices: dict[Any, _Slice], child: bool) -> None:
-        self.slices = slices
-        # children are looked up by the text of the parent value found in the path
-        self.by_key = {str(k): s for k, s in slices.items()} if child else {}
-        if child:
-            self.data: Any = {k: s.records for k, s in slices.items()}
-        else:
-            self.data = slices[None].records
-        self.pages: dict[Any, tuple[int, bytes, str, dict[str, str]]] = {}
-        self.filtered: dict[tuple[Any, str], list[bytes]] = {}
-
-
-class _FaultSlot:
-    __slots__ = ("fault", "seen", "used")
-
-    def __init__(self, fault: Fault) -> None:
-        self.fault = fault
-        self.seen = 0
-        self.used = 0
-
-
-class _Response:
-    __slots__ = ("body", "content_type", "headers", "status")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = dict(headers or {})
-
-
-def _error(
-    status: int, error: str, message: str, headers: Mapping[str, str] | None = None
-) -> _Response:
-    return _Response(status, _dumps({"error": error, "message": message}), headers=headers)
-
-
-class _ClientError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _unb64(token: str) -> str:
-    padded = token + "=" * (-len(token) % 4)
-    return base64.urlsafe_b64decode(padded.encode()).decode()
-
-
-def _encode_position(kind: str, offset: int) -> str:
-    return _b64(f"{kind}:{offset}")
-
-
-def _decode_position(kind: str, token: str, what: str) -> int:
-    try:
-        prefix, _, number = _unb64(token).partition(":")
-        offset = int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _ClientError(f"invalid {what} {token!r}") from None
-    if prefix != kind or offset < 0:
-        raise _ClientError(f"invalid {what} {token!r}")
-    return offset
-
-
-def _int_param(query: Mapping[str, list[str]], name: str, default: int, low: int) -> int:
-    values = query.get(name)
-    if not values or values[-1] == "":
-        return default
-    try:
-        value = int(values[-1])
-    except ValueError:
-        raise _ClientError(
-            f"query parameter {name!r} must be an integer, got {values[-1]!r}"
-        ) from None
-    if value < low:
-        raise _ClientError(f"query parameter {name!r} must be >= {low}, got {value}")
-    return value
-
-
-def _set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        doc = doc.setdefault(key, {})
-    doc[path[-1]] = value
-
-
 # ---------------------------------------------------------------------- the server
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
-        self.simulator = simulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up (and stop() closing connections) are not errors here.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, OSError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "HeadwaterSimulator/1.0"
-    disable_nagle_algorithm = True
-    timeout = 120  # an idle keep-alive connection is closed after this many seconds
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.simulator._handle(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def send(self, response: _Response) -> None:
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [
-            f"HTTP/1.1 {response.status} {reason}",
-            f"Server: {self.server_version}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-        ]
-        lines.extend(f"{k}: {v}" for k, v in response.headers.items())
-        if self.close_connection:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + response.body)
 
 
 # ---------------------------------------------------------------------- simulator
@@ -463,14 +167,14 @@ class Simulator:
         self.extra_field = extra_field
         self._port = port
         self._lock = threading.Lock()
-        self._faults: list[_FaultSlot] = [_FaultSlot(f) for f in faults]
+        self._faults: list[FaultSlot] = [FaultSlot(f) for f in faults]
         self._requests: list[RequestRecord] = []
         self._in_flight = 0
         self._peak = 0
         self._tokens_issued = 0
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._lifecycle = threading.Lock()
-        self._server: _Server | None = None
+        self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
 
@@ -500,7 +204,7 @@ class Simulator:
         # generation state: next index and mutation count per resource
         self._next_index: dict[str, int] = {}
         self._variants: dict[str, int] = {r.name: 0 for r in connector.resources}
-        self._states: dict[str, _State] = {}
+        self._states: dict[str, State] = {}
         for resource in self._ordered_resources():
             self._states[resource.name] = self._initial_state(resource)
 
@@ -511,8 +215,6 @@ class Simulator:
     ) -> Mapping[str, Any]:
         if resource.name in overrides:
             return overrides[resource.name]
-        from headwater.schema import load_record_schema
-
         return load_record_schema(self.connector, resource)
 
     def _check_layout(self, resource: Resource) -> None:
@@ -653,16 +355,16 @@ class Simulator:
             out[value] = self._generate(resource, 0 if (offset + i) % 10 == 9 else per_parent)
         return out
 
-    def _initial_state(self, resource: Resource) -> _State:
+    def _initial_state(self, resource: Resource) -> State:
         if resource.parent is None:
-            return _State(
-                {None: _Slice(*self._generate(resource, self._counts[resource.name]))}, False
+            return State(
+                {None: Slice(*self._generate(resource, self._counts[resource.name]))}, False
             )
         parent_state = self._states[resource.parent.resource]
         field = resource.parent.field
         parents = [r.get(field) for sl in parent_state.slices.values() for r in sl.records]
         generated = self._children_for(resource, parents, 0)
-        return _State({k: _Slice(*v) for k, v in generated.items()}, True)
+        return State({k: Slice(*v) for k, v in generated.items()}, True)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -674,7 +376,7 @@ class Simulator:
         return self
 
     def _start(self) -> None:
-        server = _Server(("127.0.0.1", self._port), self)
+        server = SimulatorServer(("127.0.0.1", self._port), self)
         self._server = server
         self._base_url = f"http://127.0.0.1:{server.server_port}"
         self._thread = threading.Thread(
@@ -778,7 +480,7 @@ class Simulator:
     def add_fault(self, fault: Fault) -> None:
         """Append ``fault`` to the active faults."""
         with self._lock:
-            self._faults.append(_FaultSlot(fault))
+            self._faults.append(FaultSlot(fault))
 
     def clear_faults(self) -> None:
         """Remove every fault."""
@@ -810,8 +512,8 @@ class Simulator:
             for key, sl in state.slices.items():
                 new, indexes = self._generate(spec, count)
                 latest = self._bump_cursor(spec, new, latest)
-                slices[key] = _Slice(sl.records + new, sl.indexes + indexes)
-            self._states[resource] = _State(slices, spec.parent is not None)
+                slices[key] = Slice(sl.records + new, sl.indexes + indexes)
+            self._states[resource] = State(slices, spec.parent is not None)
             if spec.parent is None:
                 self._grow_children(spec, len(state.data), slices[None].records[len(state.data) :])
             self._clear_caches()
@@ -846,8 +548,8 @@ class Simulator:
                     records[i] = fresh
                     changed.append(fresh)
                 latest = self._bump_cursor(spec, changed, latest)
-                slices[key] = _Slice(records, sl.indexes)
-            self._states[resource] = _State(slices, spec.parent is not None)
+                slices[key] = Slice(records, sl.indexes)
+            self._states[resource] = State(slices, spec.parent is not None)
             self._clear_caches()
 
     def _resource(self, name: str) -> Resource:
@@ -870,7 +572,7 @@ class Simulator:
         keys = [
             k
             for sl in self._states[spec.name].slices.values()
-            for k in (_cursor_key(r.get(field)) for r in sl.records)
+            for k in (cursor_key(r.get(field)) for r in sl.records)
             if k is not None
         ]
         return max(keys, default=None)
@@ -889,7 +591,7 @@ class Simulator:
             if field not in record:
                 continue
             value = record[field]
-            key = _cursor_key(value)
+            key = cursor_key(value)
             if key is None or (latest is not None and key <= latest):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     key = math.floor(latest or 0) + 1
@@ -915,9 +617,9 @@ class Simulator:
             new_children: list[dict[str, Any]] = []
             for key, (records, indexes) in generated.items():
                 latest = self._bump_cursor(child, records, latest)
-                slices[key] = _Slice(records, indexes)
+                slices[key] = Slice(records, indexes)
                 new_children.extend(records)
-            self._states[child.name] = _State(slices, True)
+            self._states[child.name] = State(slices, True)
             existing = sum(len(sl.records) for sl in state.slices.values())
             self._grow_children(child, existing, new_children)
 
@@ -947,7 +649,7 @@ class Simulator:
                 return fault
         return None
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         arrived = time.time()
         started = time.monotonic()
         method = handler.command
@@ -961,7 +663,7 @@ class Simulator:
             length = -1
         if length < 0:
             handler.close_connection = True
-            handler.send(_error(400, "bad_request", "invalid Content-Length"))
+            handler.send(error_response(400, "bad_request", "invalid Content-Length"))
             return
         body = handler.rfile.read(length) if length else b""
 
@@ -988,7 +690,7 @@ class Simulator:
                 method, path, split, query, headers, body, resource, parent_value, name, is_token
             )
         except Exception as exc:  # a simulator bug: answer 500 rather than hang up
-            response = _error(500, "simulator_error", f"{type(exc).__name__}: {exc}")
+            response = error_response(500, "simulator_error", f"{type(exc).__name__}: {exc}")
         finally:
             if not is_token:
                 with self._lock:
@@ -1006,7 +708,7 @@ class Simulator:
         path: str,
         query: dict[str, list[str]],
         headers: dict[str, str],
-        response: _Response | None,
+        response: Response | None,
         arrived: float,
         started: float,
         name: str | None,
@@ -1036,7 +738,7 @@ class Simulator:
         parent_value: str | None,
         name: str | None,
         is_token: bool,
-    ) -> _Response | None:
+    ) -> Response | None:
         """The answer to one request, faults applied (``None``: drop the connection)."""
         if not is_token and self._window is not None:
             with self._lock:
@@ -1044,7 +746,7 @@ class Simulator:
                 reset = self._window.get_window_stats(self._limit_item, "api").reset_time
             if not allowed:
                 wait = max(1, math.ceil(reset - time.time()))
-                return _error(
+                return error_response(
                     429,
                     "rate_limited",
                     f"more than {self.rate_limit} requests",
@@ -1059,34 +761,34 @@ class Simulator:
             return None
         if fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            return _error(
+            return error_response(
                 fault.status,
                 "simulated_fault",
                 f"simulated HTTP {fault.status} from the headwater simulator",
                 extra,
             )
         if fault is not None and fault.kind == "html_200":
-            return _Response(200, _HTML_ERROR, "text/html; charset=utf-8")
+            return Response(200, HTML_ERROR, "text/html; charset=utf-8")
         if is_token:
             response = self._token(method, headers, body)
         elif resource is None:
-            response = _error(404, "not_found", f"no route for {path}")
+            response = error_response(404, "not_found", f"no route for {path}")
         else:
             response = self._api(method, resource, parent_value, split, query, headers)
         if fault is not None and fault.kind == "malformed_json":
             truncated = response.body[: max(1, len(response.body) // 2)]
             if response.status != 200 or truncated == response.body:
                 truncated = b'{"data": [{"id": "r-0000'
-            response = _Response(200, truncated, "application/json")
+            response = Response(200, truncated, "application/json")
         return response
 
     # token endpoint
 
-    def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> _Response:
+    def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
         auth = self.connector.auth
         assert isinstance(auth, OAuth2ClientCredentials)
         if method != "POST":
-            return _error(
+            return error_response(
                 405, "invalid_request", "the token endpoint accepts POST only", {"Allow": "POST"}
             )
         form = {
@@ -1094,7 +796,9 @@ class Simulator:
             for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
         }
         if form.get("grant_type") != "client_credentials":
-            return _error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+            return error_response(
+                400, "unsupported_grant_type", "grant_type must be client_credentials"
+            )
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         basic = headers.get("authorization", "")
         if client_id is None and basic[:6].lower() == "basic ":
@@ -1110,13 +814,15 @@ class Simulator:
             client_id != self._credentials["client_id"]
             or client_secret != self._credentials["client_secret"]
         ):
-            return _error(401, "invalid_client", "client authentication failed")
+            return error_response(401, "invalid_client", "client authentication failed")
         expected_scope = self._credentials.get("scope")
         if expected_scope is not None and form.get("scope") != expected_scope:
-            return _error(400, "invalid_scope", "the requested scope is invalid")
+            return error_response(400, "invalid_scope", "the requested scope is invalid")
         for key, value in auth.extra_form.items():
             if form.get(key) != str(value):
-                return _error(400, "invalid_request", f"form field {key!r} is missing or wrong")
+                return error_response(
+                    400, "invalid_request", f"form field {key!r} is missing or wrong"
+                )
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[token] = time.monotonic() + self.token_ttl
@@ -1128,7 +834,7 @@ class Simulator:
         }
         if expected_scope is not None:
             payload["scope"] = expected_scope
-        return _Response(200, _dumps(payload), headers={"Cache-Control": "no-store"})
+        return Response(200, dumps(payload), headers={"Cache-Control": "no-store"})
 
     @staticmethod
     def _basic_pair(header: str) -> tuple[str, str] | None:
@@ -1143,7 +849,7 @@ class Simulator:
 
     def _unauthorized(
         self, headers: Mapping[str, str], query: Mapping[str, list[str]]
-    ) -> _Response | None:
+    ) -> Response | None:
         auth = self.connector.auth
         if auth is None:
             return None
@@ -1156,7 +862,7 @@ class Simulator:
                 given = values[-1] if values else None
             if given == expected:
                 return None
-            return _error(
+            return error_response(
                 401, "unauthorized", f"missing or invalid API key ({auth.location} {auth.name!r})"
             )
         header = headers.get("authorization", "")
@@ -1164,7 +870,7 @@ class Simulator:
             pair = self._basic_pair(header) if header[:6].lower() == "basic " else None
             if pair == (self._credentials["username"], self._credentials["password"]):
                 return None
-            return _error(
+            return error_response(
                 401,
                 "unauthorized",
                 "invalid username or password",
@@ -1179,7 +885,7 @@ class Simulator:
                 expiry = self._tokens.get(token)
             if expiry is not None and time.monotonic() < expiry:
                 return None
-        return _error(
+        return error_response(
             401,
             "invalid_token",
             "the access token is missing, invalid or expired",
@@ -1194,19 +900,19 @@ class Simulator:
         split: Any,
         query: dict[str, list[str]],
         headers: Mapping[str, str],
-    ) -> _Response:
+    ) -> Response:
         denied = self._unauthorized(headers, query)
         if denied is not None:
             return denied
         if method != "GET":
-            return _error(
+            return error_response(
                 405, "method_not_allowed", f"{method} is not allowed here", {"Allow": "GET"}
             )
         state = self._states[resource.name]
         if resource.parent is not None:
             sl = state.by_key.get(parent_value or "")
             if sl is None:
-                return _error(
+                return error_response(
                     404,
                     "not_found",
                     f"no {resource.parent.resource} with {resource.parent.field} {parent_value!r}",
@@ -1218,22 +924,22 @@ class Simulator:
         cached = state.pages.get(cache_key)
         if cached is not None:
             status, body, content_type, extra = cached
-            return _Response(status, body, content_type, extra)
+            return Response(status, body, content_type, extra)
         try:
             items = self._select(resource, state, sl, parent_value, query)
             body = self._page(resource, items, split.path, query)
-        except _ClientError as exc:
-            return _error(400, "bad_request", exc.message)
+        except ClientError as exc:
+            return error_response(400, "bad_request", exc.message)
         if len(state.pages) >= _PAGE_CACHE_LIMIT:
             state.pages.clear()
         state.pages[cache_key] = (200, body, "application/json", {})
-        return _Response(200, body)
+        return Response(200, body)
 
     def _select(
         self,
         resource: Resource,
-        state: _State,
-        sl: _Slice,
+        state: State,
+        sl: Slice,
         parent_value: str | None,
         query: Mapping[str, list[str]],
     ) -> list[bytes]:
@@ -1248,9 +954,9 @@ class Simulator:
         cached = state.filtered.get(key)
         if cached is not None:
             return cached
-        since = _cursor_key(raw)
+        since = cursor_key(raw)
         if since is None:
-            raise _ClientError(
+            raise ClientError(
                 f"query parameter {spec.param!r} must be an RFC 3339 date-time, got {raw!r}"
             )
         items = sl.since(spec.cursor_field, since)
@@ -1266,24 +972,24 @@ class Simulator:
         extras: list[tuple[tuple[str, ...], Any]] = []
         total = len(items)
         if isinstance(spec, OffsetPagination):
-            offset = _int_param(query, spec.offset_param, 0, 0)
-            limit = min(_int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
+            offset = int_param(query, spec.offset_param, 0, 0)
+            limit = min(int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
             page = items[offset : offset + limit]
             if spec.total_path is not None:
                 extras.append((field_path(spec.total_path), total))
         elif isinstance(spec, CursorPagination):
             size = min(
-                _int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
+                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
             )
             values = query.get(spec.cursor_param)
             token = values[-1] if values else ""
-            offset = _decode_position("c", token, "cursor") if token else 0
+            offset = decode_position("c", token, "cursor") if token else 0
             page = items[offset : offset + size]
             following = offset + size
             extras.append(
                 (
                     field_path(spec.cursor_path),
-                    _encode_position("c", following) if following < total else "",
+                    encode_position("c", following) if following < total else "",
                 )
             )
             top = {field_path(spec.cursor_path)[0], field_path(resource.data_selector or "")[0]}
@@ -1294,7 +1000,7 @@ class Simulator:
         elif isinstance(spec, NextLinkPagination):
             values = query.get("$skiptoken")
             token = values[-1] if values else ""
-            offset = _decode_position("s", token, "$skiptoken") if token else 0
+            offset = decode_position("s", token, "$skiptoken") if token else 0
             size = self.page_size
             page = items[offset : offset + size]
             next_path = field_path(spec.next_path)
@@ -1304,14 +1010,14 @@ class Simulator:
                 )
             if offset + size < total:
                 kept = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
-                kept.append(("$skiptoken", _encode_position("s", offset + size)))
+                kept.append(("$skiptoken", encode_position("s", offset + size)))
                 link = f"{self.base_url}{path}?{urlencode(kept, safe='$:')}"
                 extras.append((next_path, link))
         elif isinstance(spec, PageNumberPagination):
             size = min(
-                _int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
+                int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
             )
-            number = _int_param(query, spec.page_param, spec.start, spec.start)
+            number = int_param(query, spec.page_param, spec.start, spec.start)
             offset = (number - spec.start) * size
             page = items[offset : offset + size]
             if spec.total_pages_path is not None:
@@ -1331,9 +1037,9 @@ class Simulator:
         doc: dict[str, Any] = {}
         context = [e for e in extras if e[0] == ("@odata.context",)]
         for path, value in context:
-            _set_path(doc, path, value)
-        _set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
+            set_path(doc, path, value)
+        set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
         for path, value in extras:
             if path != ("@odata.context",):
-                _set_path(doc, path, value)
-        return _dumps(doc).replace(_PLACEHOLDER_BYTES, joined, 1)
+                set_path(doc, path, value)
+        return dumps(doc).replace(_PLACEHOLDER_BYTES, joined, 1)

@@ -1,0 +1,155 @@
+"""The ``headwater`` command.
+
+Exit codes: 0 success; 1 the run failed (API or load error); 2 usage or configuration
+error (unknown connector, missing or invalid setting) — one readable line, no
+traceback (``--debug`` shows it), nothing loaded.
+
+``--help`` and ``list`` never import dlt: it is imported by the commands that run.
+
+The top layer: may import every other package. Each command's work lives in the
+layer below it (``headwater.run``, ``headwater.scaffold``, ``headwater.testing``);
+``demo`` is here because it runs a connector against the simulator of
+``headwater.testing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from headwater import __version__, redact
+from headwater.cli import check as cmd_check
+from headwater.cli import demo as cmd_demo
+from headwater.cli import describe as cmd_describe
+from headwater.cli import list as cmd_list
+from headwater.cli import new as cmd_new
+from headwater.cli import plugins as cmd_plugins
+from headwater.cli import query as cmd_query
+from headwater.cli import run as cmd_run
+from headwater.cli import simulate as cmd_simulate
+from headwater.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, error_prefix
+from headwater.errors import ConfigError, HeadwaterError
+
+__all__ = ["main"]
+
+_EPILOG = """\
+examples:
+  headwater list
+  headwater describe directory
+  export SOURCES__DIRECTORY__CLIENT_ID=... SOURCES__DIRECTORY__CLIENT_SECRET=...
+  headwater check directory
+  headwater run directory --destination duckdb
+  headwater demo                       # every connector against its simulated API
+
+exit codes: 0 success, 1 the run failed, 2 usage or configuration error
+"""
+
+
+#: The commands, in the order ``--help`` lists them: each module holds its arguments
+#: (``register``) and its handler (``handle``).
+COMMANDS = (
+    cmd_list,
+    cmd_describe,
+    cmd_check,
+    cmd_run,
+    cmd_demo,
+    cmd_query,
+    cmd_simulate,
+    cmd_new,
+    cmd_plugins,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="headwater",
+        description="Pull data from REST APIs into any dlt destination.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"headwater {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and debug logs (secrets redacted)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def _setup_logging(debug: bool, verbose: bool) -> None:
+    redact.install()
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # dlt logs through its own logger; route it through ours at the same level.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", logging.getLevelName(level))
+    os.environ.setdefault("RUNTIME__LOG_FORMAT", "{levelname} {name}: {message}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``headwater`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    # Headwater does not phone home on the user's behalf; RUNTIME__DLTHUB_TELEMETRY=true
+    # turns dlt's anonymous telemetry back on.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    _setup_logging(args.debug, args.verbose)
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        return _fail(exc, EXIT_USAGE, args.debug)
+    except HeadwaterError as exc:
+        return _fail(exc, EXIT_FAILED, args.debug)
+    except KeyboardInterrupt:
+        print("headwater: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # on failure only: `--help` and `list` load nothing of the run package
+        from headwater.run.dlt_errors import explain
+
+        known = explain(exc)
+        if known is not None:
+            return _fail(
+                known,
+                EXIT_USAGE if isinstance(known, ConfigError) else EXIT_FAILED,
+                args.debug,
+                original=exc,
+            )
+        return _fail(exc, EXIT_FAILED, args.debug, unexpected=True)
+
+
+def _fail(
+    exc: BaseException,
+    code: int,
+    debug: bool,
+    *,
+    original: BaseException | None = None,
+    unexpected: bool = False,
+) -> int:
+    if debug:
+        import traceback
+
+        text = "".join(traceback.format_exception(original or exc))
+        print(redact.redact(text), file=sys.stderr, end="")
+    message = redact.redact(str(exc)).strip().splitlines()
+    line = message[0] if message else type(exc).__name__
+    if unexpected:
+        line = f"unexpected {type(exc).__name__}: {line} (rerun with --debug for the traceback)"
+    print(f"{error_prefix()} {line}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""`headwater check NAME`: settings, a token and one page per resource, nothing loaded.
+
+The work: :mod:`headwater.run.check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from headwater.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    settings_from_args,
+)
+from headwater.term import GREEN, RED, style
+
+
+def register(sub: Any) -> None:
+    """Add the command and its arguments to the subparsers ``sub``."""
+    p = sub.add_parser(
+        "check",
+        help="check settings and fetch one page of each resource, loading nothing",
+        description="Resolve and validate settings, obtain a token, fetch the first page of "
+        "each resource and report per resource. Nothing is loaded.",
+        epilog="example:\n  headwater check directory --base-url http://127.0.0.1:8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="connector name")
+    p.add_argument("--base-url", help="the API's base URL (overrides settings)")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    # start-up: `--help` and `list` import this module; the work loads on use
+    from headwater.run.check import check_connector
+
+    results = check_connector(args.name, settings_from_args(args))
+    failed = False
+    for name, ok, detail in results:
+        mark = (
+            style("ok  ", GREEN, stream=sys.stdout) if ok else style("FAIL", RED, stream=sys.stdout)
+        )
+        print(f"{mark}  {name}: {detail}")
+        failed |= not ok
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,414 @@
+"""The extraction loop: pages of one endpoint, with rules applied and errors explained.
+
+Headwater drives dlt's paginators, retrying session and authenticators itself rather
+than through ``rest_api_resources``, for three reasons the specs need: every error
+is turned into one redacted line *before* dlt sees it (dlt pickles exceptions into its
+trace file and prints raw URLs); response rules can warn with the resource's name; and
+each page is decoded once with the data selector read by key, never by a JSONPath
+compiled per page.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import requests
+from attrs import define
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from dlt.sources.helpers.rest_client.utils import join_url
+from requests.auth import AuthBase
+
+from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
+from headwater.http.paginators import lookup, page_body
+from headwater.http.session import ResponseDeadlineExceeded
+from headwater.redact import redact
+from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy, field_path
+
+__all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
+
+log = logging.getLogger(__name__)
+
+
+@define
+class Endpoint:
+    """Everything needed to read one resource's endpoint, fixed at assembly."""
+
+    connector: str
+    resource: str
+    base_url: str
+    path: str
+    session: requests.Session
+    auth: AuthBase | None
+    paginator: BasePaginator
+    data_selector: FieldPath | None
+    rules: Sequence[ResponseRule]
+    retry: RetryPolicy
+    params: dict[str, Any]
+    #: seconds per attempt: one number, or ``(connect, read)``
+    timeout: float | tuple[float, float] = 60.0
+    #: most pages one read may take (the ``max_pages`` setting); ``None``: no limit
+    max_pages: int | None = None
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of ``path`` on this endpoint's API."""
+        return join_url(self.base_url, path)
+
+
+def _rule_for(rules: Sequence[ResponseRule], response: requests.Response) -> ResponseRule | None:
+    if not rules:
+        return None
+    text: str | None = None
+    for rule in rules:
+        if rule.contains is not None and text is None:
+            text = response.text
+        if rule.matches(response.status_code, text or ""):
+            return rule
+    return None
+
+
+def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -> ResponseError:
+    status = response.status_code
+    reason = response.reason or ""
+    if status in (401, 403):
+        fix = "check the credentials and their permissions"
+    elif status == 404:
+        fix = "check base_url and the resource path"
+    elif status == 429 or status >= 500:
+        attempts = endpoint.retry.max_retries + 1
+        retried = status in endpoint.retry.status_codes
+        fix = (
+            f"still failing after {attempts} attempts; the API may be down — try again later"
+            if retried
+            else "the API failed; try again later"
+        )
+    else:
+        fix = "the API rejected the request"
+    return ResponseError(
+        f"resource {label}: GET {redact(response.url)} answered HTTP {status} {reason}; {fix}"
+    )
+
+
+_HTML_START = re.compile(rb"[ \t\r\n]*<")
+
+
+def _records(endpoint: Endpoint, response: requests.Response, label: str) -> list[Any]:
+    """The records of one page: JSON decoded once, selector read by key, shape checked."""
+    url = redact(response.url)
+    content_type = response.headers.get("Content-Type", "")
+    try:
+        body = page_body(response)
+    except ValueError as exc:
+        # the first byte that is not blank, without decoding (or copying) the body
+        if "html" in content_type.lower() or _HTML_START.match(response.content):
+            raise ResponseError(
+                f"resource {label}: GET {url} answered an HTML page instead of JSON "
+                f"(HTTP {response.status_code}, Content-Type {content_type or 'missing'}); "
+                "check base_url — a proxy or login page may be in the way"
+            ) from None
+        raise ResponseError(
+            f"resource {label}: GET {url} answered malformed JSON "
+            f"(Content-Type {content_type or 'missing'}: {redact(str(exc))}); "
+            "the API sent a broken page — retry later or report it to the API provider"
+        ) from None
+    selector = endpoint.data_selector
+    if selector is None:
+        data = body
+    else:
+        if not isinstance(body, dict):
+            raise ResponseError(
+                f"resource {label}: GET {url} answered a JSON {type(body).__name__}, "
+                f"expected an object with field {selector!r}"
+            )
+        data = lookup(body, selector)
+        if data is None:
+            keys = ", ".join(sorted(map(str, body))[:10]) or "none"
+            present = "is null" if _has_path(body, selector) else "is missing"
+            raise ResponseError(
+                f"resource {label}: field {selector!r} {present} in the response of GET {url} "
+                f"(fields: {keys}); check the resource's data_selector"
+            )
+    if not isinstance(data, list):
+        raise ResponseError(
+            f"resource {label}: GET {url} answered a JSON {type(data).__name__} where a list "
+            f"of records was expected{f' at {selector!r}' if selector else ''}"
+        )
+    for item in data:
+        if not isinstance(item, dict):
+            raise ResponseError(
+                f"resource {label}: GET {url} answered a list holding a "
+                f"{type(item).__name__}, not records (JSON objects)"
+            )
+    return data
+
+
+def _has_path(body: dict, selector: FieldPath) -> bool:
+    value: Any = body
+    for key in field_path(selector):
+        if not isinstance(value, dict) or key not in value:
+            return False
+        value = value[key]
+    return True
+
+
+def _fetch(
+    endpoint: Endpoint, request: requests.Request, label: str, *, page: int = 1
+) -> tuple[requests.Response, list[dict[str, Any]]] | None:
+    """Send ``request`` once (the session retries transient failures), apply the
+    response rules, and return the response with its records; ``None`` when a rule
+    says to ignore it. Raises :class:`ResponseError` with a one-line, redacted message.
+    """
+    session = endpoint.session
+    lean = getattr(session, "headwater_lean", None)
+    rule_retries = 0
+    while True:
+        prepared = lean.prepare(request) if lean is not None else None
+        if prepared is not None:
+            send = lean.send
+        else:
+            prepared, send = session.prepare_request(request), session.send
+        try:
+            response = send(prepared, timeout=endpoint.timeout)
+        except (RedirectRefused, ResponseTooLarge) as exc:
+            # The session's refusals (see headwater.http.session) name the URL, the limit or
+            # both origins, and the fix; this adds which resource.
+            raise type(exc)(f"resource {label}: {exc}") from None
+        except requests.RequestException as exc:
+            raise ResponseError(
+                f"resource {label}: GET {redact(prepared.url or '')} failed after "
+                f"{endpoint.retry.max_retries + 1} attempts ({_failure(exc)}); "
+                "check that the API is reachable and try again"
+            ) from None
+        rule = _rule_for(endpoint.rules, response)
+        if rule is not None and rule.action == "ignore" and page > 1:
+            # Ignoring a later page would silently drop the rest of the resource.
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"{response.status_code} on page {page} ({_describe_rule(rule)} applies to "
+                "a resource's first page only); the data would be incomplete — try again"
+            )
+        if rule is not None and rule.action == "ignore":
+            log.warning(
+                "resource %s: ignoring HTTP %s from GET %s (response rule: %s)",
+                label,
+                response.status_code,
+                redact(response.url),
+                _describe_rule(rule),
+            )
+            return None
+        if rule is not None and rule.action == "retry":
+            if rule_retries < endpoint.retry.max_retries:
+                delay = min(
+                    endpoint.retry.backoff_factor * 2**rule_retries, endpoint.retry.max_delay
+                )
+                rule_retries += 1
+                log.info("resource %s: retrying (%s) in %.1f s", label, _describe_rule(rule), delay)
+                time.sleep(delay)
+                continue
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} still matched "
+                f"{_describe_rule(rule)} after {rule_retries + 1} attempts; try again later"
+            )
+        if rule is not None and rule.action == "fail":
+            raise ResponseError(
+                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"{response.status_code}, which the connector treats as fatal "
+                f"({_describe_rule(rule)})"
+            )
+        if response.status_code >= 400:
+            raise _status_error(endpoint, response, label)
+        return response, _records(endpoint, response, label)
+
+
+def _failure(exc: requests.RequestException) -> str:
+    """What went wrong with the last attempt, in a few words (never a URL: requests'
+    messages hold them unredacted)."""
+    if isinstance(exc, ResponseDeadlineExceeded):
+        return f"{exc}; raise the response_deadline setting if the API is this slow"
+    return type(exc).__name__
+
+
+def _request(
+    endpoint: Endpoint, path: str | None, params: dict[str, Any] | None
+) -> requests.Request:
+    return requests.Request(
+        "GET",
+        endpoint.url_for(path or endpoint.path),
+        params=dict(endpoint.params if params is None else params),
+        auth=endpoint.auth,
+    )
+
+
+def fetch_first_page(endpoint: Endpoint) -> list[dict[str, Any]] | None:
+    """The records of the endpoint's first page, from one request (``None``: a rule
+    ignored the response). Raises :class:`ResponseError` as the page loop would."""
+    paginator = copy.deepcopy(endpoint.paginator)
+    request = _request(endpoint, None, None)
+    paginator.init_request(request)
+    fetched = _fetch(endpoint, request, f"{endpoint.connector}.{endpoint.resource}")
+    return None if fetched is None else fetched[1]
+
+
+def iter_pages(
+    endpoint: Endpoint,
+    *,
+    path: str | None = None,
+    params: dict[str, Any] | None = None,
+    paginator: BasePaginator | None = None,
+    label: str | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the records of each page of ``endpoint`` (lists of dicts), one request
+    after another.
+
+    ``path``/``params``/``paginator`` override the endpoint's (child requests use
+    them); the endpoint's paginator is copied so the endpoint can be read again.
+    Raises :class:`ResponseError` with a one-line, redacted message.
+    """
+    label = label or f"{endpoint.connector}.{endpoint.resource}"
+    paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
+    request = _request(endpoint, path, params)
+    paginator.init_request(request)
+    guard = _LoopGuard(label, endpoint.max_pages)
+    while True:
+        guard.request(request)
+        fetched = _fetch(endpoint, request, label, page=guard.pages)
+        if fetched is None:
+            return
+        response, data = fetched
+        guard.page(response, data)
+        paginator.update_state(response, data)
+        paginator.update_request(request)
+        yield data
+        if not paginator.has_next_page:
+            return
+
+
+class _LoopGuard:
+    """Stops pagination that would never end, with an error that says why: a request
+    (cursor, next link, offset) repeated, a page identical to the one before, or more
+    pages than the ``max_pages`` setting allows."""
+
+    def __init__(self, label: str, max_pages: int | None) -> None:
+        self.label = label
+        self.max_pages = max_pages
+        self.pages = 0
+        self.seen: set[bytes] = set()
+        self.previous: bytes | None = None
+
+    def request(self, request: requests.Request) -> None:
+        params = sorted((str(k), str(v)) for k, v in (request.params or {}).items())
+        key = hashlib.blake2b(repr((request.url, params)).encode(), digest_size=16).digest()
+        if key in self.seen:
+            raise ResponseError(
+                f"resource {self.label}: the API sent the same next page twice "
+                f"(GET {redact(request.url)} with {redact(str(dict(params)))}); stopping "
+                "instead of looping — the API's cursor or next link does not advance"
+            )
+        self.seen.add(key)
+        self.pages += 1
+        if self.max_pages is not None and self.pages > self.max_pages:
+            raise ResponseError(
+                f"resource {self.label}: stopped at max_pages={self.max_pages}; raise the "
+                "max_pages setting if the API really has more pages"
+            )
+
+    def page(self, response: requests.Response, data: list[Any]) -> None:
+        if not data:
+            return
+        # The page itself, not a hash of it: comparing bytes costs next to nothing
+        # (lengths first), hashing 20 KB costs 20 µs a page; one page is kept.
+        content = response.content
+        if content == self.previous:
+            raise ResponseError(
+                f"resource {self.label}: GET {redact(response.url)} answered the same page as "
+                "the request before; stopping instead of looping — the API ignores the "
+                "pagination parameters"
+            )
+        self.previous = content
+
+
+def iter_pages_parallel(
+    endpoint: Endpoint,
+    pagination: OffsetPagination,
+    workers: int,
+    *,
+    params: dict[str, Any] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the pages of an offset endpoint that reports a total, ``workers`` at once.
+
+    The first page is read alone to learn the total; the other offsets are then
+    requested concurrently and yielded in order, with at most ``2 * workers`` pages in
+    flight or waiting, so memory stays flat. Records added to the API after the first
+    page are read by the next run. Without a total it reads page after page.
+    """
+    label = f"{endpoint.connector}.{endpoint.resource}"
+    base = dict(endpoint.params if params is None else params)
+    limit = pagination.limit
+
+    def page(offset: int) -> list[dict[str, Any]]:
+        request = _request(
+            endpoint,
+            None,
+            {**base, pagination.offset_param: offset, pagination.limit_param: limit},
+        )
+        fetched = _fetch(endpoint, request, label, page=offset // limit + 1)
+        return [] if fetched is None else fetched[1]
+
+    first_request = _request(
+        endpoint, None, {**base, pagination.offset_param: 0, pagination.limit_param: limit}
+    )
+    fetched = _fetch(endpoint, first_request, label)
+    if fetched is None:
+        return
+    response, data = fetched
+    yield data
+    total = lookup(page_body(response), pagination.total_path)
+    if len(data) < limit:
+        return
+    if not isinstance(total, int) or isinstance(total, bool):
+        # No usable total: carry on one page after another.
+        paginator = copy.deepcopy(endpoint.paginator)
+        paginator.offset = len(data)  # type: ignore[attr-defined]
+        yield from iter_pages(endpoint, params=base, paginator=paginator, label=label)
+        return
+    pages = -(-total // limit)
+    if endpoint.max_pages is not None and pages > endpoint.max_pages:
+        raise ResponseError(
+            f"resource {label}: the API reports {total} records ({pages} pages), more than "
+            f"max_pages={endpoint.max_pages}; raise the max_pages setting to read them"
+        )
+    offsets = iter(range(limit, total, limit))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headwater-page")
+    window: deque[Future[list[dict[str, Any]]]] = deque()
+    try:
+        for offset in offsets:
+            window.append(pool.submit(page, offset))
+            if len(window) >= 2 * workers:
+                break
+        while window:
+            done = window.popleft().result()
+            nxt = next(offsets, None)
+            if nxt is not None:
+                window.append(pool.submit(page, nxt))
+            yield done
+    finally:
+        # On an error or an early close, pages not started yet are not requested.
+        for future in window:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _describe_rule(rule: ResponseRule) -> str:
+    parts = []
+    if rule.status_code is not None:
+        parts.append(f"status {rule.status_code}")
+    if rule.contains is not None:
+        parts.append(f"body containing {rule.contains!r}")
+    return f"{' and '.join(parts)} -> {rule.action}"

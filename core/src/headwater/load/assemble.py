@@ -1,0 +1,846 @@
+"""Assembly: a connector's hook results turned into one dlt source.
+
+:func:`build_source` resolves and validates settings, calls each hook once per
+resource, and returns a ``DltSource`` named after the connector. It sends no HTTP
+request: every settings problem is raised before the first one. With ``lazy=True``
+(:func:`headwater.source`) only the source's structure is built at once, from the
+settings that are not secret; the settings are resolved and checked, and the hooks
+that need them called, when the source is first extracted.
+
+Tables and columns are named by dlt's naming convention (``snake_case`` unless the
+``naming`` setting says ``api``): the records keep the API's field names, as a
+``rest_api`` source's do, and dlt normalizes them — dict rows and Arrow tables alike —
+with the same convention the declared columns were normalized with, so a declared
+field and the API's spelling of it are one column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import attrs
+import pluggy
+from dlt.common.schema import Schema
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests.auth import AuthBase
+
+from headwater import redact
+from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
+from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
+from headwater.http.paginators import OffsetPaginator
+from headwater.http.prefetch import prefetched
+from headwater.http.session import HttpLimits, retrying_session
+from headwater.http.throttle import Throttle
+from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.unique import hinted
+from headwater.load.validation import Validator, quarantine_table
+from headwater.plugin.manager import get_registry
+from headwater.schema import columns_from_schema
+from headwater.settings import (
+    DEFAULT_MAX_WORKERS,
+    NAMING_CONVENTIONS,
+    STRUCTURE_SETTINGS,
+    Settings,
+    preview_settings,
+    resolve_settings,
+)
+from headwater.spec import (
+    Connector,
+    IncrementalSpec,
+    OffsetPagination,
+    RateLimit,
+    Resource,
+    ResponseRule,
+    RetryPolicy,
+)
+from headwater.suggest import closest
+
+if TYPE_CHECKING:
+    import requests
+    from dlt.extract import DltResource, DltSource
+
+__all__ = ["assemble", "build_endpoints", "build_source", "naming_convention", "select_resources"]
+
+log = logging.getLogger("headwater.load.assemble")
+
+
+def arrow_enabled() -> bool:
+    """The default of the fast path: pyarrow installed and ``HEADWATER_ARROW`` not 0."""
+    if os.environ.get("HEADWATER_ARROW", "").strip().lower() in ("0", "false", "no"):
+        return False
+    return arrow_available()
+
+
+def naming_convention(settings: Settings) -> str:
+    """The dlt naming convention of a source with ``settings`` (the ``naming`` setting)."""
+    return NAMING_CONVENTIONS[settings.get("naming") or "snake_case"]
+
+
+def select_resources(connector: Connector, names: Sequence[str] | None) -> list[Resource]:
+    """The resources to load: ``names`` (plus the parents they need), or all of them."""
+    if not names:
+        return list(connector.resources)
+    wanted: set[str] = set()
+    for name in names:
+        if name not in connector.resource_names:
+            close = closest(name, connector.resource_names)
+            hint = (
+                f"did you mean {close}?"
+                if close
+                else "resources: " + ", ".join(connector.resource_names)
+            )
+            raise ConfigError(f"connector {connector.name} has no resource {name!r}; {hint}")
+        wanted.add(name)
+    # Children need their parent's records; the parent is extracted (and loaded) too.
+    for name in list(wanted):
+        parent = connector.resource(name).parent
+        while parent is not None:
+            wanted.add(parent.resource)
+            parent = connector.resource(parent.resource).parent
+    return [r for r in connector.resources if r.name in wanted]
+
+
+class _Hooks:
+    """Typed calls of the hooks for one connector, with their results checked."""
+
+    def __init__(self, pm: pluggy.PluginManager, connector: Connector) -> None:
+        self.hook = pm.hook
+        self.connector = connector
+
+    def _bad(self, hook_name: str, expected: str, value: Any) -> PluginError:
+        caller = getattr(self.hook, hook_name)
+        plugins = ", ".join(impl.plugin_name for impl in reversed(caller.get_hookimpls()))
+        return PluginError(
+            f"{hook_name} for connector {self.connector.name} returned "
+            f"{type(value).__name__}, expected {expected} (implemented by: {plugins})"
+        )
+
+    def extra_resources(self, settings: Settings) -> list[Resource]:
+        extras: list[Resource] = []
+        caller = self.hook.headwater_resources
+        for impl in caller.get_hookimpls():
+            wanted = {"connector": self.connector, "settings": settings}
+            result = impl.function(**{k: wanted[k] for k in impl.argnames})
+            for resource in result or ():
+                if not isinstance(resource, Resource):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: headwater_resources returned "
+                        f"{type(resource).__name__}, not a Resource"
+                    )
+                extras.append(resource)
+        return extras
+
+    def auth(self, settings: Settings) -> AuthBase | None:
+        value = self.hook.headwater_auth(connector=self.connector, settings=settings)
+        if value is not None and not callable(value):
+            raise self._bad("headwater_auth", "a requests AuthBase", value)
+        return value
+
+    def paginator(self, resource: Resource, settings: Settings) -> BasePaginator:
+        value = self.hook.headwater_paginator(
+            connector=self.connector, resource=resource, settings=settings
+        )
+        if not isinstance(value, BasePaginator):
+            raise self._bad("headwater_paginator", "a dlt BasePaginator", value)
+        return value
+
+    def record_schema(self, resource: Resource) -> Mapping[str, Any]:
+        value = self.hook.headwater_record_schema(connector=self.connector, resource=resource)
+        if not isinstance(value, Mapping):
+            raise self._bad("headwater_record_schema", "a JSON Schema mapping", value)
+        return value
+
+    def retry_policy(self, resource: Resource) -> RetryPolicy:
+        value = self.hook.headwater_retry_policy(connector=self.connector, resource=resource)
+        if not isinstance(value, RetryPolicy):
+            raise self._bad("headwater_retry_policy", "a RetryPolicy", value)
+        return value
+
+    def response_rules(self, resource: Resource) -> list[ResponseRule]:
+        rules: list[ResponseRule] = []
+        for result in self.hook.headwater_response_rules(
+            connector=self.connector, resource=resource
+        ):
+            for rule in result or ():
+                if not isinstance(rule, ResponseRule):
+                    raise self._bad("headwater_response_rules", "ResponseRule objects", rule)
+                rules.append(rule)
+        return rules
+
+
+class _Endpoints:
+    """Endpoints of one run: one authenticator for every resource (one token), one
+    session per retry policy and resource rate limit, the run's rate limit shared."""
+
+    def __init__(self, hooks: _Hooks, settings: Settings) -> None:
+        self.hooks = hooks
+        self.settings = settings
+        self.auth = hooks.auth(settings)
+        self.limits = HttpLimits.from_settings(settings, hooks.connector.name)
+        self.sessions: dict[tuple[RetryPolicy, RateLimit | None], requests.Session] = {}
+        limit = settings.get("rate_limit")
+        name = hooks.connector.name
+        self.run_throttle = Throttle(RateLimit.parse(limit), name) if limit else None
+        self.resource_throttles: dict[RateLimit, Throttle] = {}
+
+    def _session(self, policy: RetryPolicy, resource: Resource) -> requests.Session:
+        key = (policy, resource.rate_limit)
+        if key not in self.sessions:
+            throttles = [self.run_throttle] if self.run_throttle else []
+            if resource.rate_limit is not None:
+                label = f"{self.hooks.connector.name}.{resource.name}"
+                throttles.append(
+                    self.resource_throttles.setdefault(
+                        resource.rate_limit, Throttle(resource.rate_limit, label)
+                    )
+                )
+            self.sessions[key] = retrying_session(
+                policy, url=self.settings["base_url"], throttles=throttles, limits=self.limits
+            )
+        return self.sessions[key]
+
+    def endpoint(self, resource: Resource) -> Endpoint:
+        """The endpoint of ``resource``, from its hooks."""
+        policy = self.hooks.retry_policy(resource)
+        return Endpoint(
+            connector=self.hooks.connector.name,
+            resource=resource.name,
+            base_url=self.settings["base_url"],
+            path=resource.path,
+            session=self._session(policy, resource),
+            auth=self.auth,
+            paginator=self.hooks.paginator(resource, self.settings),
+            data_selector=resource.data_selector,
+            rules=self.hooks.response_rules(resource),
+            retry=policy,
+            params=dict(resource.params),
+            max_pages=self.settings.get("max_pages"),
+            timeout=self.limits.timeout(policy),
+        )
+
+
+def build_endpoints(
+    name: str, settings: Mapping[str, Any] | None = None
+) -> tuple[Connector, dict[str, Endpoint]]:
+    """Connector ``name`` and the endpoint of each of its top-level resources, built
+    by the same hooks as a source (``headwater check`` reads one page of each)."""
+    pm, connector, resolved = _prepare(name, settings)
+    connector = _with_extra_resources(pm, connector, resolved)
+    endpoints = _Endpoints(_Hooks(pm, connector), resolved)
+    return connector, {
+        r.name: endpoints.endpoint(r) for r in connector.resources if r.parent is None
+    }
+
+
+def _prepare(
+    name: str, settings: Mapping[str, Any] | None, pm: pluggy.PluginManager | None = None
+) -> tuple[pluggy.PluginManager, Connector, Settings]:
+    """The plugin manager, the connector and its resolved settings, with the secrets
+    registered for redaction before anything can log them."""
+    registry = get_registry()
+    connector = registry.get(name)
+    resolved = resolve_settings(connector, settings or {})
+    redact.register(resolved.secret_values)
+    redact.install()
+    return pm or registry.pm, connector, resolved
+
+
+def _with_extra_resources(
+    pm: pluggy.PluginManager, connector: Connector, settings: Settings
+) -> Connector:
+    """``connector`` with the resources plugins add for this run (headwater_resources)."""
+    extras = _Hooks(pm, connector).extra_resources(settings)
+    if not extras:
+        return connector
+    try:
+        return attrs.evolve(connector, resources=[*connector.resources, *extras])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra resources of connector {connector.name}: {exc}") from None
+
+
+def build_source(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    resources: Sequence[str] | None = None,
+    pm: pluggy.PluginManager | None = None,
+    arrow: bool | None = None,
+    unique_keys: bool = False,
+    lazy: bool = False,
+) -> DltSource:
+    """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
+    ``unique_keys``: see :func:`assemble`).
+
+    ``lazy``: resolve the settings when the source is first extracted, not now (no
+    secret is read here; a settings problem is raised by the extraction). Otherwise
+    every settings problem is raised here."""
+    if not lazy:
+        pm, connector, resolved = _prepare(name, settings, pm)
+        return assemble(
+            connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+        )
+    registry = get_registry()
+    connector = registry.get(name)
+    explicit = dict(settings or {})
+
+    def resolve() -> Settings:
+        return _prepare(name, explicit, pm)[2]
+
+    return assemble(
+        connector,
+        preview_settings(connector, explicit),
+        pm or registry.pm,
+        resources=resources,
+        arrow=arrow,
+        unique_keys=unique_keys,
+        resolve=resolve,
+    )
+
+
+@attrs.frozen
+class _Parts:
+    """What one resource needs from the settings to be read."""
+
+    endpoint: Endpoint
+    validator: Validator | None
+    #: pages fetched at once (top-level resources)
+    parallel: int
+    #: concurrent child requests (child resources), a cap for the whole resource
+    slots: threading.BoundedSemaphore
+    workers: int
+
+
+class _Runtime:
+    """The part of a source that needs its resolved settings: endpoints (auth,
+    sessions), validators, concurrency. Built from ``settings`` at once, or, with
+    ``resolve``, when the source is first extracted: then ``settings`` are the preview
+    the source's structure was built from, and the resolved settings must agree with
+    it on what shaped the source."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        declared: Connector,
+        connector: Connector,
+        settings: Settings,
+        resolve: Callable[[], Settings] | None,
+        *,
+        naming: Any,
+    ) -> None:
+        self.pm = pm
+        #: the source schema's naming convention (a structure setting: fixed at build)
+        self.naming = naming
+        self.declared = declared
+        self.connector = connector
+        self.structure = settings
+        self.hooks = _Hooks(pm, connector)
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._endpoints: _Endpoints | None = None
+        self._parts: dict[str, _Parts] = {}
+        if resolve is None:
+            self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
+        self._endpoints = _Endpoints(self.hooks, settings)
+        self._settings = settings
+
+    def _check(self, resolved: Settings) -> None:
+        """Raise when the resolved settings would shape the source differently from
+        the preview it was built from (a setting changed in between)."""
+        name = self.connector.name
+        for key in STRUCTURE_SETTINGS:
+            before, now = self.structure.get(key), resolved.get(key)
+            if before != now:
+                raise ConfigError(
+                    f"setting {key} of connector {name} is {now!r}, but was {before!r} when "
+                    "headwater.source() built the source; build the source again after "
+                    "changing it"
+                )
+        resources = _with_extra_resources(self.pm, self.declared, resolved).resource_names
+        if list(resources) != list(self.connector.resource_names):
+            raise ConfigError(
+                f"the resources of connector {name} are {', '.join(resources)}, but were "
+                f"{', '.join(self.connector.resource_names)} when headwater.source() built "
+                "the source; build the source again after changing its settings"
+            )
+
+    def parts(self, resource: Resource) -> _Parts:
+        """``resource``'s parts (resolving the settings first, once, when lazy)."""
+        parts = self._parts.get(resource.name)
+        if parts is not None:
+            return parts
+        with self._lock:
+            if self._endpoints is None:
+                assert self._resolve is not None
+                resolved = self._resolve()  # SettingsError: the run stops here
+                self._check(resolved)
+                self._use(resolved)
+            assert self._endpoints is not None and self._settings is not None
+            parts = self._parts.get(resource.name)
+            if parts is None:
+                parts = self._parts[resource.name] = self._build(resource)
+        return parts
+
+    def _build(self, resource: Resource) -> _Parts:
+        settings = self._settings
+        assert settings is not None and self._endpoints is not None
+        endpoint = self._endpoints.endpoint(resource)
+        validation = settings.get("validation") or "quarantine"
+        # also under "off": it makes records safe for dlt (headwater.load.validation)
+        validator = Validator(
+            f"{self.connector.name}.{resource.name}",
+            resource.name,
+            self.hooks.record_schema(resource),
+            validation,
+            schema_file=f"{self.connector.package}/{resource.schema}",
+            naming=self.naming,
+        )
+        workers = int(settings.get("max_workers") or DEFAULT_MAX_WORKERS)
+        return _Parts(
+            endpoint=endpoint,
+            validator=validator,
+            parallel=_parallel_pages(settings, resource, endpoint)
+            if resource.parent is None
+            else 1,
+            # dlt may evaluate a transformer for several batches of parents at once,
+            # each with its own pool: the semaphore makes max_workers a cap for all
+            slots=threading.BoundedSemaphore(workers),
+            workers=workers,
+        )
+
+
+#: dlt's per-record steps (``add_map``, ``add_filter``, ``add_yield_map``): their
+#: functions take one record, a dict, as they do on a ``rest_api`` resource.
+def _per_record_step_types() -> tuple[type, ...]:
+    from dlt.extract.items_transform import FilterItem, MapItem, YieldMapItem
+
+    return (MapItem, FilterItem, YieldMapItem)
+
+
+class _Steps:
+    """Tells a resource's generator whether the user added per-record steps to it.
+
+    The generator cannot see the pipe it runs in; it looks its resource up in the
+    source it was built into (a resource run on its own or through the source is that
+    object, or a clone of it made after the steps were added)."""
+
+    def __init__(self) -> None:
+        self.source: DltSource | None = None
+
+    def per_record(self, name: str) -> bool:
+        if self.source is None:
+            return False
+        resource = self.source.resources.get(name)
+        if resource is None:
+            return False
+        kinds = _per_record_step_types()
+        return any(isinstance(step, kinds) for step in resource._pipe.steps)
+
+
+# Long for a reason: the source-wide choices, then one loop declaring each resource
+# (its table: _Table.declare; its reader: _TopLevelPages) in dependency order.
+def assemble(
+    connector: Connector,
+    settings: Settings,
+    pm: pluggy.PluginManager,
+    *,
+    resources: Sequence[str] | None = None,
+    arrow: bool | None = None,
+    unique_keys: bool = False,
+    resolve: Callable[[], Settings] | None = None,
+) -> DltSource:
+    """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
+
+    ``arrow``: build typed Arrow tables for resources whose schema allows it (default:
+    when pyarrow is installed and ``HEADWATER_ARROW`` is not ``0``). A resource to
+    which the user added dlt's per-record steps (``add_map``, ``add_filter``,
+    ``add_yield_map``) yields dict records instead, as a ``rest_api`` resource does.
+    ``unique_keys``: top-level merge resources with a one-column string or integer
+    primary key tell dlt when a run served each key once, and the merge skips
+    deduplicating (see :mod:`headwater.load.unique`). Only for destinations that compare
+    keys exactly.
+    ``resolve``: ``settings`` are only a preview (no secrets; see
+    :func:`~headwater.settings.preview_settings`) that shapes the source; ``resolve``
+    returns the real settings when the source is first extracted.
+    """
+    import dlt
+    from dlt.extract import DltSource
+
+    declared = connector
+    if resolve is None:
+        connector = _with_extra_resources(pm, connector, settings)
+    else:
+        # a problem is raised again, with the settings', when the source is extracted
+        with contextlib.suppress(HeadwaterError):
+            connector = _with_extra_resources(pm, connector, settings)
+    hooks = _Hooks(pm, connector)
+    selected = select_resources(connector, resources)
+    use_arrow = arrow_enabled() if arrow is None else arrow
+    row_ids = None
+    if use_arrow:
+        # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; with both
+        # added, a table has the same columns whichever path loaded it (a batch that
+        # does not fit Arrow, an earlier run with arrow=False). Explicit config wins.
+        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+        row_ids = _own_row_ids()
+    full_refresh = settings.get("sync_mode") == "full_refresh"
+    # The records keep the API's field names; dlt normalizes them (and the declared
+    # columns here) by one convention: snake_case unless the naming setting says api.
+    dlt_schema = Schema(connector.name, normalizers={"names": naming_convention(settings)})
+    runtime = _Runtime(pm, declared, connector, settings, resolve, naming=dlt_schema.naming)
+    steps = _Steps()
+    built: dict[str, DltResource] = {}
+    for resource in selected:
+        record_schema = hooks.record_schema(resource)
+        if resolve is None:
+            runtime.parts(resource)  # every hook's problem now, before any request
+        table = _Table.declare(
+            dlt_schema, resource, record_schema, full_refresh, use_arrow=use_arrow, row_ids=row_ids
+        )
+        columns, incremental, disposition = table.columns, table.incremental, table.disposition
+        fast, hints = table.fast, table.hints
+        if resource.parent is None:
+            not_null = [n for n, hint in columns.items() if not hint["nullable"]]
+            unique_key = _unique_key(resource, columns) if unique_keys else None
+            pages = _TopLevelPages(
+                runtime,
+                resource,
+                incremental,
+                fast,
+                not_null=not_null,
+                row_ids=row_ids,
+                merge=disposition == "merge",
+                unique_key=unique_key,
+                steps=steps,
+            )
+            built[resource.name] = dlt.resource(pages.function(), **hints)
+        else:
+            parent = built[resource.parent.resource]
+            built[resource.name] = dlt.transformer(
+                _children_of(runtime, resource), data_from=parent, **hints
+            )
+    source = DltSource(dlt_schema, connector.name, list(built.values()))
+    steps.source = source
+    return source
+
+
+@attrs.frozen(eq=False)
+class _Table:
+    """A resource's table as the source declares it: columns, write disposition,
+    the incremental spec in force, the Arrow columns of the fast path, dlt hints."""
+
+    columns: dict[str, dict[str, Any]]
+    incremental: IncrementalSpec | None
+    disposition: str
+    fast: dict[str, str] | None
+    hints: dict[str, Any]
+
+    @classmethod
+    def declare(
+        cls,
+        dlt_schema: Schema,
+        resource: Resource,
+        record_schema: Any,
+        full_refresh: bool,
+        *,
+        use_arrow: bool,
+        row_ids: str | None,
+    ) -> _Table:
+        """Declare ``resource``'s table in ``dlt_schema`` and return it."""
+        columns = columns_from_schema(record_schema, resource.primary_key_columns)
+        if resource.parent is not None:
+            parent_column = resource.parent.column
+            columns.setdefault(parent_column, {"name": parent_column, "nullable": False})
+        incremental = resource.incremental if not full_refresh else None
+        # full_refresh reads everything, so the table is replaced, not merged
+        disposition = (
+            "replace"
+            if full_refresh and resource.incremental is not None
+            else resource.write_disposition
+        )
+        fast = fast_path_columns(record_schema) if use_arrow and resource.parent is None else None
+        _declare_table(
+            dlt_schema, resource.name, disposition, columns, row_ids=bool(fast and row_ids)
+        )
+        hints: dict[str, Any] = {
+            "name": resource.name,
+            "table_name": resource.name,
+            "write_disposition": disposition,
+            "primary_key": list(resource.primary_key_columns) or None,
+        }
+        return cls(columns, incremental, disposition, fast, hints)
+
+
+def _declare_table(
+    schema: Schema,
+    table: str,
+    disposition: str,
+    columns: dict[str, dict[str, Any]],
+    *,
+    row_ids: bool = False,
+) -> None:
+    """Declare a table's columns in the source's dlt schema.
+
+    The column hints live in the schema, not in the resource's hints: a resource's
+    table variants (the quarantine table) start from a copy of the resource's hints
+    and would inherit its columns, NOT NULL and key included. ``row_ids``: the Arrow
+    tables carry dlt's row id column; it is declared as dlt's normalizer declares it,
+    after the load id column dlt adds (the order of dlt's dict rows, so a table's
+    columns come in one order whichever path loaded it)."""
+    import dlt
+    from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column, new_table
+
+    normalize = schema.naming.normalize_identifier
+    declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
+    if row_ids:
+        add_load_id = dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id")
+        if str(add_load_id).strip().lower() in ("true", "1", "yes"):
+            declared.append(dlt_load_id_column())
+        declared.append(dlt_id_column())
+    schema.update_table(
+        new_table(normalize(table), write_disposition=disposition, columns=declared)
+    )
+
+
+@attrs.frozen(eq=False)
+class _TopLevelPages:
+    """How a top-level resource reads its pages; :meth:`function` is its generator
+    function.
+
+    With ``arrow_columns`` pages are batched into typed Arrow tables (the fast path,
+    see :mod:`headwater.load.arrow`), unless the user added per-record steps to the resource
+    (``steps``): their functions take dicts, so the pages go out as lists of dicts. A
+    ``merge`` resource's items come with dlt's "deduplicated" hint: off, or with
+    ``unique_key`` (field, declared type) on when every value of that field was
+    distinct (see :mod:`headwater.load.unique`). With an incremental spec, dlt keeps the
+    highest ``cursor_field`` loaded in the pipeline state (committed with the load) and
+    the next run sends it as ``incremental.param``; dlt also drops records at or below
+    it that the API repeats.
+    """
+
+    runtime: _Runtime
+    resource: Resource
+    incremental: IncrementalSpec | None
+    arrow_columns: dict[str, str] | None
+    not_null: Sequence[str] = ()
+    row_ids: str | None = None
+    merge: bool = False
+    unique_key: tuple[str, str] | None = None
+    steps: _Steps | None = None
+
+    def function(self) -> Callable[..., Iterator[Any]]:
+        """The resource's generator function (named after the resource, as dlt wants)."""
+        runtime, resource, incremental = self.runtime, self.resource, self.incremental
+        arrow_columns, not_null, row_ids = self.arrow_columns, self.not_null, self.row_ids
+        merge, unique_key, steps = self.merge, self.unique_key, self.steps
+
+        def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+            endpoint, validator = parts.endpoint, parts.validator
+            if parts.parallel > 1:
+                assert isinstance(resource.pagination, OffsetPagination)
+                pages = iter_pages_parallel(
+                    endpoint, resource.pagination, parts.parallel, params=params
+                )
+            else:
+                pages = prefetched(iter_pages(endpoint, params=params))
+            # checked once per run: a step added after the source was built counts
+            per_record = steps is not None and steps.per_record(resource.name)
+            try:
+                items: Iterator[Any]
+                if arrow_columns is None or per_record:
+                    items = validator.pages(pages) if validator is not None else pages
+                else:
+                    batcher = ArrowBatcher(
+                        arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                    )
+                    items = batcher.batches(pages)
+                if merge:
+                    # a step may rewrite or duplicate keys: only dlt can vouch for them then
+                    key, data_type = (None if per_record else unique_key) or (None, "text")
+                    items = hinted(
+                        items, key, data_type, ignore_table=quarantine_table(resource.name)
+                    )
+                yield from items
+                if validator is not None:
+                    validator.finish()  # fails the resource when every record broke the schema
+            finally:
+                # An error downstream (validation, Arrow) or an early close must stop the
+                # read-ahead thread and the page pools now, not when garbage is collected.
+                pages.close()
+
+        def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
+            try:
+                # the settings are resolved here when the source was built lazily
+                yield from items(runtime.parts(resource))
+            except ResponseError as exc:
+                exc.resource = exc.resource or resource.name  # which resource failed
+                raise
+
+        if incremental is None:
+
+            def pages() -> Iterator[Any]:
+                yield from tagged(read)
+
+        else:
+            import dlt
+
+            # Quarantine rows (the record as JSON, and the error) come out of the same
+            # generator and carry no cursor: dlt must pass them, not fail on them.
+            cursor = dlt.sources.incremental(
+                incremental.cursor_field,
+                initial_value=incremental.initial,
+                on_cursor_value_missing="include",
+            )
+
+            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
+                def since(parts: _Parts) -> Iterator[Any]:
+                    params = dict(parts.endpoint.params)
+                    last = cursor.last_value
+                    if last is not None:
+                        params[incremental.param] = _rfc3339(last)
+                    return read(parts, params)
+
+                yield from tagged(since)
+
+        pages.__name__ = resource.name
+        pages.__qualname__ = resource.name
+        return pages
+
+
+#: Key types whose values reach the destination as the API sent them. dlt parses the
+#: text of a date-time key (two spellings of one instant become one value) and may
+#: round a double: keys of those types are left to dlt's deduplication.
+_EXACT_KEY_TYPES = ("text", "bigint")
+
+
+def _unique_key(
+    resource: Resource, columns: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, str] | None:
+    """The field whose values decide whether the merge must deduplicate, and its
+    declared type (see :mod:`headwater.load.unique`); ``None`` for a compound key or a key
+    of a type dlt converts."""
+    keys = resource.primary_key_columns
+    if len(keys) != 1:
+        return None
+    declared = columns.get(keys[0], {}).get("data_type")
+    return (keys[0], declared) if declared in _EXACT_KEY_TYPES else None
+
+
+def _own_row_ids() -> str | None:
+    """The row id column the Arrow tables carry (``None``: as configured, dlt decides).
+
+    dlt adds ``_dlt_id`` to Arrow tables in its normalize step only when its
+    ``normalize.parquet_normalizer.add_dlt_id`` is on, and then by rewriting every file
+    (reading, adding the column, writing Parquet again: 10% of a run). Generated with
+    the table instead, the file is imported as it is. Headwater does that unless that
+    setting is configured (environment or TOML): then dlt adds them, or not, as told.
+
+    Nothing is written to the environment: a setting left there would reach every
+    child process, which would take it for the user's."""
+    import dlt
+    from dlt.common.schema.typing import C_DLT_ID
+
+    if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
+        return None  # the user's setting
+    return C_DLT_ID
+
+
+def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) -> int:
+    """How many pages of ``resource`` to fetch at once (1: one after another).
+
+    Only for offset pagination with a total, read by Headwater's own paginator (a
+    plugin's paginator may paginate differently)."""
+    setting = settings.get("parallel_pages") or 1
+    workers = setting.get(resource.name, 1) if isinstance(setting, dict) else int(setting)
+    eligible = (
+        isinstance(resource.pagination, OffsetPagination)
+        and resource.pagination.total_path is not None
+        and type(endpoint.paginator) is OffsetPaginator
+    )
+    return workers if eligible else 1
+
+
+def _rfc3339(value: Any) -> str:
+    """A cursor value as RFC 3339 text (dlt may hand back a datetime)."""
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return str(value)
+
+
+def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Iterator[Any]]:
+    """The transformer of a child resource: one request per parent record, run
+    concurrently (``max_workers`` at a time for the whole resource); each record gets
+    its parent's key."""
+    parent = resource.parent
+    assert parent is not None
+    placeholder = "{" + parent.placeholder + "}"
+
+    def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
+        if value is None:
+            raise ResponseError(
+                f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
+                f"has no {parent.field!r}, needed in {resource.path}"
+            )
+        path = resource.path.replace(placeholder, quote(str(value), safe=""))
+        rows: list[dict] = []
+        for page in iter_pages(
+            endpoint,
+            path=path,
+            paginator=copy.deepcopy(endpoint.paginator),
+            label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
+        ):
+            for row in page:
+                row[parent.column] = value
+            rows.extend(page)
+        return rows
+
+    def keys(parents: Any) -> list[Any]:
+        """The parent key of each parent record: from dicts, or from an Arrow table's
+        column (the parent may take the fast path)."""
+        if hasattr(parents, "column_names"):
+            if parent.field not in parents.column_names:
+                return [None] * parents.num_rows
+            return parents.column(parent.field).to_pylist()
+        items = parents if isinstance(parents, list) else [parents]
+        return [item.get(parent.field) for item in items]
+
+    def fetched(parts: _Parts, parents: Any) -> Iterator[list[dict]]:
+        def fetch(value: Any) -> list[dict]:
+            with parts.slots:
+                return fetch_one(parts.endpoint, value)
+
+        values = keys(parents)
+        if len(values) <= 1 or parts.workers <= 1:
+            yield from map(fetch, values)
+            return
+        with ThreadPoolExecutor(max_workers=min(parts.workers, len(values))) as pool:
+            yield from pool.map(fetch, values)
+
+    def children(parents: Any, meta: Any = None) -> Iterator[Any]:
+        hints = getattr(meta, "hints", None) or {}
+        table = getattr(meta, "table_name", None) or hints.get("table_name")
+        if table == quarantine_table(parent.resource):
+            return  # the parent's quarantined records are not parents
+        try:
+            parts = runtime.parts(resource)
+            pages = fetched(parts, parents)
+            validator = parts.validator
+            yield from validator.pages(pages) if validator is not None else pages
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name
+            raise
+
+    children.__name__ = resource.name
+    children.__qualname__ = resource.name
+    return children

@@ -1,0 +1,318 @@
+"""The plugin manager and the connector registry.
+
+:func:`get_plugin_manager` builds the pluggy manager once, lazily (never at import
+time): hook specs, the block list from ``HEADWATER_DISABLE_PLUGINS``, the ``headwater``
+entry points one by one, the builtin plugins, then a check for misnamed hooks.
+
+A plugin that fails to import, misnames a hook or has a hook with the wrong
+arguments is skipped with a warning naming it; in strict mode
+(``HEADWATER_STRICT_PLUGINS=1``, or ``strict=True``) it is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from headwater.errors import ConnectorNotFound, PluginError
+from headwater.markers import PROJECT
+from headwater.plugin import hookspecs
+from headwater.plugin.builtin import builtin_plugins
+from headwater.spec import Connector
+from headwater.suggest import closest
+
+__all__ = [
+    "PluginWarning",
+    "Registry",
+    "get_plugin_manager",
+    "get_registry",
+    "make_plugin_manager",
+    "reset",
+]
+
+DISABLE_ENV = "HEADWATER_DISABLE_PLUGINS"
+STRICT_ENV = "HEADWATER_STRICT_PLUGINS"
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped because it is broken."""
+
+
+class HeadwaterPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers which distribution installed each plugin."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        #: plugin name -> (distribution name, version) for entry-point plugins
+        self.distributions: dict[str, tuple[str, str]] = {}
+
+
+def _strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _disabled_from_env() -> set[str]:
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def _problem(message: str, strict: bool) -> None:
+    if strict:
+        raise PluginError(message)
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Names of hooks ``plugin`` implements that no spec declares (misspellings)."""
+    return [
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        if caller.spec is None
+        and not any(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
+    ]
+
+
+def register_plugin(
+    pm: pluggy.PluginManager, plugin: object, name: str, *, strict: bool, source: str = ""
+) -> bool:
+    """Register ``plugin`` as ``name``, rejecting (or in strict mode raising on) a
+    plugin with misnamed hooks or hooks whose arguments the specs do not have."""
+    where = f" ({source})" if source else ""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        _problem(f"plugin {name!r}{where} was skipped: {exc}", strict)
+        return False
+    except ValueError as exc:  # already registered, or the name is blocked
+        _problem(f"plugin {name!r}{where} was skipped: {exc}", strict)
+        return False
+    unknown = _unknown_hooks(pm, plugin)
+    if unknown:
+        pm.unregister(plugin)
+        known = [
+            n
+            for n in dir(pm.hook)
+            if n.startswith(PROJECT + "_") and getattr(pm.hook, n).spec is not None
+        ]
+        hints = []
+        for hook in unknown:
+            close = closest(hook, known)
+            hints.append(f"{hook} (did you mean {close}?)" if close else hook)
+        _problem(
+            f"plugin {name!r}{where} was skipped: it implements unknown hook(s) {', '.join(hints)}",
+            strict,
+        )
+        return False
+    wrapped = _wrapped_collectors(pm, plugin)
+    if wrapped:
+        pm.unregister(plugin)
+        _problem(
+            f"plugin {name!r}{where} was skipped: {' and '.join(wrapped)} cannot be a wrapper "
+            "(Headwater collects what each plugin returns); implement it without wrapper=True "
+            "to add to it, or wrap a per-concern hook such as headwater_paginator",
+            strict,
+        )
+        return False
+    return True
+
+
+#: Hooks whose results Headwater gathers plugin by plugin (to know who declared what):
+#: a wrapper around them would never run, so it is refused.
+_COLLECTORS = ("headwater_connectors", "headwater_resources")
+
+
+def _wrapped_collectors(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return [
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        if caller.name in _COLLECTORS
+        and any(
+            impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+            for impl in caller.get_hookimpls()
+        )
+    ]
+
+
+def make_plugin_manager(
+    *,
+    entry_points: bool = True,
+    plugins: Iterable[tuple[str, object]] = (),
+    strict: bool | None = None,
+    disabled: Iterable[str] | None = None,
+) -> pluggy.PluginManager:
+    """A new plugin manager.
+
+    Args:
+        entry_points: load the installed ``headwater`` entry points.
+        plugins: extra ``(name, plugin)`` pairs to register (tests, embedding).
+        strict: raise :class:`PluginError` instead of warning about broken plugins
+            (default: ``HEADWATER_STRICT_PLUGINS``).
+        disabled: plugin names to block (default: ``HEADWATER_DISABLE_PLUGINS``).
+    """
+    strict = _strict_from_env() if strict is None else strict
+    pm = HeadwaterPluginManager()
+    pm.add_hookspecs(hookspecs)
+    for name in _disabled_from_env() if disabled is None else disabled:
+        pm.set_blocked(name)
+    if entry_points:
+        _load_entry_points(pm, strict)
+    for name, plugin in plugins:
+        register_plugin(pm, plugin, name, strict=strict)
+    for name, module in builtin_plugins():
+        pm.register(module, name=name)
+    pm.check_pending()
+    return pm
+
+
+def _load_entry_points(pm: HeadwaterPluginManager, strict: bool) -> None:
+    for ep in sorted(metadata.entry_points(group=PROJECT), key=lambda e: e.name):
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not break the host
+            _problem(
+                f"plugin {ep.name!r} ({dist}) was skipped: importing {ep.value} failed with "
+                f"{type(exc).__name__}: {exc}",
+                strict,
+            )
+            continue
+        if register_plugin(pm, plugin, ep.name, strict=strict, source=dist) and ep.dist:
+            pm.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
+
+
+class Registry:
+    """The connectors declared by a plugin manager's plugins, checked once."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._connectors: dict[str, Connector] | None = None
+        self._owners: dict[str, str] = {}
+
+    def plugin_distribution(self, plugin_name: str) -> tuple[str, str] | None:
+        """``(distribution, version)`` of an entry-point plugin, if installed as one."""
+        return getattr(self.pm, "distributions", {}).get(plugin_name)
+
+    def _load(self) -> dict[str, Connector]:
+        connectors: dict[str, Connector] = {}
+        for impl in self.pm.hook.headwater_connectors.get_hookimpls():
+            try:
+                declared = impl.function()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in headwater_connectors: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if declared is None:
+                continue
+            if isinstance(declared, Connector) or not isinstance(declared, Sequence):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: headwater_connectors must return a list of "
+                    f"Connector, got {type(declared).__name__}"
+                )
+            for connector in declared:
+                if not isinstance(connector, Connector):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: headwater_connectors returned "
+                        f"{type(connector).__name__}, not a Connector"
+                    )
+                if connector.name in connectors:
+                    raise PluginError(
+                        f"connector {connector.name!r} is declared by two plugins: "
+                        f"{self._owners[connector.name]!r} and {impl.plugin_name!r}; "
+                        "uninstall or disable one (HEADWATER_DISABLE_PLUGINS)"
+                    )
+                connectors[connector.name] = connector
+                self._owners[connector.name] = impl.plugin_name
+        return connectors
+
+    def _all(self) -> dict[str, Connector]:
+        if self._connectors is None:
+            self._connectors = self._load()
+        return self._connectors
+
+    def connectors(self) -> list[Connector]:
+        """Every declared connector, sorted by name."""
+        return [self._all()[n] for n in sorted(self._all())]
+
+    def owner(self, name: str) -> str:
+        """The name of the plugin that declares connector ``name``."""
+        self._all()
+        return self._owners[name]
+
+    def get(self, name: str) -> Connector:
+        """The connector called ``name``, or :class:`ConnectorNotFound` with a hint."""
+        connectors = self._all()
+        if name in connectors:
+            return connectors[name]
+        installed = ", ".join(sorted(connectors)) or "none"
+        close = closest(name, connectors)
+        hint = (
+            f"did you mean {close}?"
+            if close
+            else f"try `pip install headwater-{name.split('_')[0].replace('_', '-')}`"
+        )
+        raise ConnectorNotFound(
+            f"connector {name!r} is not installed (installed: {installed}); {hint}"
+        )
+
+
+_lock = threading.Lock()
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process's registry over :func:`get_plugin_manager`, built on first use."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = Registry(make_plugin_manager())
+        return _registry
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, built once on first use."""
+    return get_registry().pm
+
+
+def use(pm: pluggy.PluginManager | None) -> None:
+    """Make ``pm`` the process's plugin manager (``None``: rebuild on next use).
+
+    For tests and embedding; :mod:`headwater.testing` uses it to isolate a test from
+    whatever plugins happen to be installed.
+    """
+    global _registry
+    with _lock:
+        _registry = Registry(pm) if pm is not None else None
+
+
+def reset() -> None:
+    """Forget the process's plugin manager; the next use rebuilds it."""
+    use(None)
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """Each registered plugin: name, distribution, version and the hooks it implements."""
+    distributions = getattr(pm, "distributions", {})
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        dist, version = distributions.get(
+            name, ("headwater" if name.startswith("builtin.") else "-", "")
+        )
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist,
+                "version": version,
+                "hooks": sorted(c.name for c in pm.get_hookcallers(plugin) or ()),
+            }
+        )
+    return rows

@@ -1,0 +1,37 @@
+"""``headwater check``: settings resolved, a token obtained, one page of each resource
+fetched — nothing loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from headwater.errors import HeadwaterError
+from headwater.http.extract import fetch_first_page
+from headwater.load.assemble import build_endpoints
+from headwater.redact import redact
+
+__all__ = ["check_connector"]
+
+
+def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
+    """``(resource, ok, detail)`` per top-level resource, from exactly one request each
+    (a token is obtained first where there is one). Settings errors raise."""
+    connector, endpoints = build_endpoints(name, settings)
+    results: list[tuple[str, bool, str]] = []
+    for resource_name, endpoint in endpoints.items():
+        try:
+            records = fetch_first_page(endpoint)
+        except HeadwaterError as exc:
+            results.append((resource_name, False, redact(str(exc))))
+            continue
+        if records is None:
+            results.append((resource_name, True, "ignored by a response rule (see the warning)"))
+        else:
+            results.append((resource_name, True, f"first page: {len(records)} records"))
+    for resource in connector.resources:
+        if resource.parent is not None:
+            results.append(
+                (resource.name, True, f"not checked: one request per {resource.parent.resource}")
+            )
+    return results

@@ -1,0 +1,127 @@
+"""dlt's errors told as Headwater's: one line naming the problem and the fix.
+
+dlt wraps what fails inside a pipeline step (a Headwater error raised by a resource,
+a missing destination setting, a DuckDB file locked by another process); :func:`explain`
+finds the cause in the exception chain and says it in Headwater's words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from headwater.errors import ConfigError, HeadwaterError, RunError
+from headwater.redact import is_secret_name, redact
+
+__all__ = ["DUCKDB_LOCK", "exception_chain", "explain"]
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend([getattr(current, "exception", None), current.__cause__, current.__context__])
+    return seen
+
+
+#: DuckDB's message when another process holds the database file.
+DUCKDB_LOCK = re.compile(
+    r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in .*?'
+    r"\(PID (?P<pid>\d+)\)"
+)
+
+
+def explain(exc: BaseException) -> HeadwaterError | None:
+    """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
+    Headwater error for dlt failures users cause; ``None`` when unknown."""
+    chain = exception_chain(exc)
+    for item in chain:
+        if isinstance(item, HeadwaterError):
+            return item
+    from dlt.common.configuration.exceptions import (
+        ConfigFieldMissingException,
+        InvalidNativeValue,
+    )
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+    from dlt.common.exceptions import MissingDependencyException
+
+    for item in chain:
+        if isinstance(item, ConfigFieldMissingException):
+            return ConfigError(
+                f"the destination's {_missing(item)}: {_where_to_set(item) or _first_line(item)}"
+            )
+        if isinstance(item, InvalidNativeValue):
+            path = [str(p) for p in getattr(item, "embedded_sections", ()) if p]
+            where = (
+                f" in {'__'.join(p.upper() for p in path)} or [{'.'.join(path[:-1])}] {path[-1]}"
+                if len(path) >= 2
+                else ""
+            )
+            inner = getattr(item, "inner_exception", None) or item
+            return ConfigError(
+                f"the destination's credentials{where} cannot be read: {_first_line(inner)}"
+            )
+        if isinstance(item, UnknownDestinationModule):
+            return ConfigError(
+                f"unknown destination {item.ref!r}; use a dlt destination name "
+                "such as duckdb, postgres, bigquery, snowflake or filesystem"
+            )
+        if isinstance(item, MissingDependencyException):
+            return ConfigError(_first_line(item))
+    for item in chain:
+        locked = DUCKDB_LOCK.search(str(item))
+        if locked is not None:
+            return RunError(
+                f"the DuckDB file {locked['path']} is open in another process "
+                f"(PID {locked['pid']}): close it there (a DuckDB shell, a notebook) and "
+                "run again"
+            )
+    step = next((s for s in chain if type(s).__name__ == "PipelineStepFailed"), None)
+    if step is not None:
+        inner = chain[-1]
+        return RunError(
+            f"the {getattr(step, 'step', 'pipeline')} step failed: "
+            f"{type(inner).__name__}: {_first_line(inner)}"
+        )
+    return None
+
+
+def _missing(exc: Any) -> str:
+    """``credentials lack database, password`` / ``setting x is not set`` for dlt's
+    ``ConfigFieldMissingException``."""
+    parts = []
+    for name, traces in exc.traces.items():
+        nested = next((t.traces for t in traces if getattr(t, "traces", None)), None)
+        if nested:
+            parts.append(f"{name} lack {', '.join(nested)}")
+        else:
+            parts.append(f"setting {name} is not set")
+    return "; ".join(parts) or "settings are incomplete"
+
+
+def _where_to_set(exc: Any) -> str | None:
+    """Where to set the first missing destination setting of dlt's
+    ``ConfigFieldMissingException``: its environment variable and its TOML key."""
+    for name, traces in exc.traces.items():
+        for trace in traces:
+            nested = getattr(trace, "traces", None)  # a config of its own: credentials
+            if nested is not None:
+                sections = [t.sections for ts in nested.values() for t in ts]
+            else:
+                sections = [[*trace.sections, name]]
+            for path in sections:
+                if len(path) >= 3 and path[0] == "destination":
+                    env = "__".join(part.upper() for part in path)
+                    toml = "secrets.toml" if is_secret_name(path[-1]) else "config.toml"
+                    return f"set {env} or [{'.'.join(path[:-1])}] {path[-1]} in .dlt/{toml}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, redacted (its type when it has none)."""
+    lines = redact(str(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,359 @@
+"""Running a connector into a destination, as ``headwater run`` does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from attrs import field, frozen
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from headwater.errors import ConfigError, RunError
+from headwater.http import authenticators
+from headwater.load.assemble import build_source
+from headwater.load.unique import distrust_pending
+from headwater.load.validation import collect_outcomes
+from headwater.plugin.manager import get_registry
+from headwater.redact import redact
+from headwater.run.destinations import check_destination, register_destination_secrets
+from headwater.run.dlt_errors import exception_chain, explain
+from headwater.run.query import query_hint
+from headwater.run.workdir import (
+    _FAST_DESTINATIONS,
+    apply_duckdb_defaults,
+    check_names,
+    default_names,
+    duckdb_destination,
+    file_format_for,
+    folder_pipelines_dir,
+    pipeline_lock,
+)
+from headwater.spec import Connector
+
+__all__ = ["RunResult", "run_connector"]
+
+# Destinations whose key comparisons are exact (no case-insensitive or trailing-space
+# collations by default, as SQL Server's and MySQL's have): there, keys Headwater saw
+# once each are unique to the merge too, and it may skip deduplicating them
+# (headwater.load.unique). Elsewhere dlt deduplicates as usual.
+_EXACT_KEYS = ("duckdb", "postgres")
+
+
+@frozen
+class RunResult:
+    """What a run loaded and where."""
+
+    pipeline_name: str
+    destination: str
+    dataset_name: str
+    row_counts: Mapping[str, int] = field(factory=dict)
+    location: str = ""
+    hint: str = ""
+    #: one line per resource that failed (its data was not loaded; the others' was)
+    failures: tuple[str, ...] = ()
+    #: one line per resource some of whose records broke its schema, with the counts
+    warnings: tuple[str, ...] = ()
+
+
+def _compares_keys_exactly(destination: str) -> bool:
+    """Whether ``destination`` compares keys as Headwater does (:data:`_EXACT_KEYS`),
+    which a DuckDB configured with a collation (``default_collation``: ``nocase``
+    makes ``u1`` and ``U1`` one key) does not."""
+    if destination not in _EXACT_KEYS:
+        return False
+    if destination == "duckdb":
+        import dlt
+
+        for setting in ("global_config", "local_config", "pragmas"):
+            value = dlt.config.get(f"destination.duckdb.credentials.{setting}")
+            if value and "collat" in str(value).lower():
+                return False
+    return True
+
+
+def run_connector(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    resources: Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset_name: str | None = None,
+    pipeline_name: str | None = None,
+    full_refresh: bool = False,
+    all_or_nothing: bool = False,
+    pipelines_dir: str | None = None,
+    progress: Any = None,
+    lock_timeout: float = 0.0,
+) -> RunResult:
+    """Build connector ``name``'s source and load it.
+
+    Each top-level resource is extracted on its own (with its child resources), and
+    whatever was extracted is loaded: a resource that fails does not lose the others'
+    data; its error is in :attr:`RunResult.failures`. With ``all_or_nothing`` (and
+    with ``full_refresh``) any failure loads nothing and raises. Raises
+    :class:`HeadwaterError` for configuration errors and when nothing could be loaded.
+    ``progress``: a dlt collector (see :func:`headwater.run.progress.make_progress`).
+    ``pipelines_dir``: dlt's working state (default: :func:`folder_pipelines_dir`, in
+    the current folder, as is the default DuckDB file).
+    ``lock_timeout``: seconds to wait when another run of the same pipeline holds its
+    lock (:func:`pipeline_lock`; default: refuse at once).
+    """
+    register_destination_secrets()
+    default_pipeline, default_dataset = default_names(name)
+    pipeline_name = default_pipeline if pipeline_name is None else pipeline_name
+    dataset_name = default_dataset if dataset_name is None else dataset_name
+    check_names(pipeline_name, dataset_name)
+    source = build_source(
+        name, settings, resources=resources, unique_keys=_compares_keys_exactly(destination)
+    )
+    connector = get_registry().get(name)
+    check_destination(destination)
+    if destination == "duckdb" and dataset_name == pipeline_name:
+        raise ConfigError(
+            f"--dataset-name {dataset_name} equals the pipeline name, and DuckDB cannot load a "
+            f"dataset named like its file ({pipeline_name}.duckdb); choose another dataset name"
+        )
+    file_format = file_format_for(destination)
+    if destination in _FAST_DESTINATIONS:
+        apply_duckdb_defaults()
+    pipelines_dir = pipelines_dir or folder_pipelines_dir()
+    # Everything that reads or writes the pipeline's working folder happens under its
+    # lock: a second run of this pipeline meanwhile is refused (see pipeline_lock).
+    with pipeline_lock(pipeline_name, pipelines_dir, timeout=lock_timeout):
+        return _locked_run(
+            source,
+            connector,
+            default_pipeline=default_pipeline,
+            resources=resources,
+            destination=destination,
+            dataset_name=dataset_name,
+            pipeline_name=pipeline_name,
+            full_refresh=full_refresh,
+            all_or_nothing=all_or_nothing,
+            pipelines_dir=pipelines_dir,
+            progress=progress,
+            file_format=file_format,
+        )
+
+
+# Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
+# extract/normalize/load, where the data went and how to look at it), sharing the
+# pipeline and its destination client.
+def _locked_run(
+    source: Any,
+    connector: Connector,
+    *,
+    default_pipeline: str,
+    resources: Sequence[str] | None,
+    destination: str,
+    dataset_name: str,
+    pipeline_name: str,
+    full_refresh: bool,
+    all_or_nothing: bool,
+    pipelines_dir: str,
+    progress: Any,
+    file_format: str | None,
+) -> RunResult:
+    """The part of :func:`run_connector` that runs the pipeline (under its lock)."""
+    import dlt
+
+    try:
+        pipeline = dlt.pipeline(
+            pipeline_name=pipeline_name,
+            # DuckDB: the file is where this run is, not where the pipeline first ran
+            destination=duckdb_destination() if destination == "duckdb" else destination,
+            dataset_name=dataset_name,
+            pipelines_dir=pipelines_dir,
+            **({"progress": progress} if progress is not None else {}),
+        )
+        # Resolve the destination's settings (credentials) before anything is fetched;
+        # this neither connects nor creates anything.
+        client = pipeline.destination_client()
+        credentials = client.config.credentials
+        distrust_pending(pipeline)
+        if all_or_nothing or full_refresh:
+            # One extract: any failure discards everything (and a refresh is never
+            # applied to only some resources). dlt runs all steps: no connection is
+            # held, or the DuckDB file would be locked for the whole extract.
+            info = pipeline.run(
+                source,
+                loader_file_format=file_format,
+                # only the chosen resources' tables and state when resources are named
+                refresh=("drop_resources" if resources else "drop_sources")
+                if full_refresh
+                else None,
+            )
+            failures: list[str] = []
+            warnings: list[str] = []
+        else:
+            hold = client if destination == "duckdb" else None
+            info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
+    except Exception as exc:
+        known = explain(exc)
+        if known is not None:
+            raise known from None
+        raise
+    counts: dict[str, int] = {}
+    trace = pipeline.last_trace
+    if trace is not None and trace.last_normalize_info is not None:
+        counts = {
+            t: n
+            for t, n in trace.last_normalize_info.row_counts.items()
+            if not t.startswith("_dlt")
+        }
+    location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
+    hint = ""
+    # a table to look at: none when the API never returned a record (none was created)
+    first = _first_table_with_data(pipeline, [*sorted(counts), *source.resources])
+    if destination == "duckdb":
+        # where the data really went: DESTINATION__DUCKDB__CREDENTIALS may name the file
+        database = getattr(credentials, "database", None)
+        path = os.path.abspath(database or f"{pipeline_name}.duckdb")
+        location = path
+        if first is not None:
+            hint = query_hint(
+                connector.name,
+                dataset_name,
+                first,
+                pipeline_name=None if pipeline_name == default_pipeline else pipeline_name,
+            )
+    elif destination == "postgres" and first is not None:
+        # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
+        hint = (
+            f"psql -h {credentials.host} -p {credentials.port} -U {credentials.username} "
+            f"-d {credentials.database} "
+            f"-c 'select * from {dataset_name}.\"{first}\" limit 5'"
+        )
+    return RunResult(
+        pipeline_name=pipeline_name,
+        destination=destination,
+        dataset_name=dataset_name,
+        row_counts=counts,
+        location=location,
+        hint=hint,
+        failures=tuple(failures),
+        warnings=tuple(warnings),
+    )
+
+
+def _first_table_with_data(pipeline: Any, tables: Sequence[str]) -> str | None:
+    """The first of ``tables`` that has held data in the destination (this run or an
+    earlier one): a table of an API that never returned a record is not created."""
+    from dlt.common.schema.utils import has_table_seen_data
+
+    known = pipeline.default_schema.tables if pipeline.default_schema_name else {}
+    return next((t for t in tables if t in known and has_table_seen_data(known[t])), None)
+
+
+@contextmanager
+def _kept_open(client: Any) -> Iterator[None]:
+    """Hold one connection of ``client`` (a DuckDB job client) open meanwhile.
+
+    dlt's DuckDB connection pool opens the database when a job borrows a connection and
+    closes it when the last one is returned, and closing checkpoints. A load of 200k
+    records opened the database about ten times and checkpointed three times; held
+    open, it checkpoints once, when this connection closes: load 1.69 -> 1.12 s
+    (medians of 4). The pool belongs to the client's credentials: the load must be
+    given them (``pipeline.load(credentials=...)``) to share it."""
+    client.sql_client.open_connection()
+    try:
+        yield
+    finally:
+        client.sql_client.close_connection()
+
+
+def _run_isolated(
+    pipeline: Any,
+    source: Any,
+    connector: Connector,
+    file_format: str | None,
+    hold: Any = None,
+) -> tuple[Any, list[str], list[str]]:
+    """Extract every selected resource into one package; when a resource fails (dlt
+    discards the failed package), extract again without it and its children. Then
+    normalize and load that one package. Returns the load info, the failures and the
+    warnings.
+
+    A failure every resource shares (:func:`_shared`: the access token refused, the
+    host unreachable) ends the run at once with one error, not one per resource. A
+    resource whose every record broke its schema fails after the load: its records
+    are loaded into its quarantine table, and the other resources as usual
+    (:func:`headwater.load.validation.collect_outcomes`).
+
+    One package, not one per resource: dlt migrates the destination per package, only
+    for that package's tables, and records the schema's hash, so a later package with
+    the same hash skipped migration and its tables were never created (seen when the
+    destination had lost them while the pipeline's state remained).
+
+    ``hold``: a DuckDB job client whose connection stays open through the load
+    (:func:`_kept_open`).
+    """
+    remaining = list(source.resources.selected)
+    failures: list[str] = []
+    if pipeline.config.restore_from_destination:
+        # What pipeline.run() does first: on a runner whose working directory starts
+        # empty (a container, CI), incremental cursors come back from the destination.
+        pipeline.sync_destination()
+    while True:
+        # each attempt counts afresh: a failed attempt's records are discarded
+        with collect_outcomes() as outcomes:
+            try:
+                pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
+                break
+            except Exception as exc:
+                known = explain(exc)
+                failed = getattr(known, "resource", None)
+                if known is None or isinstance(known, ConfigError) or failed not in remaining:
+                    raise
+                if str(known) not in failures:
+                    failures.append(str(known))
+                if _shared(known):
+                    # every other resource would fail the same way: one line, not one each
+                    raise RunError("; ".join(failures)) from None
+                dropped = _with_descendants(connector, failed)
+                remaining = [name for name in remaining if name not in dropped]
+                if not remaining:
+                    raise RunError("; ".join(failures)) from None
+    warnings = []
+    for outcome in outcomes.values():
+        if outcome.all_invalid:
+            failures.append(outcome.failure())
+        elif (warning := outcome.warning()) is not None:
+            warnings.append(warning)
+    pipeline.normalize()
+    if hold is None:
+        return pipeline.load(), failures, warnings
+    # the load resolves to hold's credentials, so its jobs share hold's open connection
+    with _kept_open(hold):
+        return pipeline.load(credentials=hold.config.credentials), failures, warnings
+
+
+def _shared(known: BaseException) -> bool:
+    """Whether a resource's failure is one every resource shares: the access token
+    could not be obtained (one authenticator serves every resource), or no connection
+    to the host could be made (after the retries)."""
+    frame = known.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    # raised in the authenticators' module: the access token could not be obtained
+    if frame is not None and frame.tb_frame.f_globals.get("__name__") == authenticators.__name__:
+        return True
+    return any(
+        isinstance(item, ConnectTimeoutError | NewConnectionError)
+        for item in exception_chain(known)
+    )
+
+
+def _with_descendants(connector: Connector, name: str) -> set[str]:
+    """``name`` and every resource that, directly or not, has it as parent."""
+    names = {name}
+    changed = True
+    while changed:
+        changed = False
+        for resource in connector.resources:
+            if resource.parent and resource.parent.resource in names and resource.name not in names:
+                names.add(resource.name)
+                changed = True
+    return names

@@ -1,0 +1,331 @@
+"""Core features end to end against the simulator: child resources, incremental sync,
+resources added by a plugin, and schemas supplied by a plugin."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import headwater
+import pytest
+from headwater import hookimpl
+from headwater.errors import ConfigError, SettingsError
+from headwater.spec import (
+    ApiKeyAuth,
+    Connector,
+    IncrementalSpec,
+    OffsetPagination,
+    ParentSpec,
+    Resource,
+    ResponseRule,
+    SinglePage,
+)
+from headwater.testing import Fault
+from helpers import extraction_error, rows_of
+
+SCHEMAS = {
+    "people": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+        "required": ["id"],
+    },
+    "notes": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "text": {"type": "string"}},
+        "required": ["id"],
+    },
+    "logs": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "line": {"type": "string"}},
+        "required": ["id"],
+    },
+    "events": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "ts": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id", "ts"],
+    },
+}
+
+FEAT = Connector(
+    name="feat",
+    package="headwater_directory",
+    auth=ApiKeyAuth(name="X-Key", location="header"),
+    response_rules=[ResponseRule(action="ignore", status_code=404)],
+    resources=[
+        Resource(
+            name="people",
+            path="/v1/people",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=50),
+        ),
+        Resource(
+            name="notes",
+            path="/v1/people/{pid}/notes",
+            schema="unused.json",
+            data_selector="notes",
+            pagination=SinglePage(),
+            parent=ParentSpec(resource="people", field="id", placeholder="pid", column="person_id"),
+            primary_key=("person_id", "id"),
+        ),
+        Resource(
+            name="logs",
+            path="/v1/logs",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=100, total_path="total"),
+        ),
+        Resource(
+            name="events",
+            path="/v1/events",
+            schema="unused.json",
+            data_selector="data",
+            pagination=OffsetPagination(limit=100),
+            incremental=IncrementalSpec(cursor_field="ts", param="since"),
+        ),
+    ],
+)
+
+
+class FeatPlugin:
+    """Declares FEAT and supplies its schemas through the schema hook."""
+
+    @hookimpl
+    def headwater_connectors(self):
+        return [FEAT]
+
+    @hookimpl
+    def headwater_record_schema(self, connector, resource):
+        if connector.name == "feat":
+            return SCHEMAS.get(resource.name, SCHEMAS["people"])
+        return None
+
+
+@pytest.fixture
+def feat(headwater_plugins, api_simulator):
+    headwater_plugins(FeatPlugin())
+
+    def start(**options):
+        return api_simulator(FEAT, schemas=SCHEMAS, **options)
+
+    return start
+
+
+def count(pipeline, sql):
+    with pipeline.sql_client() as client:
+        return client.execute_sql(sql)
+
+
+def test_children_for_every_parent_concurrently_and_joinable(feat, duckdb_pipeline):
+    sim = feat(records={"people": 120, "notes": 3, "events": 10}, latency=0.02)
+    expected = sum(len(v) for v in sim.data["notes"].values())
+    pipeline = duckdb_pipeline("children")
+    pipeline.run(headwater.source("feat", resources=["notes"], max_workers=8, **sim.settings))
+    assert count(pipeline, "select count(*) from notes") == [(expected,)]
+    assert count(pipeline, "select count(*) from notes n join people p on n.person_id = p.id") == [
+        (expected,)
+    ]
+    assert count(pipeline, "select count(*) from people") == [(120,)]
+    assert sim.peak_concurrency >= 4  # child requests overlap
+    # second run merges on (person_id, id): no duplicates
+    pipeline.run(headwater.source("feat", resources=["notes"], **sim.settings))
+    assert count(pipeline, "select count(*) from notes") == [(expected,)]
+
+
+def test_child_404_skips_that_parent_only(feat, duckdb_pipeline, caplog):
+    sim = feat(records={"people": 20, "notes": 2})
+    # One worker: child requests go in parent order, so the 4th is people[3]'s.
+    victim = sim.data["people"][3]["id"]
+    sim.add_fault(Fault("status", status=404, resource="notes", count=1, after=3))
+    pipeline = duckdb_pipeline("child404")
+    pipeline.run(headwater.source("feat", resources=["notes"], max_workers=1, **sim.settings))
+    expected = sum(len(v) for v in sim.data["notes"].values())
+    loaded = count(pipeline, "select count(*) from notes")[0][0]
+    assert loaded == expected - len(sim.data["notes"][victim])
+    assert "ignoring HTTP 404" in caplog.text
+
+
+def test_incremental_sends_since_and_loads_only_new(feat, duckdb_pipeline):
+    sim = feat(records={"people": 1, "events": 250})
+    pipeline = duckdb_pipeline("incr")
+    pipeline.run(headwater.source("feat", resources=["events"], **sim.settings))
+    assert count(pipeline, "select count(*) from events") == [(250,)]
+    first_requests = sim.requests_for("events")
+    assert all("since" not in r.query for r in first_requests)
+    newest = max(r["ts"] for r in sim.data["events"])
+
+    sim.reset_log()
+    sim.grow("events", 7)
+    pipeline.run(headwater.source("feat", resources=["events"], **sim.settings))
+    assert count(pipeline, "select count(*) from events") == [(257,)]
+    sent = {r.query["since"][0] for r in sim.requests_for("events")}
+    assert sent == {newest}
+
+    sim.reset_log()
+    pipeline.run(
+        headwater.source("feat", resources=["events"], sync_mode="full_refresh", **sim.settings)
+    )
+    assert all("since" not in r.query for r in sim.requests_for("events"))
+    assert count(pipeline, "select count(*) from events") == [(257,)]
+
+
+def test_headwater_resources_added_resource_inherits_everything(
+    feat, headwater_plugins, api_simulator
+):
+    class MoreResources:
+        @hookimpl
+        def headwater_resources(self, connector, settings):
+            if connector.name != "feat":
+                return None
+            return [
+                Resource(
+                    name="people_copy",
+                    path="/v1/people",
+                    schema="unused.json",
+                    data_selector="data",
+                    pagination=OffsetPagination(limit=50),
+                )
+            ]
+
+    headwater_plugins(FeatPlugin(), MoreResources())
+    sim = api_simulator(FEAT, schemas=SCHEMAS, records={"people": 60})
+    source = headwater.source("feat", resources=["people_copy"], **sim.settings)
+    rows = rows_of(source)
+    assert len(rows) == 60
+
+    class Clash:
+        @hookimpl
+        def headwater_resources(self, connector):
+            return [Resource(name="people", path="/x", schema="s.json")]
+
+    headwater_plugins(FeatPlugin(), Clash())
+    # hooks that may depend on settings run when the source is extracted
+    error = extraction_error(headwater.source("feat", **sim.settings))
+    assert isinstance(error, ConfigError)
+    assert re.search("extra resources of connector feat:.*'people' twice", str(error))
+
+
+def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):
+    sim = feat(records={"people": 1, "logs": 3050}, latency=0.02)
+    source = headwater.source("feat", resources=["logs"], parallel_pages=8, **sim.settings)
+    got = [r["id"] for r in rows_of(source)]
+    assert got == [r["id"] for r in sim.data["logs"]]  # every record, once, in order
+    assert sim.peak_concurrency >= 4
+    offsets = sorted(int(r.query["offset"][0]) for r in sim.requests_for("logs"))
+    assert offsets == list(range(0, 3100, 100))  # no page twice, none past the total
+
+
+def test_parallel_pages_setting_is_checked(feat):
+    sim = feat(records={"people": 1})
+    # checked when the source is extracted, before any request
+    error = extraction_error(headwater.source("feat", parallel_pages={"people": 4}, **sim.settings))
+    assert isinstance(error, SettingsError)
+    assert "'people' is not a resource whose pages can be" in str(error)
+    error = extraction_error(headwater.source("feat", parallel_pages=0, **sim.settings))
+    assert isinstance(error, SettingsError) and "invalid setting parallel_pages" in str(error)
+    assert sim.requests == []
+
+
+def test_failed_resource_does_not_lose_the_others(feat, headwater_env):
+    from headwater.errors import RunError
+    from headwater.run.pipeline import run_connector
+
+    sim = feat(records={"people": 30, "logs": 300})
+    sim.add_fault(Fault("status", status=400, resource="logs", count=None, after=1))
+    result = run_connector("feat", sim.settings, resources=["people", "logs"])
+    assert len(result.failures) == 1
+    assert result.failures[0].startswith("resource feat.logs: GET")
+    assert "HTTP 400" in result.failures[0]
+    assert result.row_counts == {"people": 30}
+    db = headwater_env / "headwater_feat.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {
+            t
+            for (t,) in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'feat_data'"
+            ).fetchall()
+        }
+    assert "people" in tables and "logs" not in tables  # no half-loaded resource
+
+    with pytest.raises(RunError, match="resource feat.logs"):
+        run_connector(
+            "feat",
+            sim.settings,
+            resources=["people", "logs"],
+            all_or_nothing=True,
+            pipeline_name="strict",
+            dataset_name="strict_data",
+        )
+    strict = headwater_env / "strict.duckdb"
+    if strict.exists():  # dlt may have created the file; it holds no people
+        with duckdb.connect(str(strict), read_only=True) as con:
+            assert con.sql(
+                "select count(*) from information_schema.tables where table_name = 'people'"
+            ).fetchall() == [(0,)]
+
+
+def feat_api(requests_mock, people, notes=None, events=None):
+    requests_mock.get("https://api.example.com/v1/people", json={"data": people})
+    for person in people:
+        requests_mock.get(
+            f"https://api.example.com/v1/people/{person['id']}/notes",
+            json={"notes": (notes or {}).get(person["id"], [{"id": 1, "text": "n"}])},
+        )
+    if events is not None:
+        requests_mock.get("https://api.example.com/v1/events", json={"data": events})
+
+
+def test_quarantined_records_do_not_break_an_incremental_resource(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    headwater_plugins(FeatPlugin())
+    good = [{"id": "e1", "ts": "2024-01-01T00:00:00Z"}, {"id": "e3", "ts": "2024-01-03T00:00:00Z"}]
+    bad = {"id": 2, "ts": "2024-01-02T00:00:00Z"}  # an integer id where text is declared
+    feat_api(requests_mock, [], events=[good[0], bad, good[1]])
+    pipeline = duckdb_pipeline("incr_quarantine")
+    pipeline.run(headwater.source("feat", resources=["events"], api_key="kkkk"))
+    assert count(pipeline, "select id from events order by id") == [("e1",), ("e3",)]
+    assert count(pipeline, "select count(*) from events_quarantine") == [(1,)]
+
+
+def test_quarantined_parents_are_not_used_as_parents(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    headwater_plugins(FeatPlugin())
+    people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": 42}, {"id": "p3", "name": "Cy"}]
+    feat_api(requests_mock, people)
+    pipeline = duckdb_pipeline("parent_quarantine")
+    pipeline.run(headwater.source("feat", resources=["notes"], api_key="kkkk"))
+    asked = sorted(r.path for r in requests_mock.request_history if r.path.endswith("/notes"))
+    assert asked == ["/v1/people/p1/notes", "/v1/people/p3/notes"]
+    assert count(pipeline, "select person_id from notes order by 1") == [("p1",), ("p3",)]
+    assert count(pipeline, "select count(*) from people_quarantine") == [(1,)]
+
+
+def test_full_refresh_of_one_resource_keeps_the_others(feat, headwater_env):
+    from headwater.run.pipeline import run_connector
+
+    sim = feat(records={"people": 10, "logs": 20})
+    run_connector("feat", sim.settings, resources=["people", "logs"])
+    run_connector("feat", sim.settings, resources=["people"], full_refresh=True)
+    db = headwater_env / "headwater_feat.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
+        assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]
+
+
+def test_run_recovers_after_the_database_file_is_deleted(feat, headwater_env):
+    from headwater.run.pipeline import run_connector
+
+    sim = feat(records={"people": 10, "logs": 20})
+    run_connector("feat", sim.settings, resources=["people", "logs"])
+    db = headwater_env / "headwater_feat.duckdb"
+    db.unlink()  # the pipeline's state (in DLT_DATA_DIR) stays behind
+    result = run_connector("feat", sim.settings, resources=["people", "logs"])
+    assert result.failures == ()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
+        assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]

@@ -1,0 +1,678 @@
+"""Hostile servers: credentials never leave their origin, and memory and time stay
+bounded whatever the server sends. Every test talks to real HTTP servers on 127.0.0.1
+(:class:`headwater.testing.HostileServer`), through ``headwater.source()`` or the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import headwater
+import pytest
+from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
+from headwater.http.session import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpLimits,
+    check_redirect,
+    retrying_session,
+)
+from headwater.run.dlt_errors import explain
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+)
+from headwater.testing import (
+    Bomb,
+    EndlessChunks,
+    HostileServer,
+    Json,
+    Redirect,
+    Token,
+    Trickle,
+)
+from headwater.testing.hostile import EmptyGzipBlocks, SlowHeaders
+from helpers import Declares, connector, records
+
+SECRET = "canary-Hostile-5b2f9e"
+TOKEN = "canary-Token-0d41aa"
+PAGE = {"data": records(3)}
+QUICK = RetryPolicy(max_retries=1, backoff_factor=0.01, max_delay=0.05)
+
+#: every auth kind of the core: (spec, settings holding the canary secret)
+AUTH_KINDS = {
+    "oauth2": (OAuth2ClientCredentials(), {"client_id": "id-1", "client_secret": SECRET}),
+    "api_key_header": (ApiKeyAuth(name="X-Api-Key", location="header"), {"api_key": SECRET}),
+    "api_key_query": (ApiKeyAuth(name="api_key", location="query"), {"api_key": SECRET}),
+    "bearer": (BearerAuth(), {"token": SECRET}),
+    "basic": (BasicAuth(), {"username": "user-1", "password": SECRET}),
+}
+
+
+@pytest.fixture
+def servers():
+    """Two hostile servers: the API, and another origin (another port) recording what
+    reaches it."""
+    with HostileServer() as api, HostileServer() as elsewhere:
+        api.serve("/token", Token(access_token=TOKEN))
+        yield api, elsewhere
+
+
+def run_source(headwater_plugins, duckdb_pipeline, conn, **settings):
+    headwater_plugins(Declares(conn))
+    pipeline = duckdb_pipeline("hostile")
+    pipeline.run(headwater.source(conn.name, **settings))
+    with pipeline.sql_client() as client:
+        return client.execute_sql("select id from items")
+
+
+def error_of(headwater_plugins, duckdb_pipeline, conn, **settings) -> ResponseError:
+    with pytest.raises(Exception) as err:
+        run_source(headwater_plugins, duckdb_pipeline, conn, **settings)
+    known = explain(err.value)
+    assert isinstance(known, ResponseError), repr(err.value)
+    assert "\n" not in str(known)
+    return known
+
+
+# ------------------------------------------------------ credentials and redirects
+
+
+@pytest.mark.parametrize("kind", list(AUTH_KINDS))
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_cross_origin_redirect_is_refused_and_carries_no_credential(
+    headwater_plugins, duckdb_pipeline, servers, kind, status
+):
+    api, elsewhere = servers
+    spec, secrets = AUTH_KINDS[kind]
+    api.serve("/items", Redirect(elsewhere.url("/items"), status=status))
+    # the other origin asks for credentials: nothing may be re-sent to it either
+    elsewhere.serve("/items", Json({"error": "who are you"}, status=401))
+    conn = connector(auth=spec, retry=QUICK)
+    settings = {"base_url": api.base_url, "token_url": api.url("/token"), **secrets}
+    if kind != "oauth2":
+        settings.pop("token_url")
+
+    error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+
+    assert isinstance(error, RedirectRefused)
+    message = str(error)
+    assert "resource testapi.items" in message
+    assert api.base_url in message and elsewhere.base_url in message
+    assert "set base_url" in message
+    assert SECRET not in message and TOKEN not in message
+    assert elsewhere.requests == []
+    assert not elsewhere.saw(SECRET) and not elsewhere.saw(TOKEN)
+
+
+def test_redirect_to_another_host_on_the_same_port_is_refused(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    # localhost and 127.0.0.1 are one machine but two origins
+    api.serve("/items", Redirect(api.base_url.replace("127.0.0.1", "localhost") + "/v2"))
+    api.serve("/v2", Json(PAGE))
+    conn = connector(auth=BearerAuth(), retry=QUICK)
+    error = error_of(headwater_plugins, duckdb_pipeline, conn, base_url=api.base_url, token=SECRET)
+    assert isinstance(error, RedirectRefused)
+    assert [r.path for r in api.requests] == ["/items"]
+
+
+@pytest.mark.parametrize("kind", list(AUTH_KINDS))
+def test_same_origin_redirect_is_followed_with_the_credentials(
+    headwater_plugins, duckdb_pipeline, servers, kind
+):
+    api, _ = servers
+    spec, secrets = AUTH_KINDS[kind]
+    api.serve("/items", Redirect("/v2/items", status=308, keep_query=True))
+    api.serve("/v2/items", Json(PAGE))
+    settings = {"base_url": api.base_url, "token_url": api.url("/token"), **secrets}
+    if kind != "oauth2":
+        settings.pop("token_url")
+    rows = run_source(headwater_plugins, duckdb_pipeline, connector(auth=spec), **settings)
+    assert sorted(r[0] for r in rows) == sorted(r["id"] for r in PAGE["data"])
+    moved = [r for r in api.requests if r.path == "/v2/items"]
+    assert len(moved) == 1
+    assert moved[0].carries(TOKEN if kind == "oauth2" else SECRET)
+
+
+def test_https_to_http_downgrade_is_refused():
+    with pytest.raises(RedirectRefused, match="downgrade from https to http"):
+        check_redirect("https://api.test/items?page=2", "http://api.test/items?page=2", 301)
+    check_redirect("https://api.test/items", "https://API.test:443/v2/items")  # same origin
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_token_endpoint_redirect_to_another_origin_is_an_error_not_a_token(
+    headwater_plugins, duckdb_pipeline, servers, status
+):
+    api, elsewhere = servers
+    api.serve("/token", Redirect(elsewhere.url("/token"), status=status))
+    elsewhere.serve("/token", Token(access_token=TOKEN))
+    api.serve("/items", Json(PAGE))
+    conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        conn,
+        base_url=api.base_url,
+        token_url=api.url("/token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    message = str(error)
+    assert "token endpoint" in message
+    assert api.base_url in message and elsewhere.base_url in message
+    assert elsewhere.requests == []  # the form (client secret) was never re-posted
+    assert [r.path for r in api.requests] == ["/token"]  # and no API request was made
+
+
+def parser_differential_locations(api: HostileServer, elsewhere: HostileServer, path: str):
+    """``Location`` values that URL parsers read differently: urllib3 (which prepares
+    a request) sees ``elsewhere`` where ``urllib.parse`` sees ``api``, or refuses."""
+    port, other = api.base_url.rsplit(":", 1)[1], elsewhere.base_url.rsplit(":", 1)[1]
+    return {
+        "backslash": f"http://127.0.0.1:{other}\\@127.0.0.1:{port}{path}",
+        "two_backslashes": f"http://127.0.0.1:{other}\\\\@127.0.0.1:{port}{path}",
+        # U+FF20 sent as UTF-8 bytes (the server writes headers as latin-1)
+        "fullwidth_at": f"http://127.0.0.1:{port}\uff20127.0.0.1:{other}{path}".encode().decode(
+            "latin-1"
+        ),
+        "fullwidth_at_elsewhere": f"http://127.0.0.1:{other}\uff20x{path}".encode().decode(
+            "latin-1"
+        ),
+    }
+
+
+FORMS = ["backslash", "two_backslashes", "fullwidth_at", "fullwidth_at_elsewhere"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_token_redirect_read_differently_by_url_parsers_never_reaches_another_origin(
+    headwater_plugins, duckdb_pipeline, servers, form
+):
+    api, elsewhere = servers
+    location = parser_differential_locations(api, elsewhere, "/token")[form]
+    api.serve("/old-token", Redirect(location, status=307))
+    elsewhere.serve("/", Token(access_token=TOKEN))
+    api.serve("/items", Json(PAGE))
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials(), retry=QUICK),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert isinstance(error, RedirectRefused), error
+    assert "token endpoint" in str(error) and "set token_url" in str(error)
+    assert SECRET not in str(error)
+    assert elsewhere.requests == []  # the client secret never left the token origin
+    assert [r.path for r in api.requests] == ["/old-token"]
+
+
+@pytest.mark.parametrize("path", ["session", "lean"])
+@pytest.mark.parametrize("form", FORMS)
+def test_api_redirect_read_differently_by_url_parsers_never_reaches_another_origin(form, path):
+    """Both request paths (``Session.send`` and the page loop's :class:`LeanGet`): the
+    redirect is refused, or followed to the API's own origin — never elsewhere."""
+    import requests
+    from headwater import redact
+    from headwater.http.authenticators import ApiKeyAuthenticator
+
+    redact.register([SECRET])
+    with HostileServer() as api, HostileServer() as elsewhere:
+        location = parser_differential_locations(api, elsewhere, "/items")[form]
+        api.serve("/r", Redirect(location, status=307))
+        api.serve("/items", Json(PAGE))
+        elsewhere.serve("/items", Json(PAGE))
+        session = retrying_session(QUICK, url=api.base_url)
+        request = requests.Request(
+            "GET", api.url("/r"), auth=ApiKeyAuthenticator("api_key", SECRET, "query")
+        )
+        try:
+            if path == "lean":
+                lean = session.headwater_lean
+                response = lean.send(lean.prepare(request), timeout=5)
+            else:
+                response = session.send(session.prepare_request(request), timeout=5)
+        except RedirectRefused as refused:
+            assert SECRET not in str(refused) and "\n" not in str(refused)
+        else:
+            assert response.status_code == 200
+            assert api.requests[0].path == "/r"
+        assert elsewhere.requests == []
+        assert not elsewhere.saw(SECRET)
+
+
+def test_token_endpoint_redirect_within_its_origin_is_followed(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    api.serve("/old-token", Redirect("/token", status=307))
+    api.serve("/items", Json(PAGE))
+    rows = run_source(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials()),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert len(rows) == 3
+    reposted = [r for r in api.requests if r.path == "/token"]
+    assert reposted and reposted[0].method == "POST" and SECRET.encode() in reposted[0].body
+
+
+def test_token_endpoint_303_is_followed_with_a_get_without_the_form(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    api.serve("/old-token", Redirect("/token", status=303))
+    api.serve("/items", Json(PAGE))
+    rows = run_source(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials()),
+        base_url=api.base_url,
+        token_url=api.url("/old-token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    assert len(rows) == 3
+    moved = [r for r in api.requests if r.path == "/token"]
+    assert [r.method for r in moved] == ["GET"]  # RFC 9110: a 303 is followed with GET
+    assert not moved[0].carries(SECRET)
+
+
+class RawJson:
+    """``body`` sent as it is, with ``status`` (JSON no encoder would write)."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        self.body, self.status = body, status
+
+    def respond(self, handler) -> None:
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.write(self.body)
+
+
+class GzipRaw(RawJson):
+    """``body`` (already gzip-compressed) sent with ``Content-Encoding: gzip``."""
+
+    def respond(self, handler) -> None:
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.write(self.body)
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_a_token_answer_nested_too_deep_is_one_error(
+    headwater_plugins, duckdb_pipeline, servers, status
+):
+    api, _ = servers
+    api.serve("/token", RawJson(b"[" * 100_000 + b"]" * 100_000, status=status))
+    api.serve("/items", Json(PAGE))
+    error = error_of(
+        headwater_plugins,
+        duckdb_pipeline,
+        connector(auth=OAuth2ClientCredentials(), retry=QUICK),
+        base_url=api.base_url,
+        token_url=api.url("/token"),
+        client_id="id-1",
+        client_secret=SECRET,
+    )
+    message = str(error)
+    assert "token endpoint" in message and "RecursionError" not in message
+    assert ("did not answer with an access_token" if status == 200 else "refused") in message
+    assert [r.path for r in api.requests] == ["/token"]
+
+
+def test_401_renewal_never_runs_for_another_origin():
+    """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
+    the token was sent to."""
+    import requests
+    from headwater.http.authenticators import OAuth2ClientCredentialsAuthenticator
+
+    with HostileServer() as api, HostileServer() as elsewhere:
+        api.serve("/token", Token(access_token=TOKEN))
+        elsewhere.serve("/items", Json({}, status=401))
+        auth = OAuth2ClientCredentialsAuthenticator(api.url("/token"), "id-1", SECRET)
+        prepared = requests.Request("GET", api.url("/items"), auth=auth).prepare()
+        assert auth.tokens_obtained == 1
+        moved = prepared.copy()  # what requests' redirect loop sends, hooks included
+        moved.prepare_url(elsewhere.url("/items"), None)
+        del moved.headers["Authorization"]  # requests strips it on a host change
+        session = requests.Session()
+        response = session.send(moved)
+        assert response.status_code == 401
+        assert auth.tokens_obtained == 1
+        assert len(elsewhere.requests) == 1 and not elsewhere.saw(TOKEN)
+
+
+# --------------------------------------------------------------- response size
+
+
+def peak_rss_cli(
+    *args: str, env: dict[str, str], cwd: os.PathLike, timeout: float = 120
+) -> tuple[int, str, int]:
+    """Run ``headwater ARGS`` in a subprocess, in ``cwd``, with ``env`` over the
+    environment without any ``SOURCES__*`` variable: exit code, stdout + stderr, and
+    the peak RSS (bytes) of that process alone (``wait4``)."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "headwater", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")},
+                **env,
+            },
+            cwd=cwd,
+        )
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return proc.returncode, text, usage.ru_maxrss * 1024
+
+
+RSS_CAP = 300 * 1024**2  # the CLI peaks at ~170 MB here; the bombs inflate to 1 GiB and more
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [Bomb(size=1024**3, encoding="gzip"), EndlessChunks(max_bytes=1536 * 1024**2)],
+    ids=["gzip_bomb", "endless_chunked"],
+)
+def test_huge_body_is_one_error_with_memory_bounded(behaviour, headwater_env):
+    """Through the CLI, in a process of its own (its peak RSS measured alone, with
+    ``wait4``): ~7 s, the CLI's start-up on a shared machine. The process runs in this
+    test's own folder and dlt data dir, with no ambient ``SOURCES__HR__*`` setting:
+    parallel runs of the test never share a pipeline (or its lock)."""
+    limit = 8 * 1024 * 1024  # above the bomb's compressed size (~1 MB): inflating counts
+    with HostileServer() as api:
+        api.serve("/v1/resource", behaviour)
+        url = api.url("/v1/resource")
+        code, output, rss = peak_rss_cli(
+            "run",
+            "hr",
+            "--base-url",
+            api.base_url,
+            env={
+                "SOURCES__HR__API_KEY": SECRET,
+                "SOURCES__HR__MAX_RESPONSE_BYTES": str(limit),
+                "DLT_DATA_DIR": str(headwater_env.parent / "dlt_data"),
+                "DLT_PROJECT_DIR": str(headwater_env),
+            },
+            cwd=headwater_env,
+        )
+    assert code == 1, output
+    lines = [line for line in output.splitlines() if "max_response_bytes" in line]
+    assert len(lines) == 1, output
+    line = lines[0]
+    print(f"peak RSS {rss / 1024**2:.0f} MB; {line}")
+    assert "hr.employees" in line
+    assert url in line
+    assert str(limit) in line
+    assert "SOURCES__HR__MAX_RESPONSE_BYTES" in line
+    assert SECRET not in output
+    assert len(api.requests) == 1  # a body over the limit is not retried
+    assert rss < RSS_CAP, f"peak RSS {rss / 1024**2:.0f} MB"
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_a_large_body_is_held_once_while_read(gzip):
+    """The body is read into one growing buffer: at its peak the client holds about
+    the body, not the body twice (a list of chunks joined at the end)."""
+    import tracemalloc
+    import zlib
+
+    size = 16 * 1024**2
+    body = b'{"data": "' + b"x" * (size - 13) + b'"}'
+    with HostileServer() as api:
+        if gzip:
+            api.serve("/big", GzipRaw(zlib.compress(body, wbits=31)))
+        else:
+            api.serve("/big", RawJson(body))
+        session = retrying_session(QUICK, limits=HttpLimits(max_response_bytes=2 * size))
+        tracemalloc.start()
+        try:
+            response = session.get(api.url("/big"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert response.content == body
+    assert peak < 1.4 * size, f"peak {peak / size:.2f} x the body"
+
+
+def test_deflate_bomb_stops_at_the_limit(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Bomb(size=64 * 1024**2, encoding="deflate"))
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_response_bytes=100_000,
+        )
+    assert isinstance(error, ResponseTooLarge)
+    assert "resource testapi.items" in str(error) and "100000 bytes" in str(error)
+
+
+class DeclaresHuge:
+    """Headers declaring a 1 GB body, then a few bytes and silence (5 s at most): only
+    a client that believes the header stops at once."""
+
+    def respond(self, handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(10**9))
+        handler.end_headers()
+        handler.write(b'{"data": [')
+        until = time.monotonic() + 5
+        while handler.serving and time.monotonic() < until:
+            time.sleep(0.05)
+
+
+def test_declared_content_length_over_the_limit_stops_before_reading(
+    headwater_plugins, duckdb_pipeline
+):
+    with HostileServer() as api:
+        api.serve("/items", DeclaresHuge())
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_response_bytes=50_000,
+            read_timeout=0.5,
+        )
+    # a client reading the body would stall until the read timeout and retry
+    assert isinstance(error, ResponseTooLarge), error
+    assert "50000 bytes" in str(error) and "SOURCES__TESTAPI__MAX_RESPONSE_BYTES" in str(error)
+    assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_the_default_limit_is_256_mib_and_a_page_under_a_limit_loads(
+    headwater_plugins, duckdb_pipeline, gzip
+):
+    assert DEFAULT_MAX_RESPONSE_BYTES == HttpLimits().max_response_bytes == 256 * 1024**2
+    with HostileServer() as api:
+        api.serve("/items", Json(PAGE, gzip=gzip))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(),
+            base_url=api.base_url,
+            max_response_bytes=len(str(PAGE)) * 2,
+        )
+    assert len(rows) == 3
+
+
+# ----------------------------------------------------------------- deadline
+
+
+def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Trickle(length=100_000, interval=0.01))
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            response_deadline=0.3,
+        )
+        attempts = api.requests
+    message = str(error)
+    assert len(attempts) == QUICK.max_retries + 1  # retried like any timeout
+    assert "resource testapi.items" in message
+    assert "response_deadline of 0.3 s" in message
+    assert f"after {len(attempts)} attempts" in message
+    # timed by the server (dlt's start-up is not the deadline's): the first attempt
+    # was abandoned at the deadline (~1 s of trickle otherwise), then retried
+    gap = attempts[1].time - attempts[0].time
+    assert 0.25 <= gap < 0.9, gap
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [SlowHeaders(interval=0.05, max_seconds=8), EmptyGzipBlocks(max_seconds=8)],
+    ids=["headers_never_end", "gzip_inflating_to_nothing"],
+)
+def test_the_deadline_holds_while_headers_trickle_and_while_inflating_nothing(
+    headwater_plugins, duckdb_pipeline, behaviour
+):
+    """Each read gets bytes in time (no read timeout fires), but the response never
+    completes: the deadline ends each attempt on time, whatever the read is doing."""
+    with HostileServer() as api:
+        api.serve("/items", behaviour)
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            response_deadline=0.5,
+            read_timeout=5,
+        )
+        first, second = api.requests
+    assert "response_deadline of 0.5 s" in str(error)
+    assert "after 2 attempts" in str(error)
+    # the second attempt started when the first one's deadline passed (+ 0.01 s backoff)
+    assert 0.45 <= second.time - first.time < 2, second.time - first.time
+
+
+def test_read_timeout_setting_applies(headwater_plugins, duckdb_pipeline):
+    with HostileServer() as api:
+        api.serve("/items", Trickle(length=50, interval=1.0), Json(PAGE))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            read_timeout=0.2,
+        )
+        first, second = api.requests  # the stalled read was abandoned and retried
+    assert len(rows) == 3
+    assert second.time - first.time < 0.9  # the read timeout, not the 1 s stall
+
+
+def test_timeouts_are_settings_from_the_environment(headwater_plugins, monkeypatch):
+    from headwater.settings import resolve_settings
+
+    conn = connector()
+    monkeypatch.setenv("SOURCES__TESTAPI__CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("SOURCES__TESTAPI__READ_TIMEOUT", "7")
+    monkeypatch.setenv("SOURCES__TESTAPI__RESPONSE_DEADLINE", "30")
+    monkeypatch.setenv("SOURCES__TESTAPI__MAX_RETRY_AFTER", "12")
+    limits = HttpLimits.from_settings(resolve_settings(conn), "testapi")
+    assert limits.timeout(RetryPolicy()) == (2.5, 7)
+    assert limits.deadline(RetryPolicy()) == 30
+    assert limits.max_retry_after == 12
+    # unset: the connector's policy decides, and the deadline is never below the read timeout
+    defaults = HttpLimits()
+    assert defaults.timeout(RetryPolicy(timeout=9)) == (9, 9)
+    assert defaults.deadline(RetryPolicy(timeout=900)) == 900
+    monkeypatch.setenv("SOURCES__TESTAPI__READ_TIMEOUT", "-1")
+    with pytest.raises(Exception, match="read_timeout"):
+        resolve_settings(conn)
+
+
+# -------------------------------------------------------------- Retry-After
+
+
+def test_a_retry_after_shorter_than_the_backoff_waits_the_backoff(
+    headwater_plugins, duckdb_pipeline
+):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=503, headers={"Retry-After": "0.001"}), Json(PAGE))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=RetryPolicy(max_retries=1, backoff_factor=0.3, max_delay=1)),
+            base_url=api.base_url,
+        )
+        first, second = api.requests
+    assert len(rows) == 3
+    assert second.time - first.time >= 0.28  # the 0.3 s backoff, not 1 ms
+
+
+@pytest.mark.parametrize(
+    "value", ["٣", "NaN", "Fri, 31 Dec 99999 23:59:59 GMT", "9" * 5000, "-1", "\x00"]
+)
+def test_hostile_retry_after_is_survived(headwater_plugins, duckdb_pipeline, value):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=429, headers={"Retry-After": value}), Json(PAGE))
+        rows = run_source(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            max_retry_after=0.2,
+        )
+        first, second = api.requests
+    assert len(rows) == 3
+    assert second.time - first.time < 1  # at most the 0.2 s cap, timed by the server
+
+
+def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline, caplog):
+    with HostileServer() as api:
+        api.serve("/items", Json({}, status=429, headers={"Retry-After": "86400"}), Json(PAGE))
+        with caplog.at_level(logging.WARNING, logger="headwater.http.session"):
+            rows = run_source(
+                headwater_plugins,
+                duckdb_pipeline,
+                connector(retry=QUICK),
+                base_url=api.base_url,
+                max_retry_after=0.3,
+            )
+        first, second = api.requests
+    assert len(rows) == 3
+    assert second.time - first.time >= 0.25  # the cap, not the policy's 0.01 s
+    assert second.time - first.time < 3
+    capped = [r.getMessage() for r in caplog.records if "max_retry_after" in r.getMessage()]
+    assert capped == [
+        "the API asked to wait 86400 s before retrying (Retry-After: 86400); waiting "
+        "0.3 s, the max_retry_after cap, instead"
+    ]

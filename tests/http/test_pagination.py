@@ -1,0 +1,215 @@
+"""Each paginator through headwater.source(), with its stop conditions (requests-mock)."""
+
+from __future__ import annotations
+
+import headwater
+import pytest
+from headwater.errors import ResponseError
+from headwater.spec import (
+    CursorPagination,
+    NextLinkPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    SinglePage,
+)
+from helpers import Declares, connector, records, rows_of
+
+URL = "https://api.test/items"
+
+
+def load(headwater_plugins, conn, **settings):
+    headwater_plugins(Declares(conn))
+    return rows_of(headwater.source(conn.name, **settings))
+
+
+def offset_api(requests_mock, rows, *, total=None, page_cap=None):
+    def cb(request, context):
+        off, lim = int(request.qs["offset"][0]), int(request.qs["limit"][0])
+        lim = min(lim, page_cap or lim)
+        body = {"data": rows[off : off + lim]}
+        if total is not None:
+            body["meta"] = {"total": total}
+        return body
+
+    requests_mock.get(URL, json=cb)
+
+
+def test_offset_stops_on_short_page_without_total(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(250))
+    got = load(headwater_plugins, connector(pagination=OffsetPagination(limit=100)))
+    assert [r["id"] for r in got] == [r["id"] for r in records(250)]
+    assert [q.qs["offset"] for q in requests_mock.request_history] == [["0"], ["100"], ["200"]]
+
+
+def test_offset_stops_on_empty_page(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(200))
+    got = load(headwater_plugins, connector(pagination=OffsetPagination(limit=100)))
+    assert len(got) == 200
+    assert len(requests_mock.request_history) == 3  # the third page is empty
+
+
+def test_offset_stops_at_total(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(200), total=200)
+    got = load(
+        headwater_plugins,
+        connector(pagination=OffsetPagination(limit=100, total_path=("meta", "total"))),
+    )
+    assert len(got) == 200
+    assert len(requests_mock.request_history) == 2  # no empty third request
+
+
+def test_offset_tolerates_missing_total(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(150))  # declares a total path the API never sends
+    got = load(
+        headwater_plugins, connector(pagination=OffsetPagination(limit=100, total_path="total"))
+    )
+    assert len(got) == 150
+
+
+def test_cursor_sent_back_until_missing(headwater_plugins, requests_mock):
+    pages = {None: ("c1", records(30)), "c1": ("c2", records(30, 30)), "c2": ("", records(5, 60))}
+
+    def cb(request, context):
+        cursor = request.qs.get("next_page_token", [None])[0]
+        nxt, rows = pages[cursor]
+        return {"data": rows, "next_page_token": nxt, "page_size": 30, "total_records": 65}
+
+    requests_mock.get(URL, json=cb)
+    conn = connector(
+        pagination=CursorPagination(
+            cursor_path="next_page_token", cursor_param="next_page_token", page_size=30
+        )
+    )
+    got = load(headwater_plugins, conn)
+    assert len(got) == 65
+    history = requests_mock.request_history
+    assert [q.qs.get("next_page_token") for q in history] == [None, ["c1"], ["c2"]]
+    assert all(q.qs["page_size"] == ["30"] for q in history)
+
+
+def test_next_link_followed_with_its_own_query(headwater_plugins, requests_mock):
+    link = "https://api.test/items?$skiptoken=abc"
+
+    def cb(request, context):
+        if "$skiptoken" in request.url:
+            return {"@odata.context": "x", "value": records(3, 3)}
+        return {"@odata.context": "x", "value": records(3), "@odata.nextLink": link}
+
+    requests_mock.get(URL, json=cb)
+    conn = connector(
+        data_selector="value",
+        params={"$top": 3},
+        pagination=NextLinkPagination(next_path="@odata.nextLink"),
+    )
+    got = load(headwater_plugins, conn)
+    assert len(got) == 6
+    urls = [q.url for q in requests_mock.request_history]
+    assert urls == ["https://api.test/items?%24top=3", link]
+
+
+def test_page_number_stops_on_empty_page(headwater_plugins, requests_mock):
+    def cb(request, context):
+        page = int(request.qs["page"][0])
+        return {"data": records(10, 10 * (page - 1)) if page <= 3 else []}
+
+    requests_mock.get(URL, json=cb)
+    got = load(headwater_plugins, connector(pagination=PageNumberPagination()))
+    assert len(got) == 30
+    assert [q.qs["page"] for q in requests_mock.request_history] == [["1"], ["2"], ["3"], ["4"]]
+
+
+def test_single_page(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(7)})
+    got = load(headwater_plugins, connector(pagination=SinglePage()))
+    assert len(got) == 7
+    assert requests_mock.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "body, content_type, message",
+    [
+        ("<html><body>Login</body></html>", "text/html", "answered an HTML page instead of JSON"),
+        ('{"data": [{"id": 1}', "application/json", "answered malformed JSON"),
+        ('{"items": []}', "application/json", "field 'data' is missing in the response"),
+        ('{"data": null}', "application/json", "field 'data' is null"),
+        ('{"data": {"id": 1}}', "application/json", "a JSON dict where a list of records"),
+        ('{"data": [1, 2]}', "application/json", "a list holding a int, not records"),
+    ],
+)
+def test_bad_bodies_are_one_line_errors(
+    headwater_plugins, requests_mock, body, content_type, message
+):
+    requests_mock.get(URL, text=body, headers={"Content-Type": content_type})
+    with pytest.raises(Exception) as err:
+        load(headwater_plugins, connector(pagination=SinglePage()))
+    from headwater.run.dlt_errors import explain
+
+    known = explain(err.value)
+    assert isinstance(known, ResponseError)
+    assert message in str(known)
+    assert "resource testapi.items" in str(known)
+    assert "\n" not in str(known)
+
+
+def error_of(headwater_plugins, conn, **settings) -> str:
+    from headwater.run.dlt_errors import explain
+
+    with pytest.raises(Exception) as err:
+        load(headwater_plugins, conn, **settings)
+    known = explain(err.value)
+    assert isinstance(known, ResponseError), repr(err.value)
+    return str(known)
+
+
+def test_repeated_cursor_stops_instead_of_looping(headwater_plugins, requests_mock):
+    calls = iter(range(100))
+    # new records every time, but the cursor never advances
+    requests_mock.get(URL, json=lambda r, c: {"data": records(5, 5 * next(calls)), "next": "tok"})
+    conn = connector(pagination=CursorPagination(cursor_path="next", cursor_param="c"))
+    msg = error_of(headwater_plugins, conn)
+    assert "the API sent the same next page twice" in msg
+    assert requests_mock.call_count == 2  # first page, second page; the third is refused
+
+
+def test_next_link_to_itself_stops(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(2), "next": URL})
+    msg = error_of(headwater_plugins, connector(pagination=NextLinkPagination(next_path="next")))
+    assert "same next page twice" in msg
+
+
+def test_api_ignoring_the_offset_stops(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(100)})  # the same full page for any offset
+    msg = error_of(headwater_plugins, connector(pagination=OffsetPagination(limit=100)))
+    assert "answered the same page as the request before" in msg
+    assert requests_mock.call_count == 2
+
+
+def test_max_pages_is_a_clear_stop(headwater_plugins, requests_mock):
+    offset_api(requests_mock, records(1000))
+    msg = error_of(
+        headwater_plugins, connector(pagination=OffsetPagination(limit=100)), max_pages=3
+    )
+    assert "stopped at max_pages=3" in msg
+    assert requests_mock.call_count == 3
+
+
+def test_next_link_to_another_host_is_refused(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(2), "next": "https://evil.test/items?p=2"})
+    msg = error_of(headwater_plugins, connector(pagination=NextLinkPagination(next_path="next")))
+    assert "the next link points to https://evil.test" in msg
+    assert "refusing to send the credentials there" in msg
+    assert requests_mock.call_count == 1
+
+
+def test_ignore_rule_on_a_later_page_is_an_error(headwater_plugins, requests_mock):
+    from headwater.spec import ResponseRule
+
+    requests_mock.get(
+        URL, [{"json": {"data": records(100)}}, {"status_code": 404, "json": {"error": "x"}}]
+    )
+    conn = connector(
+        pagination=OffsetPagination(limit=100),
+        rules=[ResponseRule(action="ignore", status_code=404)],
+    )
+    msg = error_of(headwater_plugins, conn)
+    assert "answered HTTP 404 on page 2" in msg and "the data would be incomplete" in msg

@@ -1,0 +1,414 @@
+"""A Headwater source behaves like any other dlt source.
+
+Names: tables and columns come out as dlt's default naming makes them, the names the
+seeds' own ``rest_api`` configs give (compared side by side against dlt's
+``rest_api_source`` on the same API); the API's spelling is the opt-in ``naming=api``.
+Per-record steps (``add_map``, ``add_filter``, ``add_yield_map``) get dict records.
+``headwater.source()`` can be built where its settings are not available yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import headwater
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from headwater.errors import ConfigError, SettingsError
+from headwater.run.dlt_errors import explain
+from headwater.spec import IncrementalSpec
+from headwater_analytics.odata import ANALYTICS_ODATA
+from headwater_directory.hooks import DIRECTORY
+from helpers import Declares, cli, connector, settings_env
+
+DLT_COLUMNS = {"_dlt_id", "_dlt_load_id"}
+
+
+@pytest.fixture
+def with_analytics(headwater_plugins):
+    """The analytics connectors registered too (the core tests have only directory)."""
+    import headwater_analytics.hooks
+    import headwater_directory.hooks
+
+    headwater_plugins(headwater_directory.hooks, headwater_analytics.hooks)
+
+
+def columns_of(pipeline: Any) -> dict[str, set[str]]:
+    """Every data table the pipeline loaded and its columns, read from the destination."""
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = %s",
+            pipeline.dataset_name,
+        )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        if not table.startswith("_dlt"):
+            tables.setdefault(table, set()).add(column)
+    return tables
+
+
+def oauth(sim: Any) -> dict[str, Any]:
+    """The seeds' ``oauth2`` auth block, pointed at the simulator."""
+    settings = sim.settings
+    auth = {
+        "type": "oauth2_client_credentials",
+        "access_token_url": settings["token_url"],
+        "client_id": settings["client_id"],
+        "client_secret": settings["client_secret"],
+    }
+    if "scope" in settings:
+        auth["access_token_request_data"] = {"scope": settings["scope"]}
+    return auth
+
+
+def rest_api_pipeline(make: Any, name: str, config: dict[str, Any]) -> Any:
+    from dlt.sources.rest_api import rest_api_source
+
+    pipeline = make(f"rest_api_{name}")
+    pipeline.run(rest_api_source(config, name=name))
+    return pipeline
+
+
+# ----------------------------------------------------------------------------- naming
+
+
+def test_cli_run_names_columns_as_dlt_does(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250}, extra_field=False)
+    done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert done.returncode == 0, done.stderr
+    db = headwater_env / "headwater_directory.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        columns = [
+            r[0]
+            for r in con.sql(
+                "select column_name from information_schema.columns where table_schema = "
+                "'directory_data' and table_name = 'directory_users' order by ordinal_position"
+            ).fetchall()
+        ]
+        [loaded] = con.sql(
+            "select count(*), count(last_login_time) from directory_data.directory_users"
+        ).fetchall()
+    assert columns == ["id", "etag", "last_login_time", "_dlt_load_id", "_dlt_id"]
+    served = sim.data["directory_users"]
+    assert loaded == (250, sum(1 for r in served if r["lastLoginTime"] is not None))
+
+
+SEED_CONFIGS = {
+    # seed 000, as written
+    "directory": lambda sim: {
+        "client": {"base_url": sim.base_url, "auth": oauth(sim)},
+        "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+        "resources": [
+            {
+                "name": "directory_users",
+                "endpoint": {
+                    "path": "/v1/users",
+                    "data_selector": "users",
+                    "paginator": {"type": "offset", "limit": 100, "total_path": None},
+                },
+            }
+        ],
+    },
+    # seed 001, with what its template cursor means: follow @odata.nextLink
+    "analytics_odata": lambda sim: {
+        "client": {"base_url": sim.base_url, "auth": oauth(sim)},
+        "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+        "resources": [
+            {
+                "name": name,
+                "endpoint": {
+                    "path": f"/v1/resource/{name}",
+                    "data_selector": "value",
+                    "paginator": {"type": "json_link", "next_url_path": "['@odata.nextLink']"},
+                },
+            }
+            for name in ("users", "groups", "conversations")
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "rows"])
+@pytest.mark.parametrize("spec", [DIRECTORY, ANALYTICS_ODATA], ids=lambda c: c.name)
+def test_same_tables_and_columns_as_the_seeds_rest_api_config(
+    spec, arrow, api_simulator, duckdb_pipeline, headwater_env, with_analytics
+):
+    sim = api_simulator(spec, records={r.name: 150 for r in spec.resources})
+    ours = duckdb_pipeline(f"headwater_{spec.name}")
+    ours.run(headwater.source(spec.name, arrow=arrow, **sim.settings))
+    theirs = rest_api_pipeline(duckdb_pipeline, spec.name, SEED_CONFIGS[spec.name](sim))
+    expected = columns_of(theirs)
+    assert set(expected) == {r.name for r in spec.resources}
+    assert columns_of(ours) == expected
+
+
+AWKWARD = [
+    {
+        "id": "u1",
+        "etag": "e1",
+        "@odata.etag": 'W/"1"',
+        "lastLoginTime": "2024-01-01T00:00:00Z",
+        "userName": "ann",
+        "homeAddress": {"streetName": "Main St", "zipCode": "12345"},
+        "phoneNumbers": [{"phoneType": "work", "number": "1"}],
+    },
+    {
+        "id": "u2",
+        "etag": "e2",
+        "@odata.etag": 'W/"2"',
+        "lastLoginTime": None,
+        "userName": "bob",
+        "homeAddress": {"streetName": "High St", "zipCode": None},
+        "phoneNumbers": [],
+    },
+]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "rows"])
+def test_awkward_field_names_and_nested_tables_as_rest_api_names_them(
+    arrow, headwater_plugins, requests_mock, duckdb_pipeline, headwater_env
+):
+    headwater_plugins(Declares(connector()))
+    requests_mock.get("https://api.test/items", json={"data": AWKWARD})
+    ours = duckdb_pipeline("headwater_awkward")
+    ours.run(headwater.source("testapi", arrow=arrow))
+    config = {
+        "client": {"base_url": "https://api.test"},
+        "resources": [
+            {
+                "name": "items",
+                "primary_key": "id",
+                "write_disposition": "merge",
+                "endpoint": {
+                    "path": "/items",
+                    "data_selector": "data",
+                    "paginator": {"type": "single_page"},
+                },
+            }
+        ],
+    }
+    theirs = rest_api_pipeline(duckdb_pipeline, "testapi", config)
+    expected = columns_of(theirs)
+    assert {"last_login_time", "aodata_etag", "home_address__street_name"} <= expected["items"]
+    assert "items__phone_numbers" in expected
+    assert columns_of(ours) == expected
+
+
+def test_naming_api_keeps_the_apis_spelling_in_one_column(
+    api_simulator, duckdb_pipeline, headwater_env, monkeypatch
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 120}, extra_field=False)
+    monkeypatch.setenv("SOURCES__DIRECTORY__NAMING", "api")
+    pipeline = duckdb_pipeline("headwater_api_names")
+    pipeline.run(headwater.source("directory", **sim.settings))
+    columns = columns_of(pipeline)["directory_users"]
+    assert columns == {"id", "etag", "lastLoginTime"} | DLT_COLUMNS
+    with pipeline.sql_client() as client:
+        [(kind,)] = client.execute_sql(
+            "select data_type from information_schema.columns where table_schema = %s "
+            "and column_name = 'lastLoginTime'",
+            pipeline.dataset_name,
+        )
+    assert kind == "TIMESTAMP WITH TIME ZONE"  # the declared type: the declared column
+
+
+def test_bad_naming_setting_is_a_one_line_settings_error(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 1})
+    env = {**settings_env("directory", sim), "SOURCES__DIRECTORY__NAMING": "camel"}
+    done = cli("run", "directory", "--progress", "off", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "headwater: error: invalid setting naming for connector directory "
+        "(env SOURCES__DIRECTORY__NAMING): 'camel' is not one of 'snake_case', 'api'"
+    ]
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize("arrow", ["1", "0"], ids=["arrow", "rows"])
+def test_camel_case_cursor_and_key_on_snake_case_columns(
+    arrow, headwater_plugins, requests_mock, duckdb_pipeline, headwater_env, monkeypatch
+):
+    monkeypatch.setenv("HEADWATER_ARROW", arrow)
+    spec = connector(
+        primary_key="id",
+        incremental=IncrementalSpec(cursor_field="lastLoginTime", param="since"),
+    )
+    headwater_plugins(Declares(spec))
+    first = [
+        {"id": f"u{i}", "etag": "a", "lastLoginTime": f"2024-01-0{i}T00:00:00Z"} for i in (1, 2)
+    ]
+    api = requests_mock.get("https://api.test/items", json={"data": first})
+    pipeline = duckdb_pipeline("headwater_cursor")
+    pipeline.run(headwater.source("testapi"))
+    api = requests_mock.get(
+        "https://api.test/items",
+        json={
+            "data": [
+                {**first[1], "etag": "b", "lastLoginTime": "2024-01-02T12:00:00Z"},
+                {"id": "u3", "lastLoginTime": "2024-01-03T00:00:00Z"},
+            ]
+        },
+    )
+    pipeline.run(headwater.source("testapi"))
+    assert api.last_request.qs["since"] == ["2024-01-02t00:00:00z"]  # the cursor, by API name
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("select id, etag from items order by id")
+    assert [tuple(r) for r in rows] == [("u1", "a"), ("u2", "b"), ("u3", None)]  # merged on id
+    assert "lastLoginTime" not in columns_of(pipeline)["items"]
+
+
+def test_child_resource_columns_are_snake_case(
+    api_simulator, duckdb_pipeline, headwater_env, with_analytics
+):
+    from headwater_analytics.meetings import ANALYTICS_MEETINGS
+
+    sim = api_simulator(ANALYTICS_MEETINGS, records={"users": 5, "meetings": 3})
+    pipeline = duckdb_pipeline("headwater_meetings_names")
+    pipeline.run(headwater.source("analytics_meetings", **sim.settings))
+    meetings = columns_of(pipeline)["meetings"]
+    assert {"id", "topic", "start_time", "user_id"} <= meetings
+    assert all(c == c.lower() for c in meetings)
+
+
+# -------------------------------------------------------------- per-record steps
+
+
+def test_without_steps_the_fast_path_yields_arrow_tables(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    items = list(headwater.source("directory", **sim.settings).resources["directory_users"])
+    assert items and all(hasattr(item, "column_names") for item in items)
+
+
+@pytest.mark.parametrize("arrow", [None, False], ids=["default", "rows"])
+def test_add_map_add_filter_add_yield_map_get_dicts(
+    arrow, api_simulator, duckdb_pipeline, headwater_env
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    seen: list[type] = []
+
+    def mark(record: dict) -> dict:
+        seen.append(type(record))
+        return {**record, "etag": "mapped:" + str(record["etag"]), "mappedBy": "add_map"}
+
+    def copies(record: dict):
+        yield record
+        yield {**record, "id": record["id"] + "-copy"}
+
+    source = headwater.source("directory", arrow=arrow, **sim.settings)
+    users = source.resources["directory_users"]
+    users.add_filter(lambda record: not record["id"].endswith("7"))
+    users.add_map(mark)
+    users.add_yield_map(copies)
+    pipeline = duckdb_pipeline("headwater_steps")
+    pipeline.run(source)
+    kept = [r for r in sim.data["directory_users"] if not r["id"].endswith("7")]
+    assert set(seen) == {dict} and len(seen) == len(kept)
+    with pipeline.sql_client() as client:
+        [(rows, mapped, by)] = client.execute_sql(
+            "select count(*), count(*) filter (where etag like 'mapped:%%'), "
+            "count(*) filter (where mapped_by = 'add_map') from directory_users"
+        )
+    assert rows == mapped == by == 2 * len(kept)
+
+
+def test_steps_on_a_resource_run_on_its_own(api_simulator, duckdb_pipeline, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 40})
+    resource = headwater.source("directory", **sim.settings).resources["directory_users"]
+    pipeline = duckdb_pipeline("headwater_resource_steps")
+    pipeline.run(resource.add_map(lambda record: {**record, "seenBy": record["id"]}))
+    with pipeline.sql_client() as client:
+        [(same,)] = client.execute_sql(
+            "select count(*) filter (where seen_by = id) from directory_users"
+        )
+    assert same == 40
+
+
+# ------------------------------------------------------------ settings at extraction
+
+
+def test_source_without_settings_lists_resources_and_fails_on_extraction(
+    api_simulator, duckdb_pipeline, headwater_env, monkeypatch
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 60})
+    source = headwater.source("directory")  # nothing configured: no error yet
+    assert list(source.resources.keys()) == ["directory_users"]
+    pipeline = duckdb_pipeline("headwater_lazy")
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(source)
+    error = explain(failed.value)
+    assert isinstance(error, SettingsError)
+    assert str(error) == (
+        "missing setting client_id for connector directory: set SOURCES__DIRECTORY__CLIENT_ID "
+        "or [sources.directory] client_id in .dlt/secrets.toml; missing setting client_secret "
+        "for connector directory: set SOURCES__DIRECTORY__CLIENT_SECRET or [sources.directory] "
+        "client_secret in .dlt/secrets.toml"
+    )
+    assert sim.requests == []
+    assert columns_of_safe(pipeline) == {}  # nothing loaded
+
+    for key, value in settings_env("directory", sim).items():
+        monkeypatch.setenv(key, value)
+    pipeline.run(source)  # the same source object, now that the settings are there
+    with pipeline.sql_client() as client:
+        [(rows,)] = client.execute_sql("select count(*) from directory_users")
+    assert rows == 60
+
+
+def columns_of_safe(pipeline: Any) -> dict[str, set[str]]:
+    try:
+        return columns_of(pipeline)
+    except Exception:  # no dataset: nothing was loaded
+        return {}
+
+
+def test_source_reads_no_secret_when_built(headwater_env, monkeypatch):
+    class Spy(dict):
+        looked_up: list[str] = []
+
+        def __contains__(self, key: object) -> bool:
+            self.looked_up.append(str(key))
+            return super().__contains__(key)
+
+        def __getitem__(self, key: str) -> str:
+            self.looked_up.append(key)
+            return super().__getitem__(key)
+
+    import os
+
+    spy = Spy(os.environ)
+    monkeypatch.setattr(os, "environ", spy)
+    Path(".dlt").mkdir()
+    Path(".dlt/secrets.toml").write_text("this is not TOML [")
+    source = headwater.source("directory")
+    assert list(source.resources.keys()) == ["directory_users"]
+    assert not [key for key in spy.looked_up if "CLIENT_SECRET" in key or "CLIENT_ID" in key]
+
+
+def test_a_setting_that_shapes_the_source_must_not_change_after_it_is_built(
+    api_simulator, duckdb_pipeline, headwater_env, monkeypatch
+):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 10})
+    source = headwater.source("directory", **sim.settings)
+    monkeypatch.setenv("SOURCES__DIRECTORY__NAMING", "api")
+    with pytest.raises(PipelineStepFailed) as failed:
+        duckdb_pipeline("headwater_changed").run(source)
+    error = explain(failed.value)
+    assert isinstance(error, ConfigError)
+    assert str(error) == (
+        "setting naming of connector directory is 'api', but was 'snake_case' when "
+        "headwater.source() built the source; build the source again after changing it"
+    )
+    assert sim.requests == []
+
+
+def test_cli_run_still_fails_fast_on_a_missing_setting(api_simulator, headwater_env):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 10})
+    env = {k: v for k, v in settings_env("directory", sim).items() if "CLIENT_SECRET" not in k}
+    done = cli("run", "directory", "--progress", "off", env=env)
+    assert done.returncode == 2
+    assert "missing setting client_secret for connector directory" in done.stderr
+    assert sim.requests == []
+    assert not (headwater_env / "headwater_directory.duckdb").exists()

@@ -1,0 +1,266 @@
+"""`headwater run` tells dlt's merge when a run served each key once, so the merge
+need not deduplicate; when keys repeat, dlt deduplicates as before."""
+
+from __future__ import annotations
+
+import dlt
+import duckdb
+import headwater
+import headwater_directory.hooks
+import pyarrow as pa
+import pytest
+from headwater import hookimpl
+from headwater.cli import main
+from headwater.http.paginators import OffsetPaginator
+from headwater.load.unique import DEDUPLICATED, KeyTracker, hinted
+from headwater.load.validation import quarantine_table
+from headwater_directory.hooks import DIRECTORY
+from helpers import Declares, connector, use_settings
+
+PIPELINE, DATASET = "headwater_directory", "directory_data"
+#: where `headwater run` keeps its pipelines: in the folder it runs in (the test's)
+PIPELINES_DIR = ".headwater/pipelines"
+
+
+class Overlapping(OffsetPaginator):
+    """Offset pages whose second page starts one record early, as when a record is
+    inserted before the current offset while an API is being paged through."""
+
+    def update_state(self, response, data=None) -> None:
+        first = self.offset == 0
+        super().update_state(response, data)
+        if first and self._has_next_page:
+            self.offset -= 1
+
+
+class RepeatsOneRecord:
+    @hookimpl
+    def headwater_paginator(self, connector, resource):
+        return Overlapping(limit=100) if connector.name == "directory" else None
+
+
+def run_directory(work) -> tuple[int, int, object]:
+    """`headwater run directory`: (rows, distinct ids, the table's dedup hint)."""
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    with duckdb.connect(str(work / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        ((rows, ids),) = con.sql(
+            f"select count(*), count(distinct id) from {DATASET}.directory_users"
+        ).fetchall()
+    pipeline = dlt.attach(pipeline_name=PIPELINE, pipelines_dir=PIPELINES_DIR)
+    return rows, ids, pipeline.default_schema.tables["directory_users"].get(DEDUPLICATED)
+
+
+@pytest.fixture
+def vouched(headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys):
+    """A first `headwater run` of 250 directory users, each served once, so vouched
+    for; from then on the API is paged so that one record comes twice."""
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    use_settings(monkeypatch, "directory", sim)
+    assert run_directory(headwater_env) == (250, 250, True)
+    headwater_plugins(headwater_directory.hooks, RepeatsOneRecord())
+    capsys.readouterr()
+    return sim
+
+
+def test_keys_served_once_skip_dedup_and_repeats_do_not(
+    vouched, headwater_plugins, headwater_env, capsys
+):
+    # One record comes twice: dlt deduplicates again, and the earlier run's hint does
+    # not linger.
+    sim = vouched
+    sim.reset_log()
+    assert run_directory(headwater_env) == (250, 250, False)
+    # offsets 0, 99, 199: the 100th record came twice
+    assert [r.query["offset"] for r in sim.requests_for("directory_users")] == [
+        ["0"],
+        ["99"],
+        ["199"],
+    ]
+
+    # Unique again: the hint comes back.
+    headwater_plugins(headwater_directory.hooks)
+    sim.grow("directory_users", 3)
+    assert run_directory(headwater_env) == (253, 253, True)
+    capsys.readouterr()
+
+
+def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 120})
+    use_settings(monkeypatch, "directory", sim)
+    assert run_directory(headwater_env)[:2] == (120, 120)
+    with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
+    assert staged == [(0,)]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("arrow", ["1", "0"])
+def test_a_date_time_key_is_left_to_dlt_which_parses_it(
+    arrow, headwater_plugins, requests_mock, headwater_env, monkeypatch, capsys
+):
+    # Two spellings of one instant: on the row path they are distinct text when the
+    # generator sees them and one timestamp in the table, so only dlt's deduplication
+    # can see that they are the same key.
+    monkeypatch.setenv("HEADWATER_ARROW", arrow)
+    conn = connector(primary_key="lastLoginTime")
+    headwater_plugins(Declares(conn))
+    instant = ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00+00:00"]
+    requests_mock.get(
+        "https://api.test/items",
+        json={"data": [{"id": f"u{i}", "lastLoginTime": t} for i, t in enumerate(instant)]},
+    )
+    assert main(["run", "testapi", "--progress", "off"]) == 0
+    with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
+        rows = con.sql("select last_login_time from testapi_data.items").fetchall()
+    assert len(rows) == 1
+    items = dlt.attach(
+        pipeline_name="headwater_testapi", pipelines_dir=PIPELINES_DIR
+    ).default_schema.tables["items"]
+    assert not items.get(DEDUPLICATED)
+    capsys.readouterr()
+
+
+def test_keys_that_a_duckdb_collation_folds_are_left_to_dlt(
+    headwater_plugins, requests_mock, headwater_env, monkeypatch, capsys
+):
+    # With DuckDB's default_collation set to nocase, u1 and U1 are one key to the
+    # merge: Headwater, which tells them apart, does not vouch.
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"default_collation": "nocase"}'
+    )
+    headwater_plugins(Declares(connector()))
+    requests_mock.get("https://api.test/items", json={"data": [{"id": "u1"}, {"id": "U1"}]})
+    assert main(["run", "testapi", "--progress", "off"]) == 0
+    with duckdb.connect(str(headwater_env / "headwater_testapi.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from testapi_data.items").fetchall() == [(1,)]
+    items = dlt.attach(
+        pipeline_name="headwater_testapi", pipelines_dir=PIPELINES_DIR
+    ).default_schema.tables["items"]
+    assert items[DEDUPLICATED] is False
+    capsys.readouterr()
+
+
+def test_a_later_run_through_your_own_pipeline_does_not_inherit_the_hint(vouched, capsys):
+    # `headwater run` vouched for the keys; a run of the same pipeline from Python, whose
+    # API repeats a record, must deduplicate again.
+    sim = vouched
+    pipeline = dlt.pipeline(PIPELINE, destination="duckdb", dataset_name=DATASET)
+    pipeline.run(headwater.source("directory", **sim.settings), loader_file_format="parquet")
+    assert pipeline.default_schema.tables["directory_users"][DEDUPLICATED] is False
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*), count(distinct id) from directory_users") == [
+            (250, 250)
+        ]
+    capsys.readouterr()
+
+
+def test_packages_left_unloaded_by_an_earlier_run_lose_the_hint(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    # A run that died in its load step: its package may be loaded in part, and a job
+    # that runs again stages its rows twice. The next run loads it with dlt's dedup.
+    from headwater.load.assemble import build_source
+    from headwater.load.unique import distrust_pending
+
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 40})
+    pipeline = dlt.pipeline(PIPELINE, destination="duckdb", dataset_name=DATASET)
+    source = build_source("directory", sim.settings, unique_keys=True)
+    pipeline.extract(source, loader_file_format="parquet")
+    pipeline.normalize()
+    (load_id,) = pipeline.list_normalized_load_packages()
+    storage = pipeline._get_load_storage().normalized_packages
+    assert storage.load_schema(load_id).tables["directory_users"][DEDUPLICATED] is True
+
+    assert distrust_pending(pipeline) == 1
+    assert storage.load_schema(load_id).tables["directory_users"][DEDUPLICATED] is False
+    assert distrust_pending(pipeline) == 0
+    capsys.readouterr()
+
+
+def test_a_source_for_your_own_pipeline_leaves_dedup_to_dlt(
+    headwater_plugins, api_simulator, duckdb_pipeline
+):
+    # Other destinations may compare keys case-insensitively: only `headwater run`
+    # into DuckDB or Postgres vouches for keys.
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    pipeline = duckdb_pipeline("own")
+    pipeline.run(headwater.source("directory", **sim.settings), loader_file_format="parquet")
+    assert pipeline.default_schema.tables["directory_users"][DEDUPLICATED] is False
+
+
+def tracked(*items, data_type: str = "text", max_bytes: int = 1000) -> KeyTracker:
+    tracker = KeyTracker("id", data_type, max_bytes, ignore_table=quarantine_table("users"))
+    for item in items:
+        tracker.add(item)
+    return tracker
+
+
+def test_distinct_keys_across_tables_and_records_are_unique():
+    tracker = tracked(pa.table({"id": ["a", "b"]}), [{"id": "c"}, {"id": "d"}])
+    assert tracker.unique() and tracker.rows == 4
+    assert tracked(
+        pa.table({"id": pa.array([1, 2], pa.int32())}), [{"id": 3}], data_type="bigint"
+    ).unique()
+
+
+@pytest.mark.parametrize(
+    ("items", "data_type", "reason"),
+    [
+        ((pa.table({"id": ["a", "b"]}), pa.table({"id": ["c", "a"]})), "text", None),
+        (([{"id": "a"}, {"id": None}], [{"id": None}]), "text", None),  # two without a key
+        (([{"id": 1}], [{"id": 2}, {"id": 1}]), "bigint", None),
+        (([{"id": "a"}], [{"id": 1}]), "text", "a key that is not text"),
+        (([{"id": "a"}, {"id": 1}],), "text", "a key that is not text"),
+        # dlt would make one integer of "01" and 1, or of 1.0 and 1
+        (([{"id": "01"}, {"id": "1"}],), "bigint", "a key that is not bigint"),
+        (([{"id": "01"}], [{"id": 1}]), "bigint", "a key that is not bigint"),
+        (([{"id": 1.0}],), "bigint", "a key that is not bigint"),
+        (([{"id": 2**64}],), "bigint", "a key that is not bigint"),  # Arrow overflows
+        (([{"id": {"a": 1}}],), "text", "a key that is not text"),
+        ((pa.table({"other": ["a"]}),), "text", "a table without id"),
+        (({"id": "a"},), "text", "an item of type dict"),
+        (([{"id": str(i)} for i in range(200)],), "text", "more than 1000 bytes of keys"),
+    ],
+)
+def test_keys_that_may_repeat_are_not_vouched_for(items, data_type, reason):
+    tracker = tracked(*items, data_type=data_type)
+    assert not tracker.unique()
+    assert tracker.spoiled == reason
+
+
+def test_one_row_without_a_key_is_unique_as_dlt_deduplicates_it():
+    assert tracked([{"id": "a"}, {"id": None}]).unique()
+
+
+def test_quarantined_rows_do_not_count_but_other_tables_do():
+    quarantined = dlt.mark.with_hints(
+        [{"id": "a"}], dlt.mark.make_hints(table_name=quarantine_table("users")), True
+    )
+    assert tracked([{"id": "a"}], quarantined).unique()
+    elsewhere = dlt.mark.with_table_name([{"id": "z"}], "other")
+    tracker = tracked([{"id": "a"}], elsewhere)
+    assert not tracker.unique() and tracker.spoiled == "an item for another table"
+
+
+def flag(item) -> bool:
+    return item.meta.hints["additional_table_hints"][DEDUPLICATED]
+
+
+def test_hints_come_first_off_then_as_measured():
+    def hints(items):
+        out = list(hinted(items, "id"))
+        return flag(out[0]), out[1:-1], flag(out[-1])
+
+    assert hints([[{"id": "a"}], [{"id": "b"}]]) == (False, [[{"id": "a"}], [{"id": "b"}]], True)
+    assert hints([[{"id": "a"}], [{"id": "a"}]])[2] is False
+    # closed early: only the first hint went out
+    items = hinted(iter([[{"id": "a"}], [{"id": "b"}]]), "id")
+    assert flag(next(items)) is False
+    assert next(items) == [{"id": "a"}]
+    items.close()

@@ -1,0 +1,215 @@
+"""Plugin discovery, overriding, and broken plugins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import warnings
+
+import headwater
+import pytest
+from headwater import hookimpl
+from headwater.errors import ConnectorNotFound, PluginError
+from headwater.plugin.manager import PluginWarning, get_registry, make_plugin_manager, use
+from headwater.spec import OffsetPagination
+from helpers import Declares, connector, extraction_error, records, rows_of
+
+
+def install_fake_distribution(tmp_path, monkeypatch, name, module_source, ep_name=None):
+    """Put a distribution with a ``headwater`` entry point on sys.path, as pip would."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    module = name.replace("-", "_")
+    (site / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[headwater]\n{ep_name or module} = {module}\n")
+    monkeypatch.syspath_prepend(str(site))
+    sys.modules.pop(module, None)
+
+
+def test_installed_connector_discovered_through_entry_point():
+    use(make_plugin_manager(strict=True))
+    registry = get_registry()
+    assert "directory" in [c.name for c in registry.connectors()]
+    assert registry.plugin_distribution(registry.owner("directory"))[0] == "headwater-directory"
+
+
+def test_headwater_paginator_override_of_another_connector_is_used(
+    headwater_plugins, requests_mock
+):
+    import headwater_directory.hooks
+    from headwater.http.paginators import OffsetPaginator
+
+    used = []
+
+    class SmallPages:
+        @hookimpl
+        def headwater_paginator(self, connector, resource):
+            if connector.name != "directory":
+                return None
+            used.append(resource.name)
+            return OffsetPaginator(limit=10)
+
+    headwater_plugins(headwater_directory.hooks, SmallPages())
+    requests_mock.post("https://api.example.com/oauth2/token", json={"access_token": "tttt"})
+
+    def cb(request, context):
+        off, lim = int(request.qs["offset"][0]), int(request.qs["limit"][0])
+        return {"users": records(25)[off : off + lim]}
+
+    requests_mock.get("https://api.example.com/v1/users", json=cb)
+    rows = rows_of(headwater.source("directory", client_id="abcd", client_secret="efgh"))
+    assert len(rows) == 25 and used == ["directory_users"]
+    limits = {q.qs["limit"][0] for q in requests_mock.request_history if q.method == "GET"}
+    assert limits == {"10"}
+
+
+def test_headwater_record_schema_wrapper_adjusts_builtin_result(headwater_plugins):
+    import headwater_directory.hooks
+
+    class AddColumn:
+        @hookimpl(wrapper=True)
+        def headwater_record_schema(self, connector, resource):
+            schema = yield
+            return {**schema, "properties": {**schema["properties"], "dept": {"type": "string"}}}
+
+    headwater_plugins(headwater_directory.hooks, AddColumn())
+    src = headwater.source("directory", client_id="abcd", client_secret="efgh")
+    assert "dept" in src.schema.tables["directory_users"]["columns"]
+
+
+def test_broken_plugin_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    install_fake_distribution(
+        tmp_path, monkeypatch, "headwater-broken", "raise RuntimeError('boom')"
+    )
+    with pytest.warns(
+        PluginWarning, match=r"plugin 'headwater_broken' \(headwater-broken\) was skipped.*boom"
+    ):
+        pm = make_plugin_manager(strict=False)
+    use(pm)
+    assert "directory" in [c.name for c in get_registry().connectors()]
+    with pytest.raises(PluginError, match="boom"):
+        make_plugin_manager(strict=True)
+
+
+def test_misspelled_hook_is_reported(tmp_path, monkeypatch):
+    install_fake_distribution(
+        tmp_path,
+        monkeypatch,
+        "headwater-typo",
+        """
+        from headwater import hookimpl
+
+        @hookimpl
+        def headwater_paginater(connector, resource):
+            return None
+        """,
+    )
+    with pytest.warns(
+        PluginWarning, match="unknown hook.*headwater_paginater.*did you mean headwater_paginator"
+    ):
+        pm = make_plugin_manager(strict=False)
+    assert pm.get_plugin("headwater_typo") is None
+    with pytest.raises(PluginError, match="headwater_paginater"):
+        make_plugin_manager(strict=True)
+
+
+def test_hook_with_unknown_argument_is_rejected():
+    class Bad:
+        @hookimpl
+        def headwater_auth(self, connector, setings):
+            return None
+
+    with pytest.raises(PluginError, match="setings"):
+        make_plugin_manager(entry_points=False, plugins=[("bad", Bad())], strict=True)
+
+
+def test_headwater_connectors_duplicate_names_name_both_plugins(headwater_plugins):
+    class One(Declares):
+        pass
+
+    class Two(Declares):
+        pass
+
+    headwater_plugins(One(connector("dup")), Two(connector("dup")))
+    with pytest.raises(
+        PluginError, match="connector 'dup' is declared by two plugins: 'One' and 'Two'"
+    ):
+        headwater.connectors()
+
+
+def test_bad_return_value_names_the_plugin(headwater_plugins):
+    class ReturnsDict:
+        @hookimpl
+        def headwater_connectors(self):
+            return {"name": "x"}
+
+    headwater_plugins(ReturnsDict())
+    with pytest.raises(PluginError, match="must return a list of Connector, got dict"):
+        headwater.connectors()
+
+    class BadPaginator:
+        @hookimpl
+        def headwater_paginator(self, connector, resource):
+            return OffsetPagination()  # a spec, not a paginator
+
+    headwater_plugins(Declares(connector()), BadPaginator())
+    error = extraction_error(headwater.source("testapi"))  # hooks run at extraction
+    assert isinstance(error, PluginError)
+    assert "headwater_paginator for connector testapi returned OffsetPagination" in str(error)
+
+
+def test_disabled_plugin(monkeypatch):
+    monkeypatch.setenv("HEADWATER_DISABLE_PLUGINS", "directory, other")
+    use(make_plugin_manager(strict=True))
+    with pytest.raises(ConnectorNotFound, match="connector 'directory' is not installed"):
+        headwater.source("directory")
+
+
+def test_unknown_connector_suggests(headwater_plugins):
+    import headwater_directory.hooks
+
+    headwater_plugins(headwater_directory.hooks)
+    with pytest.raises(ConnectorNotFound, match="did you mean directory"):
+        headwater.source("directroy")
+
+
+def test_plugin_manager_is_lazy():
+    import subprocess
+
+    code = (
+        "import sys, headwater, headwater.cli; "
+        "assert 'dlt' not in sys.modules, 'dlt imported'; "
+        "from headwater.plugin.manager import get_registry; get_registry().connectors(); "
+        "assert 'dlt' not in sys.modules, 'dlt imported by plugin loading'; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+    warnings.simplefilter("default")
+
+
+class WrapsResources:
+    """Tries to wrap a collecting hook, which Headwater gathers plugin by plugin."""
+
+    @hookimpl(wrapper=True)
+    def headwater_resources(self, connector, settings):
+        return (yield)
+
+
+def test_headwater_resources_wrapper_is_refused_with_the_alternative():
+    with pytest.raises(PluginError) as err:
+        make_plugin_manager(
+            entry_points=False, plugins=[("wrapper", WrapsResources())], strict=True
+        )
+    assert str(err.value) == (
+        "plugin 'wrapper' was skipped: headwater_resources cannot be a wrapper (Headwater "
+        "collects what each plugin returns); implement it without wrapper=True to add to it, "
+        "or wrap a per-concern hook such as headwater_paginator"
+    )
+    with pytest.warns(PluginWarning, match="headwater_resources cannot be a wrapper"):
+        pm = make_plugin_manager(
+            entry_points=False, plugins=[("wrapper", WrapsResources())], strict=False
+        )
+    assert not pm.has_plugin("wrapper")
