@@ -28,3 +28,24 @@ def test_building_a_source_leaves_dlts_row_id_setting_alone(api_simulator, monke
     sim = api_simulator(DIRECTORY, records={"directory_users": 5})
     headwater.source("directory", arrow=True, **sim.settings)
     assert "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID" not in os.environ
+
+
+def test_building_a_source_writes_nothing_to_the_environment(
+    api_simulator, duckdb_pipeline, monkeypatch
+):
+    # No process-global side effect at assembly: the Arrow tables carry dlt's load id
+    # themselves instead of switching dlt's normalizer setting on in os.environ.
+    monkeypatch.delenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", raising=False)
+    before = dict(os.environ)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    source = headwater.source("directory", arrow=True, **sim.settings)
+    assert dict(os.environ) == before
+    pipeline = duckdb_pipeline()
+    info = pipeline.run(source, loader_file_format="parquet")
+    assert dict(os.environ) == before
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "select _dlt_load_id, count(*), count(distinct _dlt_id) from directory_users group by 1"
+        )
+    # every row has the id of the package that loaded it, and its own row id
+    assert rows == [(info.loads_ids[0], 30, 30)]

@@ -145,6 +145,7 @@ class ArrowBatcher:
         not_null: Iterable[str] = (),
         validator: Any = None,
         row_ids: str | None = None,
+        load_id: tuple[str, str] | None = None,
     ) -> None:
         pa = _import_pyarrow()
 
@@ -157,6 +158,9 @@ class ArrowBatcher:
         #: name of a column of unique row ids (dlt's ``_dlt_id``) to add to each table:
         #: generated here, dlt's normalize step need not rewrite the file to add them
         self.row_ids = row_ids
+        #: ``(column, value)``: dlt's ``_dlt_load_id`` column to add to each table (the
+        #: package being extracted), before the row ids, as dlt orders its dict rows
+        self.load_id = load_id
         self._types = {
             "text": pa.string(),
             "bigint": pa.int64(),
@@ -254,6 +258,10 @@ class ArrowBatcher:
         ]
         if len(set(names)) != len(names):
             return None  # a renamed field meets another: the row path numbers them
+        if self.load_id is not None and self.load_id[0] not in names:
+            column, value = self.load_id
+            arrays.append(pa.repeat(pa.scalar(value, pa.string()), len(records)))
+            fields.append(pa.field(column, pa.string(), nullable=False))
         if self.row_ids is not None and self.row_ids not in names:
             arrays.append(row_ids(len(records)))
             fields.append(pa.field(self.row_ids, pa.string(), nullable=False))

@@ -486,13 +486,11 @@ def assemble(
     hooks = _Hooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
-    row_ids = None
-    if use_arrow:
-        # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; with both
-        # added, a table has the same columns whichever path loaded it (a batch that
-        # does not fit Arrow, an earlier run with arrow=False). Explicit config wins.
-        os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
-        row_ids = _own_row_ids()
+    # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; the Arrow
+    # tables carry both (made with the table: _own_row_ids, _current_load_id), so a table
+    # has the same columns whichever path loaded it (a batch that does not fit Arrow, an
+    # earlier run with arrow=False). Explicit dlt config wins.
+    row_ids = _own_row_ids() if use_arrow else None
     full_refresh = settings.get("sync_mode") == "full_refresh"
     # The records keep the API's field names; dlt normalizes them (and the declared
     # columns here) by one convention: snake_case unless the naming setting says api.
@@ -603,8 +601,9 @@ def _declare_table(
     normalize = schema.naming.normalize_identifier
     declared = [{**hint, "name": normalize(name)} for name, hint in columns.items()]
     if row_ids:
+        # added by Headwater (_current_load_id) unless configured; by dlt when on
         add_load_id = dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id")
-        if str(add_load_id).strip().lower() in ("true", "1", "yes"):
+        if add_load_id is None or str(add_load_id).strip().lower() in ("true", "1", "yes"):
             declared.append(dlt_load_id_column())
         declared.append(dlt_id_column())
     schema.update_table(
@@ -660,8 +659,13 @@ class _TopLevelPages:
                 if arrow_columns is None or per_record:
                     items = validator.pages(pages) if validator is not None else pages
                 else:
+                    load_id = _current_load_id() if row_ids is not None else None
                     batcher = ArrowBatcher(
-                        arrow_columns, not_null=not_null, validator=validator, row_ids=row_ids
+                        arrow_columns,
+                        not_null=not_null,
+                        validator=validator,
+                        row_ids=row_ids,
+                        load_id=load_id,
                     )
                     items = batcher.batches(pages)
                 if merge:
@@ -753,6 +757,27 @@ def _own_row_ids() -> str | None:
     if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
         return None  # the user's setting
     return C_DLT_ID
+
+
+def _current_load_id() -> tuple[str, str] | None:
+    """``(column, value)`` of the load id the Arrow tables carry: the load package
+    being extracted (``None``: dlt decides, as configured, or no package is being
+    extracted).
+
+    dlt adds ``_dlt_load_id`` to Arrow tables only when its
+    ``normalize.parquet_normalizer.add_dlt_load_id`` is on; Headwater used to switch it
+    on in the environment, where every child process took it for the user's. Called
+    in the extract thread, where dlt's load package context is."""
+    import dlt
+    from dlt.common.schema.typing import C_DLT_LOAD_ID
+    from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+
+    if dlt.config.get("normalize.parquet_normalizer.add_dlt_load_id") is not None:
+        return None  # the user's setting
+    try:
+        return C_DLT_LOAD_ID, dlt.current.load_package_state()["load_id"]
+    except CurrentLoadPackageStateNotAvailable:
+        return None
 
 
 def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) -> int:
