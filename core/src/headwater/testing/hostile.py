@@ -28,18 +28,17 @@ import base64
 import contextlib
 import functools
 import json
-import socket
-import socketserver
-import sys
 import threading
 import time
 import zlib
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import attrs
+
+from headwater.testing.server import LoopbackServer
 
 __all__ = [
     "Bomb",
@@ -278,43 +277,11 @@ class Token:
         Json({"access_token": self.access_token, "expires_in": self.expires_in}).respond(handler)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, owner: HostileServer) -> None:
         self.owner = owner
         self.stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, OSError, TimeoutError)):
-            return  # clients hanging up are the point of this server
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClientError",
     "Handler",
+    "LoopbackServer",
     "RequestRecord",
     "Response",
     "SimulatorServer",
@@ -91,16 +92,20 @@ class ClientError(Exception):
         self.message = message
 
 
-class SimulatorServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server on 127.0.0.1 that knows its open connections, so that
+    stopping it can close them (a client in a keep-alive read would otherwise hold a
+    handler thread), and that takes clients hanging up for what they are. The
+    simulator's server and the hostile server (:mod:`headwater.testing.hostile`) are
+    this with their own handler."""
+
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
-        self.simulator = simulator
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(address, Handler)
+        super().__init__(address, handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall.
@@ -120,6 +125,7 @@ class SimulatorServer(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
+        """Shut down every open connection (their handlers then end)."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
@@ -127,11 +133,19 @@ class SimulatorServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up (and stop() closing connections) are not errors here.
+        # Clients hanging up (and close_connections) are not errors here.
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, OSError, TimeoutError)):
             return
         super().handle_error(request, client_address)
+
+
+class SimulatorServer(LoopbackServer):
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
