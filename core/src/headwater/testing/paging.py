@@ -1,18 +1,32 @@
-"""Paging state of the simulator: each resource's records encoded once, cursor
-indexes for incremental requests, and the page tokens and query parameters clients send."""
+"""Paging of the simulator: each resource's records encoded once, cursor indexes for
+incremental requests, the page tokens and query parameters clients send, and the
+:class:`Pager` that cuts records into the pages a pagination spec describes."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import bisect
+import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
+from headwater.spec import (
+    CursorPagination,
+    NextLinkPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    Resource,
+    SinglePage,
+    field_path,
+)
 from headwater.testing.records import gc_paused, parse_timestamp
 from headwater.testing.server import ClientError, dumps
 
 __all__ = [
+    "MAX_PAGE_SIZE",
+    "Pager",
     "Slice",
     "State",
     "cursor_key",
@@ -21,6 +35,12 @@ __all__ = [
     "int_param",
     "set_path",
 ]
+
+#: Largest page a client may ask for (bigger requests are capped, not refused).
+MAX_PAGE_SIZE = 1000
+
+_PLACEHOLDER = "__headwater_simulator_records__"
+_PLACEHOLDER_BYTES = dumps(_PLACEHOLDER)
 
 
 def cursor_key(value: Any) -> float | None:
@@ -128,3 +148,99 @@ def set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         doc = doc.setdefault(key, {})
     doc[path[-1]] = value
+
+
+class Pager:
+    """Cuts a resource's records into the pages its pagination spec describes, with the
+    page tokens, next links and totals that go with them.
+
+    ``page_size`` is the page size of next-link pagination (the other kinds take theirs
+    from the spec or the query).
+    """
+
+    def __init__(self, page_size: int) -> None:
+        self.page_size = page_size
+
+    def page(
+        self,
+        resource: Resource,
+        items: list[bytes],
+        path: str,
+        query: dict[str, list[str]],
+        base_url: str,
+    ) -> bytes:
+        """The body of the page of ``items`` that ``query`` asks for; ``path`` and
+        ``base_url`` make next links."""
+        spec = resource.pagination
+        extras: list[tuple[tuple[str, ...], Any]] = []
+        total = len(items)
+        if isinstance(spec, OffsetPagination):
+            offset = int_param(query, spec.offset_param, 0, 0)
+            limit = min(int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
+            page = items[offset : offset + limit]
+            if spec.total_path is not None:
+                extras.append((field_path(spec.total_path), total))
+        elif isinstance(spec, CursorPagination):
+            size = min(
+                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
+            )
+            values = query.get(spec.cursor_param)
+            token = values[-1] if values else ""
+            offset = decode_position("c", token, "cursor") if token else 0
+            page = items[offset : offset + size]
+            following = offset + size
+            extras.append(
+                (
+                    field_path(spec.cursor_path),
+                    encode_position("c", following) if following < total else "",
+                )
+            )
+            top = {field_path(spec.cursor_path)[0], field_path(resource.data_selector or "")[0]}
+            if "page_size" not in top:
+                extras.append((("page_size",), size))
+            if "total_records" not in top:
+                extras.append((("total_records",), total))
+        elif isinstance(spec, NextLinkPagination):
+            values = query.get("$skiptoken")
+            token = values[-1] if values else ""
+            offset = decode_position("s", token, "$skiptoken") if token else 0
+            size = self.page_size
+            page = items[offset : offset + size]
+            next_path = field_path(spec.next_path)
+            if next_path[0] != "@odata.context":
+                extras.insert(0, (("@odata.context",), f"{base_url}/$metadata#{resource.name}"))
+            if offset + size < total:
+                kept = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
+                kept.append(("$skiptoken", encode_position("s", offset + size)))
+                link = f"{base_url}{path}?{urlencode(kept, safe='$:')}"
+                extras.append((next_path, link))
+        elif isinstance(spec, PageNumberPagination):
+            size = min(
+                int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
+            )
+            number = int_param(query, spec.page_param, spec.start, spec.start)
+            offset = (number - spec.start) * size
+            page = items[offset : offset + size]
+            if spec.total_pages_path is not None:
+                extras.append((field_path(spec.total_pages_path), math.ceil(total / size)))
+        else:
+            assert isinstance(spec, SinglePage)
+            page = items
+        return _compose(resource, page, extras)
+
+
+def _compose(
+    resource: Resource, page: list[bytes], extras: list[tuple[tuple[str, ...], Any]]
+) -> bytes:
+    joined = b"[" + b",".join(page) + b"]"
+    if resource.data_selector is None:
+        return joined
+    doc: dict[str, Any] = {}
+    context = [e for e in extras if e[0] == ("@odata.context",)]
+    for path, value in context:
+        set_path(doc, path, value)
+    set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
+    for path, value in extras:
+        if path != ("@odata.context",):
+            set_path(doc, path, value)
+    return dumps(doc).replace(_PLACEHOLDER_BYTES, joined, 1)

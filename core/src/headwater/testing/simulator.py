@@ -23,41 +23,31 @@ used; :mod:`orjson` is used for speed when it is installed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from headwater.schema import load_record_schema
 from headwater.spec import (
-    ApiKeyAuth,
-    BasicAuth,
-    BearerAuth,
     Connector,
     CursorPagination,
     NextLinkPagination,
-    OAuth2ClientCredentials,
     OffsetPagination,
     PageNumberPagination,
     Resource,
-    SinglePage,
     field_path,
 )
 from headwater.testing.faults import HTML_ERROR, Fault, FaultKind, FaultSlot
+from headwater.testing.paging import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from headwater.testing.paging import (
+    Pager,
     Slice,
     State,
     cursor_key,
-    decode_position,
-    encode_position,
-    int_param,
-    set_path,
 )
 from headwater.testing.records import (
     BASE_TIME,
@@ -71,9 +61,10 @@ from headwater.testing.server import (
     RequestRecord,
     Response,
     SimulatorServer,
-    dumps,
     error_response,
 )
+from headwater.testing.tokens import DEFAULT_TOKEN_PATH as DEFAULT_TOKEN_PATH
+from headwater.testing.tokens import TokenEndpoint
 
 __all__ = [
     "DEFAULT_CHILD_RECORDS",
@@ -88,13 +79,7 @@ __all__ = [
 DEFAULT_RECORDS = 250
 #: Records per parent of a child resource when ``records`` does not say.
 DEFAULT_CHILD_RECORDS = 3
-#: Largest page a client may ask for (bigger requests are capped, not refused).
-MAX_PAGE_SIZE = 1000
-#: Where the token endpoint is served when the spec's token URL is not on the API host.
-DEFAULT_TOKEN_PATH = "/oauth2/token"
 
-_PLACEHOLDER = "__headwater_simulator_records__"
-_PLACEHOLDER_BYTES = dumps(_PLACEHOLDER)
 _PAGE_CACHE_LIMIT = 256  # pages are cheap to build from encoded records; bound the memory
 
 
@@ -152,7 +137,6 @@ class Simulator:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
         self.connector = connector
         self.seed = seed
-        self.token_ttl = float(token_ttl)
         self.latency = float(latency)
         #: the limit the simulated API enforces on API requests (e.g. ``"5/second"``):
         #: beyond it, 429 with ``Retry-After``
@@ -163,7 +147,7 @@ class Simulator:
 
             self._limit_item = parse(rate_limit)
             self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
-        self.page_size = page_size
+        self._pager = Pager(page_size)
         self.extra_field = extra_field
         self._port = port
         self._lock = threading.Lock()
@@ -171,8 +155,6 @@ class Simulator:
         self._requests: list[RequestRecord] = []
         self._in_flight = 0
         self._peak = 0
-        self._tokens_issued = 0
-        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._lifecycle = threading.Lock()
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -197,8 +179,9 @@ class Simulator:
             self._counts[resource.name] = count
 
         self._schemas = {r.name: self._schema(r, schemas or {}) for r in connector.resources}
-        self._credentials = self._make_credentials(dict(credentials or {}))
-        self._token_path = self._find_token_path()
+        self._auth = TokenEndpoint(connector.auth, credentials or {}, float(token_ttl), self._lock)
+        self._credentials = self._auth.credentials
+        self._token_path = self._auth.path
         self._routes = self._make_routes()
 
         # generation state: next index and mutation count per resource
@@ -249,34 +232,6 @@ class Simulator:
         if isinstance(spec, PageNumberPagination) and spec.total_pages_path is not None:
             return [field_path(spec.total_pages_path)]
         return []
-
-    def _make_credentials(self, given: dict[str, str]) -> dict[str, str]:
-        auth = self.connector.auth
-        creds: dict[str, str] = {}
-        if isinstance(auth, OAuth2ClientCredentials):
-            creds["client_id"] = given.get("client_id", f"client-{secrets.token_hex(6)}")
-            creds["client_secret"] = given.get("client_secret", secrets.token_urlsafe(24))
-            scope = given.get("scope", auth.scope)
-            if scope is not None:
-                creds["scope"] = scope
-        elif isinstance(auth, ApiKeyAuth):
-            creds["api_key"] = given.get("api_key", secrets.token_urlsafe(24))
-        elif isinstance(auth, BearerAuth):
-            creds["token"] = given.get("token", secrets.token_urlsafe(24))
-        elif isinstance(auth, BasicAuth):
-            creds["username"] = given.get("username", f"user-{secrets.token_hex(4)}")
-            creds["password"] = given.get("password", secrets.token_urlsafe(18))
-        return creds
-
-    def _find_token_path(self) -> str | None:
-        auth = self.connector.auth
-        if not isinstance(auth, OAuth2ClientCredentials):
-            return None
-        template = auth.token_url
-        if template and template.startswith("{base_url}"):
-            path = urlsplit("http://h" + template[len("{base_url}") :]).path
-            return path if path.startswith("/") and path != "/" else DEFAULT_TOKEN_PATH
-        return DEFAULT_TOKEN_PATH
 
     def _make_routes(self) -> list[tuple[re.Pattern[str], Resource]]:
         routes = []
@@ -468,14 +423,31 @@ class Simulator:
     @property
     def tokens_issued(self) -> int:
         """How many OAuth2 tokens were issued."""
-        return self._tokens_issued
+        return self._auth.issued
+
+    @property
+    def page_size(self) -> int:
+        """The page size of next-link pagination."""
+        return self._pager.page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        self._pager.page_size = value
+
+    @property
+    def token_ttl(self) -> float:
+        """How long an OAuth2 token stays valid (seconds)."""
+        return self._auth.ttl
+
+    @token_ttl.setter
+    def token_ttl(self, value: float) -> None:
+        self._auth.ttl = value
 
     # ------------------------------------------------------------ controls
 
     def revoke_tokens(self) -> None:
         """Invalidate every token issued so far: requests using them get 401."""
-        with self._lock:
-            self._tokens.clear()
+        self._auth.revoke()
 
     def add_fault(self, fault: Fault) -> None:
         """Append ``fault`` to the active faults."""
@@ -493,7 +465,7 @@ class Simulator:
         with self._lock:
             self._requests.clear()
             self._peak = self._in_flight
-            self._tokens_issued = 0
+            self._auth.reset_count()
 
     def grow(self, resource: str, count: int) -> None:
         """Add ``count`` new records to ``resource`` (per parent for a child resource).
@@ -667,7 +639,7 @@ class Simulator:
             return
         body = handler.rfile.read(length) if length else b""
 
-        is_token = self._token_path is not None and path.rstrip("/") == self._token_path.rstrip("/")
+        is_token = self._auth.is_token_path(path)
         resource: Resource | None = None
         parent_value: str | None = None
         if not is_token:
@@ -770,7 +742,7 @@ class Simulator:
         if fault is not None and fault.kind == "html_200":
             return Response(200, HTML_ERROR, "text/html; charset=utf-8")
         if is_token:
-            response = self._token(method, headers, body)
+            response = self._auth.answer(method, headers, body)
         elif resource is None:
             response = error_response(404, "not_found", f"no route for {path}")
         else:
@@ -782,116 +754,6 @@ class Simulator:
             response = Response(200, truncated, "application/json")
         return response
 
-    # token endpoint
-
-    def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
-        auth = self.connector.auth
-        assert isinstance(auth, OAuth2ClientCredentials)
-        if method != "POST":
-            return error_response(
-                405, "invalid_request", "the token endpoint accepts POST only", {"Allow": "POST"}
-            )
-        form = {
-            k: v[-1]
-            for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
-        }
-        if form.get("grant_type") != "client_credentials":
-            return error_response(
-                400, "unsupported_grant_type", "grant_type must be client_credentials"
-            )
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        basic = headers.get("authorization", "")
-        if client_id is None and basic[:6].lower() == "basic ":
-            decoded = self._basic_pair(basic)
-            if decoded is not None:
-                client_id, client_secret = decoded
-                if (client_id, client_secret) != (
-                    self._credentials["client_id"],
-                    self._credentials["client_secret"],
-                ):
-                    client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
-        if (
-            client_id != self._credentials["client_id"]
-            or client_secret != self._credentials["client_secret"]
-        ):
-            return error_response(401, "invalid_client", "client authentication failed")
-        expected_scope = self._credentials.get("scope")
-        if expected_scope is not None and form.get("scope") != expected_scope:
-            return error_response(400, "invalid_scope", "the requested scope is invalid")
-        for key, value in auth.extra_form.items():
-            if form.get(key) != str(value):
-                return error_response(
-                    400, "invalid_request", f"form field {key!r} is missing or wrong"
-                )
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[token] = time.monotonic() + self.token_ttl
-            self._tokens_issued += 1
-        payload: dict[str, Any] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": max(1, int(self.token_ttl)),
-        }
-        if expected_scope is not None:
-            payload["scope"] = expected_scope
-        return Response(200, dumps(payload), headers={"Cache-Control": "no-store"})
-
-    @staticmethod
-    def _basic_pair(header: str) -> tuple[str, str] | None:
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            return None
-        user, sep, password = decoded.partition(":")
-        return (user, password) if sep else None
-
-    # API requests
-
-    def _unauthorized(
-        self, headers: Mapping[str, str], query: Mapping[str, list[str]]
-    ) -> Response | None:
-        auth = self.connector.auth
-        if auth is None:
-            return None
-        if isinstance(auth, ApiKeyAuth):
-            expected = self._credentials["api_key"]
-            if auth.location == "header":
-                given = headers.get(auth.name.lower())
-            else:
-                values = query.get(auth.name)
-                given = values[-1] if values else None
-            if given == expected:
-                return None
-            return error_response(
-                401, "unauthorized", f"missing or invalid API key ({auth.location} {auth.name!r})"
-            )
-        header = headers.get("authorization", "")
-        if isinstance(auth, BasicAuth):
-            pair = self._basic_pair(header) if header[:6].lower() == "basic " else None
-            if pair == (self._credentials["username"], self._credentials["password"]):
-                return None
-            return error_response(
-                401,
-                "unauthorized",
-                "invalid username or password",
-                {"WWW-Authenticate": 'Basic realm="api"'},
-            )
-        token = header[7:].strip() if header[:7].lower() == "bearer " else None
-        if isinstance(auth, BearerAuth):
-            if token is not None and token == self._credentials["token"]:
-                return None
-        elif token is not None:
-            with self._lock:
-                expiry = self._tokens.get(token)
-            if expiry is not None and time.monotonic() < expiry:
-                return None
-        return error_response(
-            401,
-            "invalid_token",
-            "the access token is missing, invalid or expired",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-
     def _api(
         self,
         method: str,
@@ -901,7 +763,7 @@ class Simulator:
         query: dict[str, list[str]],
         headers: Mapping[str, str],
     ) -> Response:
-        denied = self._unauthorized(headers, query)
+        denied = self._auth.unauthorized(headers, query)
         if denied is not None:
             return denied
         if method != "GET":
@@ -927,7 +789,7 @@ class Simulator:
             return Response(status, body, content_type, extra)
         try:
             items = self._select(resource, state, sl, parent_value, query)
-            body = self._page(resource, items, split.path, query)
+            body = self._pager.page(resource, items, split.path, query, self.base_url)
         except ClientError as exc:
             return error_response(400, "bad_request", exc.message)
         if len(state.pages) >= _PAGE_CACHE_LIMIT:
@@ -964,82 +826,3 @@ class Simulator:
             state.filtered.clear()
         state.filtered[key] = items
         return items
-
-    def _page(
-        self, resource: Resource, items: list[bytes], path: str, query: dict[str, list[str]]
-    ) -> bytes:
-        spec = resource.pagination
-        extras: list[tuple[tuple[str, ...], Any]] = []
-        total = len(items)
-        if isinstance(spec, OffsetPagination):
-            offset = int_param(query, spec.offset_param, 0, 0)
-            limit = min(int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
-            page = items[offset : offset + limit]
-            if spec.total_path is not None:
-                extras.append((field_path(spec.total_path), total))
-        elif isinstance(spec, CursorPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
-            )
-            values = query.get(spec.cursor_param)
-            token = values[-1] if values else ""
-            offset = decode_position("c", token, "cursor") if token else 0
-            page = items[offset : offset + size]
-            following = offset + size
-            extras.append(
-                (
-                    field_path(spec.cursor_path),
-                    encode_position("c", following) if following < total else "",
-                )
-            )
-            top = {field_path(spec.cursor_path)[0], field_path(resource.data_selector or "")[0]}
-            if "page_size" not in top:
-                extras.append((("page_size",), size))
-            if "total_records" not in top:
-                extras.append((("total_records",), total))
-        elif isinstance(spec, NextLinkPagination):
-            values = query.get("$skiptoken")
-            token = values[-1] if values else ""
-            offset = decode_position("s", token, "$skiptoken") if token else 0
-            size = self.page_size
-            page = items[offset : offset + size]
-            next_path = field_path(spec.next_path)
-            if next_path[0] != "@odata.context":
-                extras.insert(
-                    0, (("@odata.context",), f"{self.base_url}/$metadata#{resource.name}")
-                )
-            if offset + size < total:
-                kept = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
-                kept.append(("$skiptoken", encode_position("s", offset + size)))
-                link = f"{self.base_url}{path}?{urlencode(kept, safe='$:')}"
-                extras.append((next_path, link))
-        elif isinstance(spec, PageNumberPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
-            )
-            number = int_param(query, spec.page_param, spec.start, spec.start)
-            offset = (number - spec.start) * size
-            page = items[offset : offset + size]
-            if spec.total_pages_path is not None:
-                extras.append((field_path(spec.total_pages_path), math.ceil(total / size)))
-        else:
-            assert isinstance(spec, SinglePage)
-            page = items
-        return self._compose(resource, page, extras)
-
-    @staticmethod
-    def _compose(
-        resource: Resource, page: list[bytes], extras: list[tuple[tuple[str, ...], Any]]
-    ) -> bytes:
-        joined = b"[" + b",".join(page) + b"]"
-        if resource.data_selector is None:
-            return joined
-        doc: dict[str, Any] = {}
-        context = [e for e in extras if e[0] == ("@odata.context",)]
-        for path, value in context:
-            set_path(doc, path, value)
-        set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
-        for path, value in extras:
-            if path != ("@odata.context",):
-                set_path(doc, path, value)
-        return dumps(doc).replace(_PLACEHOLDER_BYTES, joined, 1)
