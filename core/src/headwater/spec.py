@@ -30,9 +30,15 @@ __all__ = [
     "BearerAuth",
     "Connector",
     "CursorPagination",
+    "HeaderCursorPagination",
     "IncrementalSpec",
+    "JwtBearer",
+    "JwtGrant",
+    "LastRecordPagination",
+    "LinkHeaderPagination",
     "NextLinkPagination",
     "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
     "OffsetPagination",
     "PageNumberPagination",
     "PaginationSpec",
@@ -41,8 +47,12 @@ __all__ = [
     "Resource",
     "ResponseRule",
     "RetryPolicy",
+    "SessionLogin",
     "SinglePage",
+    "TemplateAuth",
     "field_path",
+    "is_jsonpath",
+    "template_names",
 ]
 
 # Defaults written once: the settings schema (headwater.settings) documents them and
@@ -56,16 +66,61 @@ DEFAULT_RESPONSE_DEADLINE = 300.0
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
-#: A field in a JSON response: a top-level key taken literally (so ``"@odata.nextLink"``
-#: is one key, dots and all), or a tuple of keys for a nested field.
+#: A field in a JSON response, one of:
+#:
+#: * a JSONPath, a string starting with ``$`` (``"$.results[*]"``, ``"$.data.items"``),
+#:   compiled once at assembly by a kept library (jsonpath-ng);
+#: * a dotted path ``"data.items"``: nested keys (the same as ``$.data.items``);
+#: * a key taken literally: a string without dots, or one starting with ``@`` (so
+#:   ``"@odata.nextLink"`` is one key, dots and all);
+#: * a tuple of keys, each taken literally (``("meta", "next.url")``).
 FieldPath = str | tuple
 
 
+def is_jsonpath(value: Any) -> bool:
+    """Whether ``value`` is a JSONPath :data:`FieldPath` (a string starting with ``$``)."""
+    return isinstance(value, str) and value.startswith("$")
+
+
 def field_path(value: FieldPath | list[str]) -> tuple[str, ...]:
-    """Normalise a :data:`FieldPath` to a tuple of keys."""
+    """Normalise a key :data:`FieldPath` to a tuple of keys.
+
+    A dotted string is split (``"data.items"`` -> ``("data", "items")``) unless it starts
+    with ``@``; a JSONPath (``$...``) cannot be expressed as keys and raises ValueError.
+    """
     if isinstance(value, str):
+        if value.startswith("$"):
+            raise ValueError(f"{value!r} is a JSONPath, not a key path")
+        if "." in value and not value.startswith("@"):
+            return tuple(value.split("."))
         return (value,)
     return tuple(value)
+
+
+_TEMPLATE_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def template_names(value: Any) -> tuple[str, ...]:
+    """The ``{name}`` placeholders in a template: a string, or the strings anywhere
+    inside a mapping or list (``{{``/``}}`` are literal braces). In declaration order,
+    without repeats."""
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, str):
+            for name in _TEMPLATE_NAME.findall(item.replace("{{", "").replace("}}", "")):
+                if name not in found:
+                    found.append(name)
+        elif isinstance(item, Mapping):
+            for key in item:
+                walk(key)
+                walk(item[key])
+        elif isinstance(item, (list, tuple)):
+            for element in item:
+                walk(element)
+
+    walk(value)
+    return tuple(found)
 
 
 def _name(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -163,6 +218,12 @@ class OAuth2ClientCredentials:
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
     extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
+    #: how the client authenticates at the token endpoint: ``"form"`` (client_id and
+    #: client_secret in the form body) or ``"basic"`` (HTTP basic, RFC 6749
+    #: ``client_secret_basic``)
+    client_auth: Literal["form", "basic"] = field(
+        default="form", validator=v.in_(("form", "basic"))
+    )
 
     kind: ClassVar[str] = "oauth2_client_credentials"
     #: settings this auth kind reads, and which of them are secret
@@ -201,8 +262,219 @@ class BasicAuth:
     secrets: ClassVar[tuple[str, ...]] = ("password",)
 
 
-AuthSpec = OAuth2ClientCredentials | ApiKeyAuth | BearerAuth | BasicAuth
-_AUTH_TYPES = (OAuth2ClientCredentials, ApiKeyAuth, BearerAuth, BasicAuth)
+@frozen
+class OAuth2RefreshToken:
+    """OAuth2 refresh-token grant (RFC 6749 section 6).
+
+    The access token is obtained from the ``refresh_token`` setting at ``token_url``,
+    renewed before it expires and on a 401. When the token endpoint answers with a new
+    refresh token (rotation), the new one is kept in the run's token store (the
+    ``headwater_token_store`` hook; by default an owner-only file outside the dataset)
+    and used by the next run instead of the setting, until the setting changes.
+    ``token_url``, ``scope``, ``extra_form``, ``token_url_aliases`` and ``client_auth``
+    mean what they mean for :class:`OAuth2ClientCredentials`.
+    """
+
+    token_url: str | None = field(
+        default="{base_url}/oauth2/token", validator=_optional_non_empty_str
+    )
+    scope: str | None = field(default=None, validator=_optional_non_empty_str)
+    extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
+    client_auth: Literal["form", "basic"] = field(
+        default="form", validator=v.in_(("form", "basic"))
+    )
+
+    kind: ClassVar[str] = "oauth2_refresh_token"
+    settings: ClassVar[tuple[str, ...]] = (
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "token_url",
+        "scope",
+    )
+    secrets: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "refresh_token")
+
+
+#: Signing algorithms the JWT auth kinds accept (PyJWT names).
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "HS256")
+
+
+@frozen
+class JwtGrant:
+    """JWT bearer grant (RFC 7523), the "service account" flow.
+
+    An assertion signed with the ``private_key`` setting (PEM; ``algorithm`` RS256,
+    ES256, ...) with ``iss`` = the ``issuer`` setting, ``aud`` = ``audience`` (default:
+    the token URL), ``scope`` (if any), ``sub`` = the ``subject`` setting (if set),
+    ``iat``/``exp`` ``lifetime`` seconds apart and the ``claims`` given here, is
+    exchanged at ``token_url`` for an access token sent as a bearer token and renewed
+    like the client-credentials one. The ``key_id`` setting, if set, is the JWT's ``kid``.
+    """
+
+    token_url: str | None = field(
+        default="{base_url}/oauth2/token", validator=_optional_non_empty_str
+    )
+    algorithm: str = field(default="RS256", validator=v.in_(JWT_ALGORITHMS))
+    scope: str | None = field(default=None, validator=_optional_non_empty_str)
+    audience: str | None = field(default=None, validator=_optional_non_empty_str)
+    lifetime: int = field(default=3600, validator=_positive)
+    claims: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    grant_type: str = field(
+        default="urn:ietf:params:oauth:grant-type:jwt-bearer", validator=_non_empty_str
+    )
+
+    kind: ClassVar[str] = "jwt_grant"
+    settings: ClassVar[tuple[str, ...]] = (
+        "issuer",
+        "private_key",
+        "token_url",
+        "scope",
+        "subject",
+        "key_id",
+    )
+    secrets: ClassVar[tuple[str, ...]] = ("private_key",)
+    #: settings that may be left unset
+    optional: ClassVar[tuple[str, ...]] = ("scope", "subject", "key_id")
+
+
+@frozen
+class JwtBearer:
+    """A self-signed JWT sent as ``Authorization: Bearer <jwt>``.
+
+    Signed with the ``private_key`` setting (a PEM key; for HS256 the shared secret),
+    ``iss`` = the ``issuer`` setting, ``aud`` = ``audience`` (default: the ``base_url``
+    setting), ``iat``/``exp`` ``lifetime`` seconds apart plus ``claims``; a new one is
+    signed before the last expires. The ``key_id`` setting, if set, is the ``kid``.
+    """
+
+    algorithm: str = field(default="RS256", validator=v.in_(JWT_ALGORITHMS))
+    audience: str | None = field(default=None, validator=_optional_non_empty_str)
+    lifetime: int = field(default=3600, validator=_positive)
+    claims: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+
+    kind: ClassVar[str] = "jwt_bearer"
+    settings: ClassVar[tuple[str, ...]] = ("issuer", "private_key", "key_id")
+    secrets: ClassVar[tuple[str, ...]] = ("private_key",)
+    optional: ClassVar[tuple[str, ...]] = ("key_id",)
+
+
+@frozen
+class SessionLogin:
+    """Log in once, then send the session token with every request.
+
+    ``body`` (``{name}`` placeholders are settings; every placeholder is a required
+    setting, secret if named in ``secret_settings``) is sent as JSON (or a form, with
+    ``body_format="form"``) by ``method`` to ``login_path`` (relative to ``base_url``).
+    The token is read from ``token_path`` of the response body (a :data:`FieldPath`), or
+    from the response header ``token_header`` when set. It is sent as ``template``
+    (``{token}`` is the token) in the header, query parameter or cookie ``name``
+    (``location``). A 401 logs in again once; so does the session's age reaching
+    ``expires_in`` seconds (or the seconds at ``expires_in_path`` of the login response).
+    """
+
+    login_path: str = field(default="/login", validator=_non_empty_str)
+    body: Mapping[str, Any] = field(
+        factory=lambda: {"username": "{username}", "password": "{password}"},
+        converter=_frozen_mapping,
+    )
+    body_format: Literal["json", "form"] = field(default="json", validator=v.in_(("json", "form")))
+    method: Literal["POST", "GET"] = field(default="POST", validator=v.in_(("POST", "GET")))
+    token_path: FieldPath | None = field(
+        default="token", converter=_to_field_path, validator=_field_path
+    )
+    token_header: str | None = field(default=None, validator=_optional_non_empty_str)
+    location: Literal["header", "query", "cookie"] = field(
+        default="header", validator=v.in_(("header", "query", "cookie"))
+    )
+    name: str = field(default="Authorization", validator=_non_empty_str)
+    template: str = field(default="Bearer {token}", validator=_non_empty_str)
+    expires_in: float | None = field(default=None, validator=v.optional(_non_negative_number))
+    expires_in_path: FieldPath | None = field(
+        default=None, converter=_to_field_path, validator=_field_path
+    )
+    secret_settings: tuple[str, ...] = field(default=("password",), converter=tuple)
+
+    kind: ClassVar[str] = "session"
+
+    def __attrs_post_init__(self) -> None:
+        if self.token_path is None and self.token_header is None:
+            raise ValueError("SessionLogin needs token_path or token_header to find the token")
+        if "{token}" not in self.template:
+            raise ValueError(f"SessionLogin.template must contain {{token}}, got {self.template!r}")
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The settings named by the login body's placeholders."""
+        return template_names(self.body)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The settings among :attr:`settings` that are secret."""
+        return tuple(name for name in self.settings if name in self.secret_settings)
+
+
+@frozen
+class TemplateAuth:
+    """Credentials sent as templated headers and/or query parameters, e.g.
+    ``headers={"Authorization": "Token {api_key}", "X-Account": "{account_id}"}``.
+
+    Every ``{name}`` placeholder is a required setting; those named in
+    ``secret_settings`` (default: all of them) are secret.
+    """
+
+    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    query: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    secret_settings: tuple[str, ...] | None = field(
+        default=None, converter=lambda x: None if x is None else tuple(x)
+    )
+
+    kind: ClassVar[str] = "template"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.headers and not self.query:
+            raise ValueError("TemplateAuth needs headers, query, or both")
+        if not self.settings:
+            raise ValueError(
+                "TemplateAuth names no setting: write the credential as a {placeholder}, "
+                "e.g. {'Authorization': 'Token {api_key}'}"
+            )
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The settings named by the templates' placeholders."""
+        return template_names({"h": dict(self.headers), "q": dict(self.query)})
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The settings among :attr:`settings` that are secret (default: all)."""
+        if self.secret_settings is None:
+            return self.settings
+        return tuple(name for name in self.settings if name in self.secret_settings)
+
+
+AuthSpec = (
+    OAuth2ClientCredentials
+    | OAuth2RefreshToken
+    | JwtGrant
+    | JwtBearer
+    | SessionLogin
+    | TemplateAuth
+    | ApiKeyAuth
+    | BearerAuth
+    | BasicAuth
+)
+_AUTH_TYPES = (
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    JwtGrant,
+    JwtBearer,
+    SessionLogin,
+    TemplateAuth,
+    ApiKeyAuth,
+    BearerAuth,
+    BasicAuth,
+)
 
 # --------------------------------------------------------------------- pagination
 
@@ -221,6 +493,9 @@ class OffsetPagination:
     total_path: FieldPath | None = field(
         default=None, converter=_to_field_path, validator=_field_path
     )
+    #: where the paging parameters go: the query string, or the JSON body of a POST
+    #: (a dotted name such as ``"variables.after"`` sets a nested body field)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
     kind: ClassVar[str] = "offset"
 
 
@@ -236,6 +511,9 @@ class CursorPagination:
     cursor_param: str = field(default="cursor", validator=_non_empty_str)
     page_size: int | None = field(default=None, validator=v.optional(_positive))
     page_size_param: str = field(default="page_size", validator=_non_empty_str)
+    #: where the paging parameters go: the query string, or the JSON body of a POST
+    #: (a dotted name such as ``"variables.after"`` sets a nested body field)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
     kind: ClassVar[str] = "cursor"
 
 
@@ -251,7 +529,8 @@ class NextLinkPagination:
 @frozen
 class PageNumberPagination:
     """A page number sent as ``page_param`` starting at ``start``; stops at
-    ``total_pages_path`` when the API reports it, or on an empty or short page."""
+    ``total_pages_path`` (a page count) or ``total_path`` (a record count, with
+    ``page_size``) when the API reports it, or on an empty or short page."""
 
     page_param: str = field(default="page", validator=_non_empty_str)
     start: int = field(default=1, validator=v.instance_of(int))
@@ -260,7 +539,59 @@ class PageNumberPagination:
     total_pages_path: FieldPath | None = field(
         default=None, converter=_to_field_path, validator=_field_path
     )
+    total_path: FieldPath | None = field(
+        default=None, converter=_to_field_path, validator=_field_path
+    )
+    #: where the paging parameters go: the query string, or the JSON body of a POST
+    #: (a dotted name such as ``"variables.after"`` sets a nested body field)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
     kind: ClassVar[str] = "page_number"
+
+
+@frozen
+class LinkHeaderPagination:
+    """The next page's URL from the ``Link`` response header (RFC 8288) entry whose
+    ``rel`` is ``rel``; ends when there is none. GitHub, GitLab and many others."""
+
+    rel: str = field(default="next", validator=_non_empty_str)
+    kind: ClassVar[str] = "link_header"
+
+
+@frozen
+class HeaderCursorPagination:
+    """A cursor read from the response header ``header`` and sent back as
+    ``cursor_param``; ends when the header is missing or empty."""
+
+    header: str = field(default="X-Next-Cursor", validator=_non_empty_str)
+    cursor_param: str = field(default="cursor", validator=_non_empty_str)
+    page_size: int | None = field(default=None, validator=v.optional(_positive))
+    page_size_param: str = field(default="page_size", validator=_non_empty_str)
+    #: where the paging parameters go: the query string, or the JSON body of a POST
+    #: (a dotted name such as ``"variables.after"`` sets a nested body field)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    kind: ClassVar[str] = "header_cursor"
+
+
+@frozen
+class LastRecordPagination:
+    """The cursor is a field of the page's last record (Stripe's ``starting_after``).
+
+    After each page, ``cursor_field`` of its last record is sent as ``cursor_param``.
+    Ends when ``has_more_path`` is false or missing (if the API reports it), or on an
+    empty page (or one shorter than ``page_size``, when set).
+    """
+
+    cursor_field: FieldPath = field(default="id", converter=_to_field_path, validator=_field_path)
+    cursor_param: str = field(default="starting_after", validator=_non_empty_str)
+    has_more_path: FieldPath | None = field(
+        default="has_more", converter=_to_field_path, validator=_field_path
+    )
+    page_size: int | None = field(default=None, validator=v.optional(_positive))
+    page_size_param: str = field(default="limit", validator=_non_empty_str)
+    #: where the paging parameters go: the query string, or the JSON body of a POST
+    #: (a dotted name such as ``"variables.after"`` sets a nested body field)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    kind: ClassVar[str] = "last_record"
 
 
 @frozen
@@ -271,13 +602,23 @@ class SinglePage:
 
 
 PaginationSpec = (
-    OffsetPagination | CursorPagination | NextLinkPagination | PageNumberPagination | SinglePage
+    OffsetPagination
+    | CursorPagination
+    | NextLinkPagination
+    | PageNumberPagination
+    | LinkHeaderPagination
+    | HeaderCursorPagination
+    | LastRecordPagination
+    | SinglePage
 )
 _PAGINATION_TYPES = (
     OffsetPagination,
     CursorPagination,
     NextLinkPagination,
     PageNumberPagination,
+    LinkHeaderPagination,
+    HeaderCursorPagination,
+    LastRecordPagination,
     SinglePage,
 )
 
@@ -397,7 +738,13 @@ class Resource:
 
     ``schema`` is the path of the JSON Schema file of one record, relative to the
     connector's package (e.g. ``"schemas/users.json"``). ``data_selector`` is the
-    response field holding the list of records (``None``: the body is the list).
+    response field holding the list of records, a :data:`FieldPath` (``None``: the
+    body is the list).
+
+    ``path``, the values of ``params`` and ``headers`` and the strings anywhere in
+    ``json`` are templates: ``{name}`` is replaced by the setting ``name`` (declare it
+    in :attr:`Connector.settings`), ``{{``/``}}`` are literal braces; a child's
+    ``{<placeholder>}`` is its parent's field.
     """
 
     name: str = field(validator=_name)
@@ -410,6 +757,14 @@ class Resource:
         default="merge", validator=v.in_(("merge", "append", "replace"))
     )
     params: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    #: the HTTP method; a POST sends ``json`` as its body
+    method: Literal["GET", "POST"] = field(default="GET", validator=v.in_(("GET", "POST")))
+    #: request headers of this resource, on top of the connector's ``headers``
+    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    #: the JSON body (search and GraphQL-style endpoints); ``None``: no body
+    json: Mapping[str, Any] | None = field(
+        default=None, converter=lambda x: None if x is None else _frozen_mapping(x)
+    )
     parent: ParentSpec | None = field(default=None, validator=v.optional(v.instance_of(ParentSpec)))
     incremental: IncrementalSpec | None = field(
         default=None, validator=v.optional(v.instance_of(IncrementalSpec))
@@ -469,7 +824,8 @@ class Connector:
     ``package`` is the import name of the package that ships the resources' schema
     files (use ``__package__`` in the hooks module). ``base_url`` is the default of the
     ``base_url`` setting. ``settings`` adds connector-specific settings as JSON Schema
-    properties (mark secrets with ``"writeOnly": true``).
+    properties (mark secrets with ``"writeOnly": true``); ``required_settings`` names
+    those that have no default and must be set.
     """
 
     name: str = field(validator=_name)
@@ -480,6 +836,10 @@ class Connector:
     retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=v.instance_of(RetryPolicy))
     response_rules: tuple[ResponseRule, ...] = field(default=(), converter=tuple)
     settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    #: names in ``settings`` the user must set (a one-line error names each one missing)
+    required_settings: tuple[str, ...] = field(default=(), converter=tuple)
+    #: headers sent with every request of every resource (templates, like a resource's)
+    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)
     rate_limit: RateLimit | None = field(
         default=None, validator=v.optional(v.instance_of(RateLimit))
@@ -516,6 +876,15 @@ class Connector:
                 f"Connector.auth of {self.name!r} must be one of "
                 f"{', '.join(t.__name__ for t in _AUTH_TYPES)} or None, got {type(value).__name__}"
             )
+
+    @required_settings.validator
+    def _check_required(self, attribute: attrs.Attribute, value: tuple) -> None:
+        for name in value:
+            if name not in self.settings:
+                raise ValueError(
+                    f"Connector.required_settings of {self.name!r} names {name!r}, which "
+                    "Connector.settings does not declare; add it to settings"
+                )
 
     @response_rules.validator
     def _check_rules(self, attribute: attrs.Attribute, value: tuple) -> None:
