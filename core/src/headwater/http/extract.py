@@ -4,8 +4,8 @@ Headwater drives dlt's paginators, retrying session and authenticators itself ra
 than through ``rest_api_resources``, for three reasons the specs need: every error
 is turned into one redacted line *before* dlt sees it (dlt pickles exceptions into its
 trace file and prints raw URLs); response rules can warn with the resource's name; and
-each page is decoded once with the data selector read by key, never by a JSONPath
-compiled per page.
+each page is decoded once with the data selector read by key or through a JSONPath
+compiled once at assembly, never per page.
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import requests
-from attrs import define
+from attrs import define, field
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from dlt.sources.helpers.rest_client.utils import join_url
 from requests.auth import AuthBase
 
 from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
-from headwater.http.paginators import lookup, page_body
+from headwater.http.paginators import CompiledPath, compile_path, lookup, page_body
 from headwater.http.session import ResponseDeadlineExceeded
 from headwater.redact import redact
-from headwater.spec import FieldPath, OffsetPagination, ResponseRule, RetryPolicy, field_path
+from headwater.spec import OffsetPagination, ResponseRule, RetryPolicy
 
 __all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
 
@@ -39,7 +40,12 @@ log = logging.getLogger(__name__)
 
 @define
 class Endpoint:
-    """Everything needed to read one resource's endpoint, fixed at assembly."""
+    """Everything needed to read one resource's endpoint, fixed at assembly.
+
+    ``path``, ``params``, ``headers`` and ``json`` are the resource's, with their
+    ``{setting}`` templates already filled in (a child's parent placeholder stays in
+    ``path``); ``data_selector`` is compiled once here (:func:`compile_path`).
+    """
 
     connector: str
     resource: str
@@ -48,7 +54,7 @@ class Endpoint:
     session: requests.Session
     auth: AuthBase | None
     paginator: BasePaginator
-    data_selector: FieldPath | None
+    data_selector: CompiledPath | None = field(converter=compile_path)
     rules: Sequence[ResponseRule]
     retry: RetryPolicy
     params: dict[str, Any]
@@ -56,6 +62,12 @@ class Endpoint:
     timeout: float | tuple[float, float] = 60.0
     #: most pages one read may take (the ``max_pages`` setting); ``None``: no limit
     max_pages: int | None = None
+    #: the HTTP method: ``GET``, or ``POST`` with :attr:`json` as the body
+    method: str = "GET"
+    #: request headers of every request (the connector's and the resource's)
+    headers: dict[str, str] = field(factory=dict)
+    #: the JSON body (``None``: no body); paginators may set fields of a copy of it
+    json: Any = None
 
     def url_for(self, path: str) -> str:
         """The absolute URL of ``path`` on this endpoint's API."""
@@ -92,7 +104,8 @@ def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -
     else:
         fix = "the API rejected the request"
     return ResponseError(
-        f"resource {label}: GET {redact(response.url)} answered HTTP {status} {reason}; {fix}"
+        f"resource {label}: {endpoint.method} {redact(response.url)} answered HTTP {status} "
+        f"{reason}; {fix}"
     )
 
 
@@ -101,7 +114,7 @@ _HTML_START = re.compile(rb"[ \t\r\n]*<")
 
 def _records(endpoint: Endpoint, response: requests.Response, label: str) -> list[Any]:
     """The records of one page: JSON decoded once, selector read by key, shape checked."""
-    url = redact(response.url)
+    url = f"{endpoint.method} {redact(response.url)}"
     content_type = response.headers.get("Content-Type", "")
     try:
         body = page_body(response)
@@ -109,12 +122,12 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
         # the first byte that is not blank, without decoding (or copying) the body
         if "html" in content_type.lower() or _HTML_START.match(response.content):
             raise ResponseError(
-                f"resource {label}: GET {url} answered an HTML page instead of JSON "
+                f"resource {label}: {url} answered an HTML page instead of JSON "
                 f"(HTTP {response.status_code}, Content-Type {content_type or 'missing'}); "
                 "check base_url — a proxy or login page may be in the way"
             ) from None
         raise ResponseError(
-            f"resource {label}: GET {url} answered malformed JSON "
+            f"resource {label}: {url} answered malformed JSON "
             f"(Content-Type {content_type or 'missing'}: {redact(str(exc))}); "
             "the API sent a broken page — retry later or report it to the API provider"
         ) from None
@@ -124,38 +137,29 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
     else:
         if not isinstance(body, dict):
             raise ResponseError(
-                f"resource {label}: GET {url} answered a JSON {type(body).__name__}, "
+                f"resource {label}: {url} answered a JSON {type(body).__name__}, "
                 f"expected an object with field {selector!r}"
             )
-        data = lookup(body, selector)
+        data = selector.value(body)
         if data is None:
             keys = ", ".join(sorted(map(str, body))[:10]) or "none"
-            present = "is null" if _has_path(body, selector) else "is missing"
+            present = "is null" if selector.exists(body) else "is missing"
             raise ResponseError(
-                f"resource {label}: field {selector!r} {present} in the response of GET {url} "
+                f"resource {label}: field {selector!r} {present} in the response of {url} "
                 f"(fields: {keys}); check the resource's data_selector"
             )
     if not isinstance(data, list):
         raise ResponseError(
-            f"resource {label}: GET {url} answered a JSON {type(data).__name__} where a list "
+            f"resource {label}: {url} answered a JSON {type(data).__name__} where a list "
             f"of records was expected{f' at {selector!r}' if selector else ''}"
         )
     for item in data:
         if not isinstance(item, dict):
             raise ResponseError(
-                f"resource {label}: GET {url} answered a list holding a "
+                f"resource {label}: {url} answered a list holding a "
                 f"{type(item).__name__}, not records (JSON objects)"
             )
     return data
-
-
-def _has_path(body: dict, selector: FieldPath) -> bool:
-    value: Any = body
-    for key in field_path(selector):
-        if not isinstance(value, dict) or key not in value:
-            return False
-        value = value[key]
-    return True
 
 
 def _fetch(
@@ -182,7 +186,7 @@ def _fetch(
             raise type(exc)(f"resource {label}: {exc}") from None
         except requests.RequestException as exc:
             raise ResponseError(
-                f"resource {label}: GET {redact(prepared.url or '')} failed after "
+                f"resource {label}: {endpoint.method} {redact(prepared.url or '')} failed after "
                 f"{endpoint.retry.max_retries + 1} attempts ({_failure(exc)}); "
                 "check that the API is reachable and try again"
             ) from None
@@ -190,15 +194,16 @@ def _fetch(
         if rule is not None and rule.action == "ignore" and page > 1:
             # Ignoring a later page would silently drop the rest of the resource.
             raise ResponseError(
-                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"resource {label}: {endpoint.method} {redact(response.url)} answered HTTP "
                 f"{response.status_code} on page {page} ({_describe_rule(rule)} applies to "
                 "a resource's first page only); the data would be incomplete — try again"
             )
         if rule is not None and rule.action == "ignore":
             log.warning(
-                "resource %s: ignoring HTTP %s from GET %s (response rule: %s)",
+                "resource %s: ignoring HTTP %s from %s %s (response rule: %s)",
                 label,
                 response.status_code,
+                endpoint.method,
                 redact(response.url),
                 _describe_rule(rule),
             )
@@ -213,12 +218,12 @@ def _fetch(
                 time.sleep(delay)
                 continue
             raise ResponseError(
-                f"resource {label}: GET {redact(response.url)} still matched "
+                f"resource {label}: {endpoint.method} {redact(response.url)} still matched "
                 f"{_describe_rule(rule)} after {rule_retries + 1} attempts; try again later"
             )
         if rule is not None and rule.action == "fail":
             raise ResponseError(
-                f"resource {label}: GET {redact(response.url)} answered HTTP "
+                f"resource {label}: {endpoint.method} {redact(response.url)} answered HTTP "
                 f"{response.status_code}, which the connector treats as fatal "
                 f"({_describe_rule(rule)})"
             )
@@ -239,9 +244,11 @@ def _request(
     endpoint: Endpoint, path: str | None, params: dict[str, Any] | None
 ) -> requests.Request:
     return requests.Request(
-        "GET",
+        endpoint.method,
         endpoint.url_for(path or endpoint.path),
+        headers=endpoint.headers,
         params=dict(endpoint.params if params is None else params),
+        json=endpoint.json,
         auth=endpoint.auth,
     )
 
@@ -304,12 +311,15 @@ class _LoopGuard:
 
     def request(self, request: requests.Request) -> None:
         params = sorted((str(k), str(v)) for k, v in (request.params or {}).items())
-        key = hashlib.blake2b(repr((request.url, params)).encode(), digest_size=16).digest()
+        # a POST's body holds its paging fields (location="body"): part of the request
+        body = None if request.json is None else orjson.dumps(request.json, default=str)
+        key = hashlib.blake2b(repr((request.url, params, body)).encode(), digest_size=16).digest()
         if key in self.seen:
             raise ResponseError(
                 f"resource {self.label}: the API sent the same next page twice "
-                f"(GET {redact(request.url)} with {redact(str(dict(params)))}); stopping "
-                "instead of looping — the API's cursor or next link does not advance"
+                f"({request.method} {redact(request.url)} with "
+                f"{redact(str(dict(params)) + ('' if body is None else ' ' + body.decode()))}); "
+                "stopping instead of looping — the API's cursor or next link does not advance"
             )
         self.seen.add(key)
         self.pages += 1
@@ -327,7 +337,8 @@ class _LoopGuard:
         content = response.content
         if content == self.previous:
             raise ResponseError(
-                f"resource {self.label}: GET {redact(response.url)} answered the same page as "
+                f"resource {self.label}: {getattr(response.request, 'method', None) or 'GET'} "
+                f"{redact(response.url)} answered the same page as "
                 "the request before; stopping instead of looping — the API ignores the "
                 "pagination parameters"
             )

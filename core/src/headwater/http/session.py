@@ -644,6 +644,10 @@ def _session_send_is_requests() -> bool:
 class LeanGet:
     """GET requests without ``requests.Session``'s per-request machinery.
 
+    Other methods (a search or GraphQL POST with a JSON body) go through the session
+    itself: its retry policy, rate limits, response limits and origin-bound redirects
+    are the same (they live in its ``send`` and its adapter), only slower per request.
+
     ``Session.prepare_request`` and ``Session.send`` merge settings, cookies and hooks,
     scan for redirects and time the request: half of the client's time for a page
     from a local API. For the plain GETs of the page loop this builds the prepared
@@ -672,7 +676,6 @@ class LeanGet:
             or request.json is not None
             or request.files
             or request.cookies
-            or request.headers
             or any(request.hooks.values())
             or session.auth is not None
             or session.params
@@ -686,9 +689,17 @@ class LeanGet:
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
         prepared.prepare_url(request.url, _encode_params(request.params))
-        prepared.headers = requests.structures.CaseInsensitiveDict(
+        headers = requests.structures.CaseInsensitiveDict(
             (k, v) for k, v in session.headers.items() if v is not None
         )
+        if request.headers:
+            # the request's own headers over the session's, as requests merges them
+            for key, value in request.headers.items():
+                if value is None:
+                    headers.pop(key, None)
+                else:
+                    headers[key] = value
+        prepared.headers = headers
         prepared._cookies = None  # type: ignore[attr-defined]
         prepared.body = None
         prepared.hooks = requests.hooks.default_hooks()

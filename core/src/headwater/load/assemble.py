@@ -20,6 +20,7 @@ import contextlib
 import copy
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,7 @@ from requests.auth import AuthBase
 from headwater import redact
 from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
 from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
-from headwater.http.paginators import OffsetPaginator
+from headwater.http.paginators import OffsetPaginator, compile_path
 from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
@@ -49,8 +50,10 @@ from headwater.settings import (
     NAMING_CONVENTIONS,
     STRUCTURE_SETTINGS,
     Settings,
+    env_var,
     preview_settings,
     resolve_settings,
+    settings_schema,
 )
 from headwater.spec import (
     Connector,
@@ -60,6 +63,7 @@ from headwater.spec import (
     Resource,
     ResponseRule,
     RetryPolicy,
+    template_names,
 )
 from headwater.suggest import closest
 
@@ -67,7 +71,14 @@ if TYPE_CHECKING:
     import requests
     from dlt.extract import DltResource, DltSource
 
-__all__ = ["assemble", "build_endpoints", "build_source", "naming_convention", "select_resources"]
+__all__ = [
+    "assemble",
+    "build_endpoints",
+    "build_source",
+    "check_declaration",
+    "naming_convention",
+    "select_resources",
+]
 
 log = logging.getLogger("headwater.load.assemble")
 
@@ -176,6 +187,127 @@ class _Hooks:
         return rules
 
 
+#: the response fields a pagination spec reads, by attribute name
+_PAGING_PATHS = (
+    "total_path",
+    "cursor_path",
+    "next_path",
+    "total_pages_path",
+    "has_more_path",
+    "cursor_field",
+)
+
+
+def check_declaration(connector: Connector, resource: Resource) -> None:
+    """Raise :class:`ConfigError` (one line naming the connector, the resource and the
+    field) when ``resource`` declares what cannot be run: a JSONPath that does not
+    parse, a template naming a setting the connector does not declare, paging
+    parameters in the body of a request that has none. Compiles every JSONPath (once:
+    compiled paths are cached)."""
+    where = f"connector {connector.name}, resource {resource.name}"
+    paths = [("data_selector", resource.data_selector)]
+    paths += [
+        (f"pagination.{name}", getattr(resource.pagination, name, None)) for name in _PAGING_PATHS
+    ]
+    for name, path in paths:
+        if path is None:
+            continue
+        try:
+            compile_path(path)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: {name} {exc}; write a JSONPath such as '$.data.items' or "
+                "'$.results[*]', or a dotted path such as 'data.items'"
+            ) from None
+    if getattr(resource.pagination, "location", "query") == "body" and resource.method != "POST":
+        raise ConfigError(
+            f"{where}: pagination location 'body' puts the paging parameters in the JSON "
+            f"body, but the resource's method is {resource.method}; declare method='POST' "
+            "(and its json body), or location='query'"
+        )
+    known = set(settings_schema(connector)["properties"])
+    parent = resource.parent.placeholder if resource.parent is not None else None
+    templates = [
+        ("path", resource.path),
+        ("params", dict(resource.params)),
+        ("headers", dict(resource.headers)),
+        ("json", resource.json),
+        ("Connector.headers", dict(connector.headers)),
+    ]
+    for name, template in templates:
+        for setting in template_names(template):
+            if setting in known or (name == "path" and setting == parent):
+                continue
+            raise ConfigError(
+                f"{where}: {name} names setting {{{setting}}}, which connector "
+                f"{connector.name} does not declare; declare it in Connector.settings "
+                f"(settings={{'{setting}': {{'type': 'string'}}}}), or write a literal brace "
+                "as {{ or }}"
+            )
+
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Templates:
+    """Fills a resource's templates (path, params, headers, JSON body) with settings:
+    ``{name}`` is the setting ``name``, ``{{``/``}}`` are literal braces. A string that
+    is one placeholder alone becomes the setting's value with its type (a number stays
+    a number in a JSON body). Secret values are redacted wherever Headwater reports
+    them (the settings registered them)."""
+
+    def __init__(self, connector: Connector, resource: Resource, settings: Settings) -> None:
+        self.connector = connector
+        self.resource = resource
+        self.settings = settings
+        self.parent = resource.parent.placeholder if resource.parent is not None else None
+
+    def _setting(self, field: str, name: str) -> Any:
+        value = self.settings.get(name)
+        if value is None:
+            raise ConfigError(
+                f"connector {self.connector.name}, resource {self.resource.name}: {field} "
+                f"needs setting {name}, which is not set; set it (environment variable "
+                f"{env_var(self.connector.name, name)}, or [sources.{self.connector.name}] "
+                f"{name} in .dlt/config.toml)"
+            )
+        return value
+
+    def text(self, field: str, template: str, *, quoted: bool = False) -> Any:
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole is not None and whole.group(1) and not quoted:
+            return self._setting(field, whole.group(1))
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name is None:
+                return match.group(0)[0]  # {{ -> {, }} -> }
+            if quoted and name == self.parent:
+                return match.group(0)  # the parent's value, filled per request
+            value = str(self._setting(field, name))
+            return quote(value, safe="") if quoted else value
+
+        return _PLACEHOLDER.sub(fill, template)
+
+    def path(self, template: str) -> str:
+        return self.text("path", template, quoted=True)
+
+    def value(self, field: str, template: Any) -> Any:
+        if isinstance(template, str):
+            return self.text(field, template)
+        if isinstance(template, Mapping):
+            return {
+                self.text(field, k) if isinstance(k, str) else k: self.value(field, v)
+                for k, v in template.items()
+            }
+        if isinstance(template, (list, tuple)):
+            return [self.value(field, v) for v in template]
+        return template
+
+    def mapping(self, field: str, template: Mapping[str, Any]) -> dict[str, Any]:
+        return self.value(field, template) if template else {}
+
+
 class _Endpoints:
     """Endpoints of one run: one authenticator for every resource (one token), one
     session per retry policy and resource rate limit, the run's rate limit shared."""
@@ -208,20 +340,31 @@ class _Endpoints:
         return self.sessions[key]
 
     def endpoint(self, resource: Resource) -> Endpoint:
-        """The endpoint of ``resource``, from its hooks."""
+        """The endpoint of ``resource``, from its hooks, its templates filled in from
+        the settings (once, here)."""
+        connector = self.hooks.connector
+        check_declaration(connector, resource)
+        fill = _Templates(connector, resource, self.settings)
+        headers = {
+            **fill.mapping("Connector.headers", connector.headers),
+            **fill.mapping("headers", resource.headers),
+        }
         policy = self.hooks.retry_policy(resource)
         return Endpoint(
             connector=self.hooks.connector.name,
             resource=resource.name,
             base_url=self.settings["base_url"],
-            path=resource.path,
+            path=fill.path(resource.path),
+            method=resource.method,
+            headers={k: str(v) for k, v in headers.items()},
+            json=None if resource.json is None else fill.value("json", resource.json),
             session=self._session(policy, resource),
             auth=self.auth,
             paginator=self.hooks.paginator(resource, self.settings),
             data_selector=resource.data_selector,
             rules=self.hooks.response_rules(resource),
             retry=policy,
-            params=dict(resource.params),
+            params=fill.mapping("params", resource.params),
             max_pages=self.settings.get("max_pages"),
             timeout=self.limits.timeout(policy),
         )
@@ -499,6 +642,7 @@ def assemble(
     steps = _Steps()
     built: dict[str, DltResource] = {}
     for resource in selected:
+        check_declaration(connector, resource)  # one line naming the field, before anything
         record_schema = hooks.record_schema(resource)
         if resolve is None:
             runtime.parts(resource)  # every hook's problem now, before any request
@@ -790,6 +934,7 @@ def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) 
     eligible = (
         isinstance(resource.pagination, OffsetPagination)
         and resource.pagination.total_path is not None
+        and resource.pagination.location == "query"
         and type(endpoint.paginator) is OffsetPaginator
     )
     return workers if eligible else 1
@@ -817,7 +962,7 @@ def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Itera
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
                 f"has no {parent.field!r}, needed in {resource.path}"
             )
-        path = resource.path.replace(placeholder, quote(str(value), safe=""))
+        path = endpoint.path.replace(placeholder, quote(str(value), safe=""))
         rows: list[dict] = []
         for page in iter_pages(
             endpoint,

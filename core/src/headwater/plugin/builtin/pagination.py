@@ -8,6 +8,9 @@ from headwater.markers import hookimpl
 from headwater.spec import (
     Connector,
     CursorPagination,
+    HeaderCursorPagination,
+    LastRecordPagination,
+    LinkHeaderPagination,
     NextLinkPagination,
     OffsetPagination,
     PageNumberPagination,
@@ -21,7 +24,8 @@ if TYPE_CHECKING:
 
 @hookimpl(trylast=True)
 def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginator | None:
-    """A new paginator for ``resource.pagination``."""
+    """A new paginator for ``resource.pagination`` (its response paths compiled once:
+    :func:`headwater.http.paginators.compile_path` caches them)."""
     # imports dlt: the plugin manager is built for `headwater list` too
     from headwater.http import paginators
 
@@ -32,6 +36,7 @@ def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginat
             offset_param=spec.offset_param,
             limit_param=spec.limit_param,
             total_path=spec.total_path,
+            location=spec.location,
         )
     if isinstance(spec, CursorPagination):
         return paginators.CursorPaginator(
@@ -39,6 +44,7 @@ def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginat
             cursor_param=spec.cursor_param,
             page_size=spec.page_size,
             page_size_param=spec.page_size_param,
+            location=spec.location,
         )
     if isinstance(spec, NextLinkPagination):
         return paginators.NextLinkPaginator(next_path=spec.next_path)
@@ -49,6 +55,27 @@ def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginat
             page_size=spec.page_size,
             page_size_param=spec.page_size_param,
             total_pages_path=spec.total_pages_path,
+            total_path=spec.total_path,
+            location=spec.location,
+        )
+    if isinstance(spec, LinkHeaderPagination):
+        return paginators.LinkHeaderPaginator(rel=spec.rel)
+    if isinstance(spec, HeaderCursorPagination):
+        return paginators.HeaderCursorPaginator(
+            header=spec.header,
+            cursor_param=spec.cursor_param,
+            page_size=spec.page_size,
+            page_size_param=spec.page_size_param,
+            location=spec.location,
+        )
+    if isinstance(spec, LastRecordPagination):
+        return paginators.LastRecordPaginator(
+            cursor_field=spec.cursor_field,
+            cursor_param=spec.cursor_param,
+            has_more_path=spec.has_more_path,
+            page_size=spec.page_size,
+            page_size_param=spec.page_size_param,
+            location=spec.location,
         )
     if isinstance(spec, SinglePage):
         return paginators.SinglePagePaginator()
