@@ -14,12 +14,17 @@ from urllib.parse import urlencode
 
 from headwater.spec import (
     CursorPagination,
+    FieldPath,
+    HeaderCursorPagination,
+    LastRecordPagination,
+    LinkHeaderPagination,
     NextLinkPagination,
     OffsetPagination,
     PageNumberPagination,
     Resource,
     SinglePage,
     field_path,
+    is_jsonpath,
 )
 from headwater.testing.records import gc_paused, parse_timestamp
 from headwater.testing.server import ClientError, dumps
@@ -33,6 +38,8 @@ __all__ = [
     "decode_position",
     "encode_position",
     "int_param",
+    "paging_params",
+    "response_keys",
     "set_path",
 ]
 
@@ -144,6 +151,45 @@ def int_param(query: Mapping[str, list[str]], name: str, default: int, low: int)
     return value
 
 
+def response_keys(path: FieldPath) -> tuple[str, ...]:
+    """The keys of a response field the simulator serves: a key path as
+    :func:`~headwater.spec.field_path` reads it, or a JSONPath naming keys only
+    (``$.data.items``, ``$['@odata.nextLink']``, ``$.results[*]``: the list at
+    ``results``). Other JSONPaths (``$..id``, filters) match fields the simulator cannot
+    place: :class:`ValueError`."""
+    if not is_jsonpath(path):
+        return field_path(path)
+    from jsonpath_ng.ext import parse  # light (no dlt); only JSONPath declarations need it
+    from jsonpath_ng.jsonpath import Child, Fields, Root, Wildcard
+
+    node = parse(path)
+    keys: list[str] = []
+    if isinstance(node, Child) and type(node.right) is Wildcard:
+        node = node.left
+    while isinstance(node, Child) and type(node.right) is Fields and len(node.right.fields) == 1:
+        keys.append(node.right.fields[0])
+        node = node.left
+    if type(node) is not Root or not keys:
+        raise ValueError(
+            f"the simulator serves JSONPaths naming keys only ($.data.items, $.results[*]), "
+            f"not {path!r}"
+        )
+    return tuple(reversed(keys))
+
+
+def paging_params(spec: Any) -> tuple[str, ...]:
+    """The names of the parameters a pagination spec sends (its cursor, page, offset and
+    page size), wherever it sends them."""
+    names = (
+        "offset_param",
+        "limit_param",
+        "cursor_param",
+        "page_param",
+        "page_size_param",
+    )
+    return tuple(getattr(spec, n) for n in names if getattr(spec, n, None))
+
+
 def set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         doc = doc.setdefault(key, {})
@@ -171,15 +217,29 @@ class Pager:
     ) -> bytes:
         """The body of the page of ``items`` that ``query`` asks for; ``path`` and
         ``base_url`` make next links."""
+        return self.respond(resource, items, path, query, base_url)[0]
+
+    def respond(
+        self,
+        resource: Resource,
+        items: list[bytes],
+        path: str,
+        query: dict[str, list[str]],
+        base_url: str,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and the response headers (a ``Link``, a cursor header) of the page of
+        ``items`` that ``query`` asks for (paging fields sent in a POST body are in
+        ``query`` too); ``path`` and ``base_url`` make next links."""
         spec = resource.pagination
         extras: list[tuple[tuple[str, ...], Any]] = []
+        headers: dict[str, str] = {}
         total = len(items)
         if isinstance(spec, OffsetPagination):
             offset = int_param(query, spec.offset_param, 0, 0)
             limit = min(int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
             page = items[offset : offset + limit]
             if spec.total_path is not None:
-                extras.append((field_path(spec.total_path), total))
+                extras.append((response_keys(spec.total_path), total))
         elif isinstance(spec, CursorPagination):
             size = min(
                 int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
@@ -191,11 +251,14 @@ class Pager:
             following = offset + size
             extras.append(
                 (
-                    field_path(spec.cursor_path),
+                    response_keys(spec.cursor_path),
                     encode_position("c", following) if following < total else "",
                 )
             )
-            top = {field_path(spec.cursor_path)[0], field_path(resource.data_selector or "")[0]}
+            top = {
+                response_keys(spec.cursor_path)[0],
+                response_keys(resource.data_selector or "")[0],
+            }
             if "page_size" not in top:
                 extras.append((("page_size",), size))
             if "total_records" not in top:
@@ -206,7 +269,7 @@ class Pager:
             offset = decode_position("s", token, "$skiptoken") if token else 0
             size = self.page_size
             page = items[offset : offset + size]
-            next_path = field_path(spec.next_path)
+            next_path = response_keys(spec.next_path)
             if next_path[0] != "@odata.context":
                 extras.insert(0, (("@odata.context",), f"{base_url}/$metadata#{resource.name}"))
             if offset + size < total:
@@ -222,11 +285,81 @@ class Pager:
             offset = (number - spec.start) * size
             page = items[offset : offset + size]
             if spec.total_pages_path is not None:
-                extras.append((field_path(spec.total_pages_path), math.ceil(total / size)))
+                extras.append((response_keys(spec.total_pages_path), math.ceil(total / size)))
+            if spec.total_path is not None:
+                extras.append((response_keys(spec.total_path), total))
+        elif isinstance(spec, LinkHeaderPagination):
+            size = min(int_param(query, "per_page", self.page_size, 1), MAX_PAGE_SIZE)
+            number = int_param(query, "page", 1, 1)
+            offset = (number - 1) * size
+            page = items[offset : offset + size]
+            kept = [(k, v) for k, vs in query.items() if k != "page" for v in vs]
+            if not any(k == "per_page" for k, _ in kept):
+                kept.append(("per_page", str(size)))
+            links = []
+            if offset + size < total:
+                url = f"{base_url}{path}?{urlencode([*kept, ('page', number + 1)])}"
+                links.append(f'<{url}>; rel="{spec.rel}"')
+            last = max(1, math.ceil(total / size))
+            links.append(f'<{base_url}{path}?{urlencode([*kept, ("page", last)])}>; rel="last"')
+            headers["Link"] = ", ".join(links)
+        elif isinstance(spec, HeaderCursorPagination):
+            size = min(
+                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
+            )
+            values = query.get(spec.cursor_param)
+            token = values[-1] if values else ""
+            offset = decode_position("h", token, "cursor") if token else 0
+            page = items[offset : offset + size]
+            if offset + size < total:
+                headers[spec.header] = encode_position("h", offset + size)
+        elif isinstance(spec, LastRecordPagination):
+            size = min(
+                int_param(query, spec.page_size_param, spec.page_size or 25, 1), MAX_PAGE_SIZE
+            )
+            values = query.get(spec.cursor_param)
+            after = values[-1] if values else ""
+            offset = self._after(items, response_keys(spec.cursor_field), after) if after else 0
+            page = items[offset : offset + size]
+            if spec.has_more_path is not None:
+                extras.append((response_keys(spec.has_more_path), offset + size < total))
         else:
             assert isinstance(spec, SinglePage)
             page = items
-        return _compose(resource, page, extras)
+        return _compose(resource, page, extras), headers
+
+    def _after(self, items: list[bytes], keys: tuple[str, ...], cursor: str) -> int:
+        """The position after the record whose ``keys`` field is ``cursor`` (a Stripe
+        ``starting_after``): records are looked up through an index built once per
+        list of records."""
+        cache = self.__dict__.setdefault("_indexes", {})
+        entry = cache.get((id(items), keys))
+        if entry is None or entry[0] is not items:
+            index: dict[str, int] = {}
+            for i, encoded in enumerate(items):
+                value: Any = _loads(encoded)
+                for key in keys:
+                    value = value.get(key) if isinstance(value, dict) else None
+                if value is not None:
+                    index.setdefault(str(value), i)
+            if len(cache) > 64:
+                cache.clear()
+            entry = cache[(id(items), keys)] = (items, index)
+        position = entry[1].get(cursor)
+        if position is None:
+            raise ClientError(f"no record with {'.'.join(keys)} {cursor!r} to start after")
+        return position + 1
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        import orjson
+
+        return orjson.loads(data)
+    except ImportError:  # pragma: no cover
+        import json
+
+        return json.loads(data)
 
 
 def _compose(
@@ -239,7 +372,7 @@ def _compose(
     context = [e for e in extras if e[0] == ("@odata.context",)]
     for path, value in context:
         set_path(doc, path, value)
-    set_path(doc, field_path(resource.data_selector), _PLACEHOLDER)
+    set_path(doc, response_keys(resource.data_selector), _PLACEHOLDER)
     for path, value in extras:
         if path != ("@odata.context",):
             set_path(doc, path, value)

@@ -62,6 +62,8 @@ class RequestRecord:
     time: float
     resource: str | None
     duration: float = 0.0
+    #: the request body as sent (a POST's JSON body)
+    body: bytes = b""
 
 
 class Response:

@@ -23,23 +23,26 @@ used; :mod:`orjson` is used for speed when it is installed.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from headwater.schema import load_record_schema
 from headwater.spec import (
     Connector,
     CursorPagination,
+    LastRecordPagination,
     NextLinkPagination,
     OffsetPagination,
     PageNumberPagination,
     Resource,
-    field_path,
+    template_names,
 )
 from headwater.testing.faults import HTML_ERROR, Fault, FaultKind, FaultSlot
 from headwater.testing.paging import MAX_PAGE_SIZE as MAX_PAGE_SIZE
@@ -48,6 +51,8 @@ from headwater.testing.paging import (
     Slice,
     State,
     cursor_key,
+    paging_params,
+    response_keys,
 )
 from headwater.testing.records import (
     BASE_TIME,
@@ -182,6 +187,7 @@ class Simulator:
         self._auth = TokenEndpoint(connector.auth, credentials or {}, float(token_ttl), self._lock)
         self._credentials = self._auth.credentials
         self._token_path = self._auth.path
+        self._values = self._template_values(credentials or {})
         self._routes = self._make_routes()
 
         # generation state: next index and mutation count per resource
@@ -200,6 +206,55 @@ class Simulator:
             return overrides[resource.name]
         return load_record_schema(self.connector, resource)
 
+    def _template_values(self, given: Mapping[str, str]) -> dict[str, Any]:
+        """The value of each setting the connector's templates name (path, params,
+        headers, JSON bodies): ``given`` (the ``credentials`` option), else the setting's
+        declared default, else a random value. The simulator serves the resources at
+        these values and checks that requests carry them."""
+        names: list[str] = list(template_names(dict(self.connector.headers)))
+        for resource in self.connector.resources:
+            parent = resource.parent.placeholder if resource.parent else None
+            found = template_names(
+                [resource.path, dict(resource.params), dict(resource.headers), resource.json]
+            )
+            names.extend(n for n in found if n != parent)
+        values: dict[str, Any] = {}
+        for name in names:
+            if name in values or name == "base_url":
+                continue
+            declared = self.connector.settings.get(name) or {}
+            if name in given:
+                values[name] = given[name]
+            elif name in self._credentials:
+                values[name] = self._credentials[name]
+            elif declared.get("default") is not None:
+                values[name] = declared["default"]
+            else:
+                values[name] = f"{name}-{secrets.token_hex(4)}"
+        return values
+
+    def _fill(self, template: Any, parent: str | None = None) -> Any:
+        """``template`` filled with :meth:`_template_values` as the client fills it."""
+        if isinstance(template, str):
+            whole = _PLACEHOLDER.fullmatch(template)
+            if whole is not None and whole.group(1) in self._values:
+                return self._values[whole.group(1)]
+
+            def fill(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name is None:
+                    return match.group(0)[0]
+                if name == parent or name not in self._values:
+                    return match.group(0)
+                return str(self._values[name])
+
+            return _PLACEHOLDER.sub(fill, template)
+        if isinstance(template, Mapping):
+            return {self._fill(k): self._fill(v) for k, v in template.items()}
+        if isinstance(template, (list, tuple)):
+            return [self._fill(v) for v in template]
+        return template
+
     def _check_layout(self, resource: Resource) -> None:
         """Refuse specs whose response fields cannot all be served."""
         extras = self._extra_paths(resource)
@@ -211,7 +266,7 @@ class Simulator:
                     f"{', '.join('.'.join(p) for p in extras)} for its pagination"
                 )
             return
-        selector = field_path(resource.data_selector)
+        selector = response_keys(resource.data_selector)
         for path in extras:
             n = min(len(path), len(selector))
             if path[:n] == selector[:n]:
@@ -224,13 +279,16 @@ class Simulator:
     def _extra_paths(resource: Resource) -> list[tuple[str, ...]]:
         spec = resource.pagination
         if isinstance(spec, OffsetPagination) and spec.total_path is not None:
-            return [field_path(spec.total_path)]
+            return [response_keys(spec.total_path)]
         if isinstance(spec, CursorPagination):
-            return [field_path(spec.cursor_path)]
+            return [response_keys(spec.cursor_path)]
         if isinstance(spec, NextLinkPagination):
-            return [field_path(spec.next_path)]
-        if isinstance(spec, PageNumberPagination) and spec.total_pages_path is not None:
-            return [field_path(spec.total_pages_path)]
+            return [response_keys(spec.next_path)]
+        if isinstance(spec, PageNumberPagination):
+            paths = (spec.total_pages_path, spec.total_path)
+            return [response_keys(p) for p in paths if p is not None]
+        if isinstance(spec, LastRecordPagination) and spec.has_more_path is not None:
+            return [response_keys(spec.has_more_path)]
         return []
 
     def _make_routes(self) -> list[tuple[re.Pattern[str], Resource]]:
@@ -241,7 +299,13 @@ class Simulator:
                 if part.startswith("{") and part.endswith("}"):
                     name = part[1:-1]
                     is_parent = resource.parent is not None and name == resource.parent.placeholder
-                    pattern += "(?P<parent>[^/]+)" if is_parent else "[^/]+"
+                    if is_parent:
+                        pattern += "(?P<parent>[^/]+)"
+                    elif name in self._values:
+                        # a setting: served at its value only, so a wrong one is a 404
+                        pattern += re.escape(quote(str(self._values[name]), safe=""))
+                    else:
+                        pattern += "[^/]+"
                 else:
                     pattern += re.escape(part)
             routes.append((re.compile(pattern + "/?"), resource))
@@ -394,6 +458,7 @@ class Simulator:
         credentials of the connector's auth kind (and ``token_url`` for OAuth2)."""
         out = {"base_url": self.base_url}
         out.update(self._credentials)
+        out.update({k: str(v) for k, v in self._values.items() if k not in out})
         if self._token_path is not None:
             out["token_url"] = self.base_url + self._token_path
         return out
@@ -668,7 +733,7 @@ class Simulator:
                 with self._lock:
                     self._in_flight -= 1
         # Counted and logged before the answer is sent: whoever got the answer sees it.
-        self._log(method, path, query, headers, response, arrived, started, name)
+        self._log(method, path, query, headers, response, arrived, started, name, body)
         if response is None:  # dropped
             handler.close_connection = True
         else:
@@ -684,6 +749,7 @@ class Simulator:
         arrived: float,
         started: float,
         name: str | None,
+        body: bytes = b"",
     ) -> None:
         record = RequestRecord(
             method=method,
@@ -694,6 +760,7 @@ class Simulator:
             time=arrived,
             resource=name,
             duration=time.monotonic() - started,
+            body=body,
         )
         with self._lock:
             self._requests.append(record)
@@ -746,7 +813,7 @@ class Simulator:
         elif resource is None:
             response = error_response(404, "not_found", f"no route for {path}")
         else:
-            response = self._api(method, resource, parent_value, split, query, headers)
+            response = self._api(method, resource, parent_value, split, query, headers, body)
         if fault is not None and fault.kind == "malformed_json":
             truncated = response.body[: max(1, len(response.body) // 2)]
             if response.status != 200 or truncated == response.body:
@@ -762,14 +829,22 @@ class Simulator:
         split: Any,
         query: dict[str, list[str]],
         headers: Mapping[str, str],
+        body: bytes = b"",
     ) -> Response:
         denied = self._auth.unauthorized(headers, query)
         if denied is not None:
             return denied
-        if method != "GET":
+        if method != resource.method:
             return error_response(
-                405, "method_not_allowed", f"{method} is not allowed here", {"Allow": "GET"}
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed here",
+                {"Allow": resource.method},
             )
+        try:
+            query = self._check_request(resource, query, headers, body)
+        except ClientError as exc:
+            return error_response(400, "bad_request", exc.message)
         state = self._states[resource.name]
         if resource.parent is not None:
             sl = state.by_key.get(parent_value or "")
@@ -782,20 +857,70 @@ class Simulator:
         else:
             sl = state.slices[None]
 
-        cache_key = (parent_value, split.query)
+        cache_key = (parent_value, split.query, body)
         cached = state.pages.get(cache_key)
         if cached is not None:
-            status, body, content_type, extra = cached
-            return Response(status, body, content_type, extra)
+            status, page, content_type, extra = cached
+            return Response(status, page, content_type, extra)
         try:
             items = self._select(resource, state, sl, parent_value, query)
-            body = self._pager.page(resource, items, split.path, query, self.base_url)
+            page, extra = self._pager.respond(resource, items, split.path, query, self.base_url)
         except ClientError as exc:
             return error_response(400, "bad_request", exc.message)
         if len(state.pages) >= _PAGE_CACHE_LIMIT:
             state.pages.clear()
-        state.pages[cache_key] = (200, body, "application/json", {})
-        return Response(200, body)
+        state.pages[cache_key] = (200, page, "application/json", extra)
+        return Response(200, page, headers=extra)
+
+    def _check_request(
+        self,
+        resource: Resource,
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> dict[str, list[str]]:
+        """Check that a request carries what the connector declares (its headers, query
+        parameters and JSON body, settings filled in) and return its query with the
+        paging fields of a POST body added (``location="body"``). A missing or different
+        value is a :class:`ClientError` naming it."""
+        spec = resource.pagination
+        paging = set(paging_params(spec))
+        if resource.incremental is not None:
+            paging.add(resource.incremental.param)
+        expected = {
+            **self._fill(dict(self.connector.headers)),
+            **self._fill(dict(resource.headers)),
+        }
+        for name, value in expected.items():
+            got = headers.get(name.lower())
+            if got != str(value):
+                raise ClientError(f"header {name!r} must be {value!r}, got {got!r}")
+        for name, value in self._fill(dict(resource.params)).items():
+            if name in paging:
+                continue
+            wanted = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            got = query.get(name)
+            if got != wanted:
+                raise ClientError(f"query parameter {name!r} must be {wanted!r}, got {got!r}")
+        if resource.json is None and getattr(spec, "location", "query") != "body":
+            return query
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            raise ClientError("the request body is not JSON") from None
+        if not isinstance(document, dict):
+            raise ClientError("the request body must be a JSON object")
+        _check_body(self._fill(dict(resource.json or {})), document, paging, "")
+        if getattr(spec, "location", "query") != "body":
+            return query
+        merged = dict(query)
+        for name in paging:
+            value: Any = document
+            for key in name.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                merged[name] = [str(value).lower() if isinstance(value, bool) else str(value)]
+        return merged
 
     def _select(
         self,
@@ -826,3 +951,23 @@ class Simulator:
             state.filtered.clear()
         state.filtered[key] = items
         return items
+
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_body(expected: Any, got: Any, paging: set[str], where: str) -> None:
+    """Raise :class:`ClientError` unless ``got`` holds every field of ``expected``
+    (fields named by ``paging``, which paginators set, are not compared)."""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            raise ClientError(f"body field {where or '(root)'!r} must be an object")
+        for key, value in expected.items():
+            name = f"{where}.{key}" if where else str(key)
+            if name in paging:
+                continue
+            if key not in got:
+                raise ClientError(f"body field {name!r} is missing")
+            _check_body(value, got[key], paging, name)
+    elif expected != got:
+        raise ClientError(f"body field {where!r} must be {expected!r}, got {got!r}")
