@@ -219,7 +219,7 @@ def _matches_many(expr: Any) -> bool:
 
     many = tuple(
         getattr(jsonpath, name)
-        for name in ("Wildcard", "Slice", "Descendants", "Union", "_Union", "Where")
+        for name in ("Wildcard", "Slice", "Descendants", "_Union", "Where")
         if hasattr(jsonpath, name)
     )
     stack = [expr]

@@ -331,7 +331,14 @@ class Simulator:
 
     def _key_fields(self, resource: Resource) -> tuple[str, ...]:
         keys = resource.primary_key_columns
-        return keys if "id" in keys else (*keys, "id")
+        keys = keys if "id" in keys else (*keys, "id")
+        # a field children are requested by (a repository's name) is unique, as the
+        # API's own would be: a child request names one parent
+        for child in self.connector.resources:
+            parent = child.parent
+            if parent and parent.resource == resource.name and parent.field not in keys:
+                keys = (*keys, parent.field)
+        return keys
 
     def _non_null(self, resource: Resource) -> tuple[str, ...]:
         out: list[str] = []

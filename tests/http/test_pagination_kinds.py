@@ -1,0 +1,215 @@
+"""Every pagination kind of #16 against the simulator: through ``headwater.source()``
+and the CLI, the requests each kind sends, its stop condition and the loop guards."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import headwater
+import pytest
+import request_examples
+from headwater.errors import ConfigError, ResponseError
+from headwater.spec import (
+    HeaderCursorPagination,
+    LastRecordPagination,
+    LinkHeaderPagination,
+    NextLinkPagination,
+    PageNumberPagination,
+)
+from helpers import Declares, cli, connector, extraction_error, records, rows_of, settings_env
+from request_examples.entry_point import install
+
+PAGING = request_examples.PAGING
+N = 95  # records per top-level resource: never a whole number of pages
+
+
+@pytest.fixture
+def paging(headwater_plugins, api_simulator):
+    headwater_plugins(request_examples)
+    counts = {r.name: N for r in PAGING.resources if r.parent is None}
+    sim = api_simulator(PAGING, records=counts)
+    sim.page_size = 30  # next links and Link headers: 4 pages of 95 records
+    return sim
+
+
+def bodies(sim, name):
+    return [json.loads(r.body) for r in sim.requests_for(name)]
+
+
+def test_every_kind_loads_every_record_and_sends_what_it_declares(paging):
+    sim = paging
+    rows = rows_of(headwater.source("paging_kinds", **sim.settings))
+    top = [r.name for r in PAGING.resources if r.parent is None]
+    children = sum(len(v) for v in sim.data["tenant_user_roles"].values())
+    assert len(rows) == N * len(top) + children
+
+    # Link header: page 2, 3, 4 requested from the server's links, then no next link
+    link = sim.requests_for("link_items")
+    assert [r.query.get("page") for r in link[:4]] == [None, ["2"], ["3"], ["4"]]
+    # header cursor: the cursor header's value sent back, no request after the last page
+    header = sim.requests_for("header_items")
+    assert len(header) == 3 and header[0].query["page_size"] == ["40"]
+    assert "cursor" not in header[0].query and header[1].query["cursor"][0]
+    # last record: starting_after is the previous page's last id; stops at has_more false
+    last = sim.requests_for("last_record_items")
+    served = [r["id"] for r in sim.data["last_record_items"]]
+    assert [r.query.get("starting_after") for r in last] == [
+        None,
+        [served[29]],
+        [served[59]],
+        [served[89]],
+    ]
+    # page number with a total of records / pages: no empty request at the end
+    assert [r.query["page"] for r in sim.requests_for("total_items")] == [["1"], ["2"], ["3"]]
+    assert len(sim.requests_for("total_pages_items")) == 3
+    # page number without a total: stops on the empty page
+    assert len(sim.requests_for("empty_page_items")) == 3
+    # next URL at a JSONPath
+    assert [r.query.get("$skiptoken") is not None for r in sim.requests_for("next_url_items")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    # cursor in a POST body, with the declared body and the setting filled in
+    search = bodies(sim, "search")
+    assert all(b["query"] == {"status": "active", "tenant": sim.settings["tenant"]} for b in search)
+    assert [b["page"].get("after") is not None for b in search] == [False, True]
+    assert all(r.method == "POST" for r in sim.requests_for("search"))
+    # GraphQL: the cursor in variables.after, the page size in variables.first
+    graphql = bodies(sim, "graphql_nodes")
+    assert [b["variables"].get("after") is not None for b in graphql] == [False, True, True, True]
+    assert all(b["variables"]["first"] == 25 and "items(first" in b["query"] for b in graphql)
+    # offset in a POST body, stopping at the total
+    offsets = [
+        (b["paging"]["offset"], b["paging"]["limit"]) for b in bodies(sim, "offset_body_items")
+    ]
+    assert offsets == [(0, 40), (40, 40), (80, 40)]
+    # path parameter, query parameter and header from settings; connector headers everywhere
+    [users] = sim.requests_for("tenant_users")
+    assert users.path == f"/v1/{sim.settings['tenant']}/users"
+    assert users.query["region"] == ["eu"] and users.headers["x-tenant"] == sim.settings["tenant"]
+    roles = sim.requests_for("tenant_user_roles")
+    assert roles and all(r.path.startswith(f"/v1/{sim.settings['tenant']}/users/") for r in roles)
+    api = [r for r in sim.requests if r.resource is not None]
+    assert all(r.headers["x-api-token"] == sim.settings["api_token"] for r in api)
+    assert all(r.headers["x-client"] == "headwater-tests" for r in api)
+    assert all(r.status == 200 for r in api)
+
+
+def test_cli_run_loads_every_kind_into_duckdb(paging, tmp_path):
+    sim = paging
+    env = {**settings_env("paging_kinds", sim), **install(tmp_path)}
+    done = cli("run", "paging_kinds", "--progress", "off", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sim.settings["api_token"] not in done.stdout + done.stderr
+    with duckdb.connect("headwater_paging_kinds.duckdb", read_only=True) as db:
+        [schema] = db.sql(
+            "select distinct table_schema from information_schema.tables "
+            "where table_name = 'graphql_nodes'"
+        ).fetchone()
+        for resource in PAGING.resources:
+            served = sim.data[resource.name]
+            expected = len(served) if resource.parent is None else sum(map(len, served.values()))
+            [(count,)] = db.sql(f'select count(*) from "{schema}"."{resource.name}"').fetchall()
+            assert count == expected, resource.name
+
+
+def test_max_pages_stops_a_link_header_resource(paging):
+    error = extraction_error(
+        headwater.source("paging_kinds", resources=["link_items"], max_pages=2, **paging.settings)
+    )
+    assert isinstance(error, ResponseError)
+    assert "resource paging_kinds.link_items: stopped at max_pages=2" in str(error)
+
+
+# --------------------------------------------------------------- one concern each
+
+
+URL = "https://api.test/items"
+
+
+def test_link_header_to_another_origin_is_refused(headwater_plugins, requests_mock):
+    requests_mock.get(
+        URL,
+        json={"data": records(3)},
+        headers={"Link": '<https://evil.test/items?page=2>; rel="next"'},
+    )
+    headwater_plugins(Declares(connector(pagination=LinkHeaderPagination())))
+    error = extraction_error(headwater.source("testapi"))
+    assert isinstance(error, ResponseError)
+    assert "Link header's next page points to https://evil.test:443" in str(error)
+    assert requests_mock.call_count == 1
+
+
+def test_link_header_relative_link_and_several_rels(headwater_plugins, requests_mock):
+    def cb(request, context):
+        if "page=2" in request.url:
+            context.headers["Link"] = '</items?page=1>; rel="prev first"'
+            return {"data": records(2, 3)}
+        context.headers["Link"] = '</items?page=2>; rel="next last", </items?page=1>; rel=first'
+        return {"data": records(3)}
+
+    requests_mock.get(URL, json=cb)
+    headwater_plugins(Declares(connector(pagination=LinkHeaderPagination())))
+    assert len(rows_of(headwater.source("testapi"))) == 5
+    assert requests_mock.call_count == 2
+
+
+def test_header_cursor_that_does_not_advance_is_stopped(headwater_plugins, requests_mock):
+    pages = iter([records(3), records(3, 3), records(3, 6)])
+    requests_mock.get(
+        URL, json=lambda request, context: {"data": next(pages)}, headers={"X-Next": "same"}
+    )
+    conn = connector(pagination=HeaderCursorPagination(header="X-Next"))
+    headwater_plugins(Declares(conn))
+    error = extraction_error(headwater.source("testapi"))
+    assert "the API sent the same next page twice" in str(error)
+    assert requests_mock.call_count == 2
+
+
+def test_last_record_without_its_cursor_field_is_a_clear_error(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": [{"id": "a"}, {"name": "no id"}], "has_more": True})
+    conn = connector(pagination=LastRecordPagination(cursor_field="uid"), primary_key=None)
+    headwater_plugins(Declares(conn))
+    error = extraction_error(headwater.source("testapi"))
+    assert isinstance(error, ResponseError)
+    assert "the last record of the page has no 'uid'" in str(error)
+
+
+def test_last_record_identical_page_is_stopped(headwater_plugins, requests_mock):
+    requests_mock.get(URL, json={"data": records(3), "has_more": True})
+    headwater_plugins(Declares(connector(pagination=LastRecordPagination())))
+    error = extraction_error(headwater.source("testapi"))
+    assert "answered the same page as the request before" in str(error)
+
+
+def test_page_number_total_at_a_jsonpath(headwater_plugins, requests_mock):
+    def cb(request, context):
+        page = int(request.qs["page"][0])
+        return {"data": records(10, 10 * (page - 1)), "meta": [{"count": 25}]}
+
+    requests_mock.get(URL, json=cb)
+    conn = connector(pagination=PageNumberPagination(total_path="$.meta[0].count"))
+    headwater_plugins(Declares(conn))
+    assert len(rows_of(headwater.source("testapi"))) == 30  # the API pads its last page
+    assert requests_mock.call_count == 3
+
+
+@pytest.mark.parametrize(
+    "declared, field",
+    [
+        (dict(data_selector="$.data[?(@.x ==]"), "data_selector"),
+        (dict(pagination=NextLinkPagination(next_path="$..[")), "pagination.next_path"),
+        (dict(pagination=PageNumberPagination(total_path="$.meta.")), "pagination.total_path"),
+    ],
+)
+def test_jsonpath_that_does_not_parse_is_one_line_at_assembly(headwater_plugins, declared, field):
+    headwater_plugins(Declares(connector(**declared)))
+    with pytest.raises(ConfigError) as err:
+        headwater.source("testapi")
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith(f"connector testapi, resource items: {field} ")
+    assert "is not a JSONPath" in text
