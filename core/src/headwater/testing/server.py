@@ -62,8 +62,8 @@ class RequestRecord:
     time: float
     resource: str | None
     duration: float = 0.0
-    #: the request body as sent (a POST's JSON body)
-    body: bytes = b""
+    #: the request body as sent (empty without one; ``None`` when not recorded)
+    body: bytes | None = None
 
 
 class Response:
