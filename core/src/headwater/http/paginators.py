@@ -361,6 +361,11 @@ class OffsetPaginator(BasePaginator):
                 self._has_next_page = self.offset < _number(total, self.total_path, "total")
 
     def update_request(self, request: Request) -> None:
+        if self.location == "query":  # the page loop's hot path: one copy of the params
+            params = request.params = dict(request.params or {})
+            params[self.offset_param] = self.offset
+            params[self.limit_param] = self.limit
+            return
         set_request_param(request, self.offset_param, self.offset, self.location)
         set_request_param(request, self.limit_param, self.limit, self.location)
 
