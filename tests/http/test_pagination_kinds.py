@@ -213,3 +213,33 @@ def test_jsonpath_that_does_not_parse_is_one_line_at_assembly(headwater_plugins,
     assert "\n" not in text
     assert text.startswith(f"connector testapi, resource items: {field} ")
     assert "is not a JSONPath" in text
+
+
+BROKEN = """
+from headwater import hookimpl
+from headwater.spec import Connector, PageNumberPagination, Resource
+
+@hookimpl
+def headwater_connectors():
+    return [Connector(name="broken", package="headwater_directory", resources=[Resource(
+        name="items", path="/items", schema="schemas/directory_users.json",
+        data_selector="data", pagination=PageNumberPagination(total_path="$.meta[")
+    )])]
+"""
+
+
+def test_cli_bad_jsonpath_is_one_line_and_exit_2(tmp_path):
+    site = tmp_path / "site"
+    info = site / "broken-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "broken.py").write_text(BROKEN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[headwater]\nbroken = broken\n")
+    done = cli("run", "broken", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert (
+        "connector broken, resource items: pagination.total_path '$.meta[' is not a JSONPath"
+        in line
+    )
+    assert not list(tmp_path.rglob("*.duckdb"))
