@@ -195,7 +195,7 @@ def auth_lines(auth: AuthSpec | None, code: Code = _plain) -> list[str]:
         ]
     if isinstance(auth, OAuth2RefreshToken):
         return [
-            f"OAuth2 refresh token: access token from the {code('refresh_token')} setting at "
+            f"OAuth2 refresh token: access token from the {code('refresh_token')} setting at the "
             + _token_url(auth, code),
             f"{_client_auth(auth, code)}{_extra(auth, code)}; sent as "
             f"{code('Authorization: Bearer <token>')}, renewed before it expires and on a 401",
