@@ -333,7 +333,7 @@ class ConformanceSuite:
         assert any(s >= 400 or s == 0 for s in statuses), "no fault was injected"
 
     def test_token_renewed_mid_run(
-        self, spec: Any, hooks: Any, checked: Any, serve: Any, duckdb_pipeline: Any
+        self, spec: Any, hooks: Any, serve: Any, duckdb_pipeline: Any, request: Any
     ):
         """An access token (OAuth2, JWT grant, login session) that expires mid-run is renewed
         and the run completes (skipped for auth kinds without expiring tokens).
@@ -348,6 +348,7 @@ class ConformanceSuite:
             pytest.skip(f"{spec.name} signs its own tokens (jwt_bearer): no token to expire")
         if kind not in _EXPIRING:
             pytest.skip(f"{spec.name} uses no expiring access tokens (auth: {kind})")
+        checked = request.getfixturevalue("checked")  # after the skips: they say it all
         sim = serve(token_ttl=0.3, latency=0.12)
         pipeline = duckdb_pipeline("renewal")
         self._load(sim, pipeline, checked)
