@@ -251,3 +251,29 @@ def test_describe_shows_each_pagination_kind(capsys, headwater_plugins, paginati
     text = describe(capsys, headwater_plugins, connector("pages", pagination=pagination))
     assert f"    pagination:        {pagination.kind}(" in text
     assert f"                       {expected}" in text or expected in text
+
+
+def test_the_tutorials_github_style_connector_is_described_as_the_page_shows(
+    capsys, headwater_plugins
+):
+    """docs/writing-a-connector.md declares a GitHub-style API without hook code (bearer,
+    Link header pages, required path settings); describe prints what the page quotes."""
+    import re
+    from pathlib import Path
+
+    import attrs
+
+    page = (Path(__file__).parents[2] / "docs" / "writing-a-connector.md").read_text()
+    section = page[page.index("## Another API, declared") :]
+    [hooks] = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
+    [shown] = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
+    namespace: dict = {"__name__": "octo_hooks", "__package__": "headwater_directory"}
+    exec(compile(hooks, "writing-a-connector.md", "exec"), namespace)
+    octo = namespace["OCTO"]
+    assert "def headwater_" not in hooks.replace("def headwater_connectors", "")  # no hooks
+    # the page's schema files are the tutorial's own; any shipped schema will do here
+    octo = attrs.evolve(octo, resources=[attrs.evolve(r, schema=SCHEMA) for r in octo.resources])
+    text = describe(capsys, headwater_plugins, octo)
+    for line in shown.splitlines():
+        if line != "...":
+            assert line in text.splitlines(), line

@@ -39,14 +39,15 @@ class SimRequest:
     """One API request as the simulator received it, for an author-supplied behaviour.
 
     ``query`` maps each parameter to its values, ``headers`` has lower-case names,
-    ``body`` is the raw request body, ``resource`` the resource the path routes to.
+    ``body`` is the raw request body (``None``: none), ``resource`` the resource the path
+    routes to.
     """
 
     method: str
     path: str
     query: Mapping[str, list[str]]
     headers: Mapping[str, str]
-    body: bytes = b""
+    body: bytes | None = None
     resource: str | None = None
 
     def param(self, name: str) -> str | None:
@@ -69,8 +70,8 @@ class CustomAuth:
     the credentials.
 
     ``settings`` are the settings a client needs (name -> the value the simulated API
-    accepts); they join :attr:`Simulator.settings <headwater.testing.Simulator.settings>`,
-    and the simulator's ``credentials`` option replaces any of them (the conformance
+    accepts); they join the simulator's ``settings``, and its ``credentials`` option
+    replaces any of them (the conformance
     suite sends canary secrets that way). ``check(request, settings)`` says whether a
     request carries valid credentials; one that does not is answered 401. The declared
     auth, if any, is not checked: the hook replaced it.
