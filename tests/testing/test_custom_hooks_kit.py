@@ -163,6 +163,33 @@ def test_describe_says_declared_when_a_plugin_hook_handles_other_connectors(
     assert "  auth:         none" in out and "custom" not in out
 
 
+def test_describe_asks_hooks_with_the_settings_a_run_would_have(
+    capsys, headwater_plugins, monkeypatch
+):
+    """A hook that pages only when an optional setting is set: describe says declared
+    while it is unset (as a run would use the declared paginator), custom once set."""
+    import attrs
+    from headwater import hookimpl
+
+    declared = attrs.evolve(connector("tuned"), settings={"page_size": {"type": "integer"}})
+
+    class Tuning:
+        @hookimpl
+        def headwater_paginator(self, connector, resource, settings):
+            if connector.name != "tuned" or settings.get("page_size") is None:
+                return None
+            from headwater.http.paginators import OffsetPaginator
+
+            return OffsetPaginator(limit=settings["page_size"])
+
+    headwater_plugins(Declares(declared), Tuning())
+    assert main(["describe", "tuned"]) == 0
+    assert "    pagination:        single_page" in capsys.readouterr().out
+    monkeypatch.setenv("SOURCES__TUNED__PAGE_SIZE", "25")
+    assert main(["describe", "tuned"]) == 0
+    assert "    pagination:        custom (plugin Tuning)" in capsys.readouterr().out
+
+
 def test_simulator_serves_the_authors_auth_and_pages(headwater_plugins, api_simulator, gadgets):
     hooks, behaviour = gadgets
     headwater_plugins(hooks)

@@ -275,14 +275,20 @@ def request_rows(resource: Resource) -> list[tuple[str, str]]:
     return rows
 
 
-def placeholder_settings(connector: Connector) -> Settings:
-    """Settings to ask hooks with: what can be known without secrets
-    (:func:`~headwater.settings.preview_settings`), and :data:`PLACEHOLDER` for every
-    secret and every setting still unset. Nothing secret is read."""
-    preview = preview_settings(connector)
+def placeholder_settings(
+    connector: Connector, explicit: Mapping[str, Any] | None = None
+) -> Settings:
+    """Settings to ask hooks with, as a run would have them without its secrets: what
+    can be known now (:func:`~headwater.settings.preview_settings`, ``explicit`` first),
+    and :data:`PLACEHOLDER` for every secret and every required setting still unset
+    (a run cannot lack those). An optional setting left unset stays unset, as in a run
+    where nobody sets it. Nothing secret is read."""
+    preview = preview_settings(connector, explicit)
+    schema = settings_schema(connector)
     values = dict(preview.values)
-    for key in settings_schema(connector)["properties"]:
-        values.setdefault(key, PLACEHOLDER)
+    for key, prop in schema["properties"].items():
+        if prop.get("writeOnly") or key in schema["required"]:
+            values.setdefault(key, PLACEHOLDER)
     return Settings(
         connector=connector.name,
         values=values,
@@ -301,16 +307,23 @@ class CustomHooks:
     paginators: Mapping[str, str] = attrs.field(factory=dict)
 
 
-def custom_hooks(connector: Connector, pm: Any = None) -> CustomHooks:
+def custom_hooks(
+    connector: Connector, pm: Any = None, settings: Mapping[str, Any] | None = None
+) -> CustomHooks:
     """Which of ``connector``'s auth and paginators a plugin's own hook provides
-    (``pm``: the process's plugin manager)."""
+    (``pm``: the process's plugin manager; ``settings``: known settings, e.g. a test's,
+    to ask the hooks with — see :func:`placeholder_settings`)."""
     pm = pm if pm is not None else get_registry().pm
-    settings = placeholder_settings(connector)
-    auth = custom_implementation(pm, "headwater_auth", connector=connector, settings=settings)
+    placeholders = placeholder_settings(connector, settings)
+    auth = custom_implementation(pm, "headwater_auth", connector=connector, settings=placeholders)
     paginators = {}
     for resource in connector.resources:
         plugin = custom_implementation(
-            pm, "headwater_paginator", connector=connector, resource=resource, settings=settings
+            pm,
+            "headwater_paginator",
+            connector=connector,
+            resource=resource,
+            settings=placeholders,
         )
         if plugin is not None:
             paginators[resource.name] = plugin

@@ -126,7 +126,7 @@ class ConformanceSuite:
     @pytest.fixture
     def hooks(self, spec: Any) -> Any:
         """Which of the connector's auth and paginators its own hooks provide."""
-        return custom_hooks(spec, get_plugin_manager())
+        return custom_hooks(spec, get_plugin_manager(), self.settings)
 
     @pytest.fixture
     def checked(self, spec: Any, hooks: Any) -> list[Any]:
