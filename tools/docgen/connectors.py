@@ -15,6 +15,7 @@ from typing import Any
 
 from headwater.http.session import MAX_RETRY_AFTER
 from headwater.plugin.manager import Registry, make_plugin_manager
+from headwater.run import describe
 from headwater.schema import column_type, columns_from_schema
 from headwater.settings import env_var, settings_schema
 from headwater.spec import (
@@ -95,7 +96,8 @@ def auth_summary(connector: Connector) -> str:
         return "static bearer token"
     if isinstance(auth, BasicAuth):
         return "HTTP basic"
-    return auth.kind
+    # the other kinds: describe's first line, e.g. "OAuth2 refresh token: ..."
+    return cell(describe.auth_lines(auth)[0].split(":")[0])
 
 
 def auth_text(connector: Connector) -> str:
@@ -131,7 +133,9 @@ def auth_text(connector: Connector) -> str:
         )
     if isinstance(auth, BasicAuth):
         return f"HTTP basic (`{auth.kind}`): the `username` and `password` settings."
-    return f"`{auth.kind}`"
+    # the kinds added since: the words of `headwater describe`, names as code
+    lines = describe.auth_lines(auth, code)
+    return f"(`{auth.kind}`) " + "; ".join(lines) + "."
 
 
 def pagination_text(resource: Resource) -> str:
@@ -172,7 +176,7 @@ def pagination_text(resource: Resource) -> str:
         return f"page number: `{spec.page_param}={spec.start}, {spec.start + 1}, …`{size}; {stop}"
     if isinstance(spec, SinglePage):
         return "one request, no further pages"
-    return code(spec.kind)
+    return f"{spec.kind.replace('_', ' ')}: {describe.pagination_details(resource, code)}"
 
 
 # --------------------------------------------------------------------- settings
@@ -272,10 +276,15 @@ def example_text(connector: Connector) -> str:
 
 
 def request_text(resource: Resource) -> str:
-    text = f"GET {resource.path}"
+    text = f"{resource.method} {resource.path}"
     if resource.params:
         text += "?" + "&".join(f"{k}={v}" for k, v in resource.params.items())
-    return code(text)
+    extra = [
+        f"{label} {code(value)}"
+        for label, value in describe.request_rows(resource)
+        if label in ("headers", "body")
+    ]
+    return code(text) + (" with " + cell("; ".join(extra)) if extra else "")
 
 
 def resource_notes(connector: Connector, resource: Resource) -> list[str]:

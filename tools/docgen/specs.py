@@ -16,6 +16,11 @@ ORDER = [
     "Connector",
     "Resource",
     "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
+    "JwtGrant",
+    "JwtBearer",
+    "SessionLogin",
+    "TemplateAuth",
     "ApiKeyAuth",
     "BearerAuth",
     "BasicAuth",
@@ -23,6 +28,9 @@ ORDER = [
     "CursorPagination",
     "NextLinkPagination",
     "PageNumberPagination",
+    "LinkHeaderPagination",
+    "HeaderCursorPagination",
+    "LastRecordPagination",
     "SinglePage",
     "ParentSpec",
     "IncrementalSpec",
@@ -76,11 +84,54 @@ def render_class(cls: type) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def _settings_of(cls: type) -> tuple[str, str]:
+    """The settings and secrets cells of an auth kind: class attributes, or (for kinds
+    whose settings are their templates' placeholders) what a default instance names."""
+    settings, secrets = cls.__dict__.get("settings"), cls.__dict__.get("secrets")
+    if isinstance(settings, tuple) and isinstance(secrets, tuple):
+        return ", ".join(f"`{s}`" for s in settings), ", ".join(f"`{s}`" for s in secrets)
+    try:
+        example = cls()
+    except (TypeError, ValueError):  # no default instance: every name is the author's
+        return (
+            "the `{name}` placeholders of its templates",
+            "all of them unless `secret_settings` says",
+        )
+    return (
+        "the `{name}` placeholders of its templates; by default "
+        + ", ".join(f"`{s}`" for s in example.settings),
+        "those in `secret_settings`; by default " + ", ".join(f"`{s}`" for s in example.secrets),
+    )
+
+
+def render_kinds(classes: list[type]) -> str:
+    """A row per declared kind: what it is for, its class and the settings it adds."""
+    auth = set(getattr(spec, "_AUTH_TYPES", ()))
+    rows = [
+        "| concern | kind | class | settings it adds | secret |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for cls in classes:
+        kind = cls.__dict__.get("kind")
+        if not isinstance(kind, str):
+            continue
+        summary = _markdown(inspect.cleandoc(cls.__doc__ or "")).split("\n\n")[0]
+        summary = summary.replace("\n", " ").replace("|", "\\|")
+        link = f"[`{cls.__name__}`](#{cls.__name__.lower()})"
+        if cls in auth:
+            settings, secrets = _settings_of(cls)
+            rows.append(f"| auth | `{kind}` | {link}: {summary} | {settings} | {secrets} |")
+        else:
+            rows.append(f"| pagination | `{kind}` | {link}: {summary} | | |")
+    return "### Every kind\n\n" + "\n".join(rows)
+
+
 def render_specs() -> str:
-    """Every attrs class exported by ``headwater.spec``."""
+    """A table of every declared kind, then every attrs class exported by ``headwater.spec``."""
     classes = [getattr(spec, n) for n in spec.__all__]
     classes = [c for c in classes if inspect.isclass(c) and attrs.has(c)]
     ranked = sorted(
         classes, key=lambda c: ORDER.index(c.__name__) if c.__name__ in ORDER else len(ORDER)
     )
-    return "\n\n".join(render_class(c) for c in ranked) + "\n"
+    parts = [render_kinds(ranked)] + [render_class(c) for c in ranked]
+    return "\n\n".join(parts) + "\n"

@@ -112,7 +112,10 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
     auth = connector.auth
     if auth is not None:
         for key in auth.settings:
-            prop: dict[str, Any] = {"type": "string", "description": _AUTH_SETTING_DOCS[key]}
+            prop: dict[str, Any] = {
+                "type": "string",
+                "description": _AUTH_SETTING_DOCS.get(key, key.replace("_", " ")),
+            }
             if key in auth.secrets:
                 prop["writeOnly"] = True
                 required.append(key)
@@ -183,6 +186,9 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         }
     for key, prop in connector.settings.items():
         properties[key] = dict(prop)
+    # A required setting has no default: the one-line "missing setting" error names it
+    # and where to set it, like a missing credential.
+    required += [key for key in connector.required_settings if key not in required]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"settings of connector {connector.name}",

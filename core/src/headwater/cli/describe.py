@@ -18,8 +18,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "describe",
         help="show everything a connector declares",
-        description="Show a connector's auth, settings (with env var names), resources, "
-        "pagination, schema columns, retry policy and response rules.",
+        description="Show a connector's auth (where its credentials go), settings "
+        "(required, secret, defaults, env var names), resources (method, path, params, "
+        "headers, body), pagination, schema columns, retry policy and response rules. "
+        "Read from the declaration: no request is sent and no secret is read; an auth or "
+        "paginator a plugin's own hook provides is shown as custom (plugin NAME).",
         epilog="example:\n  headwater describe directory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

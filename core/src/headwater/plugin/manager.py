@@ -30,6 +30,7 @@ from headwater.suggest import closest
 __all__ = [
     "PluginWarning",
     "Registry",
+    "custom_implementation",
     "get_plugin_manager",
     "get_registry",
     "make_plugin_manager",
@@ -316,3 +317,30 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def custom_implementation(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> str | None:
+    """The plugin whose own implementation of firstresult ``hook`` answers for
+    ``kwargs`` instead of the builtin one, or ``None`` when the builtin one does.
+
+    The implementations are tried as pluggy calls them (wrappers aside: they adjust an
+    answer, they do not give one), stopping at the first builtin: a plugin answers when
+    it returns something other than ``None``, or raises (``describe`` and the
+    conformance suite call it with placeholder settings, no secrets; a hook that fails
+    on those handles the connector, or would have returned ``None`` first). Nothing is
+    sent: hooks build objects, requests happen later.
+    """
+    caller = getattr(pm.hook, hook)
+    for impl in reversed(caller.get_hookimpls()):  # pluggy's call order
+        if impl.wrapper or impl.hookwrapper:
+            continue
+        if impl.plugin_name.startswith("builtin."):
+            return None
+        args = [kwargs[name] for name in impl.argnames]
+        try:
+            answer = impl.function(*args)
+        except Exception:  # it tried to use the placeholder settings: it handles them
+            return impl.plugin_name
+        if answer is not None:
+            return impl.plugin_name
+    return None

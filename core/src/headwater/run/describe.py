@@ -1,24 +1,84 @@
 """``headwater describe``: everything a connector declares, as text.
 
-Built from the declared specs (never from resolved settings), so no secret can appear.
+Built from the declared specs (never from resolved secrets), so no secret can appear:
+templates are shown as templates (``Token {api_key}``), settings by name. Where a
+plugin's own ``headwater_auth`` or ``headwater_paginator`` hook replaces the declared
+kind, it says ``custom (plugin NAME)``: the hooks are asked with placeholder settings
+(:func:`placeholder_settings`; see :func:`headwater.plugin.manager.custom_implementation`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from headwater.plugin.manager import get_registry
+from headwater.plugin.manager import custom_implementation, get_registry
 from headwater.schema import column_type, columns_from_schema
-from headwater.settings import env_var, settings_schema
-from headwater.spec import Connector, Resource
+from headwater.settings import Settings, env_var, preview_settings, settings_schema
+from headwater.spec import (
+    ApiKeyAuth,
+    AuthSpec,
+    BasicAuth,
+    BearerAuth,
+    Connector,
+    CursorPagination,
+    HeaderCursorPagination,
+    JwtBearer,
+    JwtGrant,
+    LastRecordPagination,
+    LinkHeaderPagination,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    OffsetPagination,
+    PageNumberPagination,
+    Resource,
+    SessionLogin,
+    SinglePage,
+    TemplateAuth,
+    template_names,
+)
 
-__all__ = ["describe_connector", "pagination_text"]
+__all__ = [
+    "PLACEHOLDER",
+    "CustomHooks",
+    "auth_lines",
+    "custom_hooks",
+    "describe_connector",
+    "pagination_details",
+    "pagination_text",
+    "placeholder_settings",
+    "request_rows",
+]
+
+#: The value of every secret (and unset required) setting when hooks are asked whether
+#: they handle a connector: describe never reads a secret.
+PLACEHOLDER = "headwater-placeholder"
+
+Code = Callable[[str], str]
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def _field(path: Any) -> str:
+    """A :data:`~headwater.spec.FieldPath` as written: ``data.items``, ``$.results[*]``."""
+    if isinstance(path, tuple):
+        return ".".join(path) if not any("." in k for k in path) else repr(path)
+    return str(path)
+
+
+def _where(location: str, name: str, code: Code) -> str:
+    """``?name=`` in the query, ``body field name`` in a JSON body."""
+    return f"body field {code(name)}" if location == "body" else code(f"?{name}=")
 
 
 def pagination_text(resource: Resource) -> str:
-    """A one-line description of a resource's pagination spec."""
+    """A one-line description of a resource's pagination spec, as declared."""
     spec = resource.pagination
     fields = {
         a.name: getattr(spec, a.name)
@@ -29,32 +89,289 @@ def pagination_text(resource: Resource) -> str:
     return f"{spec.kind}({args})" if args else spec.kind
 
 
-def _resource_lines(connector: Connector, resource: Resource) -> list[str]:
+def pagination_details(resource: Resource, code: Code = _plain) -> str:
+    """What a resource's pagination spec does, in words (``code`` marks names)."""
+    spec = resource.pagination
+    size = ""
+    if getattr(spec, "page_size", None):
+        size = f", {_where(spec.location, spec.page_size_param, code)} {spec.page_size}"
+    if isinstance(spec, OffsetPagination):
+        stop = f"a page shorter than {spec.limit}"
+        if spec.total_path is not None:
+            stop = f"the total at {code(_field(spec.total_path))} or " + stop
+        return (
+            f"offset in {_where(spec.location, spec.offset_param, code)}, "
+            f"limit {spec.limit} in {_where(spec.location, spec.limit_param, code)}; "
+            f"stops at {stop}"
+        )
+    if isinstance(spec, CursorPagination):
+        return (
+            f"cursor from body field {code(_field(spec.cursor_path))} sent back in "
+            f"{_where(spec.location, spec.cursor_param, code)}{size}; stops when it is "
+            "missing or empty"
+        )
+    if isinstance(spec, NextLinkPagination):
+        return (
+            f"next page URL from body field {code(_field(spec.next_path))} (same host "
+            "only); stops when it is missing or empty"
+        )
+    if isinstance(spec, PageNumberPagination):
+        stops = [
+            f"the page count at {code(_field(spec.total_pages_path))}"
+            if spec.total_pages_path is not None
+            else "",
+            f"the record count at {code(_field(spec.total_path))}"
+            if spec.total_path is not None
+            else "",
+            "an empty page" + (" or a short one" if spec.page_size else ""),
+        ]
+        return (
+            f"page number in {_where(spec.location, spec.page_param, code)} from "
+            f"{spec.start}{size}; stops at {' or '.join(s for s in stops if s)}"
+        )
+    if isinstance(spec, LinkHeaderPagination):
+        return (
+            f'next page URL from the {code("Link")} response header (rel="{spec.rel}", '
+            "RFC 8288; same host only); stops when there is none"
+        )
+    if isinstance(spec, HeaderCursorPagination):
+        return (
+            f"cursor from the {code(spec.header)} response header sent back in "
+            f"{_where(spec.location, spec.cursor_param, code)}{size}; stops when it is "
+            "missing or empty"
+        )
+    if isinstance(spec, LastRecordPagination):
+        more = f"{code(_field(spec.has_more_path))} is false, or " if spec.has_more_path else ""
+        return (
+            f"the last record's {code(_field(spec.cursor_field))} sent in "
+            f"{_where(spec.location, spec.cursor_param, code)}{size}; stops when {more}"
+            "a page is empty" + (" or short" if spec.page_size else "")
+        )
+    if isinstance(spec, SinglePage):
+        return "everything in one response"
+    return code(spec.kind)
+
+
+def _settings_named(names: tuple[str, ...], code: Code) -> str:
+    return ", ".join(code(n) for n in names)
+
+
+def _client_auth(spec: OAuth2ClientCredentials | OAuth2RefreshToken, code: Code) -> str:
+    if spec.client_auth == "basic":
+        return "client id and secret sent as HTTP basic (client_secret_basic)"
+    return "client id and secret sent in the form body"
+
+
+def _token_url(spec: Any, code: Code) -> str:
+    where = code(spec.token_url) if spec.token_url else "(no default: set it)"
+    aliases = getattr(spec, "token_url_aliases", ())
+    also = f", also accepted as {_settings_named(aliases, code)}" if aliases else ""
+    return f"token URL {where} (setting {code('token_url')}{also})"
+
+
+def _extra(spec: Any, code: Code) -> str:
+    parts = []
+    if getattr(spec, "scope", None):
+        parts.append(f"scope {code(spec.scope)}")
+    extra_form = getattr(spec, "extra_form", None)
+    if extra_form:
+        parts.append("form fields " + ", ".join(code(f"{k}={v}") for k, v in extra_form.items()))
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _templates(mapping: Mapping[str, Any], code: Code) -> str:
+    return ", ".join(code(f"{k}: {v}") for k, v in mapping.items())
+
+
+def auth_lines(auth: AuthSpec | None, code: Code = _plain) -> list[str]:
+    """What an auth spec sends and where, in words (settings by name, never values)."""
+    if auth is None:
+        return ["none: requests carry no credentials"]
+    if isinstance(auth, OAuth2ClientCredentials):
+        return [
+            "OAuth2 client credentials: access token from the " + _token_url(auth, code),
+            f"{_client_auth(auth, code)}{_extra(auth, code)}; sent as "
+            f"{code('Authorization: Bearer <token>')}, renewed before it expires and on a 401",
+        ]
+    if isinstance(auth, OAuth2RefreshToken):
+        return [
+            f"OAuth2 refresh token: access token from the {code('refresh_token')} setting at the "
+            + _token_url(auth, code),
+            f"{_client_auth(auth, code)}{_extra(auth, code)}; sent as "
+            f"{code('Authorization: Bearer <token>')}, renewed before it expires and on a 401",
+            "a rotated refresh token is kept in the token store for the next run",
+        ]
+    if isinstance(auth, JwtGrant):
+        audience = code(auth.audience) if auth.audience else "the token URL"
+        claims = f", claims {code(json.dumps(dict(auth.claims)))}" if auth.claims else ""
+        return [
+            f"JWT grant (RFC 7523): an assertion signed {auth.algorithm} with the "
+            f"{code('private_key')} setting, exchanged at the " + _token_url(auth, code),
+            f"iss = setting {code('issuer')}, sub = setting {code('subject')} (if set), "
+            f"aud = {audience}, lifetime {auth.lifetime} s{claims}"
+            + (f"; scope {code(auth.scope)}" if auth.scope else ""),
+            f"access token sent as {code('Authorization: Bearer <token>')}, renewed before "
+            "it expires and on a 401",
+        ]
+    if isinstance(auth, JwtBearer):
+        audience = code(auth.audience) if auth.audience else f"setting {code('base_url')}"
+        claims = f", claims {code(json.dumps(dict(auth.claims)))}" if auth.claims else ""
+        return [
+            f"self-signed JWT ({auth.algorithm}, setting {code('private_key')}) sent as "
+            f"{code('Authorization: Bearer <jwt>')}",
+            f"iss = setting {code('issuer')}, aud = {audience}, lifetime {auth.lifetime} s"
+            f"{claims}; a new one is signed before the last expires",
+        ]
+    if isinstance(auth, SessionLogin):
+        source = (
+            f"response header {code(auth.token_header)}"
+            if auth.token_header
+            else f"body field {code(_field(auth.token_path))}"
+        )
+        where = {"header": "header", "query": "query parameter", "cookie": "cookie"}[auth.location]
+        expiry = ""
+        if auth.expires_in is not None:
+            expiry = f" and after {auth.expires_in:g} s"
+        elif auth.expires_in_path is not None:
+            expiry = f" and after the seconds at {code(_field(auth.expires_in_path))}"
+        return [
+            f"session login: {auth.method} {code(auth.login_path)} with the {auth.body_format} "
+            f"body {code(json.dumps(dict(auth.body)))}",
+            f"token from {source}, sent as {where} {code(auth.name)}: {code(auth.template)}",
+            f"logs in again on a 401{expiry}",
+        ]
+    if isinstance(auth, TemplateAuth):
+        lines = []
+        if auth.headers:
+            lines.append("headers " + _templates(auth.headers, code))
+        if auth.query:
+            lines.append("query parameters " + _templates(auth.query, code))
+        return [f"templated credentials: {'; '.join(lines)} ({{name}} is the setting name)"]
+    if isinstance(auth, ApiKeyAuth):
+        where = "query parameter" if auth.location == "query" else "header"
+        return [f"API key: setting {code('api_key')} sent in the {where} {code(auth.name)}"]
+    if isinstance(auth, BearerAuth):
+        return [f"bearer token: setting {code('token')} sent as {code('Authorization: Bearer …')}"]
+    if isinstance(auth, BasicAuth):
+        return [f"HTTP basic: settings {code('username')} and {code('password')}"]
+    return [code(auth.kind)]
+
+
+def request_rows(resource: Resource) -> list[tuple[str, str]]:
+    """``(label, text)`` rows of what one request of ``resource`` sends: method and
+    path, params, headers and body, templates as written, and the settings they name."""
+    rows = [("request", f"{resource.method} {resource.path}")]
+    if resource.params:
+        rows.append(("params", ", ".join(f"{k}={v}" for k, v in resource.params.items())))
+    if resource.headers:
+        rows.append(("headers", ", ".join(f"{k}: {v}" for k, v in resource.headers.items())))
+    if resource.json is not None:
+        rows.append(("body", json.dumps(dict(resource.json))))
+    placeholder = resource.parent.placeholder if resource.parent else None
+    templated = [resource.path, dict(resource.params), dict(resource.headers)]
+    names = [n for n in template_names([*templated, dict(resource.json or {})]) if n != placeholder]
+    if names:
+        rows.append(("templates", ", ".join(f"{{{n}}} = setting {n}" for n in names)))
+    return rows
+
+
+def placeholder_settings(
+    connector: Connector, explicit: Mapping[str, Any] | None = None
+) -> Settings:
+    """Settings to ask hooks with, as a run would have them without its secrets: what
+    can be known now (:func:`~headwater.settings.preview_settings`, ``explicit`` first),
+    and :data:`PLACEHOLDER` for every secret and every required setting still unset
+    (a run cannot lack those). An optional setting left unset stays unset, as in a run
+    where nobody sets it. Nothing secret is read."""
+    preview = preview_settings(connector, explicit)
+    schema = settings_schema(connector)
+    values = dict(preview.values)
+    for key, prop in schema["properties"].items():
+        if prop.get("writeOnly") or key in schema["required"]:
+            values.setdefault(key, PLACEHOLDER)
+    return Settings(
+        connector=connector.name,
+        values=values,
+        origins=dict(preview.origins),
+        secret_names=preview.secret_names,
+    )
+
+
+@attrs.frozen
+class CustomHooks:
+    """Which plugins' own hooks replace a connector's declared kinds."""
+
+    #: the plugin whose ``headwater_auth`` answers instead of the builtin one
+    auth: str | None = None
+    #: resource name -> the plugin whose ``headwater_paginator`` answers for it
+    paginators: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def custom_hooks(
+    connector: Connector, pm: Any = None, settings: Mapping[str, Any] | None = None
+) -> CustomHooks:
+    """Which of ``connector``'s auth and paginators a plugin's own hook provides
+    (``pm``: the process's plugin manager; ``settings``: known settings, e.g. a test's,
+    to ask the hooks with — see :func:`placeholder_settings`)."""
+    pm = pm if pm is not None else get_registry().pm
+    placeholders = placeholder_settings(connector, settings)
+    auth = custom_implementation(pm, "headwater_auth", connector=connector, settings=placeholders)
+    paginators = {}
+    for resource in connector.resources:
+        plugin = custom_implementation(
+            pm,
+            "headwater_paginator",
+            connector=connector,
+            resource=resource,
+            settings=placeholders,
+        )
+        if plugin is not None:
+            paginators[resource.name] = plugin
+    return CustomHooks(auth=auth, paginators=paginators)
+
+
+_LABEL = 19  # width of "    write disposition: "' label column, kept from the first layout
+
+
+def _row(label: str, text: str, indent: int = 4) -> str:
+    return f"{' ' * indent}{(label + ':' if label else '').ljust(_LABEL)}{text}"
+
+
+def _resource_lines(connector: Connector, resource: Resource, hooks: CustomHooks) -> list[str]:
     pm = get_registry().pm
     schema = pm.hook.headwater_record_schema(connector=connector, resource=resource)
-    lines = [
-        f"  {resource.name}",
-        f"    path:              GET {resource.path}",
-        f"    data selector:     {resource.data_selector!r}",
-        f"    pagination:        {pagination_text(resource)}",
-        f"    primary key:       {', '.join(resource.primary_key_columns) or '-'}",
-        f"    write disposition: {resource.write_disposition}",
+    lines = [f"  {resource.name}"]
+    lines += [_row(label, text) for label, text in request_rows(resource)]
+    lines.append(_row("data selector", repr(resource.data_selector)))
+    custom = hooks.paginators.get(resource.name)
+    if custom is not None:
+        lines.append(_row("pagination", f"custom (plugin {custom})"))
+        lines.append(_row("", f"declared {pagination_text(resource)}, replaced by the hook"))
+    else:
+        lines.append(_row("pagination", pagination_text(resource)))
+        lines.append(_row("", pagination_details(resource)))
+    lines += [
+        _row("primary key", ", ".join(resource.primary_key_columns) or "-"),
+        _row("write disposition", resource.write_disposition),
     ]
     if resource.parent is not None:
         p = resource.parent
         lines.append(
-            f"    parent:            one request per {p.resource}.{p.field} "
-            f"(as {{{p.placeholder}}}; stored in column {p.column})"
+            _row(
+                "parent",
+                f"one request per {p.resource}.{p.field} "
+                f"(as {{{p.placeholder}}}; stored in column {p.column})",
+            )
         )
     if resource.incremental is not None:
         inc = resource.incremental
         lines.append(
-            f"    incremental:       on {inc.cursor_field}, sent as ?{inc.param}= "
-            f"(initial {inc.initial!r})"
+            _row(
+                "incremental",
+                f"on {inc.cursor_field}, sent as ?{inc.param}= (initial {inc.initial!r})",
+            )
         )
-    if resource.params:
-        lines.append(f"    fixed params:      {dict(resource.params)!r}")
-    lines.append(f"    schema:            {connector.package}/{resource.schema}")
+    lines.append(_row("schema", f"{connector.package}/{resource.schema}"))
     columns = columns_from_schema(schema, resource.primary_key_columns)
     width = max((len(c) for c in columns), default=4)
     for name, hint in columns.items():
@@ -67,19 +384,25 @@ def _resource_lines(connector: Connector, resource: Resource) -> list[str]:
     return lines
 
 
+def _setting_marks(key: str, prop: Mapping[str, Any], required: set[str]) -> str:
+    """``secret, required``, ``required``, ``secret``, ``default 'x'`` or ``optional``."""
+    secret = bool(prop.get("writeOnly"))
+    default: Any = prop.get("default")
+    if secret:  # a secret's default is not shown either
+        return "secret, required" if key in required and default is None else "secret"
+    if default is not None:
+        return f"default {default!r}"
+    return "required" if key in required else "optional"
+
+
 def _settings_lines(connector: Connector) -> list[str]:
     schema = settings_schema(connector)
     required = set(schema["required"])
     lines = []
     for key, prop in schema["properties"].items():
         secret = bool(prop.get("writeOnly"))
-        default: Any = prop.get("default")
-        what = "secret" if secret else "required" if key in required and default is None else ""
-        shown = f"default {default!r}" if default is not None else what or "optional"
-        if secret:
-            shown = "secret, required" if key in required else "secret"
         lines.append(
-            f"  {key:<14} {shown}\n"
+            f"  {key:<14} {_setting_marks(key, prop, required)}\n"
             f"  {'':<14} env {env_var(connector.name, key)}; "
             f"TOML [sources.{connector.name}] {key} in "
             f"{'.dlt/secrets.toml' if secret else '.dlt/config.toml'}"
@@ -90,21 +413,36 @@ def _settings_lines(connector: Connector) -> list[str]:
     return lines
 
 
+def _auth_rows(connector: Connector, hooks: CustomHooks) -> list[str]:
+    auth = connector.auth
+    if hooks.auth is not None:
+        declared = f"declared {auth.kind}, replaced by the hook" if auth else "nothing declared"
+        return [f"  auth:         custom (plugin {hooks.auth}): {declared}"]
+    if auth is None:
+        return ["  auth:         none"]
+    return [f"  auth:         {auth.kind}"] + [f"                {x}" for x in auth_lines(auth)]
+
+
 def describe_connector(name: str) -> str:
     """The text of ``headwater describe NAME``."""
     registry = get_registry()
     connector = registry.get(name)
     dist = registry.plugin_distribution(registry.owner(name))
-    auth = connector.auth
+    hooks = custom_hooks(connector, registry.pm)
     retry = connector.retry
     lines = [
         f"{connector.name}: {connector.description}".rstrip(": "),
         f"  provided by:  {f'{dist[0]} {dist[1]}' if dist else registry.owner(name)}",
         f"  base URL:     {connector.base_url} (setting base_url)",
-        f"  auth:         {auth.kind if auth else 'none'}"
-        + (
-            f" ({auth.location} parameter {auth.name!r})" if auth and auth.kind == "api_key" else ""
-        ),
+        *_auth_rows(connector, hooks),
+    ]
+    if connector.headers:
+        lines.append(
+            "  headers:      "
+            + ", ".join(f"{k}: {v}" for k, v in connector.headers.items())
+            + " (every request)"
+        )
+    lines += [
         "",
         "settings (secrets are never shown):",
         *_settings_lines(connector),
@@ -112,7 +450,7 @@ def describe_connector(name: str) -> str:
         "resources:",
     ]
     for resource in connector.resources:
-        lines.extend(_resource_lines(connector, resource))
+        lines.extend(_resource_lines(connector, resource, hooks))
     lines += [
         "",
         "error handling:",

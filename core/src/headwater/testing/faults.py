@@ -3,6 +3,7 @@ wrong (an error status, a dropped connection, a broken body, a delay)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import attrs
@@ -33,8 +34,9 @@ class Fault:
 
     ``kind``:
 
-    * ``"status"``: answer ``status`` with a JSON error body (and a ``Retry-After``
-      header when ``retry_after`` is set, e.g. ``"1"`` or an HTTP-date);
+    * ``"status"``: answer ``status`` with a JSON error body, or with ``body`` when it
+      is given (and a ``Retry-After`` header when ``retry_after`` is set, e.g. ``"1"``
+      or an HTTP-date);
     * ``"drop"``: close the connection without answering;
     * ``"malformed_json"``: 200 with a truncated JSON body (``application/json``);
     * ``"html_200"``: 200 with an HTML error page (``text/html``);
@@ -47,6 +49,11 @@ class Fault:
     after those is faulted (a steady rate, for soak runs), up to ``count`` times.
     ``delay`` is waited before any kind acts.
     Faults are tried in order and one request consumes at most one fault.
+
+    ``body`` is the body of a ``"status"`` fault, so that a response rule matching body
+    text (``ResponseRule(contains=...)``) can be tested: a dict or list is sent as JSON,
+    a string or bytes as given. ``content_type`` defaults to ``application/json`` for a
+    dict, a list or text that parses as JSON, else ``text/plain; charset=utf-8``.
     """
 
     kind: FaultKind = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
@@ -64,6 +71,27 @@ class Fault:
         default=0.0, validator=[attrs.validators.instance_of((int, float)), attrs.validators.ge(0)]
     )
     every: int | None = attrs.field(default=None, validator=attrs.validators.optional(_count))
+    body: str | bytes | dict | list | None = attrs.field(
+        default=None, validator=attrs.validators.instance_of((str, bytes, dict, list, type(None)))
+    )
+    content_type: str | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.body is not None and self.kind != "status":
+            raise ValueError(f'Fault.body goes with kind "status", not {self.kind!r}')
+
+    def response_body(self) -> tuple[bytes, str]:
+        """The bytes and content type of :attr:`body` (a ``"status"`` fault's body)."""
+        if isinstance(self.body, (dict, list)):
+            return json.dumps(self.body).encode(), self.content_type or "application/json"
+        raw = self.body.encode() if isinstance(self.body, str) else bytes(self.body or b"")
+        if self.content_type is not None:
+            return raw, self.content_type
+        try:
+            json.loads(raw)
+        except ValueError:
+            return raw, "text/plain; charset=utf-8"
+        return raw, "application/json"
 
 
 class FaultSlot:

@@ -44,6 +44,7 @@ from headwater.spec import (
     Resource,
     template_names,
 )
+from headwater.testing.custom import CustomAuth, PageFunction, SimRequest, compose_page
 from headwater.testing.faults import HTML_ERROR, Fault, FaultKind, FaultSlot
 from headwater.testing.paging import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from headwater.testing.paging import (
@@ -115,6 +116,12 @@ class Simulator:
     ``"5/second"``) makes the API answer 429 with ``Retry-After`` beyond that many
     requests in any moving window.
 
+    For a connector whose own hooks replace a declared kind, ``auth`` (a
+    :class:`~headwater.testing.CustomAuth`) says what credentials the API accepts
+    instead of the declared auth, and ``pages`` (resource name -> a
+    :data:`~headwater.testing.custom.PageFunction`) cuts a resource's pages as the
+    connector's own paginator expects (see :mod:`headwater.testing.custom`).
+
     Use it as a context manager or call :meth:`start` and :meth:`stop`.
     """
 
@@ -133,6 +140,8 @@ class Simulator:
         schemas: Mapping[str, Mapping[str, Any]] | None = None,
         extra_field: bool = True,
         rate_limit: str | None = None,
+        auth: CustomAuth | None = None,
+        pages: Mapping[str, PageFunction] | None = None,
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be > 0, got {token_ttl!r}")
@@ -184,9 +193,23 @@ class Simulator:
             self._counts[resource.name] = count
 
         self._schemas = {r.name: self._schema(r, schemas or {}) for r in connector.resources}
+        # Author-supplied behaviour for the connector's own hooks (headwater.testing.custom)
+        self._custom_auth = auth
+        self._custom_pages = dict(pages or {})
+        unknown = set(self._custom_pages) - set(connector.resource_names)
+        if unknown:
+            raise ValueError(
+                f"pages names resources {sorted(unknown)} that connector "
+                f"{connector.name!r} does not declare ({', '.join(connector.resource_names)})"
+            )
         self._auth = TokenEndpoint(connector.auth, credentials or {}, float(token_ttl), self._lock)
         self._credentials = self._auth.credentials
         self._token_path = self._auth.path
+        if auth is not None:  # the connector's own hook replaces the declared auth
+            self._auth = TokenEndpoint(None, {}, float(token_ttl), self._lock)
+            self._token_path = None
+            given = credentials or {}
+            self._credentials = {k: given.get(k, v) for k, v in auth.settings.items()}
         self._values = self._template_values(credentials or {})
         self._routes = self._make_routes()
 
@@ -807,6 +830,9 @@ class Simulator:
             return None
         if fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            if fault.body is not None:  # a chosen body: for rules matching body text
+                chosen, content_type = fault.response_body()
+                return Response(fault.status, chosen, content_type, extra)
             return error_response(
                 fault.status,
                 "simulated_fault",
@@ -819,6 +845,9 @@ class Simulator:
             response = self._auth.answer(method, headers, body)
         elif resource is None:
             response = error_response(404, "not_found", f"no route for {path}")
+        elif self._custom_auth is not None or resource.name in self._custom_pages:
+            request = SimRequest(method, path, query, headers, body, resource.name)
+            response = self._custom(request, resource, parent_value, split)
         else:
             response = self._api(method, resource, parent_value, split, query, headers, body)
         if fault is not None and fault.kind == "malformed_json":
@@ -827,6 +856,33 @@ class Simulator:
                 truncated = b'{"data": [{"id": "r-0000'
             response = Response(200, truncated, "application/json")
         return response
+
+    def _custom(
+        self, request: SimRequest, resource: Resource, parent_value: str | None, split: Any
+    ) -> Response:
+        """An API request answered with author-supplied behaviour: a custom auth's check,
+        then a custom page function or the declared pagination."""
+        auth = self._custom_auth
+        if auth is not None and not auth.check(request, dict(self._credentials)):
+            return error_response(401, "unauthorized", "the custom auth check refused it")
+        function = self._custom_pages.get(resource.name)
+        if function is None:
+            return self._api(
+                request.method, resource, parent_value, split, dict(request.query), request.headers
+            )
+        state = self._states[resource.name]
+        if resource.parent is not None:
+            sl = state.by_key.get(parent_value or "")
+            if sl is None:
+                return error_response(404, "not_found", f"no parent {parent_value!r}")
+        else:
+            sl = state.slices[None]
+        try:
+            items = self._select(resource, state, sl, parent_value, dict(request.query))
+        except ClientError as exc:
+            return error_response(400, "bad_request", exc.message)
+        body, headers = compose_page(resource, function([json.loads(i) for i in items], request))
+        return Response(200, body, "application/json", headers)
 
     def _api(
         self,

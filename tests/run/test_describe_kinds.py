@@ -1,0 +1,279 @@
+"""`headwater describe NAME` shows every declared auth, request and pagination kind
+readably — from the declaration alone: no request is sent, no secret is read."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from headwater.cli import main
+from headwater.spec import (
+    Connector,
+    CursorPagination,
+    HeaderCursorPagination,
+    JwtBearer,
+    JwtGrant,
+    LastRecordPagination,
+    LinkHeaderPagination,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    PageNumberPagination,
+    Resource,
+    SessionLogin,
+    TemplateAuth,
+)
+from helpers import SCHEMA, Declares
+
+CANARY = "canary-describe-5e1f"
+
+
+def connector(
+    name: str, *, auth=None, settings=None, connector_headers=None, **resource
+) -> Connector:
+    spec = dict(name="items", path="/items", schema=SCHEMA, data_selector="data")
+    spec.update(resource)
+    return Connector(
+        name=name,
+        package="headwater_directory",
+        base_url="https://api.test",
+        auth=auth,
+        settings=settings or {},
+        headers=connector_headers or {},
+        resources=[Resource(**spec)],
+    )
+
+
+def describe(capsys, headwater_plugins, declared: Connector, env=None) -> str:
+    headwater_plugins(Declares(declared))
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        code = main(["describe", declared.name])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    return out
+
+
+AUTH_KINDS = [
+    (
+        OAuth2ClientCredentials(client_auth="basic", scope="read:all"),
+        [
+            "auth:         oauth2_client_credentials",
+            "token URL {base_url}/oauth2/token (setting token_url)",
+            "client id and secret sent as HTTP basic (client_secret_basic); scope read:all",
+            "client_secret  secret, required",
+        ],
+    ),
+    (
+        OAuth2RefreshToken(token_url="https://login.test/oauth/token", client_auth="basic"),
+        [
+            "auth:         oauth2_refresh_token",
+            "access token from the refresh_token setting at the token URL "
+            "https://login.test/oauth/token (setting token_url)",
+            "sent as HTTP basic (client_secret_basic)",
+            "a rotated refresh token is kept in the token store for the next run",
+            "refresh_token  secret, required",
+            "env SOURCES__KIND__REFRESH_TOKEN; TOML [sources.kind] refresh_token in "
+            ".dlt/secrets.toml",
+        ],
+    ),
+    (
+        JwtGrant(algorithm="ES256", scope="read", claims={"tenant": "t1"}, lifetime=600),
+        [
+            "auth:         jwt_grant",
+            "JWT grant (RFC 7523): an assertion signed ES256 with the private_key setting, "
+            "exchanged at the token URL {base_url}/oauth2/token (setting token_url)",
+            "iss = setting issuer, sub = setting subject (if set), aud = the token URL, "
+            'lifetime 600 s, claims {"tenant": "t1"}; scope read',
+            "private_key    secret, required",
+        ],
+    ),
+    (
+        JwtBearer(audience="https://api.test/", algorithm="RS384"),
+        [
+            "auth:         jwt_bearer",
+            "self-signed JWT (RS384, setting private_key) sent as Authorization: Bearer <jwt>",
+            "iss = setting issuer, aud = https://api.test/, lifetime 3600 s",
+            "private_key    secret, required",
+        ],
+    ),
+    (
+        SessionLogin(
+            login_path="/api/login",
+            token_header="X-Session",
+            location="cookie",
+            name="sid",
+            template="{token}",
+            expires_in=900,
+        ),
+        [
+            "auth:         session",
+            "session login: POST /api/login with the json body "
+            '{"username": "{username}", "password": "{password}"}',
+            "token from response header X-Session, sent as cookie sid: {token}",
+            "logs in again on a 401 and after 900 s",
+            "password       secret, required",
+        ],
+    ),
+    (
+        SessionLogin(token_path="data.session", location="query", name="session_id"),
+        [
+            "token from body field data.session, sent as query parameter session_id: "
+            "Bearer {token}",
+            "logs in again on a 401",
+        ],
+    ),
+    (
+        TemplateAuth(
+            headers={"Authorization": "Token {api_key}", "X-Account": "{account_id}"},
+            query={"app": "{app_id}"},
+            secret_settings=["api_key"],
+        ),
+        [
+            "auth:         template",
+            "templated credentials: headers Authorization: Token {api_key}, "
+            "X-Account: {account_id}; query parameters app: {app_id}",
+            "api_key        secret, required",
+            "env SOURCES__KIND__ACCOUNT_ID; TOML [sources.kind] account_id in .dlt/config.toml",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("auth,expected", AUTH_KINDS, ids=lambda x: getattr(x, "kind", None))
+def test_describe_shows_each_auth_kind_and_where_its_credentials_go(
+    capsys, headwater_plugins, auth, expected
+):
+    text = describe(capsys, headwater_plugins, connector("kind", auth=auth))
+    for line in expected:
+        assert line in text
+    assert "custom" not in text  # the builtin hooks build them: declared, not custom
+
+
+def test_secrets_of_every_kind_are_never_printed(capsys, headwater_plugins):
+    """Secret settings set in the environment (as a user exports them before `describe`)
+    are not read: the text names them, never their values."""
+    for auth in [a for a, _ in AUTH_KINDS]:
+        declared = connector("kind", auth=auth)
+        from headwater.settings import env_var, settings_schema
+
+        props = settings_schema(declared)["properties"]
+        secrets = [k for k, p in props.items() if p.get("writeOnly")]
+        assert secrets, auth.kind
+        env = {env_var("kind", k): f"{CANARY}-{k}" for k in secrets}
+        text = describe(capsys, headwater_plugins, declared, env=env)
+        assert CANARY not in text, auth.kind
+        for key in secrets:
+            assert f"{key:<14} secret" in text
+
+
+def test_describe_shows_method_path_params_headers_and_body_as_templates(capsys, headwater_plugins):
+    declared = connector(
+        "search",
+        settings={
+            "tenant": {"type": "string"},
+            "region": {"type": "string", "default": "eu"},
+            "search": {"type": "string", "default": "*"},
+        },
+        connector_headers={"Accept": "application/json", "X-Tenant": "{tenant}"},
+        method="POST",
+        path="/v1/{tenant}/search",
+        params={"limit": "50", "region": "{region}"},
+        # a resource's headers come on top of the connector's
+        headers={"X-Api-Version": "2024-01"},
+        json={"query": "{search}", "page": {"size": 50}},
+        data_selector="$.results[*]",
+        pagination=CursorPagination(
+            cursor_path="meta.next", cursor_param="page.after", location="body"
+        ),
+    )
+    text = describe(capsys, headwater_plugins, declared)
+    for line in [
+        "  headers:      Accept: application/json, X-Tenant: {tenant} (every request)",
+        "    request:           POST /v1/{tenant}/search",
+        "    params:            limit=50, region={region}",
+        "    headers:           X-Api-Version: 2024-01",
+        '    body:              {"query": "{search}", "page": {"size": 50}}',
+        "    templates:         {tenant} = setting tenant, {region} = setting region, "
+        "{search} = setting search",
+        "    data selector:     '$.results[*]'",
+        "cursor from body field meta.next sent back in body field page.after; stops when it "
+        "is missing or empty",
+    ]:
+        assert line in text
+
+
+PAGINATION_KINDS = [
+    (
+        LinkHeaderPagination(),
+        "next page URL from the Link response header "
+        '(rel="next", RFC 8288; same host only); stops when there is none',
+    ),
+    (
+        LinkHeaderPagination(rel="older"),
+        'Link response header (rel="older"',
+    ),
+    (
+        HeaderCursorPagination(
+            header="X-Next-Page-Token", cursor_param="page_token", page_size=200
+        ),
+        "cursor from the X-Next-Page-Token response header sent back in ?page_token=, "
+        "?page_size= 200; stops when it is missing or empty",
+    ),
+    (
+        LastRecordPagination(page_size=100),
+        "the last record's id sent in ?starting_after=, ?limit= 100; stops when has_more is "
+        "false, or a page is empty or short",
+    ),
+    (
+        LastRecordPagination(cursor_field="object_id", has_more_path=None),
+        "the last record's object_id sent in ?starting_after=; stops when a page is empty",
+    ),
+    (
+        PageNumberPagination(total_path="meta.total", page_size=25, start=0),
+        "page number in ?page= from 0, ?per_page= 25; stops at the record count at "
+        "meta.total or an empty page or a short one",
+    ),
+    (
+        PageNumberPagination(total_pages_path="pages", location="body"),
+        "page number in body field page from 1; stops at the page count at pages or an empty page",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "pagination,expected", PAGINATION_KINDS, ids=lambda x: getattr(x, "kind", None)
+)
+def test_describe_shows_each_pagination_kind(capsys, headwater_plugins, pagination, expected):
+    text = describe(capsys, headwater_plugins, connector("pages", pagination=pagination))
+    assert f"    pagination:        {pagination.kind}(" in text
+    assert f"                       {expected}" in text or expected in text
+
+
+def test_the_tutorials_github_style_connector_is_described_as_the_page_shows(
+    capsys, headwater_plugins
+):
+    """docs/writing-a-connector.md declares a GitHub-style API without hook code (bearer,
+    Link header pages, required path settings); describe prints what the page quotes."""
+    import re
+    from pathlib import Path
+
+    import attrs
+
+    page = (Path(__file__).parents[2] / "docs" / "writing-a-connector.md").read_text()
+    section = page[page.index("## Another API, declared") :]
+    [hooks] = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
+    [shown] = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
+    namespace: dict = {"__name__": "octo_hooks", "__package__": "headwater_directory"}
+    exec(compile(hooks, "writing-a-connector.md", "exec"), namespace)
+    octo = namespace["OCTO"]
+    assert "def headwater_" not in hooks.replace("def headwater_connectors", "")  # no hooks
+    # the page's schema files are the tutorial's own; any shipped schema will do here
+    octo = attrs.evolve(octo, resources=[attrs.evolve(r, schema=SCHEMA) for r in octo.resources])
+    text = describe(capsys, headwater_plugins, octo)
+    for line in shown.splitlines():
+        if line != "...":
+            assert line in text.splitlines(), line
