@@ -14,7 +14,7 @@ from headwater.cli.common import (
     EXIT_OK,
     settings_from_args,
 )
-from headwater.term import GREEN, RED, style
+from headwater.term import GREEN, RED, YELLOW, style
 
 
 def register(sub: Any) -> None:
@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("name", help="connector name")
     p.add_argument("--base-url", help="the API's base URL (overrides settings)")
+    p.add_argument("--replay", metavar="DIR", help="check against a recording instead of the API")
     p.set_defaults(handler=handle)
 
 
@@ -36,7 +37,15 @@ def handle(args: argparse.Namespace) -> int:
     # start-up: `--help` and `list` import this module; the work loads on use
     from headwater.run.check import check_connector
 
-    results = check_connector(args.name, settings_from_args(args))
+    drift: list[str] = []
+    settings = settings_from_args(args)
+    if args.replay:
+        from headwater.run.replay import replay
+
+        with replay(args.name, args.replay, settings) as replayed:
+            results = check_connector(args.name, replayed, drift=drift)
+    else:
+        results = check_connector(args.name, settings, drift=drift)
     failed = False
     for name, ok, detail in results:
         mark = (
@@ -44,4 +53,6 @@ def handle(args: argparse.Namespace) -> int:
         )
         print(f"{mark}  {name}: {detail}")
         failed |= not ok
+    for line in drift:
+        print(f"{style('drift', YELLOW, stream=sys.stdout)}  {line}")
     return EXIT_FAILED if failed else EXIT_OK
