@@ -36,6 +36,24 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+def _declared_types(prop: Mapping[str, Any]) -> list[str]:
+    """The JSON types ``prop`` allows, ``null`` included when it is nullable (empty:
+    any type)."""
+    types = json_types(prop)
+    raw = prop.get("type")
+    nullable = (
+        prop.get("nullable") is True or raw == "null" or (isinstance(raw, list) and "null" in raw)
+    )
+    nullable = nullable or any(
+        sub.get("type") == "null" or "null" in (sub.get("type") or [])
+        for sub in prop.get("anyOf", ())
+        if isinstance(sub, Mapping)
+    )
+    if not types:
+        return [] if not nullable or raw is None else ["null"]
+    return [*types, "null"] if nullable else types
+
+
 def _allows(declared: list[str], seen: str) -> bool:
     if not declared or seen in declared:
         return True
@@ -83,7 +101,7 @@ def find_drift(
     """Compare sampled ``records`` with the record JSON ``schema`` of ``resource``
     (top-level fields; an empty sample says nothing and reports no drift)."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
-    declared = {name: json_types(prop) for name, prop in properties.items()}
+    declared = {name: _declared_types(prop) for name, prop in properties.items()}
     open_schema = not properties
     seen: dict[str, int] = {}
     wrong: dict[str, dict[str, int]] = {}

@@ -81,11 +81,41 @@ def infer_schema(declared: Mapping[str, Any], records: Sequence[Any]) -> dict[st
     builder.add_schema(dict(declared))
     for record in records:
         builder.add_object(record)
-    schema = builder.to_schema()
+    schema = _collapse(builder.to_schema())
     for key in ("title", "description", "$id"):
         if key in declared:
             schema[key] = declared[key]
     return schema
+
+
+def _collapse(schema: Any) -> Any:
+    """genson writes a field of several types as ``anyOf`` of one schema per type;
+    a declaration says ``"type": [...]``. Merged back when no two alternatives have
+    keywords that clash (an object and an array alternative each keep theirs)."""
+    if isinstance(schema, list):
+        return [_collapse(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {k: _collapse(v) for k, v in schema.items()}
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("type"), str) for o in options
+    ):
+        return schema
+    merged: dict[str, Any] = {}
+    types: list[str] = []
+    for option in options:
+        for key, value in option.items():
+            if key == "type":
+                types.append(value)
+            elif key in merged and merged[key] != value:
+                return schema  # the alternatives disagree: keep them apart
+            else:
+                merged[key] = value
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    if set(rest) & set(merged):
+        return schema
+    return {**rest, **merged, "type": types if len(types) > 1 else types[0]}
 
 
 def infer_schemas(
@@ -107,12 +137,14 @@ def infer_schemas(
     if target.exists() and not target.is_dir():
         raise ConfigError(f"--out {target} is a file; name a folder for the proposed schemas")
     sample = Sample(SAMPLE)
-    explicit = {**dict(settings or {}), **single_page_settings(connector)}
+    # nothing is loaded: records that break the declared schema are what is sampled
+    explicit = {**dict(settings or {}), **single_page_settings(connector), "validation": "off"}
     with contextlib.ExitStack() as stack:
         if replay is not None:
             from headwater.run.replay import replay as replaying
 
             explicit = stack.enter_context(replaying(name, replay, explicit))
+            explicit["validation"] = "off"
         stack.enter_context(watching(name, pages=pages, sample=sample))
         source = build_source(name, explicit, resources=resources)
         try:

@@ -127,7 +127,10 @@ def record_connector(
     if pages is not None and pages < 1:
         raise ConfigError(f"--pages must be at least 1, got {pages}")
     connector = get_registry().get(name)
-    explicit = {**dict(settings or {}), **single_page_settings(connector)}
+    # records are not checked against their schemas here: nothing is loaded, and a
+    # recording of an API that disagrees with the declaration is what drift checks read
+    forced = {**single_page_settings(connector), "validation": "off"}
+    explicit = {**dict(settings or {}), **forced}
     resolved = resolve_settings(connector, explicit)
     directory = Path(to)
     _prepare_directory(directory, name)
@@ -160,6 +163,7 @@ def record_connector(
         key: value
         for key, value in resolved.values.items()
         if key not in resolved.secret_names
+        and key not in forced
         and resolved.origins.get(key, "default") != "default"
         and isinstance(value, (str, int, float, bool))
     }

@@ -2,7 +2,8 @@
 sent once (``headwater record NAME --to DIR``), replayed offline — no network, no
 credentials.
 
-Adopt it beside (or instead of) the simulator's :class:`~headwater.testing.conformance.ConformanceSuite`::
+Adopt it beside (or instead of) the simulator's
+:class:`~headwater.testing.conformance.ConformanceSuite`::
 
     # tests/test_recording.py of your connector package
     import headwater_mything.hooks
