@@ -1,4 +1,5 @@
-"""`headwater check NAME`: settings, a token and one page per resource, nothing loaded.
+"""`headwater check NAME`: settings, a token and one page per resource, nothing loaded;
+the schema drift of those pages.
 
 The work: :mod:`headwater.run.check`.
 """
@@ -23,8 +24,11 @@ def register(sub: Any) -> None:
         "check",
         help="check settings and fetch one page of each resource, loading nothing",
         description="Resolve and validate settings, obtain a token, fetch the first page of "
-        "each resource and report per resource. Nothing is loaded.",
-        epilog="example:\n  headwater check directory --base-url http://127.0.0.1:8080",
+        "each resource and report per resource, with its schema drift: declared fields "
+        "never seen, fields seen but not declared, and type disagreements, with counts. "
+        "Nothing is loaded.",
+        epilog="examples:\n  headwater check directory --base-url http://127.0.0.1:8080\n"
+        "  headwater check directory --replay tests/cassettes/directory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="connector name")

@@ -19,7 +19,10 @@ def register(sub: Any) -> None:
         description="Schema tools. `infer` samples records (live, or from a recording "
         "with --replay) and writes, per resource, a JSON Schema merged from the declared "
         "one and the records, for the author to review. The shipped schema is never "
-        "changed.",
+        "changed. Its options: `headwater schema infer --help` and the record and "
+        "replay guide.",
+        epilog="examples:\n  headwater schema infer directory --replay tests/cassettes/directory\n"
+        "  headwater schema infer hr --resource employees --pages 3 --out proposed/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)

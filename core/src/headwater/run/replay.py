@@ -56,14 +56,15 @@ def replay_settings(
     name: str, manifest: Mapping[str, Any], explicit: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The settings of a replay: ``explicit`` ones, then the recorded ones over them (a
-    replay must ask what was recorded), and every secret setting set to its placeholder
-    (the user's real secrets are never read)."""
+    replay must ask what was recorded), and every secret setting not given in
+    ``explicit`` set to its placeholder (the user's real secrets are never read; a
+    signing key can be given as a throwaway one)."""
     connector = get_registry().get(name)
     props = settings_schema(connector)["properties"]
     values = {**dict(explicit or {}), **dict(manifest.get("settings") or {})}
     values["base_url"] = manifest["base_url"]
     for key, prop in props.items():
-        if prop.get("writeOnly"):
+        if prop.get("writeOnly") and key not in (explicit or {}):
             values[key] = secret_placeholder(key)
     values.update(single_page_settings(connector))
     return values
