@@ -80,13 +80,14 @@ class Drift:
         """Whether the records disagree with the declaration at all."""
         return bool(self.unseen or self.undeclared or self.types)
 
-    def lines(self) -> list[str]:
-        """One line per kind of disagreement, naming the fields and the counts."""
+    def lines(self, *, undeclared: bool = True) -> list[str]:
+        """One line per kind of disagreement, naming the fields and the counts
+        (``undeclared``: including the fields seen but not declared)."""
         where = f"resource {self.resource} ({self.records} records from {self.pages} pages)"
         out = []
         if self.unseen:
             out.append(f"{where}: declared fields never seen: {', '.join(self.unseen)}")
-        if self.undeclared:
+        if self.undeclared and undeclared:
             shown = ", ".join(f"{k} ({n})" for k, n in sorted(self.undeclared.items()))
             out.append(f"{where}: fields seen but not declared: {shown}")
         for name, seen in sorted(self.types.items()):
@@ -144,11 +145,16 @@ def declared_schemas(connector: Connector) -> dict[str, Mapping[str, Any]]:
 
 def drift_lines(connector: Connector, sample: Any) -> list[str]:
     """The drift warnings of every sampled resource of ``connector`` (a
-    :class:`headwater.run.sampling.Sample`), one line each."""
+    :class:`headwater.run.sampling.Sample`), one line each, for a run's summary.
+
+    Fields seen but not declared are left out where the schema says extra fields are
+    expected (``"additionalProperties": true``): they are loaded as columns, and a run
+    warning about them every time would be noise (``headwater check`` lists them)."""
     schemas = declared_schemas(connector)
     lines: list[str] = []
     for name, records in sorted(sample.records.items()):
         if name in schemas:
             found = find_drift(name, schemas[name], records, sample.pages.get(name, 0))
-            lines.extend(found.lines())
+            expected = schemas[name].get("additionalProperties") is True
+            lines.extend(found.lines(undeclared=not expected))
     return lines
