@@ -163,7 +163,13 @@ def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, head
     sim = api_simulator(DIRECTORY, records={"directory_users": 3000})
     result = cli("check", "directory", env=settings_env("directory", sim))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok    directory_users: first page: 100 records"
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "ok    directory_users: first page: 100 records"
+    # then the page's schema drift: the simulator's one undeclared field (#19)
+    assert lines[1:] == [
+        "drift  resource directory_users (100 records from 1 pages): fields seen but not "
+        "declared: extra_note (100)"
+    ]
     assert len(sim.requests_for("directory_users")) == 1
     assert len(sim.requests_for("token")) == 1
     assert not (headwater_env / "headwater_directory.duckdb").exists()

@@ -28,7 +28,9 @@ from headwater.cli import list as cmd_list
 from headwater.cli import new as cmd_new
 from headwater.cli import plugins as cmd_plugins
 from headwater.cli import query as cmd_query
+from headwater.cli import record as cmd_record
 from headwater.cli import run as cmd_run
+from headwater.cli import schema as cmd_schema
 from headwater.cli import simulate as cmd_simulate
 from headwater.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, error_prefix
 from headwater.errors import ConfigError, HeadwaterError
@@ -55,6 +57,8 @@ COMMANDS = (
     cmd_describe,
     cmd_check,
     cmd_run,
+    cmd_record,
+    cmd_schema,
     cmd_demo,
     cmd_query,
     cmd_simulate,

@@ -1,4 +1,5 @@
-"""`headwater check NAME`: settings, a token and one page per resource, nothing loaded.
+"""`headwater check NAME`: settings, a token and one page per resource, nothing loaded;
+the schema drift of those pages.
 
 The work: :mod:`headwater.run.check`.
 """
@@ -14,7 +15,7 @@ from headwater.cli.common import (
     EXIT_OK,
     settings_from_args,
 )
-from headwater.term import GREEN, RED, style
+from headwater.term import GREEN, RED, YELLOW, style
 
 
 def register(sub: Any) -> None:
@@ -23,12 +24,16 @@ def register(sub: Any) -> None:
         "check",
         help="check settings and fetch one page of each resource, loading nothing",
         description="Resolve and validate settings, obtain a token, fetch the first page of "
-        "each resource and report per resource. Nothing is loaded.",
-        epilog="example:\n  headwater check directory --base-url http://127.0.0.1:8080",
+        "each resource and report per resource, with its schema drift: declared fields "
+        "never seen, fields seen but not declared, and type disagreements, with counts. "
+        "Nothing is loaded.",
+        epilog="examples:\n  headwater check directory --base-url http://127.0.0.1:8080\n"
+        "  headwater check directory --replay tests/cassettes/directory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="connector name")
     p.add_argument("--base-url", help="the API's base URL (overrides settings)")
+    p.add_argument("--replay", metavar="DIR", help="check against a recording instead of the API")
     p.set_defaults(handler=handle)
 
 
@@ -36,7 +41,15 @@ def handle(args: argparse.Namespace) -> int:
     # start-up: `--help` and `list` import this module; the work loads on use
     from headwater.run.check import check_connector
 
-    results = check_connector(args.name, settings_from_args(args))
+    drift: list[str] = []
+    settings = settings_from_args(args)
+    if args.replay:
+        from headwater.run.replay import replay
+
+        with replay(args.name, args.replay, settings) as replayed:
+            results = check_connector(args.name, replayed, drift=drift)
+    else:
+        results = check_connector(args.name, settings, drift=drift)
     failed = False
     for name, ok, detail in results:
         mark = (
@@ -44,4 +57,6 @@ def handle(args: argparse.Namespace) -> int:
         )
         print(f"{mark}  {name}: {detail}")
         failed |= not ok
+    for line in drift:
+        print(f"{style('drift', YELLOW, stream=sys.stdout)}  {line}")
     return EXIT_FAILED if failed else EXIT_OK

@@ -6,6 +6,7 @@ The work: :mod:`headwater.run.pipeline`.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from typing import Any
@@ -30,7 +31,8 @@ def register(sub: Any) -> None:
         description="Extract every (or the chosen) resource of a connector and load it.",
         epilog="examples:\n  headwater run directory\n"
         "  headwater run directory --resource directory_users --destination duckdb\n"
-        "  headwater run directory --full-refresh --dataset-name users_raw",
+        "  headwater run directory --full-refresh --dataset-name users_raw\n"
+        "  headwater run directory --replay tests/cassettes/directory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="connector name")
@@ -56,6 +58,12 @@ def register(sub: Any) -> None:
         help="load nothing if any resource fails (default: load the resources that "
         "succeeded, report the ones that failed, exit 1)",
     )
+    p.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="run offline against a recording (headwater record NAME --to DIR): no "
+        "network, no credentials",
+    )
     add_progress(p)
     p.set_defaults(handler=handle)
 
@@ -66,7 +74,8 @@ def handle(args: argparse.Namespace) -> int:
     from headwater.run.progress import make_progress
 
     started = time.monotonic()
-    result = run_connector(
+    run = functools.partial(_replayed, run_connector, args.replay) if args.replay else run_connector
+    result = run(
         args.name,
         settings_from_args(args),
         resources=args.resources,
@@ -98,3 +107,11 @@ def handle(args: argparse.Namespace) -> int:
     for failure in result.failures:
         print(f"{error_prefix()} {redact.redact(failure)}", file=sys.stderr)
     return EXIT_FAILED if result.failures else EXIT_OK
+
+
+def _replayed(run_connector: Any, directory: str, name: str, settings: Any, **options: Any) -> Any:
+    """``run_connector`` offline, served by the recording in ``directory``."""
+    from headwater.run.replay import replay
+
+    with replay(name, directory, settings) as replay_settings:
+        return run_connector(name, replay_settings, **options)

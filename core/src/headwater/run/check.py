@@ -10,14 +10,21 @@ from headwater.errors import HeadwaterError
 from headwater.http.extract import fetch_first_page
 from headwater.load.assemble import build_endpoints
 from headwater.redact import redact
+from headwater.run.drift import declared_schemas, find_drift
 
 __all__ = ["check_connector"]
 
 
-def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
+def check_connector(
+    name: str, settings: Mapping[str, Any], *, drift: list[str] | None = None
+) -> list[tuple[str, bool, str]]:
     """``(resource, ok, detail)`` per top-level resource, from exactly one request each
-    (a token is obtained first where there is one). Settings errors raise."""
+    (a token is obtained first where there is one). Settings errors raise.
+
+    ``drift``: a list to which the schema drift of each first page is added, one line
+    per disagreement (:mod:`headwater.run.drift`)."""
     connector, endpoints = build_endpoints(name, settings)
+    schemas = declared_schemas(connector) if drift is not None else {}
     results: list[tuple[str, bool, str]] = []
     for resource_name, endpoint in endpoints.items():
         try:
@@ -29,6 +36,8 @@ def check_connector(name: str, settings: Mapping[str, Any]) -> list[tuple[str, b
             results.append((resource_name, True, "ignored by a response rule (see the warning)"))
         else:
             results.append((resource_name, True, f"first page: {len(records)} records"))
+            if drift is not None and resource_name in schemas:
+                drift.extend(find_drift(resource_name, schemas[resource_name], records, 1).lines())
     for resource in connector.resources:
         if resource.parent is not None:
             results.append(

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -19,7 +20,9 @@ from headwater.plugin.manager import get_registry
 from headwater.redact import redact
 from headwater.run.destinations import check_destination, register_destination_secrets
 from headwater.run.dlt_errors import exception_chain, explain
+from headwater.run.drift import drift_lines
 from headwater.run.query import query_hint
+from headwater.run.sampling import Sample, watching
 from headwater.run.workdir import (
     _FAST_DESTINATIONS,
     apply_duckdb_defaults,
@@ -74,6 +77,19 @@ def _compares_keys_exactly(destination: str) -> bool:
 
 
 def run_connector(
+    name: str, settings: Mapping[str, Any] | None = None, **options: Any
+) -> RunResult:
+    """Build connector ``name``'s source and load it (the options: :func:`_run`), and
+    warn in :attr:`RunResult.warnings` where the first pages' records disagree with the
+    declared schemas (:mod:`headwater.run.drift`)."""
+    sample = Sample()
+    with watching(name, sample=sample):
+        result = _run(name, settings, **options)
+    drift = drift_lines(get_registry().get(name), sample)
+    return attrs.evolve(result, warnings=(*result.warnings, *drift)) if drift else result
+
+
+def _run(
     name: str,
     settings: Mapping[str, Any] | None = None,
     *,

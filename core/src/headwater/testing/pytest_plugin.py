@@ -26,6 +26,10 @@ Fixtures:
 ``duckdb_pipeline``
     ``duckdb_pipeline(name="test")`` a dlt pipeline loading into a DuckDB file in the
     test's temporary directory.
+``headwater_replay``
+    ``headwater_replay(connector, directory, **settings)`` serves the connector from a
+    recording (``headwater record NAME --to DIR``) until the test ends — offline, no
+    credentials — and returns the settings to build its source with.
 """
 
 from __future__ import annotations
@@ -232,3 +236,20 @@ def duckdb_pipeline(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
     yield make
     _deactivate_pipeline()
+
+
+@pytest.fixture
+def headwater_replay() -> Iterator[Callable[..., dict[str, Any]]]:
+    """Factory: serve a connector from a recording for the rest of the test; returns
+    the settings to run it with (``headwater.source(name, **settings)``)."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+
+        def use(connector: str, directory: str | os.PathLike[str], **settings: Any) -> dict:
+            # pytest loads this module in every session (pytest11): Headwater loads on use
+            from headwater.run.replay import replay
+
+            return stack.enter_context(replay(connector, directory, settings))
+
+        yield use

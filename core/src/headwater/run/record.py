@@ -1,0 +1,186 @@
+"""``headwater record NAME --to DIR``: the connector run against the real API once, its
+traffic written as scrubbed vcrpy cassettes for offline replays.
+
+A recording folder holds one cassette per resource (``<resource>.yaml``), one for the
+token endpoint and other authentication exchanges (``_auth.yaml``), and
+``headwater-recording.json``: the connector, the pages read per resource, the base URL
+and the settings a replay needs (secret ones only by name: a replay gets their
+placeholders).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from attrs import frozen
+
+from headwater.errors import ConfigError, HeadwaterError
+from headwater.http.cassette import Scrubber, Tape, recording, write_cassette
+from headwater.load.assemble import build_source
+from headwater.plugin.manager import get_registry
+from headwater.redact import redact
+from headwater.run.dlt_errors import explain
+from headwater.run.sampling import watching
+from headwater.settings import resolve_settings, settings_schema
+from headwater.spec import Connector
+
+__all__ = [
+    "AUTH_CASSETTE",
+    "MANIFEST",
+    "RecordResult",
+    "record_connector",
+    "secret_placeholder",
+    "single_page_settings",
+]
+
+MANIFEST = "headwater-recording.json"
+#: the cassette of the token endpoint and of any request that is not a resource's
+AUTH_CASSETTE = "_auth"
+
+
+def secret_placeholder(name: str) -> str:
+    """What secret setting ``name`` is recorded as, and what a replay sets it to."""
+    return f"redacted-{name}"
+
+
+def single_page_settings(connector: Connector) -> dict[str, Any]:
+    """Settings that make page requests one after another (the order a recording and
+    its replay must share): ``parallel_pages`` off where the connector has it."""
+    props = settings_schema(connector)["properties"]
+    return {"parallel_pages": 1} if "parallel_pages" in props else {}
+
+
+@frozen
+class RecordResult:
+    """What a recording wrote: cassette name -> number of interactions."""
+
+    directory: str
+    cassettes: Mapping[str, int]
+    failure: str = ""
+
+
+def _classifier(connector: Connector, base_url: str) -> Any:
+    """Which cassette a request belongs to: the resource whose path template matches
+    the URL's path (below the base URL's path), else :data:`AUTH_CASSETTE`."""
+    prefix = urlsplit(base_url).path.rstrip("/")
+    patterns = []
+    for resource in sorted(connector.resources, key=lambda r: -len(r.path)):
+        parts = re.split(r"(\{[^{}]+\})", resource.path)
+        regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        patterns.append((re.compile(re.escape(prefix) + regex + "/?"), resource.name))
+
+    def classify(method: str, url: str) -> str:
+        path = urlsplit(url).path
+        for pattern, name in patterns:
+            if pattern.fullmatch(path):
+                return name
+        return AUTH_CASSETTE
+
+    return classify
+
+
+def _prepare_directory(directory: Path, connector: str) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--to {directory} is a file; name a folder for the cassettes")
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = directory / MANIFEST
+    if manifest.exists():
+        try:
+            other = json.loads(manifest.read_text(encoding="utf-8")).get("connector")
+        except (OSError, ValueError):
+            other = None
+        if other != connector:
+            raise ConfigError(
+                f"--to {directory} holds a recording of connector {other}; choose another folder"
+            )
+    elif any(directory.glob("*.yaml")):
+        raise ConfigError(
+            f"--to {directory} holds YAML files that are not a Headwater recording; "
+            "choose an empty folder"
+        )
+    for old in directory.glob("*.yaml"):  # a new recording replaces the old one whole
+        old.unlink()
+
+
+def record_connector(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    to: str | Path,
+    resources: Sequence[str] | None = None,
+    pages: int | None = None,
+    mask: Sequence[str] = (),
+) -> RecordResult:
+    """Run connector ``name`` against its API (nothing is loaded) and write what was
+    sent and received to cassettes in ``to``, every secret scrubbed before it is
+    written. ``pages``: at most that many pages per resource (per parent record for a
+    child resource). ``mask``: record fields whose values are personal data.
+
+    Settings problems raise :class:`~headwater.errors.ConfigError` before anything is
+    sent; a failing API still gets what was recorded written, and the failure is in
+    :attr:`RecordResult.failure`."""
+    if pages is not None and pages < 1:
+        raise ConfigError(f"--pages must be at least 1, got {pages}")
+    connector = get_registry().get(name)
+    # records are not checked against their schemas here: nothing is loaded, and a
+    # recording of an API that disagrees with the declaration is what drift checks read
+    forced = {**single_page_settings(connector), "validation": "off"}
+    explicit = {**dict(settings or {}), **forced}
+    resolved = resolve_settings(connector, explicit)
+    directory = Path(to)
+    _prepare_directory(directory, name)
+    secrets = {
+        key: resolved[key] for key in resolved.secret_names if resolved.get(key) not in (None, "")
+    }
+    # each secret setting becomes the placeholder a replay will set it to
+    scrubber = Scrubber({}, mask)
+    for key, value in secrets.items():
+        scrubber.add(value, label=key, numbered=False)
+    base_url = str(resolved["base_url"])
+    tape = Tape(scrubber, _classifier(connector, base_url))
+    failure = ""
+    with watching(name, pages=pages), recording(tape):
+        try:
+            source = build_source(name, explicit, resources=resources)
+            for _item in source:
+                pass
+        except HeadwaterError:
+            raise
+        except Exception as exc:
+            known = explain(exc)
+            if known is None or isinstance(known, ConfigError):
+                raise (known or exc) from None
+            failure = redact(str(known))
+    cassettes = tape.cassettes()
+    for cassette, interactions in cassettes.items():
+        write_cassette(directory / f"{cassette}.yaml", interactions, scrubber)
+    non_secret = {
+        key: value
+        for key, value in resolved.values.items()
+        if key not in resolved.secret_names
+        and key not in forced
+        and resolved.origins.get(key, "default") != "default"
+        and isinstance(value, (str, int, float, bool))
+    }
+    manifest = {
+        "connector": name,
+        "resources": list(resources or connector.resource_names),
+        "pages": pages,
+        "base_url": base_url,
+        "settings": {
+            k: scrubber.text(str(v)) if isinstance(v, str) else v for k, v in non_secret.items()
+        },
+        "secret_settings": sorted(secrets),
+        "masked": sorted(mask),
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return RecordResult(
+        directory=str(directory),
+        cassettes={k: len(v) for k, v in cassettes.items()},
+        failure=failure,
+    )

@@ -1,0 +1,87 @@
+"""Replaying a recording (``headwater run NAME --replay DIR``, the ``headwater_replay``
+fixture): the connector runs offline against the cassettes ``headwater record`` wrote.
+
+No request reaches the network and no credential is needed: secret settings are set
+to the placeholders the recording has in their place, the base URL and the other
+settings to the recorded ones, and each resource reads the pages recorded — no more.
+A request the recording lacks fails the run with one line naming it and the closest
+recorded request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import ConfigError
+from headwater.http.cassette import Player, read_cassettes, replaying
+from headwater.plugin.manager import get_registry
+from headwater.run.record import MANIFEST, secret_placeholder, single_page_settings
+from headwater.run.sampling import Sample, watching
+from headwater.settings import settings_schema
+
+__all__ = ["load_manifest", "replay", "replay_settings"]
+
+
+def load_manifest(directory: str | Path, name: str | None = None) -> dict[str, Any]:
+    """The manifest of the recording in ``directory`` (of connector ``name``, if given);
+    :class:`~headwater.errors.ConfigError` when there is none."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--replay {directory} holds no recording ({MANIFEST} is missing); record one "
+            f"first: headwater record {name or 'NAME'} --to {directory}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"--replay {directory}: {MANIFEST} cannot be read ({type(exc).__name__}); "
+            "record again with headwater record"
+        ) from None
+    if not isinstance(manifest, dict) or "connector" not in manifest:
+        raise ConfigError(f"--replay {directory}: {MANIFEST} is not a Headwater recording")
+    if name is not None and manifest["connector"] != name:
+        raise ConfigError(
+            f"--replay {directory} is a recording of connector {manifest['connector']}, not "
+            f"{name}; name that connector or record {name} first"
+        )
+    return manifest
+
+
+def replay_settings(
+    name: str, manifest: Mapping[str, Any], explicit: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The settings of a replay: ``explicit`` ones, then the recorded ones over them (a
+    replay must ask what was recorded), and every secret setting not given in
+    ``explicit`` set to its placeholder (the user's real secrets are never read; a
+    signing key can be given as a throwaway one)."""
+    connector = get_registry().get(name)
+    props = settings_schema(connector)["properties"]
+    values = {**dict(explicit or {}), **dict(manifest.get("settings") or {})}
+    values["base_url"] = manifest["base_url"]
+    for key, prop in props.items():
+        if prop.get("writeOnly") and key not in (explicit or {}):
+            values[key] = secret_placeholder(key)
+    values.update(single_page_settings(connector))
+    return values
+
+
+@contextlib.contextmanager
+def replay(
+    name: str,
+    directory: str | Path,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    sample: Sample | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Meanwhile, connector ``name`` is served by the recording in ``directory``;
+    yields the settings to run it with (:func:`replay_settings`). ``sample``: keep the
+    first records of each resource (for drift)."""
+    manifest = load_manifest(directory, name)
+    player = Player(read_cassettes(Path(directory)), str(directory))
+    with watching(name, pages=manifest.get("pages"), sample=sample), replaying(player):
+        yield replay_settings(name, manifest, settings)
