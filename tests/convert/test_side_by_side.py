@@ -12,6 +12,7 @@ import headwater
 import pytest
 from dlt.sources.rest_api import rest_api_source
 from headwater.convert.rest_api import convert_rest_api
+from headwater.spec import HeaderCursorPagination, LinkHeaderPagination
 
 pytestmark = pytest.mark.usefixtures("headwater_env")
 
@@ -213,3 +214,53 @@ def test_single_page_with_oauth2_client_credentials_and_a_resolved_child(api_sim
     assert len(ours["teams"]["rows"]) == 12
     assert "_teams_id" in ours["members"]["columns"]
     assert sim.tokens_issued >= 2  # one token for dlt's run, one for Headwater's
+
+
+def runtime_has(kind: type) -> bool:
+    """Whether the runtime of a declared pagination kind is on this branch: the builtin
+    paginator hook builds it and the simulator serves it (#16 lands them)."""
+    import inspect
+
+    from headwater.plugin.builtin import pagination
+    from headwater.testing import paging
+
+    name = kind.__name__
+    return name in inspect.getsource(pagination) and name in inspect.getsource(paging)
+
+
+@pytest.mark.skipif(
+    not runtime_has(LinkHeaderPagination), reason="the Link-header paginator's runtime (#16)"
+)
+def test_header_link_pagination(api_simulator, load_into):
+    config = {
+        "client": client({"type": "bearer", "token": CREDENTIALS["token"]}),
+        "resources": [
+            {
+                "name": "repos",
+                "primary_key": "id",
+                "endpoint": {"path": "/repos", "data_selector": "$", "paginator": "header_link"},
+            }
+        ],
+    }
+    theirs, ours, _, _ = side_by_side(config, api_simulator, load_into, {"repos": 130})
+    assert_same(theirs, ours)
+    assert len(ours["repos"]["rows"]) == 130
+
+
+@pytest.mark.skipif(
+    not runtime_has(HeaderCursorPagination), reason="the header-cursor paginator's runtime (#16)"
+)
+def test_header_cursor_pagination(api_simulator, load_into):
+    paginator = {"type": "header_cursor", "cursor_key": "X-Next-Cursor", "cursor_param": "cursor"}
+    config = {
+        "client": client({"type": "bearer", "token": CREDENTIALS["token"]}),
+        "resources": [
+            {
+                "name": "logs",
+                "endpoint": {"path": "/logs", "data_selector": "data", "paginator": paginator},
+            }
+        ],
+    }
+    theirs, ours, _, _ = side_by_side(config, api_simulator, load_into, {"logs": 130})
+    assert_same(theirs, ours)
+    assert len(ours["logs"]["rows"]) == 130

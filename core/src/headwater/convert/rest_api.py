@@ -540,7 +540,7 @@ class _Conversion:
             cursor_path=path,
             cursor_param=spec.get("cursor_body_path") or spec.get("cursor_param") or "cursor",
             page_size=page_size,
-            page_size_param="limit",
+            page_size_param="limit" if page_size else "page_size",
             location="body" if spec.get("cursor_body_path") else "query",
         )
 
