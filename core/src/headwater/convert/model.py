@@ -45,3 +45,5 @@ class Converted:
     references: Mapping[str, str] = field(factory=dict)
     notes: tuple[str, ...] = field(default=(), converter=tuple)
     todos: tuple[str, ...] = field(default=(), converter=tuple)
+    #: resource name -> what a person must still decide about it (a TODO comment)
+    resource_todos: Mapping[str, str] = field(factory=dict)
