@@ -62,11 +62,13 @@ def _code(value: Any, indent: int = 0) -> str:
         if indent + len(flat) <= 88 or not items:
             return flat
         return "{\n" + "".join(f"{pad}    {i},\n" for i in items) + pad + "}"
-    if isinstance(value, tuple):
-        inner = ", ".join(_code(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(_code(v, indent) for v in value) + "]"
+    if isinstance(value, (tuple, list)):
+        items = [_code(v, indent + 4) for v in value]
+        opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
+        flat = opening + ", ".join(items) + ("," if len(items) == 1 and opening == "(" else "")
+        if indent + len(flat) + 1 <= 88 or not items:
+            return flat + closing
+        return opening + "\n" + "".join(f"{pad}    {i},\n" for i in items) + pad + closing
     return repr(value)
 
 
@@ -189,7 +191,7 @@ from {package} import hooks
 CONNECTOR = hooks.{constant}
 NAME = CONNECTOR.name
 #: values of the settings the declaration adds (placeholders in paths)
-SETTINGS = {settings!r}
+SETTINGS = {settings}
 
 
 def _keys(records, key):
@@ -242,7 +244,7 @@ from {package} import hooks
 class Test{class_name}Conformance(ConformanceSuite):
     connector = "{name}"
     plugins = (hooks,)
-    settings = {settings!r}
+    settings = {settings}
 '''
 
 
@@ -341,13 +343,16 @@ def render_converted(
     files = ordered
     test_settings = {name: f"test-{name}" for name in connector.required_settings}
     files[PurePosixPath("tests/test_connector.py")] = _TEST.format(
-        name=names.name, package=names.package, constant=values["constant"], settings=test_settings
+        name=names.name,
+        package=names.package,
+        constant=values["constant"],
+        settings=_code(test_settings),
     )
     files[PurePosixPath("tests/test_conformance.py")] = _CONFORMANCE.format(
         name=names.name,
         package=names.package,
         class_name=values["class_name"],
-        settings=test_settings,
+        settings=_code(test_settings, 4),
     )
     files[PurePosixPath("README.md")] = _readme(names, converted, origin)
     return files
