@@ -32,6 +32,9 @@ from headwater.scaffold.names import check_available, check_name, distribution_n
 
 __all__ = ["Created", "cmd_new", "create_connector", "next_steps"]
 
+#: how --sample's changes begin in the notes
+SAMPLED = "from a sample of the API: "
+
 
 @frozen
 class Created:
@@ -202,7 +205,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     )
     if converted is not None:
         for note in converted.notes:
-            print(f"note: {note}")
+            if not note.startswith(SAMPLED):  # --sample printed its own as it went
+                print(f"note: {note}")
         for todo in converted.todos:
             print(f"todo: {todo}")
     print("\n".join(next_steps(created)))
