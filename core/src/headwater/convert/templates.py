@@ -1,4 +1,7 @@
-"""The Jinja-like response templates some ``rest_api`` configs carry, as in the seeds::
+"""The Jinja-like response templates some ``rest_api`` configs carry (the seeds'
+``cursor_value`` and ``stop_condition``).
+
+For example::
 
     "cursor_value": "{{ response.get('@odata.nextLink', {}) }}",
     "stop_condition": "{{ not response.get('@odata.nextLink', {}) }}"
