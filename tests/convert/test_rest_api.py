@@ -386,3 +386,11 @@ def test_bad_config_files_are_one_line_errors(tmp_path, name, text, message):
     with pytest.raises(ConfigError) as info:
         load_config_file(tmp_path / name)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_from_rest_api_refuses_an_unsupported_key_when_called():
+    import headwater
+
+    bad = {**config(), "client": {"base_url": "https://api.test", "session": object()}}
+    with pytest.raises(ConfigError, match=r"^client\.session is not supported by Headwater"):
+        headwater.from_rest_api(bad)
