@@ -62,6 +62,8 @@ from headwater.spec import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from dlt.extract import DltSource
 
     from headwater.http.authenticators import (
@@ -149,6 +151,7 @@ __all__ = [
     "SinglePagePaginator",
     "TemplateAuth",
     "connectors",
+    "from_rest_api",
     "hookimpl",
     "source",
 ]
@@ -191,3 +194,45 @@ def connectors() -> list[Connector]:
     from headwater.plugin.manager import get_registry  # loads the plugins: on first use
 
     return get_registry().connectors()
+
+
+def from_rest_api(
+    config: Mapping[str, Any],
+    *,
+    name: str = "rest_api",
+    resources: list[str] | None = None,
+    arrow: bool | None = None,
+    **settings: Any,
+) -> DltSource:
+    """Run a dlt ``rest_api`` config through Headwater.
+
+    ``config`` is the dict ``dlt.sources.rest_api.rest_api_source`` takes (``client``,
+    ``resource_defaults``, ``resources``); the source loads the same tables, columns and
+    rows, with Headwater's token renewal, retries, redaction and validation. ``name``
+    names the source (and its settings: ``SOURCES__<NAME>__<KEY>``). ``settings``
+    override the values the config spells out (``base_url``, credentials, a token URL)
+    and are resolved like :func:`source`'s, when the source is first extracted.
+
+    What was understood on the way (a seed's ``"type": "oauth2"``, a
+    ``{{ response... }}`` template) is logged at INFO on ``headwater.convert``; a key
+    Headwater does not support is one :class:`ConfigError` naming it, raised here.
+    See the "Coming from dlt rest_api" page for what maps to what.
+    """
+    import logging
+
+    from headwater.convert.plugin import InMemoryConnector
+    from headwater.convert.rest_api import convert_rest_api
+    from headwater.load.assemble import build_source  # imports dlt: on first use only
+    from headwater.plugin.manager import make_plugin_manager
+
+    converted = convert_rest_api(config, name)
+    log = logging.getLogger("headwater.convert")
+    for note in converted.notes:
+        log.info(note)
+    pm = make_plugin_manager(
+        entry_points=False,
+        plugins=[(f"rest_api.{name}", InMemoryConnector(converted))],
+        strict=True,
+    )
+    merged = {**converted.settings, **settings}
+    return build_source(name, merged, resources=resources, arrow=arrow, pm=pm, lazy=True)

@@ -43,7 +43,7 @@ from headwater.http.throttle import Throttle
 from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
-from headwater.plugin.manager import get_registry
+from headwater.plugin.manager import Registry, get_registry
 from headwater.schema import columns_from_schema
 from headwater.settings import (
     DEFAULT_MAX_WORKERS,
@@ -388,7 +388,8 @@ def _prepare(
 ) -> tuple[pluggy.PluginManager, Connector, Settings]:
     """The plugin manager, the connector and its resolved settings, with the secrets
     registered for redaction before anything can log them."""
-    registry = get_registry()
+    # a given plugin manager declares the connector too (headwater.from_rest_api)
+    registry = get_registry() if pm is None else Registry(pm)
     connector = registry.get(name)
     resolved = resolve_settings(connector, settings or {})
     redact.register(resolved.secret_values)
@@ -430,7 +431,7 @@ def build_source(
         return assemble(
             connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
         )
-    registry = get_registry()
+    registry = get_registry() if pm is None else Registry(pm)
     connector = registry.get(name)
     explicit = dict(settings or {})
 

@@ -24,11 +24,16 @@ from pathlib import Path, PurePosixPath
 
 from attrs import frozen
 
+from headwater.convert.model import Converted
 from headwater.errors import ConfigError
+from headwater.scaffold.converted import render_converted
 from headwater.scaffold.files import Names, render
 from headwater.scaffold.names import check_available, check_name, distribution_name
 
 __all__ = ["Created", "cmd_new", "create_connector", "next_steps"]
+
+#: how --sample's changes begin in the notes
+SAMPLED = "from a sample of the API: "
 
 
 @frozen
@@ -40,6 +45,8 @@ class Created:
     directory: Path
     files: tuple[PurePosixPath, ...]
     replaced: frozenset[PurePosixPath] = frozenset()
+    #: generated from a converted declaration (not the placeholder API)
+    converted: bool = False
 
 
 def _check_target(target: Path, force: bool) -> None:
@@ -73,9 +80,17 @@ def _write(target: Path, files: dict[PurePosixPath, str]) -> frozenset[PurePosix
 
 
 def create_connector(
-    name: str, directory: str | os.PathLike[str] = ".", *, force: bool = False
+    name: str,
+    directory: str | os.PathLike[str] = ".",
+    *,
+    force: bool = False,
+    converted: Converted | None = None,
+    origin: str = "",
 ) -> Created:
     """Create the distribution of connector ``name`` in ``directory/headwater-<name>/``.
+
+    With ``converted`` (a declaration from :mod:`headwater.convert`), the package
+    declares it instead of the placeholder API; ``origin`` names what it came from.
 
     Every check runs before anything is written. Without ``force`` the directory must
     not exist or be empty; with it, the generated files are overwritten and any other
@@ -85,7 +100,10 @@ def create_connector(
     target = Path(directory).expanduser() / distribution_name(name)
     check_available(name, target)
     _check_target(target, force)
-    files = dict(render(Names(name)))
+    if converted is None:
+        files = dict(render(Names(name)))
+    else:
+        files = render_converted(Names(name), converted, origin or "a converted declaration")
     existed = target.exists()
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -98,7 +116,13 @@ def create_connector(
             f"cannot write {exc.filename or target}: {reason}; choose a --directory you "
             "can write to"
         ) from None
-    return Created(name=name, directory=target, files=tuple(files), replaced=replaced)
+    return Created(
+        name=name,
+        directory=target,
+        files=tuple(files),
+        replaced=replaced,
+        converted=converted is not None,
+    )
 
 
 def _shown(path: Path) -> str:
@@ -128,6 +152,11 @@ def next_steps(created: Created) -> Sequence[str]:
     lines += [
         f"  {command.ljust(width)}# {note}" if note else f"  {command}" for command, note in steps
     ]
+    if created.converted:
+        lines.append(
+            f"the declaration is in src/{package}/hooks.py (README.md lists what was understood)"
+        )
+        return lines
     lines.append(
         f"then point it at your API: the CHANGE comments in src/{package}/hooks.py "
         "(README.md has the map)"
@@ -135,8 +164,50 @@ def next_steps(created: Created) -> Sequence[str]:
     return lines
 
 
+def _converted(args: argparse.Namespace) -> tuple[Converted | None, str]:
+    """The declaration ``--from-rest-api`` / ``--from-openapi`` ask for, and its origin."""
+    rest_api = getattr(args, "from_rest_api", None)
+    openapi = getattr(args, "from_openapi", None)
+    if rest_api and openapi:
+        raise ConfigError("give --from-rest-api or --from-openapi, not both")
+    if (getattr(args, "path", None) or getattr(args, "tag", None)) and not openapi:
+        raise ConfigError(
+            "--path and --tag select OpenAPI operations: use them with --from-openapi"
+        )
+    if getattr(args, "sample", False) and not openapi:
+        raise ConfigError("--sample refines schemas from the API: use it with --from-openapi")
+    if rest_api:
+        from headwater.convert.config_file import load_config_file
+        from headwater.convert.rest_api import convert_rest_api
+
+        config = load_config_file(rest_api)
+        return convert_rest_api(config, args.name), f"the rest_api config {Path(rest_api).name}"
+    if openapi:
+        from headwater.convert.openapi import convert_openapi, load_document
+
+        document = load_document(openapi)
+        converted = convert_openapi(document, args.name, paths=args.path or (), tags=args.tag or ())
+        if args.sample:
+            from headwater.scaffold.sample import refine
+
+            converted = refine(converted, print)
+        shown = openapi if "://" in openapi else Path(openapi).name
+        return converted, f"the OpenAPI document {shown}"
+    return None, ""
+
+
 def cmd_new(args: argparse.Namespace) -> int:
-    """The ``headwater new NAME [--directory DIR] [--force]`` command."""
-    created = create_connector(args.name, args.directory, force=args.force)
+    """The ``headwater new NAME [--directory DIR] [--force] [--from-rest-api FILE |
+    --from-openapi FILE_OR_URL [--path GLOB] [--tag TAG] [--sample]]`` command."""
+    converted, origin = _converted(args)
+    created = create_connector(
+        args.name, args.directory, force=args.force, converted=converted, origin=origin
+    )
+    if converted is not None:
+        for note in converted.notes:
+            if not note.startswith(SAMPLED):  # --sample printed its own as it went
+                print(f"note: {note}")
+        for todo in converted.todos:
+            print(f"todo: {todo}")
     print("\n".join(next_steps(created)))
     return 0

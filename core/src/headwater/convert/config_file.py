@@ -1,0 +1,145 @@
+"""Read a ``rest_api`` config as users hand it over: ``.json``, ``.yaml``/``.yml``,
+``.toml``, or a ``.py`` file holding one dict literal (for example the
+``rest_api_source({...})`` call the seeds show). ``//`` line comments are allowed in
+JSON and Python, as in the seeds; ``dlt.secrets["name"]`` and ``dlt.config["name"]``
+become :class:`~headwater.convert.model.SettingRef` values. The Python file is parsed,
+never run. Every problem is one :class:`~headwater.errors.ConfigError` line.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from headwater.convert.model import SettingRef
+from headwater.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["load_config_file", "parse_python_config", "strip_line_comments"]
+
+_STRING_OR_COMMENT = re.compile(r'("(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\')|//[^\n]*')
+
+
+def strip_line_comments(text: str) -> str:
+    """``text`` without ``//`` comments outside string literals."""
+    return _STRING_OR_COMMENT.sub(lambda m: m.group(1) or "", text)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """The ``rest_api`` config in the file at ``path``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    suffix = file.suffix.lower()
+    if suffix == ".json":
+        try:
+            config = json.loads(strip_line_comments(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+    elif suffix in (".yaml", ".yml"):
+        import yaml  # kept by dlt itself (a dependency of dlt)
+
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{file} is not valid YAML{where}: {exc}".splitlines()[0]) from None
+    elif suffix == ".toml":
+        try:
+            config = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+    elif suffix == ".py":
+        config = parse_python_config(text, str(file))
+    else:
+        raise ConfigError(
+            f"{file}: unknown config format {suffix or '(no suffix)'!r}; use .json, .yaml, "
+            ".toml or a .py file holding the config dict"
+        )
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{file} must hold one rest_api config (a mapping), not {type(config).__name__}"
+        )
+    return config
+
+
+def parse_python_config(text: str, where: str = "<config>") -> dict[str, Any]:
+    """The one dict literal in Python source ``text``: the argument of a
+    ``rest_api_source(...)``/``rest_api_resources(...)`` call, or else the first
+    top-level dict (e.g. ``config = {...}``)."""
+    try:
+        tree = ast.parse(strip_line_comments(text), filename=where)
+    except SyntaxError as exc:
+        raise ConfigError(f"{where} is not valid Python at line {exc.lineno}: {exc.msg}") from None
+    found: ast.Dict | None = None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None))
+            in ("rest_api_source", "rest_api_resources")
+            and node.args
+            and isinstance(node.args[0], ast.Dict)
+        ):
+            found = node.args[0]
+            break
+    if found is None:
+        for node in tree.body:
+            value = getattr(node, "value", None)
+            if isinstance(value, ast.Dict):
+                found = value
+                break
+    if found is None:
+        raise ConfigError(
+            f"{where} holds no config dict: write the rest_api config as one dict literal "
+            "(e.g. config = {...} or rest_api_source({...}))"
+        )
+    return _literal(found, where)
+
+
+def _literal(node: ast.expr, where: str) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Dict):
+        out: dict[Any, Any] = {}
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is None:
+                raise ConfigError(
+                    f"{where} line {value.lineno}: ** in a config dict is not supported"
+                )
+            out[_literal(key, where)] = _literal(value, where)
+        return out
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e, where) for e in node.elts]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _literal(node.operand, where)
+        if isinstance(value, (int, float)):
+            return -value
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr in ("secrets", "config")
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "dlt"
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
+        return SettingRef(node.slice.value, secret=node.value.attr == "secrets")
+    if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.id]
+    raise ConfigError(
+        f"{where} line {node.lineno}: {ast.unparse(node)!r} is not a literal; a config file "
+        'holds literals and dlt.secrets["name"] only'
+    )

@@ -1,0 +1,704 @@
+"""An OpenAPI 3.0/3.1 document turned into a Headwater declaration.
+
+:func:`load_document` reads a file or URL (JSON or YAML) and validates it with
+``openapi-spec-validator`` (the ``openapi`` extra); :func:`convert_openapi` makes a
+resource of each collection ``GET`` (a response that is a list, or an object holding
+one), filtered by path globs and tags:
+
+* the record schema is the list's item schema, ``$ref`` s resolved with
+  :mod:`referencing` (recursion cut at the first repeat), ``allOf`` merged, and OpenAPI
+  3.0 keywords made JSON Schema (``nullable``, boolean ``exclusiveMinimum``);
+* the data selector is the list's property (``None`` for a bare list);
+* pagination from the query parameters and the response: ``offset``/``limit`` (with a
+  total if the response has one), ``page`` (and a page size), a cursor parameter with a
+  response token, a next-page URL in the body, a ``Link`` response header; anything else
+  is a single page with a TODO naming the operation;
+* auth from the security scheme the operations use: HTTP bearer or basic, an API key
+  in a header or the query, OAuth2 client credentials (or the refresh-token grant for
+  the authorization-code flow);
+* a path parameter is filled from a parent resource's records when a collection lists
+  them at the path's prefix, and otherwise is a setting; so is a required query
+  parameter.
+
+Swagger 2.0 is refused with a one-line error: no kept Python library converts it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from headwater.convert.model import Converted
+from headwater.errors import ConfigError
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    Connector,
+    CursorPagination,
+    LinkHeaderPagination,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    OffsetPagination,
+    PageNumberPagination,
+    ParentSpec,
+    Resource,
+    SinglePage,
+)
+
+__all__ = ["convert_openapi", "load_document", "record_schema_of"]
+
+_OFFSET = ("offset", "skip", "start")
+_LIMIT = (
+    "limit",
+    "page_size",
+    "pagesize",
+    "per_page",
+    "perpage",
+    "size",
+    "count",
+    "take",
+    "max_results",
+    "maxresults",
+)
+_PAGE = ("page", "page_number", "pagenumber", "page_no", "pageno")
+_CURSOR = (
+    "cursor",
+    "after",
+    "page_token",
+    "pagetoken",
+    "next_token",
+    "nexttoken",
+    "continuation_token",
+    "continuationtoken",
+    "starting_after",
+    "next_page_token",
+)
+_TOKEN_FIELDS = (
+    "next_cursor",
+    "nextcursor",
+    "next_page_token",
+    "nextpagetoken",
+    "cursor",
+    "next_token",
+    "nexttoken",
+    "continuation_token",
+    "after",
+    "end_cursor",
+    "endcursor",
+)
+_NEXT_FIELDS = (
+    "next",
+    "next_url",
+    "nexturl",
+    "next_page_url",
+    "nextpageurl",
+    "next_link",
+    "nextlink",
+    "@odata.nextlink",
+)
+_TOTAL_FIELDS = (
+    "total",
+    "total_count",
+    "totalcount",
+    "count",
+    "total_results",
+    "totalresults",
+    "total_items",
+)
+_TOTAL_PAGES = ("total_pages", "totalpages", "pages", "page_count", "pagecount")
+_LIST_NAMES = ("data", "items", "results", "records", "value", "entries", "list")
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9@.]", "", name.lower().replace("-", "_")).replace("_", "")
+
+
+def _is(name: str, candidates: Iterable[str]) -> bool:
+    return _norm(name) in {_norm(c) for c in candidates}
+
+
+# --------------------------------------------------------------------- loading
+
+
+def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
+    """The OpenAPI document at ``source`` (a path, or an http(s) URL), validated."""
+    import yaml  # kept by dlt itself (a dependency of dlt)
+
+    text_source = str(source)
+    if re.match(r"^https?://", text_source):
+        import requests
+
+        try:
+            response = requests.get(text_source, timeout=timeout)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise ConfigError(
+                f"cannot fetch {text_source}: {type(exc).__name__}: {exc}".splitlines()[0]
+            ) from None
+        text = response.text
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        document = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is neither JSON nor YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source} is not an OpenAPI document (not a mapping)")
+    document = json.loads(json.dumps(document, default=str))  # keys as strings (YAML 200:)
+    if "swagger" in document:
+        raise ConfigError(
+            f"{source} is Swagger {document['swagger']}: convert it to OpenAPI 3 first "
+            "(e.g. with swagger2openapi); no kept Python library converts it"
+        )
+    version = str(document.get("openapi", ""))
+    if not version.startswith("3."):
+        raise ConfigError(f"{source} is not an OpenAPI 3.x document (no openapi: 3.x field)")
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        raise ConfigError(
+            "--from-openapi validates the document with openapi-spec-validator: "
+            "pip install 'headwater[openapi]'"
+        ) from None
+    try:
+        validate(document)
+    except Exception as exc:  # the validator's own error classes, each with a message
+        where = "/".join(str(p) for p in getattr(exc, "path", ()) or ())
+        message = getattr(exc, "message", None) or str(exc)
+        at = f" at {where}" if where else ""
+        raise ConfigError(
+            f"{source} is not a valid OpenAPI {version} document{at}: {message}".splitlines()[0]
+        ) from None
+    return document
+
+
+# --------------------------------------------------------------------- schemas
+
+
+class _Schemas:
+    """Resolves ``$ref`` s within the document with :mod:`referencing`."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        uri = "urn:headwater:openapi"
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self.resolver = Registry().with_resource(uri, resource).resolver(base_uri=uri)
+
+    def resolve(self, node: Any, seen: tuple[str, ...] = ()) -> Any:
+        """``node`` with every ``$ref`` replaced by its target (a cycle becomes ``{}``)."""
+        if isinstance(node, list):
+            return [self.resolve(item, seen) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        if "$ref" in node:
+            ref = node["$ref"]
+            if ref in seen:
+                return {}
+            try:
+                target = self.resolver.lookup(ref).contents
+            except Exception:
+                raise ConfigError(f"$ref {ref!r} cannot be resolved in the document") from None
+            return self.resolve(target, (*seen, ref))
+        return {k: self.resolve(v, seen) for k, v in node.items()}
+
+
+def _merge_all_of(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_merge_all_of(s) for s in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    schema = {k: _merge_all_of(v) for k, v in schema.items()}
+    if "allOf" in schema:
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in schema["allOf"]:
+            if not isinstance(part, Mapping):
+                continue
+            for key, value in part.items():
+                if key == "properties":
+                    merged.setdefault("properties", {}).update(value)
+                elif key == "required":
+                    merged["required"] = sorted({*merged.get("required", ()), *value})
+                else:
+                    merged.setdefault(key, value)
+        schema = merged
+    return schema
+
+
+def _json_schema(schema: Any) -> Any:
+    """OpenAPI 3.0 schema keywords as JSON Schema 2020-12."""
+    if isinstance(schema, list):
+        return [_json_schema(s) for s in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+            continue  # 3.0's boolean form; the bound stays as minimum/maximum
+        if key in ("example", "examples", "xml", "externalDocs", "discriminator") or key.startswith(
+            "x-"
+        ):
+            continue
+        if key in ("properties", "patternProperties", "$defs", "definitions") and isinstance(
+            value, Mapping
+        ):
+            out[key] = {k: _json_schema(v) for k, v in value.items()}
+        else:
+            out[key] = _json_schema(value)
+    if out.pop("nullable", False) is True and "type" in out:
+        types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+        out["type"] = [*types, "null"] if "null" not in types else types
+    if "properties" in out and "type" not in out:
+        out["type"] = "object"
+    return out
+
+
+def record_schema_of(items: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The JSON Schema of one record, from the (resolved) schema of a list's items."""
+    schema = _json_schema(_merge_all_of(items))
+    if not isinstance(schema.get("properties"), Mapping):
+        schema = {"type": "object", "properties": {}}
+    schema = {k: v for k, v in schema.items() if k not in ("$schema", "title")}
+    schema.setdefault("type", "object")
+    schema.setdefault("additionalProperties", True)
+    return {"$schema": _DRAFT, "title": name, **schema}
+
+
+# --------------------------------------------------------------------- conversion
+
+
+class _Operation:
+    """One collection GET: where its records are and what paging it offers."""
+
+    def __init__(
+        self, path: str, item: Mapping[str, Any], op: Mapping[str, Any], schemas: _Schemas
+    ) -> None:
+        self.path = path
+        self.op = op
+        self.label = f"GET {path}" + (f" ({op['operationId']})" if op.get("operationId") else "")
+        params = [
+            schemas.resolve(p) for p in [*item.get("parameters", ()), *op.get("parameters", ())]
+        ]
+        self.query = {
+            p["name"]: p for p in params if isinstance(p, Mapping) and p.get("in") == "query"
+        }
+        self.path_params = [
+            p["name"] for p in params if isinstance(p, Mapping) and p.get("in") == "path"
+        ]
+        self.response, self.headers = self._success(schemas)
+
+    def _success(self, schemas: _Schemas) -> tuple[Any, Mapping[str, Any]]:
+        responses = self.op.get("responses") or {}
+        for code in sorted(responses, key=str):
+            if not str(code).startswith("2"):
+                continue
+            response = schemas.resolve(responses[code])
+            for media, body in (response.get("content") or {}).items():
+                if "json" in media and isinstance(body, Mapping) and "schema" in body:
+                    return _merge_all_of(body["schema"]), response.get("headers") or {}
+        return None, {}
+
+    def records(self) -> tuple[Any, Any] | None:
+        """``(data_selector, item schema)`` if the response holds a list of records."""
+        schema = self.response
+        if not isinstance(schema, Mapping):
+            return None
+        if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+            return None, schema["items"]
+        lists = {
+            name: prop
+            for name, prop in (schema.get("properties") or {}).items()
+            if isinstance(prop, Mapping)
+            and prop.get("type") == "array"
+            and isinstance(prop.get("items"), Mapping)
+        }
+        if not lists:
+            return None
+        chosen = next((n for n in lists if _is(n, _LIST_NAMES)), next(iter(lists)))
+        return chosen, lists[chosen]["items"]
+
+
+def _find(
+    properties: Mapping[str, Any], names: Iterable[str], nested: bool = True
+) -> tuple[str, ...] | None:
+    """The path of a response property named like one of ``names`` (one level deep too)."""
+    for name in properties:
+        if _is(name, names):
+            return (name,)
+    if nested:
+        for name, prop in properties.items():
+            if isinstance(prop, Mapping) and isinstance(prop.get("properties"), Mapping):
+                inner = _find(prop["properties"], names, nested=False)
+                if inner:
+                    return (name, *inner)
+    return None
+
+
+def _as_field(path: tuple[str, ...]) -> Any:
+    if len(path) == 1:
+        return path[0]
+    return path
+
+
+def _default_limit(param: Mapping[str, Any]) -> int:
+    schema = param.get("schema") or {}
+    for key in ("default", "maximum"):
+        value = schema.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1000:
+            return value
+    return 100
+
+
+def _pagination(op: _Operation, selector: Any) -> tuple[Any, str | None]:
+    """The pagination recognised for ``op`` and a note saying why (``None``: not)."""
+    query = op.query
+    props = (op.response or {}).get("properties") or {} if selector is not None else {}
+    names = list(query)
+    offset = next((n for n in names if _is(n, _OFFSET)), None)
+    limit = next((n for n in names if _is(n, _LIMIT)), None)
+    page = next((n for n in names if _is(n, _PAGE)), None)
+    cursor = next((n for n in names if _is(n, _CURSOR)), None)
+    next_link = _find(props, _NEXT_FIELDS) if props else None
+    if any(h.lower() == "link" for h in op.headers):
+        return LinkHeaderPagination(), "a Link response header"
+    if next_link:
+        return NextLinkPagination(
+            next_path=_as_field(next_link)
+        ), f"the next-page URL {'.'.join(next_link)!r}"
+    if cursor and props:
+        token = _find(props, _TOKEN_FIELDS)
+        if token:
+            size = (
+                {"page_size": _default_limit(query[limit]), "page_size_param": limit}
+                if limit
+                else {}
+            )
+            return CursorPagination(cursor_path=_as_field(token), cursor_param=cursor, **size), (
+                f"the {cursor!r} parameter and the response token {'.'.join(token)!r}"
+            )
+    if offset and limit:
+        total = _find(props, _TOTAL_FIELDS) if props else None
+        return OffsetPagination(
+            limit=_default_limit(query[limit]),
+            offset_param=offset,
+            limit_param=limit,
+            total_path=_as_field(total) if total else None,
+        ), f"the {offset!r} and {limit!r} parameters"
+    if page:
+        start = (query[page].get("schema") or {}).get("minimum", 1)
+        start = start if isinstance(start, int) and start in (0, 1) else 1
+        pages = _find(props, _TOTAL_PAGES) if props else None
+        size = (
+            {"page_size": _default_limit(query[limit]), "page_size_param": limit} if limit else {}
+        )
+        return PageNumberPagination(
+            page_param=page,
+            start=start,
+            total_pages_path=_as_field(pages) if pages else None,
+            **size,
+        ), f"the {page!r} parameter"
+    return SinglePage(), None
+
+
+def _auth(
+    document: Mapping[str, Any], operations: list[_Operation], schemas: _Schemas
+) -> tuple[Any, list[str], list[str]]:
+    """The declared auth of the operations' security scheme, notes, todos."""
+    declared = schemas.resolve((document.get("components") or {}).get("securitySchemes") or {})
+    used: list[str] = []
+    for op in operations:
+        for requirement in op.op.get("security", document.get("security") or ()):
+            for name in requirement:
+                if name not in used:
+                    used.append(name)
+    if not used and len(declared) == 1:
+        used = list(declared)
+    notes: list[str] = []
+    todos: list[str] = []
+    if not used:
+        return None, notes, todos
+    name = used[0]
+    if len(used) > 1:
+        notes.append(f"the operations accept security schemes {', '.join(used)}: used {name}")
+    scheme = declared.get(name) or {}
+    kind = scheme.get("type")
+    if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
+        return BearerAuth(), notes, todos
+    if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic":
+        return BasicAuth(), notes, todos
+    if kind == "apiKey" and scheme.get("in") in ("header", "query"):
+        return ApiKeyAuth(name=scheme["name"], location=scheme["in"]), notes, todos
+    if kind == "oauth2":
+        flows = scheme.get("flows") or {}
+        if "clientCredentials" in flows:
+            return (
+                OAuth2ClientCredentials(
+                    token_url=_template(flows["clientCredentials"]["tokenUrl"])
+                ),
+                notes,
+                todos,
+            )
+        if "authorizationCode" in flows:
+            notes.append(
+                f"security scheme {name}: the authorization-code flow, declared as the "
+                "refresh-token grant (set refresh_token from a one-time authorization)"
+            )
+            return (
+                OAuth2RefreshToken(token_url=_template(flows["authorizationCode"]["tokenUrl"])),
+                notes,
+                todos,
+            )
+    todos.append(
+        f"security scheme {name} ({kind}) is not declared: add the connector's auth by hand"
+    )
+    return None, notes, todos
+
+
+def _snake(name: str) -> str:
+    """``ResourceType`` / ``resource-type`` -> ``resource_type`` (a setting's name)."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+    return name if name and name[0].isalpha() else f"p_{name}"
+
+
+def _template(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _base_url(
+    document: Mapping[str, Any],
+    operations: list[_Operation],
+    items: Mapping[str, Any],
+    notes: list[str],
+) -> str:
+    servers = document.get("servers") or []
+    if not servers and operations:
+        servers = items[operations[0].path].get("servers") or []
+    if not servers:
+        notes.append("the document names no server: base_url is https://api.example.com; set it")
+        return "https://api.example.com"
+    server = servers[0]
+    url = str(server.get("url", ""))
+    for var, spec in (server.get("variables") or {}).items():
+        url = url.replace("{" + var + "}", str(spec.get("default", "")))
+    if not re.match(r"^https?://", url):
+        notes.append(
+            f"the server URL {url!r} is relative: base_url is https://api.example.com{url}; set it"
+        )
+        url = "https://api.example.com" + ("" if url.startswith("/") else "/") + url
+    return url.rstrip("/")
+
+
+def _resource_name(path: str, taken: set[str]) -> str:
+    """A table name from the path's literal segments (versions left out)."""
+    parts = [p for p in path.strip("/").split("/") if p and not p.startswith("{")]
+    kept = [_snake(p) for p in parts if not re.fullmatch(r"v\d+(\.\d+)?", p)]
+    base = "_".join(kept) or "records"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def _drop_patterns(schema: Any) -> bool:
+    """Remove ``pattern`` from ``schema`` and every subschema; whether there was one."""
+    found = False
+    if isinstance(schema, dict):
+        if isinstance(schema.get("pattern"), str):
+            del schema["pattern"]
+            found = True
+        for value in schema.values():
+            found = _drop_patterns(value) or found
+    elif isinstance(schema, list):
+        for value in schema:
+            found = _drop_patterns(value) or found
+    return found
+
+
+def _primary_key(schema: Mapping[str, Any]) -> str | None:
+    props = schema.get("properties") or {}
+    for candidate in ("id", "uuid", "sid", "key"):
+        if candidate in props:
+            return candidate
+    ids = [
+        p for p in props if p.lower().endswith(("_id", "_sid")) or (p.endswith("Id") and len(p) > 2)
+    ]
+    return ids[0] if len(ids) == 1 else None
+
+
+def convert_openapi(
+    document: Mapping[str, Any],
+    name: str,
+    *,
+    paths: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    package: str | None = None,
+) -> Converted:
+    """The declaration of the collection GETs of ``document`` (see the module doc).
+
+    ``paths``: glob patterns an operation's path must match (any of them); ``tags``:
+    tags it must have (any of them).
+    """
+    schemas = _Schemas(document)
+    items = document.get("paths") or {}
+    paths, tags = list(paths), list(tags)
+    operations: list[_Operation] = []
+    for path, item in items.items():
+        if not isinstance(item, Mapping) or "get" not in item:
+            continue
+        if paths and not any(fnmatch.fnmatchcase(path, p) for p in paths):
+            continue
+        op = item["get"]
+        if tags and not set(op.get("tags") or ()) & set(tags):
+            continue
+        if re.search(r"\{[^{}/]+\}/?$", path):
+            continue  # one record by its key (an instance), not a collection
+        operation = _Operation(path, item, op, schemas)
+        if operation.records() is not None:
+            operations.append(operation)
+    if not operations:
+        selection = f" matching {' '.join(paths + tags)}" if paths or tags else ""
+        raise ConfigError(
+            f"the document has no collection GET operation{selection} (a JSON response "
+            "that is a list, or an object holding one); check --path / --tag"
+        )
+    notes: list[str] = []
+    todos: list[str] = []
+    resource_todos: dict[str, str] = {}
+    auth, auth_notes, auth_todos = _auth(document, operations, schemas)
+    notes += auth_notes
+    todos += auth_todos
+    base_url = _base_url(document, operations, items, notes)
+    resources: list[Resource] = []
+    record_schemas: dict[str, dict[str, Any]] = {}
+    settings: dict[str, Any] = {}
+    by_path: dict[str, Resource] = {}
+    taken: set[str] = set()
+    for op in sorted(operations, key=lambda o: (o.path.count("{"), o.path)):
+        selector, item_schema = op.records()  # type: ignore[misc]
+        rname = _resource_name(op.path, taken)
+        taken.add(rname)
+        schema = record_schema_of(schemas.resolve(item_schema), rname)
+        pagination, why = _pagination(op, selector)
+        if why:
+            notes.append(f"{op.label}: {pagination.kind} pagination, from {why}")
+        else:
+            todo = f"{op.label}: pagination not recognised; declared a single page"
+            todos.append(todo)
+            resource_todos[rname] = todo
+        parent = None
+        path = op.path
+        for param in op.path_params:
+            prefix = op.path.split("{" + param + "}")[0].rstrip("/")
+            owner = by_path.get(prefix)
+            if parent is None and owner is not None:
+                owner_key = owner.primary_key if isinstance(owner.primary_key, str) else None
+                if owner_key:
+                    placeholder = re.sub(r"[^A-Za-z0-9_]", "_", param)
+                    path = path.replace("{" + param + "}", "{" + placeholder + "}")
+                    parent = ParentSpec(
+                        resource=owner.name,
+                        field=owner_key,
+                        placeholder=placeholder,
+                        column=f"_{owner.name}_{owner_key}",
+                    )
+                    notes.append(
+                        f"{op.label}: {{{param}}} is the {owner_key} of each {owner.name} record"
+                    )
+                    continue
+            setting = _snake(param)
+            path = path.replace("{" + param + "}", "{" + setting + "}")
+            settings.setdefault(
+                setting, {"type": "string", "description": f"the {{{param}}} of {op.path}"}
+            )
+            notes.append(f"{op.label}: the path parameter {{{param}}} is the {setting} setting")
+        params: dict[str, Any] = {}
+        for qname, qparam in op.query.items():
+            if not qparam.get("required"):
+                continue
+            setting = _snake(qname)
+            params[qname] = "{" + setting + "}"
+            settings.setdefault(
+                setting,
+                {"type": "string", "description": f"the {qname} query parameter of {op.path}"},
+            )
+            notes.append(
+                f"{op.label}: the required query parameter {qname} is the {setting} setting"
+            )
+        pk = _primary_key(schema)
+        if _drop_patterns(schema) and not any("pattern" in n for n in notes):
+            notes.append(
+                "string patterns are left out of the record schemas: Headwater checks types, "
+                "required fields and formats, and the simulator makes no pattern-shaped values"
+            )
+        if pk is None:
+            todo = (
+                f"{op.label}: no identifying field found; records are appended: name the "
+                "primary key if the records have one"
+            )
+            todos.append(todo)
+            resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
+        else:
+            key = schema["properties"][pk]
+            if any(k in key for k in ("minLength", "maxLength")):
+                # the simulator's keys are its own ("e-000001"): keep the key's type only
+                schema["properties"][pk] = {
+                    k: v for k, v in key.items() if k not in ("minLength", "maxLength")
+                }
+                notes.append(f"{op.label}: the length bounds of key {pk} are left out")
+            schema.setdefault("required", [])
+            if pk not in schema["required"]:
+                schema["required"] = [*schema["required"], pk]
+        try:
+            resource = Resource(
+                name=rname,
+                path=path,
+                schema=f"schemas/{rname}.json",
+                data_selector=selector,
+                pagination=pagination,
+                primary_key=pk,
+                write_disposition="merge" if pk else "append",
+                params=params,
+                parent=parent,
+                description=str(op.op.get("summary") or "").strip().splitlines()[0]
+                if op.op.get("summary")
+                else "",
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{op.label} cannot be declared: {exc}") from None
+        resources.append(resource)
+        record_schemas[rname] = schema
+        by_path[op.path.rstrip("/")] = resource
+    info = document.get("info") or {}
+    try:
+        connector = Connector(
+            name=name,
+            package=package or f"headwater_{name}",
+            resources=resources,
+            auth=auth,
+            base_url=base_url,
+            settings=settings,
+            required_settings=tuple(settings),
+            description=str(info.get("title") or name) + " (from its OpenAPI document)",
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the converted declaration is not valid: {exc}") from None
+    return Converted(
+        connector=connector,
+        schemas=record_schemas,
+        notes=notes,
+        todos=todos,
+        resource_todos=resource_todos,
+    )

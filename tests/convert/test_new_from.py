@@ -1,0 +1,293 @@
+"""`headwater new NAME --from-rest-api FILE` / `--from-openapi DOC`: the generated
+connector installs, passes its own tests as generated (the conformance suite against
+the simulator) and is described as declared; bad input is exit 2 with one line.
+
+The end-to-end tests share one virtual environment (the `venv` fixture name puts them
+on the worker that builds the scaffold tests' environment): the working tree's core is
+installed into it as a wheel, `headwater new` runs from its console script, and each
+generated package is installed editable and tested with that environment's Python.
+Each nested pytest session takes 5-25 s: it is the generated package's whole suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from headwater.cli import main
+from headwater.convert.openapi import convert_openapi, load_document
+from headwater.testing import Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "core"
+DATA = ROOT / "tests" / "data"
+
+
+def clean_env() -> dict[str, str]:
+    dropped = ("SOURCES__", "HEADWATER_", "DLT_", "RUNTIME__", "PYTEST_")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(dropped) and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    }
+    env["UV_NO_PROGRESS"] = "1"
+    return env
+
+
+def run(command, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(c) for c in command],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def checked(command, cwd: Path) -> str:
+    done = run(command, cwd)
+    assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def uv() -> list[str]:
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    pytest.skip("uv is not installed (`pip install uv`): it builds the test environment")
+
+
+@pytest.fixture(scope="session")
+def venv(tmp_path_factory):
+    """A virtual environment holding the working tree's core (with its openapi extra)."""
+    root = tmp_path_factory.mktemp("convert_venv")
+    path = root / "venv"
+    checked([*uv(), "venv", "--quiet", "--python", sys.executable, path], root)
+    python = path / "bin" / "python"
+    checked(
+        [
+            *uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--refresh-package",
+            "headwater",
+            f"{CORE}[openapi]",
+        ],
+        root,
+    )
+    return path
+
+
+GENERATED = {
+    # name: (arguments of `headwater new`, resources, auth line of `describe`)
+    "seed_meetings": (
+        ["--from-rest-api", DATA / "rest_api" / "seed_003.py"],
+        ["users", "meetings"],
+        "oauth2_client_credentials",
+    ),
+    "uber": (
+        ["--from-openapi", DATA / "openapi" / "uber.yaml"],
+        ["estimates_price", "estimates_time", "history", "products"],
+        "api_key",
+    ),
+    "petstore": (["--from-openapi", DATA / "openapi" / "petstore-expanded.yaml"], ["pets"], "none"),
+    "twilio": (
+        [
+            "--from-openapi",
+            DATA / "openapi" / "twilio_bulkexports_v1.yaml",
+            "--path",
+            "/v1/Exports/*/Jobs",
+        ],
+        ["exports_jobs"],
+        "basic",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_generated_connector_installs_passes_its_tests_and_is_described(name, venv, tmp_path):
+    arguments, resources, auth = GENERATED[name]
+    bin_dir = venv / "bin"
+    created = run([bin_dir / "headwater", "new", name, *arguments], tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert f"created headwater-{name}" in created.stdout
+    target = tmp_path / f"headwater-{name}"
+    checked(
+        [
+            *uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            bin_dir / "python",
+            "-e",
+            f"{target}[duckdb,test]",
+        ],
+        tmp_path,
+    )
+    tests = run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], target)
+    last = [line for line in tests.stdout.splitlines() if line.strip()][-1]
+    assert tests.returncode == 0 and " passed" in last and "failed" not in last, tests.stdout[
+        -3000:
+    ]
+    described = checked([bin_dir / "headwater", "describe", name], tmp_path)
+    assert re.search(rf"auth:\s+{auth}", described), described
+    for resource in resources:
+        assert re.search(rf"^  {resource}$", described, re.MULTILINE), resource
+    # every schema file is a JSON Schema the simulator served from
+    for resource in resources:
+        schema = json.loads(
+            (target / "src" / f"headwater_{name}" / "schemas" / f"{resource}.json").read_text()
+        )
+        assert schema["type"] == "object"
+
+
+# ------------------------------------------------------------ in-process errors
+
+
+def error_of(capsys, *args) -> str:
+    code = main(["new", *map(str, args)])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err.removeprefix("headwater: error: ").rstrip("\n")
+
+
+def test_an_unsupported_key_is_exit_2_naming_it(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"client": {"base_url": "https://x.test", "session": "s"}, "resources": ["a"]})
+    )
+    message = error_of(capsys, "acme", "--from-rest-api", config, "--directory", tmp_path)
+    assert message.startswith("client.session is not supported by Headwater")
+    assert not (tmp_path / "headwater-acme").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--from-rest-api", "missing.json"], "cannot read missing.json"),
+        (["--from-rest-api", "bad.json"], "bad.json is not valid JSON"),
+        (["--from-openapi", "bad.json"], "bad.json is neither JSON nor YAML"),
+        (["--path", "/x*"], "--path and --tag select OpenAPI operations"),
+        (["--sample"], "--sample refines schemas from the API"),
+    ],
+)
+def test_bad_files_and_options_are_exit_2_with_one_line(
+    arguments, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("[1,")
+    assert message in error_of(capsys, "acme", *arguments)
+
+
+def test_sample_reconciles_the_schemas_with_a_page_of_the_api(
+    headwater_env, tmp_path, capsys, monkeypatch
+):
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "Sampled", "version": "1"},
+        "servers": [{"url": "https://sampled.test"}],
+        "components": {
+            "securitySchemes": {"key": {"type": "apiKey", "in": "header", "name": "X-Key"}}
+        },
+        "security": [{"key": []}],
+        "paths": {
+            "/people": {
+                "get": {
+                    "parameters": [
+                        {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "default": 20},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "data": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "required": ["id", "nickname"],
+                                                    "properties": {
+                                                        "id": {"type": "string"},
+                                                        "age": {"type": "string"},
+                                                        "nickname": {"type": "string"},
+                                                    },
+                                                },
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+    path = tmp_path / "sampled.json"
+    path.write_text(json.dumps(doc))
+    declared = convert_openapi(load_document(path), "sampled")
+    # the real API: age is an integer, nickname never sent, email undeclared
+    real = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {
+            "id": {"type": "string"},
+            "age": {"type": "integer"},
+            "email": {"type": "string"},
+        },
+    }
+    with Simulator(
+        declared.connector,
+        schemas={"people": real},
+        extra_field=False,
+        credentials={"api_key": "canary-sample-key"},
+    ) as sim:
+        monkeypatch.setenv("SOURCES__SAMPLED__BASE_URL", sim.base_url)
+        monkeypatch.setenv("SOURCES__SAMPLED__API_KEY", "canary-sample-key")
+        code = main(
+            [
+                "new",
+                "sampled",
+                "--from-openapi",
+                str(path),
+                "--sample",
+                "--directory",
+                str(tmp_path),
+            ]
+        )
+        out = capsys.readouterr().out
+        requests = sim.requests_for("people")
+    assert code == 0, out
+    # the first page (the page loop may have fetched the next one ahead)
+    assert requests[0].query["offset"] == ["0"] and len(requests) <= 2
+    assert "sample: people: added email (string)" in out
+    assert "sample: people: age is string in the schema but the API sent integer" in out
+    assert "nickname is required in the schema but missing or null in 20 of 20 records" in out
+    assert "canary-sample-key" not in out
+    schema = json.loads(
+        (tmp_path / "headwater-sampled/src/headwater_sampled/schemas/people.json").read_text()
+    )
+    assert schema["properties"]["email"] == {"type": "string"}
+    assert "nickname" not in schema["required"]
+    readme = (tmp_path / "headwater-sampled/README.md").read_text()
+    assert "from a sample of the API" in readme

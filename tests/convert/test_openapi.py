@@ -1,0 +1,320 @@
+"""OpenAPI documents -> declarations: the vendored real documents, each pagination
+style recognised from parameters and response shapes, auth from securitySchemes,
+``$ref`` s and ``allOf`` resolved, and the one-line errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from headwater.convert.openapi import convert_openapi, load_document
+from headwater.errors import ConfigError
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    CursorPagination,
+    LinkHeaderPagination,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    OffsetPagination,
+    PageNumberPagination,
+    ParentSpec,
+    SinglePage,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "openapi"
+
+ITEM = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}},
+}
+
+
+def document(parameters=(), response=None, headers=None, security=None, schemes=None):
+    """A one-operation OpenAPI 3.0 document: GET /things."""
+    ok = {
+        "description": "ok",
+        "content": {"application/json": {"schema": response or {"type": "array", "items": ITEM}}},
+    }
+    if headers:
+        ok["headers"] = headers
+    op = {"operationId": "listThings", "parameters": list(parameters), "responses": {"200": ok}}
+    if security is not None:
+        op["security"] = security
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "Things", "version": "1"},
+        "servers": [
+            {"url": "https://things.test/v{major}", "variables": {"major": {"default": "2"}}}
+        ],
+        "paths": {"/things": {"get": op}},
+    }
+    if schemes:
+        doc["components"] = {"securitySchemes": schemes}
+    return doc
+
+
+def query(name, **schema):
+    return {"name": name, "in": "query", "schema": {"type": "integer", **schema}}
+
+
+def wrapped(**extra):
+    return {
+        "type": "object",
+        "properties": {"data": {"type": "array", "items": ITEM}, **extra},
+    }
+
+
+def only(doc):
+    converted = convert_openapi(doc, "things")
+    (resource,) = converted.connector.resources
+    return converted, resource
+
+
+@pytest.mark.parametrize(
+    ("parameters", "response", "headers", "expected"),
+    [
+        (
+            [query("offset"), query("limit", maximum=500)],
+            wrapped(total={"type": "integer"}),
+            None,
+            OffsetPagination(limit=500, total_path="total"),
+        ),
+        (
+            [query("page", minimum=1), query("per_page", default=25)],
+            wrapped(total_pages={"type": "integer"}),
+            None,
+            PageNumberPagination(page_size=25, total_pages_path="total_pages"),
+        ),
+        (
+            [{"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+            wrapped(meta={"type": "object", "properties": {"next_cursor": {"type": "string"}}}),
+            None,
+            CursorPagination(cursor_path=("meta", "next_cursor"), cursor_param="cursor"),
+        ),
+        (
+            [],
+            wrapped(**{"@odata.nextLink": {"type": "string"}}),
+            None,
+            NextLinkPagination(next_path="@odata.nextLink"),
+        ),
+        (
+            [query("per_page")],
+            None,
+            {"Link": {"schema": {"type": "string"}}},
+            LinkHeaderPagination(),
+        ),
+    ],
+)
+def test_pagination_is_recognised_from_parameters_and_response_shapes(
+    parameters, response, headers, expected
+):
+    converted, resource = only(document(parameters, response, headers))
+    assert resource.pagination == expected
+    assert not converted.todos
+
+
+def test_unknown_pagination_is_a_single_page_and_a_todo_naming_the_operation():
+    converted, resource = only(document([query("limit")]))
+    assert resource.pagination == SinglePage()
+    assert converted.todos == (
+        "GET /things (listThings): pagination not recognised; declared a single page",
+    )
+    assert "listThings" in converted.resource_todos["things"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "expected"),
+    [
+        ({"type": "http", "scheme": "bearer"}, BearerAuth()),
+        ({"type": "http", "scheme": "basic"}, BasicAuth()),
+        ({"type": "apiKey", "in": "header", "name": "X-Key"}, ApiKeyAuth(name="X-Key")),
+        ({"type": "apiKey", "in": "query", "name": "key"}, ApiKeyAuth("key", "query")),
+        (
+            {
+                "type": "oauth2",
+                "flows": {"clientCredentials": {"tokenUrl": "https://id.test/token", "scopes": {}}},
+            },
+            OAuth2ClientCredentials(token_url="https://id.test/token"),
+        ),
+        (
+            {
+                "type": "oauth2",
+                "flows": {
+                    "authorizationCode": {
+                        "authorizationUrl": "https://id.test/a",
+                        "tokenUrl": "https://id.test/t",
+                        "scopes": {},
+                    }
+                },
+            },
+            OAuth2RefreshToken(token_url="https://id.test/t"),
+        ),
+    ],
+)
+def test_auth_comes_from_the_security_scheme_used(scheme, expected):
+    converted, _ = only(document(security=[{"main": []}], schemes={"main": scheme}))
+    assert converted.connector.auth == expected
+
+
+def test_refs_all_of_nullable_and_server_variables_are_resolved():
+    doc = document(response={"$ref": "#/components/schemas/Page"})
+    doc["components"] = {
+        "schemas": {
+            "Page": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Thing"}}
+                },
+            },
+            "Base": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": {"type": "integer"}},
+            },
+            "Thing": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Base"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "parent": {"$ref": "#/components/schemas/Thing"},
+                            "size": {
+                                "type": "number",
+                                "nullable": True,
+                                "exclusiveMinimum": True,
+                                "minimum": 0,
+                            },
+                        },
+                    },
+                ]
+            },
+        }
+    }
+    converted, resource = only(doc)
+    assert converted.connector.base_url == "https://things.test/v2"
+    assert resource.data_selector == "items" and resource.primary_key == "id"
+    schema = converted.schemas["things"]
+    assert schema["properties"]["id"] == {"type": "integer"}
+    assert schema["properties"]["size"] == {"type": ["number", "null"], "minimum": 0}
+    assert schema["properties"]["parent"] == {}  # a Thing in a Thing: the cycle, cut
+    assert "$ref" not in json.dumps(schema)
+
+
+def test_the_vendored_uber_document():
+    converted = convert_openapi(load_document(DATA / "uber.yaml"), "uber")
+    c = converted.connector
+    assert c.auth == ApiKeyAuth(name="server_token", location="query")
+    assert c.base_url == "https://api.uber.com/v1"
+    history = c.resource("history")
+    assert history.pagination == OffsetPagination(limit=100, total_path="count")
+    assert (history.data_selector, history.primary_key) == ("history", "uuid")
+    products = c.resource("products")
+    assert dict(products.params) == {"latitude": "{latitude}", "longitude": "{longitude}"}
+    assert {"latitude", "longitude"} <= set(c.required_settings)
+    assert "me" not in c.resource_names  # one object, not a collection
+    assert converted.schemas["products"]["properties"]["capacity"]["type"] == "integer"
+
+
+def test_the_vendored_twilio_document_and_path_globs():
+    doc = load_document(DATA / "twilio_bulkexports_v1.yaml")
+    converted = convert_openapi(doc, "twilio")
+    c = converted.connector
+    assert c.auth == BasicAuth() and c.base_url == "https://bulkexports.twilio.com"
+    assert c.resource_names == ("exports_days", "exports_jobs")
+    days = c.resource("exports_days")
+    assert days.path == "/v1/Exports/{resource_type}/Days"
+    assert days.pagination == NextLinkPagination(next_path=("meta", "next_page_url"))
+    assert days.primary_key is None and days.write_disposition == "append"
+    assert any("exports_days" in t or "/Days" in t for t in converted.todos)
+    jobs = convert_openapi(doc, "twilio", paths=["/v1/Exports/*/Jobs"]).connector
+    assert jobs.resource_names == ("exports_jobs",)
+    assert jobs.resource("exports_jobs").primary_key == "job_sid"
+
+
+def test_the_vendored_petstore_document_and_tags():
+    doc = load_document(DATA / "petstore-expanded.yaml")
+    converted = convert_openapi(doc, "pets")
+    (pets,) = converted.connector.resources
+    assert (pets.name, pets.data_selector, pets.pagination) == ("pets", None, SinglePage())
+    assert set(converted.schemas["pets"]["required"]) >= {"id", "name"}  # allOf merged
+    with pytest.raises(ConfigError, match="no collection GET operation matching nope"):
+        convert_openapi(doc, "pets", tags=["nope"])
+
+
+def test_a_child_collection_is_filled_from_its_parent():
+    doc = document()
+    doc["paths"]["/things/{thingId}/parts"] = {
+        "get": {
+            "parameters": [
+                {"name": "thingId", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "ok",
+                    "content": {"application/json": {"schema": {"type": "array", "items": ITEM}}},
+                }
+            },
+        }
+    }
+    parts = convert_openapi(doc, "things").connector.resource("things_parts")
+    assert parts.parent == ParentSpec(
+        resource="things", field="id", placeholder="thingId", column="_things_id"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"swagger": "2.0", "info": {}, "paths": {}}', "is Swagger 2.0: convert it to OpenAPI 3"),
+        ('{"openapi": "3.0.0", "paths": {}}', "is not a valid OpenAPI 3.0.0 document"),
+        ("a: [", "is neither JSON nor YAML"),
+        ('{"info": {}}', "is not an OpenAPI 3.x document"),
+    ],
+)
+def test_bad_documents_are_one_line_errors(tmp_path, text, message):
+    (tmp_path / "doc.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_document(tmp_path / "doc.yaml")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_document_is_read_from_a_url():
+    body = (DATA / "petstore-expanded.yaml").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/openapi.yaml" else 404)
+            self.send_header("Content-Type", "application/yaml")
+            self.end_headers()
+            self.wfile.write(body if self.path == "/openapi.yaml" else b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        doc = load_document(url + "/openapi.yaml")
+        assert doc["info"]["title"] == "Swagger Petstore"
+        with pytest.raises(ConfigError, match="cannot fetch .*/missing.yaml: HTTPError"):
+            load_document(url + "/missing.yaml")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_documents_are_not_changed_by_conversion():
+    doc = load_document(DATA / "uber.yaml")
+    before = copy.deepcopy(doc)
+    convert_openapi(doc, "uber")
+    assert doc == before

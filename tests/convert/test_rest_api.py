@@ -1,0 +1,396 @@
+"""What ``convert_rest_api`` declares for each rest_api key, what it reports, and the
+one-line errors for what it cannot honour."""
+
+from __future__ import annotations
+
+import pytest
+from headwater.convert.config_file import load_config_file, parse_python_config
+from headwater.convert.model import SettingRef
+from headwater.convert.rest_api import convert_rest_api
+from headwater.errors import ConfigError
+from headwater.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    CursorPagination,
+    HeaderCursorPagination,
+    IncrementalSpec,
+    LinkHeaderPagination,
+    NextLinkPagination,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    OffsetPagination,
+    PageNumberPagination,
+    ParentSpec,
+    ResponseRule,
+    SinglePage,
+)
+
+
+def config(paginator=None, auth=None, **endpoint):
+    endpoint.setdefault("path", "/items")
+    endpoint.setdefault("data_selector", "data")
+    endpoint["paginator"] = paginator or "single_page"
+    client = {"base_url": "https://api.test/"}
+    if auth is not None:
+        client["auth"] = auth
+    return {"client": client, "resources": [{"name": "items", "endpoint": endpoint}]}
+
+
+def declared(cfg):
+    return convert_rest_api(cfg, "t")
+
+
+def pagination(paginator, **endpoint):
+    return declared(config(paginator, **endpoint)).connector.resources[0].pagination
+
+
+@pytest.mark.parametrize(
+    ("paginator", "expected"),
+    [
+        ("single_page", SinglePage()),
+        ({"type": "offset", "limit": 50}, OffsetPagination(limit=50, total_path="total")),
+        (
+            {
+                "type": "offset",
+                "limit": 10,
+                "offset_param": "skip",
+                "limit_param": "take",
+                "total_path": "$.meta.count",
+            },
+            OffsetPagination(
+                limit=10, offset_param="skip", limit_param="take", total_path="meta.count"
+            ),
+        ),
+        (
+            {
+                "type": "offset",
+                "limit": 10,
+                "offset_body_path": "page.offset",
+                "limit_body_path": "page.limit",
+                "total_path": None,
+            },
+            OffsetPagination(
+                limit=10, offset_param="page.offset", limit_param="page.limit", location="body"
+            ),
+        ),
+        ({"type": "page_number"}, PageNumberPagination(start=0, total_pages_path="total")),
+        (
+            {"type": "page_number", "base_page": 1, "page_param": "p", "total_path": None},
+            PageNumberPagination(page_param="p", start=1),
+        ),
+        ({"type": "cursor"}, CursorPagination(cursor_path="cursors.next", cursor_param="cursor")),
+        (
+            {"type": "cursor", "cursor_path": "$.next", "cursor_body_path": "after"},
+            CursorPagination(cursor_path="next", cursor_param="after", location="body"),
+        ),
+        ("json_link", NextLinkPagination(next_path="next")),
+        (
+            {"type": "json_response", "next_url_path": "links.next"},
+            NextLinkPagination(next_path="links.next"),
+        ),
+        ("header_link", LinkHeaderPagination(rel="next")),
+        (
+            {"type": "header_link", "links_next_key": "following"},
+            LinkHeaderPagination(rel="following"),
+        ),
+        ("header_cursor", HeaderCursorPagination(header="next", cursor_param="cursor")),
+        (
+            {"type": "header_cursor", "cursor_key": "X-Next", "cursor_param": "c"},
+            HeaderCursorPagination(header="X-Next", cursor_param="c"),
+        ),
+    ],
+)
+def test_every_rest_api_paginator_maps_onto_a_declared_kind(paginator, expected):
+    assert pagination(paginator) == expected
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected", "settings"),
+    [
+        ({"token": "t0k"}, BearerAuth(), {"token": "t0k"}),
+        ({"type": "bearer", "token": "t0k"}, BearerAuth(), {"token": "t0k"}),
+        ({"type": "api_key", "api_key": "k"}, ApiKeyAuth(name="Authorization"), {"api_key": "k"}),
+        (
+            {"type": "api_key", "name": "key", "location": "param", "api_key": "k"},
+            ApiKeyAuth(name="key", location="query"),
+            {"api_key": "k"},
+        ),
+        (
+            {"type": "http_basic", "username": "u", "password": "p"},
+            BasicAuth(),
+            {"username": "u", "password": "p"},
+        ),
+        (
+            {
+                "type": "oauth2_client_credentials",
+                "access_token_url": "https://id.test/token",
+                "client_id": "i",
+                "client_secret": "s",
+                "access_token_request_data": {"scope": "read", "audience": "api"},
+            },
+            OAuth2ClientCredentials(
+                token_url="https://id.test/token", scope="read", extra_form={"audience": "api"}
+            ),
+            {"client_id": "i", "client_secret": "s"},
+        ),
+        (
+            {"type": "oauth2_client_credentials", "access_token_url": "https://api.test/o/token"},
+            OAuth2ClientCredentials(token_url="{base_url}/o/token"),
+            {},
+        ),
+        (
+            {"type": "oauth2", "grant_type": "refresh_token", "token_url": "https://id.test/t"},
+            OAuth2RefreshToken(token_url="https://id.test/t"),
+            {},
+        ),
+    ],
+)
+def test_every_rest_api_auth_maps_onto_a_declared_kind(auth, expected, settings):
+    converted = declared(config(auth=auth))
+    assert converted.connector.auth == expected
+    assert dict(converted.settings) == settings
+
+
+def test_secrets_read_from_dlt_are_settings_not_values():
+    converted = declared(config(auth={"type": "bearer", "token": SettingRef("token")}))
+    assert dict(converted.settings) == {}
+    converted = declared(config(auth={"type": "bearer", "token": SettingRef("gh_token")}))
+    assert dict(converted.references) == {"token": "gh_token"}
+    assert any("gh_token" in note for note in converted.notes)
+
+
+def test_resource_defaults_strings_columns_and_dispositions():
+    converted = declared(
+        {
+            "client": {
+                "base_url": "https://api.test",
+                "paginator": "single_page",
+                "headers": {"Accept": "application/json"},
+            },
+            "resource_defaults": {
+                "primary_key": "id",
+                "write_disposition": {"disposition": "merge", "strategy": "delete-insert"},
+                "endpoint": {"data_selector": "$", "params": {"per_page": 100}},
+            },
+            "resources": [
+                "pets",
+                {
+                    "name": "orders",
+                    "primary_key": ["shop", "id"],
+                    "write_disposition": "append",
+                    "columns": {
+                        "total": {"data_type": "decimal", "nullable": False},
+                        "placed_at": {"data_type": "timestamp"},
+                    },
+                    "endpoint": {"path": "shop/orders", "params": {"status": "open"}},
+                },
+            ],
+        }
+    )
+    pets, orders = converted.connector.resources
+    assert (pets.path, pets.data_selector, pets.write_disposition) == ("/pets", None, "merge")
+    assert dict(orders.params) == {"per_page": 100, "status": "open"}
+    assert orders.primary_key == ("shop", "id") and orders.write_disposition == "append"
+    assert dict(converted.connector.headers) == {"Accept": "application/json"}
+    schema = converted.schemas["orders"]
+    assert schema["properties"]["total"] == {"type": "number"}
+    assert schema["properties"]["placed_at"] == {"type": ["string", "null"], "format": "date-time"}
+    assert set(schema["required"]) == {"total", "shop", "id"}
+    assert converted.schemas["pets"]["properties"] == {"id": {}}
+    assert converted.schemas["pets"]["additionalProperties"] is True
+
+
+def test_resolve_incremental_response_actions_and_post_bodies():
+    converted = declared(
+        {
+            "client": {"base_url": "https://api.test"},
+            "resources": [
+                {
+                    "name": "repos",
+                    "endpoint": {
+                        "path": "/repos",
+                        "data_selector": "$",
+                        "paginator": "header_link",
+                    },
+                },
+                {
+                    "name": "issues",
+                    "include_from_parent": ["name"],
+                    "endpoint": {
+                        "path": "/repos/{repo}/issues",
+                        "method": "POST",
+                        "json": {"query": "state:{open}", "repo": "{repo}"},
+                        "data_selector": "$",
+                        "paginator": "single_page",
+                        "params": {
+                            "repo": {"type": "resolve", "resource": "repos", "field": "name"},
+                            "since": {
+                                "type": "incremental",
+                                "cursor_path": "updated_at",
+                                "initial_value": "2024-01-01T00:00:00Z",
+                            },
+                        },
+                        "response_actions": [{"status_code": 404, "action": "ignore"}],
+                    },
+                },
+            ],
+        }
+    )
+    issues = converted.connector.resource("issues")
+    assert issues.parent == ParentSpec(
+        resource="repos", field="name", placeholder="repo", column="_repos_name"
+    )
+    assert issues.incremental == IncrementalSpec(
+        cursor_field="updated_at", param="since", initial="2024-01-01T00:00:00Z"
+    )
+    assert issues.method == "POST"
+    # literal braces stay literal; the parent's placeholder stays a placeholder
+    assert dict(issues.json) == {"query": "state:{{open}}", "repo": "{repo}"}
+    assert converted.connector.response_rules == (ResponseRule(action="ignore", status_code=404),)
+
+
+def test_the_seeds_liberties_are_accepted_and_reported():
+    cfg = config(
+        {
+            "type": "cursor",
+            "cursor_value": "{{ response.get('@odata.nextLink', {}) }}",
+            "stop_condition": "{{ not response.get('@odata.nextLink', {}) }}",
+        },
+        auth={
+            "type": "oauth2",
+            "client_id": "i",
+            "client_secret": "s",
+            "grant_type": "client_credentials",
+            "scope": "s1",
+            "token_url": "https://login.test/t",
+        },
+    )
+    converted = declared(cfg)
+    assert converted.connector.resources[0].pagination == NextLinkPagination("@odata.nextLink")
+    assert converted.connector.auth == OAuth2ClientCredentials(
+        token_url="https://login.test/t", scope="s1"
+    )
+    notes = " | ".join(converted.notes)
+    assert 'understood client.auth.type "oauth2" as "oauth2_client_credentials"' in notes
+    assert "next page's URL" in notes
+
+
+def test_a_cursor_template_naming_a_token_is_a_cursor_path():
+    p = pagination(
+        {
+            "type": "cursor",
+            "cursor_value": "{{ response['meta']['after'] }}",
+            "cursor_param": "after",
+        }
+    )
+    assert p == CursorPagination(cursor_path=("meta", "after"), cursor_param="after")
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (config("auto"), "paginator is not given: rest_api guesses"),
+        (
+            config({"type": "offset", "limit": 5, "maximum_offset": 100}),
+            "paginator.maximum_offset is not supported by Headwater",
+        ),
+        (config({"type": "cursor", "has_more_path": "more"}), "has_more_path is not supported"),
+        (
+            config(auth={"type": "api_key", "api_key": "k", "location": "cookie"}),
+            "location 'cookie' is not supported",
+        ),
+        (
+            config(
+                auth={
+                    "type": "oauth2_client_credentials",
+                    "access_token": "x",
+                    "access_token_url": "https://x",
+                }
+            ),
+            "auth.access_token is not supported",
+        ),
+        (config(data={"a": 1}), "endpoint.data is not supported"),
+        ({**config(), "sources": []}, "config.sources is not a rest_api key"),
+        (
+            config({"type": "cursor", "cursor_value": "{{ response[ }}"}),
+            "cannot be read",
+        ),
+        (
+            config(
+                {
+                    "type": "cursor",
+                    "cursor_value": "{{ response.get('a') }}",
+                    "stop_condition": "{{ not response.get('b') }}",
+                }
+            ),
+            "reads another field",
+        ),
+        (
+            config({"type": "cursor", "cursor_value": "{{ len(response) }}"}),
+            "is not a field of the response",
+        ),
+        (
+            {
+                "client": {"base_url": "https://x"},
+                "resources": [
+                    {"name": "a", "endpoint": {"path": "/a", "paginator": "single_page"}}
+                ],
+            },
+            "data_selector is missing",
+        ),
+    ],
+)
+def test_what_headwater_cannot_honour_is_one_error_naming_the_key(cfg, message):
+    with pytest.raises(ConfigError) as info:
+        declared(cfg)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_config_files_json_with_comments_yaml_toml_and_python(tmp_path):
+    (tmp_path / "c.json").write_text(
+        '{"client": {"base_url": "https://a.test//x"}, // the API\n "resources": []}'
+    )
+    assert load_config_file(tmp_path / "c.json")["client"]["base_url"] == "https://a.test//x"
+    (tmp_path / "c.yaml").write_text("client:\n  base_url: https://a.test\nresources: [a]\n")
+    assert load_config_file(tmp_path / "c.yaml")["resources"] == ["a"]
+    (tmp_path / "c.toml").write_text('resources = ["a"]\n[client]\nbase_url = "https://a"\n')
+    assert load_config_file(tmp_path / "c.toml")["client"] == {"base_url": "https://a"}
+    parsed = parse_python_config(
+        'import dlt\nsource = rest_api_source({"client": {"auth": {"token": '
+        'dlt.secrets["gh"]}}, // note\n "resources": ["a"], "n": -1, "ok": True})'
+    )
+    assert parsed == {
+        "client": {"auth": {"token": SettingRef("gh")}},
+        "resources": ["a"],
+        "n": -1,
+        "ok": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.json", "{", "is not valid JSON"),
+        ("c.yaml", "a: [", "is not valid YAML"),
+        ("c.toml", "a = ", "is not valid TOML"),
+        ("c.py", "x = 1", "holds no config dict"),
+        ("c.py", "c = {'a': os.environ['X']}", "is not a literal"),
+        ("c.txt", "{}", "unknown config format"),
+        ("c.json", "[]", "must hold one rest_api config"),
+    ],
+)
+def test_bad_config_files_are_one_line_errors(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config_file(tmp_path / name)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_from_rest_api_refuses_an_unsupported_key_when_called():
+    import headwater
+
+    bad = {**config(), "client": {"base_url": "https://api.test", "session": object()}}
+    with pytest.raises(ConfigError, match=r"^client\.session is not supported by Headwater"):
+        headwater.from_rest_api(bad)

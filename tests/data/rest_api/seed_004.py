@@ -1,0 +1,31 @@
+import dlt
+from dlt.sources.rest_api import rest_api_source
+
+source = rest_api_source({
+    "client": {
+        "base_url": "https://api.example.com",
+        "auth": {
+            "type": "api_key",
+            "name": "api_key",
+            "api_key": dlt.secrets["api_key"],
+            "location": "query"
+        }
+    },
+    "resource_defaults": {
+        "primary_key": "id",
+        "write_disposition": "merge"
+    },
+    "resources": [
+        {
+            "name": "resource_name",
+            "endpoint": {
+                "path": "/v1/resource",
+                "data_selector": "data",
+                "paginator": {
+                    "type": "offset",
+                    "limit": 100
+                }
+            }
+        }
+    ]
+})
