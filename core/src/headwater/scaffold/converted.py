@@ -194,6 +194,11 @@ NAME = CONNECTOR.name
 SETTINGS = {settings}
 
 
+def _settings(sim):
+    """The declaration's own settings, overridden by the simulator's (it serves those)."""
+    return {{**SETTINGS, **sim.settings}}
+
+
 def _keys(records, key):
     return sorted(tuple(str(record[k]) for k in key) for record in records)
 
@@ -204,7 +209,7 @@ def test_every_top_level_resource_loads_every_record(api_simulator):
     for resource in CONNECTOR.resources:
         if resource.parent is not None:
             continue
-        source = headwater.source(NAME, resources=[resource.name], **SETTINGS, **sim.settings)
+        source = headwater.source(NAME, resources=[resource.name], **_settings(sim))
         rows = rows_of(source)
         served = sim.data[resource.name]
         key = resource.primary_key_columns
@@ -217,7 +222,7 @@ def test_every_top_level_resource_loads_every_record(api_simulator):
 def test_everything_loads_into_duckdb(api_simulator, duckdb_pipeline):
     sim = api_simulator(CONNECTOR)
     pipeline = duckdb_pipeline("load")
-    info = pipeline.run(headwater.source(NAME, **SETTINGS, **sim.settings))
+    info = pipeline.run(headwater.source(NAME, **_settings(sim)))
     assert not info.has_failed_jobs
     with pipeline.sql_client() as client:
         for resource in CONNECTOR.resources:
