@@ -214,6 +214,76 @@ def test_generated_tests_pass_as_generated(generated_tests):
         assert f"PASSED {test}" in output, f"{test} did not pass:\n{output[-3000:]}"
 
 
+def test_the_readmes_record_and_replay_workflow_works_as_written(venv, generated, tmp_path):
+    """README "Test against the real API": record (here: the simulator standing in for
+    the real API), replay offline, then the commented RecordingSuite, uncommented, passes."""
+    readme = (generated.target / "README.md").read_text()
+    assert f"headwater record {NAME} --to tests/recording --pages 2" in readme
+    server = subprocess.Popen(
+        [str(venv.headwater), "simulate", NAME, "--records", "250"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env = clean_env()
+        wanted = {f"SOURCES__{NAME.upper()}__{key}" for key in ("BASE_URL", "API_KEY")}
+        for line in server.stdout:  # the `export` lines the README says to paste
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                env[key] = value
+            if wanted <= env.keys():
+                break
+        project = tmp_path / "project"
+        shutil.copytree(generated.target / "tests", project / "tests")
+        recorded = subprocess.run(
+            [str(venv.headwater), "record", NAME, "--to", "tests/recording", "--pages", "2"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert recorded.returncode == 0, recorded.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    cassettes = list((project / "tests" / "recording").rglob("*"))
+    assert any(p.is_file() for p in cassettes), cassettes
+    secret = env[f"SOURCES__{NAME.upper()}__API_KEY"]
+    for path in cassettes:
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
+    # offline: the simulator is gone, no credentials in the environment
+    replayed = run(
+        [venv.headwater, "run", NAME, "--replay", "tests/recording"], cwd=project, timeout=300
+    )
+    assert replayed.returncode == 0, replayed.stderr[-3000:]
+    conformance = project / "tests" / "test_conformance.py"
+    text = conformance.read_text()
+    uncommented = re.sub(
+        r"^# ?(from headwater.testing.recording|class |    )", r"\1", text, flags=re.M
+    )
+    conformance.write_text(uncommented)
+    suite = run(
+        [
+            venv.python,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_conformance.py",
+            "-k",
+            "Recording",
+        ],
+        cwd=project,
+    )
+    assert suite.returncode == 0, suite.stdout[-4000:]
+    assert summary(suite.stdout).get("passed", 0) >= 1, suite.stdout[-2000:]
+
+
 def test_headwater_list_shows_the_new_connector(venv, generated):
     listed = run([venv.headwater, "list"], cwd=generated.root)
     assert listed.returncode == 0, listed.stderr
