@@ -306,6 +306,8 @@ def test_login_refused_is_one_line_naming_the_settings(examples, api_simulator):
 
 CANARIES = {
     "hubspot_example": ("refresh_token", "client_secret"),
+    "google_example": (),  # private_key: the simulator's own key, checked below
+    "jwt_bearer_example": (),
     "login_example": ("password",),
     "template_example": ("api_key",),
     "cookie_login_example": ("password",),
@@ -325,14 +327,49 @@ def test_canary_secrets_are_nowhere(examples, api_simulator, tmp_path, caplog, n
     recorded = cli("--debug", "record", name, "--to", str(tmp_path / "cassettes"), env=env)
     assert recorded.returncode == 0, recorded.stderr[-3000:]
     outputs = done.stdout + done.stderr + recorded.stdout + recorded.stderr
-    # in-process too, with a 401 in the middle and a failing run
-    rows_of(headwater.source(name, **sim.settings))
-    sim.revoke_tokens()
-    rows_of(headwater.source(name, **sim.settings))
-    secrets = [CANARY]
-    if sim.tokens_issued:  # session tokens are secrets too
-        secrets += [r.headers.get("x-session-id", "") for r in sim.requests_for("token")]
-    for secret in filter(None, secrets):
+    # in-process too: a 401 in the middle (renewed), then a run that fails for good
+    if name != "template_example":  # static credentials: a 401 is final for them
+        sim.add_fault(Fault("status", status=401, resource=resource.name, after=1, count=1))
+        rows_of(headwater.source(name, **sim.settings))
+        sim.clear_faults()
+    sim.add_fault(Fault("status", status=400, resource=resource.name, count=None))
+    error = extraction_error(headwater.source(name, **sim.settings))
+    outputs += f"{error!s} {error!r}"
+    rotated = {sim.refresh_token} if name == "hubspot_example" else set()
+    issued = sim.issued_secrets
+    # tokens, sessions, rotated refresh tokens: none in outputs either (JWT bearer and
+    # templates obtain none from the API)
+    assert issued or name in ("template_example", "jwt_bearer_example")
+    key = sim.credentials.get("private_key", "")
+    key_lines = [line for line in key.splitlines()[2:-1] if len(line) >= 16]
+    store = FileTokenStore().path(name)
+    values = duckdb_values(tmp_path / "work" / f"headwater_{name}.duckdb")
+    # what the API saw as credentials (self-signed JWTs, templated keys, session ids)
+    sent = {
+        value.split()[-1].split("=")[-1]
+        for r in sim.requests
+        for h in ("authorization", "x-session", "cookie")
+        if (value := r.headers.get(h))
+    }
+    for secret in [CANARY, *issued, *key_lines, *sent]:
         assert secret not in outputs
         assert secret not in caplog.text
-        assert not files_containing(tmp_path, secret), secret
+        assert not any(secret in v for v in values)
+        found = files_containing(tmp_path, secret)
+        if secret in rotated:  # the current refresh token: in its own store only
+            assert found == [store], found
+        else:
+            assert not found, (secret, found)
+
+
+def duckdb_values(path) -> list[str]:
+    """Every value of every table of a DuckDB file, as text."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        tables = db.sql("select table_schema, table_name from information_schema.tables").fetchall()
+        assert tables
+        return [
+            str(v)
+            for schema, table in tables
+            for row in db.sql(f'select * from "{schema}"."{table}"').fetchall()
+            for v in row
+        ]

@@ -527,6 +527,13 @@ class Simulator:
         return self._auth.refresh_token
 
     @property
+    def issued_secrets(self) -> list[str]:
+        """Every access token, session token and rotated refresh token issued so far
+        (a copy): secrets a canary check looks for too."""
+        with self._lock:
+            return list(self._auth.issued_values)
+
+    @property
     def refresh_tokens_refused(self) -> int:
         """How many refresh requests carried a stale or wrong refresh token."""
         return self._auth.refresh_refused

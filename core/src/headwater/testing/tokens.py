@@ -99,6 +99,9 @@ class TokenEndpoint:
         self.refresh_refused = 0
         #: whether a refresh rotates the refresh token (RFC 6749 section 10.4)
         self.rotate = True
+        #: every access token, session token and rotated refresh token issued (for
+        #: canary checks: none of them may show up in an output or a file)
+        self.issued_values: list[str] = []
 
     def _make_credentials(self, given: dict[str, str]) -> dict[str, str]:
         auth = self.auth
@@ -255,6 +258,7 @@ class TokenEndpoint:
         with self._lock:
             self._tokens[token] = time.monotonic() + self.ttl
             self.issued += 1
+            self.issued_values.append(token)
         return token
 
     def _client_ok(self, form: Mapping[str, str], headers: Mapping[str, str]) -> bool:
@@ -286,6 +290,7 @@ class TokenEndpoint:
             extra: dict[str, Any] = {}
             if self.rotate:
                 self.refresh_token = secrets.token_urlsafe(32)
+                self.issued_values.append(self.refresh_token)
                 extra["refresh_token"] = self.refresh_token
         expected_scope = self.credentials.get("scope")
         if expected_scope is not None and form.get("scope") != expected_scope:
