@@ -373,3 +373,87 @@ def duckdb_values(path) -> list[str]:
             for row in db.sql(f'select * from "{schema}"."{table}"').fetchall()
             for v in row
         ]
+
+
+# ------------------------------------------------------------------ concurrency, lifecycle
+
+
+def test_two_runs_refreshing_at_once_do_not_spend_the_same_refresh_token(api_simulator):
+    """Two runs (two store objects, as two processes would have) refresh at the same
+    moment: the file lock makes the second wait and use the token the first rotated."""
+    import threading
+
+    from headwater.http.authenticators import OAuth2RefreshTokenAuthenticator
+
+    sim = api_simulator(HUBSPOT, records={"contacts": 1})
+    settings = sim.settings
+    barrier = threading.Barrier(4)
+    tokens, errors = [], []
+
+    def run() -> None:
+        auth = OAuth2RefreshTokenAuthenticator(
+            settings["token_url"],
+            settings["client_id"],
+            settings["client_secret"],
+            settings["refresh_token"],
+            store=FileTokenStore(),
+            connector="hubspot_example",
+        )
+        barrier.wait()
+        try:
+            tokens.append(auth.token())
+        except ResponseError as exc:  # pragma: no cover - the failure this test guards
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(tokens)) == 4
+    assert sim.refresh_tokens_refused == 0
+    key = setting_key("hubspot_example", settings["refresh_token"])
+    assert FileTokenStore().load("hubspot_example", key) == sim.refresh_token
+
+
+def test_jwt_bearer_is_signed_again_before_it_expires():
+    import jwt
+    from headwater.http.authenticators import JwtBearerAuthenticator, JwtSigner
+    from headwater.testing.tokens import generate_private_key
+
+    pem, public = generate_private_key("ES256")
+    now = [1000.0]
+    signer = JwtSigner(pem, "ES256", issuer="me", audience="https://api", lifetime=600)
+    auth = JwtBearerAuthenticator(signer, clock=lambda: now[0])
+    first = auth.token()
+    claims = jwt.decode(first, public, algorithms=["ES256"], audience="https://api")
+    assert claims["iss"] == "me" and claims["exp"] - claims["iat"] == 600
+    now[0] += 500  # within the margin (a tenth of the lifetime, at most 60 s): same JWT
+    assert auth.token() == first
+    now[0] += 50  # 550 s: past 600 - 60
+    assert auth.token() != first and auth.tokens_obtained == 2
+
+
+def test_client_secret_basic_form_encodes_both_parts():
+    from urllib.parse import unquote_plus
+
+    from headwater.http.authenticators import _client_auth
+
+    form, headers = _client_auth("id:with colon", "s3cr&t+=", "basic")
+    assert form == {}
+    import base64
+
+    user, password = base64.b64decode(headers["Authorization"][6:]).decode().split(":")
+    assert (unquote_plus(user), unquote_plus(password)) == ("id:with colon", "s3cr&t+=")
+
+
+def test_session_login_logs_in_again_when_the_session_expires(examples, api_simulator):
+    sim = api_simulator(LOGIN, records={"orders": 200}, token_ttl=0.3)
+    sim.latency = 0.05
+    rows = rows_of(headwater.source("login_example", **sim.settings))
+    assert len(rows) == 200
+    logins = sim.requests_for("token")
+    assert len(logins) >= 2 and all(r.status == 200 for r in logins)
+    # a request refused for an expired session was re-sent once, with the new session
+    orders = sim.requests_for("orders")
+    assert sum(r.status == 401 for r in orders) <= len(logins) - 1

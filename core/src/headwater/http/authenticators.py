@@ -4,13 +4,19 @@ These are plain ``requests`` authenticators, not dlt configuration specs, so no
 environment variable can silently replace a value Headwater resolved (a dlt auth object
 not marked resolved is re-resolved from the environment).
 
-:class:`OAuth2ClientCredentialsAuthenticator` fixes what dlt's ``OAuth2ClientCredentials`` lacks:
-one token for every resource and thread of a run, renewed shortly *before* it expires,
-renewed once (and the request re-sent) when the API answers 401, the secret never
-logged, and a clear error when the token endpoint refuses the credentials. The token
-form (with the client secret) is never re-posted to another origin: a token endpoint
-redirecting elsewhere is an error naming both origins. The 401 renewal applies to
-answers from the origin the token was sent to only.
+Every expiring credential shares one lifecycle (:class:`_RenewingAuthenticator`), which
+fixes what dlt's ``OAuth2ClientCredentials`` lacks: one token for every resource and
+thread of a run, renewed shortly *before* it expires, renewed once (and the request
+re-sent) when the API answers 401, the secret never logged, and a clear error when the
+endpoint refuses the credentials. It serves OAuth2 client credentials
+(:class:`OAuth2ClientCredentialsAuthenticator`, client authentication in the form or as
+``client_secret_basic``), refresh tokens whose rotation is kept in a token store
+(:class:`OAuth2RefreshTokenAuthenticator`), the RFC 7523 JWT grant
+(:class:`JwtGrantAuthenticator`), self-signed JWTs (:class:`JwtBearerAuthenticator`) and
+session logins (:class:`SessionLoginAuthenticator`). Every token obtained is registered
+for redaction. Credentials are never re-sent to another origin: a token or login
+endpoint redirecting elsewhere is an error naming both origins, and the 401 renewal
+applies to answers from the origin the token was sent to only.
 """
 
 from __future__ import annotations
