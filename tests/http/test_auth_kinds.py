@@ -457,3 +457,24 @@ def test_session_login_logs_in_again_when_the_session_expires(examples, api_simu
     # a request refused for an expired session was re-sent once, with the new session
     orders = sim.requests_for("orders")
     assert sum(r.status == 401 for r in orders) <= len(logins) - 1
+
+
+def test_an_unwritable_token_store_is_one_line(examples, api_simulator, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")  # even root cannot make a directory inside a file
+    monkeypatch.setenv("HEADWATER_TOKEN_DIR", str(blocker / "tokens"))
+    sim = api_simulator(HUBSPOT, records={"contacts": 1})
+    error = extraction_error(headwater.source("hubspot_example", **sim.settings))
+    text = str(error)
+    assert "\n" not in text and "token store" in text and "HEADWATER_TOKEN_DIR" in text
+
+
+def test_simulator_accepts_a_real_key_and_refuses_a_fake_one(examples, api_simulator):
+    from headwater.testing.tokens import generate_private_key
+
+    pem, _ = generate_private_key("RS256")
+    sim = api_simulator(GOOGLE, records={"users": 1}, credentials={"private_key": pem})
+    assert sim.settings["private_key"] == pem
+    assert len(rows_of(headwater.source("google_example", **sim.settings))) == 1
+    with pytest.raises(ValueError, match="not a PEM private key"):
+        api_simulator(GOOGLE, credentials={"private_key": "fake"})
