@@ -478,3 +478,41 @@ def test_simulator_accepts_a_real_key_and_refuses_a_fake_one(examples, api_simul
     assert len(rows_of(headwater.source("google_example", **sim.settings))) == 1
     with pytest.raises(ValueError, match="not a PEM private key"):
         api_simulator(GOOGLE, credentials={"private_key": "fake"})
+
+
+def test_simulate_prints_a_private_key_the_shell_can_export(
+    headwater_env, headwater_process, api_simulator, tmp_path
+):
+    """``headwater simulate`` for a JWT kind: the multi-line key is quoted for the shell,
+    and a run with the exported settings loads every record."""
+    import signal
+    import subprocess
+
+    expected = len(api_simulator(GOOGLE).settings)  # the export lines to wait for
+    env = {**os.environ, **install(tmp_path)}
+    server = headwater_process("simulate", "google_example", "--records", "30", env=env)
+    try:
+        text = ""
+        while True:
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            if line.startswith("export ") or text:
+                text += line
+            exports = text.count("\nexport ") + text.startswith("export ")
+            if exports == expected and text.count("'") % 2 == 0:
+                break
+        shown = subprocess.run(
+            ["bash", "-c", text + "env -0"], capture_output=True, text=True, check=True
+        ).stdout
+        exported = dict(item.split("=", 1) for item in shown.split("\0") if "=" in item)
+        assert "-----BEGIN PRIVATE KEY-----\n" in exported["SOURCES__GOOGLE_EXAMPLE__PRIVATE_KEY"]
+        done = cli("run", "google_example", "--progress", "off", env={**exported, **env})
+        assert done.returncode == 0, done.stderr[-3000:]
+        with duckdb.connect("headwater_google_example.duckdb", read_only=True) as db:
+            [schema] = db.sql(
+                "select table_schema from information_schema.tables where table_name = 'users'"
+            ).fetchone()
+            assert db.sql(f'select count(*) from "{schema}".users').fetchone() == (30,)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
