@@ -516,3 +516,14 @@ def test_simulate_prints_a_private_key_the_shell_can_export(
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
+
+
+def test_cli_check_keeps_the_rotated_refresh_token_too(examples, api_simulator, tmp_path):
+    sim = api_simulator(HUBSPOT, records={"contacts": 5})
+    env = {**settings_env("hubspot_example", sim), **install(tmp_path)}
+    for _ in range(2):
+        done = cli("check", "hubspot_example", env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    run = cli("run", "hubspot_example", "--progress", "off", env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sim.refresh_tokens_refused == 0 and len(sim.requests_for("token")) == 3
