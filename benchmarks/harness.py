@@ -36,6 +36,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.check import (
+    BASELINE,
+    GUARDED_CASES,
+    TOLERANCE,
+    BaselineError,
+    compare,
+    load_baseline,
+    make_baseline,
+    ratios_to_loop,
+)
+from benchmarks.check import DEFAULT_RECORDS as CHECK_DEFAULT_RECORDS
+from benchmarks.check import DEFAULT_REPEAT as CHECK_DEFAULT_REPEAT
+
 __all__ = ["ALL_CASES", "FLAT_CASES", "main"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -907,16 +920,41 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--records",
-        default=",".join(str(n) for n in DEFAULT_RECORDS),
-        help="comma-separated record counts for the flat cases (default: %(default)s)",
+        default=None,
+        help="comma-separated record counts for the flat cases (default: "
+        + ",".join(str(n) for n in DEFAULT_RECORDS)
+        + "; with --check, the baseline's)",
     )
     parser.add_argument(
         "--cases",
-        default=",".join(ALL_CASES),
-        help=f"comma-separated cases to run (default: all: {', '.join(ALL_CASES)})",
+        default=None,
+        help=f"comma-separated cases to run (default: all: {', '.join(ALL_CASES)}; with "
+        "--check or --update-baseline, the guarded ones)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per case; medians are reported (default 1)"
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per case; medians are reported (default 1; with --check, the baseline's)",
+    )
+    guard = parser.add_mutually_exclusive_group()
+    guard.add_argument(
+        "--check",
+        action="store_true",
+        help="measure the guarded cases and fail (exit 1, one line per regression) when a "
+        f"throughput ratio to the requests loop dropped more than {TOLERANCE:.0%} below the "
+        "baseline",
+    )
+    guard.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="measure the guarded cases and write their ratios as the new baseline",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=BASELINE,
+        help="the baseline file of --check / --update-baseline (default: %(default)s)",
     )
     parser.add_argument(
         "--quick", action="store_true", help=f"smoke test: {QUICK_RECORDS:,} records only"
@@ -978,6 +1016,30 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the temporary directory of failed cases"
     )
     args = parser.parse_args(argv)
+    args.baseline_data = None
+    if args.check:
+        try:
+            args.baseline_data = load_baseline(args.baseline)
+        except BaselineError as exc:
+            parser.exit(2, f"python -m benchmarks: error: {exc}\n")
+    if args.check or args.update_baseline:
+        if args.cases is None:
+            guarded = list(GUARDED_CASES)
+            if args.baseline_data is not None:
+                guarded = ["requests_loop", *args.baseline_data["ratios"]]
+            args.cases = ",".join(dict.fromkeys(guarded))
+        if args.records is None:
+            data = args.baseline_data
+            args.records = str(data["records"] if data else CHECK_DEFAULT_RECORDS)
+        if args.repeat is None:
+            data = args.baseline_data
+            args.repeat = int(data.get("repeat") or CHECK_DEFAULT_REPEAT) if data else 3
+    if args.cases is None:
+        args.cases = ",".join(ALL_CASES)
+    if args.records is None:
+        args.records = ",".join(str(n) for n in DEFAULT_RECORDS)
+    if args.repeat is None:
+        args.repeat = 1
     args.case_list = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in args.case_list if c not in ALL_CASES]
     if unknown:
@@ -999,6 +1061,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.extra_env[key] = value
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    if (args.check or args.update_baseline) and (
+        len(args.counts) != 1 or "requests_loop" not in args.case_list or args.quick
+    ):
+        parser.error(
+            "--check and --update-baseline need one record count (no --quick) and the "
+            "requests_loop case (the reference of every ratio)"
+        )
     if args.max_workers is not None and not 1 <= args.max_workers <= 64:
         parser.error("--max-workers must be between 1 and 64")
     if args.fanout_parents < 1:
@@ -1136,6 +1205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print_summary(results)
     print(f"\nresults: {args.output}  ({results['total_seconds']:.0f} s in all)")
+    if (args.check or args.update_baseline) and not interrupted:
+        return _guard(args, results)
     failed = _failures(results)
     if failed:
         print("\nFAILED:", file=sys.stderr)
@@ -1143,6 +1214,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 130 if interrupted else 0
+
+
+def _guard(args: argparse.Namespace, results: Mapping[str, Any]) -> int:
+    """``--check``: compare with the baseline (exit 1 on a regression);
+    ``--update-baseline``: write it (exit 1 if a guarded case failed)."""
+    count = args.counts[0]
+    cases = results.get("flat", {}).get(count, {})
+    load = results["environment"].get("load_average_at_start")
+    if args.update_baseline:
+        try:
+            baseline = make_baseline(count, args.repeat, cases, results["environment"])
+        except BaselineError as exc:
+            print(f"\n{exc}", file=sys.stderr)
+            return 1
+        args.baseline.write_text(json.dumps(baseline, indent=2) + "\n")
+        ratios = ", ".join(f"{n} {r:.2f}x" for n, r in baseline["ratios"].items())
+        print(f"\nbaseline written to {args.baseline}: {ratios} the requests loop")
+        return 0
+    problems = compare(args.baseline_data, cases)
+    ratios = ", ".join(f"{n} {r:.2f}x" for n, r in ratios_to_loop(cases).items() if r is not None)
+    if problems:
+        print(f"\ncheck FAILED against {args.baseline} (load average {load}):", file=sys.stderr)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1
+    print(f"\ncheck OK against {args.baseline}: {ratios} the requests loop (load {load})")
+    return 0
 
 
 def print_summary(results: Mapping[str, Any]) -> None:
