@@ -873,6 +873,147 @@ def bench_startup(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+#: Fixed cost: records of the one-page API, runs of ``headwater run``.
+FIXED_COST_RECORDS = 50
+FIXED_COST_RUNS = 5
+
+
+def _importtime(stderr: str, top: int = 10) -> dict[str, Any]:
+    """A ``python -X importtime`` log summed by top-level package: the packages whose
+    modules took the most time of their own (ms), and the total."""
+    by_package: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        parts = line.split(":", 1)[1].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        package = parts[2].strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0.0) + int(parts[0]) / 1000
+    ranked = sorted(by_package.items(), key=lambda kv: -kv[1])
+    return {
+        "total_ms": round(sum(by_package.values()), 1),
+        "top_ms": {k: round(v, 1) for k, v in ranked[:top]},
+    }
+
+
+def _trace_phases(pipelines_dir: Path, name: str) -> dict[str, float]:
+    """dlt's step times (extract, normalize, load) of the last run of pipeline ``name``
+    (``{}`` when there is no trace)."""
+    import dlt
+
+    try:
+        trace = dlt.attach(pipeline_name=name, pipelines_dir=str(pipelines_dir)).last_trace
+    except Exception:
+        return {}
+    out: dict[str, float] = {}
+    for step in getattr(trace, "steps", None) or ():
+        if step.step in ("extract", "normalize", "load") and step.finished_at is not None:
+            seconds = (step.finished_at - step.started_at).total_seconds()
+            out[f"{step.step}_step"] = out.get(f"{step.step}_step", 0.0) + seconds
+    return out
+
+
+def bench_fixed_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """What a ``headwater run`` costs besides its requests: a one-page resource, run as
+    a user does (a fresh ``headwater run`` process, a fresh working directory each time).
+
+    Per run: the wall time of the process, the seconds the simulator spent answering
+    (token + page), the time from the process start to the first request (imports,
+    settings, the source) and from the last answer to the exit (extract's end, normalize,
+    load, the DuckDB file closed). Medians of :data:`FIXED_COST_RUNS` after a warm-up.
+    One more run under ``python -X importtime`` says which packages the imports are."""
+    print(
+        f"\n-- fixed cost: one-page `headwater run directory` ({FIXED_COST_RECORDS} records), "
+        f"median of {FIXED_COST_RUNS} ...",
+        flush=True,
+    )
+    from headwater.settings import env_var
+
+    base = Path(tempfile.mkdtemp(prefix="headwater-bench-fixed-"))
+    runs: list[dict[str, float]] = []
+    result: dict[str, Any] = {"ok": False, "records": FIXED_COST_RECORDS}
+    try:
+        with Server(
+            "--connector", "directory", "--records", str(FIXED_COST_RECORDS)
+        ) as server:  # fmt: skip
+            settings = server.info["settings"]
+            for i in range(FIXED_COST_RUNS + 2):
+                work = base / f"run{i}"
+                work.mkdir()
+                env = _clean_env(work)
+                env.update({env_var("directory", k): str(v) for k, v in settings.items()})
+                importtime = i == FIXED_COST_RUNS + 1
+                flags = ["-X", "importtime"] if importtime else []
+                command = [sys.executable, *flags, "-m", "headwater", "run", "directory"]
+                command += ["--progress", "off"]
+                server.command("reset")
+                started_wall, started = time.time(), time.perf_counter()
+                done = subprocess.run(
+                    command,
+                    cwd=work,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=300,
+                    start_new_session=True,
+                )
+                wall = time.perf_counter() - started
+                ended_wall = started_wall + wall
+                stderr = done.stderr.decode(errors="replace")
+                if done.returncode != 0:
+                    result["error"] = f"exit code {done.returncode}: {stderr[-300:]}"
+                    return result
+                if importtime:
+                    result["importtime"] = _importtime(stderr)
+                    continue
+                stats = server.command("stats")
+                if i == 0 or stats.get("first_arrival") is None:
+                    continue  # warm-up
+                busy = stats["busy_seconds"]
+                phases = _trace_phases(work / ".headwater" / "pipelines", "headwater_directory")
+                runs.append(
+                    {
+                        **phases,
+                        "wall": wall,
+                        "requests": busy,
+                        "above_requests": wall - busy,
+                        "to_first_request": stats["first_arrival"] - started_wall,
+                        "after_last_answer": ended_wall - stats["last_end"],
+                        "request_count": stats["requests"],
+                    }
+                )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    keys = {k for r in runs for k in r}
+    medians = {k: round(statistics.median(r[k] for r in runs if k in r), 4) for k in keys}
+    result.update({"ok": True, "runs": len(runs), **medians})
+    print("\n== fixed cost of a one-page `headwater run` (medians, seconds) ==")
+    rows = [
+        ("wall time of the process", _fmt(medians["wall"], ".3f")),
+        (
+            f"requests ({medians['request_count']:.0f}: token + page), at the server",
+            _fmt(medians["requests"], ".4f"),
+        ),
+        ("wall time above the requests", _fmt(medians["above_requests"], ".3f")),
+        ("  process start to first request", _fmt(medians["to_first_request"], ".3f")),
+        ("  last answer to exit", _fmt(medians["after_last_answer"], ".3f")),
+        ("dlt's extract step (has the requests)", _fmt(medians.get("extract_step"), ".3f")),
+        ("dlt's normalize step", _fmt(medians.get("normalize_step"), ".3f")),
+        ("dlt's load step", _fmt(medians.get("load_step"), ".3f")),
+    ]
+    print(_table(("measure", "seconds"), rows))
+    imports = result.get("importtime")
+    if imports:
+        top = ", ".join(f"{k} {v:.0f}" for k, v in list(imports["top_ms"].items())[:8])
+        print(
+            f"  imports (python -X importtime, self time by package, ms): {top}; "
+            f"all {imports['total_ms']:.0f} ms"
+        )
+    return result
+
+
 # ---------------------------------------------------------------------- top level
 
 
@@ -1189,6 +1330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["parallel_pages"] = bench_parallel_pages(args)
         if "startup" in cases:
             results["startup"] = bench_startup(args)
+        if "fixed_cost" in cases:
+            results["fixed_cost"] = bench_fixed_cost(args)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping every benchmark process", file=sys.stderr)
