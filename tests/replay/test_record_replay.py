@@ -17,8 +17,13 @@ from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    JwtBearer,
+    JwtGrant,
     OAuth2ClientCredentials,
+    OAuth2RefreshToken,
     OffsetPagination,
+    SessionLogin,
+    TemplateAuth,
 )
 from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, cli, connector, files_containing, rows_of, settings_env
@@ -40,6 +45,18 @@ AUTH_CASES = {
     "oauth2_basic": (
         OAuth2ClientCredentials(client_auth="basic"),
         {"client_id": "canary-client-31", "client_secret": CANARY},
+    ),
+    "oauth2_refresh_token": (
+        OAuth2RefreshToken(),
+        {"client_id": "canary-client-31", "client_secret": CANARY, "refresh_token": CANARY + "r"},
+    ),
+    # the simulator makes the key pair of the JWT kinds: a canary key cannot sign
+    "jwt_grant": (JwtGrant(), {}),
+    "jwt_bearer": (JwtBearer(algorithm="ES256"), {}),
+    "session": (SessionLogin(), {"username": "canary-user-77", "password": CANARY}),
+    "template": (
+        TemplateAuth(headers={"Authorization": "Token {api_key}", "X-Account": "{account}"}),
+        {"api_key": CANARY, "account": CANARY + "a"},
     ),
 }
 
@@ -98,8 +115,17 @@ def test_no_secret_byte_reaches_the_cassettes_and_the_replay_loads_the_same_rows
     requests_seen = len(sim.requests)
     sim.stop()
 
+    key = sim.credentials.get("private_key")
+    if key is not None:  # a JWT kind: the key's own lines are secrets too
+        secrets = {**secrets, **{f"key line {n}": k for n, k in enumerate(key.splitlines()[2:-1])}}
+        assert _leaks(cassettes, secrets) == []
     redact.forget()  # the replay must not need (or know) the real secrets
-    with replay(name, cassettes) as settings:
+    explicit = {}
+    if key is not None:  # a throwaway key signs what the replay sends
+        from headwater.testing.tokens import generate_private_key
+
+        explicit["private_key"] = generate_private_key(auth.algorithm)[0]
+    with replay(name, cassettes, explicit) as settings:
         replayed = rows_of(headwater.source(name, **settings))
     assert _data(replayed) == _data(live)
     assert len(live) == 35 and requests_seen > 0

@@ -32,7 +32,9 @@ from headwater.spec import (
     DEFAULT_RESPONSE_DEADLINE,
     MAX_RETRY_AFTER,
     Connector,
+    JwtGrant,
     OAuth2ClientCredentials,
+    OAuth2RefreshToken,
     OffsetPagination,
 )
 from headwater.suggest import closest
@@ -79,6 +81,11 @@ _AUTH_SETTING_DOCS = {
     "token": "bearer token",
     "username": "HTTP basic user name",
     "password": "HTTP basic password",
+    "refresh_token": "OAuth2 refresh token (a rotated one is kept in the token store)",
+    "issuer": "JWT issuer (iss), e.g. the service account's e-mail",
+    "private_key": "PEM private key that signs the JWT",
+    "subject": "JWT subject (sub), e.g. the user to act as",
+    "key_id": "JWT key id (kid)",
 }
 
 
@@ -118,16 +125,23 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
             }
             if key in auth.secrets:
                 prop["writeOnly"] = True
+            # Every setting an auth kind reads is required, but those with a default
+            # (token_url, scope: below) and those it marks optional; client_id and
+            # client_secret are optional for a public refresh-token client.
+            optional = (*getattr(auth, "optional", ()), "token_url", "scope")
+            if isinstance(auth, OAuth2RefreshToken):
+                optional += ("client_id", "client_secret")
+            if key not in optional and key not in required:
                 required.append(key)
             properties[key] = prop
-        if isinstance(auth, OAuth2ClientCredentials):
+        if isinstance(auth, (OAuth2ClientCredentials, OAuth2RefreshToken, JwtGrant)):
             if auth.token_url is not None:
                 properties["token_url"]["default"] = auth.token_url
             else:
                 required.append("token_url")
             if auth.scope is not None:
                 properties["scope"]["default"] = auth.scope
-            if auth.token_url_aliases:
+            if getattr(auth, "token_url_aliases", ()):
                 properties["token_url"]["aliases"] = list(auth.token_url_aliases)
     properties["validation"] = {
         "type": "string",

@@ -35,11 +35,13 @@ from requests.auth import AuthBase
 
 from headwater import redact
 from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
+from headwater.http.authenticators import OAuth2RefreshTokenAuthenticator
 from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
 from headwater.http.paginators import OffsetPaginator, compile_path
 from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
+from headwater.http.token_store import TokenStore
 from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
@@ -153,6 +155,14 @@ class _Hooks:
         value = self.hook.headwater_auth(connector=self.connector, settings=settings)
         if value is not None and not callable(value):
             raise self._bad("headwater_auth", "a requests AuthBase", value)
+        if isinstance(value, OAuth2RefreshTokenAuthenticator) and value.store is None:
+            value.store = self.token_store(settings)
+        return value
+
+    def token_store(self, settings: Settings) -> TokenStore:
+        value = self.hook.headwater_token_store(connector=self.connector, settings=settings)
+        if not all(callable(getattr(value, m, None)) for m in ("load", "save")):
+            raise self._bad("headwater_token_store", "a token store with load() and save()", value)
         return value
 
     def paginator(self, resource: Resource, settings: Settings) -> BasePaginator:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dlt.sources.helpers.rest_client.paginators import BasePaginator
     from requests.auth import AuthBase
 
+    from headwater.http.token_store import TokenStore
     from headwater.settings import Settings
     from headwater.spec import Connector, Resource, ResponseRule, RetryPolicy
 
@@ -72,6 +73,28 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
         returning ``None`` from every implementation means no authentication.
 
     Stops at the first non-``None`` result. Called once per source.
+
+    Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def headwater_token_store(connector: Connector, settings: Settings) -> TokenStore | None:
+    """Where the rotated refresh tokens of ``connector`` are kept between runs.
+
+    :param connector: the connector being assembled (its auth is an
+        :class:`~headwater.spec.OAuth2RefreshToken`).
+    :param settings: its resolved, validated settings (secrets included).
+    :return: a :class:`~headwater.http.token_store.TokenStore` — ``load(connector,
+        key)``, ``save(connector, key, token)`` and, for a store several processes
+        share, ``lock(connector)`` (a context manager held around each refresh) — or
+        ``None`` to let the next implementation decide. The builtin implementation
+        returns a :class:`~headwater.http.token_store.FileTokenStore` (owner-only files
+        under ``HEADWATER_TOKEN_DIR`` or the user data directory); a plugin returns a
+        vault or secrets-manager store instead.
+
+    Stops at the first non-``None`` result. Called once per source, by the builtin
+    ``headwater_auth``, for connectors with refresh-token auth only.
 
     Added in 0.1.
     """

@@ -18,10 +18,12 @@ serving its API on 127.0.0.1, into DuckDB:
 * a second run merges (changed records updated, none duplicated) or, for incremental
   resources, sends the cursor and loads only new records;
 * bursts of the retried status codes within the retry policy are survived;
-* access tokens (OAuth2, JWT grant, login session) expiring mid-run are renewed;
+* access tokens (OAuth2, JWT grant, login session) expiring mid-run are renewed, and a
+  refresh token the token endpoint rotated is kept in the token store for the next run;
 * a permanent failure ends in one clear error naming the resource;
 * a canary secret appears in no output and no file: on success, a permanent error,
-  malformed JSON, a 401 and a run killed with SIGKILL.
+  malformed JSON, a 401 and a run killed with SIGKILL (for the JWT kinds, whose
+  ``private_key`` must be a real key, the key the simulator generates).
 
 A connector whose own ``headwater_auth`` or ``headwater_paginator`` hook replaces a
 declared kind cannot be simulated from its declaration: give the suite what the API
@@ -354,6 +356,18 @@ class ConformanceSuite:
         self._load(sim, pipeline, checked)
         self._assert_loaded_exactly(spec, sim, pipeline, checked)
         assert sim.tokens_issued >= 2, "the run outlived its token without renewing it"
+        if kind == "oauth2_refresh_token":
+            from headwater.http.token_store import setting_key
+
+            store = get_plugin_manager().hook.headwater_token_store(
+                connector=spec, settings=sim.settings
+            )
+            key = setting_key(spec.name, sim.settings["refresh_token"])
+            assert sim.refresh_token != sim.settings["refresh_token"], "no rotation happened"
+            assert store.load(spec.name, key) == sim.refresh_token, (
+                f"the rotated refresh token was not kept in the token store {store!r}: "
+                "the next run would send a refresh token the API refuses"
+            )
 
     def test_permanent_failure_is_a_clear_error(
         self, spec: Any, checked: Any, serve: Any, duckdb_pipeline: Any
@@ -386,7 +400,9 @@ class ConformanceSuite:
         secrets = [k for k, p in settings_schema(spec)["properties"].items() if p.get("writeOnly")]
         if not secrets:
             pytest.skip(f"{spec.name} has no secret settings")
-        sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets})
+        # A JWT key must be a real key: the simulator makes one, and its text is the canary.
+        sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets if k != "private_key"})
+        canaries = [CANARY, *_key_lines(sim.credentials.get("private_key"))]
         env = {**os.environ, **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()}}
         command = [sys.executable, "-c", _CLI_WITH_QUICK_RETRIES, "--debug", "run", spec.name]
         if len(checked) < len(spec.resources):
@@ -423,9 +439,11 @@ class ConformanceSuite:
         outputs.append(("SIGKILL", out + err))
         sim.latency = 0.0
         for mode, output in outputs:
-            assert CANARY not in output, f"a secret appeared in the CLI output ({mode})"
-        leaked = [str(p) for p in _files(tmp_path) if CANARY.encode() in p.read_bytes()]
-        assert not leaked, f"a secret was written to {leaked}"
+            for canary in canaries:
+                assert canary not in output, f"a secret appeared in the CLI output ({mode})"
+        for canary in canaries:
+            leaked = [str(p) for p in _files(tmp_path) if canary.encode() in p.read_bytes()]
+            assert not leaked, f"a secret was written to {leaked}"
 
 
 # The CLI in a subprocess, with the suite's short retry waits (codes and counts as
@@ -438,6 +456,15 @@ _CLI_WITH_QUICK_RETRIES = (
     "from headwater.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
+
+
+def _key_lines(pem: str | None) -> list[str]:
+    """The lines of a PEM key that are the key's own (not the BEGIN/END lines, nor the
+    first body line, which starts with the algorithm's common prefix)."""
+    if not pem or "-----BEGIN" not in pem:
+        return [pem] if pem else []
+    body = [line for line in pem.strip().splitlines() if not line.startswith("-----")]
+    return [line for line in body[1:] if len(line) >= 16]
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -90,6 +90,8 @@ def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
+    # rotated refresh tokens go to this test's own token store, never the user's
+    monkeypatch.setenv("HEADWATER_TOKEN_DIR", str(tmp_path / "tokens"))
     monkeypatch.setenv("DLT_PROJECT_DIR", str(work))
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     # pytest loads this module in every session (pytest11): Headwater loads on first use

@@ -104,14 +104,19 @@ class Simulator:
     ``records`` sets how many records each resource has (default
     :data:`DEFAULT_RECORDS` for a top-level resource; for a child resource the number
     *per parent*, default :data:`DEFAULT_CHILD_RECORDS`, and every tenth parent has
-    none). ``seed`` makes the data reproducible. ``token_ttl`` is how long an OAuth2
-    token stays valid (seconds, fractions allowed; ``expires_in`` says at least 1).
+    none). ``seed`` makes the data reproducible. ``token_ttl`` is how long an access
+    token (OAuth2, JWT grant) or a login session stays valid (seconds, fractions
+    allowed; ``expires_in`` says at least 1).
     ``faults`` are injected as described in :class:`Fault`; ``latency`` seconds are
     waited before answering every API request (not token requests). ``page_size`` is
     the page size of next-link pagination. ``credentials`` fixes some of the
     credentials (``client_id``, ``client_secret``, ``scope``, ``api_key``, ``token``,
-    ``username``, ``password``); the others are random. ``schemas`` replaces the JSON
-    Schema of some resources (name -> schema) instead of loading the connector's files.
+    ``username``, ``password``, ``refresh_token``, ``issuer``, the settings a session
+    login body or a header template names); the others are random. For the JWT kinds
+    the simulator makes its own key pair: ``private_key`` (in :attr:`credentials` and
+    :attr:`settings`) signs, and the simulator verifies with the public half.
+    ``schemas`` replaces the JSON Schema of some resources (name -> schema) instead of
+    loading the connector's files.
     ``extra_field`` adds an undeclared field to every record. ``rate_limit`` (e.g.
     ``"5/second"``) makes the API answer 429 with ``Retry-After`` beyond that many
     requests in any moving window.
@@ -489,7 +494,7 @@ class Simulator:
         out = {"base_url": self.base_url}
         out.update(self._credentials)
         out.update({k: str(v) for k, v in self._values.items() if k not in out})
-        if self._token_path is not None:
+        if self._token_path is not None and self._auth.has_token_url:
             out["token_url"] = self.base_url + self._token_path
         return out
 
@@ -514,6 +519,24 @@ class Simulator:
     def peak_concurrency(self) -> int:
         """The most API requests (token requests excluded) in flight at once."""
         return self._peak
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The refresh token the token endpoint accepts now (OAuth2 refresh-token auth):
+        each refresh rotates it, and the one before is refused from then on."""
+        return self._auth.refresh_token
+
+    @property
+    def issued_secrets(self) -> list[str]:
+        """Every access token, session token and rotated refresh token issued so far
+        (a copy): secrets a canary check looks for too."""
+        with self._lock:
+            return list(self._auth.issued_values)
+
+    @property
+    def refresh_tokens_refused(self) -> int:
+        """How many refresh requests carried a stale or wrong refresh token."""
+        return self._auth.refresh_refused
 
     @property
     def tokens_issued(self) -> int:
@@ -842,7 +865,7 @@ class Simulator:
         if fault is not None and fault.kind == "html_200":
             return Response(200, HTML_ERROR, "text/html; charset=utf-8")
         if is_token:
-            response = self._auth.answer(method, headers, body)
+            response = self._auth.answer(method, headers, body, split.query)
         elif resource is None:
             response = error_response(404, "not_found", f"no route for {path}")
         elif self._custom_auth is not None or resource.name in self._custom_pages:

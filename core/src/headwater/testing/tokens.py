@@ -1,11 +1,16 @@
 """The simulator's credentials and token endpoint: the credentials it accepts for the
-connector's auth kind, the OAuth2 client-credentials endpoint that issues (and revokes)
-expiring tokens, and the check of every API request's credentials."""
+connector's auth kind, the endpoint that issues (and revokes) expiring tokens — OAuth2
+client credentials, refresh tokens that rotate (the old one refused from then on), JWT
+assertions it verifies with the public half of a key pair it generates, session logins
+— and the check of every API request's credentials (bearer tokens, self-signed JWTs,
+session tokens in a header, query parameter or cookie, templated headers)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 import secrets
 import threading
 import time
@@ -13,10 +18,50 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from headwater.spec import ApiKeyAuth, AuthSpec, BasicAuth, BearerAuth, OAuth2ClientCredentials
+from headwater.spec import (
+    ApiKeyAuth,
+    AuthSpec,
+    BasicAuth,
+    BearerAuth,
+    JwtBearer,
+    JwtGrant,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    SessionLogin,
+    TemplateAuth,
+    field_path,
+    is_jsonpath,
+)
 from headwater.testing.server import Response, dumps, error_response
 
-__all__ = ["DEFAULT_TOKEN_PATH", "TokenEndpoint"]
+__all__ = ["DEFAULT_TOKEN_PATH", "TokenEndpoint", "generate_private_key"]
+
+#: Auth kinds served by an OAuth2 token endpoint.
+_OAUTH = (OAuth2ClientCredentials, OAuth2RefreshToken, JwtGrant)
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def generate_private_key(algorithm: str) -> tuple[str, Any]:
+    """A new private key for ``algorithm`` (PEM text; for HS* a random secret) and the
+    key that verifies its signatures."""
+    if algorithm.startswith("HS"):
+        secret = secrets.token_urlsafe(32)
+        return secret, secret
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if algorithm.startswith("ES"):
+        curve = ec.SECP384R1() if algorithm == "ES384" else ec.SECP256R1()
+        key: Any = ec.generate_private_key(curve)
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem, key.public_key()
+
 
 #: Where the token endpoint is served when the spec's token URL is not on the API host.
 DEFAULT_TOKEN_PATH = "/oauth2/token"
@@ -40,12 +85,23 @@ class TokenEndpoint:
         self.auth = auth
         self.ttl = ttl
         self._lock = lock if lock is not None else threading.Lock()
+        #: the key that verifies the connector's JWTs (JWT kinds only)
+        self.public_key: Any = None
         #: the credentials accepted, by setting name
         self.credentials = self._make_credentials(dict(given))
         #: the token endpoint's path on the API host (``None`` without OAuth2)
         self.path = self._find_path()
         self.issued = 0  # tokens issued since construction or the last reset_count()
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        #: the refresh token the endpoint accepts now (rotated on every refresh)
+        self.refresh_token: str | None = self.credentials.get("refresh_token")
+        #: how many refresh tokens were refused (a stale one after rotation, a wrong one)
+        self.refresh_refused = 0
+        #: whether a refresh rotates the refresh token (RFC 6749 section 10.4)
+        self.rotate = True
+        #: every access token, session token and rotated refresh token issued (for
+        #: canary checks: none of them may show up in an output or a file)
+        self.issued_values: list[str] = []
 
     def _make_credentials(self, given: dict[str, str]) -> dict[str, str]:
         auth = self.auth
@@ -63,11 +119,46 @@ class TokenEndpoint:
         elif isinstance(auth, BasicAuth):
             creds["username"] = given.get("username", f"user-{secrets.token_hex(4)}")
             creds["password"] = given.get("password", secrets.token_urlsafe(18))
+        elif isinstance(auth, OAuth2RefreshToken):
+            creds["client_id"] = given.get("client_id", f"client-{secrets.token_hex(6)}")
+            creds["client_secret"] = given.get("client_secret", secrets.token_urlsafe(24))
+            creds["refresh_token"] = given.get("refresh_token", secrets.token_urlsafe(32))
+            scope = given.get("scope", auth.scope)
+            if scope is not None:
+                creds["scope"] = scope
+        elif isinstance(auth, (JwtGrant, JwtBearer)):
+            creds["issuer"] = given.get("issuer", f"svc-{secrets.token_hex(4)}@example.test")
+            if "private_key" in given:
+                raise ValueError(
+                    "the simulator makes its own key pair for JWT auth: do not pass "
+                    "private_key; read it from sim.credentials or sim.settings"
+                )
+            creds["private_key"], self.public_key = generate_private_key(auth.algorithm)
+            for optional in ("subject", "key_id"):
+                if optional in given:
+                    creds[optional] = given[optional]
+            if isinstance(auth, JwtGrant):
+                scope = given.get("scope", auth.scope)
+                if scope is not None:
+                    creds["scope"] = scope
+        elif isinstance(auth, (SessionLogin, TemplateAuth)):
+            for name in auth.settings:
+                secret = name in auth.secrets
+                default = secrets.token_urlsafe(18) if secret else f"{name}-{secrets.token_hex(4)}"
+                creds[name] = given.get(name, default)
         return creds
+
+    @property
+    def has_token_url(self) -> bool:
+        """Whether the auth kind reads a ``token_url`` setting (the OAuth2 kinds)."""
+        return isinstance(self.auth, _OAUTH)
 
     def _find_path(self) -> str | None:
         auth = self.auth
-        if not isinstance(auth, OAuth2ClientCredentials):
+        if isinstance(auth, SessionLogin):
+            login = auth.login_path
+            return urlsplit(login).path if "://" in login else "/" + login.lstrip("/")
+        if not isinstance(auth, _OAUTH):
             return None
         template = auth.token_url
         if template and template.startswith("{base_url}"):
@@ -92,9 +183,25 @@ class TokenEndpoint:
 
     # token endpoint
 
-    def answer(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """The token endpoint's answer to one request."""
+    def answer(
+        self, method: str, headers: Mapping[str, str], body: bytes, query: str = ""
+    ) -> Response:
+        """The token endpoint's (or login path's) answer to one request."""
         auth = self.auth
+        if isinstance(auth, SessionLogin):
+            return self._login(auth, method, headers, body, query)
+        if isinstance(auth, (OAuth2RefreshToken, JwtGrant)):
+            if method != "POST":
+                return error_response(
+                    405,
+                    "invalid_request",
+                    "the token endpoint accepts POST only",
+                    {"Allow": "POST"},
+                )
+            form = _form(body)
+            if isinstance(auth, JwtGrant):
+                return self._jwt_grant(auth, form)
+            return self._refresh(auth, form, headers)
         assert isinstance(auth, OAuth2ClientCredentials)
         if method != "POST":
             return error_response(
@@ -132,18 +239,160 @@ class TokenEndpoint:
                 return error_response(
                     400, "invalid_request", f"form field {key!r} is missing or wrong"
                 )
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[token] = time.monotonic() + self.ttl
-            self.issued += 1
+        return self._issue(expected_scope)
+
+    def _issue(self, scope: str | None, **extra: Any) -> Response:
+        token = self._new_token()
         payload: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": max(1, int(self.ttl)),
+            **extra,
         }
-        if expected_scope is not None:
-            payload["scope"] = expected_scope
+        if scope is not None:
+            payload["scope"] = scope
         return Response(200, dumps(payload), headers={"Cache-Control": "no-store"})
+
+    def _new_token(self) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = time.monotonic() + self.ttl
+            self.issued += 1
+            self.issued_values.append(token)
+        return token
+
+    def _client_ok(self, form: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+        """Whether the request authenticates the client (form body or HTTP basic)."""
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        basic = headers.get("authorization", "")
+        if client_id is None and basic[:6].lower() == "basic ":
+            decoded = basic_pair(basic)
+            if decoded is not None:
+                client_id, client_secret = unquote_plus(decoded[0]), unquote_plus(decoded[1])
+        return (client_id, client_secret) == (
+            self.credentials["client_id"],
+            self.credentials["client_secret"],
+        )
+
+    def _refresh(
+        self, auth: OAuth2RefreshToken, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> Response:
+        if form.get("grant_type") != "refresh_token":
+            return error_response(400, "unsupported_grant_type", "grant_type must be refresh_token")
+        if not self._client_ok(form, headers):
+            return error_response(401, "invalid_client", "client authentication failed")
+        with self._lock:
+            if form.get("refresh_token") != self.refresh_token:
+                self.refresh_refused += 1
+                return error_response(
+                    400, "invalid_grant", "the refresh token is invalid, expired or revoked"
+                )
+            extra: dict[str, Any] = {}
+            if self.rotate:
+                self.refresh_token = secrets.token_urlsafe(32)
+                self.issued_values.append(self.refresh_token)
+                extra["refresh_token"] = self.refresh_token
+        expected_scope = self.credentials.get("scope")
+        if expected_scope is not None and form.get("scope") != expected_scope:
+            return error_response(400, "invalid_scope", "the requested scope is invalid")
+        return self._issue(expected_scope, **extra)
+
+    def _jwt_grant(self, auth: JwtGrant, form: Mapping[str, str]) -> Response:
+        if form.get("grant_type") != auth.grant_type:
+            return error_response(
+                400, "unsupported_grant_type", f"grant_type must be {auth.grant_type}"
+            )
+        claims = self._verify(auth, form.get("assertion", ""), audience_path=self.path)
+        if claims is None:
+            return error_response(400, "invalid_grant", "the assertion is invalid or expired")
+        expected_scope = self.credentials.get("scope")
+        if expected_scope is not None and claims.get("scope") != expected_scope:
+            return error_response(400, "invalid_scope", "the requested scope is invalid")
+        return self._issue(expected_scope)
+
+    def _verify(
+        self, auth: JwtGrant | JwtBearer, token: str, audience_path: str | None = None
+    ) -> dict[str, Any] | None:
+        """The claims of a JWT signed by the connector's key for this issuer (``None``:
+        a bad signature, issuer, audience, subject, key id, or an expired JWT)."""
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=[auth.algorithm],
+                options={"verify_aud": False, "require": ["iss", "exp", "iat", "aud"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != self.credentials["issuer"]:
+            return None
+        aud = claims.get("aud")
+        if auth.audience is not None:
+            if aud != auth.audience:
+                return None
+        elif audience_path is not None:
+            if not isinstance(aud, str) or urlsplit(aud).path.rstrip("/") != audience_path.rstrip(
+                "/"
+            ):
+                return None
+        elif not isinstance(aud, str) or not aud.startswith(("http://", "https://")):
+            return None
+        for key, value in auth.claims.items():
+            if claims.get(key) != value:
+                return None
+        if claims.get("sub") != self.credentials.get("subject"):
+            return None
+        if header.get("kid") != self.credentials.get("key_id"):
+            return None
+        return claims
+
+    def _login(
+        self,
+        auth: SessionLogin,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        query: str,
+    ) -> Response:
+        if method != auth.method:
+            return error_response(
+                405, "method_not_allowed", f"log in with {auth.method}", {"Allow": auth.method}
+            )
+        if method == "GET":
+            given: Any = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        elif auth.body_format == "form":
+            given = _form(body)
+        else:
+            try:
+                given = json.loads(body or b"null")
+            except ValueError:
+                return error_response(400, "bad_request", "the login body is not JSON")
+        expected = _filled(dict(auth.body), self.credentials)
+        if auth.body_format == "form" or method == "GET":
+            expected = {k: str(v) for k, v in expected.items()}
+        if given != expected:
+            return error_response(401, "invalid_credentials", "wrong login credentials")
+        token = self._new_token()
+        payload: dict[str, Any] = {}
+        extra_headers = {"Cache-Control": "no-store"}
+        if auth.token_header is not None:
+            extra_headers[auth.token_header] = token
+        else:
+            _put(payload, auth.token_path, token)
+        if auth.expires_in_path is not None:
+            _put(payload, auth.expires_in_path, max(1, int(self.ttl)))
+        return Response(200, dumps(payload), headers=extra_headers)
+
+    def issued_token_valid(self, token: str | None) -> bool:
+        """Whether ``token`` is an issued, unexpired, unrevoked access token."""
+        if token is None:
+            return False
+        with self._lock:
+            expiry = self._tokens.get(token)
+        return expiry is not None and time.monotonic() < expiry
 
     # API requests
 
@@ -166,7 +415,28 @@ class TokenEndpoint:
             return error_response(
                 401, "unauthorized", f"missing or invalid API key ({auth.location} {auth.name!r})"
             )
+        if isinstance(auth, TemplateAuth):
+            expected_headers = _filled(dict(auth.headers), self.credentials)
+            expected_query = _filled(dict(auth.query), self.credentials)
+            ok = all(headers.get(k.lower()) == v for k, v in expected_headers.items()) and all(
+                (query.get(k) or [None])[-1] == v for k, v in expected_query.items()
+            )
+            if ok:
+                return None
+            return error_response(401, "unauthorized", "missing or invalid credentials")
+        if isinstance(auth, SessionLogin):
+            return self._session_check(auth, headers, query)
         header = headers.get("authorization", "")
+        if isinstance(auth, JwtBearer):
+            jwt_text = header[7:].strip() if header[:7].lower() == "bearer " else ""
+            if jwt_text and self._verify(auth, jwt_text) is not None:
+                return None
+            return error_response(
+                401,
+                "invalid_token",
+                "the JWT is missing, badly signed or expired",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         if isinstance(auth, BasicAuth):
             pair = basic_pair(header) if header[:6].lower() == "basic " else None
             if pair == (self.credentials["username"], self.credentials["password"]):
@@ -192,6 +462,61 @@ class TokenEndpoint:
             "the access token is missing, invalid or expired",
             {"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+
+    def _session_check(
+        self, auth: SessionLogin, headers: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> Response | None:
+        prefix, _, suffix = auth.template.partition("{token}")
+        if auth.location == "header":
+            sent = headers.get(auth.name.lower())
+        elif auth.location == "query":
+            sent = (query.get(auth.name) or [None])[-1]
+        else:
+            sent = None
+            for part in (headers.get("cookie") or "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == auth.name:
+                    sent = value
+        token = None
+        if sent is not None and sent.startswith(prefix) and sent.endswith(suffix):
+            token = sent[len(prefix) : len(sent) - len(suffix)]
+        if self.issued_token_valid(token):
+            return None
+        return error_response(401, "unauthorized", "no session, or the session expired")
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return {
+        k: v[-1]
+        for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
+    }
+
+
+def _filled(template: Any, values: Mapping[str, Any]) -> Any:
+    """``template`` with ``{name}`` placeholders replaced as the client fills them."""
+    if isinstance(template, str):
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return match.group(0)[0] if name is None else str(values.get(name, ""))
+
+        return _FIELD.sub(fill, template)
+    if isinstance(template, Mapping):
+        return {k: _filled(v, values) for k, v in template.items()}
+    if isinstance(template, (list, tuple)):
+        return [_filled(v, values) for v in template]
+    return template
+
+
+def _put(body: dict[str, Any], path: Any, value: Any) -> None:
+    """Set ``value`` at key path ``path`` of ``body`` (a simple ``$.a.b`` JSONPath too)."""
+    if is_jsonpath(path):
+        keys: tuple[str, ...] = tuple(k for k in str(path).lstrip("$").split(".") if k)
+    else:
+        keys = field_path(path)
+    for key in keys[:-1]:
+        body = body.setdefault(key, {})
+    body[keys[-1]] = value
 
 
 def basic_pair(header: str) -> tuple[str, str] | None:
