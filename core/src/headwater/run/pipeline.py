@@ -58,6 +58,8 @@ class RunResult:
     failures: tuple[str, ...] = ()
     #: one line per resource some of whose records broke its schema, with the counts
     warnings: tuple[str, ...] = ()
+    #: the names of the resources that failed (with the children they took along)
+    failed: tuple[str, ...] = ()
 
 
 def _compares_keys_exactly(destination: str) -> bool:
@@ -203,9 +205,13 @@ def _locked_run(
             )
             failures: list[str] = []
             warnings: list[str] = []
+            failed: list[str] = []
         else:
             hold = client if destination == "duckdb" else None
-            info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
+            failed = []
+            info, failures, warnings = _run_isolated(
+                pipeline, source, connector, file_format, hold, failed_names=failed
+            )
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -251,6 +257,7 @@ def _locked_run(
         hint=hint,
         failures=tuple(failures),
         warnings=tuple(warnings),
+        failed=tuple(failed),
     )
 
 
@@ -286,6 +293,8 @@ def _run_isolated(
     connector: Connector,
     file_format: str | None,
     hold: Any = None,
+    *,
+    failed_names: list[str] | None = None,
 ) -> tuple[Any, list[str], list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
@@ -304,8 +313,9 @@ def _run_isolated(
     destination had lost them while the pipeline's state remained).
 
     ``hold``: a DuckDB job client whose connection stays open through the load
-    (:func:`_kept_open`).
+    (:func:`_kept_open`). ``failed_names``: receives the names of the resources that failed.
     """
+    failed_names = [] if failed_names is None else failed_names
     remaining = list(source.resources.selected)
     failures: list[str] = []
     if pipeline.config.restore_from_destination:
@@ -329,6 +339,7 @@ def _run_isolated(
                     # every other resource would fail the same way: one line, not one each
                     raise RunError("; ".join(failures)) from None
                 dropped = _with_descendants(connector, failed)
+                failed_names.extend(n for n in remaining if n in dropped)
                 remaining = [name for name in remaining if name not in dropped]
                 if not remaining:
                     raise RunError("; ".join(failures)) from None
@@ -336,6 +347,7 @@ def _run_isolated(
     for outcome in outcomes.values():
         if outcome.all_invalid:
             failures.append(outcome.failure())
+            failed_names.append(outcome.label.partition(".")[2])
         elif (warning := outcome.warning()) is not None:
             warnings.append(warning)
     pipeline.normalize()
