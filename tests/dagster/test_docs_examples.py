@@ -13,10 +13,12 @@ from pathlib import Path
 import duckdb
 import headwater_analytics.hooks
 import pytest
+from helpers import files_containing
 
 dg = pytest.importorskip("dagster", reason="headwater[dagster] is not installed")
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "dagster.md"
+CANARY = "canary-fan-out-0b9d"
 FENCE = re.compile(r'^```python title="(?P<title>[^"]+)"\n(?P<body>.*?)^```$', re.M | re.S)
 
 
@@ -74,9 +76,15 @@ def test_definitions_py_loads_without_settings_and_materializes(
 
 
 def test_fan_out_py_loads_each_resource_in_a_worker(
-    analytics, api_simulator, monkeypatch, headwater_env, capsys
+    analytics, api_simulator, monkeypatch, headwater_env, capsys, tmp_path
 ):
-    sim = api_simulator("analytics_odata", records={"users": 5, "groups": 6, "conversations": 7})
+    # workers are fresh interpreters (spawn): they get the plan's bytes and their
+    # environment, nothing else of this process
+    sim = api_simulator(
+        "analytics_odata",
+        records={"users": 5, "groups": 6, "conversations": 7},
+        credentials={"client_secret": CANARY},
+    )
     settings_of(monkeypatch, "analytics_odata", sim)
     module_from(block("fan_out.py"), "fan_out").main()
     out = capsys.readouterr().out.splitlines()
@@ -88,8 +96,10 @@ def test_fan_out_py_loads_each_resource_in_a_worker(
     for resource, count in (("users", 5), ("groups", 6), ("conversations", 7)):
         database = headwater_env / f"headwater_analytics_odata_{resource}.duckdb"
         with duckdb.connect(str(database)) as con:
-            (n,) = con.sql(f"select count(*) from analytics_odata_data.{resource}").fetchone()
-        assert n == count
+            rows = con.sql(f"select id from analytics_odata_data.{resource}").fetchall()
+        assert sorted(r[0] for r in rows) == sorted(str(r["id"]) for r in sim.data[resource])
+        assert len(rows) == count
+    assert files_containing(tmp_path, CANARY) == []
 
 
 def test_airflow_dag_builds_sources_inside_tasks(analytics, monkeypatch):

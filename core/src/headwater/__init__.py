@@ -11,8 +11,11 @@ Importing this package is cheap: dlt and the plugins are loaded on first use.
 This module is the one import path for connector authors: the specs, ``hookimpl``,
 :class:`Settings` (what hooks receive), the errors, the retry default, and the runtime
 paginators and authenticators a hook may return (loaded on first use: they import dlt
-and requests). ``headwater.spec`` and ``headwater.testing`` are public too; the layer
-packages (``headwater.http``, ``plugin``, ``load``, ``run``, ``cli``) are internal.
+and requests). For orchestrators: :class:`RunPlan` and :func:`plan_runs` (a run as
+picklable data, loaded on first use) and the ``headwater.dagster`` package (the
+``headwater[dagster]`` extra). ``headwater.spec`` and ``headwater.testing`` are public
+too; the layer packages (``headwater.http``, ``plugin``, ``load``, ``run``, ``cli``) are
+internal.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ if TYPE_CHECKING:
         PageNumberPaginator,
         SinglePagePaginator,
     )
+    from headwater.run.plan import RunPlan, plan_runs
 
 #: The installed distribution's version: written once, in core/pyproject.toml.
 __version__ = version("headwater")
@@ -101,6 +105,9 @@ _RUNTIME = {
     "OffsetPaginator": "headwater.http.paginators",
     "PageNumberPaginator": "headwater.http.paginators",
     "SinglePagePaginator": "headwater.http.paginators",
+    # a run described as data, for Dask, Ray or Airflow workers (docs: orchestrators)
+    "RunPlan": "headwater.run.plan",
+    "plan_runs": "headwater.run.plan",
 }
 
 __all__ = [
@@ -143,6 +150,7 @@ __all__ = [
     "ResponseRule",
     "RetryPolicy",
     "RunError",
+    "RunPlan",
     "SchemaFileError",
     "SessionLogin",
     "Settings",
@@ -153,6 +161,7 @@ __all__ = [
     "connectors",
     "from_rest_api",
     "hookimpl",
+    "plan_runs",
     "source",
 ]
 
