@@ -284,3 +284,47 @@ def test_a_window_without_dagster_partitions_is_one_clear_error():
         _partitions(spec, list(spec.resources), "3d", "2024-01-01")
     with pytest.raises(ConfigError, match="declares no incremental initial value"):
         _partitions(spec, list(spec.resources), "1d", None)
+
+
+def test_a_dagster_dlt_translator_names_the_assets(analytics, monkeypatch):
+    from dagster_dlt import DagsterDltTranslator
+
+    class Raw(DagsterDltTranslator):
+        def get_asset_spec(self, data):
+            default = super().get_asset_spec(data)
+            return default.replace_attributes(
+                key=dg.AssetKey(["raw", data.resource.name]), owners=["team:data"]
+            )
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"definitions opened a connection: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    (step,) = headwater.dagster.assets("analytics_meetings", translator=Raw())
+    specs = {k.to_user_string(): s for k, s in step.specs_by_key.items()}
+    assert set(specs) == {"raw/users", "raw/meetings"}
+    assert [d.asset_key.to_user_string() for d in specs["raw/meetings"].deps] == ["raw/users"]
+    assert specs["raw/users"].owners == ["team:data"]
+
+
+def test_a_subset_runs_only_its_resources_and_missing_settings_fail_in_one_line(
+    analytics, api_simulator, monkeypatch, tmp_path
+):
+    defs = headwater.dagster.assets("analytics_odata")
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    # no settings where the step runs: the step fails with Headwater's one line
+    result = dg.materialize(defs, instance=instance, raise_on_error=False)
+    (failure,) = result.get_step_failure_events()
+    message = failure.event_specific_data.error.message
+    assert "client_id" in message and "SOURCES__ANALYTICS_ODATA__CLIENT_ID" in message
+    assert result.get_asset_materialization_events() == []
+
+    sim = api_simulator("analytics_odata", records={"users": 3, "groups": 4, "conversations": 5})
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__ANALYTICS_ODATA__{key.upper()}", value)
+    result = dg.materialize(defs, instance=instance, selection=["analytics_odata/groups"])
+    (event,) = result.get_asset_materialization_events()
+    assert event.asset_key.to_user_string() == "analytics_odata/groups"
+    assert event.materialization.metadata["dagster/row_count"].value == 4
+    assert sim.requests_for("users") == [] and sim.requests_for("conversations") == []

@@ -28,8 +28,9 @@ from headwater.spec import Connector, Resource
 
 __all__ = ["assets"]
 
-#: A translator: the asset key of one resource (default ``[connector, resource]``).
-Translator = Callable[[Connector, Resource], "dg.AssetKey | str | Sequence[str]"]
+#: A translator: the asset key of one resource (default ``[connector, resource]``), or
+#: a ``dagster_dlt.DagsterDltTranslator``.
+Translator = Callable[[Connector, Resource], "dg.AssetKey | str | Sequence[str]"] | Any
 
 #: How long a step waits for another step's run of the same pipeline to end (seconds):
 #: Dagster may run a connector's steps (its partitions, its windowed and other assets)
@@ -61,8 +62,10 @@ def assets(
     """Dagster assets for connector ``name``: one per resource (of ``resources``, default
     all; a child's parent is included), keyed ``[name, resource]`` or by ``translator``
     (a function of the :class:`~headwater.spec.Connector` and
-    :class:`~headwater.spec.Resource` returning an asset key), in group ``group``
-    (default ``name``). A child resource's asset depends on its parent's.
+    :class:`~headwater.spec.Resource` returning an asset key, or a
+    ``dagster_dlt.DagsterDltTranslator``, whose key, group, owners, tags and automation
+    condition are used), in group ``group`` (default ``name``). A child resource's asset
+    depends on its parent's.
 
     Loading them needs the connector's declaration only: no settings, no network. Each
     materialization builds a fresh source in its step, with the settings resolved there
@@ -95,10 +98,14 @@ def assets(
     options["pipeline_name"] = pipeline or default_names(name)[0]
     destination = options.get("destination", "duckdb")
 
+    translated = _from_dlt_translator(name, chosen, translator)
+
     def key(resource: Resource) -> dg.AssetKey:
+        if resource.name in translated:
+            return translated[resource.name].key
         if translator is None:
             return dg.AssetKey([connector.name, resource.name])
-        return dg.AssetKey.from_coercible(translator(connector, resource))
+        return dg.AssetKey.from_coercible(translator(connector, resource))  # type: ignore[operator]
 
     # Dagster partitions a whole step alike: the resources of one incremental window
     # (with their children) are one step, the others another.
@@ -113,9 +120,12 @@ def assets(
                 key(r),
                 deps=[key(connector.resource(r.parent.resource))] if r.parent else [],
                 description=r.description or f"{connector.name} resource {r.name} ({r.path})",
-                group_name=group or connector.name,
+                group_name=group or _translated(translated, r, "group_name") or connector.name,
                 metadata=_declared_metadata(connector, r),
                 kinds={"headwater", destination},
+                owners=_translated(translated, r, "owners"),
+                tags=_translated(translated, r, "tags"),
+                automation_condition=_translated(translated, r, "automation_condition"),
                 skippable=True,
             )
             for r in members
@@ -125,6 +135,36 @@ def assets(
             _step(connector, step, specs, partitions, window is not None, settings, options)
         )
     return built
+
+
+def _from_dlt_translator(
+    name: str, chosen: Sequence[Resource], translator: Any
+) -> dict[str, dg.AssetSpec]:
+    """With a ``dagster_dlt.DagsterDltTranslator`` (a user's from a ``@dlt_assets``
+    setup): its asset spec of each resource, from the resources of a source built
+    without settings (nothing resolved, nothing fetched). Otherwise nothing."""
+    try:
+        from dagster_dlt import DagsterDltTranslator
+        from dagster_dlt.translator import DltResourceTranslatorData
+    except ImportError:  # dagster-dlt is in the extra; a bare dagster install works too
+        return {}
+    if not isinstance(translator, DagsterDltTranslator):
+        return {}
+    from headwater.load.assemble import build_source
+
+    source = build_source(name, resources=[r.name for r in chosen], lazy=True)
+    return {
+        r.name: translator.get_asset_spec(
+            DltResourceTranslatorData(resource=source.resources[r.name], pipeline=None)
+        )
+        for r in chosen
+    }
+
+
+def _translated(translated: Mapping[str, dg.AssetSpec], resource: Resource, attr: str) -> Any:
+    """``attr`` of the dlt translator's spec of ``resource`` (``None`` without one)."""
+    spec = translated.get(resource.name)
+    return None if spec is None else getattr(spec, attr)
 
 
 def _window(connector: Connector, name: str) -> str | None:
