@@ -328,3 +328,27 @@ def test_a_subset_runs_only_its_resources_and_missing_settings_fail_in_one_line(
     assert event.asset_key.to_user_string() == "analytics_odata/groups"
     assert event.materialization.metadata["dagster/row_count"].value == 4
     assert sim.requests_for("users") == [] and sim.requests_for("conversations") == []
+
+
+def test_a_secret_in_the_query_string_stays_out_of_dagster(
+    headwater_plugins, api_simulator, monkeypatch, tmp_path, capfd
+):
+    # hr sends its API key in the query string: the failing request's URL holds it
+    import headwater_hr.hooks
+
+    headwater_plugins(headwater_hr.hooks)
+    sim = api_simulator("hr", records={"employees": 5}, credentials={"api_key": CANARY})
+    sim.add_fault(Fault("status", status=400, resource="employees", count=None))
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__HR__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    result = dg.materialize(headwater.dagster.assets("hr"), instance=instance, raise_on_error=False)
+    (failure,) = result.get_step_failure_events()
+    assert "HTTP 400" in failure.event_specific_data.error.message
+    assert sim.requests_for("employees")  # the key was sent
+    out, err = capfd.readouterr()
+    assert CANARY not in out + err
+    assert not [e for e in instance.all_logs(result.run_id) if CANARY in str(e)]
+    assert files_containing(tmp_path, CANARY) == []
