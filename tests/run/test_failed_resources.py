@@ -8,7 +8,7 @@ from headwater.run.pipeline import run_connector
 from headwater.testing import Fault
 
 
-def test_a_failed_parent_takes_its_children_and_the_others_load(headwater_plugins, api_simulator):
+def test_failed_resources_are_named_and_the_others_load(headwater_plugins, api_simulator):
     headwater_plugins(headwater_analytics.hooks)
     sim = api_simulator("analytics_odata", records={"users": 4, "groups": 3, "conversations": 2})
     sim.add_fault(Fault("status", status=400, resource="groups", count=None))
