@@ -187,7 +187,11 @@ def _windowed(window: str = "1d") -> Connector:
                 pagination=OffsetPagination(limit=500),
                 schema="schemas/events.json",
                 incremental=IncrementalSpec(  # type: ignore[call-arg]
-                    cursor_field="timestamp", param="since", initial="2024-01-01", window=window
+                    cursor_field="timestamp",
+                    param="since",
+                    end_param="until",
+                    initial="2024-01-01",
+                    window=window,
                 ),
             )
         ],
@@ -195,7 +199,7 @@ def _windowed(window: str = "1d") -> Connector:
 
 
 @pytest.mark.skipif(
-    "window" not in {f.name for f in attrs.fields(IncrementalSpec)},
+    "window" not in {f.name for f in attrs.fields(IncrementalSpec)},  # HAS_WINDOWS
     reason="IncrementalSpec has no `window` yet (the incremental issue adds it): "
     "partitioned assets are built only for resources that declare windows",
 )
@@ -229,12 +233,23 @@ def test_windowed_resource_is_daily_partitioned_and_a_partition_runs_its_window(
     assert loaded == served
 
 
+HAS_WINDOWS = "window" in {f.name for f in attrs.fields(IncrementalSpec)}
+
+
 @attrs.frozen
 class _Windowed(IncrementalSpec):
     """An incremental spec with a window, as the incremental issue declares one (here
     before that lands, for the definitions side only)."""
 
     window: str | None = None
+
+
+def _windowed_spec(*args, **kwargs) -> IncrementalSpec:
+    """The installed IncrementalSpec with a window (and the API's end parameter a
+    window needs), or a stand-in before the incremental issue lands."""
+    if HAS_WINDOWS:
+        return IncrementalSpec(*args, end_param="until", **kwargs)  # type: ignore[call-arg]
+    return _Windowed(*args, **kwargs)
 
 
 def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater_plugins):
@@ -247,7 +262,7 @@ def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater
                 name="events",
                 path="/events",
                 schema="schemas/events.json",
-                incremental=_Windowed(
+                incremental=_windowed_spec(
                     "timestamp", "since", initial="2024-01-01T00:00:00Z", window="1h"
                 ),
             ),
@@ -280,7 +295,9 @@ def test_a_window_without_dagster_partitions_is_one_clear_error():
         package="headwater_analytics",
         resources=[Resource(name="events", path="/e", schema="schemas/events.json")],
     )
-    with pytest.raises(ConfigError, match=r"window '3d' has no Dagster partitions; use one of"):
+    with pytest.raises(
+        ConfigError, match=r"window '3d' has no Dagster partitions; use 1h, 1d or 7d"
+    ):
         _partitions(spec, list(spec.resources), "3d", "2024-01-01")
     with pytest.raises(ConfigError, match="declares no incremental initial value"):
         _partitions(spec, list(spec.resources), "1d", None)

@@ -37,13 +37,13 @@ Translator = Callable[[Connector, Resource], "dg.AssetKey | str | Sequence[str]"
 #: at once, and one pipeline runs once at a time (``headwater run``'s lock).
 DEFAULT_LOCK_TIMEOUT = 600.0
 
-#: An incremental window -> the Dagster partitions of that length.
-_PARTITIONS: Mapping[str, type] = {
-    "1h": dg.HourlyPartitionsDefinition,
-    "1d": dg.DailyPartitionsDefinition,
-    "7d": dg.WeeklyPartitionsDefinition,
-    "1w": dg.WeeklyPartitionsDefinition,
+#: Window length (seconds) -> the Dagster partitions of that length.
+_PARTITIONS: Mapping[int, type] = {
+    3600: dg.HourlyPartitionsDefinition,
+    86400: dg.DailyPartitionsDefinition,
+    7 * 86400: dg.WeeklyPartitionsDefinition,
 }
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 #: run_connector's options a definition may fix (its own: name, settings, resources)
 _RUN_OPTIONS = frozenset(inspect.signature(_run).parameters) - {"name", "settings", "resources"}
@@ -178,23 +178,32 @@ def _window(connector: Connector, name: str) -> str | None:
 def _partitions(
     connector: Connector, members: list[Resource], window: str | None, start: str | None
 ) -> dg.PartitionsDefinition | None:
+    """The time partitions of a step whose top-level resource has windows of ``window``,
+    from ``start`` (default: the incremental spec's ``initial``) on."""
     if window is None:
         return None
-    kind = _PARTITIONS.get(window)
     top = next(r for r in members if r.parent is None)
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", window)
+    kind = _PARTITIONS.get(int(match[1]) * _UNITS[match[2]]) if match else None
     if kind is None:
         raise ConfigError(
             f"resource {connector.name}.{top.name}: incremental window {window!r} has no "
-            f"Dagster partitions; use one of {', '.join(_PARTITIONS)}"
+            "Dagster partitions; use 1h, 1d or 7d"
         )
-    first = start or (top.incremental.initial if top.incremental else None)
+    incremental = top.incremental
+    first = start or (incremental.initial if incremental else None)
     if not first:
         raise ConfigError(
             f"resource {connector.name}.{top.name} declares no incremental initial value "
             "to start its partitions at; pass partitions_start='YYYY-MM-DD'"
         )
     try:
-        begin = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
+        # the spec reads its own initial (a date, or a value in its declared format)
+        parse = getattr(incremental, "parse_initial", None)
+        if parse is not None and not start:
+            begin = parse(first)
+        else:
+            begin = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
             f"resource {connector.name}.{top.name}: partitions start {first!r} is not an "

@@ -205,13 +205,9 @@ def _locked_run(
             )
             failures: list[str] = []
             warnings: list[str] = []
-            failed: list[str] = []
         else:
             hold = client if destination == "duckdb" else None
-            failed = []
-            info, failures, warnings = _run_isolated(
-                pipeline, source, connector, file_format, hold, failed_names=failed
-            )
+            info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
     except Exception as exc:
         known = explain(exc)
         if known is not None:
@@ -257,7 +253,7 @@ def _locked_run(
         hint=hint,
         failures=tuple(failures),
         warnings=tuple(warnings),
-        failed=tuple(failed),
+        failed=tuple(getattr(failures, "resources", ())),
     )
 
 
@@ -287,14 +283,21 @@ def _kept_open(client: Any) -> Iterator[None]:
         client.sql_client.close_connection()
 
 
+class _Failures(list):
+    """One line per failed resource (a list of str, as before), and in ``resources``
+    the names of the resources that failed, with the children they took along."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: list[str] = []
+
+
 def _run_isolated(
     pipeline: Any,
     source: Any,
     connector: Connector,
     file_format: str | None,
     hold: Any = None,
-    *,
-    failed_names: list[str] | None = None,
 ) -> tuple[Any, list[str], list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
@@ -313,11 +316,11 @@ def _run_isolated(
     destination had lost them while the pipeline's state remained).
 
     ``hold``: a DuckDB job client whose connection stays open through the load
-    (:func:`_kept_open`). ``failed_names``: receives the names of the resources that failed.
+    (:func:`_kept_open`). The failures are :class:`_Failures`: their ``resources`` name
+    the resources that failed.
     """
-    failed_names = [] if failed_names is None else failed_names
     remaining = list(source.resources.selected)
-    failures: list[str] = []
+    failures = _Failures()
     if pipeline.config.restore_from_destination:
         # What pipeline.run() does first: on a runner whose working directory starts
         # empty (a container, CI), incremental cursors come back from the destination.
@@ -339,7 +342,7 @@ def _run_isolated(
                     # every other resource would fail the same way: one line, not one each
                     raise RunError("; ".join(failures)) from None
                 dropped = _with_descendants(connector, failed)
-                failed_names.extend(n for n in remaining if n in dropped)
+                failures.resources.extend(n for n in remaining if n in dropped)
                 remaining = [name for name in remaining if name not in dropped]
                 if not remaining:
                     raise RunError("; ".join(failures)) from None
@@ -347,7 +350,7 @@ def _run_isolated(
     for outcome in outcomes.values():
         if outcome.all_invalid:
             failures.append(outcome.failure())
-            failed_names.append(outcome.label.partition(".")[2])
+            failures.resources.append(outcome.label.partition(".")[2])
         elif (warning := outcome.warning()) is not None:
             warnings.append(warning)
     pipeline.normalize()
