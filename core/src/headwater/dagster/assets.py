@@ -46,7 +46,14 @@ _PARTITIONS: Mapping[int, type] = {
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 #: run_connector's options a definition may fix (its own: name, settings, resources)
-_RUN_OPTIONS = frozenset(inspect.signature(_run).parameters) - {"name", "settings", "resources"}
+_RUN_OPTIONS = frozenset(inspect.signature(_run).parameters) - {
+    "name",
+    "settings",
+    "resources",
+    # a partition is the window of a windowed step
+    "start",
+    "end",
+}
 
 
 def assets(
