@@ -58,6 +58,8 @@ class RunResult:
     failures: tuple[str, ...] = ()
     #: one line per resource some of whose records broke its schema, with the counts
     warnings: tuple[str, ...] = ()
+    #: the names of the resources that failed (with the children they took along)
+    failed: tuple[str, ...] = ()
 
 
 def _compares_keys_exactly(destination: str) -> bool:
@@ -251,6 +253,7 @@ def _locked_run(
         hint=hint,
         failures=tuple(failures),
         warnings=tuple(warnings),
+        failed=tuple(getattr(failures, "resources", ())),
     )
 
 
@@ -280,6 +283,15 @@ def _kept_open(client: Any) -> Iterator[None]:
         client.sql_client.close_connection()
 
 
+class _Failures(list):
+    """One line per failed resource (a list of str, as before), and in ``resources``
+    the names of the resources that failed, with the children they took along."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: list[str] = []
+
+
 def _run_isolated(
     pipeline: Any,
     source: Any,
@@ -304,10 +316,11 @@ def _run_isolated(
     destination had lost them while the pipeline's state remained).
 
     ``hold``: a DuckDB job client whose connection stays open through the load
-    (:func:`_kept_open`).
+    (:func:`_kept_open`). The failures are :class:`_Failures`: their ``resources`` name
+    the resources that failed.
     """
     remaining = list(source.resources.selected)
-    failures: list[str] = []
+    failures = _Failures()
     if pipeline.config.restore_from_destination:
         # What pipeline.run() does first: on a runner whose working directory starts
         # empty (a container, CI), incremental cursors come back from the destination.
@@ -329,6 +342,7 @@ def _run_isolated(
                     # every other resource would fail the same way: one line, not one each
                     raise RunError("; ".join(failures)) from None
                 dropped = _with_descendants(connector, failed)
+                failures.resources.extend(n for n in remaining if n in dropped)
                 remaining = [name for name in remaining if name not in dropped]
                 if not remaining:
                     raise RunError("; ".join(failures)) from None
@@ -336,6 +350,7 @@ def _run_isolated(
     for outcome in outcomes.values():
         if outcome.all_invalid:
             failures.append(outcome.failure())
+            failures.resources.append(outcome.label.partition(".")[2])
         elif (warning := outcome.warning()) is not None:
             warnings.append(warning)
     pipeline.normalize()
