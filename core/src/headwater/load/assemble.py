@@ -41,6 +41,14 @@ from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
 from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.incremental import (
+    Plan,
+    Prefix,
+    RunBounds,
+    SliceFilter,
+    bounded_request,
+    merged_slices,
+)
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
 from headwater.plugin.manager import Registry, get_registry
@@ -419,17 +427,25 @@ def build_source(
     arrow: bool | None = None,
     unique_keys: bool = False,
     lazy: bool = False,
+    bounds: RunBounds | None = None,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
     ``unique_keys``: see :func:`assemble`).
 
     ``lazy``: resolve the settings when the source is first extracted, not now (no
     secret is read here; a settings problem is raised by the extraction). Otherwise
-    every settings problem is raised here."""
+    every settings problem is raised here. ``bounds``: the time range of incremental
+    reads (a backfill, checkpoints; see :mod:`headwater.load.incremental`)."""
     if not lazy:
         pm, connector, resolved = _prepare(name, settings, pm)
         return assemble(
-            connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+            connector,
+            resolved,
+            pm,
+            resources=resources,
+            arrow=arrow,
+            unique_keys=unique_keys,
+            bounds=bounds,
         )
     registry = get_registry() if pm is None else Registry(pm)
     connector = registry.get(name)
@@ -446,6 +462,7 @@ def build_source(
         arrow=arrow,
         unique_keys=unique_keys,
         resolve=resolve,
+        bounds=bounds,
     )
 
 
@@ -517,6 +534,11 @@ class _Runtime:
                 f"{', '.join(self.connector.resource_names)} when headwater.source() built "
                 "the source; build the source again after changing its settings"
             )
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved settings (once :meth:`parts` resolved them)."""
+        return self._settings if self._settings is not None else self.structure
 
     def parts(self, resource: Resource) -> _Parts:
         """``resource``'s parts (resolving the settings first, once, when lazy)."""
@@ -602,6 +624,7 @@ def assemble(
     arrow: bool | None = None,
     unique_keys: bool = False,
     resolve: Callable[[], Settings] | None = None,
+    bounds: RunBounds | None = None,
 ) -> DltSource:
     """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
 
@@ -616,6 +639,7 @@ def assemble(
     ``resolve``: ``settings`` are only a preview (no secrets; see
     :func:`~headwater.settings.preview_settings`) that shapes the source; ``resolve``
     returns the real settings when the source is first extracted.
+    ``bounds``: see :func:`build_source`.
     """
     import dlt
     from dlt.extract import DltSource
@@ -665,6 +689,7 @@ def assemble(
                 merge=disposition == "merge",
                 unique_key=unique_key,
                 steps=steps,
+                bounds=bounds,
             )
             built[resource.name] = dlt.resource(pages.function(), **hints)
         else:
@@ -781,6 +806,7 @@ class _TopLevelPages:
     merge: bool = False
     unique_key: tuple[str, str] | None = None
     steps: _Steps | None = None
+    bounds: RunBounds | None = None
 
     def function(self) -> Callable[..., Iterator[Any]]:
         """The resource's generator function (named after the resource, as dlt wants)."""
@@ -788,9 +814,13 @@ class _TopLevelPages:
         arrow_columns, not_null, row_ids = self.arrow_columns, self.not_null, self.row_ids
         merge, unique_key, steps = self.merge, self.unique_key, self.steps
 
-        def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        def read(
+            parts: _Parts, params: dict[str, Any] | None = None, given: Any = None
+        ) -> Iterator[Any]:
             endpoint, validator = parts.endpoint, parts.validator
-            if parts.parallel > 1:
+            if given is not None:
+                pages = given
+            elif parts.parallel > 1:
                 assert isinstance(resource.pagination, OffsetPagination)
                 pages = iter_pages_parallel(
                     endpoint, resource.pagination, parts.parallel, params=params
@@ -841,29 +871,66 @@ class _TopLevelPages:
                 yield from tagged(read)
 
         else:
-            import dlt
+            bounds = self.bounds or RunBounds()
 
-            # Quarantine rows (the record as JSON, and the error) come out of the same
-            # generator and carry no cursor: dlt must pass them, not fail on them.
-            cursor = dlt.sources.incremental(
-                incremental.cursor_field,
-                initial_value=incremental.initial,
-                on_cursor_value_missing="include",
-            )
-
-            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-                def since(parts: _Parts) -> Iterator[Any]:
-                    params = dict(parts.endpoint.params)
-                    last = cursor.last_value
-                    if last is not None:
-                        params[incremental.param] = _rfc3339(last)
-                    return read(parts, params)
-
-                yield from tagged(since)
+            def pages() -> Iterator[Any]:  # type: ignore[misc]
+                yield from tagged(
+                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read)
+                )
 
         pages.__name__ = resource.name
         pages.__qualname__ = resource.name
         return pages
+
+
+def _incremental_read(
+    runtime: _Runtime,
+    resource: Resource,
+    parts: _Parts,
+    bounds: RunBounds,
+    read: Callable[..., Iterator[Any]],
+) -> Iterator[Any]:
+    """An incremental resource's items: its planned slices (see
+    :mod:`headwater.load.incremental`), ``parallel_windows`` at once, each slice's
+    records filtered by :class:`SliceFilter`; the position advances in the resource's
+    dlt state as slices complete in order."""
+    import dlt
+
+    spec = resource.incremental
+    assert spec is not None
+    settings = runtime.settings
+    workers = int(settings.get("parallel_windows") or 1)
+    plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
+    plan.limit(workers if bounds.checkpoint else None)
+    endpoint = parts.endpoint
+    drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+    filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
+
+    def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
+        lower, upper = plan.slices[index]
+        params, body = bounded_request(
+            spec, endpoint.params, endpoint.json, lower, upper, plan.found
+        )
+        bound = attrs.evolve(endpoint, params=params, json=body)
+        return filters[index].pages(iter_pages(bound))
+
+    prefix = Prefix(len(plan.slices))
+    validator = parts.validator
+
+    def completed(index: int) -> None:
+        before = prefix.done
+        after = prefix.complete(index)
+        for done in range(before, after):
+            plan.advance(plan.slices[done], filters[done].latest, filters[done].found)
+
+    merged = merged_slices(slice_pages, len(plan.slices), workers, completed)
+    yield from read(parts, None, merged if workers > 1 else prefetched(merged))
+    if validator is not None:
+        for sliced in filters:
+            yield from validator.quarantined(sliced.unreadable, sliced.error)
+    plan.finish()
+    if plan.more:
+        bounds.pending.add(resource.name)
 
 
 #: Key types whose values reach the destination as the API sent them. dlt parses the
