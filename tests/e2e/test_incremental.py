@@ -288,3 +288,21 @@ def test_killed_run_resumes_after_the_last_loaded_slice(mode, serve):
     final = _table()
     assert len(final) == len(set(final))  # exactly once, though the table appends
     assert sorted(final) == expected
+
+
+def test_parallel_windows_read_slices_at_once_and_load_each_record_once(serve):
+    sim = serve(timed(window="30m", write_disposition="append"), latency=0.02)
+    settings = {**sim.settings, "parallel_windows": 4}
+    result = run_connector(
+        "timed", settings, start="2024-01-01T00:00:00Z", end="2024-01-01T05:00:00Z"
+    )
+    assert sim.peak_concurrency >= 3
+    starts = sorted({r.query["start"][0] for r in sim.requests_for("events")})
+    assert len(starts) == 10  # every slice read, each once
+    assert len(sim.requests_for("events")) == len(
+        {(r.query["start"][0], r.query.get("offset", ["0"])[0]) for r in sim.requests_for("events")}
+    )
+    loaded = [r[0] for r in rows(result.location, "select id from timed_data.events")]
+    assert len(loaded) == len(set(loaded))
+    assert sorted(loaded) == in_range(sim, T0, T0 + timedelta(hours=5))
+    assert result.row_counts["events"] == len(loaded)
