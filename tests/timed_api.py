@@ -52,8 +52,9 @@ def timed(write_disposition: str = "merge", **incremental) -> Connector:
 class TimedPlugin:
     """Declares one variant of ``timed`` and supplies its schema."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, schemas: dict | None = None) -> None:
         self.connector = connector
+        self.schemas = schemas or {}
 
     @hookimpl
     def headwater_connectors(self):
@@ -61,7 +62,9 @@ class TimedPlugin:
 
     @hookimpl
     def headwater_record_schema(self, connector, resource):
-        return SCHEMA if connector.name == "timed" else None
+        if connector.name != "timed":
+            return None
+        return self.schemas.get(resource.name, SCHEMA)
 
 
 def from_env() -> Connector:
@@ -79,3 +82,36 @@ CLI = (
     "from headwater.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
+
+
+def with_children(**incremental) -> Connector:
+    """``users`` (plain) and ``meetings``: one request per user, incremental per user."""
+    options = {"cursor_field": "ts", "param": "start", "end_param": "end"}
+    options.update(incremental)
+    from headwater.spec import ParentSpec
+
+    return Connector(
+        name="timed",
+        package="headwater_directory",
+        resources=[
+            Resource(
+                name="users",
+                path="/v1/users",
+                schema="unused.json",
+                data_selector="data",
+                pagination=OffsetPagination(limit=50),
+            ),
+            Resource(
+                name="meetings",
+                path="/v1/users/{uid}/meetings",
+                schema="unused.json",
+                data_selector="data",
+                pagination=OffsetPagination(limit=50),
+                parent=ParentSpec(
+                    resource="users", field="id", placeholder="uid", column="user_id"
+                ),
+                primary_key=("user_id", "id"),
+                incremental=IncrementalSpec(**options),
+            ),
+        ],
+    )

@@ -306,3 +306,42 @@ def test_parallel_windows_read_slices_at_once_and_load_each_record_once(serve):
     assert len(loaded) == len(set(loaded))
     assert sorted(loaded) == in_range(sim, T0, T0 + timedelta(hours=5))
     assert result.row_counts["events"] == len(loaded)
+
+
+# ------------------------------------------------------------- per-parent positions
+
+
+def test_child_resource_keeps_a_position_per_parent(
+    headwater_plugins, api_simulator, headwater_env, duckdb_pipeline
+):
+    from headwater.load.assemble import build_source
+    from timed_api import SCHEMA, TimedPlugin, with_children
+
+    connector = with_children()
+    user_schema = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    headwater_plugins(TimedPlugin(connector, {"users": user_schema}))
+    sim = api_simulator(
+        connector,
+        schemas={"users": user_schema, "meetings": SCHEMA},
+        records={"users": 5, "meetings": 4},
+    )
+    settings = {"start_date": "2024-01-01", **sim.settings}
+    pipeline = duckdb_pipeline("children")
+    first_end = T0 + timedelta(days=1)
+    pipeline.run(build_source("timed", settings, bounds=RunBounds(end=first_end)))
+    expected = sum(len(v) for v in sim.data["meetings"].values())
+    assert len(rows(pipeline, "select id from meetings")) == expected
+    state = pipeline.state["sources"]["timed"]["resources"]["meetings"][STATE_KEY]
+    old_users = [u["id"] for u in sim.data["users"]]
+    assert state["parents"] == {u: "2024-01-02T00:00:00Z" for u in old_users}
+
+    sim.grow("users", 2)
+    sim.reset_log()
+    pipeline.run(build_source("timed", settings, bounds=RunBounds(end=T0 + timedelta(days=2))))
+    starts = {r.path.split("/")[3]: r.query["start"][0] for r in sim.requests_for("meetings")}
+    new_users = [u["id"] for u in sim.data["users"] if u["id"] not in old_users]
+    assert {starts[u] for u in old_users} == {"2024-01-02T00:00:00Z"}  # each its own position
+    assert {starts[u] for u in new_users} == {"2024-01-01T00:00:00Z"}  # first time: start_date
+    total = sum(len(v) for v in sim.data["meetings"].values())
+    loaded = rows(pipeline, "select user_id, id from meetings")
+    assert len(loaded) == len(set(loaded)) == total

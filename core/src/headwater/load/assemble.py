@@ -42,6 +42,8 @@ from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
 from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
 from headwater.load.incremental import (
+    STATE_KEY,
+    ParentPositions,
     Plan,
     Prefix,
     RunBounds,
@@ -695,7 +697,7 @@ def assemble(
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
-                _children_of(runtime, resource), data_from=parent, **hints
+                _children_of(runtime, resource, incremental, bounds), data_from=parent, **hints
             )
     source = DltSource(dlt_schema, connector.name, list(built.values()))
     steps.source = source
@@ -933,6 +935,132 @@ def _incremental_read(
         bounds.pending.add(resource.name)
 
 
+def _incremental_children(
+    runtime: _Runtime,
+    resource: Resource,
+    spec: IncrementalSpec,
+    bounds: RunBounds,
+) -> Callable[[Any], Iterator[Any]]:
+    """A child transformer whose requests carry each parent's own time range.
+
+    The range of a parent is ``[its position - lookback, end)`` (first time: the
+    ``start_date`` setting or ``initial``; a backfill: ``[start, end)`` for every
+    parent, positions untouched). After the parent's pages are read its position
+    moves to the end (an API with an end parameter) or to the latest cursor read."""
+    parent = resource.parent
+    assert parent is not None
+    placeholder = "{" + parent.placeholder + "}"
+
+    def fetch_one(endpoint: Endpoint, value: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+        if value is None:
+            raise ResponseError(
+                f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
+                f"has no {parent.field!r}, needed in {resource.path}"
+            )
+        params, body = bounded_request(spec, endpoint.params, endpoint.json, lower, upper)
+        bound = attrs.evolve(
+            endpoint, path=endpoint.path.replace(placeholder, quote(str(value), safe=""))
+        )
+        bound = attrs.evolve(bound, params=params, json=body)
+        drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+        sliced = SliceFilter(spec, lower, upper, drop)
+        rows: list[dict] = []
+        pages = iter_pages(
+            bound,
+            paginator=copy.deepcopy(endpoint.paginator),
+            label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
+        )
+        for page in sliced.pages(pages):
+            for row in page:
+                row[parent.column] = value
+            rows.extend(page)
+        return rows, sliced
+
+    def children(parents: Any, meta: Any = None) -> Iterator[Any]:
+        import dlt
+
+        hints = getattr(meta, "hints", None) or {}
+        table = getattr(meta, "table_name", None) or hints.get("table_name")
+        if table == quarantine_table(parent.resource):
+            return
+        try:
+            parts = runtime.parts(resource)
+            settings = runtime.settings
+            root = dlt.current.resource_state().setdefault(STATE_KEY, {})
+            positions = ParentPositions(root)
+            keys = _parent_keys(parent, parents)
+            ranges = _parent_ranges(spec, settings, bounds, positions, keys)
+            validator = parts.validator
+
+            def fetch(item: tuple[Any, Any, Any]) -> tuple[Any, list[dict], Any, Any]:
+                value, lower, upper = item
+                with parts.slots:
+                    rows, sliced = fetch_one(parts.endpoint, value, lower, upper)
+                return value, rows, sliced, upper
+
+            workers = min(parts.workers, max(len(ranges), 1))
+            pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+            results = pool.map(fetch, ranges) if pool is not None else map(fetch, ranges)
+            try:
+                for value, rows, sliced, upper in results:
+                    page = [rows] if rows else []
+                    yield from validator.pages(page) if validator is not None else page
+                    if validator is not None and sliced.unreadable:
+                        yield from validator.quarantined(sliced.unreadable, sliced.error)
+                    if bounds.backfill:
+                        continue
+                    reached = upper if spec.end_param is not None else sliced.latest
+                    if reached is not None:
+                        positions.set(value, reached)
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            positions.trim()
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name
+            raise
+
+    children.__name__ = resource.name
+    children.__qualname__ = resource.name
+    return children
+
+
+def _parent_keys(parent: Any, parents: Any) -> list[Any]:
+    """The parent key of each parent record (dicts, or an Arrow table's column)."""
+    if hasattr(parents, "column_names"):
+        if parent.field not in parents.column_names:
+            return [None] * parents.num_rows
+        return parents.column(parent.field).to_pylist()
+    items = parents if isinstance(parents, list) else [parents]
+    return [item.get(parent.field) for item in items]
+
+
+def _parent_ranges(
+    spec: IncrementalSpec,
+    settings: Mapping[str, Any],
+    bounds: RunBounds,
+    positions: ParentPositions,
+    values: Sequence[Any],
+) -> list[tuple[Any, Any, Any]]:
+    """``(parent value, lower, upper)`` of each parent's request."""
+    from datetime import datetime, timezone
+
+    from headwater.timebounds import parse_duration
+
+    end = bounds.end or datetime.now(timezone.utc)
+    if bounds.backfill:
+        return [(value, bounds.start, end) for value in values]
+    initial = settings.get("start_date") or spec.initial
+    first = None if initial is None else spec.parse_initial(initial)
+    lookback = parse_duration(spec.lookback, "lookback") if spec.lookback else None
+    out = []
+    for value in values:
+        own = positions.get(value) if value is not None else None
+        lower = first if own is None else (own - lookback if lookback else own)
+        out.append((value, lower, end if spec.end_param is not None else None))
+    return out
+
+
 #: Key types whose values reach the destination as the API sent them. dlt parses the
 #: text of a date-time key (two spellings of one instant become one value) and may
 #: round a double: keys of those types are left to dlt's deduplication.
@@ -1016,13 +1144,22 @@ def _rfc3339(value: Any) -> str:
     return str(value)
 
 
-def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Iterator[Any]]:
+def _children_of(
+    runtime: _Runtime,
+    resource: Resource,
+    incremental: IncrementalSpec | None = None,
+    bounds: RunBounds | None = None,
+) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
     concurrently (``max_workers`` at a time for the whole resource); each record gets
-    its parent's key."""
+    its parent's key. With ``incremental``, each parent has its own position
+    (:class:`~headwater.load.incremental.ParentPositions`): the request for a parent
+    starts where that parent's last one ended."""
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
+    if incremental is not None:
+        return _incremental_children(runtime, resource, incremental, bounds or RunBounds())
 
     def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
         if value is None:
