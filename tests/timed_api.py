@@ -115,3 +115,22 @@ def with_children(**incremental) -> Connector:
             ),
         ],
     )
+
+
+#: the plugin an installed ``timed`` distribution would register (see :func:`install`)
+PLUGIN = TimedPlugin(from_env())
+
+
+def install(root) -> dict[str, str]:
+    """Write a ``timed`` distribution's metadata under ``root``; returns the environment
+    (``PYTHONPATH``) under which a CLI subprocess finds the connector."""
+    from pathlib import Path
+
+    site = Path(root) / "site"
+    info = site / "timed_api-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: timed-api\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[headwater]\ntimed = timed_api:PLUGIN\n")
+    tests = str(Path(__file__).resolve().parent)
+    paths = [str(site), tests, os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}

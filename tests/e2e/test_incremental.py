@@ -10,8 +10,10 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import headwater
 import pytest
+import timed_api
 from headwater.load.incremental import STATE_KEY, RunBounds
 from headwater.run.pipeline import run_connector
+from headwater.testing.conformance import ConformanceSuite
 from headwater.timebounds import format_bound, parse_instant
 from timed_api import TimedPlugin, timed
 
@@ -345,3 +347,26 @@ def test_child_resource_keeps_a_position_per_parent(
     total = sum(len(v) for v in sim.data["meetings"].values())
     loaded = rows(pipeline, "select user_id, id from meetings")
     assert len(loaded) == len(set(loaded)) == total
+
+
+# ------------------------------------------------------------------ conformance
+
+
+class TestTimedConformance(ConformanceSuite):
+    """The whole suite, backfill and resume-after-kill included, on a windowable API."""
+
+    connector = "timed"
+    plugins = (timed_api.PLUGIN,)
+
+    @pytest.fixture(autouse=True)
+    def _entry_point(self, tmp_path, monkeypatch):
+        for key, value in timed_api.install(tmp_path).items():
+            monkeypatch.setenv(key, value)
+
+    @pytest.fixture
+    def serve(self, spec, api_simulator):
+        def start(**options):
+            schemas = {"events": timed_api.SCHEMA}
+            return api_simulator(spec, records={"events": 250}, schemas=schemas, **options)
+
+        return start

@@ -680,6 +680,8 @@ class Simulator:
         if spec.incremental is None:
             return latest
         field = spec.incremental.cursor_field
+        if spec.incremental.end_param is not None:
+            return _bump_to_now(spec.incremental, records, latest)
         for record in records:
             if field not in record:
                 continue
@@ -1043,6 +1045,23 @@ class Simulator:
             state.filtered.clear()
         state.filtered[key] = items
         return items
+
+
+def _bump_to_now(spec: Any, records: list[dict[str, Any]], latest: float | None) -> float | None:
+    """New or changed records of an API with an end parameter: their cursor is now (a
+    millisecond apart each), so the next run, whose range ends when it starts, reads
+    them, and the last run, which ended before, did not."""
+    from datetime import datetime, timezone
+
+    field = spec.cursor_field
+    fmt = spec.record_format or "iso8601"
+    for record in records:
+        if field not in record:
+            continue
+        key = max(time.time(), (latest or 0) + 0.001)
+        record[field] = format_bound(datetime.fromtimestamp(key, timezone.utc), fmt)
+        latest = key
+    return latest
 
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
