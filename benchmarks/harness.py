@@ -818,6 +818,23 @@ def bench_startup(args: argparse.Namespace) -> dict[str, Any]:
         'python -c "import dlt"': [sys.executable, "-c", "import dlt"],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
+    # the piped peers' start-up, which their rows of the side-by-side table include
+    from benchmarks.peers import PeerUnavailable, ensure_venv
+
+    try:
+        airbyte = ensure_venv("airbyte")
+        commands["Airbyte source-declarative-manifest spec"] = [
+            str(airbyte.parent / "source-declarative-manifest"),
+            "spec",
+        ]
+        singer = ensure_venv("singer")
+        commands["Singer SDK tap imports"] = [
+            str(singer),
+            "-c",
+            "import singer_sdk, singer_sdk.streams, singer_sdk.authenticators",
+        ]
+    except PeerUnavailable as exc:
+        print(f"   peers' start-up not measured: {exc}")
     print(f"\n-- startup: median of {STARTUP_RUNS} runs each (after a warm-up) ...", flush=True)
     work = Path(tempfile.mkdtemp(prefix="headwater-bench-startup-"))
     results: dict[str, Any] = {}
