@@ -818,6 +818,23 @@ def bench_startup(args: argparse.Namespace) -> dict[str, Any]:
         'python -c "import dlt"': [sys.executable, "-c", "import dlt"],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
+    # the piped peers' start-up, which their rows of the side-by-side table include
+    from benchmarks.peers import PeerUnavailable, ensure_venv
+
+    try:
+        airbyte = ensure_venv("airbyte")
+        commands["Airbyte source-declarative-manifest spec"] = [
+            str(airbyte.parent / "source-declarative-manifest"),
+            "spec",
+        ]
+        singer = ensure_venv("singer")
+        commands["Singer SDK tap imports"] = [
+            str(singer),
+            "-c",
+            "import singer_sdk, singer_sdk.streams, singer_sdk.authenticators",
+        ]
+    except PeerUnavailable as exc:
+        print(f"   peers' start-up not measured: {exc}")
     print(f"\n-- startup: median of {STARTUP_RUNS} runs each (after a warm-up) ...", flush=True)
     work = Path(tempfile.mkdtemp(prefix="headwater-bench-startup-"))
     results: dict[str, Any] = {}
@@ -1092,6 +1109,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="measure the guarded cases and write their ratios as the new baseline",
     )
     parser.add_argument(
+        "--from-results",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="with --check or --update-baseline: use the results file of an earlier run "
+        "(e.g. benchmarks/results/latest.json) instead of measuring",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         default=BASELINE,
@@ -1202,6 +1227,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.extra_env[key] = value
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    if args.from_results is not None and not (args.check or args.update_baseline):
+        parser.error("--from-results needs --check or --update-baseline")
     if (args.check or args.update_baseline) and (
         len(args.counts) != 1 or "requests_loop" not in args.case_list or args.quick
     ):
@@ -1287,6 +1314,8 @@ def _compile_bytecode() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks, print the tables, write the JSON results."""
     args = _parse(argv)
+    if args.from_results is not None:
+        return _guard_from(args)
     _compile_bytecode()
     _EXTRA_ENV.clear()
     _EXTRA_ENV.update(args.extra_env)
@@ -1359,11 +1388,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 130 if interrupted else 0
 
 
+def _guard_from(args: argparse.Namespace) -> int:
+    """``--check`` / ``--update-baseline`` on a results file written earlier (no run)."""
+    try:
+        results = json.loads(args.from_results.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        print(
+            f"python -m benchmarks: error: cannot read {args.from_results}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    counts = [int(n) for n in results.get("flat", {})]
+    if args.counts[0] not in counts:
+        print(
+            f"python -m benchmarks: error: {args.from_results} has no {args.counts[0]:,}-record "
+            f"results (it has {', '.join(f'{n:,}' for n in counts) or 'none'}); pass --records",
+            file=sys.stderr,
+        )
+        return 2
+    args.repeat = int(results.get("options", {}).get("repeat") or args.repeat)
+    return _guard(args, results)
+
+
 def _guard(args: argparse.Namespace, results: Mapping[str, Any]) -> int:
     """``--check``: compare with the baseline (exit 1 on a regression);
     ``--update-baseline``: write it (exit 1 if a guarded case failed)."""
     count = args.counts[0]
-    cases = results.get("flat", {}).get(count, {})
+    flat = results.get("flat", {})
+    cases = flat.get(count) or flat.get(str(count)) or {}
     load = results["environment"].get("load_average_at_start")
     if args.update_baseline:
         try:
@@ -1376,7 +1428,10 @@ def _guard(args: argparse.Namespace, results: Mapping[str, Any]) -> int:
         print(f"\nbaseline written to {args.baseline}: {ratios} the requests loop")
         return 0
     problems = compare(args.baseline_data, cases)
-    ratios = ", ".join(f"{n} {r:.2f}x" for n, r in ratios_to_loop(cases).items() if r is not None)
+    guarded = args.baseline_data["ratios"]
+    ratios = ", ".join(
+        f"{n} {r:.2f}x" for n, r in ratios_to_loop(cases).items() if r is not None and n in guarded
+    )
     if problems:
         print(f"\ncheck FAILED against {args.baseline} (load average {load}):", file=sys.stderr)
         for line in problems:
