@@ -457,3 +457,73 @@ def test_session_login_logs_in_again_when_the_session_expires(examples, api_simu
     # a request refused for an expired session was re-sent once, with the new session
     orders = sim.requests_for("orders")
     assert sum(r.status == 401 for r in orders) <= len(logins) - 1
+
+
+def test_an_unwritable_token_store_is_one_line(examples, api_simulator, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")  # even root cannot make a directory inside a file
+    monkeypatch.setenv("HEADWATER_TOKEN_DIR", str(blocker / "tokens"))
+    sim = api_simulator(HUBSPOT, records={"contacts": 1})
+    error = extraction_error(headwater.source("hubspot_example", **sim.settings))
+    text = str(error)
+    assert "\n" not in text and "token store" in text and "HEADWATER_TOKEN_DIR" in text
+
+
+def test_simulator_accepts_a_real_key_and_refuses_a_fake_one(examples, api_simulator):
+    from headwater.testing.tokens import generate_private_key
+
+    pem, _ = generate_private_key("RS256")
+    sim = api_simulator(GOOGLE, records={"users": 1}, credentials={"private_key": pem})
+    assert sim.settings["private_key"] == pem
+    assert len(rows_of(headwater.source("google_example", **sim.settings))) == 1
+    with pytest.raises(ValueError, match="not a PEM private key"):
+        api_simulator(GOOGLE, credentials={"private_key": "fake"})
+
+
+def test_simulate_prints_a_private_key_the_shell_can_export(
+    headwater_env, headwater_process, api_simulator, tmp_path
+):
+    """``headwater simulate`` for a JWT kind: the multi-line key is quoted for the shell,
+    and a run with the exported settings loads every record."""
+    import signal
+    import subprocess
+
+    expected = len(api_simulator(GOOGLE).settings)  # the export lines to wait for
+    env = {**os.environ, **install(tmp_path)}
+    server = headwater_process("simulate", "google_example", "--records", "30", env=env)
+    try:
+        text = ""
+        while True:
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            if line.startswith("export ") or text:
+                text += line
+            exports = text.count("\nexport ") + text.startswith("export ")
+            if exports == expected and text.count("'") % 2 == 0:
+                break
+        shown = subprocess.run(
+            ["bash", "-c", text + "env -0"], capture_output=True, text=True, check=True
+        ).stdout
+        exported = dict(item.split("=", 1) for item in shown.split("\0") if "=" in item)
+        assert "-----BEGIN PRIVATE KEY-----\n" in exported["SOURCES__GOOGLE_EXAMPLE__PRIVATE_KEY"]
+        done = cli("run", "google_example", "--progress", "off", env={**exported, **env})
+        assert done.returncode == 0, done.stderr[-3000:]
+        with duckdb.connect("headwater_google_example.duckdb", read_only=True) as db:
+            [schema] = db.sql(
+                "select table_schema from information_schema.tables where table_name = 'users'"
+            ).fetchone()
+            assert db.sql(f'select count(*) from "{schema}".users').fetchone() == (30,)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+def test_cli_check_keeps_the_rotated_refresh_token_too(examples, api_simulator, tmp_path):
+    sim = api_simulator(HUBSPOT, records={"contacts": 5})
+    env = {**settings_env("hubspot_example", sim), **install(tmp_path)}
+    for _ in range(2):
+        done = cli("check", "hubspot_example", env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    run = cli("run", "hubspot_example", "--progress", "off", env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sim.refresh_tokens_refused == 0 and len(sim.requests_for("token")) == 3

@@ -61,6 +61,14 @@ AUTH_CASES = {
 }
 
 
+def _token_files() -> dict[str, bytes]:
+    """The token store's files (the default store, under HEADWATER_TOKEN_DIR)."""
+    from headwater.http.token_store import default_token_dir
+
+    root = default_token_dir()
+    return {str(p): p.read_bytes() for p in root.rglob("*.json")} if root.exists() else {}
+
+
 def _paged(name: str, auth) -> spec.Connector:
     return connector(
         name,
@@ -125,8 +133,11 @@ def test_no_secret_byte_reaches_the_cassettes_and_the_replay_loads_the_same_rows
         from headwater.testing.tokens import generate_private_key
 
         explicit["private_key"] = generate_private_key(auth.algorithm)[0]
+    stored = _token_files()
     with replay(name, cassettes, explicit) as settings:
         replayed = rows_of(headwater.source(name, **settings))
+    # a replay's rotated refresh token is a placeholder: never in the user's token store
+    assert _token_files() == stored
     assert _data(replayed) == _data(live)
     assert len(live) == 35 and requests_seen > 0
 

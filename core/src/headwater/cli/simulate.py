@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from typing import Any
@@ -70,7 +71,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"serving {connector.name} at {sim.base_url} (Ctrl-C to stop)")
         print("these simulator-only credentials point Headwater at it:")
         for key, value in sim.settings.items():
-            print(f"export {env_var(connector.name, key)}={value}")
+            # quoted for the shell: a JWT kind's private_key spans several lines
+            print(f"export {env_var(connector.name, key)}={shlex.quote(str(value))}")
         sys.stdout.flush()
         try:
             while True:

@@ -196,9 +196,10 @@ class _Endpoint:
         data: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        url: str | None = None,
     ) -> requests.Response:
         session = self.session
-        target, home, status = self.url, None, None
+        target, home, status = url or self.url, None, None
         for _ in range(self.max_redirects + 1):
             prepared = session.prepare_request(
                 requests.Request(
@@ -468,8 +469,24 @@ class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
     def _fetch(self) -> tuple[str, float]:
         if self.store is None:
             self.store = FileTokenStore()
-        with _locked(self.store, self.connector):
-            current = self.store.load(self.connector, self._key) or self._setting
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(_locked(self.store, self.connector))
+            except Exception as exc:
+                raise RunError(
+                    f"connector {self.connector}: the token store "
+                    f"{redact.redact(repr(self.store))} could not be locked "
+                    f"({type(exc).__name__}); check it is writable (or set {TOKEN_DIR_ENV})"
+                ) from None
+            try:
+                stored = self.store.load(self.connector, self._key)
+            except Exception as exc:
+                raise RunError(
+                    f"connector {self.connector}: the token store "
+                    f"{redact.redact(repr(self.store))} could not be read "
+                    f"({type(exc).__name__}); check it is reachable (or set {TOKEN_DIR_ENV})"
+                ) from None
+            current = stored or self._setting
             redact.register([current])
             form: dict[str, Any] = {"grant_type": "refresh_token", "refresh_token": current}
             headers: dict[str, str] = {}
@@ -693,7 +710,8 @@ class SessionLoginAuthenticator(_Endpoint, _RenewingAuthenticator):
         timeout: float | tuple[float, float] = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(renew_margin=0.0, default_ttl=float("inf"), clock=clock)
+        # log in again a little before the session's end (a tenth of it, at most 60 s)
+        super().__init__(renew_margin=60.0, default_ttl=float("inf"), clock=clock)
         self.url = login_url
         self._body = dict(body)
         self.body_format = body_format
@@ -720,14 +738,9 @@ class SessionLoginAuthenticator(_Endpoint, _RenewingAuthenticator):
         url = redact.redact(self.url)
         try:
             if self.method == "GET":
-                query = "&".join(
-                    f"{quote_plus(k)}={quote_plus(str(v))}" for k, v in self._body.items()
-                )
-                saved, self.url = self.url, self.url + ("&" if "?" in self.url else "?") + query
-                try:
-                    response = self._send("GET")
-                finally:
-                    self.url = saved
+                query = urlencode({k: str(v) for k, v in self._body.items()})
+                target = self.url + ("&" if "?" in self.url else "?") + query
+                response = self._send("GET", url=target)
             elif self.body_format == "form":
                 response = self._send("POST", data=self._body)
             else:

@@ -18,7 +18,9 @@ from typing import Any
 
 from headwater.errors import ConfigError
 from headwater.http.cassette import Player, read_cassettes, replaying
-from headwater.plugin.manager import get_registry
+from headwater.http.token_store import MemoryTokenStore
+from headwater.markers import hookimpl
+from headwater.plugin.manager import get_plugin_manager, get_registry
 from headwater.run.record import MANIFEST, secret_placeholder, single_page_settings
 from headwater.run.sampling import Sample, watching
 from headwater.settings import settings_schema
@@ -83,5 +85,32 @@ def replay(
     first records of each resource (for drift)."""
     manifest = load_manifest(directory, name)
     player = Player(read_cassettes(Path(directory)), str(directory))
-    with watching(name, pages=manifest.get("pages"), sample=sample), replaying(player):
+    with (
+        watching(name, pages=manifest.get("pages"), sample=sample),
+        replaying(player),
+        _tokens_in_memory(),
+    ):
         yield replay_settings(name, manifest, settings)
+
+
+class _ReplayTokens:
+    """A replay's rotated refresh tokens are the recording's placeholders: kept in
+    memory for the replay, never written to the user's token store."""
+
+    def __init__(self) -> None:
+        self.store = MemoryTokenStore()
+
+    @hookimpl(tryfirst=True)
+    def headwater_token_store(self) -> MemoryTokenStore:
+        return self.store
+
+
+@contextlib.contextmanager
+def _tokens_in_memory() -> Iterator[None]:
+    pm = get_plugin_manager()
+    plugin = _ReplayTokens()
+    pm.register(plugin, name=f"replay.tokens.{id(plugin)}")
+    try:
+        yield
+    finally:
+        pm.unregister(plugin)

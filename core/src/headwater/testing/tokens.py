@@ -67,6 +67,23 @@ def generate_private_key(algorithm: str) -> tuple[str, Any]:
 DEFAULT_TOKEN_PATH = "/oauth2/token"
 
 
+def _public_key(private_key: str, algorithm: str) -> Any:
+    """The key that verifies what ``private_key`` signs (a given key, not a made-up
+    string: the simulator must verify real signatures)."""
+    if algorithm.startswith("HS"):
+        return private_key
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(private_key.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "credentials['private_key'] is not a PEM private key: leave it out and the "
+            "simulator makes a key pair (sim.settings['private_key'])"
+        ) from None
+    return key.public_key()
+
+
 class TokenEndpoint:
     """The credentials one simulator accepts for ``auth``, and its token endpoint.
 
@@ -129,11 +146,10 @@ class TokenEndpoint:
         elif isinstance(auth, (JwtGrant, JwtBearer)):
             creds["issuer"] = given.get("issuer", f"svc-{secrets.token_hex(4)}@example.test")
             if "private_key" in given:
-                raise ValueError(
-                    "the simulator makes its own key pair for JWT auth: do not pass "
-                    "private_key; read it from sim.credentials or sim.settings"
-                )
-            creds["private_key"], self.public_key = generate_private_key(auth.algorithm)
+                creds["private_key"] = given["private_key"]
+                self.public_key = _public_key(given["private_key"], auth.algorithm)
+            else:
+                creds["private_key"], self.public_key = generate_private_key(auth.algorithm)
             for optional in ("subject", "key_id"):
                 if optional in given:
                     creds[optional] = given[optional]
