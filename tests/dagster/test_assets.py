@@ -288,7 +288,7 @@ def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater
 
 
 def test_a_window_without_dagster_partitions_is_one_clear_error():
-    from headwater.dagster.assets import _partitions
+    from headwater.dagster.steps import _partitions
 
     spec = Connector(
         name="odd",
@@ -367,5 +367,25 @@ def test_a_secret_in_the_query_string_stays_out_of_dagster(
     assert sim.requests_for("employees")  # the key was sent
     out, err = capfd.readouterr()
     assert CANARY not in out + err
+    assert not [e for e in instance.all_logs(result.run_id) if CANARY in str(e)]
+    assert files_containing(tmp_path, CANARY) == []
+
+
+def test_an_unexpected_error_fails_the_step_redacted(analytics, monkeypatch, tmp_path):
+    from headwater import redact
+    from headwater.dagster import steps as module
+
+    def broken(*args, **kwargs):
+        redact.register([CANARY])  # as resolving the settings does
+        raise RuntimeError(f"bug while holding {CANARY}")
+
+    monkeypatch.setattr(module, "run_connector", broken)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    result = dg.materialize(
+        headwater.dagster.assets("analytics_odata"), instance=instance, raise_on_error=False
+    )
+    (failure,) = result.get_step_failure_events()
+    assert "RuntimeError: bug while holding ***" in failure.event_specific_data.error.message
     assert not [e for e in instance.all_logs(result.run_id) if CANARY in str(e)]
     assert files_containing(tmp_path, CANARY) == []

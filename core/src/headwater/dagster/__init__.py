@@ -16,6 +16,6 @@ May import every layer below ``cli`` (it is beside it, at the top).
 
 from __future__ import annotations
 
-from headwater.dagster.assets import assets
+from headwater.dagster.steps import assets
 
 __all__ = ["assets"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ import dagster as dg
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.load.assemble import select_resources
 from headwater.plugin.manager import get_registry
+from headwater.redact import redact
 from headwater.run.pipeline import _run, run_connector
 from headwater.run.workdir import default_names
 from headwater.schema import column_type, columns_from_schema
@@ -275,15 +277,25 @@ def _step(
     # `from __future__ import annotations` would make of it)
     def _materialize(context) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
         selected = [name for name in specs if specs[name].key in context.selected_asset_keys]
+        run = list(selected)
         extra: dict[str, str] = {}
         if windowed:
             window = context.partition_time_window
             extra = {"start": _when(window.start), "end": _when(window.end)}
+            # a backfill names its incremental resource, also when only a child is
+            # selected (the parent is loaded with its child either way)
+            run += [n for n in specs if connector.resource(n).parent is None and n not in run]
         try:
-            result = run_connector(connector.name, settings, resources=selected, **options, **extra)
+            result = run_connector(connector.name, settings, resources=run, **options, **extra)
         except HeadwaterError as exc:
             # the one-line, redacted message, not dlt's chain (it may quote a request)
             raise dg.Failure(description=str(exc)) from None
+        except Exception as exc:
+            # unexpected: the redacted message and traceback, never the raw chain
+            raise dg.Failure(
+                description=redact(f"{type(exc).__name__}: {exc}"),
+                metadata={"traceback": dg.MetadataValue.text(redact(traceback.format_exc()))},
+            ) from None
         for line in result.warnings:
             context.log.warning(line)
         for name in selected:
@@ -302,11 +314,9 @@ def _step(
                 },
             )
         if result.failures:
-            failed = [str(specs[n].key.to_user_string()) for n in selected if n in result.failed]
-            raise dg.Failure(
-                description=f"{len(failed)} asset(s) failed ({', '.join(failed)}): "
-                + "; ".join(result.failures)
-            )
+            failed = [specs[n].key.to_user_string() for n in selected if n in result.failed]
+            which = f"{len(failed)} asset(s) failed ({', '.join(failed)}): " if failed else ""
+            raise dg.Failure(description=which + "; ".join(result.failures))
 
     return _materialize
 
