@@ -119,3 +119,16 @@ def test_merged_slices_raises_a_slice_error_and_stops_the_others():
         assert "slice 1 broke" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+def test_open_ended_backfill_is_keyed_by_its_start_and_resumes_to_the_new_now():
+    state: dict = {}
+    first = RunBounds.for_run("2024-01-01", None, now=T0 + timedelta(hours=3))
+    plan = Plan.make(SPEC, {}, first, state).limit(1)
+    plan.advance(plan.slices[0], None)
+    plan.finish()
+    assert list(state[STATE_KEY]["backfills"]) == ["2024-01-01T00:00:00Z/now"]
+    later = RunBounds.for_run("2024-01-01", None, now=T0 + timedelta(hours=4))
+    plan = Plan.make(SPEC, {}, later, state)
+    assert plan.slices[0][0] == T0 + timedelta(hours=1)  # resumed
+    assert plan.slices[-1][1] == T0 + timedelta(hours=4)  # to the new now

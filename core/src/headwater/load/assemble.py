@@ -803,10 +803,10 @@ class _TopLevelPages:
     (``steps``): their functions take dicts, so the pages go out as lists of dicts. A
     ``merge`` resource's items come with dlt's "deduplicated" hint: off, or with
     ``unique_key`` (field, declared type) on when every value of that field was
-    distinct (see :mod:`headwater.load.unique`). With an incremental spec, dlt keeps the
-    highest ``cursor_field`` loaded in the pipeline state (committed with the load) and
-    the next run sends it as ``incremental.param``; dlt also drops records at or below
-    it that the API repeats.
+    distinct (see :mod:`headwater.load.unique`). With an incremental spec the pages come
+    from :func:`_incremental_read`: the time range (or slices) the pipeline state says
+    to read next (see :mod:`headwater.load.incremental`), the position advancing in that
+    state as slices complete.
     """
 
     runtime: _Runtime
@@ -1144,14 +1144,6 @@ def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) 
         and type(endpoint.paginator) is OffsetPaginator
     )
     return workers if eligible else 1
-
-
-def _rfc3339(value: Any) -> str:
-    """A cursor value as RFC 3339 text (dlt may hand back a datetime)."""
-    if hasattr(value, "isoformat"):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    return str(value)
 
 
 def _children_of(

@@ -83,6 +83,8 @@ class RunBounds:
     end: datetime | None = None
     backfill: bool = False
     checkpoint: bool = False
+    #: a backfill without ``--end``: it runs to now, and resumes to the new now
+    open_end: bool = False
     pending: set[str] = attrs.field(factory=set)
 
     @classmethod
@@ -105,7 +107,13 @@ class RunBounds:
             )
         if start is None and end is not None:
             raise ConfigError("--end needs --start: a backfill reads [--start, --end)")
-        return cls(start=lower, end=upper, backfill=start is not None, checkpoint=True)
+        return cls(
+            start=lower,
+            end=upper,
+            backfill=start is not None,
+            checkpoint=True,
+            open_end=end is None,
+        )
 
 
 class Prefix:
@@ -172,7 +180,7 @@ class Plan:
         bounded = spec.end_param is not None or window is not None or bounds.backfill
         if bounds.backfill:
             assert bounds.start is not None
-            key = f"{isoformat(bounds.start)}/{isoformat(end)}"
+            key = f"{isoformat(bounds.start)}/{'now' if bounds.open_end else isoformat(end)}"
             entry = root.setdefault("backfills", {}).setdefault(key, {})
             lower = _read_position(entry.get("position")) or bounds.start
             slices: list[Slice] = list(windows(lower, end, window))

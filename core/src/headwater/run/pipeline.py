@@ -222,6 +222,8 @@ def _locked_run(
         credentials = client.config.credentials
         distrust_pending(pipeline)
         if all_or_nothing or full_refresh:
+            if bounds is not None:
+                bounds.checkpoint = False  # one extract reads every slice: no partial loads
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources). dlt runs all steps: no connection is
             # held, or the DuckDB file would be locked for the whole extract.
