@@ -1,4 +1,6 @@
-"""One benchmark case, run in a fresh process: ``python -m benchmarks.case SPEC.json``.
+"""One Headwater benchmark case, run in a fresh process: ``python -m benchmarks.case SPEC.json``.
+
+(The peers' cases run the same way with their own Python: see :mod:`benchmarks.peers`.)
 
 The harness (:mod:`benchmarks.harness`) writes a spec file and starts this module in
 a new process per case and repeat, in a temporary working directory with its own
@@ -103,130 +105,7 @@ def _check(what: str, loaded: int, served: int) -> None:
         )
 
 
-def _token(settings: Mapping[str, str]) -> str:
-    """An access token from the simulator's OAuth2 endpoint (client credentials)."""
-    import requests
-
-    response = requests.post(
-        settings["token_url"],
-        data={
-            "grant_type": "client_credentials",
-            "client_id": settings["client_id"],
-            "client_secret": settings["client_secret"],
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
 # -------------------------------------------------------------------------- cases
-
-
-def case_requests_loop(server: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """Wire speed: a ``requests.Session`` over the offset pages, JSON-decoded, counted."""
-    import requests
-
-    settings = server["settings"]
-    served = server["served"]["directory_users"]
-    started, cpu = time.perf_counter(), time.process_time()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {_token(settings)}"
-    url = settings["base_url"] + "/v1/users"
-    offset = count = pages = 0
-    while True:
-        response = session.get(url, params={"offset": offset, "limit": PAGE_SIZE}, timeout=60)
-        response.raise_for_status()
-        page = response.json()["users"]
-        pages += 1
-        count += len(page)
-        if len(page) < PAGE_SIZE:
-            break
-        offset += PAGE_SIZE
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    _check("the requests loop", count, served)
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "records": count,
-        "extra": {"requests": pages + 1},
-    }
-
-
-def _dlt_rest_api(
-    server: Mapping[str, Any], options: Mapping[str, Any], file_format: str | None
-) -> dict[str, Any]:
-    """dlt's ``rest_api_source`` over the directory API, merged on ``id`` into DuckDB."""
-    import dlt
-    from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
-    from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
-    from dlt.sources.rest_api import rest_api_source
-
-    settings = server["settings"]
-    served = server["served"]["directory_users"]
-    work = Path.cwd()
-    database = work / "bench.duckdb"
-    dataset = "directory_data"
-    started, cpu = time.perf_counter(), time.process_time()
-    # What a user would write: dlt's own OAuth2 (one token request; one resource here).
-    auth = OAuth2ClientCredentials(
-        access_token_url=settings["token_url"],
-        client_id=settings["client_id"],
-        client_secret=settings["client_secret"],
-    )
-    source = rest_api_source(
-        {
-            "client": {
-                "base_url": settings["base_url"],
-                "auth": auth,
-                # No total in the response: total_path=None, stop on the empty page.
-                "paginator": OffsetPaginator(
-                    limit=PAGE_SIZE, total_path=None, stop_after_empty_page=True
-                ),
-            },
-            "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
-            "resources": [
-                {
-                    "name": "directory_users",
-                    "endpoint": {"path": "v1/users", "data_selector": "users"},
-                }
-            ],
-        }
-    )
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_dlt",
-        destination=dlt.destinations.duckdb(str(database)),
-        dataset_name=dataset,
-        pipelines_dir=str(work / "pipelines"),
-    )
-    if file_format is None:
-        pipeline.run(source)
-    else:
-        pipeline.run(source, loader_file_format=file_format)  # type: ignore[arg-type]
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    loaded = _count_rows(database, dataset, "directory_users")
-    _check(f"DuckDB table {dataset}.directory_users", loaded, served)
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "records": loaded,
-        "phases": _phases(pipeline.last_trace),
-        "extra": {"file_format": file_format or "dlt default (insert_values)"},
-    }
-
-
-def case_dlt_rest_api_defaults(
-    server: Mapping[str, Any], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``rest_api_source`` into DuckDB with every dlt default (insert_values files)."""
-    return _dlt_rest_api(server, options, None)
-
-
-def case_dlt_rest_api_jsonl(
-    server: Mapping[str, Any], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``rest_api_source`` into DuckDB with ``loader_file_format="jsonl"``."""
-    return _dlt_rest_api(server, options, "jsonl")
 
 
 def _headwater_run(
@@ -275,6 +154,26 @@ def case_headwater(server: Mapping[str, Any], options: Mapping[str, Any]) -> dic
     """The installed ``directory`` connector, loaded as ``headwater run directory`` does."""
     served = server["served"]["directory_users"]
     return _headwater_run("directory", server["settings"], {"directory_users": served})
+
+
+def case_headwater_link(server: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``bench_link``: the directory's records paged by the ``Link`` header."""
+    from benchmarks.connectors import use_bench_plugin
+
+    use_bench_plugin()
+    return _headwater_run("bench_link", server["settings"], {"users": server["served"]["users"]})
+
+
+def case_headwater_has_more(
+    server: Mapping[str, Any], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``bench_has_more``: the directory's records paged after the last id (``has_more``)."""
+    from benchmarks.connectors import use_bench_plugin
+
+    use_bench_plugin()
+    return _headwater_run(
+        "bench_has_more", server["settings"], {"users": server["served"]["users"]}
+    )
 
 
 def case_headwater_rows(server: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,10 +226,9 @@ def case_parallel_pages(server: Mapping[str, Any], options: Mapping[str, Any]) -
 
 
 CASES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]] = {
-    "requests_loop": case_requests_loop,
-    "dlt_rest_api_defaults": case_dlt_rest_api_defaults,
-    "dlt_rest_api_jsonl": case_dlt_rest_api_jsonl,
     "headwater": case_headwater,
+    "headwater_link": case_headwater_link,
+    "headwater_has_more": case_headwater_has_more,
     "headwater_rows": case_headwater_rows,
     "fanout": case_fanout,
     "parallel_pages": case_parallel_pages,

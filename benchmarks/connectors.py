@@ -11,6 +11,10 @@ nothing is installed and ``headwater list`` is unaffected.
 * ``bench_pages``: ``items`` (``/v1/items``), offset pages of 100 *with* a ``total`` in
   every response, so every page's offset is known up front and pages could be fetched
   concurrently.
+* ``bench_link`` and ``bench_has_more``: ``users``, the records of ``directory`` (same
+  schema, pages of 100), paged by the ``Link`` header (GitHub style) and by the last
+  record's id with a ``has_more`` flag (Stripe style): the throughput benchmark's other
+  pagination kinds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 from headwater import hookimpl
 from headwater.spec import (
     Connector,
+    LastRecordPagination,
+    LinkHeaderPagination,
     OAuth2ClientCredentials,
     OffsetPagination,
     ParentSpec,
@@ -26,7 +32,14 @@ from headwater.spec import (
     SinglePage,
 )
 
-__all__ = ["BENCH_CONNECTORS", "BENCH_FANOUT", "BENCH_PAGES", "connector_named"]
+__all__ = [
+    "BENCH_CONNECTORS",
+    "BENCH_FANOUT",
+    "BENCH_HAS_MORE",
+    "BENCH_LINK",
+    "BENCH_PAGES",
+    "connector_named",
+]
 
 _RETRY = RetryPolicy(status_codes=(429, 500, 502, 503, 504), max_retries=3, backoff_factor=0.5)
 
@@ -80,8 +93,46 @@ BENCH_PAGES = Connector(
     ],
 )
 
+BENCH_LINK = Connector(
+    name="bench_link",
+    package=__package__,
+    description="The directory's users, paged by the Link header (100 a page).",
+    auth=OAuth2ClientCredentials(token_url="{base_url}/oauth2/token"),
+    retry=_RETRY,
+    resources=[
+        Resource(
+            name="users",
+            path="/v1/users",
+            data_selector="users",
+            pagination=LinkHeaderPagination(),
+            primary_key="id",
+            write_disposition="merge",
+            schema="schemas/bench_directory_users.json",
+        )
+    ],
+)
+
+BENCH_HAS_MORE = Connector(
+    name="bench_has_more",
+    package=__package__,
+    description="The directory's users, paged after the last record's id with has_more.",
+    auth=OAuth2ClientCredentials(token_url="{base_url}/oauth2/token"),
+    retry=_RETRY,
+    resources=[
+        Resource(
+            name="users",
+            path="/v1/users",
+            data_selector="users",
+            pagination=LastRecordPagination(page_size=100),
+            primary_key="id",
+            write_disposition="merge",
+            schema="schemas/bench_directory_users.json",
+        )
+    ],
+)
+
 #: Every benchmark-only connector, by name.
-BENCH_CONNECTORS = {c.name: c for c in (BENCH_FANOUT, BENCH_PAGES)}
+BENCH_CONNECTORS = {c.name: c for c in (BENCH_FANOUT, BENCH_PAGES, BENCH_LINK, BENCH_HAS_MORE)}
 
 
 def connector_named(name: str) -> Connector:

@@ -16,7 +16,9 @@ a pipe) or it receives SIGTERM / SIGINT. While serving it answers one command pe
 line with one JSON line:
 
 * ``stats``: requests so far, per resource (count, first arrival, last completion,
-  span in seconds), peak concurrency, tokens issued and the process's CPU seconds;
+  span in seconds), the first arrival and last answer of all (wall clock) and the
+  seconds spent answering, peak concurrency, tokens issued and the process's CPU
+  seconds;
 * ``reset``: forget the request log (and the peak concurrency).
 
 The server runs in a separate process so that its CPU time and memory (the generated
@@ -97,8 +99,14 @@ def stats(sim: Any) -> dict[str, Any]:
             entry["errors"] += 1
     for entry in by_resource.values():
         entry["span"] = round(entry["last_end"] - entry["first"], 4)
+    records = list(sim.requests)
     return {
         "requests": sum(e["count"] for e in by_resource.values()),
+        # wall clock (time.time) of the first arrival and the last answer, and the
+        # seconds spent answering, summed over the requests
+        "first_arrival": min((r.time for r in records), default=None),
+        "last_end": max((r.time + r.duration for r in records), default=None),
+        "busy_seconds": round(sum(r.duration for r in records), 4),
         "by_resource": by_resource,
         "peak_concurrency": sim.peak_concurrency,
         "tokens_issued": sim.tokens_issued,

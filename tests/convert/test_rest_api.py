@@ -394,3 +394,30 @@ def test_from_rest_api_refuses_an_unsupported_key_when_called():
     bad = {**config(), "client": {"base_url": "https://api.test", "session": object()}}
     with pytest.raises(ConfigError, match=r"^client\.session is not supported by Headwater"):
         headwater.from_rest_api(bad)
+
+
+def test_incremental_end_param_and_lag_map_to_the_declaration():
+    converted = declared(
+        {
+            "client": {"base_url": "https://api.test"},
+            "resources": [
+                {
+                    "name": "events",
+                    "endpoint": {
+                        "path": "/events",
+                        "data_selector": "data",
+                        "paginator": "single_page",
+                        "incremental": {
+                            "start_param": "from",
+                            "end_param": "to",
+                            "cursor_path": "ts",
+                            "lag": 3600,
+                        },
+                    },
+                }
+            ],
+        }
+    )
+    assert converted.connector.resource("events").incremental == IncrementalSpec(
+        cursor_field="ts", param="from", end_param="to", lookback="3600s"
+    )

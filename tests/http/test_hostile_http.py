@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import headwater
@@ -368,15 +367,36 @@ def test_401_renewal_never_runs_for_another_origin():
 # --------------------------------------------------------------- response size
 
 
+#: Starts the command and writes its exit code and peak RSS (KiB) to argv[1]. Linux
+#: gives an exec'd child the peak RSS of the memory it was forked from: started from
+#: the test's worker (hundreds of MB once it has run heavy tests), the command's own
+#: peak would be hidden under the worker's. This small launcher is what it forks from.
+_LAUNCHER = """
+import resource, subprocess, sys
+report, timeout, *command = sys.argv[1:]
+proc = subprocess.Popen(command)
+try:
+    code = proc.wait(float(timeout))
+except subprocess.TimeoutExpired:
+    proc.kill()
+    code = proc.wait()
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(report, "w") as f:
+    f.write(f"{code} {peak}")
+"""
+
+
 def peak_rss_cli(
     *args: str, env: dict[str, str], cwd: os.PathLike, timeout: float = 120
 ) -> tuple[int, str, int]:
     """Run ``headwater ARGS`` in a subprocess, in ``cwd``, with ``env`` over the
     environment without any ``SOURCES__*`` variable: exit code, stdout + stderr, and
-    the peak RSS (bytes) of that process alone (``wait4``)."""
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "headwater", *args],
+    the peak RSS (bytes) of that process alone (started by :data:`_LAUNCHER`)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report")
+        headwater = [sys.executable, "-m", "headwater"]
+        subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, report, str(timeout), *headwater, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={
@@ -384,17 +404,14 @@ def peak_rss_cli(
                 **env,
             },
             cwd=cwd,
+            check=False,
+            timeout=timeout + 30,
         )
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with open(report) as f:
+            code, peak = (int(x) for x in f.read().split())
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return proc.returncode, text, usage.ru_maxrss * 1024
+    return code, text, peak * 1024
 
 
 RSS_CAP = 300 * 1024**2  # the CLI peaks at ~170 MB here; the bombs inflate to 1 GiB and more

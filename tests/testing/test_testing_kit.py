@@ -37,7 +37,7 @@ def test_a_loads_incrementally(headwater_env, headwater_plugins, api_simulator, 
     pipeline.run(headwater.source("analytics_events", **sim.settings))
     assert dlt.current.pipeline() is pipeline  # the premise: still active after the run
     cursor = pipeline.state["sources"]["analytics_events"]["resources"]["events"]
-    assert cursor["incremental"]["timestamp"]["last_value"] is not None  # the state it keeps
+    assert cursor["headwater_incremental"]["position"] is not None  # the state it keeps
 
 
 def test_b_reads_every_record_again(headwater_env, headwater_plugins, api_simulator):

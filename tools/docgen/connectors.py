@@ -302,16 +302,12 @@ def resource_notes(connector: Connector, resource: Resource) -> list[str]:
         )
     inc = resource.incremental
     if inc is not None:
-        first = (
-            f"the first run sends `{inc.param}={inc.initial}`"
-            if inc.initial
-            else f"the first run sends no `{inc.param}`"
-        )
+        described = "; ".join(describe.incremental_lines(resource))
         notes.append(
-            f"Incremental on `{inc.cursor_field}`: the highest value loaded is kept in "
-            f"the pipeline's state and sent as `{inc.param}=…` on the next run; {first}. "
-            "The `sync_mode` setting (`full_refresh`) requests everything and replaces "
-            "the table instead."
+            f"Incremental {described}. Each run requests from the position the last one "
+            "reached; `headwater run --start A --end B` backfills `[A, B)` without moving "
+            "it (see [Incremental loading](../incremental.md)). The `sync_mode` setting "
+            "(`full_refresh`) requests everything and replaces the table instead."
         )
     if resource.rate_limit is not None:
         notes.append(f"Rate limit: at most {resource.rate_limit} for this resource's requests.")

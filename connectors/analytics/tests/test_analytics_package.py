@@ -49,7 +49,7 @@ def test_three_connectors_with_the_contracts_resources():
                              "status 403 -> ignore", "status 404 -> ignore",
                              "default 'https://api.example.com/.default'"]),
         ("analytics_events", ["GET /v1/resource", "offset(limit=100", "sync_mode",
-                              "incremental:       on timestamp, sent as ?since=",
+                              "incremental:       on timestamp; sends since (start) in the query",
                               "timestamp    timestamp  not null"]),
         ("analytics_meetings", ["GET /v1/meetings/{user_id}", "max_workers    default 8",
                                 "also accepted as authorization_endpoint",

@@ -11,8 +11,11 @@ Importing this package is cheap: dlt and the plugins are loaded on first use.
 This module is the one import path for connector authors: the specs, ``hookimpl``,
 :class:`Settings` (what hooks receive), the errors, the retry default, and the runtime
 paginators and authenticators a hook may return (loaded on first use: they import dlt
-and requests). ``headwater.spec`` and ``headwater.testing`` are public too; the layer
-packages (``headwater.http``, ``plugin``, ``load``, ``run``, ``cli``) are internal.
+and requests). For orchestrators: :class:`RunPlan` and :func:`plan_runs` (a run as
+picklable data, loaded on first use) and the ``headwater.dagster`` package (the
+``headwater[dagster]`` extra). ``headwater.spec`` and ``headwater.testing`` are public
+too; the layer packages (``headwater.http``, ``plugin``, ``load``, ``run``, ``cli``) are
+internal.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ if TYPE_CHECKING:
         SinglePagePaginator,
     )
     from headwater.http.token_store import FileTokenStore, TokenStore
+    from headwater.run.plan import RunPlan, plan_runs
 
 #: The installed distribution's version: written once, in core/pyproject.toml.
 __version__ = version("headwater")
@@ -114,6 +118,9 @@ _RUNTIME = {
     "OffsetPaginator": "headwater.http.paginators",
     "PageNumberPaginator": "headwater.http.paginators",
     "SinglePagePaginator": "headwater.http.paginators",
+    # a run described as data, for Dask, Ray or Airflow workers (docs: orchestrators)
+    "RunPlan": "headwater.run.plan",
+    "plan_runs": "headwater.run.plan",
 }
 
 __all__ = [
@@ -160,6 +167,7 @@ __all__ = [
     "ResponseRule",
     "RetryPolicy",
     "RunError",
+    "RunPlan",
     "SchemaFileError",
     "SessionLogin",
     "SessionLoginAuthenticator",
@@ -173,6 +181,7 @@ __all__ = [
     "connectors",
     "from_rest_api",
     "hookimpl",
+    "plan_runs",
     "source",
 ]
 

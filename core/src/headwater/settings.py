@@ -180,6 +180,8 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
             "description": "incremental: only records newer than the last loaded one; "
             "full_refresh: every record, replacing the tables",
         }
+    if any(r.incremental is not None for r in connector.resources):
+        properties.update(_incremental_properties())
     if any(r.parent is not None for r in connector.resources):
         properties["max_workers"] = {
             "type": "integer",
@@ -211,6 +213,67 @@ def settings_schema(connector: Connector) -> dict[str, Any]:
         "required": required,
         "additionalProperties": False,
     }
+
+
+def _incremental_properties() -> dict[str, Any]:
+    """The settings of connectors with incremental resources (see docs/incremental.md)."""
+    return {
+        "start_date": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "where the first incremental run starts, an ISO 8601 date or "
+            "date-time, e.g. 2024-01-01 (default: the connector's initial value)",
+        },
+        "window": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "cut each run's time range into slices this long, e.g. 1d or "
+            "6h; the position is saved after each slice (default: the connector's window)",
+        },
+        "parallel_windows": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 32,
+            "default": 1,
+            "description": "slices fetched at once when a window is set (default 1)",
+        },
+    }
+
+
+def _incremental_problems(connector: Connector, values: Mapping[str, Any]) -> list[str]:
+    """``start_date`` that is not a date, ``window`` that is not a duration > 0 or is set
+    for a resource that cannot be sliced."""
+    from headwater.timebounds import parse_duration, parse_instant
+
+    name = connector.name
+    problems = []
+    start = values.get("start_date")
+    if start is not None:
+        try:
+            parse_instant(start, "start_date")
+        except ValueError as exc:
+            problems.append(f"invalid setting start_date for connector {name}: {exc}")
+    window = values.get("window")
+    if window is not None:
+        try:
+            parse_duration(window, "window")
+        except ValueError as exc:
+            problems.append(f"invalid setting window for connector {name}: {exc}")
+        else:
+            unsliceable = [
+                r.name
+                for r in connector.resources
+                if r.incremental is not None
+                and r.incremental.end_param is None
+                and not r.incremental.client_filter
+            ]
+            if unsliceable:
+                problems.append(
+                    f"invalid setting window for connector {name}: resource "
+                    f"{', '.join(unsliceable)} has no end parameter to bound a slice; "
+                    "unset window"
+                )
+    return problems
 
 
 def _http_limit_properties() -> dict[str, Any]:
@@ -380,6 +443,7 @@ def resolve_settings(
             )
     problems.extend(_validate_values(name, values, props, origins, secret_names))
     problems.extend(_parallel_pages_problems(connector, values))
+    problems.extend(_incremental_problems(connector, values))
     if problems:
         raise SettingsError("; ".join(dict.fromkeys(problems)))
     return Settings(connector=name, values=values, origins=origins, secret_names=secret_names)

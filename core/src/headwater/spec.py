@@ -19,6 +19,8 @@ import attrs
 from attrs import field, frozen
 from attrs import validators as v
 
+from headwater import timebounds
+
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RESPONSE_DEADLINE",
@@ -724,12 +726,83 @@ class ParentSpec:
 
 @frozen
 class IncrementalSpec:
-    """Incremental loading on ``cursor_field``: the highest value loaded so far is
-    sent as query parameter ``param`` on the next run (``initial`` on the first)."""
+    """Incremental loading on a time cursor (see ``docs/incremental.md``).
 
-    cursor_field: str = field(validator=_non_empty_str)
+    Each run requests the records of ``[start, end)``: ``param`` carries the start and
+    ``end_param`` (when the API has one) the end, both written in ``format`` (see
+    :mod:`headwater.timebounds`: ``iso8601``, ``date``, ``unix``, ``unix_ms`` or
+    ``strftime:<pattern>``), in the query string or, with ``location="body"``, in the
+    JSON body (a dotted name sets a nested field). The first run starts at ``initial``
+    (overridden by the ``start_date`` setting; ``None``: no lower bound); later runs at
+    the position the last run reached, less ``lookback`` (a duration such as ``"2h"``:
+    records that arrive late are fetched again and merged on the primary key). The
+    end is the time the run started (``--end`` for a backfill).
+
+    ``cursor_field`` (a :data:`FieldPath`: a field name, a dotted path or a JSONPath)
+    is the record's time. Without ``end_param`` the position is the latest cursor
+    loaded; with it, the end of the last completed slice. ``window`` (e.g. ``"1d"``,
+    overridable by the ``window`` setting) cuts the range into slices read one after
+    another (or ``parallel_windows`` at once); the position advances per completed
+    slice, and ``headwater run`` loads after each, so a killed run resumes where it
+    stopped. ``client_filter``: the API does not filter exactly, drop records outside
+    ``[start, end)`` too. A record whose cursor ``format`` cannot read is quarantined.
+    """
+
+    cursor_field: FieldPath = field(converter=_to_field_path, validator=_field_path)
     param: str = field(validator=_non_empty_str)
     initial: str | None = field(default=None)
+    end_param: str | None = field(default=None, validator=_optional_non_empty_str)
+    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    #: ``None``: as the cursor values come (numbers: ``unix``; text: ``iso8601``)
+    format: str | None = field(default=None)
+    #: how records' cursor values are written (``None``: as ``format``)
+    cursor_format: str | None = field(default=None)
+    lookback: str | None = field(default=None)
+    window: str | None = field(default=None)
+    client_filter: bool = field(default=False, validator=v.instance_of(bool))
+
+    def __attrs_post_init__(self) -> None:
+        def check(what: str, function: Any, value: Any) -> None:
+            if value is None:
+                return
+            try:
+                function(value)
+            except ValueError as exc:
+                raise ValueError(f"IncrementalSpec.{what}: {exc}") from None
+
+        check("format", timebounds.check_format, self.format)
+        check("cursor_format", timebounds.check_format, self.cursor_format)
+        check("lookback", lambda x: timebounds.parse_duration(x, "lookback"), self.lookback)
+        check("window", lambda x: timebounds.parse_duration(x, "window"), self.window)
+        check("initial", self.parse_initial, self.initial)
+        if self.window is not None and self.end_param is None and not self.client_filter:
+            raise ValueError(
+                "IncrementalSpec.window needs end_param (the API's upper bound) or "
+                "client_filter=True, or a slice would read everything after its start"
+            )
+        if self.end_param is not None and self.end_param == self.param:
+            raise ValueError("IncrementalSpec.end_param must differ from param")
+
+    @property
+    def record_format(self) -> str | None:
+        """The format of the records' cursor values (``None``: found from each value)."""
+        return self.cursor_format or self.format
+
+    def parse_initial(self, value: Any) -> Any:
+        """``value`` (an ``initial`` or ``start_date``) as a UTC datetime: an ISO 8601
+        date or date-time, or a value in the declared ``format``."""
+        try:
+            return timebounds.parse_instant(value, "initial")
+        except ValueError:
+            try:
+                if self.format is None:
+                    return timebounds.parse_auto(value)[0]
+                return timebounds.parse_value(value, self.format)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a date; write an ISO 8601 date or date-time "
+                    f"(e.g. 2024-01-31) or a {self.format or 'unix'} value"
+                ) from None
 
 
 @frozen

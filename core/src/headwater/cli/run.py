@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
         epilog="examples:\n  headwater run directory\n"
         "  headwater run directory --resource directory_users --destination duckdb\n"
         "  headwater run directory --full-refresh --dataset-name users_raw\n"
+        "  headwater run analytics_events --start 2024-01-01 --end 2024-02-01\n"
         "  headwater run directory --replay tests/cassettes/directory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,6 +58,17 @@ def register(sub: Any) -> None:
         action="store_true",
         help="load nothing if any resource fails (default: load the resources that "
         "succeeded, report the ones that failed, exit 1)",
+    )
+    p.add_argument(
+        "--start",
+        metavar="DATE",
+        help="backfill incremental resources from DATE (ISO 8601, e.g. 2024-01-01); the "
+        "normal run's position is left where it was",
+    )
+    p.add_argument(
+        "--end",
+        metavar="DATE",
+        help="end of the backfill, exclusive (default: now); needs --start",
     )
     p.add_argument(
         "--replay",
@@ -85,6 +97,8 @@ def handle(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         all_or_nothing=args.all_or_nothing,
         progress=make_progress(args.progress),
+        start=args.start,
+        end=args.end,
     )
     elapsed = time.monotonic() - started
     rows = sorted(result.row_counts.items())

@@ -102,11 +102,9 @@ _UNSUPPORTED = {
     "maximum_offset": "bound a run with the max_pages setting",
     "maximum_page": "bound a run with the max_pages setting",
     "access_token": "a fixed access token: use auth type bearer",
-    "end_param": "Headwater sends the start of the range only",
-    "end_value": "Headwater sends the start of the range only",
+    "end_value": "a fixed end is a backfill: headwater run NAME --start A --end B",
     "convert": "a Python callable",
     "row_order": "not declared by Headwater",
-    "lag": "not declared by Headwater",
     "range_start": "not declared by Headwater",
     "range_end": "not declared by Headwater",
     "on_cursor_value_missing": "not declared by Headwater",
@@ -786,7 +784,7 @@ class _Conversion:
         return ParentSpec(resource=resource, field=field, placeholder=placeholder, column=column)
 
     def _incremental(self, spec: Any, param: str | None, where: str) -> IncrementalSpec:
-        allowed = {"cursor_path", "initial_value", "start_param", "type"}
+        allowed = {"cursor_path", "initial_value", "start_param", "end_param", "lag", "type"}
         spec = _check_keys(spec, allowed | set(_UNSUPPORTED), where)
         for key in spec:
             if key not in allowed:
@@ -799,8 +797,19 @@ class _Conversion:
         if not isinstance(cursor, str) or "." in cursor:
             raise ConfigError(f"{where}.cursor_path must be a top-level field of the record")
         initial = spec.get("initial_value")
+        lag = spec.get("lag")
+        if lag is not None and (isinstance(lag, bool) or not isinstance(lag, (int, float))):
+            raise ConfigError(f"{where}.lag must be a number of seconds, got {lag!r}")
+        end_param = spec.get("end_param")
+        if end_param is not None and (not isinstance(end_param, str) or not end_param):
+            raise ConfigError(f"{where}.end_param must be a parameter name, got {end_param!r}")
         return IncrementalSpec(
-            cursor_field=cursor, param=param, initial=None if initial is None else str(initial)
+            cursor_field=cursor,
+            param=param,
+            initial=None if initial is None else str(initial),
+            end_param=end_param,
+            # dlt's lag: seconds back from the last value, re-read each run
+            lookback=f"{int(lag)}s" if lag else None,
         )
 
     def _actions(self, actions: Any, where: str) -> None:

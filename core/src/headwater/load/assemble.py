@@ -43,6 +43,16 @@ from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
 from headwater.http.token_store import TokenStore
 from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.incremental import (
+    STATE_KEY,
+    ParentPositions,
+    Plan,
+    Prefix,
+    RunBounds,
+    SliceFilter,
+    bounded_request,
+    merged_slices,
+)
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
 from headwater.plugin.manager import Registry, get_registry
@@ -429,17 +439,25 @@ def build_source(
     arrow: bool | None = None,
     unique_keys: bool = False,
     lazy: bool = False,
+    bounds: RunBounds | None = None,
 ) -> DltSource:
     """Build the dlt source of connector ``name`` (see :func:`headwater.source`;
     ``unique_keys``: see :func:`assemble`).
 
     ``lazy``: resolve the settings when the source is first extracted, not now (no
     secret is read here; a settings problem is raised by the extraction). Otherwise
-    every settings problem is raised here."""
+    every settings problem is raised here. ``bounds``: the time range of incremental
+    reads (a backfill, checkpoints; see :mod:`headwater.load.incremental`)."""
     if not lazy:
         pm, connector, resolved = _prepare(name, settings, pm)
         return assemble(
-            connector, resolved, pm, resources=resources, arrow=arrow, unique_keys=unique_keys
+            connector,
+            resolved,
+            pm,
+            resources=resources,
+            arrow=arrow,
+            unique_keys=unique_keys,
+            bounds=bounds,
         )
     registry = get_registry() if pm is None else Registry(pm)
     connector = registry.get(name)
@@ -456,6 +474,7 @@ def build_source(
         arrow=arrow,
         unique_keys=unique_keys,
         resolve=resolve,
+        bounds=bounds,
     )
 
 
@@ -527,6 +546,11 @@ class _Runtime:
                 f"{', '.join(self.connector.resource_names)} when headwater.source() built "
                 "the source; build the source again after changing its settings"
             )
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved settings (once :meth:`parts` resolved them)."""
+        return self._settings if self._settings is not None else self.structure
 
     def parts(self, resource: Resource) -> _Parts:
         """``resource``'s parts (resolving the settings first, once, when lazy)."""
@@ -612,6 +636,7 @@ def assemble(
     arrow: bool | None = None,
     unique_keys: bool = False,
     resolve: Callable[[], Settings] | None = None,
+    bounds: RunBounds | None = None,
 ) -> DltSource:
     """Turn ``connector`` with resolved ``settings`` into a dlt source via the hooks.
 
@@ -626,6 +651,7 @@ def assemble(
     ``resolve``: ``settings`` are only a preview (no secrets; see
     :func:`~headwater.settings.preview_settings`) that shapes the source; ``resolve``
     returns the real settings when the source is first extracted.
+    ``bounds``: see :func:`build_source`.
     """
     import dlt
     from dlt.extract import DltSource
@@ -675,12 +701,13 @@ def assemble(
                 merge=disposition == "merge",
                 unique_key=unique_key,
                 steps=steps,
+                bounds=bounds,
             )
             built[resource.name] = dlt.resource(pages.function(), **hints)
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
-                _children_of(runtime, resource), data_from=parent, **hints
+                _children_of(runtime, resource, incremental, bounds), data_from=parent, **hints
             )
     source = DltSource(dlt_schema, connector.name, list(built.values()))
     steps.source = source
@@ -776,10 +803,10 @@ class _TopLevelPages:
     (``steps``): their functions take dicts, so the pages go out as lists of dicts. A
     ``merge`` resource's items come with dlt's "deduplicated" hint: off, or with
     ``unique_key`` (field, declared type) on when every value of that field was
-    distinct (see :mod:`headwater.load.unique`). With an incremental spec, dlt keeps the
-    highest ``cursor_field`` loaded in the pipeline state (committed with the load) and
-    the next run sends it as ``incremental.param``; dlt also drops records at or below
-    it that the API repeats.
+    distinct (see :mod:`headwater.load.unique`). With an incremental spec the pages come
+    from :func:`_incremental_read`: the time range (or slices) the pipeline state says
+    to read next (see :mod:`headwater.load.incremental`), the position advancing in that
+    state as slices complete.
     """
 
     runtime: _Runtime
@@ -791,6 +818,7 @@ class _TopLevelPages:
     merge: bool = False
     unique_key: tuple[str, str] | None = None
     steps: _Steps | None = None
+    bounds: RunBounds | None = None
 
     def function(self) -> Callable[..., Iterator[Any]]:
         """The resource's generator function (named after the resource, as dlt wants)."""
@@ -798,9 +826,13 @@ class _TopLevelPages:
         arrow_columns, not_null, row_ids = self.arrow_columns, self.not_null, self.row_ids
         merge, unique_key, steps = self.merge, self.unique_key, self.steps
 
-        def read(parts: _Parts, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        def read(
+            parts: _Parts, params: dict[str, Any] | None = None, given: Any = None
+        ) -> Iterator[Any]:
             endpoint, validator = parts.endpoint, parts.validator
-            if parts.parallel > 1:
+            if given is not None:
+                pages = given
+            elif parts.parallel > 1:
                 assert isinstance(resource.pagination, OffsetPagination)
                 pages = iter_pages_parallel(
                     endpoint, resource.pagination, parts.parallel, params=params
@@ -851,29 +883,192 @@ class _TopLevelPages:
                 yield from tagged(read)
 
         else:
-            import dlt
+            bounds = self.bounds or RunBounds()
 
-            # Quarantine rows (the record as JSON, and the error) come out of the same
-            # generator and carry no cursor: dlt must pass them, not fail on them.
-            cursor = dlt.sources.incremental(
-                incremental.cursor_field,
-                initial_value=incremental.initial,
-                on_cursor_value_missing="include",
-            )
-
-            def pages(cursor: Any = cursor) -> Iterator[list[dict]]:  # type: ignore[misc]
-                def since(parts: _Parts) -> Iterator[Any]:
-                    params = dict(parts.endpoint.params)
-                    last = cursor.last_value
-                    if last is not None:
-                        params[incremental.param] = _rfc3339(last)
-                    return read(parts, params)
-
-                yield from tagged(since)
+            def pages() -> Iterator[Any]:  # type: ignore[misc]
+                yield from tagged(
+                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read)
+                )
 
         pages.__name__ = resource.name
         pages.__qualname__ = resource.name
         return pages
+
+
+def _incremental_read(
+    runtime: _Runtime,
+    resource: Resource,
+    parts: _Parts,
+    bounds: RunBounds,
+    read: Callable[..., Iterator[Any]],
+) -> Iterator[Any]:
+    """An incremental resource's items: its planned slices (see
+    :mod:`headwater.load.incremental`), ``parallel_windows`` at once, each slice's
+    records filtered by :class:`SliceFilter`; the position advances in the resource's
+    dlt state as slices complete in order."""
+    import dlt
+
+    spec = resource.incremental
+    assert spec is not None
+    settings = runtime.settings
+    workers = int(settings.get("parallel_windows") or 1)
+    plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
+    plan.limit(workers if bounds.checkpoint else None)
+    endpoint = parts.endpoint
+    drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+    filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
+
+    def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
+        lower, upper = plan.slices[index]
+        params, body = bounded_request(
+            spec, endpoint.params, endpoint.json, lower, upper, plan.found
+        )
+        bound = attrs.evolve(endpoint, params=params, json=body)
+        return filters[index].pages(iter_pages(bound))
+
+    prefix = Prefix(len(plan.slices))
+    validator = parts.validator
+
+    def completed(index: int) -> None:
+        before = prefix.done
+        after = prefix.complete(index)
+        for done in range(before, after):
+            plan.advance(plan.slices[done], filters[done].latest, filters[done].found)
+
+    merged = merged_slices(slice_pages, len(plan.slices), workers, completed)
+    yield from read(parts, None, merged if workers > 1 else prefetched(merged))
+    if validator is not None:
+        for sliced in filters:
+            yield from validator.quarantined(sliced.unreadable, sliced.error)
+    plan.finish()
+    if plan.more:
+        bounds.pending.add(resource.name)
+
+
+def _incremental_children(
+    runtime: _Runtime,
+    resource: Resource,
+    spec: IncrementalSpec,
+    bounds: RunBounds,
+) -> Callable[[Any], Iterator[Any]]:
+    """A child transformer whose requests carry each parent's own time range.
+
+    The range of a parent is ``[its position - lookback, end)`` (first time: the
+    ``start_date`` setting or ``initial``; a backfill: ``[start, end)`` for every
+    parent, positions untouched). After the parent's pages are read its position
+    moves to the end (an API with an end parameter) or to the latest cursor read."""
+    parent = resource.parent
+    assert parent is not None
+    placeholder = "{" + parent.placeholder + "}"
+
+    def fetch_one(endpoint: Endpoint, value: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+        if value is None:
+            raise ResponseError(
+                f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
+                f"has no {parent.field!r}, needed in {resource.path}"
+            )
+        params, body = bounded_request(spec, endpoint.params, endpoint.json, lower, upper)
+        bound = attrs.evolve(
+            endpoint, path=endpoint.path.replace(placeholder, quote(str(value), safe=""))
+        )
+        bound = attrs.evolve(bound, params=params, json=body)
+        drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+        sliced = SliceFilter(spec, lower, upper, drop)
+        rows: list[dict] = []
+        pages = iter_pages(
+            bound,
+            paginator=copy.deepcopy(endpoint.paginator),
+            label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
+        )
+        for page in sliced.pages(pages):
+            for row in page:
+                row[parent.column] = value
+            rows.extend(page)
+        return rows, sliced
+
+    def children(parents: Any, meta: Any = None) -> Iterator[Any]:
+        import dlt
+
+        hints = getattr(meta, "hints", None) or {}
+        table = getattr(meta, "table_name", None) or hints.get("table_name")
+        if table == quarantine_table(parent.resource):
+            return
+        try:
+            parts = runtime.parts(resource)
+            settings = runtime.settings
+            root = dlt.current.resource_state().setdefault(STATE_KEY, {})
+            positions = ParentPositions(root)
+            keys = _parent_keys(parent, parents)
+            ranges = _parent_ranges(spec, settings, bounds, positions, keys)
+            validator = parts.validator
+
+            def fetch(item: tuple[Any, Any, Any]) -> tuple[Any, list[dict], Any, Any]:
+                value, lower, upper = item
+                with parts.slots:
+                    rows, sliced = fetch_one(parts.endpoint, value, lower, upper)
+                return value, rows, sliced, upper
+
+            workers = min(parts.workers, max(len(ranges), 1))
+            pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+            results = pool.map(fetch, ranges) if pool is not None else map(fetch, ranges)
+            try:
+                for value, rows, sliced, upper in results:
+                    page = [rows] if rows else []
+                    yield from validator.pages(page) if validator is not None else page
+                    if validator is not None and sliced.unreadable:
+                        yield from validator.quarantined(sliced.unreadable, sliced.error)
+                    if bounds.backfill:
+                        continue
+                    reached = upper if spec.end_param is not None else sliced.latest
+                    if reached is not None:
+                        positions.set(value, reached)
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            positions.trim()
+        except ResponseError as exc:
+            exc.resource = exc.resource or resource.name
+            raise
+
+    children.__name__ = resource.name
+    children.__qualname__ = resource.name
+    return children
+
+
+def _parent_keys(parent: Any, parents: Any) -> list[Any]:
+    """The parent key of each parent record (dicts, or an Arrow table's column)."""
+    if hasattr(parents, "column_names"):
+        if parent.field not in parents.column_names:
+            return [None] * parents.num_rows
+        return parents.column(parent.field).to_pylist()
+    items = parents if isinstance(parents, list) else [parents]
+    return [item.get(parent.field) for item in items]
+
+
+def _parent_ranges(
+    spec: IncrementalSpec,
+    settings: Mapping[str, Any],
+    bounds: RunBounds,
+    positions: ParentPositions,
+    values: Sequence[Any],
+) -> list[tuple[Any, Any, Any]]:
+    """``(parent value, lower, upper)`` of each parent's request."""
+    from datetime import datetime, timezone
+
+    from headwater.timebounds import parse_duration
+
+    end = bounds.end or datetime.now(timezone.utc)
+    if bounds.backfill:
+        return [(value, bounds.start, end) for value in values]
+    initial = settings.get("start_date") or spec.initial
+    first = None if initial is None else spec.parse_initial(initial)
+    lookback = parse_duration(spec.lookback, "lookback") if spec.lookback else None
+    out = []
+    for value in values:
+        own = positions.get(value) if value is not None else None
+        lower = first if own is None else (own - lookback if lookback else own)
+        out.append((value, lower, end if spec.end_param is not None else None))
+    return out
 
 
 #: Key types whose values reach the destination as the API sent them. dlt parses the
@@ -951,21 +1146,22 @@ def _parallel_pages(settings: Settings, resource: Resource, endpoint: Endpoint) 
     return workers if eligible else 1
 
 
-def _rfc3339(value: Any) -> str:
-    """A cursor value as RFC 3339 text (dlt may hand back a datetime)."""
-    if hasattr(value, "isoformat"):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    return str(value)
-
-
-def _children_of(runtime: _Runtime, resource: Resource) -> Callable[[Any], Iterator[Any]]:
+def _children_of(
+    runtime: _Runtime,
+    resource: Resource,
+    incremental: IncrementalSpec | None = None,
+    bounds: RunBounds | None = None,
+) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
     concurrently (``max_workers`` at a time for the whole resource); each record gets
-    its parent's key."""
+    its parent's key. With ``incremental``, each parent has its own position
+    (:class:`~headwater.load.incremental.ParentPositions`): the request for a parent
+    starts where that parent's last one ended."""
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
+    if incremental is not None:
+        return _incremental_children(runtime, resource, incremental, bounds or RunBounds())
 
     def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
         if value is None:

@@ -648,6 +648,32 @@ class Validator:
         )
         return good, [self._mark(bad, self.hints, create_table_variant=True)]
 
+    def quarantined(self, records: list[dict[str, Any]], error: str) -> list[Any]:
+        """Items that keep ``records`` in the quarantine table with ``error`` (a record
+        the loader cannot use, e.g. an unreadable incremental cursor)."""
+        import json
+
+        if not records:
+            return []
+        now = dt.datetime.now(dt.timezone.utc)
+        bad = [
+            {"record": json.dumps(r, default=str), "error": error, "detected_at": now}
+            for r in records
+        ]
+        outcome = self._current()
+        outcome.seen += len(bad)
+        outcome.rejected += len(bad)
+        outcome.first_error = outcome.first_error or error
+        self.rejected += len(bad)
+        log.warning(
+            "resource %s: %d record(s) kept in table %s (first: %s)",
+            self.label,
+            len(bad),
+            self.table,
+            error,
+        )
+        return [self._mark(bad, self.hints, create_table_variant=True)]
+
     def pages(self, pages: Any) -> Any:
         """The row path: each page's valid records, then its quarantine items."""
         for page in pages:

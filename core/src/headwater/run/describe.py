@@ -48,6 +48,7 @@ __all__ = [
     "auth_lines",
     "custom_hooks",
     "describe_connector",
+    "incremental_lines",
     "pagination_details",
     "pagination_text",
     "placeholder_settings",
@@ -75,6 +76,47 @@ def _field(path: Any) -> str:
 def _where(location: str, name: str, code: Code) -> str:
     """``?name=`` in the query, ``body field name`` in a JSON body."""
     return f"body field {code(name)}" if location == "body" else code(f"?{name}=")
+
+
+def incremental_lines(resource: Resource) -> list[str]:
+    """The incremental declaration of ``resource`` in a few phrases (``[]``: none): the
+    cursor, the bounds sent and where, their format, the first start, lookback, window,
+    client-side filter, per-parent positions."""
+    inc = resource.incremental
+    if inc is None:
+        return []
+    where = "in the JSON body" if inc.location == "body" else "in the query"
+    bounds = f"{inc.param} (start)"
+    if inc.end_param is not None:
+        bounds += f" and {inc.end_param} (end)"
+    fmt = inc.format or "as the cursor values (numbers: unix, text: iso8601)"
+    lines = [
+        f"on {_field_text(inc.cursor_field)}; sends {bounds} {where}, format {fmt}",
+        "position: "
+        + (
+            "the end of the last completed range or slice"
+            if inc.end_param is not None
+            else "the latest cursor loaded"
+        )
+        + (", kept per parent" if resource.parent is not None else ""),
+        f"first run from {inc.initial or 'the beginning'} (setting start_date overrides)",
+    ]
+    extras = []
+    if inc.lookback:
+        extras.append(f"lookback {inc.lookback}")
+    if inc.window:
+        extras.append(f"window {inc.window}")
+    if inc.client_filter:
+        extras.append("records outside the range dropped client-side")
+    if inc.cursor_format:
+        extras.append(f"cursor values in {inc.cursor_format}")
+    if extras:
+        lines.append(", ".join(extras))
+    return lines
+
+
+def _field_text(path: Any) -> str:
+    return ".".join(path) if isinstance(path, tuple) else str(path)
 
 
 def pagination_text(resource: Resource) -> str:
@@ -363,14 +405,8 @@ def _resource_lines(connector: Connector, resource: Resource, hooks: CustomHooks
                 f"(as {{{p.placeholder}}}; stored in column {p.column})",
             )
         )
-    if resource.incremental is not None:
-        inc = resource.incremental
-        lines.append(
-            _row(
-                "incremental",
-                f"on {inc.cursor_field}, sent as ?{inc.param}= (initial {inc.initial!r})",
-            )
-        )
+    for i, text in enumerate(incremental_lines(resource)):
+        lines.append(_row("incremental" if i == 0 else "", text))
     lines.append(_row("schema", f"{connector.package}/{resource.schema}"))
     columns = columns_from_schema(schema, resource.primary_key_columns)
     width = max((len(c) for c in columns), default=4)

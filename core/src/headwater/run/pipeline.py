@@ -14,6 +14,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
+from headwater.load.incremental import RunBounds
 from headwater.load.unique import distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
@@ -58,6 +59,8 @@ class RunResult:
     failures: tuple[str, ...] = ()
     #: one line per resource some of whose records broke its schema, with the counts
     warnings: tuple[str, ...] = ()
+    #: the names of the resources that failed (with the children they took along)
+    failed: tuple[str, ...] = ()
 
 
 def _compares_keys_exactly(destination: str) -> bool:
@@ -102,6 +105,8 @@ def _run(
     pipelines_dir: str | None = None,
     progress: Any = None,
     lock_timeout: float = 0.0,
+    start: str | None = None,
+    end: str | None = None,
 ) -> RunResult:
     """Build connector ``name``'s source and load it.
 
@@ -115,14 +120,26 @@ def _run(
     the current folder, as is the default DuckDB file).
     ``lock_timeout``: seconds to wait when another run of the same pipeline holds its
     lock (:func:`pipeline_lock`; default: refuse at once).
+    ``start``/``end`` (ISO 8601 dates or date-times): a backfill of ``[start, end)``
+    (``end`` default: now) of the incremental resources, which leaves the position of
+    the normal run where it was (see :mod:`headwater.load.incremental`). Windowed
+    resources load after each slice (or ``parallel_windows`` slices): a run killed
+    midway resumes after the last slice loaded.
     """
     register_destination_secrets()
+    bounds = RunBounds.for_run(start, end)
+    if start is not None:
+        _check_backfill(name, resources, full_refresh)
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = default_pipeline if pipeline_name is None else pipeline_name
     dataset_name = default_dataset if dataset_name is None else dataset_name
     check_names(pipeline_name, dataset_name)
     source = build_source(
-        name, settings, resources=resources, unique_keys=_compares_keys_exactly(destination)
+        name,
+        settings,
+        resources=resources,
+        unique_keys=_compares_keys_exactly(destination),
+        bounds=bounds,
     )
     connector = get_registry().get(name)
     check_destination(destination)
@@ -151,7 +168,21 @@ def _run(
             pipelines_dir=pipelines_dir,
             progress=progress,
             file_format=file_format,
+            bounds=bounds,
         )
+
+
+def _check_backfill(name: str, resources: Sequence[str] | None, full_refresh: bool) -> None:
+    """A backfill needs an incremental resource, and is not a full refresh."""
+    connector = get_registry().get(name)
+    chosen = [r for r in connector.resources if not resources or r.name in resources]
+    if not any(r.incremental is not None for r in chosen):
+        raise ConfigError(
+            f"--start/--end backfill incremental resources, and connector {name} has none "
+            f"among {', '.join(r.name for r in chosen)}; run without them"
+        )
+    if full_refresh:
+        raise ConfigError("--full-refresh reloads everything: run it without --start/--end")
 
 
 # Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
@@ -171,6 +202,7 @@ def _locked_run(
     pipelines_dir: str,
     progress: Any,
     file_format: str | None,
+    bounds: RunBounds | None = None,
 ) -> RunResult:
     """The part of :func:`run_connector` that runs the pipeline (under its lock)."""
     import dlt
@@ -190,6 +222,8 @@ def _locked_run(
         credentials = client.config.credentials
         distrust_pending(pipeline)
         if all_or_nothing or full_refresh:
+            if bounds is not None:
+                bounds.checkpoint = False  # one extract reads every slice: no partial loads
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources). dlt runs all steps: no connection is
             # held, or the DuckDB file would be locked for the whole extract.
@@ -203,22 +237,18 @@ def _locked_run(
             )
             failures: list[str] = []
             warnings: list[str] = []
+            counts = _normalized_rows(pipeline)
         else:
             hold = client if destination == "duckdb" else None
             info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
+            counts = _normalized_rows(pipeline)
+            loaded = _checkpoints(pipeline, source, connector, file_format, hold, bounds, failures)
+            counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
     except Exception as exc:
         known = explain(exc)
         if known is not None:
             raise known from None
         raise
-    counts: dict[str, int] = {}
-    trace = pipeline.last_trace
-    if trace is not None and trace.last_normalize_info is not None:
-        counts = {
-            t: n
-            for t, n in trace.last_normalize_info.row_counts.items()
-            if not t.startswith("_dlt")
-        }
     location = redact(str(getattr(info, "destination_displayable_credentials", "") or ""))
     hint = ""
     # a table to look at: none when the API never returned a record (none was created)
@@ -251,7 +281,18 @@ def _locked_run(
         hint=hint,
         failures=tuple(failures),
         warnings=tuple(warnings),
+        failed=tuple(getattr(failures, "resources", ())),
     )
+
+
+def _normalized_rows(pipeline: Any) -> dict[str, int]:
+    """Rows of the last normalize, by table (dlt's own tables left out)."""
+    trace = pipeline.last_trace
+    if trace is None or trace.last_normalize_info is None:
+        return {}
+    return {
+        t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")
+    }
 
 
 def _first_table_with_data(pipeline: Any, tables: Sequence[str]) -> str | None:
@@ -280,6 +321,15 @@ def _kept_open(client: Any) -> Iterator[None]:
         client.sql_client.close_connection()
 
 
+class _Failures(list):
+    """One line per failed resource (a list of str, as before), and in ``resources``
+    the names of the resources that failed, with the children they took along."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: list[str] = []
+
+
 def _run_isolated(
     pipeline: Any,
     source: Any,
@@ -304,10 +354,11 @@ def _run_isolated(
     destination had lost them while the pipeline's state remained).
 
     ``hold``: a DuckDB job client whose connection stays open through the load
-    (:func:`_kept_open`).
+    (:func:`_kept_open`). The failures are :class:`_Failures`: their ``resources`` name
+    the resources that failed.
     """
     remaining = list(source.resources.selected)
-    failures: list[str] = []
+    failures = _Failures()
     if pipeline.config.restore_from_destination:
         # What pipeline.run() does first: on a runner whose working directory starts
         # empty (a container, CI), incremental cursors come back from the destination.
@@ -329,6 +380,7 @@ def _run_isolated(
                     # every other resource would fail the same way: one line, not one each
                     raise RunError("; ".join(failures)) from None
                 dropped = _with_descendants(connector, failed)
+                failures.resources.extend(n for n in remaining if n in dropped)
                 remaining = [name for name in remaining if name not in dropped]
                 if not remaining:
                     raise RunError("; ".join(failures)) from None
@@ -336,6 +388,7 @@ def _run_isolated(
     for outcome in outcomes.values():
         if outcome.all_invalid:
             failures.append(outcome.failure())
+            failures.resources.append(outcome.label.partition(".")[2])
         elif (warning := outcome.warning()) is not None:
             warnings.append(warning)
     pipeline.normalize()
@@ -344,6 +397,49 @@ def _run_isolated(
     # the load resolves to hold's credentials, so its jobs share hold's open connection
     with _kept_open(hold):
         return pipeline.load(credentials=hold.config.credentials), failures, warnings
+
+
+def _checkpoints(
+    pipeline: Any,
+    source: Any,
+    connector: Connector,
+    file_format: str | None,
+    hold: Any,
+    bounds: RunBounds | None,
+    failures: list[str],
+) -> dict[str, int]:
+    """Extract, normalize and load again while windowed resources have slices left
+    (:attr:`RunBounds.pending`): each load commits the slices read and their position,
+    so a run killed midway resumes after the last slice loaded. Returns the rows
+    loaded by these extra loads, by table; a resource that fails is added to
+    ``failures`` and not read further."""
+    if bounds is None or not bounds.pending:
+        return {}
+    loaded: dict[str, int] = {}
+    while bounds.pending:
+        names: set[str] = set()
+        for name in bounds.pending:
+            names |= _with_descendants(connector, name)
+        bounds.pending.clear()
+        selected = [n for n in source.resources if n in names]
+        try:
+            pipeline.extract(source.with_resources(*selected), loader_file_format=file_format)
+        except Exception as exc:
+            known = explain(exc)
+            if known is None or isinstance(known, ConfigError):
+                raise
+            failures.append(str(known))
+            bounds.pending.clear()
+            break
+        pipeline.normalize()
+        for table, rows in _normalized_rows(pipeline).items():
+            loaded[table] = loaded.get(table, 0) + rows
+        if hold is None:
+            pipeline.load()
+        else:
+            with _kept_open(hold):
+                pipeline.load(credentials=hold.config.credentials)
+    return loaded
 
 
 def _shared(known: BaseException) -> bool:

@@ -23,7 +23,11 @@ serving its API on 127.0.0.1, into DuckDB:
 * a permanent failure ends in one clear error naming the resource;
 * a canary secret appears in no output and no file: on success, a permanent error,
   malformed JSON, a 401 and a run killed with SIGKILL (for the JWT kinds, whose
-  ``private_key`` must be a real key, the key the simulator generates).
+  ``private_key`` must be a real key, the key the simulator generates);
+* incremental resources: a backfill (``run --start A --end B``) requests ``[A, B)``,
+  loads the records of that range and leaves the normal run's position as it was; a
+  windowed backfill killed with SIGKILL resumes at the slice it was reading, with
+  every record loaded exactly once.
 
 A connector whose own ``headwater_auth`` or ``headwater_paginator`` hook replaces a
 declared kind cannot be simulated from its declaration: give the suite what the API
@@ -44,6 +48,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -388,6 +393,179 @@ class ConformanceSuite:
         attempts = [r for r in sim.requests_for(first.name)]
         assert len(attempts) == spec.retry.max_retries + 1
 
+    # ------------------------------------------------------------ incremental
+
+    def _timed(self, checked: Sequence[Any]) -> list[Any]:
+        timed = [r for r in checked if r.incremental is not None and r.parent is None]
+        if not timed:
+            pytest.skip(f"{self.connector} declares no top-level incremental resource")
+        return timed
+
+    def _range(self, sim: Any, resource: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+        """A backfill range over ``resource``'s served records: from just before the
+        earliest cursor to the midpoint, and the records in it."""
+        known = sorted(self._moments(sim, resource), key=lambda m: m[0])
+        assert known, f"{resource.name}: no served record has a readable cursor"
+        # a second before the first: an API's "since" may be exclusive
+        start = known[0][0] - _ONE_SECOND
+        end = max(start + (known[-1][0] - start) / 2, start + _ONE_SECOND)
+        return start, end, [r for m, r in known if start <= m < end]
+
+    @staticmethod
+    def _start_sent(resource: Any, request: Any) -> Any:
+        """The start bound a request carried, as a datetime (``None``: none)."""
+        import json
+
+        from headwater.timebounds import parse_auto, parse_value
+
+        spec = resource.incremental
+        if spec.location == "body":
+            value: Any = json.loads(request.body or b"{}")
+            for key in spec.param.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+        else:
+            value = (request.query.get(spec.param) or [None])[-1]
+        if value is None:
+            return None
+        return parse_value(value, spec.format) if spec.format else parse_auto(value)[0]
+
+    def _state(self, pipeline_name: str) -> dict[str, Any]:
+        import dlt
+
+        from headwater.load.incremental import STATE_KEY
+        from headwater.run.workdir import folder_pipelines_dir
+
+        pipeline = dlt.attach(pipeline_name, pipelines_dir=folder_pipelines_dir())
+        resources = pipeline.state.get("sources", {}).get(self.connector, {}).get("resources", {})
+        return {name: r.get(STATE_KEY) for name, r in resources.items()}
+
+    def test_backfill_leaves_the_normal_position(
+        self, spec: Any, checked: Any, serve: Any, headwater_env: Path
+    ):
+        """``run --start A --end B`` requests ``[A, B)``, loads that range's records and
+        leaves the state of the normal run as it was."""
+        from headwater.run.pipeline import run_connector
+        from headwater.timebounds import isoformat
+
+        timed = self._timed(checked)
+        sim = serve()
+        settings = {**self.settings, **sim.settings}
+        names = [r.name for r in checked]
+        options = {"resources": names, "pipeline_name": "conformance_backfill"}
+        run_connector(spec.name, settings, **options)
+        before = self._state("conformance_backfill")
+        for resource in timed:
+            start, end, inside = self._range(sim, resource)
+            sim.reset_log()
+            result = run_connector(
+                spec.name,
+                settings,
+                **{**options, "resources": [resource.name]},
+                start=isoformat(start),
+                end=isoformat(end),
+            )
+            sent = [self._start_sent(resource, r) for r in sim.requests_for(resource.name)]
+            assert sent and all(s is not None and s >= start for s in sent), (
+                f"{resource.name}: the backfill did not request from {isoformat(start)}: {sent}"
+            )
+            assert result.row_counts.get(resource.name, 0) == len(inside), (
+                f"{resource.name}: the backfill of [{isoformat(start)}, {isoformat(end)}) "
+                f"loaded {result.row_counts.get(resource.name, 0)} rows, {len(inside)} served"
+            )
+        assert self._state("conformance_backfill") == before, (
+            "a backfill changed the normal run's incremental state"
+        )
+
+    def test_killed_backfill_resumes_at_the_slice_it_was_reading(
+        self, spec: Any, checked: Any, serve: Any, headwater_env: Path
+    ):
+        """A windowed backfill killed with SIGKILL at its fourth slice of ten: the rerun
+        requests nothing before that slice and every record is loaded exactly once."""
+        import signal
+        import time
+
+        from headwater.timebounds import format_bound, isoformat, parse_value
+
+        sliceable = [
+            r
+            for r in self._timed(checked)
+            if r.incremental.end_param is not None or r.incremental.client_filter
+        ]
+        if not sliceable:
+            pytest.skip(
+                f"{self.connector}: no incremental resource has an end parameter (or "
+                "client_filter), so none can be cut into windows"
+            )
+        resource = sliceable[0]
+        sim = serve(latency=0.02)
+        moments = self._moments(sim, resource)
+        start = min(m for m, _ in moments)
+        end = max(m for m, _ in moments) + _ONE_SECOND
+        window = max(int((end - start).total_seconds() // 10), 1)
+        cut = start + 3 * _ONE_SECOND * window  # the fourth slice's start
+        fmt = resource.incremental.format or "iso8601"
+        cut_sent = parse_value(format_bound(cut, fmt), fmt)  # as precise as the API's format
+        env = {
+            **os.environ,
+            **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()},
+            env_var(spec.name, "window"): f"{window}s",
+        }
+        command = [sys.executable, "-c", _CLI_WITH_QUICK_RETRIES, "run", spec.name]
+        command += ["--resource", resource.name, "--start", isoformat(start)]
+        command += ["--end", isoformat(end), "--progress", "off"]
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while not any(
+            s is not None and s >= cut_sent
+            for s in (self._start_sent(resource, r) for r in sim.requests_for(resource.name))
+        ):
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the fourth slice was never requested"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        sim.reset_log()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        again = [self._start_sent(resource, r) for r in sim.requests_for(resource.name)]
+        assert again and min(s for s in again if s is not None) >= cut_sent, (
+            f"{resource.name}: the rerun requested slices that were loaded before the kill"
+        )
+        loaded = self._table(spec, resource)
+        assert len(loaded) == len(set(loaded)), f"{resource.name}: a record was loaded twice"
+        assert sorted(loaded) == sorted(self._key(resource, r) for _, r in moments), (
+            f"{resource.name}: after the rerun the table differs from the records served"
+        )
+
+    def _table(self, spec: Any, resource: Any) -> list[tuple[str, ...]]:
+        """The keys of ``resource``'s rows in the CLI's DuckDB file."""
+        import duckdb
+
+        with duckdb.connect(f"headwater_{spec.name}.duckdb", read_only=True) as db:
+            [schema] = db.sql(
+                "select table_schema from information_schema.tables "
+                f"where table_name = '{resource.name}' and table_schema not like '%staging'"
+            ).fetchone()
+            cursor = db.sql(f'select * from "{schema}"."{resource.name}"')
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [self._key(resource, dict(zip(columns, row, strict=True))) for row in rows]
+
+    def _moments(self, sim: Any, resource: Any) -> list[tuple[Any, dict[str, Any]]]:
+        from headwater.load.incremental import SliceFilter
+
+        found = SliceFilter(resource.incremental, None, None, False)
+        out = []
+        for record in sim.data[resource.name]:
+            found.latest = None
+            found.page([record])
+            if found.latest is not None:
+                out.append((found.latest, record))
+        return out
+
     def test_canary_secret_absent_from_output_and_files(
         self, spec: Any, checked: Any, serve: Any, headwater_env: Path, tmp_path: Path
     ):
@@ -465,6 +643,9 @@ def _key_lines(pem: str | None) -> list[str]:
         return [pem] if pem else []
     body = [line for line in pem.strip().splitlines() if not line.startswith("-----")]
     return [line for line in body[1:] if len(line) >= 16]
+
+
+_ONE_SECOND = timedelta(seconds=1)
 
 
 def _files(root: Path) -> Iterator[Path]:

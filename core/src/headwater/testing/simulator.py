@@ -69,8 +69,10 @@ from headwater.testing.server import (
     SimulatorServer,
     error_response,
 )
+from headwater.testing.timefilter import bounds_of, select_range
 from headwater.testing.tokens import DEFAULT_TOKEN_PATH as DEFAULT_TOKEN_PATH
 from headwater.testing.tokens import TokenEndpoint
+from headwater.timebounds import format_bound
 
 __all__ = [
     "DEFAULT_CHILD_RECORDS",
@@ -608,6 +610,30 @@ class Simulator:
                 self._grow_children(spec, len(state.data), slices[None].records[len(state.data) :])
             self._clear_caches()
 
+    def arrive_late(self, resource: str, count: int, cursor: Any) -> list[dict[str, Any]]:
+        """Add ``count`` new records to top-level ``resource`` whose incremental cursor is
+        ``cursor`` (a datetime, or the value as the records write it): records that reach
+        the API after later ones were served, which a run finds only with a lookback.
+        Returns the new records."""
+        spec = self._resource(resource)
+        if spec.incremental is None or spec.parent is not None:
+            raise ValueError(f"resource {resource!r} is not a top-level incremental resource")
+        field = spec.incremental.cursor_field
+        if hasattr(cursor, "timestamp"):
+            fmt = spec.incremental.record_format or "iso8601"
+            cursor = format_bound(cursor, fmt)
+        with self._lock:
+            state = self._states[resource]
+            new, indexes = self._generate(spec, count)
+            for record in new:
+                record[field] = cursor
+            sl = state.slices[None]
+            self._states[resource] = State(
+                {None: Slice(sl.records + new, sl.indexes + indexes)}, False
+            )
+            self._clear_caches()
+        return new
+
     def mutate(self, resource: str, count: int) -> None:
         """Change every non-key field of the first ``count`` records of ``resource``
         (per parent for a child resource), keeping their keys. Their incremental cursor
@@ -677,6 +703,8 @@ class Simulator:
         if spec.incremental is None:
             return latest
         field = spec.incremental.cursor_field
+        if spec.incremental.end_param is not None:
+            return _bump_to_now(spec.incremental, records, latest)
         for record in records:
             if field not in record:
                 continue
@@ -971,8 +999,11 @@ class Simulator:
         value is a :class:`ClientError` naming it."""
         spec = resource.pagination
         paging = set(paging_params(spec))
-        if resource.incremental is not None:
-            paging.add(resource.incremental.param)
+        incremental = resource.incremental
+        if incremental is not None:
+            paging.add(incremental.param)
+            if incremental.end_param is not None:
+                paging.add(incremental.end_param)
         expected = {
             **self._fill(dict(self.connector.headers)),
             **self._fill(dict(resource.headers)),
@@ -988,7 +1019,10 @@ class Simulator:
             got = query.get(name)
             if got != wanted:
                 raise ClientError(f"query parameter {name!r} must be {wanted!r}, got {got!r}")
-        if resource.json is None and getattr(spec, "location", "query") != "body":
+        in_body = getattr(spec, "location", "query") == "body" or (
+            incremental is not None and incremental.location == "body"
+        )
+        if resource.json is None and not in_body:
             return query
         try:
             document = json.loads(body or b"null")
@@ -997,7 +1031,7 @@ class Simulator:
         if not isinstance(document, dict):
             raise ClientError("the request body must be a JSON object")
         _check_body(self._fill(dict(resource.json or {})), document, paging, "")
-        if getattr(spec, "location", "query") != "body":
+        if not in_body:
             return query
         merged = dict(query)
         for name in paging:
@@ -1019,24 +1053,38 @@ class Simulator:
         spec = resource.incremental
         if spec is None:
             return sl.encoded
-        values = query.get(spec.param)
-        if not values or values[-1] == "":
+        lower, upper = bounds_of(spec, query)
+        if lower is None and upper is None:
             return sl.encoded
-        raw = values[-1]
-        key = (parent_value, raw)
+        key = (parent_value, f"{lower}/{upper}")
         cached = state.filtered.get(key)
         if cached is not None:
             return cached
-        since = cursor_key(raw)
-        if since is None:
-            raise ClientError(
-                f"query parameter {spec.param!r} must be an RFC 3339 date-time, got {raw!r}"
-            )
-        items = sl.since(spec.cursor_field, since)
+        if spec.end_param is None and spec.record_format is None and lower is not None:
+            items = sl.since(spec.cursor_field, lower)  # type: ignore[arg-type]
+        else:
+            items = select_range(spec, sl.records, sl.encoded, lower, upper)
         if len(state.filtered) >= _PAGE_CACHE_LIMIT:
             state.filtered.clear()
         state.filtered[key] = items
         return items
+
+
+def _bump_to_now(spec: Any, records: list[dict[str, Any]], latest: float | None) -> float | None:
+    """New or changed records of an API with an end parameter: their cursor is now (a
+    millisecond apart each), so the next run, whose range ends when it starts, reads
+    them, and the last run, which ended before, did not."""
+    from datetime import datetime, timezone
+
+    field = spec.cursor_field
+    fmt = spec.record_format or "iso8601"
+    for record in records:
+        if field not in record:
+            continue
+        key = max(time.time(), (latest or 0) + 0.001)
+        record[field] = format_bound(datetime.fromtimestamp(key, timezone.utc), fmt)
+        latest = key
+    return latest
 
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")

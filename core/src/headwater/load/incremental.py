@@ -1,0 +1,456 @@
+"""Incremental reads: time ranges, windows, positions kept in the pipeline state.
+
+What a run of an incremental resource requests (see ``docs/incremental.md``):
+
+* a normal run reads ``[position - lookback, end)``: the position the last run
+  reached (the first run: the ``start_date`` setting, else the declared ``initial``)
+  to the time the run started; a run that was interrupted resumes at its position,
+  without the lookback;
+* a backfill (:class:`RunBounds` with ``backfill``; ``headwater run --start --end``)
+  reads ``[start, end)`` and keeps its own entry, so the normal run's position is
+  never touched; an interrupted backfill of the same range resumes, a completed one
+  leaves nothing behind (run it again and it reads the range again);
+* with a window the range is cut into slices (:func:`headwater.timebounds.windows`),
+  read one after another or ``parallel_windows`` at once; the position advances only
+  over the completed slices that have no incomplete slice before them
+  (:class:`Prefix`). With ``RunBounds.checkpoint`` a read stops after
+  ``parallel_windows`` slices and names itself in ``RunBounds.pending``: ``headwater
+  run`` loads and extracts again, so a killed run loses at most one extract's slices.
+
+The state is the resource's dlt state under :data:`STATE_KEY`, committed with the
+load like any dlt state::
+
+    {"position": "2024-01-03T00:00:00Z", "running": false,
+     "backfills": {"<start>/<end>": {"position": "..."}},
+     "parents": {"<parent value>": "..."}}
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from headwater.errors import ConfigError
+from headwater.http.paginators import compile_path, lookup
+from headwater.spec import IncrementalSpec
+from headwater.timebounds import (
+    format_bound,
+    isoformat,
+    parse_auto,
+    parse_duration,
+    parse_instant,
+    parse_value,
+    windows,
+)
+
+__all__ = [
+    "MAX_PARENTS",
+    "STATE_KEY",
+    "Plan",
+    "Prefix",
+    "RunBounds",
+    "SliceFilter",
+    "bounded_request",
+    "merged_slices",
+]
+
+#: The key of Headwater's incremental state in a resource's dlt state.
+STATE_KEY = "headwater_incremental"
+#: Most parents a child resource keeps a position for (see :class:`ParentPositions`).
+MAX_PARENTS = 10_000
+
+Slice = tuple[datetime | None, datetime | None]
+
+
+@attrs.define
+class RunBounds:
+    """The time range of one run, fixed when it starts, shared by its extracts.
+
+    ``start``/``end``: a backfill's range (``backfill``), or ``end`` alone: the end of a
+    normal run (``None``: the time the read starts). ``checkpoint``: one extract reads
+    as many slices as are read at once (``parallel_windows``, default 1) and stops;
+    resources that stopped with slices left are added to ``pending``, for the caller
+    to load and extract again."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    backfill: bool = False
+    checkpoint: bool = False
+    #: a backfill without ``--end``: it runs to now, and resumes to the new now
+    open_end: bool = False
+    pending: set[str] = attrs.field(factory=set)
+
+    @classmethod
+    def for_run(
+        cls, start: Any = None, end: Any = None, *, now: datetime | None = None
+    ) -> RunBounds:
+        """The bounds of ``headwater run [--start A] [--end B]``: a backfill when either
+        is given. Raises :class:`ConfigError` (one line) for a date that does not parse
+        or a start not before the end."""
+        now = now or datetime.now(timezone.utc)
+        try:
+            lower = None if start is None else parse_instant(start, "--start")
+            upper = now if end is None else parse_instant(end, "--end")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if lower is not None and lower >= upper:
+            raise ConfigError(
+                f"--start {isoformat(lower)} is not before --end {isoformat(upper)}; "
+                "give a start earlier than the end"
+            )
+        if start is None and end is not None:
+            raise ConfigError("--end needs --start: a backfill reads [--start, --end)")
+        return cls(
+            start=lower,
+            end=upper,
+            backfill=start is not None,
+            checkpoint=True,
+            open_end=end is None,
+        )
+
+
+class Prefix:
+    """Slices completing in any order; :attr:`done` counts the first slices that are
+    all complete (the position may advance over those only)."""
+
+    def __init__(self, count: int) -> None:
+        self._complete = [False] * count
+        self.done = 0
+
+    def complete(self, index: int) -> int:
+        """Mark slice ``index`` complete; returns the new :attr:`done`."""
+        self._complete[index] = True
+        while self.done < len(self._complete) and self._complete[self.done]:
+            self.done += 1
+        return self.done
+
+
+def _read_position(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, "position")
+    except ValueError:
+        return None
+
+
+@attrs.define
+class Plan:
+    """The slices one extract of a top-level resource reads, and how completing them
+    moves its state (``entry``: the dict inside the dlt state that is updated)."""
+
+    spec: IncrementalSpec
+    slices: list[Slice]
+    entry: dict[str, Any]
+    root: dict[str, Any]
+    backfill_key: str | None
+    #: whether the position is the end of the completed slices (an API with an upper
+    #: bound, or windows) rather than the latest cursor loaded
+    bounded: bool
+    #: slices of the whole range left after :attr:`slices` (another extract reads them)
+    more: bool = False
+
+    @property
+    def found(self) -> str | None:
+        """The format earlier cursor values came in (an undeclared format)."""
+        return self.root.get("format")
+
+    @classmethod
+    def make(
+        cls,
+        spec: IncrementalSpec,
+        settings: Mapping[str, Any],
+        bounds: RunBounds,
+        resource_state: dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> Plan:
+        """Plan a read from the resource's dlt state ``resource_state``."""
+        root = resource_state.setdefault(STATE_KEY, {})
+        window_text = settings.get("window") or spec.window
+        window = parse_duration(window_text, "window") if window_text else None
+        end = bounds.end or now or datetime.now(timezone.utc)
+        bounded = spec.end_param is not None or window is not None or bounds.backfill
+        if bounds.backfill:
+            assert bounds.start is not None
+            key = f"{isoformat(bounds.start)}/{'now' if bounds.open_end else isoformat(end)}"
+            entry = root.setdefault("backfills", {}).setdefault(key, {})
+            lower = _read_position(entry.get("position")) or bounds.start
+            slices: list[Slice] = list(windows(lower, end, window))
+            return cls(spec, slices, entry, root, key, True)
+        position = _read_position(root.get("position"))
+        if position is None:
+            position = _legacy_position(spec, resource_state)
+        if position is not None:
+            lookback = parse_duration(spec.lookback, "lookback") if spec.lookback else None
+            resuming = bool(root.get("running"))
+            lower = position - lookback if lookback and not resuming else position
+        else:
+            initial = settings.get("start_date") or spec.initial
+            lower = None if initial is None else spec.parse_initial(initial)
+        if not bounded:
+            return cls(spec, [(lower, None)], root, root, None, False)
+        if lower is None:
+            if window is not None:
+                raise ConfigError(
+                    f"window {window_text} needs a start: set the start_date setting "
+                    "(e.g. 2024-01-01) or run a backfill with --start"
+                )
+            return cls(spec, [(None, end)], root, root, None, True)
+        return cls(spec, list(windows(lower, end, window)), root, root, None, True)
+
+    def limit(self, per_load: int | None) -> Plan:
+        """Keep the first ``per_load`` slices (the rest: :attr:`more`)."""
+        if per_load is not None and len(self.slices) > per_load:
+            self.slices = self.slices[:per_load]
+            self.more = True
+        return self
+
+    def advance(self, done: Slice, latest: datetime | None, found: str | None = None) -> None:
+        """Slice ``done`` and every one before it are complete: move the position
+        (``found``: the format the cursor values came in, kept for the next bounds)."""
+        if found is not None and self.spec.format is None:
+            self.root["format"] = found
+        current = _read_position(self.entry.get("position"))
+        new = done[1] if self.bounded else latest
+        if new is not None and (current is None or new > current):
+            self.entry["position"] = isoformat(new)
+        if self.backfill_key is None:
+            self.root["running"] = True
+
+    def finish(self) -> None:
+        """This extract read all of its slices."""
+        if self.backfill_key is None:
+            self.root["running"] = self.more
+        elif not self.more:
+            # a completed backfill leaves nothing: the same range runs again in full
+            self.root.get("backfills", {}).pop(self.backfill_key, None)
+            if not self.root.get("backfills"):
+                self.root.pop("backfills", None)
+
+
+def _legacy_position(spec: IncrementalSpec, resource_state: Mapping[str, Any]) -> datetime | None:
+    """The cursor a pipeline kept with ``dlt.sources.incremental`` (Headwater before
+    windows), so an existing pipeline goes on where it was."""
+    legacy = resource_state.get("incremental")
+    if not isinstance(legacy, Mapping) or not isinstance(spec.cursor_field, str):
+        return None
+    entry = legacy.get(spec.cursor_field)
+    if not isinstance(entry, Mapping) or entry.get("last_value") is None:
+        return None
+    try:
+        value = entry["last_value"]
+        if spec.record_format is None:
+            return parse_auto(value)[0]
+        return parse_value(value, spec.record_format)
+    except ValueError:
+        return _read_position(entry["last_value"])
+
+
+def bounded_request(
+    spec: IncrementalSpec,
+    params: Mapping[str, Any],
+    body: Any,
+    lower: Any,
+    upper: Any,
+    found: str | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """``(params, body)`` of a request for ``[lower, upper)`` (either may be ``None``:
+    no bound), the bounds written in the declared format (else ``found``, the format
+    the cursor values came in, else ``iso8601``) and location."""
+    fmt = spec.format or found or "iso8601"
+    values: dict[str, Any] = {}
+    if lower is not None:
+        values[spec.param] = format_bound(lower, fmt)
+    if upper is not None and spec.end_param is not None:
+        values[spec.end_param] = format_bound(upper, fmt)
+    if spec.location == "query":
+        return {**params, **values}, body
+    document = copy.deepcopy(_plain(body)) if body is not None else {}
+    for name, value in values.items():
+        target = document
+        *parents, last = name.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    return dict(params), document
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class SliceFilter:
+    """Reads each record's cursor on the way: tracks the latest, drops records outside
+    ``[lower, upper)`` when told to, and sets aside records whose cursor the declared
+    format cannot read (:attr:`unreadable`, with :attr:`error` for the quarantine)."""
+
+    def __init__(
+        self, spec: IncrementalSpec, lower: datetime | None, upper: datetime | None, drop: bool
+    ) -> None:
+        self.spec = spec
+        field = spec.cursor_field
+        simple = isinstance(field, str) and not field.startswith("$") and "." not in field
+        self._key = field if simple else None
+        self._path = None if simple else compile_path(field)
+        self.lower = lower if drop else None
+        self.upper = upper if drop else None
+        self.latest: datetime | None = None
+        #: the format the cursor values came in (an undeclared format: found per value)
+        self.found: str | None = spec.record_format
+        self.unreadable: list[dict[str, Any]] = []
+        self.error = ""
+        self.dropped = 0
+
+    def page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records of one page to keep."""
+        fmt = self.spec.record_format
+        key, path = self._key, self._path
+        lower, upper, latest = self.lower, self.upper, self.latest
+        keep = []
+        for record in records:
+            value = record.get(key) if key is not None else lookup(record, path)
+            if value is None:
+                keep.append(record)  # no cursor: loaded, it does not move the position
+                continue
+            try:
+                if fmt is None:
+                    moment, self.found = parse_auto(value)
+                else:
+                    moment = parse_value(value, fmt)
+            except ValueError as exc:
+                self.unreadable.append(record)
+                self.error = self.error or (
+                    f"cursor {self.spec.cursor_field!r}: {exc}; the connector declares "
+                    f"format {fmt or 'iso8601 or unix'}"
+                )
+                continue
+            if latest is None or moment > latest:
+                latest = moment
+            if (lower is not None and moment < lower) or (upper is not None and moment >= upper):
+                self.dropped += 1
+                continue
+            keep.append(record)
+        self.latest = latest
+        return keep
+
+    def pages(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`page` applied to each page (empty results skipped)."""
+        for records in pages:
+            kept = self.page(records)
+            if kept:
+                yield kept
+
+
+_DONE = object()
+
+
+def merged_slices(
+    read: Callable[[int], Iterator[list[dict[str, Any]]]],
+    count: int,
+    workers: int,
+    on_complete: Callable[[int], None],
+    *,
+    depth: int | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """The pages of slices ``0..count-1`` (``read(i)`` paginates slice ``i``), read
+    ``workers`` slices at once, in the order they arrive. ``on_complete(i)`` is called
+    in the consumer's thread once every page of slice ``i`` has been yielded. At most
+    ``depth`` pages (default ``2 * workers``) wait: memory stays bounded. An error in
+    any slice is raised here, and the other workers stop."""
+    if workers <= 1 or count <= 1:
+        for index in range(count):
+            yield from read(index)
+            on_complete(index)
+        return
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth or 2 * workers)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(index: int) -> None:
+        if stop.is_set():
+            return
+        try:
+            for page in read(index):
+                if not put((index, page)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((index, exc))
+            return
+        put((index, _DONE))
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, count), thread_name_prefix="headwater-slice")
+    try:
+        for index in range(count):
+            pool.submit(work, index)
+        finished = 0
+        while finished < count:
+            index, item = buffer.get()
+            if item is _DONE:
+                finished += 1
+                on_complete(index)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ParentPositions:
+    """Per-parent positions of a child resource, at most :data:`MAX_PARENTS`.
+
+    Beyond the limit, the parents with the oldest positions are forgotten and the
+    oldest forgotten position becomes the ``floor``: a parent without its own position
+    starts there (never later than what it may have missed; records already loaded
+    come again and are merged on the primary key)."""
+
+    def __init__(self, root: dict[str, Any], limit: int = MAX_PARENTS) -> None:
+        self.root = root
+        self.limit = limit
+        self.positions: dict[str, str] = root.setdefault("parents", {})
+
+    def get(self, parent: Any) -> datetime | None:
+        """Where ``parent``'s next read starts (``None``: its first read)."""
+        own = self.positions.get(str(parent))
+        return _read_position(own if own is not None else self.root.get("floor"))
+
+    def set(self, parent: Any, value: datetime) -> None:
+        """``parent``'s reads reached ``value``."""
+        current = _read_position(self.positions.get(str(parent)))
+        if current is None or value > current:
+            self.positions[str(parent)] = isoformat(value)
+
+    def trim(self) -> None:
+        """Keep the newest :attr:`limit` positions; the oldest dropped becomes the floor."""
+        if len(self.positions) <= self.limit:
+            return
+        ordered = sorted(self.positions.items(), key=lambda kv: kv[1])
+        excess = len(ordered) - self.limit
+        dropped = ordered[:excess]
+        floor = _read_position(self.root.get("floor"))
+        oldest = _read_position(dropped[0][1])
+        if oldest is not None and (floor is None or oldest < floor):
+            self.root["floor"] = isoformat(oldest)
+        for key, _ in dropped:
+            del self.positions[key]
