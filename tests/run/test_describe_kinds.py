@@ -318,6 +318,7 @@ def test_the_tutorials_github_style_connector_is_described_as_the_page_shows(
 
     page = (Path(__file__).parents[2] / "docs" / "writing-a-connector.md").read_text()
     section = page[page.index("## Another API, declared") :]
+    section = section[: section.find("\n## ", 1)]  # this section only
     [hooks] = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
     [shown] = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
     namespace: dict = {"__name__": "octo_hooks", "__package__": "headwater_directory"}
