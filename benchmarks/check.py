@@ -129,9 +129,9 @@ def make_baseline(
     cases: Mapping[str, Mapping[str, Any]],
     environment: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A baseline from one record count's summaries; :class:`BaselineError` when a
-    guarded case failed (a baseline must hold every ratio)."""
-    ratios = ratios_to_loop(cases)
+    """A baseline of the :data:`GUARDED_CASES` among one record count's summaries;
+    :class:`BaselineError` when one of them failed (a baseline must hold every ratio)."""
+    ratios = {n: r for n, r in ratios_to_loop(cases).items() if n in GUARDED_CASES}
     if cases.get(LOOP, {}).get("ok"):
         failed = [n for n, r in ratios.items() if r is None]
     else:
@@ -148,7 +148,9 @@ def make_baseline(
         "records": records,
         "repeat": repeat,
         "ratios": {n: r for n, r in ratios.items() if r is not None},
-        "records_per_s": {n: s.get("records_per_s") for n, s in cases.items()},
+        "records_per_s": {
+            n: s.get("records_per_s") for n, s in cases.items() if n in GUARDED_CASES
+        },
         "environment": {
             k: environment.get(k)
             for k in ("commit", "python", "cpus", "load_average_at_start", "versions")

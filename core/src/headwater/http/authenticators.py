@@ -400,6 +400,17 @@ class OAuth2ClientCredentialsAuthenticator(_TokenEndpointAuthenticator):
         return form, headers
 
 
+def _store_name(store: Any) -> str:
+    """How a token store is named in a repr or an error: the builtin stores by their
+    repr (a folder), any other (a vault client, from a hook) by its class only, since
+    its repr may hold the credentials it was built with."""
+    from headwater.http.token_store import FileTokenStore, MemoryTokenStore
+
+    if isinstance(store, (FileTokenStore, MemoryTokenStore)):
+        return redact.redact(repr(store))
+    return type(store).__name__
+
+
 class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
     """OAuth2 refresh-token grant (RFC 6749 section 6) with rotation kept in a store.
 
@@ -463,7 +474,7 @@ class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
     def __repr__(self) -> str:
         return (
             f"OAuth2RefreshTokenAuthenticator(token_url={self.token_url!r}, "
-            f"refresh_token=***, store={self.store!r})"
+            f"refresh_token=***, store={_store_name(self.store)})"
         )
 
     def _fetch(self) -> tuple[str, float]:
@@ -475,7 +486,7 @@ class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
             except Exception as exc:
                 raise RunError(
                     f"connector {self.connector}: the token store "
-                    f"{redact.redact(repr(self.store))} could not be locked "
+                    f"{_store_name(self.store)} could not be locked "
                     f"({type(exc).__name__}); check it is writable (or set {TOKEN_DIR_ENV})"
                 ) from None
             try:
@@ -483,7 +494,7 @@ class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
             except Exception as exc:
                 raise RunError(
                     f"connector {self.connector}: the token store "
-                    f"{redact.redact(repr(self.store))} could not be read "
+                    f"{_store_name(self.store)} could not be read "
                     f"({type(exc).__name__}); check it is reachable (or set {TOKEN_DIR_ENV})"
                 ) from None
             current = stored or self._setting
@@ -507,7 +518,7 @@ class OAuth2RefreshTokenAuthenticator(_TokenEndpointAuthenticator):
                 except Exception as exc:
                     raise RunError(
                         f"connector {self.connector}: the token endpoint rotated the refresh "
-                        f"token but the token store {redact.redact(repr(self.store))} could "
+                        f"token but the token store {_store_name(self.store)} could "
                         f"not keep it ({type(exc).__name__}); make the store writable "
                         f"(or set {TOKEN_DIR_ENV}), then get a new refresh_token"
                     ) from None

@@ -17,8 +17,11 @@ destination, never logged.
 
 Entries are keyed by a digest of the ``refresh_token`` *setting*: a user who sets a new
 refresh token (after the old one was revoked) gets the new one used, not a stale stored
-one. The digest is a salted SHA-256, so the stored file holds no other secret than the
-token it stores.
+one, and two deployments of one connector with different refresh tokens (two tenants,
+two accounts) sharing a token directory keep one entry each. The digest is a salted
+SHA-256, so the stored file holds no other secret than the tokens it stores. A file keeps
+the :data:`MAX_ENTRIES` most recently saved entries; older ones (refresh tokens long
+replaced by a new setting) are dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "MAX_ENTRIES",
     "TOKEN_DIR_ENV",
     "FileTokenStore",
     "MemoryTokenStore",
@@ -44,6 +48,9 @@ __all__ = [
 
 #: The environment variable naming the directory of the default token store.
 TOKEN_DIR_ENV = "HEADWATER_TOKEN_DIR"
+
+#: How many entries (refresh_token settings) one connector's file keeps at most.
+MAX_ENTRIES = 32
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -134,22 +141,34 @@ class FileTokenStore(TokenStore):
         with self._thread_lock, filelock.FileLock(str(path) + ".lock", mode=0o600):
             yield
 
-    def load(self, connector: str, key: str) -> str | None:
-        """The stored token, if any (an unreadable file counts as none)."""
+    def _entries(self, connector: str) -> dict[str, str]:
+        """The connector's entries, key -> refresh token (an unreadable file: none)."""
         try:
             data = json.loads(self.path(connector).read_text("utf-8"))
         except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("key") != key:
-            return None
-        token = data.get("refresh_token")
-        return token if isinstance(token, str) and token else None
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        tokens = data.get("tokens")
+        if not isinstance(tokens, dict):
+            return {}
+        return {k: v for k, v in tokens.items() if isinstance(v, str) and v}
+
+    def load(self, connector: str, key: str) -> str | None:
+        """The stored token, if any (an unreadable file counts as none)."""
+        return self._entries(connector).get(key)
 
     def save(self, connector: str, key: str, token: str) -> None:
-        """Write the connector's file atomically, owner-only."""
+        """Write the connector's file atomically, owner-only, keeping its other entries
+        (call it under :meth:`lock`, as the authenticator does, so that concurrent saves
+        of two entries do not lose one)."""
         self._ensure_directory()
         target = self.path(connector)
-        text = json.dumps({"key": key, "refresh_token": token})
+        entries = self._entries(connector)
+        entries.pop(key, None)  # the newest last: the oldest go first beyond MAX_ENTRIES
+        entries[key] = token
+        kept = dict(list(entries.items())[-MAX_ENTRIES:])
+        text = json.dumps({"tokens": kept})
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.directory)
         try:
             # mkstemp creates the file 0600 already: the token is never readable by others
