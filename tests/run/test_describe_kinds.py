@@ -196,11 +196,11 @@ def test_describe_says_where_the_token_store_keeps_rotated_refresh_tokens(
 
 
 class VaultStore(TokenStore):
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
 
     def __repr__(self) -> str:
-        return f"VaultStore({self.url!r})"
+        return f"VaultStore({self.url!r}, token={self.token!r})"
 
     def load(self, connector, key):
         return None
@@ -212,14 +212,15 @@ class VaultStore(TokenStore):
 class Vault:
     @hookimpl
     def headwater_token_store(self, connector, settings):
-        return VaultStore(f"https://vault.test/{connector.name}")
+        return VaultStore(f"https://vault.test/{connector.name}", f"{CANARY}-vault")
 
 
 def test_describe_names_a_plugins_token_store(capsys, headwater_plugins):
     declared = connector("crm", auth=OAuth2RefreshToken())
     env = {"SOURCES__CRM__REFRESH_TOKEN": CANARY}
     text = describe(capsys, headwater_plugins, declared, env=env, plugins=(Vault(),))
-    assert "  token store:  custom (plugin Vault): VaultStore('https://vault.test/crm')\n" in text
+    # named by its class: its repr holds the vault's own credential
+    assert "  token store:  custom (plugin Vault): VaultStore\n" in text
     assert CANARY not in text
 
 

@@ -464,7 +464,8 @@ def _auth_rows(connector: Connector, hooks: CustomHooks) -> list[str]:
 def token_store_text(connector: Connector, pm: Any = None) -> str | None:
     """Where ``connector``'s rotated refresh tokens are kept, in words (``None``: its
     auth keeps none). The ``headwater_token_store`` hook is asked with placeholder
-    settings (:func:`placeholder_settings`), so no secret can be in the answer."""
+    settings (:func:`placeholder_settings`); a plugin's store is named by its class
+    only, so neither a setting nor a credential the store was built with is shown."""
     from headwater.http.token_store import TOKEN_DIR_ENV, FileTokenStore
 
     if not isinstance(connector.auth, OAuth2RefreshToken):
@@ -477,8 +478,8 @@ def token_store_text(connector: Connector, pm: Any = None) -> str | None:
         store = pm.hook.headwater_token_store(**kwargs)
     except Exception:  # a store that needs the real settings to be built
         store = None
-    if plugin is not None:
-        return f"custom (plugin {plugin})" + (f": {store!r}" if store is not None else "")
+    if plugin is not None:  # by its class only: its repr may hold a vault's credentials
+        return f"custom (plugin {plugin})" + (f": {type(store).__name__}" if store else "")
     if isinstance(store, FileTokenStore):
         origin = (
             TOKEN_DIR_ENV if os.environ.get(TOKEN_DIR_ENV) else f"default; {TOKEN_DIR_ENV} moves it"
