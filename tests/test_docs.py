@@ -393,3 +393,58 @@ def test_tutorial_connector_passes_its_tests(tmp_path):
     assert done.returncode == 0, done.stdout[-6000:]
     [claimed] = re.findall(r"^\d+ passed(?:, \d+ skipped)?$", page, re.M)
     assert claimed in done.stdout, f"the page says {claimed!r}; pytest said:\n{done.stdout[-800:]}"
+
+
+def test_tutorial_refresh_token_section_runs_twice(
+    tmp_path, monkeypatch, capsys, api_simulator, headwater_plugins
+):
+    """docs/writing-a-connector.md, "a refresh token that rotates": the tutorial's
+    connector with the page's auth loads twice against a simulator that rotates refresh
+    tokens, the second run with the same (now refused) setting; the store holds the
+    rotated token; describe prints the line the page shows."""
+    import attrs
+    import headwater
+    from headwater.cli import main
+    from headwater.spec import OAuth2RefreshToken
+    from headwater.testing import rows_of
+    from helpers import Declares
+
+    page = (DOCS / "writing-a-connector.md").read_text()
+    section = page[page.index("## Another auth, declared") :]
+    [declared] = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
+    [shown] = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
+    namespace: dict = {"OAuth2RefreshToken": OAuth2RefreshToken}
+    exec(compile(declared, "writing-a-connector.md", "exec"), namespace)
+    # the tutorial's package, as its files on the page make it
+    package = tmp_path / "src" / "headwater_tracker"
+    for path, body in titled_blocks("writing-a-connector.md").items():
+        if path.startswith("src/headwater_tracker/"):
+            target = tmp_path / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    for name in [m for m in sys.modules if m.startswith("headwater_tracker")]:
+        monkeypatch.delitem(sys.modules, name)
+    from headwater_tracker import hooks
+
+    tracker = attrs.evolve(hooks.TRACKER, auth=namespace["auth"])
+    headwater_plugins(Declares(tracker))
+    sim = api_simulator(tracker, records={"projects": 3, "tasks": 30})
+    original = sim.settings["refresh_token"]
+    for run in (1, 2):
+        rows = rows_of(headwater.source("tracker", **sim.settings))  # the same settings
+        assert len(rows) == 33, f"run {run}"
+    assert sim.refresh_token != original and sim.refresh_tokens_refused == 0
+    assert len(sim.requests_for("token")) == 2
+    stored = Path(os.environ["HEADWATER_TOKEN_DIR"]) / "tracker.json"
+    assert sim.refresh_token in stored.read_text() and original not in stored.read_text()
+    # describe: the page's line, with the default directory of this machine
+    import platformdirs
+
+    monkeypatch.delenv("HEADWATER_TOKEN_DIR")
+    assert main(["describe", "tracker"]) == 0
+    out = capsys.readouterr().out
+    default = Path(platformdirs.user_data_dir("headwater", appauthor=False)) / "tokens"
+    [line] = shown.splitlines()
+    assert line.replace("/home/ana/.local/share/headwater/tokens", str(default)) in out

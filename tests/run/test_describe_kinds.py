@@ -4,8 +4,10 @@ readably — from the declaration alone: no request is sent, no secret is read."
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from headwater import TokenStore, hookimpl
 from headwater.cli import main
 from headwater.spec import (
     Connector,
@@ -43,8 +45,8 @@ def connector(
     )
 
 
-def describe(capsys, headwater_plugins, declared: Connector, env=None) -> str:
-    headwater_plugins(Declares(declared))
+def describe(capsys, headwater_plugins, declared: Connector, env=None, plugins=()) -> str:
+    headwater_plugins(Declares(declared), *plugins)
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
@@ -170,6 +172,58 @@ def test_secrets_of_every_kind_are_never_printed(capsys, headwater_plugins):
             assert f"{key:<14} secret" in text
 
 
+def test_describe_says_where_the_token_store_keeps_rotated_refresh_tokens(
+    capsys, headwater_plugins, tmp_path, monkeypatch
+):
+    """A refresh-token connector's rotated tokens go to the headwater_token_store hook's
+    store: describe names it (the file, and whether HEADWATER_TOKEN_DIR chose it)."""
+    import platformdirs
+
+    declared = connector("crm", auth=OAuth2RefreshToken())
+    env = {"HEADWATER_TOKEN_DIR": str(tmp_path / "tokens"), "SOURCES__CRM__REFRESH_TOKEN": CANARY}
+    text = describe(capsys, headwater_plugins, declared, env=env)
+    where = tmp_path / "tokens" / "crm.json"
+    assert f"  token store:  file {where} (owner-only; HEADWATER_TOKEN_DIR)\n" in text
+    assert CANARY not in text
+    monkeypatch.delenv("HEADWATER_TOKEN_DIR")
+    text = describe(capsys, headwater_plugins, declared)
+    default = Path(platformdirs.user_data_dir("headwater", appauthor=False)) / "tokens"
+    line = f"  token store:  file {default / 'crm.json'} (owner-only; default; "
+    assert line + "HEADWATER_TOKEN_DIR moves it)\n" in text
+    assert not (tmp_path / "tokens").exists()  # describe only says where: it creates nothing
+    # auth kinds that keep no token have no store
+    assert "token store" not in describe(capsys, headwater_plugins, connector("plain"))
+
+
+class VaultStore(TokenStore):
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+
+    def __repr__(self) -> str:
+        return f"VaultStore({self.url!r}, token={self.token!r})"
+
+    def load(self, connector, key):
+        return None
+
+    def save(self, connector, key, token):
+        pass
+
+
+class Vault:
+    @hookimpl
+    def headwater_token_store(self, connector, settings):
+        return VaultStore(f"https://vault.test/{connector.name}", f"{CANARY}-vault")
+
+
+def test_describe_names_a_plugins_token_store(capsys, headwater_plugins):
+    declared = connector("crm", auth=OAuth2RefreshToken())
+    env = {"SOURCES__CRM__REFRESH_TOKEN": CANARY}
+    text = describe(capsys, headwater_plugins, declared, env=env, plugins=(Vault(),))
+    # named by its class: its repr holds the vault's own credential
+    assert "  token store:  custom (plugin Vault): VaultStore\n" in text
+    assert CANARY not in text
+
+
 def test_describe_shows_method_path_params_headers_and_body_as_templates(capsys, headwater_plugins):
     declared = connector(
         "search",
@@ -265,6 +319,7 @@ def test_the_tutorials_github_style_connector_is_described_as_the_page_shows(
 
     page = (Path(__file__).parents[2] / "docs" / "writing-a-connector.md").read_text()
     section = page[page.index("## Another API, declared") :]
+    section = section[: section.find("\n## ", 1)]  # this section only
     [hooks] = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
     [shown] = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
     namespace: dict = {"__name__": "octo_hooks", "__package__": "headwater_directory"}

@@ -10,6 +10,7 @@ kind, it says ``custom (plugin NAME)``: the hooks are asked with placeholder set
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,6 +54,7 @@ __all__ = [
     "pagination_text",
     "placeholder_settings",
     "request_rows",
+    "token_store_text",
 ]
 
 #: The value of every secret (and unset required) setting when hooks are asked whether
@@ -459,6 +461,33 @@ def _auth_rows(connector: Connector, hooks: CustomHooks) -> list[str]:
     return [f"  auth:         {auth.kind}"] + [f"                {x}" for x in auth_lines(auth)]
 
 
+def token_store_text(connector: Connector, pm: Any = None) -> str | None:
+    """Where ``connector``'s rotated refresh tokens are kept, in words (``None``: its
+    auth keeps none). The ``headwater_token_store`` hook is asked with placeholder
+    settings (:func:`placeholder_settings`); a plugin's store is named by its class
+    only, so neither a setting nor a credential the store was built with is shown."""
+    from headwater.http.token_store import TOKEN_DIR_ENV, FileTokenStore
+
+    if not isinstance(connector.auth, OAuth2RefreshToken):
+        return None
+    pm = pm if pm is not None else get_registry().pm
+    placeholders = placeholder_settings(connector)
+    kwargs = {"connector": connector, "settings": placeholders}
+    plugin = custom_implementation(pm, "headwater_token_store", **kwargs)
+    try:
+        store = pm.hook.headwater_token_store(**kwargs)
+    except Exception:  # a store that needs the real settings to be built
+        store = None
+    if plugin is not None:  # by its class only: its repr may hold a vault's credentials
+        return f"custom (plugin {plugin})" + (f": {type(store).__name__}" if store else "")
+    if isinstance(store, FileTokenStore):
+        origin = (
+            TOKEN_DIR_ENV if os.environ.get(TOKEN_DIR_ENV) else f"default; {TOKEN_DIR_ENV} moves it"
+        )
+        return f"file {store.path(connector.name)} (owner-only; {origin})"
+    return repr(store)
+
+
 def describe_connector(name: str) -> str:
     """The text of ``headwater describe NAME``."""
     registry = get_registry()
@@ -472,6 +501,9 @@ def describe_connector(name: str) -> str:
         f"  base URL:     {connector.base_url} (setting base_url)",
         *_auth_rows(connector, hooks),
     ]
+    store = token_store_text(connector, registry.pm) if hooks.auth is None else None
+    if store is not None:
+        lines.append(f"  token store:  {store}")
     if connector.headers:
         lines.append(
             "  headers:      "
