@@ -348,7 +348,7 @@ def test_a_subset_runs_only_its_resources_and_missing_settings_fail_in_one_line(
 
 
 def test_a_secret_in_the_query_string_stays_out_of_dagster(
-    headwater_plugins, api_simulator, monkeypatch, tmp_path, capfd
+    headwater_plugins, api_simulator, monkeypatch, tmp_path, capfd, caplog
 ):
     # hr sends its API key in the query string: the failing request's URL holds it
     import headwater_hr.hooks
@@ -360,13 +360,13 @@ def test_a_secret_in_the_query_string_stays_out_of_dagster(
         monkeypatch.setenv(f"SOURCES__HR__{key.upper()}", value)
     (tmp_path / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
-    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # full URLs: restored after the test
     result = dg.materialize(headwater.dagster.assets("hr"), instance=instance, raise_on_error=False)
     (failure,) = result.get_step_failure_events()
     assert "HTTP 400" in failure.event_specific_data.error.message
     assert sim.requests_for("employees")  # the key was sent
     out, err = capfd.readouterr()
-    assert CANARY not in out + err
+    assert CANARY not in out + err + caplog.text
     assert not [e for e in instance.all_logs(result.run_id) if CANARY in str(e)]
     assert files_containing(tmp_path, CANARY) == []
 
