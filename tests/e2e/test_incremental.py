@@ -387,3 +387,31 @@ def test_parallel_slices_share_one_rate_limit(serve):
     # arrival times carry scheduling jitter: a window 0.1 s short of the second
     assert max(sum(1 for t in times if first <= t < first + 0.9) for first in times) <= 8
     assert sim.peak_concurrency >= 2
+
+
+def test_a_backfill_loads_only_the_incremental_resources(
+    headwater_plugins, api_simulator, headwater_env
+):
+    """``--start`` without ``--resource``: the plain ``users`` table is read (it is the
+    meetings' parent) but not loaded again; ``meetings`` gets the range."""
+    from timed_api import SCHEMA, TimedPlugin, with_children
+
+    connector = with_children()
+    user_schema = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    headwater_plugins(TimedPlugin(connector, {"users": user_schema}))
+    sim = api_simulator(
+        connector,
+        schemas={"users": user_schema, "meetings": SCHEMA},
+        records={"users": 3, "meetings": 4},
+    )
+    first = run_connector("timed", {"start_date": "2024-01-01", **sim.settings})
+    assert first.row_counts["users"] == 3
+    backfill = run_connector("timed", sim.settings, start="2024-01-01", end="2024-01-02")
+    assert not backfill.failures
+    assert "users" not in backfill.row_counts
+    assert backfill.row_counts["meetings"] == sum(
+        1 for v in sim.data["meetings"].values() for r in v if ts(r) < T0 + timedelta(days=1)
+    )
+    with duckdb.connect(backfill.location, read_only=True) as db:
+        [(users,)] = db.sql("select count(*) from timed_data.users").fetchall()
+    assert users == 3  # merged or appended, the plain table was not loaded twice

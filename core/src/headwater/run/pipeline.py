@@ -129,7 +129,7 @@ def _run(
     register_destination_secrets()
     bounds = RunBounds.for_run(start, end)
     if start is not None:
-        _check_backfill(name, resources, full_refresh)
+        resources = _backfilled(name, resources, full_refresh)
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = default_pipeline if pipeline_name is None else pipeline_name
     dataset_name = default_dataset if dataset_name is None else dataset_name
@@ -141,6 +141,9 @@ def _run(
         unique_keys=_compares_keys_exactly(destination),
         bounds=bounds,
     )
+    if start is not None and resources:
+        # a child's parent is read to find the children, not loaded again
+        source = source.with_resources(*resources)
     connector = get_registry().get(name)
     check_destination(destination)
     if destination == "duckdb" and dataset_name == pipeline_name:
@@ -172,17 +175,25 @@ def _run(
         )
 
 
-def _check_backfill(name: str, resources: Sequence[str] | None, full_refresh: bool) -> None:
-    """A backfill needs an incremental resource, and is not a full refresh."""
+def _backfilled(name: str, resources: Sequence[str] | None, full_refresh: bool) -> list[str]:
+    """The resources a backfill reads: the chosen (default: all) that are incremental.
+
+    The others are left out, so that a backfill does not reload (or, appending,
+    duplicate) a table that has no range to fill; a child's parent is still read to
+    find the children, as for any selected child, but not loaded. Refused when none
+    is incremental, and with a full refresh.
+    """
     connector = get_registry().get(name)
     chosen = [r for r in connector.resources if not resources or r.name in resources]
-    if not any(r.incremental is not None for r in chosen):
+    timed = [r.name for r in chosen if r.incremental is not None]
+    if not timed:
         raise ConfigError(
             f"--start/--end backfill incremental resources, and connector {name} has none "
             f"among {', '.join(r.name for r in chosen)}; run without them"
         )
     if full_refresh:
         raise ConfigError("--full-refresh reloads everything: run it without --start/--end")
+    return timed
 
 
 # Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
@@ -242,7 +253,9 @@ def _locked_run(
             hold = client if destination == "duckdb" else None
             info, failures, warnings = _run_isolated(pipeline, source, connector, file_format, hold)
             counts = _normalized_rows(pipeline)
-            loaded = _checkpoints(pipeline, source, connector, file_format, hold, bounds, failures)
+            loaded = _checkpoints(
+                pipeline, source, connector, file_format, hold, bounds, failures, warnings
+            )
             counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
     except Exception as exc:
         known = explain(exc)
@@ -336,7 +349,9 @@ def _run_isolated(
     connector: Connector,
     file_format: str | None,
     hold: Any = None,
-) -> tuple[Any, list[str], list[str]]:
+    *,
+    restore: bool = True,
+) -> tuple[Any, _Failures, list[str]]:
     """Extract every selected resource into one package; when a resource fails (dlt
     discards the failed package), extract again without it and its children. Then
     normalize and load that one package. Returns the load info, the failures and the
@@ -355,11 +370,12 @@ def _run_isolated(
 
     ``hold``: a DuckDB job client whose connection stays open through the load
     (:func:`_kept_open`). The failures are :class:`_Failures`: their ``resources`` name
-    the resources that failed.
+    the resources that failed. ``restore=False``: do not first restore state from the
+    destination (a later round of the same run: this run's state is the newest).
     """
     remaining = list(source.resources.selected)
     failures = _Failures()
-    if pipeline.config.restore_from_destination:
+    if restore and pipeline.config.restore_from_destination:
         # What pipeline.run() does first: on a runner whose working directory starts
         # empty (a container, CI), incremental cursors come back from the destination.
         pipeline.sync_destination()
@@ -406,13 +422,19 @@ def _checkpoints(
     file_format: str | None,
     hold: Any,
     bounds: RunBounds | None,
-    failures: list[str],
+    failures: _Failures,
+    warnings: list[str],
 ) -> dict[str, int]:
     """Extract, normalize and load again while windowed resources have slices left
     (:attr:`RunBounds.pending`): each load commits the slices read and their position,
     so a run killed midway resumes after the last slice loaded. Returns the rows
-    loaded by these extra loads, by table; a resource that fails is added to
-    ``failures`` and not read further."""
+    loaded by these extra loads, by table.
+
+    Each round is a :func:`_run_isolated` of the resources with slices left, so it
+    handles failures as the first round does: a resource that fails (or whose every
+    record broke its schema) is added to ``failures`` and not read further, the others
+    go on; schema warnings are added to ``warnings``.
+    """
     if bounds is None or not bounds.pending:
         return {}
     loaded: dict[str, int] = {}
@@ -421,24 +443,34 @@ def _checkpoints(
         for name in bounds.pending:
             names |= _with_descendants(connector, name)
         bounds.pending.clear()
+        names -= set(failures.resources)
         selected = [n for n in source.resources if n in names]
+        if not selected:
+            break
         try:
-            pipeline.extract(source.with_resources(*selected), loader_file_format=file_format)
-        except Exception as exc:
-            known = explain(exc)
-            if known is None or isinstance(known, ConfigError):
-                raise
-            failures.append(str(known))
+            _, more, notes = _run_isolated(
+                pipeline,
+                source.with_resources(*selected),
+                connector,
+                file_format,
+                hold,
+                restore=False,
+            )
+        except RunError as exc:
+            # every resource of this round failed (or shared a failure): the rounds
+            # before are loaded; report it as the failure of these resources
+            if str(exc) not in failures:
+                failures.append(str(exc))
+            failures.resources.extend(n for n in selected if n not in failures.resources)
             bounds.pending.clear()
             break
-        pipeline.normalize()
+        for line in more:
+            if line not in failures:
+                failures.append(line)
+        failures.resources.extend(n for n in more.resources if n not in failures.resources)
+        warnings.extend(w for w in notes if w not in warnings)
         for table, rows in _normalized_rows(pipeline).items():
             loaded[table] = loaded.get(table, 0) + rows
-        if hold is None:
-            pipeline.load()
-        else:
-            with _kept_open(hold):
-                pipeline.load(credentials=hold.config.credentials)
     return loaded
 
 
