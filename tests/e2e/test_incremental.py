@@ -415,3 +415,28 @@ def test_a_backfill_loads_only_the_incremental_resources(
     with duckdb.connect(backfill.location, read_only=True) as db:
         [(users,)] = db.sql("select count(*) from timed_data.users").fetchall()
     assert users == 3  # merged or appended, the plain table was not loaded twice
+
+
+def test_a_later_slice_whose_every_record_breaks_the_schema_is_quarantined_not_lost(serve):
+    """The last of six slices (loaded in its own round, after five others) sends only a
+    record that breaks the schema: it is kept in the quarantine table, as in a run's
+    first slice, and the resource is reported as failed; the slices before stay loaded."""
+    from headwater.testing import Fault
+
+    sim = serve(timed(window="1h", write_disposition="append"))
+    backfill = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-01T06:00:00Z"}
+    dry = run_connector(
+        "timed", sim.settings, pipeline_name="dry", dataset_name="dry_data", **backfill
+    )
+    assert not dry.failures
+    last = len(sim.requests_for("events"))  # the empty sixth slice's one request
+    bad = {"data": [{"ts": "2024-01-01T05:30:00Z", "kind": "no id"}]}
+    sim.add_fault(Fault("status", status=200, resource="events", after=last - 1, body=bad))
+    sim.reset_log()
+    result = run_connector("timed", sim.settings, **backfill)
+    assert result.failed == ("events",)
+    assert any("events" in line and "quarantine" in line for line in result.failures), result
+    loaded = [r[0] for r in rows(result.location, "select id from timed_data.events")]
+    assert sorted(loaded) == in_range(sim, T0, T0 + timedelta(hours=6))
+    [(kept,)] = rows(result.location, "select count(*) from timed_data.events_quarantine")
+    assert kept == 1
