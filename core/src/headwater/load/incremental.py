@@ -311,7 +311,6 @@ class SliceFilter:
         self.found: str | None = spec.record_format
         self.unreadable: list[dict[str, Any]] = []
         self.error = ""
-        self.dropped = 0
 
     def page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of one page to keep."""
@@ -338,10 +337,8 @@ class SliceFilter:
                 continue
             if latest is None or moment > latest:
                 latest = moment
-            if (lower is not None and moment < lower) or (upper is not None and moment >= upper):
-                self.dropped += 1
-                continue
-            keep.append(record)
+            if (lower is None or moment >= lower) and (upper is None or moment < upper):
+                keep.append(record)
         self.latest = latest
         return keep
 
