@@ -1,12 +1,15 @@
 """The files docs/dagster.md shows work as shown: ``definitions.py`` loads with no
 settings and its assets materialize; ``fan_out.py`` loads every resource from worker
-processes; the Airflow DAG compiles (and, where Airflow is installed, imports with one
-mapped task and no source built at parse time)."""
+processes; the Airflow DAG imports, in a venv with Airflow 3 of its own, with one task
+mapped over one plan per resource and no source built at parse time."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import os
 import re
+import shutil
+import subprocess
 import types
 from pathlib import Path
 
@@ -102,20 +105,65 @@ def test_fan_out_py_loads_each_resource_in_a_worker(
     assert files_containing(tmp_path, CANARY) == []
 
 
-def test_airflow_dag_builds_sources_inside_tasks(analytics, monkeypatch):
+#: run in the Airflow venv: import the DAG file (argv[1]) as the scheduler would, with
+#: headwater.source refusing to be called; print its task graph and mapped plans
+_PARSE_DAG = """
+import json, runpy, sys
+import headwater
+
+def refuse(*args, **kwargs):
+    raise SystemExit("a source was built while the DAG file was parsed")
+
+headwater.source = refuse
+dag = runpy.run_path(sys.argv[1], run_name="headwater_analytics_odata")["dag_object"]
+load = dag.get_task("load")
+plans = load.op_kwargs_expand_input.value["plan"]
+print(json.dumps({"dag_id": dag.dag_id, "tasks": [t.task_id for t in dag.tasks],
+                  "resources": [list(p["resources"]) for p in plans]}))
+"""
+
+
+def test_airflow_dag_builds_sources_inside_tasks(tmp_path):
+    """Airflow is installed in a venv of its own (beside dlt it changes where dlt reads
+    its configuration), with Headwater and the analytics connector from this checkout."""
     source = block("dags/headwater_analytics_odata.py")
-    code = compile(source, "headwater_analytics_odata.py", "exec")
-    # nothing at the top of the file builds a source or reads a setting
     assert "headwater.source(" not in source and ".run(" in source.split("def load", 1)[1]
-    if importlib.util.find_spec("airflow") is None:
-        pytest.skip("Airflow is not installed (CI does not install it: too heavy)")
-    import headwater
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a source was built while the DAG file was parsed")
-
-    monkeypatch.setattr(headwater, "source", refuse)
-    namespace: dict = {"__name__": "headwater_analytics_odata"}
-    exec(code, namespace)
-    # one mapped task: one run per resource, each building its source when it runs
-    assert [t.task_id for t in namespace["dag_object"].tasks] == ["load"]
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH: it installs Airflow into a venv of its own")
+    root = Path(__file__).resolve().parents[2]
+    venv = tmp_path / "airflow"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "VIRTUAL_ENV"))}
+    env |= {"VIRTUAL_ENV": str(venv), "AIRFLOW_HOME": str(tmp_path / "airflow_home")}
+    subprocess.run([uv, "venv", "-q", str(venv)], env=env, check=True, timeout=300)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "apache-airflow>=3,<4",
+            root / "core",
+            root / "connectors" / "analytics",
+        ],
+        env=env,
+        check=True,
+        timeout=1200,
+    )
+    dag_file = tmp_path / "headwater_analytics_odata.py"
+    dag_file.write_text(source)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    parsed = subprocess.run(
+        [python, "-W", "ignore", "-c", _PARSE_DAG, dag_file],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert parsed.returncode == 0, parsed.stderr[-3000:]
+    graph = json.loads(parsed.stdout.strip().splitlines()[-1])
+    assert graph == {
+        "dag_id": "headwater_analytics_odata",
+        "tasks": ["load"],
+        "resources": [["users"], ["groups"], ["conversations"]],
+    }
