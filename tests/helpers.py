@@ -92,3 +92,20 @@ def files_containing(root: Path, needle: str | bytes) -> list[Path]:
     """Files under ``root`` whose bytes contain ``needle`` (a canary secret)."""
     raw = needle.encode() if isinstance(needle, str) else needle
     return [p for p in root.rglob("*") if p.is_file() and raw in p.read_bytes()]
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def fake_distribution(root: Path | str, dist: str, entry_point: str) -> dict[str, str]:
+    """What ``pip install`` of a test connector would give a CLI subprocess: write the
+    metadata of distribution ``dist`` whose ``headwater`` entry point is ``entry_point``
+    (``"name = module[:object]"``) under ``root``, and return the environment
+    (``PYTHONPATH``: that site and this tests folder) under which the CLI finds it."""
+    site = Path(root) / "site"
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[headwater]\n{entry_point}\n")
+    paths = [str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}

@@ -122,15 +122,7 @@ PLUGIN = TimedPlugin(from_env())
 
 
 def install(root) -> dict[str, str]:
-    """Write a ``timed`` distribution's metadata under ``root``; returns the environment
-    (``PYTHONPATH``) under which a CLI subprocess finds the connector."""
-    from pathlib import Path
+    """The environment (``PYTHONPATH``) under which a CLI subprocess finds ``timed``."""
+    from helpers import fake_distribution
 
-    site = Path(root) / "site"
-    info = site / "timed_api-0.1.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: timed-api\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[headwater]\ntimed = timed_api:PLUGIN\n")
-    tests = str(Path(__file__).resolve().parent)
-    paths = [str(site), tests, os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return fake_distribution(root, "timed-api", "timed = timed_api:PLUGIN")

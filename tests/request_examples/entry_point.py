@@ -4,19 +4,11 @@ through entry points)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent.parent
+from helpers import fake_distribution
 
 
 def install(root: Path) -> dict[str, str]:
-    """Write a ``request-examples`` distribution's metadata under ``root`` and return the
-    environment (``PYTHONPATH``) under which the CLI finds the example connectors."""
-    site = root / "site"
-    info = site / "request_examples-0.1.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: request-examples\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[headwater]\nrequest_examples = request_examples\n")
-    paths = [str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """The environment under which the CLI finds the request_examples connectors."""
+    return fake_distribution(root, "request-examples", "request_examples = request_examples")
