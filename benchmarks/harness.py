@@ -1100,8 +1100,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--check",
         action="store_true",
         help="measure the guarded cases and fail (exit 1, one line per regression) when a "
-        f"throughput ratio to the requests loop dropped more than {TOLERANCE * 100:.0f}%% below the "
-        "baseline",
+        f"throughput ratio to the requests loop dropped more than {TOLERANCE * 100:.0f}%% "
+        "below the baseline",
     )
     guard.add_argument(
         "--update-baseline",

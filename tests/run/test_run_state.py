@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import duckdb
 import headwater_analytics.hooks
@@ -84,3 +85,43 @@ def test_loaded_data_reads_back_through_dlts_dataset_api(
     dataset = pipeline.dataset()
     rows = dataset.table("events").select("id").fetchall()
     assert sorted(r[0] for r in rows) == sorted(r["id"] for r in sim.data["events"])
+
+
+_RUN_WITHOUT_SQLALCHEMY = """
+import sys
+from headwater.cli import main
+from headwater.plugin.manager import get_registry
+from headwater.testing import Simulator
+
+sim = Simulator(get_registry().get("directory"))
+sim.start()
+try:
+    for key, value in sim.settings.items():
+        import os
+        os.environ[f"SOURCES__DIRECTORY__{key.upper()}"] = str(value)
+    code = main(["run", "directory", "--progress", "off"])
+finally:
+    sim.stop()
+assert code == 0, code
+print("imported sqlalchemy:", "sqlalchemy" in sys.modules)
+from dlt.common.libs.sql_alchemy_compat import make_url
+print("make_url from:", make_url.__module__.partition(".")[0])
+"""
+
+
+def test_a_duckdb_run_does_not_import_sqlalchemy_and_leaves_dlt_to_it_after(headwater_env):
+    """dlt renders the destination's credentials as a URL at the end of its load step,
+    importing SQLAlchemy (0.2 s, 11 MB) where it is installed, as with Dagster; a DuckDB
+    run does not need it, and code after the run still gets SQLAlchemy's own URLs."""
+    pytest.importorskip("sqlalchemy")
+    out = subprocess.run(
+        [sys.executable, "-c", _RUN_WITHOUT_SQLALCHEMY],
+        capture_output=True,
+        text=True,
+        cwd=headwater_env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "imported sqlalchemy: False" in out.stdout
+    assert "make_url from: sqlalchemy" in out.stdout
