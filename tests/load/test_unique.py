@@ -14,6 +14,7 @@ from headwater.cli import main
 from headwater.http.paginators import OffsetPaginator
 from headwater.load.unique import DEDUPLICATED, KeyTracker, hinted
 from headwater.load.validation import quarantine_table
+from headwater.run import workdir
 from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, connector, use_settings
 
@@ -95,6 +96,50 @@ def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
     with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
         staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
     assert staged == [(0,)]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("flags", [(), ("--all-or-nothing",)], ids=["default", "all-or-nothing"])
+def test_a_merge_dlt_deduplicates_is_not_held_to_headwaters_duckdb_memory_limit(
+    flags, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    # dlt's deduplicating merge ranks the staged rows with a window function, which
+    # DuckDB cannot spill: under Headwater's 96MB, 1M records failed with "Out of
+    # Memory Error". The limit shrunk to 8MB shows it with 20,000 records.
+    tight = '{"memory_limit": "8MB", "preserve_insertion_order": false}'
+    monkeypatch.setitem(workdir.DUCKDB_DEFAULTS, workdir.DUCKDB_CONFIG, tight)
+    monkeypatch.setenv(workdir.DUCKDB_CONFIG, tight)
+    headwater_plugins(headwater_directory.hooks, RepeatsOneRecord())
+    sim = api_simulator(DIRECTORY, records={"directory_users": 20_000})
+    use_settings(monkeypatch, "directory", sim)
+    assert main(["run", "directory", "--progress", "off", *flags]) == 0, capsys.readouterr().err
+    with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        counts = con.sql(f"select count(*), count(distinct id) from {DATASET}.directory_users")
+        assert counts.fetchall() == [(20_000, 20_000)]
+    # the run leaves Headwater's limit in place for the next
+    assert workdir.duckdb_memory_limited()
+    capsys.readouterr()
+
+
+def test_a_load_out_of_your_duckdb_memory_limit_names_the_fix_and_loads_next_time(
+    headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    # your own settings are yours: Headwater does not lift your limit
+    monkeypatch.setenv(workdir.DUCKDB_CONFIG, '{"memory_limit": "8MB"}')
+    headwater_plugins(headwater_directory.hooks, RepeatsOneRecord())
+    sim = api_simulator(DIRECTORY, records={"directory_users": 20_000})
+    use_settings(monkeypatch, "directory", sim)
+    assert main(["run", "directory", "--progress", "off"]) != 0
+    err = capsys.readouterr().err
+    assert "DuckDB ran out of its memory limit" in err
+    assert "raise memory_limit in DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in err
+
+    monkeypatch.setenv(workdir.DUCKDB_CONFIG, '{"memory_limit": "1GB"}')
+    sim.reset_log()
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
+        counts = con.sql(f"select count(*), count(distinct id) from {DATASET}.directory_users")
+        assert counts.fetchall() == [(20_000, 20_000)]
     capsys.readouterr()
 
 

@@ -30,7 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["DEDUPLICATED", "MAX_KEY_BYTES", "KeyTracker", "distrust_pending", "hinted"]
+__all__ = [
+    "DEDUPLICATED",
+    "MAX_KEY_BYTES",
+    "KeyTracker",
+    "deduplicates",
+    "distrust_pending",
+    "hinted",
+]
 
 #: dlt's table hint: the staged rows have unique primary keys.
 DEDUPLICATED = "x-stage-data-deduplicated"
@@ -192,3 +199,21 @@ def distrust_pending(pipeline: Any) -> int:
             storage.save_schema(load_id, schema)
             changed += len(tables)
     return changed
+
+
+def deduplicates(pipeline: Any) -> bool:
+    """Whether dlt's merge will deduplicate a table of the packages waiting to load:
+    one with rows in a package, merged, whose root table lacks the hint."""
+    from dlt.common.schema.utils import get_root_table, get_write_disposition
+
+    storage = pipeline._get_load_storage().normalized_packages
+    for load_id in pipeline.list_normalized_load_packages():
+        schema = storage.load_schema(load_id)
+        package = storage.get_load_package_info(load_id)
+        names = {job.job_file_info.table_name for jobs in package.jobs.values() for job in jobs}
+        for name in names & set(schema.tables):
+            if get_write_disposition(schema.tables, name) != "merge":
+                continue
+            if not get_root_table(schema.tables, name).get(DEDUPLICATED):
+                return True
+    return False

@@ -83,6 +83,13 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     step = next((s for s in chain if type(s).__name__ == "PipelineStepFailed"), None)
     if step is not None:
         inner = chain[-1]
+        if type(inner).__name__ == "OutOfMemoryException":
+            return RunError(
+                f"the {getattr(step, 'step', 'pipeline')} step failed: DuckDB ran out of "
+                f"its memory limit ({_first_line(inner)}); raise memory_limit in "
+                "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG, or remove it, and run "
+                "again: what was extracted waits in the pipeline and loads then"
+            )
         return RunError(
             f"the {getattr(step, 'step', 'pipeline')} step failed: "
             f"{type(inner).__name__}: {_first_line(inner)}"

@@ -16,7 +16,7 @@ from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
-from headwater.load.unique import distrust_pending
+from headwater.load.unique import deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
@@ -27,10 +27,13 @@ from headwater.run.query import query_hint
 from headwater.run.sampling import Sample, watching
 from headwater.run.workdir import (
     _FAST_DESTINATIONS,
+    DUCKDB_CONFIG,
+    DUCKDB_CONFIG_UNLIMITED,
     apply_duckdb_defaults,
     check_names,
     default_names,
     duckdb_destination,
+    duckdb_memory_limited,
     file_format_for,
     folder_pipelines_dir,
     pipeline_lock,
@@ -271,14 +274,15 @@ def _locked_run(
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources). dlt runs all steps: no connection is
             # held, or the DuckDB file would be locked for the whole extract.
-            info = pipeline.run(
-                source,
-                loader_file_format=file_format,
-                # only the chosen resources' tables and state when resources are named
-                refresh=("drop_resources" if resources else "drop_sources")
-                if full_refresh
-                else None,
-            )
+            with _unlimited_merges(connector, source, destination):
+                info = pipeline.run(
+                    source,
+                    loader_file_format=file_format,
+                    # only the chosen resources' tables and state when resources are named
+                    refresh=("drop_resources" if resources else "drop_sources")
+                    if full_refresh
+                    else None,
+                )
             failures: list[str] = []
             warnings: list[str] = []
             counts = _normalized_rows(pipeline)
@@ -444,8 +448,43 @@ def _run_isolated(
     if hold is None:
         return pipeline.load(), failures, warnings
     # the load resolves to hold's credentials, so its jobs share hold's open connection
-    with _kept_open(hold):
-        return pipeline.load(credentials=hold.config.credentials), failures, warnings
+    credentials = hold.config.credentials
+    limited = credentials.global_config
+    if duckdb_memory_limited() and deduplicates(pipeline):
+        # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's own
+        # limit for this load
+        credentials.global_config = {
+            k: v for k, v in (limited or {}).items() if k != "memory_limit"
+        }
+    try:
+        with _kept_open(hold):
+            if credentials.global_config is not limited:
+                hold.sql_client.execute_sql("RESET memory_limit")
+            return pipeline.load(credentials=credentials), failures, warnings
+    finally:
+        credentials.global_config = limited
+
+
+@contextmanager
+def _unlimited_merges(connector: Connector, source: Any, destination: str) -> Iterator[None]:
+    """Meanwhile, DuckDB without Headwater's memory limit when a selected resource
+    merges (a run of every step at once: whether dlt will deduplicate is known only
+    after the extract; see :func:`~headwater.run.workdir.duckdb_memory_limited`)."""
+    merges = any(
+        r.write_disposition == "merge"
+        for r in connector.resources
+        if r.name in source.resources.selected
+    )
+    if destination != "duckdb" or not merges or not duckdb_memory_limited():
+        yield
+        return
+    limited = os.environ[DUCKDB_CONFIG]
+    os.environ[DUCKDB_CONFIG] = DUCKDB_CONFIG_UNLIMITED
+    try:
+        yield
+    finally:
+        if os.environ.get(DUCKDB_CONFIG) == DUCKDB_CONFIG_UNLIMITED:
+            os.environ[DUCKDB_CONFIG] = limited
 
 
 def _checkpoints(

@@ -15,6 +15,8 @@ from headwater.errors import ConfigError, RunError
 from headwater.load.assemble import arrow_enabled
 
 __all__ = [
+    "DUCKDB_CONFIG",
+    "DUCKDB_CONFIG_UNLIMITED",
     "DUCKDB_DEFAULTS",
     "STATE_FOLDER",
     "apply_duckdb_defaults",
@@ -22,6 +24,7 @@ __all__ = [
     "default_names",
     "duckdb_destination",
     "duckdb_file",
+    "duckdb_memory_limited",
     "file_format_for",
     "folder_pipelines_dir",
     "held_lock",
@@ -110,6 +113,27 @@ def apply_duckdb_defaults() -> None:
     """Set :data:`DUCKDB_DEFAULTS` where the environment does not already."""
     for key, value in DUCKDB_DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+#: The setting that holds Headwater's DuckDB memory limit (:data:`DUCKDB_DEFAULTS`).
+DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+
+#: :data:`DUCKDB_DEFAULTS`' DuckDB settings without the memory limit: for a load whose
+#: merge dlt deduplicates (see :func:`duckdb_memory_limited`).
+DUCKDB_CONFIG_UNLIMITED = '{"preserve_insertion_order": false}'
+
+
+def duckdb_memory_limited() -> bool:
+    """Whether DuckDB runs under Headwater's memory limit (:data:`DUCKDB_DEFAULTS`),
+    not under settings of the user's own.
+
+    The limit bounds the plain merge Headwater makes when every key came once
+    (:mod:`headwater.load.unique`). A merge dlt deduplicates (a compound key, a key
+    seen twice, over 64 MB of keys) ranks the staged rows with a window function,
+    which DuckDB cannot spill: at 96 MB, 1M records of the ``directory`` shape failed
+    with "Out of Memory Error" (and at 256 MB). Such a load runs with DuckDB's own
+    limit (80% of RAM) instead."""
+    return os.environ.get(DUCKDB_CONFIG) == DUCKDB_DEFAULTS[DUCKDB_CONFIG]
 
 
 def file_format_for(destination: str, arrow: bool | None = None) -> str | None:
