@@ -279,6 +279,28 @@ def test_keys_that_may_repeat_are_not_vouched_for(items, data_type, reason):
     assert tracker.spoiled == reason
 
 
+@pytest.mark.parametrize("many_endings", [False, True], ids=["grouped", "counted-at-once"])
+def test_keys_are_counted_exactly_whatever_they_end_with(many_endings):
+    # keys are counted a group at a time, by their last character (integers: their
+    # last four bits); ids ending in more characters than there are groups, at once
+    endings = [chr(0x4E00 + i) for i in range(100)] if many_endings else list("0123456789xyz")
+    keys = [f"{prefix}{end}" for prefix in ("a", "bb", "c-c") for end in endings]
+
+    def unique(*items, data_type="text"):
+        return tracked(*items, data_type=data_type, max_bytes=2**20).unique()
+
+    assert unique(pa.table({"id": keys}), [{"id": None}])
+    again = keys[len(keys) // 2]
+    assert not unique(pa.table({"id": keys}), [{"id": again}])
+    assert not unique(pa.table({"id": keys}), [{"id": None}, {"id": None}])
+    numbers = pa.table({"id": pa.array(range(1000), pa.int32())})
+    assert unique(numbers, [{"id": 1000}], data_type="bigint")
+    assert not unique(numbers, [{"id": 999}], data_type="bigint")
+    # pages of string and large_string keys are one key space
+    large = pa.table({"id": pa.array(["a0"], pa.large_string())})
+    assert not unique(pa.table({"id": ["a0"]}), large)
+
+
 def test_one_row_without_a_key_is_unique_as_dlt_deduplicates_it():
     assert tracked([{"id": "a"}, {"id": None}]).unique()
 

@@ -4,6 +4,7 @@ OS lock that keeps two runs of one pipeline apart."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -120,7 +121,9 @@ DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 
 #: :data:`DUCKDB_DEFAULTS`' DuckDB settings without the memory limit: for a load whose
 #: merge dlt deduplicates (see :func:`duckdb_memory_limited`).
-DUCKDB_CONFIG_UNLIMITED = '{"preserve_insertion_order": false}'
+DUCKDB_CONFIG_UNLIMITED = json.dumps(
+    {k: v for k, v in json.loads(DUCKDB_DEFAULTS[DUCKDB_CONFIG]).items() if k != "memory_limit"}
+)
 
 
 def duckdb_memory_limited() -> bool:
