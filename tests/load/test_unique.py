@@ -3,6 +3,8 @@ need not deduplicate; when keys repeat, dlt deduplicates as before."""
 
 from __future__ import annotations
 
+import os
+
 import dlt
 import duckdb
 import headwater
@@ -12,6 +14,7 @@ import pytest
 from headwater import hookimpl
 from headwater.cli import main
 from headwater.http.paginators import OffsetPaginator
+from headwater.load import unique as unique_module
 from headwater.load.unique import DEDUPLICATED, KeyTracker, hinted
 from headwater.load.validation import quarantine_table
 from headwater.run import workdir
@@ -80,6 +83,20 @@ def test_keys_served_once_skip_dedup_and_repeats_do_not(
     ]
 
     # Unique again: the hint comes back.
+    headwater_plugins(headwater_directory.hooks)
+    sim.grow("directory_users", 3)
+    assert run_directory(headwater_env) == (253, 253, True)
+    capsys.readouterr()
+
+
+def test_a_run_whose_keys_outgrow_memory_is_still_vouched_for(
+    vouched, headwater_plugins, headwater_env, monkeypatch, capsys
+):
+    # keys beyond memory are counted from a file: still vouched for when unique, and
+    # still left to dlt when one repeats
+    monkeypatch.setattr("headwater.load.unique.MEMORY_KEY_BYTES", 100)
+    sim = vouched
+    assert run_directory(headwater_env) == (250, 250, False)  # the 100th came twice
     headwater_plugins(headwater_directory.hooks)
     sim.grow("directory_users", 3)
     assert run_directory(headwater_env) == (253, 253, True)
@@ -299,6 +316,45 @@ def test_keys_are_counted_exactly_whatever_they_end_with(many_endings):
     # pages of string and large_string keys are one key space
     large = pa.table({"id": pa.array(["a0"], pa.large_string())})
     assert not unique(pa.table({"id": ["a0"]}), large)
+
+
+def test_keys_that_outgrow_memory_are_counted_from_a_file(tmp_path):
+    # beyond memory_bytes the keys go to a Parquet file, and DuckDB counts them
+    def spilled(*items, data_type="text"):
+        tracker = KeyTracker("id", data_type, memory_bytes=100)
+        for item in items:
+            tracker.add(item)
+        assert tracker.spill_dir is not None
+        folder = tracker.spill_dir
+        try:
+            return tracker.unique()
+        finally:
+            assert not os.path.exists(folder)  # removed once counted
+
+    keys = pa.table({"id": [f"k{i}" for i in range(300)]})
+    assert spilled(keys, [{"id": "x"}, {"id": None}])
+    assert not spilled(keys, [{"id": "k7"}])  # one on disk, one still in memory
+    assert not spilled(keys, [{"id": None}], [{"id": None}])
+    numbers = pa.table({"id": pa.array(range(300), pa.int32())})
+    assert spilled(numbers, [{"id": 300}], data_type="bigint")
+    assert not spilled(numbers, [{"id": 299}], data_type="bigint")
+
+
+def test_a_run_that_stops_early_leaves_no_file_of_keys(monkeypatch):
+    monkeypatch.setattr("headwater.load.unique.MEMORY_KEY_BYTES", 100)
+    made = []
+    real = unique_module.KeyTracker._spill
+
+    def spill(self):
+        real(self)
+        made.append(self.spill_dir)
+
+    monkeypatch.setattr(unique_module.KeyTracker, "_spill", spill)
+    items = hinted(iter([pa.table({"id": [f"k{i}" for i in range(300)]})] * 3), "id")
+    next(items), next(items)  # the first hint, then the first table
+    assert made and os.path.isdir(made[0])
+    items.close()
+    assert not os.path.exists(made[0])
 
 
 def test_one_row_without_a_key_is_unique_as_dlt_deduplicates_it():

@@ -15,8 +15,11 @@ Anything it cannot vouch for leaves the hint off and dlt deduplicates as usual: 
 seen twice or missing twice, a compound key, a key declared as anything but a string
 or an integer (dlt parses date-time text: two spellings of one instant are one key in
 the table), a value of another type than declared (dlt would convert it: ``"01"`` and
-``1`` become one integer), more than :data:`MAX_KEY_BYTES` of keys (memory stays
-bounded), an item it does not know.
+``1`` become one integer), more than :data:`MAX_KEY_BYTES` of keys, an item it does
+not know. Keys beyond :data:`MEMORY_KEY_BYTES` (about 5M short ids) go to a Parquet
+file in a private temporary folder, and DuckDB counts them there with a memory limit,
+spilling to disk, so memory stays bounded whatever the run's size; the folder is
+removed once they are counted, or when the run stops.
 
 The hint is turned off whenever a top-level merge resource starts, vouched for or not,
 so a run that stops early, or one through a pipeline of your own, never inherits an
@@ -27,12 +30,15 @@ removes rows, so it cannot make unique keys repeat.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 __all__ = [
     "DEDUPLICATED",
     "MAX_KEY_BYTES",
+    "MEMORY_KEY_BYTES",
     "KeyTracker",
     "deduplicates",
     "distrust_pending",
@@ -42,8 +48,12 @@ __all__ = [
 #: dlt's table hint: the staged rows have unique primary keys.
 DEDUPLICATED = "x-stage-data-deduplicated"
 
-#: Memory the keys may take (5M short string ids, 1.6M UUIDs); beyond it dlt deduplicates.
-MAX_KEY_BYTES = 64 * 1024 * 1024
+#: Keys a run may keep (80M short string ids, 25M UUIDs); beyond it dlt deduplicates.
+MAX_KEY_BYTES = 1024 * 1024 * 1024
+
+#: Keys kept in memory (5M short string ids, 1.6M UUIDs); beyond it they go to a file
+#: and DuckDB counts them, spilling to disk (:meth:`KeyTracker.unique`).
+MEMORY_KEY_BYTES = 64 * 1024 * 1024
 
 
 #: Arrow types whose keys reach the destination as they are, by declared dlt type.
@@ -65,16 +75,22 @@ class KeyTracker:
         data_type: str = "text",
         max_bytes: int = MAX_KEY_BYTES,
         ignore_table: str | None = None,
+        memory_bytes: int | None = None,
     ) -> None:
         if data_type not in _ARROW_TYPES:
             raise ValueError(f"keys of type {data_type!r} cannot be vouched for")
         self.column = column
         self.data_type = data_type
         self.max_bytes = max_bytes
+        #: keys kept in memory before they go to a file (default :data:`MEMORY_KEY_BYTES`)
+        self.memory_bytes = MEMORY_KEY_BYTES if memory_bytes is None else memory_bytes
         self.ignore_table = ignore_table
         self.rows = 0
         self.bytes = 0
         self._chunks: list[Any] = []
+        #: the folder of the keys' Parquet file, once they outgrew memory
+        self.spill_dir: str | None = None
+        self._writer: Any = None
         #: why the keys cannot be vouched for (``None``: no reason so far)
         self.spoiled: str | None = None
 
@@ -117,6 +133,45 @@ class KeyTracker:
             self._spoil(f"more than {self.max_bytes} bytes of keys")
             return
         self._chunks.extend(chunks)
+        if self._writer is not None or self.bytes > self.memory_bytes:
+            self._spill()
+
+    def _target(self) -> Any:
+        """The one Arrow type all keys are compared as."""
+        import pyarrow as pa
+
+        if self.data_type != "text":
+            return pa.int64()
+        if self._writer is not None or any(pa.types.is_large_string(c.type) for c in self._chunks):
+            return pa.large_string()
+        return pa.string()  # as they are: no copy
+
+    def _spill(self) -> None:
+        """Append the keys in memory to the keys' Parquet file (started on first use)."""
+        import tempfile
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self.spill_dir = tempfile.mkdtemp(prefix="headwater-keys-")  # owner-only
+            schema = pa.schema(
+                [pa.field("k", pa.large_string() if self.data_type == "text" else pa.int64())]
+            )
+            self._writer = pq.ParquetWriter(os.path.join(self.spill_dir, "keys.parquet"), schema)
+        target = self._writer.schema.field("k").type
+        for chunk in self._chunks:
+            self._writer.write_table(pa.table({"k": chunk.cast(target)}))
+        self._chunks = []
+
+    def close(self) -> None:
+        """Remove the keys' file, if any (the tracker counts nothing more)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        if self.spill_dir is not None:
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
+            self.spill_dir = None
 
     def _exact(self, arrow_type: Any) -> bool:
         import pyarrow as pa
@@ -124,9 +179,18 @@ class KeyTracker:
         return any(getattr(pa.types, test)(arrow_type) for test in _ARROW_TYPES[self.data_type])
 
     def unique(self) -> bool:
-        """Whether every key so far is distinct (one missing key counts as one value)."""
+        """Whether every key so far is distinct (one missing key counts as one value).
+
+        Keys that outgrew memory are counted by DuckDB from their file, with a memory
+        limit and a folder to spill to, so a run of any size holds at most
+        :attr:`memory_bytes` of keys."""
         if self.spoiled is not None:
             return False
+        if self._writer is not None:
+            try:
+                return self._unique_on_disk()
+            finally:
+                self.close()
         if not self._chunks:
             return True
         import pyarrow as pa
@@ -134,12 +198,7 @@ class KeyTracker:
         try:
             # pages whose keys are all missing have Arrow's null type; int32 and int64
             # pages (or string and large_string) are compared as one type
-            if self.data_type != "text":
-                target = pa.int64()
-            elif any(pa.types.is_large_string(chunk.type) for chunk in self._chunks):
-                target = pa.large_string()
-            else:
-                target = pa.string()  # as they are: no copy
+            target = self._target()
             keys = pa.chunked_array(
                 [c if c.type == target else c.cast(target) for c in self._chunks], target
             )
@@ -150,9 +209,33 @@ class KeyTracker:
             return False
         return distinct == self.rows
 
+    def _unique_on_disk(self) -> bool:
+        import duckdb
+
+        self._spill()
+        self._writer.close()
+        self._writer = None
+        assert self.spill_dir is not None
+        path = os.path.join(self.spill_dir, "keys.parquet")
+        config = {
+            "memory_limit": "64MB",
+            "threads": 1,
+            "temp_directory": os.path.join(self.spill_dir, "tmp"),
+            "preserve_insertion_order": False,
+        }
+        with duckdb.connect(config=config) as con:
+            # GROUP BY spills to disk; missing keys are one group, as for dlt's merge
+            ((rows, repeated),) = con.execute(
+                "SELECT (SELECT count(*) FROM read_parquet($p)), count(*) FROM "
+                "(SELECT k FROM read_parquet($p) GROUP BY k HAVING count(*) > 1)",
+                {"p": path},
+            ).fetchall()
+        return rows == self.rows and repeated == 0
+
     def _spoil(self, reason: str) -> None:
         self.spoiled = reason
         self._chunks = []
+        self.close()
 
 
 #: Most groups :func:`_count_distinct` counts apart (more: all at once)
@@ -212,10 +295,13 @@ def hinted(
         yield from items
         return
     tracker = KeyTracker(column, data_type, max_bytes, ignore_table)
-    for item in items:
-        tracker.add(item)
-        yield item
-    yield _hint(tracker.unique())
+    try:
+        for item in items:
+            tracker.add(item)
+            yield item
+        yield _hint(tracker.unique())
+    finally:
+        tracker.close()  # a run that stops early leaves no file of keys behind
 
 
 def distrust_pending(pipeline: Any) -> int:

@@ -132,7 +132,7 @@ def duckdb_memory_limited() -> bool:
 
     The limit bounds the plain merge Headwater makes when every key came once
     (:mod:`headwater.load.unique`). A merge dlt deduplicates (a compound key, a key
-    seen twice, over 64 MB of keys) ranks the staged rows with a window function,
+    seen twice, a date-time key) ranks the staged rows with a window function,
     which DuckDB cannot spill: at 96 MB, 1M records of the ``directory`` shape failed
     with "Out of Memory Error" (and at 256 MB). Such a load runs with DuckDB's own
     limit (80% of RAM) instead."""
