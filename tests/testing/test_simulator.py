@@ -363,6 +363,23 @@ def test_offset_pagination_with_and_without_total(make_connector: ConnectorFacto
         assert all(b["meta"] == {"total": 90} for b in bodies)
 
 
+def test_a_big_resource_is_served_a_page_at_a_time_as_it_would_be_whole(
+    make_connector: ConnectorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # above LAZY_RECORDS an offset-paged resource is made a page at a time (a 10M-record
+    # soak would need 46 GB up front): the same pages, and grow still works
+    spec = OffsetPagination(limit=40, total_path=("meta", "total"))
+    with Simulator(make_connector(pagination=spec), records={"users": 90}, seed=5) as whole:
+        monkeypatch.setattr("headwater.testing.simulator.LAZY_RECORDS", 50)
+        with Simulator(make_connector(pagination=spec), records={"users": 90}, seed=5) as lazy:
+            assert len(lazy.data["users"]) == 90
+            assert read_offset(lazy, 40) == read_offset(whole, 40)
+            for sim in (whole, lazy):
+                sim.grow("users", 3)
+            assert read_offset(lazy, 40) == read_offset(whole, 40)
+            assert len(lazy.data["users"]) == 93
+
+
 def test_cursor_pagination(make_connector: ConnectorFactory) -> None:
     spec = CursorPagination(cursor_path="next_page_token", cursor_param="next_page_token")
     with Simulator(make_connector(pagination=spec), records={"users": 70}) as sim:

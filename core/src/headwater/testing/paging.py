@@ -8,7 +8,7 @@ import base64
 import binascii
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -93,6 +93,51 @@ class Slice:
         keys, order = index
         start = bisect.bisect_right(keys, since)
         return [self.encoded[i] for i in order[start:]]
+
+
+#: Records of a top-level resource above which the simulator generates them a page at a
+#: time instead of up front (about 4.6 GB per million records kept).
+LAZY_RECORDS = 2_000_000
+
+
+class LazyRecords(Sequence[Any]):
+    """``count`` records made on demand by ``make(start, count)`` (a pure function of
+    the index), JSON-encoded with ``encode``: what :class:`LazySlice` serves. Adding a
+    list to it makes the records (``grow`` on a lazy resource)."""
+
+    def __init__(
+        self, make: Callable[[int, int], list[dict[str, Any]]], count: int, encode: bool
+    ) -> None:
+        self._make, self._count, self._encode = make, count, encode
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            made = self._make(start, max(0, stop - start)) if stop > start else []
+            items = [dumps(r) for r in made] if self._encode else made
+            return items[::step] if step != 1 else items
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self[index : index + 1][0]
+
+    def __add__(self, other: list[Any]) -> list[Any]:
+        return [*self[0 : self._count], *other]
+
+
+class LazySlice:
+    """A :class:`Slice` of records generated a page at a time (see :data:`LAZY_RECORDS`)."""
+
+    __slots__ = ("encoded", "indexes", "records")
+
+    def __init__(self, make: Callable[[int, int], list[dict[str, Any]]], count: int) -> None:
+        self.records = LazyRecords(make, count, encode=False)
+        self.encoded = LazyRecords(make, count, encode=True)
+        self.indexes = range(count)
 
 
 class State:

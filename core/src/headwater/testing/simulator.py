@@ -46,8 +46,9 @@ from headwater.spec import (
 )
 from headwater.testing.custom import CustomAuth, PageFunction, SimRequest, compose_page
 from headwater.testing.faults import HTML_ERROR, Fault, FaultKind, FaultSlot
-from headwater.testing.paging import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from headwater.testing.paging import (
+    LAZY_RECORDS,
+    LazySlice,
     Pager,
     Slice,
     State,
@@ -55,6 +56,7 @@ from headwater.testing.paging import (
     paging_params,
     response_keys,
 )
+from headwater.testing.paging import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from headwater.testing.records import (
     BASE_TIME,
     TIME_STEP,
@@ -413,14 +415,31 @@ class Simulator:
 
     def _initial_state(self, resource: Resource) -> State:
         if resource.parent is None:
-            return State(
-                {None: Slice(*self._generate(resource, self._counts[resource.name]))}, False
-            )
+            count = self._counts[resource.name]
+            if count > LAZY_RECORDS and self._servable_lazily(resource):
+                self._next_index[resource.name] = count
+                return State(
+                    {None: LazySlice(lambda s, n: self._generate(resource, n, start=s)[0], count)},
+                    False,
+                )
+            return State({None: Slice(*self._generate(resource, count))}, False)
         parent_state = self._states[resource.parent.resource]
         field = resource.parent.field
         parents = [r.get(field) for sl in parent_state.slices.values() for r in sl.records]
         generated = self._children_for(resource, parents, 0)
         return State({k: Slice(*v) for k, v in generated.items()}, True)
+
+    def _servable_lazily(self, resource: Resource) -> bool:
+        """Whether ``resource``'s records can be made a page at a time: paged by offset,
+        with no time filter and no child resources reading its records."""
+        return (
+            isinstance(resource.pagination, OffsetPagination)
+            and resource.incremental is None
+            and not any(
+                r.parent is not None and r.parent.resource == resource.name
+                for r in self.connector.resources
+            )
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -598,7 +617,7 @@ class Simulator:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         with self._lock:
-            state = self._states[resource]
+            state = self._made(resource)
             latest = self._latest(spec)
             slices = {}
             for key, sl in state.slices.items():
@@ -647,7 +666,7 @@ class Simulator:
         with self._lock:
             self._variants[resource] += 1
             variant = self._variants[resource]
-            state = self._states[resource]
+            state = self._made(resource)
             latest = self._latest(spec)
             slices = {}
             for key, sl in state.slices.items():
@@ -667,6 +686,17 @@ class Simulator:
                 slices[key] = Slice(records, sl.indexes)
             self._states[resource] = State(slices, spec.parent is not None)
             self._clear_caches()
+
+    def _made(self, resource: str) -> State:
+        """``resource``'s state with every record made: a lazily served resource
+        (:class:`LazySlice`) is generated whole before it is changed."""
+        state = self._states[resource]
+        lazy = state.slices.get(None)
+        if isinstance(lazy, LazySlice):
+            count = len(lazy.records)
+            state = State({None: Slice(lazy.records[0:count], list(lazy.indexes))}, False)
+            self._states[resource] = state
+        return state
 
     def _resource(self, name: str) -> Resource:
         try:
