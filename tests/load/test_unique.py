@@ -340,6 +340,17 @@ def test_keys_that_outgrow_memory_are_counted_from_a_file(tmp_path):
     assert not spilled(numbers, [{"id": 299}], data_type="bigint")
 
 
+def test_keys_that_cannot_go_to_disk_are_left_to_dlt(monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tempfile.mkdtemp", full)
+    tracker = KeyTracker("id", memory_bytes=100)
+    tracker.add(pa.table({"id": [f"k{i}" for i in range(300)]}))
+    assert not tracker.unique()
+    assert tracker.spoiled == "keys that could not be written to disk (OSError)"
+
+
 def test_a_run_that_stops_early_leaves_no_file_of_keys(monkeypatch):
     monkeypatch.setattr("headwater.load.unique.MEMORY_KEY_BYTES", 100)
     made = []

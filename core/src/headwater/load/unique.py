@@ -134,7 +134,10 @@ class KeyTracker:
             return
         self._chunks.extend(chunks)
         if self._writer is not None or self.bytes > self.memory_bytes:
-            self._spill()
+            try:
+                self._spill()
+            except (OSError, pa.ArrowException) as exc:  # a full or read-only disk
+                self._spoil(f"keys that could not be written to disk ({type(exc).__name__})")
 
     def _target(self) -> Any:
         """The one Arrow type all keys are compared as."""
@@ -187,8 +190,12 @@ class KeyTracker:
         if self.spoiled is not None:
             return False
         if self._writer is not None:
+            import duckdb
+
             try:
                 return self._unique_on_disk()
+            except (OSError, duckdb.Error):
+                return False  # not vouched for: dlt deduplicates, as without the check
             finally:
                 self.close()
         if not self._chunks:
@@ -248,9 +255,9 @@ def _count_distinct(keys: Any) -> int:
     four bits), so each group's distinct keys are counted apart and added.
 
     One count over every key builds a hash table of them all at once: +70 MB of peak
-    memory for 1M string ids, growing with the run to 300 MB or more before the cap of
-    :data:`MAX_KEY_BYTES`; a group at a time, a tenth of it or less for ids that end in
-    any digit or letter. Keys that all end alike are one group, counted as before."""
+    memory for 1M string ids, growing with the run to 300 MB or more at
+    :data:`MEMORY_KEY_BYTES`; a group at a time, a tenth of it or less for ids that end
+    in any digit or letter. Keys that all end alike are one group, counted as before."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
