@@ -102,8 +102,7 @@ LAZY_RECORDS = 2_000_000
 
 class LazyRecords(Sequence[Any]):
     """``count`` records made on demand by ``make(start, count)`` (a pure function of
-    the index), JSON-encoded with ``encode``: what :class:`LazySlice` serves. Adding a
-    list to it makes the records (``grow`` on a lazy resource)."""
+    the index), JSON-encoded with ``encode``: what :class:`LazySlice` serves."""
 
     def __init__(
         self, make: Callable[[int, int], list[dict[str, Any]]], count: int, encode: bool
@@ -124,9 +123,6 @@ class LazyRecords(Sequence[Any]):
         if not 0 <= index < self._count:
             raise IndexError(index)
         return self[index : index + 1][0]
-
-    def __add__(self, other: list[Any]) -> list[Any]:
-        return [*self[0 : self._count], *other]
 
 
 class LazySlice:
