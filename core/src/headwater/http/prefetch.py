@@ -11,9 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["DEPTH", "prefetched"]
+__all__ = ["DEPTH", "prefetched", "put_until_stopped"]
 
 T = TypeVar("T")
 
@@ -28,19 +28,25 @@ class _Failed:
         self.exc = exc
 
 
+def put_until_stopped(buffer: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` in the bounded ``buffer``, waiting for room until ``stop`` is set;
+    whether it was put (a producer thread's way to end when its consumer has gone)."""
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def prefetched(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
     """Iterate ``items`` in a background thread, up to ``depth`` ahead."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(buffer, item, stop)
 
     def produce() -> None:
         try:

@@ -39,6 +39,7 @@ import attrs
 
 from headwater.errors import ConfigError
 from headwater.http.paginators import compile_path, lookup
+from headwater.http.prefetch import put_until_stopped
 from headwater.spec import IncrementalSpec
 from headwater.timebounds import (
     format_bound,
@@ -375,13 +376,7 @@ def merged_slices(
     stop = threading.Event()
 
     def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(buffer, item, stop)
 
     def work(index: int) -> None:
         if stop.is_set():
