@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 # One network read at most per chunk (``read1``): a trickling body is seen as it comes,
 # and a compressed body is inflated at most this much at a time.
 _CHUNK = 64 * 1024
+# A plain body of at most this declared length is read in one call (a lying
+# Content-Length costs at most this much memory for a moment).
+_WHOLE = 16 * _CHUNK
 
 
 @frozen
@@ -394,9 +397,11 @@ def retrying_session(
 
         return throttled_send
 
-    session.send = retrying.wraps(throttled(plain_send))
+    session.send = _retried(retrying, throttled(plain_send), policy.status_codes)
     lean = LeanGet(session, adapter)
-    lean.send = retrying.wraps(throttled(lean.send_once))  # type: ignore[method-assign]
+    lean.send = _retried(  # type: ignore[method-assign]
+        retrying, throttled(lean.send_once), policy.status_codes
+    )
     session.headwater_lean = lean
     session.trust_env = False
     if url is not None:
@@ -405,6 +410,43 @@ def retrying_session(
     if bundle:
         session.verify = bundle
     return session
+
+
+def _retried(retrying: Any, send: Any, status_codes: Sequence[int]) -> Any:
+    """``send`` under ``retrying``, its first attempt made directly.
+
+    tenacity copies its controller and builds the state of a call for every call (7% of
+    the page loop's instructions for a page from a local API), for a first attempt that
+    nearly always succeeds. An answer whose status is not one to retry is returned as is (tenacity
+    would return it too); any other outcome, an exception included, is handed to
+    tenacity as the call's first attempt, so the retries, waits and limits that follow
+    are tenacity's, decided as before.
+    """
+    retryable = frozenset(status_codes)
+
+    @functools.wraps(send)
+    def first_then_retried(*args: Any, **kwargs: Any) -> Any:
+        try:
+            response = send(*args, **kwargs)
+        except Exception as exc:
+            first: Any = exc
+        else:
+            if getattr(response, "status_code", None) not in retryable:
+                return response
+            first = response
+        replay = [first]
+
+        def attempt(*args: Any, **kwargs: Any) -> Any:
+            if replay:
+                outcome = replay.pop()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+            return send(*args, **kwargs)
+
+        return retrying.wraps(attempt)(*args, **kwargs)
+
+    return first_then_retried
 
 
 class _Watch:
@@ -580,6 +622,25 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         finally:
             _watchdog.done(entry)
 
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        """requests' response for ``resp``, without its cookie parsing when the server
+        set no cookie (requests runs ``http.cookiejar`` over every response's headers,
+        finding nothing: 1% of the page loop's instructions)."""
+        headers = getattr(resp, "headers", None)
+        if headers is None or "set-cookie" in headers or "set-cookie2" in headers:
+            return super().build_response(req, resp)
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = requests.structures.CaseInsensitiveDict(headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        url = req.url
+        response.url = url.decode("utf-8") if isinstance(url, bytes) else url
+        response.request = req
+        response.connection = self
+        return response
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _watched_pool_classes()
@@ -609,6 +670,23 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     def close(self) -> None:
         self._pools.clear()
         super().close()
+
+
+@functools.lru_cache(maxsize=512)
+def _prepared_base(url: str) -> str | None:
+    """``url`` as requests prepares it without parameters, or ``None`` when parameters
+    cannot simply be appended to it (a fragment, a scheme other than HTTP).
+
+    requests parses, re-quotes and reassembles the whole URL for every request; a page
+    loop's URL differs only in its query. Appending parameters encoded as requests
+    encodes them (``urlencode``, whose output requests' re-quoting leaves as it is) gives
+    the URL requests would make (``tests/http/test_lean_get.py`` compares them)."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    base = prepared.url or ""
+    if "#" in base or not base.lower().startswith(("http://", "https://")):
+        return None
+    return base
 
 
 def _encode_params(params: Any) -> Any:
@@ -688,7 +766,12 @@ class LeanGet:
             return None
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
-        prepared.prepare_url(request.url, _encode_params(request.params))
+        encoded = _encode_params(request.params)
+        base = _prepared_base(request.url) if isinstance(encoded, str) else None
+        if base is None:
+            prepared.prepare_url(request.url, encoded)
+        else:
+            prepared.url = f"{base}{'&' if '?' in base else '?'}{encoded}" if encoded else base
         headers = requests.structures.CaseInsensitiveDict(
             (k, v) for k, v in session.headers.items() if v is not None
         )
@@ -755,22 +838,28 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch:
     limit = adapter.max_response_bytes
     url = response.url or ""
     method = getattr(response.request, "method", None) or "GET"
-    if limit is not None and "Content-Encoding" not in response.headers:
-        declared = response.headers.get("Content-Length", "")
-        if (
-            declared.isascii()
-            and declared.isdigit()
-            and len(declared) < 30
-            and int(declared) > limit
-        ):
-            response.close()
-            raise _too_large(method, url, limit, adapter.limits)
+    headers = response.headers
+    whole = False  # read in one call: a plain body of a declared, small length
+    if "Content-Encoding" not in headers:
+        declared = headers.get("Content-Length", "")
+        if declared.isascii() and declared.isdigit() and len(declared) < 30:
+            length = int(declared)
+            if limit is not None and length > limit:
+                response.close()
+                raise _too_large(method, url, limit, adapter.limits)
+            whole = length <= _WHOLE and "Transfer-Encoding" not in headers
     # One buffer grown in place: a list of chunks joined at the end would hold the
     # body twice at its peak. A body of one chunk (most pages) is kept as it came.
     first = b""
     body: bytearray | None = None
     try:
         while True:
+            if whole:
+                # http.client reads exactly the declared length (or fails on a body
+                # cut short), and the connection goes back to the pool: no second
+                # call to find the end.
+                first = raw.read(decode_content=True)
+                break
             chunk = raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
