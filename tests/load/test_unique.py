@@ -398,3 +398,57 @@ def test_hints_come_first_off_then_as_measured():
     assert flag(next(items)) is False
     assert next(items) == [{"id": "a"}]
     items.close()
+
+
+@pytest.fixture
+def load_limits(monkeypatch):
+    """DuckDB's memory limit as each load job of the run saw it."""
+    from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+
+    seen: list[str] = []
+    run = DuckDbCopyJob.run
+
+    def observed(self):
+        client = self._job_client.sql_client
+        ((limit,),) = client.execute_sql("select current_setting('memory_limit')")
+        seen.append(limit)
+        return run(self)
+
+    monkeypatch.setattr(DuckDbCopyJob, "run", observed)
+    return seen
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["small load", "large load"])
+def test_a_large_load_runs_under_the_smaller_duckdb_limit(
+    large, load_limits, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    """Past DUCKDB_LARGE_LOAD_BYTES of files, the data outgrows either limit and the
+    smaller one bounds the peak at no cost; a small load keeps the default's 96MB."""
+    if large:
+        monkeypatch.setattr(workdir, "DUCKDB_LARGE_LOAD_BYTES", 1_000)
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    use_settings(monkeypatch, "directory", sim)
+    assert run_directory(headwater_env) == (250, 250, True)
+    expected = duckdb.connect(
+        config={"memory_limit": workdir.DUCKDB_LARGE_LOAD_LIMIT if large else "96MB"}
+    ).sql("select current_setting('memory_limit')")
+    assert load_limits and set(load_limits) == {expected.fetchone()[0]}
+    assert workdir.duckdb_memory_limited()  # the default is left as it was
+    capsys.readouterr()
+
+
+def test_your_own_duckdb_limit_holds_for_a_large_load(
+    load_limits, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    monkeypatch.setattr(workdir, "DUCKDB_LARGE_LOAD_BYTES", 1_000)
+    monkeypatch.setenv(workdir.DUCKDB_CONFIG, '{"memory_limit": "200MB"}')
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    use_settings(monkeypatch, "directory", sim)
+    assert run_directory(headwater_env) == (250, 250, True)
+    expected = duckdb.connect(config={"memory_limit": "200MB"}).sql(
+        "select current_setting('memory_limit')"
+    )
+    assert load_limits and set(load_limits) == {expected.fetchone()[0]}
+    capsys.readouterr()

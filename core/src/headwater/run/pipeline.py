@@ -33,6 +33,7 @@ from headwater.run.workdir import (
     check_names,
     default_names,
     duckdb_destination,
+    duckdb_memory_limit_for,
     duckdb_memory_limited,
     file_format_for,
     folder_pipelines_dir,
@@ -450,19 +451,34 @@ def _run_isolated(
     # the load resolves to hold's credentials, so its jobs share hold's open connection
     credentials = hold.config.credentials
     limited = credentials.global_config
-    if duckdb_memory_limited() and deduplicates(pipeline):
-        # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's own
-        # limit for this load
-        credentials.global_config = {
-            k: v for k, v in (limited or {}).items() if k != "memory_limit"
-        }
+    setting = None  # the held connection's memory limit, when this load has its own
+    if duckdb_memory_limited():
+        rest = {k: v for k, v in (limited or {}).items() if k != "memory_limit"}
+        if deduplicates(pipeline):
+            # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
+            # own limit for this load
+            credentials.global_config, setting = rest, "RESET memory_limit"
+        elif (limit := duckdb_memory_limit_for(_pending_bytes(pipeline))) is not None:
+            credentials.global_config = {**rest, "memory_limit": limit}
+            setting = f"SET memory_limit = '{limit}'"
     try:
         with _kept_open(hold):
-            if credentials.global_config is not limited:
-                hold.sql_client.execute_sql("RESET memory_limit")
+            if setting is not None:
+                hold.sql_client.execute_sql(setting)
             return pipeline.load(credentials=credentials), failures, warnings
     finally:
         credentials.global_config = limited
+
+
+def _pending_bytes(pipeline: Any) -> int:
+    """The size of the files of the packages waiting to load."""
+    storage = pipeline._get_load_storage().normalized_packages
+    return sum(
+        job.file_size
+        for load_id in pipeline.list_normalized_load_packages()
+        for jobs in storage.get_load_package_info(load_id).jobs.values()
+        for job in jobs
+    )
 
 
 @contextmanager
