@@ -438,6 +438,24 @@ def test_a_large_load_runs_under_the_smaller_duckdb_limit(
     capsys.readouterr()
 
 
+def test_a_large_load_of_json_lines_keeps_the_default_limit(
+    load_limits, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
+):
+    """The row path's JSON lines are read through 32 MiB buffers: under 48MB a load of
+    200k records failed "Out of Memory"."""
+    monkeypatch.setattr(workdir, "DUCKDB_LARGE_LOAD_BYTES", 1_000)
+    monkeypatch.setenv("HEADWATER_ARROW", "0")
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    use_settings(monkeypatch, "directory", sim)
+    assert run_directory(headwater_env)[:2] == (250, 250)
+    expected = duckdb.connect(config={"memory_limit": "96MB"}).sql(
+        "select current_setting('memory_limit')"
+    )
+    assert load_limits and set(load_limits) == {expected.fetchone()[0]}
+    capsys.readouterr()
+
+
 def test_your_own_duckdb_limit_holds_for_a_large_load(
     load_limits, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
 ):

@@ -458,7 +458,7 @@ def _run_isolated(
             # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
             # own limit for this load
             credentials.global_config, setting = rest, "RESET memory_limit"
-        elif (limit := duckdb_memory_limit_for(_pending_bytes(pipeline))) is not None:
+        elif (limit := duckdb_memory_limit_for(*_pending_bytes(pipeline))) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
     try:
@@ -470,15 +470,16 @@ def _run_isolated(
         credentials.global_config = limited
 
 
-def _pending_bytes(pipeline: Any) -> int:
-    """The size of the files of the packages waiting to load."""
+def _pending_bytes(pipeline: Any) -> tuple[int, int]:
+    """The size of the Parquet files, and of the other files, of the packages waiting
+    to load."""
     storage = pipeline._get_load_storage().normalized_packages
-    return sum(
-        job.file_size
-        for load_id in pipeline.list_normalized_load_packages()
-        for jobs in storage.get_load_package_info(load_id).jobs.values()
-        for job in jobs
-    )
+    sizes = [0, 0]
+    for load_id in pipeline.list_normalized_load_packages():
+        for jobs in storage.get_load_package_info(load_id).jobs.values():
+            for job in jobs:
+                sizes[job.job_file_info.file_format != "parquet"] += job.file_size
+    return sizes[0], sizes[1]
 
 
 @contextmanager

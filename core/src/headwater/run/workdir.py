@@ -129,26 +129,33 @@ DUCKDB_CONFIG_UNLIMITED = json.dumps(
 )
 
 
-#: A load of more than this many bytes of files runs under
+#: A load of more than this many bytes of Parquet files runs under
 #: :data:`DUCKDB_LARGE_LOAD_LIMIT` instead of Headwater's default limit (see
 #: :func:`duckdb_memory_limit_for`).
 DUCKDB_LARGE_LOAD_BYTES = 32 * 1024**2
 #: DuckDB's memory limit for a large load (:data:`DUCKDB_LARGE_LOAD_BYTES`).
 DUCKDB_LARGE_LOAD_LIMIT = "48MB"
+#: Files of other formats a large load may hold and still run under the smaller limit
+#: (dlt's state, the merge's SQL).
+_OTHER_FILE_BYTES = 1024**2
 
 
-def duckdb_memory_limit_for(load_bytes: int) -> str | None:
-    """The memory limit for a load of ``load_bytes`` bytes of files under Headwater's
-    default DuckDB settings (``None``: the default's own, 96MB).
+def duckdb_memory_limit_for(parquet_bytes: int, other_bytes: int = 0) -> str | None:
+    """The memory limit for a load of ``parquet_bytes`` bytes of Parquet files and
+    ``other_bytes`` of others, under Headwater's default DuckDB settings (``None``: the
+    default's own, 96MB).
 
     The data of a large load outgrows either limit, and DuckDB writes it out as it
     goes: the smaller limit costs no time and bounds the peak (1M ``directory``
-    records, 91 MB of Parquet: peak 309-312 -> 262-264 MB, load 2.48-2.84 s at 96MB,
-    2.57-2.82 s at 48MB; 400k records, 37 MB: 306-309 -> 250-258 MB, 1.15-1.18 ->
+    records, 91 MB of Parquet: peak 309-312 -> 262-265 MB, load 2.48-2.84 s at 96MB,
+    2.57-3.06 s at 48MB; 400k records, 37 MB: 306-309 -> 250-258 MB, 1.15-1.18 ->
     1.02-1.15 s; 2M: 310 -> 270 MB, 7.06 -> 6.50 s). A small load fits the default
     and is faster there (200k records, 18 MB: 0.54-0.57 s at 96MB, 0.62-0.94 s at
-    48MB), so it keeps it."""
-    return DUCKDB_LARGE_LOAD_LIMIT if load_bytes > DUCKDB_LARGE_LOAD_BYTES else None
+    48MB), so it keeps it. So does a load of JSON lines (the row path): DuckDB reads
+    them through buffers of 32 MiB, which do not fit 48MB."""
+    if parquet_bytes > DUCKDB_LARGE_LOAD_BYTES and other_bytes <= _OTHER_FILE_BYTES:
+        return DUCKDB_LARGE_LOAD_LIMIT
+    return None
 
 
 def duckdb_memory_limited() -> bool:
