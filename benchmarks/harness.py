@@ -548,39 +548,45 @@ def bench_flat(
     args: argparse.Namespace,
     out: dict[int, dict[str, Any]],
 ) -> dict[int, dict[str, Any]]:
-    """The flat cases for each record count, against one directory server per count;
-    filled into ``out`` as they finish (so an interrupted run keeps what it measured)."""
+    """The flat cases for each record count, each against a server of its connector;
+    filled into ``out`` as they finish (so an interrupted run keeps what it measured).
+
+    Round by round rather than case by case: this machine's speed drifts by a quarter
+    over minutes (other tenants, CPU steal), and a case measured only in a slow spell
+    would be compared with a yardstick measured in a fast one. Each round runs every
+    case once, the cases of other connectors (Link-header, has_more) included: their
+    servers are started in turn within the round, so their ratio to the loop compares
+    runs a minute apart, not runs of another part of the harness run.
+    """
     selected = [c for c in FLAT_CASES if c in cases]
     connectors = list(dict.fromkeys(CASE_CONNECTOR.get(c, "directory") for c in selected))
     for count in counts:
         results: dict[str, Any] = {}
         out[count] = results
-        for connector in connectors:
-            print(f"\n-- serving {count:,} {connector} records ...", flush=True)
-            with Server("--connector", connector, "--records", str(count)) as server:
-                info = server.info
-                print(f"   simulator ready in {info['setup_seconds']:.1f} s at {info['base_url']}")
-                here = [c for c in selected if CASE_CONNECTOR.get(c, "directory") == connector]
-                results.update(_flat_cases(here, count, server, args))
+        runs, skipped = _flat_runs(selected, count, args)
+        for i in range(args.repeat):
+            for connector in connectors:
+                here = [c for c in runs if CASE_CONNECTOR.get(c, "directory") == connector]
+                if not here:
+                    continue
+                print(f"\n-- round {i + 1}/{args.repeat}: serving {count:,} {connector} records")
+                with Server("--connector", connector, "--records", str(count)) as server:
+                    info = server.info
+                    print(
+                        f"   simulator ready in {info['setup_seconds']:.1f} s at {info['base_url']}"
+                    )
+                    _flat_round(here, server, args, runs, i)
+        summarized = {**skipped, **{c: {**summarize(d), "raw": d} for c, d in runs.items()}}
         # in the order of FLAT_CASES, whatever the servers' order
-        ordered = {c: results[c] for c in selected if c in results}
-        results.clear()
-        results.update(ordered)
+        results.update({c: summarized[c] for c in selected if c in summarized})
         print_flat(count, results)
     return out
 
 
-def _flat_cases(
-    cases: Sequence[str], count: int, server: Server, args: argparse.Namespace
-) -> dict[str, dict[str, Any]]:
-    """``args.repeat`` rounds of ``cases`` against ``server``, one run of each case a
-    round, summarized by case.
-
-    Round by round rather than case by case: this machine's speed drifts by a quarter
-    over minutes (other tenants, CPU steal), and a case measured only in a slow spell
-    would be compared with a yardstick measured in a fast one. Each round runs every
-    case within a minute or so, so the ratios to the loop compare like with like.
-    """
+def _flat_runs(
+    cases: Sequence[str], count: int, args: argparse.Namespace
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The runs to fill, by case, and the cases skipped at this record count."""
     runs: dict[str, list[dict[str, Any]]] = {}
     skipped: dict[str, dict[str, Any]] = {}
     for case in cases:
@@ -593,23 +599,30 @@ def _flat_cases(
             }
         else:
             runs[case] = []
-    for i in range(args.repeat):
-        for case, done in runs.items():
-            if done and not done[-1].get("ok") and "cannot install" in str(done[-1].get("error")):
-                continue
-            print(f"   {case} run {i + 1}/{args.repeat} ...", end=" ", flush=True)
-            before = server.command("stats").get("cpu_seconds")
-            run = run_case(case, server.info, {}, timeout=args.timeout, keep=args.keep)
-            after = server.command("stats").get("cpu_seconds")
-            if before is not None and after is not None:
-                # includes the case's start-up and row count, when it is idle
-                run["server_cpu_seconds"] = round(after - before, 3)
-            done.append(run)
-            print(_run_line(run), flush=True)
-    out: dict[str, dict[str, Any]] = dict(skipped)
-    for case, done in runs.items():
-        out[case] = {**summarize(done), "raw": done}
-    return out
+    return runs, skipped
+
+
+def _flat_round(
+    cases: Sequence[str],
+    server: Server,
+    args: argparse.Namespace,
+    runs: dict[str, list[dict[str, Any]]],
+    round_index: int,
+) -> None:
+    """One run of each of ``cases`` against ``server``, appended to ``runs``."""
+    for case in cases:
+        done = runs[case]
+        if done and not done[-1].get("ok") and "cannot install" in str(done[-1].get("error")):
+            continue
+        print(f"   {case} run {round_index + 1}/{args.repeat} ...", end=" ", flush=True)
+        before = server.command("stats").get("cpu_seconds")
+        run = run_case(case, server.info, {}, timeout=args.timeout, keep=args.keep)
+        after = server.command("stats").get("cpu_seconds")
+        if before is not None and after is not None:
+            # includes the case's start-up and row count, when it is idle
+            run["server_cpu_seconds"] = round(after - before, 3)
+        done.append(run)
+        print(_run_line(run), flush=True)
 
 
 def _run_line(run: Mapping[str, Any]) -> str:
