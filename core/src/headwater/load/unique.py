@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -223,6 +224,7 @@ class KeyTracker:
         self._writer.close()
         self._writer = None
         assert self.spill_dir is not None
+        _return_freed_memory()
         path = os.path.join(self.spill_dir, "keys.parquet")
         config = {
             "memory_limit": "64MB",
@@ -243,6 +245,23 @@ class KeyTracker:
         self.spoiled = reason
         self._chunks = []
         self.close()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free memory back to the system (glibc's ``malloc_trim``), where
+    there is such a call.
+
+    The keys written to disk were freed, but glibc keeps the pages for Python and
+    Arrow, and DuckDB, which counts the keys next, allocates apart from them: its
+    memory came on top. 1M keys spilled (a 4 MB threshold): the extract's peak 230-233
+    -> 214 MB."""
+    if not sys.platform.startswith("linux"):
+        return
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: musl has no malloc_trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 #: Most groups :func:`_count_distinct` counts apart (more: all at once)
