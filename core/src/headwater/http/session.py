@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import functools
+import http.client
 import logging
 import math
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +35,7 @@ import requests.adapters
 from attrs import frozen
 
 from headwater.errors import RedirectRefused, ResponseTooLarge
+from headwater.http import wire
 from headwater.redact import redact
 from headwater.spec import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -575,6 +578,7 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     ) -> None:
         super().__init__(*args, **kwargs)
         self._pools: dict[tuple[Any, ...], Any] = {}
+        self._hosts: dict[int, tuple[Any, str]] = {}
         self.max_response_bytes = max_response_bytes
         self.deadline = deadline
         self.limits = limits or HttpLimits()
@@ -588,6 +592,12 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
+        if self.wire and not stream and not proxies and cert is None:
+            head = self._wire_head(request, verify)
+            if head is not None:
+                response = self._send_on_wire(request, head, timeout)
+                if response is not None:
+                    return response
         deadline = self.deadline
         if deadline is None:
             response = super().send(
@@ -621,6 +631,117 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
             raise
         finally:
             _watchdog.done(entry)
+
+    #: whether a GET on a kept-alive connection is sent and read by
+    #: :mod:`headwater.http.wire` (the tests compare both ways)
+    wire = True
+
+    def _wire_head(self, request: requests.PreparedRequest, verify: Any) -> Any:
+        """``(pool, bytes of the request)`` for a GET without a body to a host urllib3
+        already reached, or ``None``: urllib3 sends it (and connects)."""
+        if request.method != "GET" or request.body is not None:
+            return None
+        try:
+            pool = self.get_connection_with_tls_context(request, verify, None, None)
+        except Exception:  # urllib3's own path raises it as it should
+            return None
+        host = self._hosts.get(id(pool))
+        if host is None or host[0] is not pool:
+            default = getattr(pool.ConnectionCls, "default_port", None)
+            if pool.host is None or default is None:
+                return None
+            host = self._hosts[id(pool)] = (pool, wire.host_header(pool.host, pool.port, default))
+        head = wire.request_head("GET", request.path_url, host[1], list(request.headers.items()))
+        return None if head is None else (pool, head)
+
+    def _send_on_wire(
+        self, request: requests.PreparedRequest, head: Any, timeout: Any
+    ) -> requests.Response | None:
+        """``request`` sent on an idle kept-alive connection of its pool and its
+        response read by :class:`headwater.http.wire.Exchange`, or ``None`` when the
+        pool has no such connection (urllib3 then connects and sends it).
+
+        Errors are requests' own, as urllib3 and requests raise them for the same
+        failure: a dropped connection or a broken head a ``ConnectionError``
+        (``Connection aborted.``), a read timeout a ``ReadTimeout``, a body cut
+        short a ``ChunkedEncodingError``; the limits and the deadline are kept as
+        :func:`_read_body` keeps them."""
+        pool, data = head
+        try:
+            conn = pool._get_conn()
+        except Exception:  # a closed pool: urllib3 opens another
+            return None
+        sock = getattr(conn, "sock", None)
+        if sock is None or type(sock) not in _WIRE_SOCKETS:
+            pool._put_conn(conn)
+            return None
+        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
+        deadline = self.deadline
+        entry = _watchdog.watch(deadline) if deadline is not None else None
+        kept = False
+        try:
+            if entry is not None:  # the watchdog shuts this connection down
+                entry.conn = conn
+            exchange = wire.Exchange(sock)
+            try:
+                sock.settimeout(read_timeout)
+                # as urllib3: a server that hung up may have answered; read it
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(data)
+                exchange.read_head("GET")
+            except (OSError, http.client.HTTPException) as exc:
+                if entry is not None and entry.fired:
+                    raise _deadline_exceeded(deadline, None) from None
+                if isinstance(exc, ssl.SSLError):
+                    from urllib3.exceptions import SSLError
+
+                    raise requests.exceptions.SSLError(SSLError(exc), request=request) from None
+                if isinstance(exc, socket.timeout):
+                    raise requests.exceptions.ReadTimeout(
+                        _read_timeout_error(
+                            pool, request.path_url, f"Read timed out. (read timeout={read_timeout})"
+                        ),
+                        request=request,
+                    ) from None
+                if isinstance(exc, wire.ConflictingLength):
+                    raise requests.exceptions.InvalidHeader(str(exc), request=request) from None
+                raise requests.exceptions.ConnectionError(
+                    _protocol_error("Connection aborted.", exc), request=request
+                ) from None
+            response = self._wire_response(request, exchange)
+            _read_wire_body(response, exchange, self, pool, entry)
+            kept = exchange.reusable
+            return response
+        finally:
+            if entry is not None:
+                _watchdog.done(entry)
+            if kept:
+                pool._put_conn(conn)
+            else:
+                conn.close()
+                pool._put_conn(None)
+
+    def _wire_response(
+        self, request: requests.PreparedRequest, exchange: wire.Exchange
+    ) -> requests.Response:
+        """requests' response for the head ``exchange`` read (the body still to come),
+        as :meth:`build_response` makes it."""
+        response = requests.Response()
+        response.status_code = exchange.status
+        spellings = exchange.spellings
+        response.headers = requests.structures.CaseInsensitiveDict(
+            {spellings[key]: value for key, value in exchange.headers.items()}
+        )
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        raw = response.raw = _WireRaw(exchange)
+        response.reason = exchange.reason
+        url = request.url
+        response.url = url.decode("utf-8") if isinstance(url, bytes) else url  # type: ignore[union-attr]
+        response.request = request
+        response.connection = self
+        if "set-cookie" in exchange.headers or "set-cookie2" in exchange.headers:
+            requests.cookies.extract_cookies_to_jar(response.cookies, request, raw)
+        return response
 
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
         """requests' response for ``resp``, without its cookie parsing when the server
@@ -669,6 +790,7 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
 
     def close(self) -> None:
         self._pools.clear()
+        self._hosts.clear()
         super().close()
 
 
@@ -890,6 +1012,134 @@ def _read_body(response: requests.Response, adapter: _PoolCachingAdapter, watch:
         raise _deadline_exceeded(adapter.deadline, response)
     # a bytearray for a body of many chunks: converting it to bytes would copy it
     response._content = body if body is not None else first  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+#: the sockets :mod:`headwater.http.wire` reads (not urllib3's TLS-in-TLS transport)
+_WIRE_SOCKETS = (socket.socket, ssl.SSLSocket)
+
+
+class _WireRaw:
+    """``Response.raw`` of a response read by :mod:`headwater.http.wire`: its body
+    already read (``Response.content``); the status, reason, version and headers as
+    urllib3's response offers them, and the header lines for cookie parsing."""
+
+    decode_content = True
+    closed = True
+
+    def __init__(self, exchange: wire.Exchange) -> None:
+        self.status = exchange.status
+        self.reason = exchange.reason
+        self.version = exchange.version
+        self._pairs = exchange.pairs
+
+    @functools.cached_property
+    def headers(self) -> Any:
+        from urllib3 import HTTPHeaderDict
+
+        return HTTPHeaderDict(self._pairs)
+
+    @functools.cached_property
+    def msg(self) -> http.client.HTTPMessage:
+        """The header lines as http.client's message (what cookie parsing reads)."""
+        message = http.client.HTTPMessage()
+        for name, value in self._pairs:
+            message[name] = value
+        return message
+
+    @property
+    def _original_response(self) -> _WireRaw:
+        return self
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        return b""
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        return 0
+
+
+def _read_timeout_error(pool: Any, url: str | None, message: str) -> Exception:
+    from urllib3.exceptions import ReadTimeoutError
+
+    return ReadTimeoutError(pool, url, message)
+
+
+def _protocol_error(message: str, exc: BaseException) -> Exception:
+    from urllib3.exceptions import ProtocolError
+
+    return ProtocolError(message, exc)
+
+
+@functools.cache
+def _decoders() -> tuple[Any, frozenset[str]]:
+    from urllib3.response import HTTPResponse, _get_decoder
+
+    return _get_decoder, frozenset(HTTPResponse.CONTENT_DECODERS)
+
+
+def _decoder_for(content_encoding: str) -> Any:
+    """urllib3's decoder for ``content_encoding`` (``HTTPResponse._init_decoder``),
+    or ``None``: the body is kept as it came."""
+    if not content_encoding:
+        return None
+    get_decoder, known = _decoders()
+    if content_encoding in known:
+        return get_decoder(content_encoding)
+    if "," in content_encoding and any(e.strip() in known for e in content_encoding.split(",")):
+        return get_decoder(content_encoding)
+    return None
+
+
+def _read_wire_body(
+    response: requests.Response,
+    exchange: wire.Exchange,
+    adapter: _PoolCachingAdapter,
+    pool: Any,
+    watch: Any,
+) -> None:
+    """The body of ``response`` read by ``exchange``, bounded as :func:`_read_body`
+    bounds it, errors raised as requests raises them for the same failure."""
+    limit = adapter.max_response_bytes
+    url = response.url or ""
+    encoding = exchange.headers.get("content-encoding", "").lower()
+    try:
+        body = exchange.read_body(limit, _decoder_for(encoding))
+    except wire.TooLarge:
+        raise _too_large("GET", url, limit or 0, adapter.limits) from None
+    except (OSError, http.client.HTTPException, wire.DecodeFailed) as exc:
+        if watch is not None and watch.fired:
+            raise _deadline_exceeded(adapter.deadline, response) from None
+        if isinstance(exc, wire.DecodeFailed):
+            from urllib3.exceptions import DecodeError
+
+            raise requests.exceptions.ContentDecodingError(
+                DecodeError(
+                    f"Received response with content-encoding: {encoding}, but "
+                    "failed to decode it.",
+                    exc.__cause__,
+                )
+            ) from None
+        if isinstance(exc, socket.timeout):
+            raise requests.exceptions.ConnectionError(
+                _read_timeout_error(pool, None, "Read timed out.")
+            ) from None
+        if isinstance(exc, ssl.SSLError):
+            raise requests.exceptions.SSLError(exc) from None
+        raise requests.exceptions.ChunkedEncodingError(
+            _protocol_error(f"Connection broken: {exc!r}", exc)
+        ) from None
+    if watch is not None and watch.fired:  # the shut-down socket read as the end
+        raise _deadline_exceeded(adapter.deadline, response)
+    response._content = body  # type: ignore[attr-defined]
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
