@@ -36,6 +36,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from headwater.load.packages import pending
+
 __all__ = [
     "DEDUPLICATED",
     "MAX_KEY_BYTES",
@@ -337,15 +339,13 @@ def distrust_pending(pipeline: Any) -> int:
     Such a package may have been loaded in part: a job whose insert into the staging
     table committed just before the process died runs again, stages its rows twice,
     and only dlt's deduplication removes the copies."""
-    storage = pipeline._get_load_storage().normalized_packages
     changed = 0
-    for load_id in pipeline.list_normalized_load_packages():
-        schema = storage.load_schema(load_id)
-        tables = [t for t in schema.tables.values() if t.get(DEDUPLICATED)]
+    for package in pending(pipeline):
+        tables = [t for t in package.schema.tables.values() if t.get(DEDUPLICATED)]
         for table in tables:
             table[DEDUPLICATED] = False  # type: ignore[typeddict-unknown-key]
         if tables:
-            storage.save_schema(load_id, schema)
+            package.save_schema()
             changed += len(tables)
     return changed
 
@@ -355,14 +355,11 @@ def deduplicates(pipeline: Any) -> bool:
     one with rows in a package, merged, whose root table lacks the hint."""
     from dlt.common.schema.utils import get_root_table, get_write_disposition
 
-    storage = pipeline._get_load_storage().normalized_packages
-    for load_id in pipeline.list_normalized_load_packages():
-        schema = storage.load_schema(load_id)
-        package = storage.get_load_package_info(load_id)
-        names = {job.job_file_info.table_name for jobs in package.jobs.values() for job in jobs}
-        for name in names & set(schema.tables):
-            if get_write_disposition(schema.tables, name) != "merge":
+    for package in pending(pipeline):
+        tables = package.schema.tables
+        for name in package.tables & set(tables):
+            if get_write_disposition(tables, name) != "merge":
                 continue
-            if not get_root_table(schema.tables, name).get(DEDUPLICATED):
+            if not get_root_table(tables, name).get(DEDUPLICATED):
                 return True
     return False

@@ -16,6 +16,7 @@ from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
+from headwater.load.packages import pending
 from headwater.load.unique import deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
@@ -473,12 +474,10 @@ def _run_isolated(
 def _pending_bytes(pipeline: Any) -> tuple[int, int]:
     """The size of the Parquet files, and of the other files, of the packages waiting
     to load."""
-    storage = pipeline._get_load_storage().normalized_packages
     sizes = [0, 0]
-    for load_id in pipeline.list_normalized_load_packages():
-        for jobs in storage.get_load_package_info(load_id).jobs.values():
-            for job in jobs:
-                sizes[job.job_file_info.file_format != "parquet"] += job.file_size
+    for package in pending(pipeline):
+        for job in package.jobs:
+            sizes[job.job_file_info.file_format != "parquet"] += job.file_size
     return sizes[0], sizes[1]
 
 
