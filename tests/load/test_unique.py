@@ -109,7 +109,8 @@ def test_the_merge_leaves_no_staging_copy_in_the_duckdb_file(
     headwater_plugins(headwater_directory.hooks)
     sim = api_simulator(DIRECTORY, records={"directory_users": 120})
     use_settings(monkeypatch, "directory", sim)
-    assert run_directory(headwater_env)[:2] == (120, 120)
+    assert run_directory(headwater_env)[:2] == (120, 120)  # straight into the table
+    assert run_directory(headwater_env)[:2] == (120, 120)  # merged through staging
     with duckdb.connect(str(headwater_env / f"{PIPELINE}.duckdb"), read_only=True) as con:
         staged = con.sql(f"select count(*) from {DATASET}_staging.directory_users").fetchall()
     assert staged == [(0,)]
