@@ -94,6 +94,26 @@ class TypedPlugin:
         return TYPED_SCHEMA if connector.name == TYPED.name else None
 
 
+#: ``typed`` appended instead of merged: a load that stages nothing
+APPENDED = attrs.evolve(
+    TYPED,
+    name="appended",
+    resources=[attrs.evolve(TYPED.resources[0], write_disposition="append")],
+)
+
+
+class AppendedPlugin(TypedPlugin):
+    """Declares the ``appended`` connector (the typed record schema)."""
+
+    @hookimpl
+    def headwater_connectors(self) -> list[Connector]:
+        return [APPENDED]
+
+    @hookimpl
+    def headwater_record_schema(self, connector: Connector, resource: Resource) -> Any:
+        return TYPED_SCHEMA if connector.name == APPENDED.name else None
+
+
 @attrs.frozen
 class Case:
     """One connector's resource loaded in one way."""
@@ -568,3 +588,26 @@ def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("headwater: error: ") and "unexpected" not in last, last
+
+
+@pytest.mark.parametrize("destination", DESTINATIONS)
+def test_a_full_refresh_after_loads_that_staged_nothing(
+    destination, target, headwater_plugins, api_simulator, headwater_env
+):
+    # dlt empties the staging dataset after every load, making it when it is missing:
+    # after appends only, an empty schema the full refresh then failed to drop from
+    # ("Table with name _dlt_version does not exist!")
+    from headwater.run.pipeline import run_connector
+
+    headwater_plugins(AppendedPlugin())
+    sim = api_simulator(APPENDED, records={"things": 30}, schemas={"things": TYPED_SCHEMA})
+    dest = target(destination, "appended", duckdb_file="headwater_appended.duckdb")
+    options = {"destination": destination, "dataset_name": dest.dataset}
+    run_connector("appended", sim.settings, **options)
+    run_connector("appended", sim.settings, **options)
+    assert dest.counts("things") == (60, 30)  # appended twice
+    result = run_connector(
+        "appended", sim.settings, resources=["things"], full_refresh=True, **options
+    )
+    assert result.row_counts == {"things": 30}
+    assert dest.counts("things") == (30, 30)

@@ -16,7 +16,13 @@ from headwater.redact import is_secret_name
 from headwater.run.dlt_errors import explain
 from headwater.settings import toml_files, tomllib
 
-__all__ = ["check_destination", "extra_for", "is_secret_name", "register_destination_secrets"]
+__all__ = [
+    "check_destination",
+    "drop_empty_staging",
+    "extra_for",
+    "is_secret_name",
+    "register_destination_secrets",
+]
 
 #: ``user:password@host`` written without a scheme
 _USERINFO = re.compile(r"^[^:/@\s]+:([^@\s]+)@")
@@ -41,6 +47,32 @@ def check_destination(destination: str) -> None:
         if known is not None:
             raise known from None
         raise
+
+
+def drop_empty_staging(client: Any) -> bool:
+    """Drop ``client``'s staging dataset when it holds no table at all; whether it did.
+
+    dlt empties the staging dataset after a load (Headwater sets
+    ``LOAD__TRUNCATE_STAGING_DATASET``) and creates it to do so when it is not there.
+    After a load that staged nothing (only appends, or merges straight into empty
+    tables) that leaves a schema without dlt's own tables, and a later
+    ``--full-refresh`` of some resources, which drops their tables there too, failed
+    on its missing ``_dlt_version``. ``client``: a dlt SQL job client, its connection
+    open; any other client is left alone."""
+    sql_client = getattr(client, "sql_client", None)
+    if sql_client is None or not hasattr(client, "with_staging_dataset"):
+        return False
+    with client.with_staging_dataset():
+        if not sql_client.has_dataset():
+            return False
+        ((count,),) = sql_client.execute_sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+            sql_client.dataset_name,
+        )
+        if count:
+            return False
+        sql_client.execute_sql(f"DROP SCHEMA {sql_client.fully_qualified_dataset_name()}")
+        return True
 
 
 def extra_for(destination: str) -> str:

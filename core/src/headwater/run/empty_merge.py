@@ -29,6 +29,7 @@ from typing import Any
 
 from headwater.load.packages import pending
 from headwater.load.unique import DEDUPLICATED
+from headwater.run.destinations import drop_empty_staging
 
 __all__ = ["loading_straight", "straight_tables"]
 
@@ -89,10 +90,9 @@ def loading_straight(client: Any, tables: frozenset[str]) -> Iterator[None]:
     their table: no staging table, no merge job. Without ``tables``, or where dlt's
     client has no such steps to skip, nothing changes.
 
-    At the end of a load dlt empties the staging dataset, creating it if it is not
-    there: with nothing staged, it would be a schema without dlt's own tables, which
-    a later ``--full-refresh`` would fail to drop tables from. An empty staging
-    schema is removed again (``client``: a DuckDB job client, its connection open)."""
+    An empty staging schema the load leaves is dropped again
+    (:func:`~headwater.run.destinations.drop_empty_staging`; ``client``: a DuckDB job
+    client, its connection open)."""
     if not tables or not _skippable():
         yield
         return
@@ -101,18 +101,7 @@ def loading_straight(client: Any, tables: frozenset[str]) -> Iterator[None]:
         yield
     finally:
         _loading.tables = frozenset()
-        _drop_empty_staging(client)
-
-
-def _drop_empty_staging(client: Any) -> None:
-    with client.with_staging_dataset():
-        sql_client = client.sql_client
-        ((count,),) = sql_client.execute_sql(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ?",
-            sql_client.dataset_name,
-        )
-        if not count and sql_client.has_dataset():
-            sql_client.execute_sql(f"DROP SCHEMA {sql_client.fully_qualified_dataset_name()}")
+        drop_empty_staging(client)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,7 +22,11 @@ from headwater.load.unique import deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
-from headwater.run.destinations import check_destination, register_destination_secrets
+from headwater.run.destinations import (
+    check_destination,
+    drop_empty_staging,
+    register_destination_secrets,
+)
 from headwater.run.dlt_errors import exception_chain, explain
 from headwater.run.drift import drift_lines
 from headwater.run.empty_merge import loading_straight, straight_tables
@@ -44,6 +49,8 @@ from headwater.run.workdir import (
 from headwater.spec import Connector
 
 __all__ = ["RunResult", "run_connector"]
+
+log = logging.getLogger(__name__)
 
 # Destinations whose key comparisons are exact (no case-insensitive or trailing-space
 # collations by default, as SQL Server's and MySQL's have): there, keys Headwater saw
@@ -274,6 +281,8 @@ def _locked_run(
         if all_or_nothing or full_refresh:
             if bounds is not None:
                 bounds.checkpoint = False  # one extract reads every slice: no partial loads
+            if full_refresh:
+                _without_empty_staging(client)
             # One extract: any failure discards everything (and a refresh is never
             # applied to only some resources). dlt runs all steps: no connection is
             # held, or the DuckDB file would be locked for the whole extract.
@@ -355,6 +364,19 @@ def _first_table_with_data(pipeline: Any, tables: Sequence[str]) -> str | None:
 
     known = pipeline.default_schema.tables if pipeline.default_schema_name else {}
     return next((t for t in tables if t in known and has_table_seen_data(known[t])), None)
+
+
+def _without_empty_staging(client: Any) -> None:
+    """Before a full refresh: an empty staging schema an earlier load left behind is
+    dropped (:func:`~headwater.run.destinations.drop_empty_staging`), or dropping the
+    refreshed tables there fails. A destination that cannot be reached or read is
+    left for the run itself to report."""
+    try:
+        with client:
+            if drop_empty_staging(client):
+                log.debug("dropped an empty staging dataset before the full refresh")
+    except Exception as exc:  # the run that follows reports what is wrong
+        log.debug("could not look at the staging dataset before the refresh: %s", redact(str(exc)))
 
 
 @contextmanager
