@@ -83,15 +83,18 @@ TYPED = Connector(
 
 
 class TypedPlugin:
-    """Declares the ``typed`` connector and serves its record schema."""
+    """Declares a connector with the typed record schema (``typed`` by default)."""
+
+    def __init__(self, connector: Connector = TYPED) -> None:
+        self.connector = connector
 
     @hookimpl
     def headwater_connectors(self) -> list[Connector]:
-        return [TYPED]
+        return [self.connector]
 
     @hookimpl
     def headwater_record_schema(self, connector: Connector, resource: Resource) -> Any:
-        return TYPED_SCHEMA if connector.name == TYPED.name else None
+        return TYPED_SCHEMA if connector.name == self.connector.name else None
 
 
 #: ``typed`` appended instead of merged: a load that stages nothing
@@ -100,18 +103,6 @@ APPENDED = attrs.evolve(
     name="appended",
     resources=[attrs.evolve(TYPED.resources[0], write_disposition="append")],
 )
-
-
-class AppendedPlugin(TypedPlugin):
-    """Declares the ``appended`` connector (the typed record schema)."""
-
-    @hookimpl
-    def headwater_connectors(self) -> list[Connector]:
-        return [APPENDED]
-
-    @hookimpl
-    def headwater_record_schema(self, connector: Connector, resource: Resource) -> Any:
-        return TYPED_SCHEMA if connector.name == APPENDED.name else None
 
 
 @attrs.frozen
@@ -599,7 +590,7 @@ def test_a_full_refresh_after_loads_that_staged_nothing(
     # ("Table with name _dlt_version does not exist!")
     from headwater.run.pipeline import run_connector
 
-    headwater_plugins(AppendedPlugin())
+    headwater_plugins(TypedPlugin(APPENDED))
     sim = api_simulator(APPENDED, records={"things": 30}, schemas={"things": TYPED_SCHEMA})
     dest = target(destination, "appended", duckdb_file="headwater_appended.duckdb")
     options = {"destination": destination, "dataset_name": dest.dataset}
