@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import http.client
 import re
 import time
 import zlib
@@ -440,3 +441,33 @@ def test_the_wire_reads_pages_over_tls(tmp_path, monkeypatch):
         server.server_close()
     assert len(read) == 4  # the first page connected through urllib3
     assert len(connections) == 1  # five pages on one connection (the refused one never got one)
+
+
+class Trickling:
+    """A socket whose every read returns ``step`` bytes of ``data``."""
+
+    def __init__(self, data: bytes, step: int = 1) -> None:
+        self.data, self.step, self.reads = data, step, 0
+
+    def recv(self, size: int) -> bytes:
+        self.reads += 1
+        piece, self.data = self.data[: min(size, self.step)], self.data[min(size, self.step) :]
+        return piece
+
+
+@pytest.mark.parametrize("step", [1, 7, 65536])
+@pytest.mark.parametrize(
+    "length", [100, 65536 - len("X-Long: \r\n"), 65536 - len("X-Long: \n") + 1]
+)
+def test_a_long_header_line_in_pieces_is_read_or_refused_at_http_clients_limit(step, length):
+    line = b"X-Long: " + b"a" * length + b"\r\n"
+    answer = b"HTTP/1.1 200 OK\r\n" + line + b"Content-Length: 2\r\n\r\n{}"
+    exchange = wire.Exchange(Trickling(answer, step))
+    if len(line) > wire.MAX_LINE:
+        with pytest.raises(http.client.LineTooLong):
+            exchange.read_head("GET")
+        return
+    exchange.read_head("GET")
+    assert exchange.headers["x-long"] == "a" * length
+    assert exchange.read_body(None, None) == b"{}"
+    assert exchange.reusable

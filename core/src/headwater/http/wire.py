@@ -150,27 +150,34 @@ class Exchange:
 
     # ------------------------------------------------------------------ reading
 
-    def _fill(self) -> bool:
-        data = self.sock.recv(_RECV)
-        if not data:
-            return False
-        self.buf = self.buf[self.pos :] + data if self.pos else self.buf + data
-        self.pos = 0
-        return True
-
     def _readline(self) -> bytes:
         """One line, its end included, of at most ``MAX_LINE + 1`` bytes
-        (``readline(MAX_LINE + 1)``); short at the end of the stream."""
-        while True:
-            end = self.buf.find(b"\n", self.pos, self.pos + MAX_LINE + 1)
-            if end >= 0:
-                line = self.buf[self.pos : end + 1]
-                self.pos = end + 1
-                return line
-            if len(self.buf) - self.pos > MAX_LINE or not self._fill():
-                line = self.buf[self.pos : self.pos + MAX_LINE + 1]
-                self.pos += len(line)
-                return line
+        (``readline(MAX_LINE + 1)``); short at the end of the stream.
+
+        A line that arrives in many pieces is joined once (a server trickling a long
+        line a byte at a time costs each byte one copy, not one per piece after it)."""
+        start = self.pos
+        end = self.buf.find(b"\n", start, start + MAX_LINE + 1)
+        if end >= 0:
+            self.pos = end + 1
+            return self.buf[start : end + 1]
+        pieces = [self.buf[start:]]
+        size = len(pieces[0])
+        self.buf, self.pos = b"", 0
+        while size <= MAX_LINE:
+            data = self.sock.recv(_RECV)
+            if not data:
+                break
+            end = data.find(b"\n")
+            if end >= 0 and size + end < MAX_LINE + 1:
+                pieces.append(data[: end + 1])
+                self.buf = data[end + 1 :]
+                return b"".join(pieces)
+            pieces.append(data)
+            size += len(data)
+        whole = b"".join(pieces)
+        self.buf = whole[MAX_LINE + 1 :]
+        return whole[: MAX_LINE + 1]
 
     def _read(self, n: int) -> bytes:
         """``n`` bytes, or :class:`http.client.IncompleteRead` with what came."""
