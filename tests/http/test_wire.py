@@ -170,6 +170,11 @@ ANSWERS = {
     "a redirect not followed": _answer(
         "HTTP/1.1 302 Found\nLocation: http://elsewhere.invalid/\nContent-Length: 0\n"
     ),
+    "early hints first": Raw(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        + f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+        + BODY
+    ),
     # broken answers
     "nothing": Raw(b"", close=True),
     "a status line that is not one": Raw(b"ICY 200 OK\r\n\r\n", close=True),
@@ -471,3 +476,18 @@ def test_a_long_header_line_in_pieces_is_read_or_refused_at_http_clients_limit(s
     assert exchange.headers["x-long"] == "a" * length
     assert exchange.read_body(None, None) == b"{}"
     assert exchange.reusable
+
+
+def test_the_wire_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("HEADWATER_WIRE", "0")
+    read = []
+    original = wire.Exchange.read_head
+    monkeypatch.setattr(
+        wire.Exchange, "read_head", lambda self, method: (read.append(1), original(self, method))[1]
+    )
+    with HostileServer() as server:
+        server.serve("/page", Json({"data": [1]}))
+        session = retrying_session(RetryPolicy(max_retries=0))
+        for n in range(3):
+            assert session.get(server.url("/page"), params={"n": n}).json() == {"data": [1]}
+    assert read == []

@@ -579,6 +579,8 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         super().__init__(*args, **kwargs)
         self._pools: dict[tuple[Any, ...], Any] = {}
         self._hosts: dict[int, tuple[Any, str]] = {}
+        if os.environ.get("HEADWATER_WIRE", "").strip() == "0":
+            self.wire = False  # every request through urllib3 (docs/performance.md)
         self.max_response_bytes = max_response_bytes
         self.deadline = deadline
         self.limits = limits or HttpLimits()
@@ -633,7 +635,8 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
             _watchdog.done(entry)
 
     #: whether a GET on a kept-alive connection is sent and read by
-    #: :mod:`headwater.http.wire` (the tests compare both ways)
+    #: :mod:`headwater.http.wire` (the tests compare both ways); ``HEADWATER_WIRE=0``
+    #: in the environment turns it off for the sessions made afterwards
     wire = True
 
     def _wire_head(self, request: requests.PreparedRequest, verify: Any) -> Any:

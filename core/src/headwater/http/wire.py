@@ -221,7 +221,9 @@ class Exchange:
         else:
             self.length = _content_length(headers.get("content-length"))
         self.will_close = self._closes()
-        if not self.chunked and self.length is None:
+        if (not self.chunked and self.length is None) or status < 200:
+            # an informational answer (103) comes before the real one, which would
+            # be left on the connection for the next request: never reuse it
             self.will_close = True
 
     def _status_line(self) -> tuple[str, int, str]:
