@@ -32,6 +32,7 @@ from headwater.run.drift import drift_lines
 from headwater.run.empty_merge import loading_straight, straight_tables
 from headwater.run.query import query_hint
 from headwater.run.sampling import Sample, watching
+from headwater.run.wal import checkpointing_each_file
 from headwater.run.workdir import (
     _FAST_DESTINATIONS,
     DUCKDB_CONFIG,
@@ -476,6 +477,7 @@ def _run_isolated(
     credentials = hold.config.credentials
     limited = credentials.global_config
     setting = None  # the held connection's memory limit, when this load has its own
+    large = False  # a load under the smaller limit (duckdb_memory_limit_for)
     if duckdb_memory_limited():
         rest = {k: v for k, v in (limited or {}).items() if k != "memory_limit"}
         if deduplicates(pipeline):
@@ -485,12 +487,17 @@ def _run_isolated(
         elif (limit := duckdb_memory_limit_for(*_pending_bytes(pipeline))) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
+            large = True
     try:
         with _kept_open(hold):
             if setting is not None:
                 hold.sql_client.execute_sql(setting)
-            # a merge into an empty table, of keys vouched for: straight into the table
-            with loading_straight(hold, straight_tables(pipeline, hold)):
+            # a merge into an empty table, of keys vouched for: straight into the table;
+            # a large load checkpoints file by file, not all at the end (headwater.run.wal)
+            with (
+                loading_straight(hold, straight_tables(pipeline, hold)),
+                checkpointing_each_file(large),
+            ):
                 return pipeline.load(credentials=credentials), failures, warnings
     finally:
         credentials.global_config = limited
