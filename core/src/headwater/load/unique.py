@@ -36,7 +36,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from headwater.load.packages import pending
+from headwater.load.packages import Pending, pending
 
 __all__ = [
     "DEDUPLICATED",
@@ -350,12 +350,13 @@ def distrust_pending(pipeline: Any) -> int:
     return changed
 
 
-def deduplicates(pipeline: Any) -> bool:
-    """Whether dlt's merge will deduplicate a table of the packages waiting to load:
-    one with rows in a package, merged, whose root table lacks the hint."""
+def deduplicates(packages: Iterable[Pending]) -> bool:
+    """Whether dlt's merge will deduplicate a table of ``packages`` (those waiting to
+    load, :func:`headwater.load.packages.pending`): one with rows in a package, merged,
+    whose root table lacks the hint."""
     from dlt.common.schema.utils import get_root_table, get_write_disposition
 
-    for package in pending(pipeline):
+    for package in packages:
         tables = package.schema.tables
         for name in package.tables & set(tables):
             if get_write_disposition(tables, name) != "merge":

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from headwater.load.packages import pending
+from headwater.load.packages import Pending
 from headwater.load.unique import DEDUPLICATED
 from headwater.run.destinations import drop_empty_staging
 
@@ -39,15 +39,15 @@ _loading = threading.local()
 _MERGE_COLUMN_HINTS = ("hard_delete", "dedup_sort")
 
 
-def straight_tables(pipeline: Any, client: Any) -> frozenset[str]:
-    """The tables of ``pipeline``'s packages waiting to load whose merge can be a plain
-    insert into their table, read through ``client`` (a DuckDB job client whose
-    connection is open)."""
+def straight_tables(packages: Sequence[Pending], client: Any) -> frozenset[str]:
+    """The tables of ``packages`` (those waiting to load,
+    :func:`headwater.load.packages.pending`) whose merge can be a plain insert into
+    their table, read through ``client`` (a DuckDB job client whose connection is
+    open)."""
     from dlt.common.schema.utils import get_nested_tables
 
     candidates: set[str] = set()
     refused: set[str] = set()
-    packages = list(pending(pipeline))
     for package in packages:
         tables = package.schema.tables
         for name in package.tables & set(tables):

@@ -17,7 +17,7 @@ from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
-from headwater.load.packages import pending
+from headwater.load.packages import Pending, pending
 from headwater.load.unique import deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
@@ -478,13 +478,14 @@ def _run_isolated(
     limited = credentials.global_config
     setting = None  # the held connection's memory limit, when this load has its own
     large = False  # a load under the smaller limit (duckdb_memory_limit_for)
+    packages = list(pending(pipeline))  # what the load step will load, read once
     if duckdb_memory_limited():
         rest = {k: v for k, v in (limited or {}).items() if k != "memory_limit"}
-        if deduplicates(pipeline):
+        if deduplicates(packages):
             # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
             # own limit for this load
             credentials.global_config, setting = rest, "RESET memory_limit"
-        elif (limit := duckdb_memory_limit_for(*_pending_bytes(pipeline))) is not None:
+        elif (limit := duckdb_memory_limit_for(*_pending_bytes(packages))) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
             large = True
@@ -495,7 +496,7 @@ def _run_isolated(
             # a merge into an empty table, of keys vouched for: straight into the table;
             # a large load checkpoints file by file, not all at the end (headwater.run.wal)
             with (
-                loading_straight(hold, straight_tables(pipeline, hold)),
+                loading_straight(hold, straight_tables(packages, hold)),
                 checkpointing_each_file(large),
             ):
                 return pipeline.load(credentials=credentials), failures, warnings
@@ -503,11 +504,11 @@ def _run_isolated(
         credentials.global_config = limited
 
 
-def _pending_bytes(pipeline: Any) -> tuple[int, int]:
+def _pending_bytes(packages: Sequence[Pending]) -> tuple[int, int]:
     """The size of the Parquet files, and of the other files, of the packages waiting
     to load."""
     sizes = [0, 0]
-    for package in pending(pipeline):
+    for package in packages:
         for job in package.jobs:
             sizes[job.job_file_info.file_format != "parquet"] += job.file_size
     return sizes[0], sizes[1]
