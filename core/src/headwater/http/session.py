@@ -729,19 +729,10 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
     ) -> requests.Response:
         """requests' response for the head ``exchange`` read (the body still to come),
         as :meth:`build_response` makes it."""
-        response = requests.Response()
-        response.status_code = exchange.status
         spellings = exchange.spellings
-        response.headers = requests.structures.CaseInsensitiveDict(
-            {spellings[key]: value for key, value in exchange.headers.items()}
-        )
-        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
-        raw = response.raw = _WireRaw(exchange)
-        response.reason = exchange.reason
-        url = request.url
-        response.url = url.decode("utf-8") if isinstance(url, bytes) else url  # type: ignore[union-attr]
-        response.request = request
-        response.connection = self
+        headers = {spellings[key]: value for key, value in exchange.headers.items()}
+        raw = _WireRaw(exchange)
+        response = self._response(request, exchange.status, headers, raw, exchange.reason)
         if "set-cookie" in exchange.headers or "set-cookie2" in exchange.headers:
             requests.cookies.extract_cookies_to_jar(response.cookies, request, raw)
         return response
@@ -753,14 +744,20 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         headers = getattr(resp, "headers", None)
         if headers is None or "set-cookie" in headers or "set-cookie2" in headers:
             return super().build_response(req, resp)
+        return self._response(req, resp.status, headers, resp, resp.reason)
+
+    def _response(
+        self, req: requests.PreparedRequest, status: int, headers: Any, raw: Any, reason: str
+    ) -> requests.Response:
+        """requests' response as ``build_response`` makes it, without its cookie pass."""
         response = requests.Response()
-        response.status_code = resp.status
+        response.status_code = status
         response.headers = requests.structures.CaseInsensitiveDict(headers)
         response.encoding = requests.utils.get_encoding_from_headers(response.headers)
-        response.raw = resp
-        response.reason = resp.reason
+        response.raw = raw
+        response.reason = reason
         url = req.url
-        response.url = url.decode("utf-8") if isinstance(url, bytes) else url
+        response.url = url.decode("utf-8") if isinstance(url, bytes) else url  # type: ignore[assignment]
         response.request = req
         response.connection = self
         return response
