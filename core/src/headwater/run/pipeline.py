@@ -30,6 +30,7 @@ from headwater.run.destinations import (
 from headwater.run.dlt_errors import exception_chain, explain
 from headwater.run.drift import drift_lines
 from headwater.run.empty_merge import loading_straight, straight_tables
+from headwater.run.merge_memory import memory_for_merges
 from headwater.run.query import query_hint
 from headwater.run.sampling import Sample, watching
 from headwater.run.wal import checkpointing_each_file
@@ -478,26 +479,30 @@ def _run_isolated(
     limited = credentials.global_config
     setting = None  # the held connection's memory limit, when this load has its own
     large = False  # a load under the smaller limit (duckdb_memory_limit_for)
+    base = None  # Headwater's memory limit for this load, which a merge may widen
     packages = list(pending(pipeline))  # what the load step will load, read once
     if duckdb_memory_limited():
         rest = {k: v for k, v in (limited or {}).items() if k != "memory_limit"}
+        base = (limited or {}).get("memory_limit")
         if deduplicates(packages):
             # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
             # own limit for this load
-            credentials.global_config, setting = rest, "RESET memory_limit"
+            credentials.global_config, setting, base = rest, "RESET memory_limit", None
         elif (limit := duckdb_memory_limit_for(*_pending_bytes(packages))) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
-            large = True
+            large, base = True, limit
     try:
         with _kept_open(hold):
             if setting is not None:
                 hold.sql_client.execute_sql(setting)
             # a merge into an empty table, of keys vouched for: straight into the table;
-            # a large load checkpoints file by file, not all at the end (headwater.run.wal)
+            # a large load checkpoints file by file, not all at the end (headwater.run.wal);
+            # a merge gets the memory its staged keys need (headwater.run.merge_memory)
             with (
                 loading_straight(hold, straight_tables(packages, hold)),
                 checkpointing_each_file(large),
+                memory_for_merges(base),
             ):
                 return pipeline.load(credentials=credentials), failures, warnings
     finally:

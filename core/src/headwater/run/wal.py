@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from headwater.run.duckdb_jobs import wrapping_jobs
+
 __all__ = ["checkpointing_each_file"]
 
 log = logging.getLogger(__name__)
-
-_state = threading.local()
 
 
 @contextmanager
@@ -33,34 +32,19 @@ def checkpointing_each_file(enabled: bool = True) -> Iterator[None]:
     """Meanwhile, the Parquet files dlt's DuckDB client loads in this thread are each
     followed by a ``CHECKPOINT`` (without ``enabled``, or where dlt's client cannot be
     taught to, nothing changes)."""
-    if not enabled or not _taught():
+    if not enabled:
         yield
         return
-    _state.on = True
-    try:
+    with wrapping_jobs(_checkpoint_after):
         yield
-    finally:
-        _state.on = False
 
 
-@functools.cache
-def _taught() -> bool:
-    """Wrap dlt's DuckDB client's ``create_load_job`` (once per process) so that a copy
-    job it makes while this thread's flag is on checkpoints after its insert."""
-    from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
+def _checkpoint_after(job: Any) -> None:
+    """Make a copy job (one file's insert) checkpoint after its insert."""
+    from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
 
-    create = getattr(DuckDbClient, "create_load_job", None)
-    if create is None:
-        return False
-
-    def create_load_job(self: Any, *args: Any, **kwargs: Any) -> Any:
-        job = create(self, *args, **kwargs)
-        if getattr(_state, "on", False) and isinstance(job, DuckDbCopyJob):
-            job.run = functools.partial(_run_then_checkpoint, job, job.run)
-        return job
-
-    DuckDbClient.create_load_job = create_load_job  # type: ignore[method-assign]
-    return True
+    if isinstance(job, DuckDbCopyJob):
+        job.run = functools.partial(_run_then_checkpoint, job, job.run)
 
 
 def _run_then_checkpoint(job: Any, run: Any) -> None:
