@@ -51,6 +51,10 @@ def test_a_second_merge_of_many_keys_loads_under_headwaters_memory_limit(
     second = main(["run", "directory", "--progress", "off"])  # merged through staging
     assert second == 0, capsys.readouterr().err
     assert rows_and_ids(headwater_env) == (RECORDS, RECORDS)
+    with duckdb.connect(str(headwater_env / DATABASE), read_only=True) as con:
+        # dlt empties the staging table after the merge, under the same wider limit
+        staged = con.sql("select count(*) from directory_data_staging.directory_users")
+        assert staged.fetchone() == (0,)
     assert workdir.duckdb_memory_limited()  # Headwater's limit stays for the next run
 
 

@@ -10,8 +10,9 @@ memory limit says. Under Headwater's limit for a large load (48MB), a second run
 While :func:`memory_for_merges` is active, a merge job (dlt's SQL job of a table
 that has a staging table) counts the staged rows first and, when
 :data:`BYTES_PER_STAGED_ROW` of them on top of the load's limit is more than the
-limit, runs under that larger limit, then sets the load's limit back. The rest of the
-load (the inserts, which spill) keeps the smaller one.
+limit, runs under that larger limit, which stays until the load ends: dlt empties the
+staging tables after the last job, and emptying 10M staged rows failed under 48MB
+too. The inserts before the merge, which spill, keep the smaller one.
 """
 
 from __future__ import annotations
@@ -61,41 +62,46 @@ def size_bytes(size: str) -> int | None:
 
 
 @contextmanager
-def memory_for_merges(limit: str | None) -> Iterator[None]:
-    """Meanwhile, a merge job dlt's DuckDB client runs in this thread runs under
-    ``limit`` plus :data:`BYTES_PER_STAGED_ROW` a staged row (``limit``: the load's
-    DuckDB memory limit, as DuckDB reads it; ``None``: no limit of Headwater's to
-    widen, nothing changes)."""
+def memory_for_merges(client: Any, limit: str | None) -> Iterator[None]:
+    """Meanwhile, a merge job dlt's DuckDB client runs in this thread, and the rest of
+    the load after it, run under ``limit`` plus :data:`BYTES_PER_STAGED_ROW` a staged
+    row; ``limit`` is set back at the end (``client``: the DuckDB job client whose
+    connection the load holds open; ``limit``: the load's DuckDB memory limit, as
+    DuckDB reads it; ``None``: no limit of Headwater's to widen, nothing changes)."""
     base = None if limit is None else size_bytes(limit)
     if limit is None or base is None:
         yield
         return
-    with wrapping_jobs(functools.partial(_widen_merge, limit=limit, base=base)):
-        yield
+    widened = [base]  # the largest limit set so far
+    with wrapping_jobs(functools.partial(_widen_merge, base=base, widened=widened)):
+        try:
+            yield
+        finally:
+            if widened[0] > base:
+                try:
+                    client.sql_client.execute_sql(f"SET memory_limit = '{limit}'")
+                except Exception as exc:  # the connection closes next: its limit goes too
+                    log.debug("could not set memory_limit back to %s: %s", limit, exc)
 
 
-def _widen_merge(job: Any, *, limit: str, base: int) -> None:
+def _widen_merge(job: Any, *, base: int, widened: list[int]) -> None:
     """Make an SQL job of a table with a staging table run under a wider limit."""
     from dlt.destinations.job_client_impl import SqlLoadJob
 
     if isinstance(job, SqlLoadJob):
-        job.run = functools.partial(_run_widened, job, job.run, limit, base)
+        job.run = functools.partial(_run_widened, job, job.run, base, widened)
 
 
-def _run_widened(job: Any, run: Any, limit: str, base: int) -> None:
+def _run_widened(job: Any, run: Any, base: int, widened: list[int]) -> None:
     sql_client = job._job_client.sql_client
     rows = _staged_rows(sql_client, job.load_table_name)
     need = base + rows * BYTES_PER_STAGED_ROW
-    if rows == 0 or need <= base:
-        run()
-        return
-    widened = f"{math.ceil(need / 1000**2)}MB"
-    log.debug("merging %d staged rows of %s under %s", rows, job.load_table_name, widened)
-    sql_client.execute_sql(f"SET memory_limit = '{widened}'")
-    try:
-        run()
-    finally:
+    if need > widened[0]:
+        limit = f"{math.ceil(need / 1000**2)}MB"
+        log.debug("merging %d staged rows of %s under %s", rows, job.load_table_name, limit)
         sql_client.execute_sql(f"SET memory_limit = '{limit}'")
+        widened[0] = need
+    run()
 
 
 def _staged_rows(sql_client: Any, table: str) -> int:

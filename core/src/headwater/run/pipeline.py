@@ -502,7 +502,7 @@ def _run_isolated(
             with (
                 loading_straight(hold, straight_tables(packages, hold)),
                 checkpointing_each_file(large),
-                memory_for_merges(base),
+                memory_for_merges(hold, base),
             ):
                 return pipeline.load(credentials=credentials), failures, warnings
     finally:
