@@ -423,8 +423,9 @@ def load_limits(monkeypatch):
 def test_a_large_load_runs_under_the_smaller_duckdb_limit(
     large, load_limits, headwater_plugins, api_simulator, headwater_env, monkeypatch, capsys
 ):
-    """Past DUCKDB_LARGE_LOAD_BYTES of files, the data outgrows either limit and the
-    smaller one bounds the peak at no cost; a small load keeps the default's 96MB."""
+    """Past DUCKDB_LARGE_LOAD_BYTES of files, the data outgrows any limit and the
+    smallest bounds the peak at no cost; a smaller load of Parquet files runs under
+    DUCKDB_PARQUET_LOAD_LIMIT."""
     if large:
         monkeypatch.setattr(workdir, "DUCKDB_LARGE_LOAD_BYTES", 1_000)
     headwater_plugins(headwater_directory.hooks)
@@ -432,7 +433,11 @@ def test_a_large_load_runs_under_the_smaller_duckdb_limit(
     use_settings(monkeypatch, "directory", sim)
     assert run_directory(headwater_env) == (250, 250, True)
     expected = duckdb.connect(
-        config={"memory_limit": workdir.DUCKDB_LARGE_LOAD_LIMIT if large else "96MB"}
+        config={
+            "memory_limit": workdir.DUCKDB_LARGE_LOAD_LIMIT
+            if large
+            else workdir.DUCKDB_PARQUET_LOAD_LIMIT
+        }
     ).sql("select current_setting('memory_limit')")
     assert load_limits and set(load_limits) == {expected.fetchone()[0]}
     assert workdir.duckdb_memory_limited()  # the default is left as it was

@@ -22,6 +22,7 @@ from headwater.load.unique import deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
+from headwater.run import workdir
 from headwater.run.destinations import (
     check_destination,
     drop_empty_staging,
@@ -478,9 +479,10 @@ def _run_isolated(
     credentials = hold.config.credentials
     limited = credentials.global_config
     setting = None  # the held connection's memory limit, when this load has its own
-    large = False  # a load under the smaller limit (duckdb_memory_limit_for)
+    large = False  # a load of more than DUCKDB_LARGE_LOAD_BYTES of Parquet files
     base = None  # Headwater's memory limit for this load, which a merge may widen
     packages = list(pending(pipeline))  # what the load step will load, read once
+    sizes = _pending_bytes(packages)
     if duckdb_memory_limited():
         rest = {k: v for k, v in (limited or {}).items() if k != "memory_limit"}
         base = (limited or {}).get("memory_limit")
@@ -488,10 +490,10 @@ def _run_isolated(
             # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
             # own limit for this load
             credentials.global_config, setting, base = rest, "RESET memory_limit", None
-        elif (limit := duckdb_memory_limit_for(*_pending_bytes(packages))) is not None:
+        elif (limit := duckdb_memory_limit_for(*sizes)) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
-            large, base = True, limit
+            large, base = sizes[0] > workdir.DUCKDB_LARGE_LOAD_BYTES, limit
     try:
         with _kept_open(hold):
             if setting is not None:

@@ -1,15 +1,20 @@
 """DuckDB's write-ahead log during a large load, checkpointed file by file.
 
 dlt inserts each Parquet file of a load in a statement of its own. DuckDB writes the
-rows to its write-ahead log, and in a load through ``headwater run``'s held connection
-it did not checkpoint on its own: the whole load's rows (160 MB at 1M records) stayed
-in the log until the file closed, and that last checkpoint compressed them all at
-once, the run's peak: 274 MB at 1M records. A ``CHECKPOINT`` after each file spreads
-the same work over the load: peak 240 MB.
+rows of a row group it did not fill to its write-ahead log, and in a load through
+``headwater run``'s held connection it does not checkpoint on its own (dlt sets
+``checkpoint_threshold`` to 1GB): with files of 100k records, the whole load's rows
+(160 MB at 1M records) stayed in the log until the file closed, and that last
+checkpoint compressed them all at once, the run's peak: 274 MB at 1M records. A
+``CHECKPOINT`` after each file spread the same work over the load: peak 240 MB. Now
+that a table's records come in one file (:data:`headwater.run.workdir.DUCKDB_DEFAULTS`),
+whose full row groups DuckDB writes as it goes, the log holds one partial row group a
+table, and the checkpoint after it is short; with your own rotation of the files
+(``DATA_WRITER__FILE_MAX_ITEMS``) it works as before.
 
-Only for a large load (the one that runs under the smaller DuckDB memory limit,
-:func:`headwater.run.workdir.duckdb_memory_limit_for`): a small load's one checkpoint
-at the end costs no more memory than the load itself.
+Only for a large load (more than
+:data:`headwater.run.workdir.DUCKDB_LARGE_LOAD_BYTES` of Parquet files): a small
+load's one checkpoint at the end costs no more memory than the load itself.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ __all__ = [
     "DUCKDB_DEFAULTS",
     "DUCKDB_LARGE_LOAD_BYTES",
     "DUCKDB_LARGE_LOAD_LIMIT",
+    "DUCKDB_PARQUET_LOAD_LIMIT",
+    "EXTRACT_FILE_MAX_ITEMS",
     "STATE_FOLDER",
     "apply_duckdb_defaults",
     "check_names",
@@ -52,14 +54,25 @@ def default_names(connector: str) -> tuple[str, str]:
     return f"headwater_{connector}", f"{connector}_data"
 
 
+#: dlt's rotation of the files extract writes (a source's data writer): more specific
+#: than ``DATA_WRITER__FILE_MAX_ITEMS``, which also rotates the files normalize writes.
+EXTRACT_FILE_MAX_ITEMS = "SOURCES__DATA_WRITER__FILE_MAX_ITEMS"
+
 #: dlt settings Headwater defaults for DuckDB loads (an environment variable of the
 #: same name wins). Measured on 1M records: peak memory flat in the record count.
 DUCKDB_DEFAULTS = {
     # Intermediate files are deleted after the load: compressing them is wasted time.
     "DATA_WRITER__DISABLE_COMPRESSION": "true",
-    # Files of at most 100k records: normalize and load work file by file, so their
-    # memory does not grow with the run.
+    # The files normalize writes (the row path's JSON lines) hold at most 100k records:
+    # DuckDB loads them file by file, so its memory does not grow with the run.
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
+    # The Arrow path's Parquet files, which normalize passes on as they are, are one
+    # per table: DuckDB inserts all of a table's rows in one statement, compressing
+    # full row groups as it goes, instead of keeping each file's last row group in its
+    # write-ahead log until a checkpoint. 1M records: load 2.23-2.44 -> 1.39-1.49 s at
+    # a lower peak (see duckdb_memory_limit_for); 10M records alone in DuckDB: 21 ->
+    # 11 s. Not set when you set DATA_WRITER__FILE_MAX_ITEMS yourself.
+    EXTRACT_FILE_MAX_ITEMS: str(10**12),
     # DuckDB's buffer pool otherwise grows towards 80% of RAM during the merge. 96MB:
     # 1M-record peak 314 -> 282 MB (200k: 270 -> 256 MB) at the same load time; a
     # large load runs under a smaller limit (duckdb_memory_limit_for). Row order in a
@@ -114,9 +127,14 @@ def duckdb_file(pipeline_name: str, dataset_name: str) -> str:
 
 
 def apply_duckdb_defaults() -> None:
-    """Set :data:`DUCKDB_DEFAULTS` where the environment does not already."""
+    """Set :data:`DUCKDB_DEFAULTS` where the environment does not already (and no
+    rotation of extract's files where you set ``DATA_WRITER__FILE_MAX_ITEMS``: yours
+    rotates them)."""
+    rotation = "DATA_WRITER__FILE_MAX_ITEMS"
+    yours = os.environ.get(rotation, DUCKDB_DEFAULTS[rotation]) != DUCKDB_DEFAULTS[rotation]
     for key, value in DUCKDB_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+        if not (key == EXTRACT_FILE_MAX_ITEMS and yours):
+            os.environ.setdefault(key, value)
 
 
 #: The setting that holds Headwater's DuckDB memory limit (:data:`DUCKDB_DEFAULTS`).
@@ -130,13 +148,14 @@ DUCKDB_CONFIG_UNLIMITED = json.dumps(
 
 
 #: A load of more than this many bytes of Parquet files runs under
-#: :data:`DUCKDB_LARGE_LOAD_LIMIT` instead of Headwater's default limit (see
-#: :func:`duckdb_memory_limit_for`).
+#: :data:`DUCKDB_LARGE_LOAD_LIMIT` (see :func:`duckdb_memory_limit_for`).
 DUCKDB_LARGE_LOAD_BYTES = 32 * 1024**2
 #: DuckDB's memory limit for a large load (:data:`DUCKDB_LARGE_LOAD_BYTES`).
-DUCKDB_LARGE_LOAD_LIMIT = "48MB"
-#: Files of other formats a large load may hold and still run under the smaller limit
-#: (dlt's state, the merge's SQL).
+DUCKDB_LARGE_LOAD_LIMIT = "16MB"
+#: DuckDB's memory limit for a smaller load of Parquet files.
+DUCKDB_PARQUET_LOAD_LIMIT = "64MB"
+#: Files of other formats a load of Parquet files may hold and still run under a
+#: smaller limit (dlt's state, the merge's SQL).
 _OTHER_FILE_BYTES = 1024**2
 
 
@@ -145,17 +164,22 @@ def duckdb_memory_limit_for(parquet_bytes: int, other_bytes: int = 0) -> str | N
     ``other_bytes`` of others, under Headwater's default DuckDB settings (``None``: the
     default's own, 96MB).
 
-    The data of a large load outgrows either limit, and DuckDB writes it out as it
-    goes: the smaller limit costs no time and bounds the peak (1M ``directory``
-    records, 91 MB of Parquet: peak 309-312 -> 262-265 MB, load 2.48-2.84 s at 96MB,
-    2.57-3.06 s at 48MB; 400k records, 37 MB: 306-309 -> 250-258 MB, 1.15-1.18 ->
-    1.02-1.15 s; 2M: 310 -> 270 MB, 7.06 -> 6.50 s). A small load fits the default
-    and is faster there (200k records, 18 MB: 0.54-0.57 s at 96MB, 0.62-0.94 s at
-    48MB), so it keeps it. So does a load of JSON lines (the row path): DuckDB reads
-    them through buffers of 32 MiB, which do not fit 48MB."""
-    if parquet_bytes > DUCKDB_LARGE_LOAD_BYTES and other_bytes <= _OTHER_FILE_BYTES:
+    A table's Parquet file is inserted in one statement, which compresses full row
+    groups as it reads them and, past DuckDB's limit, writes them out: a large load
+    (:data:`DUCKDB_LARGE_LOAD_BYTES`) outgrows any limit, and the smallest costs no
+    time and bounds the peak (1M ``directory`` records, 95 MB of Parquet, in-process
+    pairs: load 1.39-1.49 s and peak 253-255 MB at 16MB, 1.30-1.35 s and 261-264 MB at
+    24MB, 1.22-1.27 s and 263-275 MB at 32MB; 10M records alone in DuckDB: 11.2 s, +91
+    MB at 16MB). A smaller load is faster under more (200k records, 19 MB: load
+    0.39-0.42 s and peak 277-280 MB at 64MB, 0.48-0.49 s and 248-251 MB at 32MB,
+    287-291 MB at 96MB). A load of JSON lines (the row path) keeps the default: DuckDB
+    reads them through buffers of 32 MiB, which do not fit 48MB. A merge into a table
+    with rows gets more for its keys (:mod:`headwater.run.merge_memory`)."""
+    if other_bytes > _OTHER_FILE_BYTES or parquet_bytes == 0:
+        return None
+    if parquet_bytes > DUCKDB_LARGE_LOAD_BYTES:
         return DUCKDB_LARGE_LOAD_LIMIT
-    return None
+    return DUCKDB_PARQUET_LOAD_LIMIT
 
 
 def duckdb_memory_limited() -> bool:
