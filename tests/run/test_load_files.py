@@ -1,6 +1,6 @@
-"""`headwater run` into DuckDB writes a table's records to one Parquet file, which
-DuckDB inserts in one statement; your own DATA_WRITER__FILE_MAX_ITEMS still rotates
-them."""
+"""`headwater run` into DuckDB writes a table's records to Parquet files of up to 1M
+records, each of which DuckDB inserts in one statement; your own
+DATA_WRITER__FILE_MAX_ITEMS still rotates them."""
 
 from __future__ import annotations
 

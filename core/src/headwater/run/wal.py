@@ -7,9 +7,10 @@ rows of a row group it did not fill to its write-ahead log, and in a load throug
 (160 MB at 1M records) stayed in the log until the file closed, and that last
 checkpoint compressed them all at once, the run's peak: 274 MB at 1M records. A
 ``CHECKPOINT`` after each file spread the same work over the load: peak 240 MB. Now
-that a table's records come in one file (:data:`headwater.run.workdir.DUCKDB_DEFAULTS`),
-whose full row groups DuckDB writes as it goes, the log holds one partial row group a
-table, and the checkpoint after it is short; with your own rotation of the files
+that a table's records come in files of up to 1M records
+(:data:`headwater.run.workdir.DUCKDB_DEFAULTS`), whose full row groups DuckDB writes as
+it goes, the log holds one partial row group a file, and the checkpoint after it is
+short; with your own rotation of the files
 (``DATA_WRITER__FILE_MAX_ITEMS``) it works as before.
 
 Only for a large load (more than

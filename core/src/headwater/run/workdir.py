@@ -66,13 +66,14 @@ DUCKDB_DEFAULTS = {
     # The files normalize writes (the row path's JSON lines) hold at most 100k records:
     # DuckDB loads them file by file, so its memory does not grow with the run.
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
-    # The Arrow path's Parquet files, which normalize passes on as they are, are one
-    # per table: DuckDB inserts all of a table's rows in one statement, compressing
-    # full row groups as it goes, instead of keeping each file's last row group in its
-    # write-ahead log until a checkpoint. 1M records: load 2.23-2.44 -> 1.39-1.49 s at
-    # a lower peak (see duckdb_memory_limit_for); 10M records alone in DuckDB: 21 ->
-    # 11 s. Not set when you set DATA_WRITER__FILE_MAX_ITEMS yourself.
-    EXTRACT_FILE_MAX_ITEMS: str(10**12),
+    # The Arrow path's Parquet files, which normalize passes on as they are, hold up
+    # to 1M records: DuckDB inserts each in one statement, compressing full row groups
+    # as it goes, instead of keeping each 100k file's last row group in its write-ahead
+    # log until a checkpoint. 1M records: load 2.23-2.44 -> 1.39-1.49 s at a lower
+    # peak (see duckdb_memory_limit_for); 10M records: load 21 -> 11.7 s, and its peak
+    # 292 MB in one file, 284 MB in files of 1M. Not set when you set
+    # DATA_WRITER__FILE_MAX_ITEMS yourself.
+    EXTRACT_FILE_MAX_ITEMS: "1000000",
     # DuckDB's buffer pool otherwise grows towards 80% of RAM during the merge. 96MB:
     # 1M-record peak 314 -> 282 MB (200k: 270 -> 256 MB) at the same load time; a
     # large load runs under a smaller limit (duckdb_memory_limit_for). Row order in a
