@@ -70,8 +70,9 @@ DUCKDB_DEFAULTS = {
     # to 1M records: DuckDB inserts each in one statement, compressing full row groups
     # as it goes, instead of keeping each 100k file's last row group in its write-ahead
     # log until a checkpoint. 1M records: load 2.23-2.44 -> 1.39-1.49 s at a lower
-    # peak (see duckdb_memory_limit_for); 10M records: load 21 -> 11.7 s, and its peak
-    # 292 MB in one file, 284 MB in files of 1M. Not set when you set
+    # peak (see duckdb_memory_limit_for); 10M records: load 21 -> 11-12.6 s. Files of
+    # 1M, not one per table: a statement's memory grows with its rows (alone in
+    # DuckDB, 10M records +91 MB in one file, +80 MB in ten). Not set when you set
     # DATA_WRITER__FILE_MAX_ITEMS yourself.
     EXTRACT_FILE_MAX_ITEMS: "1000000",
     # DuckDB's buffer pool otherwise grows towards 80% of RAM during the merge. 96MB:
