@@ -283,6 +283,25 @@ def test_token_expires_after_ttl(make_connector: ConnectorFactory) -> None:
         assert requests.get(url, headers=bearer(sim), timeout=5).status_code == 200
 
 
+def test_a_token_is_accepted_on_its_first_request_however_late(
+    make_connector: ConnectorFactory,
+) -> None:
+    # a busy machine may stall between fetching a token and the request it was fetched
+    # for: with a test's short TTL, that token is still accepted once
+    connector = make_connector(OAuth2ClientCredentials())
+    with Simulator(connector, records={"users": 2}, token_ttl=0.2) as sim:
+        token = fetch_token(sim).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        url = f"{sim.base_url}/v1/users"
+        time.sleep(0.3)
+        assert requests.get(url, headers=headers, timeout=5).status_code == 200
+        assert requests.get(url, headers=headers, timeout=5).status_code == 401
+        # a revoked token is refused, used or not
+        unused = {"Authorization": f"Bearer {fetch_token(sim).json()['access_token']}"}
+        sim.revoke_tokens()
+        assert requests.get(url, headers=unused, timeout=5).status_code == 401
+
+
 def test_api_key_in_query_or_header_as_declared(make_connector: ConnectorFactory) -> None:
     in_query = make_connector(ApiKeyAuth(name="api_key", location="query"))
     with Simulator(in_query, records={"users": 2}) as sim:

@@ -110,7 +110,8 @@ class Simulator:
     *per parent*, default :data:`DEFAULT_CHILD_RECORDS`, and every tenth parent has
     none). ``seed`` makes the data reproducible. ``token_ttl`` is how long an access
     token (OAuth2, JWT grant) or a login session stays valid (seconds, fractions
-    allowed; ``expires_in`` says at least 1).
+    allowed; ``expires_in`` says at least 1); a token is always accepted on the first
+    request that carries it.
     ``faults`` are injected as described in :class:`Fault`; ``latency`` seconds are
     waited before answering every API request (not token requests). ``page_size`` is
     the page size of next-link pagination. ``credentials`` fixes some of the

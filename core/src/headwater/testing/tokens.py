@@ -110,6 +110,7 @@ class TokenEndpoint:
         self.path = self._find_path()
         self.issued = 0  # tokens issued since construction or the last reset_count()
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._used: set[str] = set()  # tokens some request carried (issued_token_valid)
         #: the refresh token the endpoint accepts now (rotated on every refresh)
         self.refresh_token: str | None = self.credentials.get("refresh_token")
         #: how many refresh tokens were refused (a stale one after rotation, a wrong one)
@@ -190,6 +191,7 @@ class TokenEndpoint:
         """Invalidate every token issued so far."""
         with self._lock:
             self._tokens.clear()
+            self._used.clear()
 
     def reset_count(self) -> None:
         """Start counting issued tokens from zero (issued tokens stay valid).
@@ -403,12 +405,24 @@ class TokenEndpoint:
         return Response(200, dumps(payload), headers=extra_headers)
 
     def issued_token_valid(self, token: str | None) -> bool:
-        """Whether ``token`` is an issued, unexpired, unrevoked access token."""
+        """Whether ``token`` is an issued, unrevoked access token that has not expired,
+        or that no request carried before.
+
+        A token is accepted on the first request that carries it, however late: with
+        a test's short ``ttl`` (a fraction of a second) a busy machine could otherwise
+        let a token just issued expire before the request it was fetched for is
+        checked, and a renewal would look like a failure to renew. An API answers a
+        token it has just issued; only a token in use expires mid-run."""
         if token is None:
             return False
         with self._lock:
             expiry = self._tokens.get(token)
-        return expiry is not None and time.monotonic() < expiry
+            if expiry is None:
+                return False
+            if token not in self._used:
+                self._used.add(token)
+                return True
+        return time.monotonic() < expiry
 
     # API requests
 
@@ -467,11 +481,8 @@ class TokenEndpoint:
         if isinstance(auth, BearerAuth):
             if token is not None and token == self.credentials["token"]:
                 return None
-        elif token is not None:
-            with self._lock:
-                expiry = self._tokens.get(token)
-            if expiry is not None and time.monotonic() < expiry:
-                return None
+        elif self.issued_token_valid(token):
+            return None
         return error_response(
             401,
             "invalid_token",
