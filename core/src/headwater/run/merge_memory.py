@@ -1,11 +1,11 @@
-"""The memory a DuckDB merge needs for its keys, given for the merge alone.
+"""The memory a DuckDB merge needs for its keys, given from the merge to its load's end.
 
 dlt's merge (``delete-insert``) deletes the table's rows whose keys were staged
 (``DELETE ... WHERE EXISTS (SELECT 1 FROM staging ...)``) and inserts the staged rows.
-DuckDB cannot spill that delete: it holds about 16-40 bytes a staged row whatever its
-memory limit says. Under Headwater's limit for a large load (48MB), a second run of 3M
-``directory`` records into the table of the first failed with "Out of Memory Error"
-(1M passed); 10M staged rows needed between 256MB and 384MB.
+DuckDB cannot spill that delete: it holds 16-80 bytes a staged row whatever its memory
+limit says. Under what was then Headwater's limit for a large load (48MB), a second
+run of 3M ``directory`` records into the table of the first failed with "Out of Memory
+Error" (1M passed); 10M staged rows needed between 256MB and 384MB.
 
 While :func:`memory_for_merges` is active, a merge job (dlt's SQL job of a table
 that has a staging table) counts the staged rows first and, when
