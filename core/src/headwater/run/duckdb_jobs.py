@@ -26,17 +26,17 @@ _state = threading.local()
 
 
 @contextmanager
-def wrapping_jobs(wrapper: JobWrapper) -> Iterator[bool]:
+def wrapping_jobs(wrapper: JobWrapper) -> Iterator[None]:
     """Meanwhile, each load job dlt's DuckDB client makes in this thread is passed to
-    ``wrapper`` once it is made. Yields whether it will be (``False`` where dlt's
-    client has no ``create_load_job`` to wrap)."""
+    ``wrapper`` once it is made (nothing changes where dlt's client has no
+    ``create_load_job`` to wrap)."""
     if not _wrapped():
-        yield False
+        yield
         return
     wrappers: list[JobWrapper] = getattr(_state, "wrappers", [])
     _state.wrappers = [*wrappers, wrapper]
     try:
-        yield True
+        yield
     finally:
         _state.wrappers = wrappers
 
