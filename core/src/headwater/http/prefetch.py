@@ -17,8 +17,13 @@ __all__ = ["DEPTH", "prefetched", "put_until_stopped"]
 
 T = TypeVar("T")
 
-#: Pages read ahead of the consumer.
-DEPTH = 4
+#: Pages read ahead of the consumer. Enough for the fetching thread to keep going
+#: while the consumer turns a batch of pages into an Arrow table and dlt writes it
+#: (10k records, about 10 ms: 15-20 local pages); 4 left it waiting on a full queue.
+#: 200k ``directory`` records, one process, rounds of 5: extract 1.33 s at 4, 1.23 s
+#: at 32, 1.26 s at 128. A decoded page of 100 ``directory`` records holds ~50 KiB:
+#: 32 are under 2 MB.
+DEPTH = 32
 
 _DONE = object()
 
