@@ -22,6 +22,7 @@ from headwater.spec import (
     Connector,
     CursorPagination,
     IncrementalSpec,
+    LastRecordPagination,
     NextLinkPagination,
     OAuth2ClientCredentials,
     OffsetPagination,
@@ -358,6 +359,33 @@ def read_offset(sim: Simulator, limit: int) -> tuple[list[dict[str, Any]], list[
             if len(body["users"]) < limit:
                 return records, bodies
             offset += limit
+
+
+def test_warm_decodes_the_records_before_serving_not_on_a_later_page(
+    make_connector: ConnectorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A starting_after cursor is looked up in an index of every record; warm() builds it
+    up front, so the second page of a has_more API decodes nothing while serving."""
+    from headwater.testing import paging
+
+    decoded: list[bytes] = []
+    loads = paging._loads
+    monkeypatch.setattr(paging, "_loads", lambda data: decoded.append(data) or loads(data))
+    spec = LastRecordPagination(page_size=10, has_more_path=("has_more",))
+    with Simulator(make_connector(pagination=spec), records={"users": 25}) as sim:
+        sim.warm()
+        assert len(decoded) == 25
+        records: list[dict[str, Any]] = []
+        after = None
+        while True:
+            params = {"starting_after": after} if after else {}
+            body = requests.get(f"{sim.base_url}/v1/users", params=params, timeout=5).json()
+            records.extend(body["users"])
+            if not body["has_more"]:
+                break
+            after = body["users"][-1]["id"]
+        assert records == sim.data["users"]
+        assert len(decoded) == 25  # the later pages used the index warm() built
 
 
 def test_offset_pagination_with_and_without_total(make_connector: ConnectorFactory) -> None:

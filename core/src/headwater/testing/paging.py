@@ -369,9 +369,25 @@ class Pager:
             page = items
         return _compose(resource, page, extras), headers
 
+    def warm(self, resource: Resource, items: list[bytes]) -> None:
+        """Build now what paging ``items`` would build on a later page's request: the
+        index of a cursor after the last record (decoding every record once), so that
+        request is answered as fast as the others."""
+        spec = resource.pagination
+        if isinstance(spec, LastRecordPagination) and items:
+            self._index(items, response_keys(spec.cursor_field))
+
     def _after(self, items: list[bytes], keys: tuple[str, ...], cursor: str) -> int:
         """The position after the record whose ``keys`` field is ``cursor`` (a Stripe
         ``starting_after``): records are looked up through an index built once per
+        list of records."""
+        position = self._index(items, keys).get(cursor)
+        if position is None:
+            raise ClientError(f"no record with {'.'.join(keys)} {cursor!r} to start after")
+        return position + 1
+
+    def _index(self, items: list[bytes], keys: tuple[str, ...]) -> dict[str, int]:
+        """``keys`` field value (as text) -> first position in ``items``, built once per
         list of records."""
         cache = self.__dict__.setdefault("_indexes", {})
         entry = cache.get((id(items), keys))
@@ -386,10 +402,7 @@ class Pager:
             if len(cache) > 64:
                 cache.clear()
             entry = cache[(id(items), keys)] = (items, index)
-        position = entry[1].get(cursor)
-        if position is None:
-            raise ClientError(f"no record with {'.'.join(keys)} {cursor!r} to start after")
-        return position + 1
+        return entry[1]
 
 
 def _loads(data: bytes) -> Any:

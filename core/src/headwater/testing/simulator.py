@@ -464,6 +464,15 @@ class Simulator:
         self._clear_caches()  # cached next links name the previous port
         self._thread.start()
 
+    def warm(self) -> None:
+        """Build now what the first requests for each top-level resource would build
+        (the index a ``starting_after`` cursor looks records up in): a benchmark then
+        times the client, not the simulator's one-off set-up. Optional; safe to repeat."""
+        for resource in self.connector.resources:
+            if resource.parent is None:
+                state = self._states[resource.name]
+                self._pager.warm(resource, state.slices[None].encoded)
+
     def stop(self) -> None:
         """Stop serving and close every open connection. Safe to call twice."""
         with self._lifecycle:
