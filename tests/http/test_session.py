@@ -80,3 +80,36 @@ def test_session_refusals_are_not_retried():
             session.get(api.url("/big"))
         assert [r.path for r in api.requests] == ["/r", "/big"]
         assert elsewhere.requests == []
+
+
+_URLS = [
+    "http://127.0.0.1:8080/v1/users?page=2&per_page=100",
+    "https://API.example.com/v1/users?after=a@b.c:99#frag",
+    "http://a:1\\@b:2/?x=1",
+    "http://a/?next=http://evil.example:81/\\@x",
+    "http://user?:pw@host:81/p?q",
+    "http://host/p#frag?not-a-query",
+    "http://[::1]:8000/p?x=[",
+    "http://[::1/p?x",
+    "http://host:99999/p?x",
+    "http://ho\uff20st/p?x",
+    "http://host/p?x=\uff20",
+    "http://ho\tst/p?x=\n1",
+    "HTTPS://Host.Example/",
+    "//host/p?x",
+    "not a url?x",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", _URLS)
+def test_origin_and_unambiguous_read_the_same_with_or_without_the_query(url):
+    """Both are worked out once per URL up to its query (a page loop's URLs differ in
+    the query only): the same answers as parsing the whole URL."""
+    from headwater.http import session
+
+    whole_origin = session._origin.__wrapped__(url)
+    whole_unambiguous = session._unambiguous.__wrapped__(url)
+    assert session.origin(url) == whole_origin
+    assert session.unambiguous(url) == whole_unambiguous
+    assert session.origin(url) == whole_origin  # cached, and still the same

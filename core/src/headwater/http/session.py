@@ -169,6 +169,14 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
 # --------------------------------------------------------------------- origins
 
 
+def _before_query(url: str) -> str:
+    """``url`` up to its first ``?`` or ``#``: what both URL parsers read the scheme,
+    host and port from (each ends the authority at the first ``/``, ``?`` or ``#``, and
+    urllib3 at a backslash too), so :func:`origin` and :func:`unambiguous` of a page
+    loop's URLs, which differ in the query only, are worked out once."""
+    return url.partition("?")[0].partition("#")[0]
+
+
 def origin(url: str | None) -> str:
     """``scheme://host:port`` of ``url`` (the default port spelled out), for comparing
     origins and for messages (no path, query or credentials).
@@ -176,8 +184,13 @@ def origin(url: str | None) -> str:
     Parsed as requests' transport adapter parses a prepared URL to choose the host it
     connects to (``urllib.parse``); a URL that cannot be parsed has no origin (an
     empty string), so it never matches one."""
+    return _origin(_before_query(url or ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(url: str) -> str:
     try:
-        parts = urlsplit(url or "")
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return ""
@@ -200,12 +213,17 @@ def unambiguous(url: str | None) -> bool:
     They differ on a backslash (``http://a:1\\@b:2/`` is host ``a`` to urllib3, ``b``
     to ``urllib.parse``), and ``urllib.parse`` refuses some Unicode (U+FF20, a fullwidth @): such an
     address is never followed, whoever is right about it."""
+    return _unambiguous(_before_query(url or ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _unambiguous(url: str) -> bool:
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
 
     try:
-        split = urlsplit(url or "")
-        parsed = parse_url(url or "")
+        split = urlsplit(url)
+        parsed = parse_url(url)
         split_port = split.port
     except (ValueError, LocationParseError):
         return False
