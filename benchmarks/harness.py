@@ -67,6 +67,7 @@ FLAT_CASES = (
     "headwater_link",
     "headwater_has_more",
     "headwater_rows",
+    "headwater_warm",
 )
 #: The connector each flat case's simulator serves (``directory`` when not listed).
 CASE_CONNECTOR = {"headwater_link": "bench_link", "headwater_has_more": "bench_has_more"}
@@ -81,6 +82,7 @@ CASE_LABELS = {
     "headwater_link": "Headwater, Link-header pages",
     "headwater_has_more": "Headwater, has_more (last id) pages",
     "headwater_rows": "Headwater, Arrow path off",
+    "headwater_warm": "Headwater, second run in one process",
 }
 #: Cases that do not depend on the record count.
 OTHER_CASES = ("fanout", "parallel_pages", "startup", "fixed_cost")
