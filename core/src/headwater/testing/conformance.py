@@ -44,8 +44,6 @@ to zero) so the suite runs in seconds; status codes and retry counts stay as dec
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -55,7 +53,6 @@ from typing import Any, ClassVar
 import pytest
 
 from headwater.errors import ResponseError
-from headwater.markers import hookimpl
 from headwater.plugin.manager import Registry, get_plugin_manager
 from headwater.run.describe import custom_hooks
 from headwater.run.dlt_errors import explain
@@ -63,6 +60,7 @@ from headwater.run.workdir import file_format_for
 from headwater.schema import columns_from_schema
 from headwater.settings import env_var, settings_schema
 from headwater.testing import Fault
+from headwater.testing.cli_process import NoWaiting, run_cli, start_cli
 
 __all__ = ["ConformanceSuite", "NotCheckable"]
 
@@ -87,17 +85,6 @@ _EXPIRING = ("oauth2_client_credentials", "oauth2_refresh_token", "jwt_grant", "
 
 class NotCheckable(UserWarning):
     """Part of a connector the conformance suite could not check (and why)."""
-
-
-class _NoWaiting:
-    """Keeps each connector's retry policy but waits 0 s between attempts."""
-
-    @hookimpl(wrapper=True)
-    def headwater_retry_policy(self, connector: Any, resource: Any) -> Any:
-        import attrs
-
-        policy = yield
-        return attrs.evolve(policy, backoff_factor=0, max_delay=0, respect_retry_after=False)
 
 
 class ConformanceSuite:
@@ -126,7 +113,7 @@ class ConformanceSuite:
         if not self.connector:
             pytest.fail(f"{type(self).__name__} must set `connector`")
         pm = headwater_plugins(
-            *self.plugins, _NoWaiting(), entry_points=not self.plugins, strict=True
+            *self.plugins, NoWaiting(), entry_points=not self.plugins, strict=True
         )
         return Registry(pm).get(self.connector)
 
@@ -481,7 +468,6 @@ class ConformanceSuite:
     ):
         """A windowed backfill killed with SIGKILL at its fourth slice of ten: the rerun
         requests nothing before that slice and every record is loaded exactly once."""
-        import signal
         import time
 
         from headwater.timebounds import format_bound, isoformat, parse_value
@@ -510,25 +496,22 @@ class ConformanceSuite:
             **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()},
             env_var(spec.name, "window"): f"{window}s",
         }
-        command = [sys.executable, "-c", _CLI_WITH_QUICK_RETRIES, "run", spec.name]
-        command += ["--resource", resource.name, "--start", isoformat(start)]
+        command = ["run", spec.name, "--resource", resource.name, "--start", isoformat(start)]
         command += ["--end", isoformat(end), "--progress", "off"]
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        process = start_cli(command, env=env)
         deadline = time.monotonic() + 120
         while not any(
             s is not None and s >= cut_sent
             for s in (self._start_sent(resource, r) for r in sim.requests_for(resource.name))
         ):
             if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+                raise AssertionError(process.result().stderr[-2000:])
             assert time.monotonic() < deadline, "the fourth slice was never requested"
             time.sleep(0.005)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        process.kill()
+        process.result(timeout=30)
         sim.reset_log()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        done = run_cli(command, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         again = [self._start_sent(resource, r) for r in sim.requests_for(resource.name)]
         assert again and min(s for s in again if s is not None) >= cut_sent, (
@@ -572,7 +555,6 @@ class ConformanceSuite:
         """Success, permanent error, malformed JSON, 401 and SIGKILL: the CLI with
         ``--debug`` (every log at DEBUG on stderr), then every byte under the test's
         directory (working dir, dlt data dir, pipeline trace files)."""
-        import signal
         import time
 
         secrets = [k for k, p in settings_schema(spec)["properties"].items() if p.get("writeOnly")]
@@ -582,7 +564,7 @@ class ConformanceSuite:
         sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets if k != "private_key"})
         canaries = [CANARY, *_key_lines(sim.credentials.get("private_key"))]
         env = {**os.environ, **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()}}
-        command = [sys.executable, "-c", _CLI_WITH_QUICK_RETRIES, "--debug", "run", spec.name]
+        command = ["--debug", "run", spec.name]
         if len(checked) < len(spec.resources):
             command += [arg for r in checked for arg in ("--resource", r.name)]
         code = spec.retry.status_codes[0] if spec.retry.status_codes else 503
@@ -597,24 +579,22 @@ class ConformanceSuite:
             sim.clear_faults()
             if fault is not None:
                 sim.add_fault(fault)
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+            done = run_cli(command, env=env)
             outputs.append((mode, done.stdout + done.stderr))
             assert done.returncode == expected, f"{mode}: {done.stderr[-2000:]}"
         # killed mid-run
         sim.clear_faults()
         sim.latency = 0.05
         sim.reset_log()
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        process = start_cli(command, env=env)
         deadline = time.monotonic() + 60
         while len([r for r in sim.requests if r.resource != "token"]) < 3:
             if process.poll() is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        out, err = process.communicate(timeout=60)
-        outputs.append(("SIGKILL", out + err))
+        process.kill()
+        killed = process.result(timeout=60)
+        outputs.append(("SIGKILL", killed.stdout + killed.stderr))
         sim.latency = 0.0
         for mode, output in outputs:
             for canary in canaries:
@@ -622,18 +602,6 @@ class ConformanceSuite:
         for canary in canaries:
             leaked = [str(p) for p in _files(tmp_path) if canary.encode() in p.read_bytes()]
             assert not leaked, f"a secret was written to {leaked}"
-
-
-# The CLI in a subprocess, with the suite's short retry waits (codes and counts as
-# declared): installed plugins plus _NoWaiting.
-_CLI_WITH_QUICK_RETRIES = (
-    "import sys\n"
-    "from headwater.plugin import manager as plugins\n"
-    "from headwater.testing.conformance import _NoWaiting\n"
-    "plugins.use(plugins.make_plugin_manager(plugins=[('conformance.no_waiting', _NoWaiting())]))\n"
-    "from headwater.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
 
 
 def _key_lines(pem: str | None) -> list[str]:

@@ -1,0 +1,350 @@
+"""The ``headwater`` CLI in a process of its own, started in a fraction of the time.
+
+The conformance suite runs the CLI as a user does, in a separate process, several
+times per connector (a canary secret must appear in no output of a success, a
+permanent error, malformed JSON, a 401 or a SIGKILL). Most of such a process's second
+is spent importing dlt, DuckDB and pyarrow, not running. On Linux, each CLI process
+here is forked from a *warm* interpreter: a helper process that has imported those
+modules and nothing else (no configuration read, no plugin loaded, no thread
+started), kept for the life of the test process. The forked child then does what a
+fresh ``headwater`` process does: it takes the given environment and working
+directory (``PYTHONPATH`` entries join ``sys.path``, as at start-up), loads the
+plugins, runs ``main(argv)`` with its output in files, and exits
+with its code. Elsewhere (no ``fork``, or macOS, where forking after such imports is
+not safe) each run is a fresh interpreter, as before.
+
+Every CLI run here uses the suite's short retry waits (:class:`NoWaiting`: the
+declared status codes and counts, no backoff).
+
+Usage mirrors :mod:`subprocess`::
+
+    done = run_cli(["--debug", "run", "hr"], env=env)        # like subprocess.run
+    process = start_cli(["run", "hr"], env=env)              # like subprocess.Popen
+    process.kill(); process.wait()
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from headwater.markers import hookimpl
+
+__all__ = ["CliProcess", "CliResult", "NoWaiting", "run_cli", "start_cli"]
+
+#: A fresh interpreter running the CLI (where forking is not used): the installed
+#: plugins plus NoWaiting, then the CLI as a program.
+FRESH_SCRIPT = (
+    "import sys\n"
+    "from headwater.testing.cli_process import use_quick_retries\n"
+    "use_quick_retries()\n"
+    "from headwater.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+#: Modules a ``headwater run`` imports, imported once by the warm interpreter. A name
+#: that does not import (another dlt version) is skipped: the child imports it itself.
+_WARM_MODULES = (
+    "dlt",
+    "dlt.pipeline.pipeline",
+    "dlt.extract.extract",
+    "dlt.normalize.normalize",
+    "dlt.load.load",
+    "dlt.destinations.impl.duckdb.duck",
+    "dlt.destinations.impl.duckdb.factory",
+    "duckdb",
+    "pyarrow",
+    "pyarrow.compute",
+    "pyarrow.parquet",
+    "requests",
+    "jsonschema",
+    "filelock",
+    "headwater.cli",
+    "headwater.run.pipeline",
+    "headwater.testing.conformance",
+)
+
+
+class NoWaiting:
+    """Keeps each connector's retry policy but waits 0 s between attempts."""
+
+    @hookimpl(wrapper=True)
+    def headwater_retry_policy(self, connector: Any, resource: Any) -> Any:
+        import attrs
+
+        policy = yield
+        return attrs.evolve(policy, backoff_factor=0, max_delay=0, respect_retry_after=False)
+
+
+def use_quick_retries() -> None:
+    """Use the installed plugins plus :class:`NoWaiting`."""
+    from headwater.plugin import manager as plugins
+
+    plugins.use(plugins.make_plugin_manager(plugins=[("conformance.no_waiting", NoWaiting())]))
+
+
+def _serve() -> None:
+    """The warm interpreter: import, then for each request line on stdin fork a child
+    that runs the CLI, and answer with the child's pid, then with its exit code."""
+    for name in _WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue
+    requests = os.fdopen(os.dup(0), "r")
+    answers = os.fdopen(os.dup(1), "w")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    print("ready", file=answers, flush=True)
+    for line in requests:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            requests.close()
+            answers.close()
+            _child(request)  # never returns
+        print(json.dumps({"pid": pid}), file=answers, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), file=answers, flush=True)
+
+
+def _child(request: Mapping[str, Any]) -> None:
+    """In the forked child: become a fresh ``headwater`` process and run the CLI."""
+    code = 1
+    try:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        extra = [
+            os.path.abspath(p) for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p
+        ]
+        sys.path[1:1] = [p for p in extra if p not in sys.path]
+        importlib.invalidate_caches()
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own streams
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        sys.argv = ["headwater", *request["argv"]]
+        use_quick_retries()
+        # the CLI as a program, as FRESH_SCRIPT runs it (testing does not import cli)
+        code = importlib.import_module("headwater.cli").main(request["argv"])
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code or 0)
+
+
+def forking() -> bool:
+    """Whether CLI runs are forked from a warm interpreter here (Linux only)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+class CliResult:
+    """A finished CLI run: ``returncode``, ``stdout`` and ``stderr`` (text)."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.args = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class _Warm:
+    """One warm interpreter; runs one CLI child at a time."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from headwater.testing.cli_process import _serve; _serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        self.answers: IO[str] = self.process.stdout
+        if self._answer(timeout=300) != "ready":
+            raise RuntimeError("the warm interpreter for CLI runs did not start")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, request: Mapping[str, Any]) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return int(json.loads(self._answer(timeout=60))["pid"])
+
+    def exit_code(self, timeout: float | None) -> int:
+        return int(json.loads(self._answer(timeout))["code"])
+
+    def _answer(self, timeout: float | None) -> str:
+        if timeout is not None:
+            ready, _, _ = select.select([self.answers], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(["headwater"], timeout)
+        line = self.answers.readline()
+        if not line:
+            raise RuntimeError("the warm interpreter for CLI runs exited")
+        return line.strip()
+
+    def close(self) -> None:
+        if self.alive():
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_idle: list[_Warm] = []
+_lock = threading.Lock()
+
+
+def _take() -> _Warm:
+    with _lock:
+        while _idle:
+            warm = _idle.pop()
+            if warm.alive():
+                return warm
+    return _Warm()
+
+
+def _give_back(warm: _Warm) -> None:
+    with _lock:
+        _idle.append(warm)
+
+
+@atexit.register
+def _close_all() -> None:
+    with _lock:
+        while _idle:
+            _idle.pop().close()
+
+
+class CliProcess:
+    """A running CLI process (see :func:`start_cli`)."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | Path) -> None:
+        self.args = list(argv)
+        self.returncode: int | None = None
+        self._folder = Path(tempfile.mkdtemp(prefix="headwater-cli-"))
+        self._stdout = self._folder / "stdout"
+        self._stderr = self._folder / "stderr"
+        self._warm: _Warm | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        if forking():
+            self._warm = _take()
+            request = {
+                "argv": self.args,
+                "env": dict(env),
+                "cwd": str(cwd),
+                "stdout": str(self._stdout),
+                "stderr": str(self._stderr),
+            }
+            self.pid = self._warm.send(request)
+        else:
+            with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
+                self._popen = subprocess.Popen(
+                    [sys.executable, "-c", FRESH_SCRIPT, *self.args],
+                    env=dict(env),
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                )
+            self.pid = self._popen.pid
+
+    def poll(self) -> int | None:
+        """The exit code if the process has ended, else ``None``."""
+        if self.returncode is None:
+            try:
+                self.wait(timeout=0)
+            except subprocess.TimeoutExpired:
+                return None
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to end (``subprocess.TimeoutExpired`` after ``timeout``)."""
+        if self.returncode is not None:
+            return self.returncode
+        if self._popen is not None:
+            self.returncode = self._popen.wait(timeout)
+        else:
+            assert self._warm is not None
+            self.returncode = self._warm.exit_code(timeout)
+            _give_back(self._warm)
+            self._warm = None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` to the process (nothing if it has ended)."""
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL the process."""
+        self.send_signal(signal.SIGKILL)
+
+    def output(self) -> tuple[str, str]:
+        """What the process wrote to stdout and stderr (call after :meth:`wait`)."""
+        return (
+            self._stdout.read_text(errors="replace"),
+            self._stderr.read_text(errors="replace"),
+        )
+
+    def result(self, timeout: float | None = None) -> CliResult:
+        """Wait, then the run's code and output; the output files are removed."""
+        code = self.wait(timeout)
+        stdout, stderr = self.output()
+        for path in (self._stdout, self._stderr):
+            path.unlink(missing_ok=True)
+        self._folder.rmdir()
+        return CliResult(self.args, code, stdout, stderr)
+
+
+def start_cli(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str | Path | None = None
+) -> CliProcess:
+    """Start ``headwater *argv`` with exactly ``env`` in ``cwd`` (default: this one)."""
+    return CliProcess(argv, env, cwd if cwd is not None else os.getcwd())
+
+
+def run_cli(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str | Path | None = None,
+    timeout: float | None = 600,
+) -> CliResult:
+    """Run ``headwater *argv`` to its end; its code and output, like ``subprocess.run``."""
+    process = start_cli(argv, env, cwd)
+    try:
+        return process.result(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.result()
+        raise

@@ -1,0 +1,91 @@
+"""``headwater.testing.cli_process``: the CLI in a process of its own, forked from a warm
+interpreter on Linux or a fresh one elsewhere; both ways behave as ``headwater`` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import duckdb
+import pytest
+from headwater.settings import env_var
+from headwater.testing import cli_process
+from headwater.testing.cli_process import run_cli, start_cli
+from helpers import fake_distribution
+
+
+@pytest.fixture(params=["forked", "fresh"])
+def way(request, monkeypatch):
+    """Each test both ways: forked from the warm interpreter, and a fresh interpreter."""
+    if request.param == "forked" and not cli_process.forking():
+        pytest.skip("forking from a warm interpreter is used on Linux only")
+    if request.param == "fresh":
+        monkeypatch.setattr(cli_process, "forking", lambda: False)
+    return request.param
+
+
+def test_a_run_loads_in_the_given_folder_with_the_given_settings(
+    way, api_simulator, headwater_env, tmp_path
+):
+    sim = api_simulator("directory", records={"directory_users": 7})
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    env = {**os.environ, **{env_var("directory", k): str(v) for k, v in sim.settings.items()}}
+    argv = ["run", "directory", "--resource", "directory_users", "--progress", "off"]
+    done = run_cli(argv, env, folder)
+    assert done.returncode == 0, done.stderr
+    assert "directory_users" in done.stdout
+    with duckdb.connect(str(folder / "headwater_directory.duckdb"), read_only=True) as db:
+        [(count,)] = db.sql("select count(*) from directory_data.directory_users").fetchall()
+    assert count == 7
+    assert not (headwater_env / "headwater_directory.duckdb").exists()
+
+
+def test_only_the_given_environment_counts(way, api_simulator, headwater_env, monkeypatch):
+    """Settings missing from ``env`` are missing, even where this process, and the warm
+    interpreter started from it, have them."""
+    sim = api_simulator("directory")
+    bare = dict(os.environ)
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(env_var("directory", key), str(value))
+    cli_process._close_all()  # the next warm interpreter starts with the settings set
+    done = run_cli(["run", "directory", "--progress", "off"], bare)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "SOURCES__DIRECTORY__CLIENT_ID" in done.stderr
+    assert not sim.requests
+
+
+def test_a_pythonpath_in_the_environment_is_searched(way, headwater_env, tmp_path):
+    """A connector "installed" through ``PYTHONPATH`` is found, as at start-up."""
+    without = run_cli(["list"], dict(os.environ))
+    env = {
+        **os.environ,
+        **fake_distribution(tmp_path, "request-examples", "request_examples = request_examples"),
+    }
+    found = run_cli(["list"], env)
+    assert without.returncode == found.returncode == 0, found.stderr
+    assert "gh_example" not in without.stdout
+    assert "gh_example" in found.stdout
+
+
+def test_a_killed_run_reports_sigkill_and_its_output_so_far(way, api_simulator, headwater_env):
+    sim = api_simulator("directory", records={"directory_users": 500}, latency=0.05)
+    env = {**os.environ, **{env_var("directory", k): str(v) for k, v in sim.settings.items()}}
+    process = start_cli(["--debug", "run", "directory", "--progress", "off"], env)
+    deadline = time.monotonic() + 60
+    while len(sim.requests) < 2:  # the simulator has no event to await: poll its log
+        assert process.poll() is None, process.result().stderr
+        assert time.monotonic() < deadline, "the run never reached the API"
+        time.sleep(0.01)
+    process.kill()
+    done = process.result(timeout=30)
+    assert done.returncode == -signal.SIGKILL
+    assert "DEBUG" in done.stderr  # written before the kill, kept
+
+
+def test_an_unknown_connector_is_exit_2_and_one_line(way, headwater_env):
+    done = run_cli(["run", "no_such_connector"], dict(os.environ))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no_such_connector" in done.stderr
