@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from headwater import hookimpl
 from headwater.spec import Connector, Resource
 from headwater.testing import rows_of  # noqa: F401 - re-exported for the tests
+from headwater.testing.cli_process import CliResult, run_cli
 
 SCHEMA = "schemas/directory_users.json"  # borrowed: any shipped schema file will do
 
@@ -76,16 +75,11 @@ def use_settings(monkeypatch: Any, connector: str, sim: Any) -> None:
         monkeypatch.setenv(key, value)
 
 
-def cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess:
-    """Run the ``headwater`` command in a subprocess, as a user would, with ``env`` added."""
-    return subprocess.run(
-        [sys.executable, "-m", "headwater", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-        check=False,
-    )
+def cli(*args: str, env: Mapping[str, str]) -> CliResult:
+    """Run the ``headwater`` command in a process of its own, as a user would, with
+    ``env`` added: forked from a warm interpreter where the kit does so
+    (:mod:`headwater.testing.cli_process`), with the retry waits as installed."""
+    return run_cli(list(args), {**os.environ, **env}, timeout=300, quick_retries=False)
 
 
 def files_containing(root: Path, needle: str | bytes) -> list[Path]:

@@ -10,7 +10,7 @@ import time
 import duckdb
 import pytest
 from headwater.settings import env_var
-from headwater.testing import cli_process
+from headwater.testing import Fault, cli_process
 from headwater.testing.cli_process import run_cli, start_cli
 from helpers import fake_distribution
 
@@ -89,3 +89,18 @@ def test_an_unknown_connector_is_exit_2_and_one_line(way, headwater_env):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "no_such_connector" in done.stderr
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_quick_retries_drop_the_waits_and_only_them(way, quick, api_simulator, headwater_env):
+    """By default the kit's retries do not wait (a Retry-After is not honoured, so its
+    cap is never logged); ``quick_retries=False`` is the command as installed."""
+    sim = api_simulator("directory", records={"directory_users": 5})
+    sim.add_fault(Fault("status", resource="directory_users", status=429, retry_after="3600"))
+    env = {**os.environ, **{env_var("directory", k): str(v) for k, v in sim.settings.items()}}
+    env[env_var("directory", "max_retry_after")] = "0.01"
+    done = run_cli(["run", "directory", "--progress", "off"], env, quick_retries=quick)
+    assert done.returncode == 0, done.stderr
+    assert len(sim.requests_for("directory_users")) == 2  # the 429, then the page
+    capped = "the max_retry_after cap" in done.stderr
+    assert capped is not quick, done.stderr

@@ -13,8 +13,9 @@ plugins, runs ``main(argv)`` with its output in files, and exits
 with its code. Elsewhere (no ``fork``, or macOS, where forking after such imports is
 not safe) each run is a fresh interpreter, as before.
 
-Every CLI run here uses the suite's short retry waits (:class:`NoWaiting`: the
-declared status codes and counts, no backoff).
+By default a CLI run here uses the conformance suite's short retry waits
+(:class:`NoWaiting`: the declared status codes and counts, no backoff);
+``quick_retries=False`` runs the command exactly as installed.
 
 Usage mirrors :mod:`subprocess`::
 
@@ -45,8 +46,8 @@ from headwater.markers import hookimpl
 
 __all__ = ["CliProcess", "CliResult", "NoWaiting", "run_cli", "start_cli"]
 
-#: A fresh interpreter running the CLI (where forking is not used): the installed
-#: plugins plus NoWaiting, then the CLI as a program.
+#: A fresh interpreter running the CLI with quick retries (where forking is not used):
+#: the installed plugins plus NoWaiting, then the CLI as a program.
 FRESH_SCRIPT = (
     "import sys\n"
     "from headwater.testing.cli_process import use_quick_retries\n"
@@ -142,7 +143,8 @@ def _child(request: Mapping[str, Any]) -> None:
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         sys.argv = ["headwater", *request["argv"]]
-        use_quick_retries()
+        if request["quick_retries"]:
+            use_quick_retries()
         # the CLI as a program, as FRESH_SCRIPT runs it (testing does not import cli)
         code = importlib.import_module("headwater.cli").main(request["argv"])
     except SystemExit as exit:
@@ -248,7 +250,9 @@ def _close_all() -> None:
 class CliProcess:
     """A running CLI process (see :func:`start_cli`)."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | Path) -> None:
+    def __init__(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: str | Path, quick_retries: bool
+    ) -> None:
         self.args = list(argv)
         self.returncode: int | None = None
         self._folder = Path(tempfile.mkdtemp(prefix="headwater-cli-"))
@@ -264,12 +268,14 @@ class CliProcess:
                 "cwd": str(cwd),
                 "stdout": str(self._stdout),
                 "stderr": str(self._stderr),
+                "quick_retries": quick_retries,
             }
             self.pid = self._warm.send(request)
         else:
+            fresh = ["-c", FRESH_SCRIPT] if quick_retries else ["-m", "headwater"]
             with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
                 self._popen = subprocess.Popen(
-                    [sys.executable, "-c", FRESH_SCRIPT, *self.args],
+                    [sys.executable, *fresh, *self.args],
                     env=dict(env),
                     cwd=cwd,
                     stdin=subprocess.DEVNULL,
@@ -328,10 +334,15 @@ class CliProcess:
 
 
 def start_cli(
-    argv: Sequence[str], env: Mapping[str, str], cwd: str | Path | None = None
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str | Path | None = None,
+    *,
+    quick_retries: bool = True,
 ) -> CliProcess:
-    """Start ``headwater *argv`` with exactly ``env`` in ``cwd`` (default: this one)."""
-    return CliProcess(argv, env, cwd if cwd is not None else os.getcwd())
+    """Start ``headwater *argv`` with exactly ``env`` in ``cwd`` (default: this one);
+    with ``quick_retries`` (the default), retries do not wait (:class:`NoWaiting`)."""
+    return CliProcess(argv, env, cwd if cwd is not None else os.getcwd(), quick_retries)
 
 
 def run_cli(
@@ -339,9 +350,12 @@ def run_cli(
     env: Mapping[str, str],
     cwd: str | Path | None = None,
     timeout: float | None = 600,
+    *,
+    quick_retries: bool = True,
 ) -> CliResult:
-    """Run ``headwater *argv`` to its end; its code and output, like ``subprocess.run``."""
-    process = start_cli(argv, env, cwd)
+    """Run ``headwater *argv`` to its end; its code and output, like ``subprocess.run``
+    (``subprocess.TimeoutExpired`` after ``timeout``, the process killed)."""
+    process = start_cli(argv, env, cwd, quick_retries=quick_retries)
     try:
         return process.result(timeout)
     except subprocess.TimeoutExpired:
