@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import duckdb
@@ -104,3 +105,27 @@ def test_quick_retries_drop_the_waits_and_only_them(way, quick, api_simulator, h
     assert len(sim.requests_for("directory_users")) == 2  # the 429, then the page
     capped = "the max_retry_after cap" in done.stderr
     assert capped is not quick, done.stderr
+
+
+def test_two_answers_in_one_read_are_both_answered():
+    """A child that ends at once: its pid and its exit code reach the pipe together, and
+    the second is answered from what was read, not waited for until the timeout."""
+    read, write = os.pipe()
+    try:
+        warm = cli_process._Warm.__new__(cli_process._Warm)
+        warm.answers, warm.unread = read, b""
+        os.write(write, b'{"pid": 41}\n{"code": 3}\n{"co')
+        assert warm._answer(timeout=5) == '{"pid": 41}'
+        assert warm.exit_code(timeout=5) == 3
+        os.write(write, b'de": 0}\n')  # an answer split across two reads
+        assert warm.exit_code(timeout=5) == 0
+        with pytest.raises(subprocess.TimeoutExpired):
+            warm._answer(timeout=0.01)
+        os.close(write)
+        write = -1
+        with pytest.raises(RuntimeError, match="exited"):
+            warm._answer(timeout=5)
+    finally:
+        os.close(read)
+        if write != -1:
+            os.close(write)

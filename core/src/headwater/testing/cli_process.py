@@ -37,10 +37,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from headwater.markers import hookimpl
 
@@ -182,11 +183,14 @@ class _Warm:
             [sys.executable, "-c", "from headwater.testing.cli_process import _serve; _serve()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            text=True,
+            bufsize=0,
             start_new_session=True,
         )
         assert self.process.stdout is not None
-        self.answers: IO[str] = self.process.stdout
+        self.answers = self.process.stdout.fileno()
+        # Bytes read from the pipe and not yet answered: one read may hold two answers
+        # (a child that ends at once), which select() would no longer see as waiting.
+        self.unread = b""
         if self._answer(timeout=300) != "ready":
             raise RuntimeError("the warm interpreter for CLI runs did not start")
 
@@ -195,22 +199,27 @@ class _Warm:
 
     def send(self, request: Mapping[str, Any]) -> int:
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
         return int(json.loads(self._answer(timeout=60))["pid"])
 
     def exit_code(self, timeout: float | None) -> int:
         return int(json.loads(self._answer(timeout))["code"])
 
     def _answer(self, timeout: float | None) -> str:
-        if timeout is not None:
-            ready, _, _ = select.select([self.answers], [], [], timeout)
+        """The next line from the warm interpreter (``TimeoutExpired`` after
+        ``timeout`` seconds; ``None`` waits as long as it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.unread:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            ready, _, _ = select.select([self.answers], [], [], left)
             if not ready:
-                raise subprocess.TimeoutExpired(["headwater"], timeout)
-        line = self.answers.readline()
-        if not line:
-            raise RuntimeError("the warm interpreter for CLI runs exited")
-        return line.strip()
+                raise subprocess.TimeoutExpired(["headwater"], timeout or 0)
+            chunk = os.read(self.answers, 4096)
+            if not chunk:
+                raise RuntimeError("the warm interpreter for CLI runs exited")
+            self.unread += chunk
+        line, self.unread = self.unread.split(b"\n", 1)
+        return line.decode().strip()
 
     def close(self) -> None:
         if self.alive():
