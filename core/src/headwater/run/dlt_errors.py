@@ -37,8 +37,11 @@ DUCKDB_LOCK = re.compile(
 
 def explain(exc: BaseException) -> HeadwaterError | None:
     """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
-    Headwater error for dlt failures users cause; ``None`` when unknown."""
+    Headwater error for dlt failures users cause; ``None`` when unknown, and for an
+    interruption (a ``KeyboardInterrupt`` dlt wrapped), which is not a failure."""
     chain = exception_chain(exc)
+    if any(isinstance(item, KeyboardInterrupt) for item in chain):
+        return None
     for item in chain:
         if isinstance(item, HeadwaterError):
             return item
