@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -129,3 +130,73 @@ def test_two_answers_in_one_read_are_both_answered():
         os.close(read)
         if write != -1:
             os.close(write)
+
+
+def test_a_relative_folder_is_the_callers_at_the_call(way, headwater_env, tmp_path, monkeypatch):
+    """Relative to where the caller is when it starts the run, not to where the warm
+    interpreter was started."""
+    run_cli(["list"], dict(os.environ))  # a warm interpreter started here (forked way)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    done = run_cli(["new", "acme"], dict(os.environ), cwd="sub")
+    assert done.returncode == 0, done.stderr
+    assert (elsewhere / "sub" / "headwater-acme" / "pyproject.toml").is_file()
+    assert not (headwater_env / "sub").exists()
+
+
+def test_a_missing_folder_is_file_not_found_naming_it(way, headwater_env, tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        run_cli(["list"], dict(os.environ), cwd=missing)
+
+
+def test_ctrl_c_ends_a_run_as_the_command_does(way, api_simulator, headwater_env):
+    """SIGINT mid-run: the CLI's own answer (exit 130, one line), both ways."""
+    sim = api_simulator("directory", records={"directory_users": 500}, latency=0.05)
+    env = {**os.environ, **{env_var("directory", k): str(v) for k, v in sim.settings.items()}}
+    process = start_cli(["run", "directory", "--progress", "off"], env)
+    deadline = time.monotonic() + 60
+    while len(sim.requests) < 2:  # the simulator has no event to await: poll its log
+        assert process.poll() is None, process.result().stderr
+        assert time.monotonic() < deadline, "the run never reached the API"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    done = process.result(timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "headwater: interrupted" in done.stderr
+
+
+def test_a_child_is_not_reaped_before_its_code_is_read(headwater_env):
+    """Its pid stays taken (a zombie) until the caller has the exit code, so a kill()
+    before that cannot reach a process that reused the pid."""
+    if not cli_process.forking():
+        pytest.skip("forking from a warm interpreter is used on Linux only")
+    process = start_cli(["--help"], dict(os.environ))
+    stat = Path(f"/proc/{process.pid}/stat")
+    deadline = time.monotonic() + 60
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":  # poll: no event to await
+        assert time.monotonic() < deadline, "the child never ended"
+        time.sleep(0.005)
+    process.kill()  # reaches the zombie, nothing else
+    assert process.result(timeout=30).returncode == 0
+    run_cli(["--help"], dict(os.environ))  # the next run on that interpreter reaps it
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_each_start_up_setting_gets_a_warm_interpreter_started_with_it(headwater_env):
+    """What Python reads only as it starts (here PYTHONHASHSEED) comes from an
+    interpreter started with the run's value, as a fresh process's would."""
+    if not cli_process.forking():
+        pytest.skip("forking from a warm interpreter is used on Linux only")
+    cli_process._close_all()
+    seeds = {}
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        process = start_cli(["--help"], env)
+        seeds[seed] = process._warm.process.args, process._warm.process.pid  # type: ignore[union-attr]
+        assert process.result(timeout=60).returncode == 0
+    assert seeds["1"][1] != seeds["2"][1]
+    for seed, (_, pid) in seeds.items():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"PYTHONHASHSEED={seed}".encode() in environ

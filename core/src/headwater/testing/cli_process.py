@@ -5,13 +5,19 @@ times per connector (a canary secret must appear in no output of a success, a
 permanent error, malformed JSON, a 401 or a SIGKILL). Most of such a process's second
 is spent importing dlt, DuckDB and pyarrow, not running. On Linux, each CLI process
 here is forked from a *warm* interpreter: a helper process that has imported those
-modules and nothing else (no configuration read, no plugin loaded, no thread
+modules and nothing else (no configuration read, no plugin loaded, no Python thread
 started), kept for the life of the test process. The forked child then does what a
-fresh ``headwater`` process does: it takes the given environment and working
-directory (``PYTHONPATH`` entries join ``sys.path``, as at start-up), loads the
-plugins, runs ``main(argv)`` with its output in files, and exits
-with its code. Elsewhere (no ``fork``, or macOS, where forking after such imports is
-not safe) each run is a fresh interpreter, as before.
+fresh ``headwater`` process does: it takes the given environment (``TZ`` and
+``TMPDIR`` read again), working directory and ``PYTHONPATH`` (its entries on
+``sys.path`` as at start-up), makes its standard streams as an interpreter does
+(stderr line-buffered, ``PYTHONUNBUFFERED`` honoured), loads the plugins, runs
+``main(argv)`` with its output in files and exits through the interpreter's own exit.
+What an interpreter reads only as it starts (``PYTHONHASHSEED``, ``PYTHONWARNINGS``,
+``PYTHONIOENCODING``, the locale, ...: :data:`_START_UP`) is that of a warm interpreter
+started with the run's values; children of one warm interpreter share its hash seed.
+A child is reaped only after its exit code is answered, so its pid cannot be reused
+while it may still be signalled. Elsewhere (no ``fork``, or macOS, where forking after
+such imports is not safe) each run is a fresh interpreter.
 
 By default a CLI run here uses the conformance suite's short retry waits
 (:class:`NoWaiting`: the declared status codes and counts, no backoff);
@@ -28,7 +34,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import importlib
+import io
 import json
 import os
 import select
@@ -98,66 +106,162 @@ def use_quick_retries() -> None:
     plugins.use(plugins.make_plugin_manager(plugins=[("conformance.no_waiting", NoWaiting())]))
 
 
+#: What an interpreter reads from the environment as it starts. A run whose values of
+#: these differ from a warm interpreter's is forked from one started with its values.
+_START_UP = (
+    "PYTHONHASHSEED",
+    "PYTHONWARNINGS",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+    "PYTHONDEVMODE",
+    "PYTHONOPTIMIZE",
+    "PYTHONSAFEPATH",
+    "PYTHONNOUSERSITE",
+    "PYTHONUSERBASE",
+    "PYTHONHOME",
+    "PYTHONPLATLIBDIR",
+    "PYTHONFAULTHANDLER",
+    "PYTHONTRACEMALLOC",
+    "PYTHONMALLOC",
+    "PYTHONPYCACHEPREFIX",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONINTMAXSTRDIGITS",
+    "PYTHONWARNDEFAULTENCODING",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LANG",
+)
+
+
 def _serve() -> None:
     """The warm interpreter: import, then for each request line on stdin fork a child
-    that runs the CLI, and answer with the child's pid, then with its exit code."""
+    that runs the CLI, and answer with the child's pid, then with its exit code.
+
+    The child stays a zombie until the next request (or the end), so its pid is not
+    reused while the caller may still signal it."""
     for name in _WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:
             continue
-    requests = os.fdopen(os.dup(0), "r")
-    answers = os.fdopen(os.dup(1), "w")
+    started_with = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    answers = os.fdopen(os.dup(1), "wb", buffering=0)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    print("ready", file=answers, flush=True)
-    for line in requests:
-        request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            requests.close()
-            answers.close()
-            _child(request)  # never returns
-        print(json.dumps({"pid": pid}), file=answers, flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), file=answers, flush=True)
-
-
-def _child(request: Mapping[str, Any]) -> None:
-    """In the forked child: become a fresh ``headwater`` process and run the CLI."""
-    code = 1
+    os.close(null)
+    helper = os.getpid()
+    zombie: int | None = None
     try:
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        extra = [
-            os.path.abspath(p) for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p
-        ]
-        sys.path[1:1] = [p for p in extra if p not in sys.path]
-        importlib.invalidate_caches()
-        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own streams
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        sys.argv = ["headwater", *request["argv"]]
-        if request["quick_retries"]:
-            use_quick_retries()
-        # the CLI as a program, as FRESH_SCRIPT runs it (testing does not import cli)
-        code = importlib.import_module("headwater.cli").main(request["argv"])
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        try:
+        answers.write(b"ready\n")
+        for line in requests:
+            if zombie is not None:
+                os.waitpid(zombie, 0)
+                zombie = None
+            request = json.loads(line)
             sys.stdout.flush()
             sys.stderr.flush()
-        finally:
-            os._exit(code or 0)
+            pid = os.fork()
+            if pid == 0:
+                requests.close()
+                answers.close()
+                _child(request, started_with)  # never returns
+            answers.write(json.dumps({"pid": pid}).encode() + b"\n")
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            zombie = pid
+            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            answers.write(json.dumps({"code": code}).encode() + b"\n")
+    except KeyboardInterrupt:
+        if os.getpid() != helper:
+            raise  # the child's, which ends it as it ends a fresh process
+    finally:
+        if os.getpid() == helper and zombie is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(zombie, 0)
+
+
+def _child(request: Mapping[str, Any], started_with: Sequence[str]) -> None:
+    """In the forked child: become a fresh ``headwater`` process, run the CLI and exit
+    as ``python -m headwater`` does (atexit handlers, threads joined, streams flushed,
+    the exit code or SIGINT)."""
+    code: int | None = 1
+    try:
+        unbuffered = bool(request["env"].get("PYTHONUNBUFFERED"))
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(target, fd)
+            os.close(target)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own streams
+        # as a fresh interpreter's: stdout buffered in blocks, stderr by line
+        sys.stdout = _stream(1, sys.__stdout__, line=False, unbuffered=unbuffered)
+        sys.stderr = _stream(2, sys.__stderr__, line=True, unbuffered=unbuffered)
+        code = _exit_code(lambda: _run(request, started_with))
+        # The interpreter's exit, in Python: non-daemon threads joined, atexit handlers
+        # run, streams flushed. Not its C++ static destructors: objects the warm
+        # interpreter's imports made (DuckDB's, pyarrow's) would join threads only it has.
+        with contextlib.suppress(Exception):
+            threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        if code is None:  # an uncaught KeyboardInterrupt ends a program by SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        os._exit(1 if code is None else code)
+
+
+def _run(request: Mapping[str, Any], started_with: Sequence[str]) -> Any:
+    """Take the run's environment, folder and ``sys.path``; run the CLI's ``main``."""
+    env = request["env"]
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # TZ
+    tempfile.tempdir = None  # TMPDIR
+    os.chdir(request["cwd"])
+    wanted = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    dropped = {os.path.abspath(p) for p in started_with} - set(wanted)
+    sys.path[:] = [p for p in sys.path if p == "" or os.path.abspath(p) not in dropped]
+    sys.path[1:1] = [p for p in wanted if p not in sys.path]
+    importlib.invalidate_caches()
+    sys.argv = ["headwater", *request["argv"]]
+    if request["quick_retries"]:
+        use_quick_retries()
+    # the CLI as a program, as FRESH_SCRIPT runs it (testing does not import cli)
+    return importlib.import_module("headwater.cli").main(request["argv"])
+
+
+def _exit_code(run: Any) -> int | None:
+    """``run()``'s exit code as the interpreter would make it (``None``: SIGINT)."""
+    try:
+        result = run()
+    except SystemExit as exit:
+        result = exit.code
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return None
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    if result is None or isinstance(result, int):
+        return result or 0
+    print(result, file=sys.stderr)
+    return 1
+
+
+def _stream(fd: int, like: Any, *, line: bool, unbuffered: bool) -> Any:
+    """A text stream on ``fd`` with the encoding and error handler of ``like`` (the
+    warm interpreter's own, made at its start as a fresh one's are)."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(
+        raw if unbuffered else io.BufferedWriter(raw),
+        encoding=getattr(like, "encoding", None),
+        errors=getattr(like, "errors", None),
+        line_buffering=line,
+        write_through=unbuffered,
+    )
 
 
 def forking() -> bool:
@@ -176,22 +280,33 @@ class CliResult:
 
 
 class _Warm:
-    """One warm interpreter; runs one CLI child at a time."""
+    """One warm interpreter, started with the given start-up variables (:data:`_START_UP`);
+    runs one CLI child at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_up: tuple[tuple[str, str], ...]) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in _START_UP}
+        env.update(start_up)
+        # In this process's group, so that a Ctrl-C reaches the children as it reaches
+        # a fresh process's (and ends this interpreter, quietly).
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from headwater.testing.cli_process import _serve; _serve()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
-            start_new_session=True,
+            env=env,
         )
         assert self.process.stdout is not None
         self.answers = self.process.stdout.fileno()
         # Bytes read from the pipe and not yet answered: one read may hold two answers
         # (a child that ends at once), which select() would no longer see as waiting.
         self.unread = b""
-        if self._answer(timeout=300) != "ready":
+        try:
+            ready = self._answer(timeout=300)
+        except BaseException:
+            self.close()
+            raise
+        if ready != "ready":
+            self.close()
             raise RuntimeError("the warm interpreter for CLI runs did not start")
 
     def alive(self) -> bool:
@@ -222,38 +337,50 @@ class _Warm:
         return line.decode().strip()
 
     def close(self) -> None:
-        if self.alive():
-            assert self.process.stdin is not None
+        """End the interpreter (it reaps its last child) and close its pipes."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(OSError):
             self.process.stdin.close()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
-_idle: list[_Warm] = []
+#: Idle warm interpreters by their start-up variables.
+_idle: dict[tuple[tuple[str, str], ...], list[_Warm]] = {}
 _lock = threading.Lock()
 
 
-def _take() -> _Warm:
+def _start_up(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, env[k]) for k in _START_UP if k in env)
+
+
+def _take(start_up: tuple[tuple[str, str], ...]) -> _Warm:
     with _lock:
-        while _idle:
-            warm = _idle.pop()
+        idle = _idle.get(start_up, [])
+        while idle:
+            warm = idle.pop()
             if warm.alive():
                 return warm
-    return _Warm()
+            warm.close()
+    return _Warm(start_up)
 
 
-def _give_back(warm: _Warm) -> None:
+def _give_back(warm: _Warm, start_up: tuple[tuple[str, str], ...]) -> None:
     with _lock:
-        _idle.append(warm)
+        _idle.setdefault(start_up, []).append(warm)
 
 
 @atexit.register
 def _close_all() -> None:
     with _lock:
-        while _idle:
-            _idle.pop().close()
+        warms = [warm for idle in _idle.values() for warm in idle]
+        _idle.clear()
+    for warm in warms:
+        warm.close()
 
 
 class CliProcess:
@@ -264,22 +391,30 @@ class CliProcess:
     ) -> None:
         self.args = list(argv)
         self.returncode: int | None = None
+        cwd = os.path.abspath(cwd)
+        if not os.path.isdir(cwd):
+            raise FileNotFoundError(errno.ENOENT, "no such directory", cwd)
         self._folder = Path(tempfile.mkdtemp(prefix="headwater-cli-"))
         self._stdout = self._folder / "stdout"
         self._stderr = self._folder / "stderr"
         self._warm: _Warm | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         if forking():
-            self._warm = _take()
+            self._start_up = _start_up(env)
+            self._warm = _take(self._start_up)
             request = {
                 "argv": self.args,
                 "env": dict(env),
-                "cwd": str(cwd),
+                "cwd": cwd,
                 "stdout": str(self._stdout),
                 "stderr": str(self._stderr),
                 "quick_retries": quick_retries,
             }
-            self.pid = self._warm.send(request)
+            try:
+                self.pid = self._warm.send(request)
+            except BaseException:
+                self._warm.close()
+                raise
         else:
             fresh = ["-c", FRESH_SCRIPT] if quick_retries else ["-m", "headwater"]
             with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
@@ -311,7 +446,7 @@ class CliProcess:
         else:
             assert self._warm is not None
             self.returncode = self._warm.exit_code(timeout)
-            _give_back(self._warm)
+            _give_back(self._warm, self._start_up)
             self._warm = None
         return self.returncode
 
