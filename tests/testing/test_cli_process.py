@@ -200,3 +200,23 @@ def test_each_start_up_setting_gets_a_warm_interpreter_started_with_it(headwater
     for seed, (_, pid) in seeds.items():
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert f"PYTHONHASHSEED={seed}".encode() in environ
+
+
+def test_idle_warm_interpreters_are_few(headwater_env):
+    """Two runs at once need two warm interpreters; afterwards one stays for that
+    start-up, and no more than two in all (each holds about 150 MB)."""
+    if not cli_process.forking():
+        pytest.skip("forking from a warm interpreter is used on Linux only")
+    cli_process._close_all()
+    first, second = (start_cli(["--help"], dict(os.environ)) for _ in range(2))
+    warms = [first._warm, second._warm]
+    assert warms[0] is not warms[1]
+    assert first.result(timeout=60).returncode == second.result(timeout=60).returncode == 0
+    idle = [w for ws in cli_process._idle.values() for w in ws]
+    assert len(idle) == 1
+    ended = [w for w in warms if w not in idle]
+    assert ended and all(w.process.poll() is not None for w in ended)  # type: ignore[union-attr]
+    for seed in ("1", "2", "3"):
+        run_cli(["--help"], {**os.environ, "PYTHONHASHSEED": seed})
+    assert sum(len(ws) for ws in cli_process._idle.values()) == 2
+    cli_process._close_all()

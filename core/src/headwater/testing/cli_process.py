@@ -349,8 +349,10 @@ class _Warm:
         self.process.stdout.close()
 
 
-#: Idle warm interpreters by their start-up variables.
+#: Idle warm interpreters (about 150 MB each) by their start-up variables, the most
+#: recently used last: one per start-up, :data:`_MAX_IDLE` in all.
 _idle: dict[tuple[tuple[str, str], ...], list[_Warm]] = {}
+_MAX_IDLE = 2
 _lock = threading.Lock()
 
 
@@ -360,18 +362,28 @@ def _start_up(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 def _take(start_up: tuple[tuple[str, str], ...]) -> _Warm:
     with _lock:
-        idle = _idle.get(start_up, [])
-        while idle:
-            warm = idle.pop()
-            if warm.alive():
-                return warm
-            warm.close()
+        idle = _idle.pop(start_up, [])
+    for warm in idle:
+        if warm.alive():
+            return warm
+        warm.close()
     return _Warm(start_up)
 
 
 def _give_back(warm: _Warm, start_up: tuple[tuple[str, str], ...]) -> None:
+    """Keep ``warm`` for the next run, unless one like it is idle already; the
+    interpreters kept longest idle beyond :data:`_MAX_IDLE` end."""
+    surplus = []
     with _lock:
-        _idle.setdefault(start_up, []).append(warm)
+        if _idle.get(start_up):
+            surplus.append(warm)
+        else:
+            _idle.pop(start_up, None)
+            _idle[start_up] = [warm]
+        while len(_idle) > _MAX_IDLE:
+            surplus.extend(_idle.pop(next(iter(_idle))))
+    for extra in surplus:
+        extra.close()
 
 
 @atexit.register
