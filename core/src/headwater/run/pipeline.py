@@ -101,7 +101,8 @@ def run_connector(
 ) -> RunResult:
     """Build connector ``name``'s source and load it (the options: :func:`_run`), and
     warn in :attr:`RunResult.warnings` where the first pages' records disagree with the
-    declared schemas (:mod:`headwater.run.drift`)."""
+    declared schemas (:mod:`headwater.run.drift`). Ctrl-C during a step raises
+    ``KeyboardInterrupt`` (dlt's wrapping step failure is its ``__cause__``)."""
     sample = Sample()
     with watching(name, sample=sample):
         result = _run(name, settings, **options)
@@ -310,6 +311,8 @@ def _locked_run(
             )
             counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
     except Exception as exc:
+        if any(isinstance(e, KeyboardInterrupt) for e in exception_chain(exc)):
+            raise KeyboardInterrupt from exc  # Ctrl-C, which dlt wrapped in a step failure
         known = explain(exc)
         if known is not None:
             raise known from None
