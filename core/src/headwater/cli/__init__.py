@@ -135,9 +135,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except Exception as exc:
         # on failure only: `--help` and `list` load nothing of the run package
-        from headwater.run.dlt_errors import exception_chain, explain
+        from headwater.run.dlt_errors import explain, interrupted
 
-        if any(isinstance(e, KeyboardInterrupt) for e in exception_chain(exc)):
+        if interrupted(exc):
             # Ctrl-C inside a dlt step, which wraps it in PipelineStepFailed
             print("headwater: interrupted", file=sys.stderr)
             return 130

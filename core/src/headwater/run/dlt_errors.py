@@ -13,7 +13,7 @@ from typing import Any
 from headwater.errors import ConfigError, HeadwaterError, RunError
 from headwater.redact import is_secret_name, redact
 
-__all__ = ["DUCKDB_LOCK", "exception_chain", "explain"]
+__all__ = ["DUCKDB_LOCK", "exception_chain", "explain", "interrupted"]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:
@@ -35,13 +35,19 @@ DUCKDB_LOCK = re.compile(
 )
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C (a ``KeyboardInterrupt`` dlt wrapped in a step
+    failure, or one that caused it)."""
+    return any(isinstance(item, KeyboardInterrupt) for item in exception_chain(exc))
+
+
 def explain(exc: BaseException) -> HeadwaterError | None:
     """The Headwater error behind ``exc`` (dlt wraps extraction errors), or a one-line
     Headwater error for dlt failures users cause; ``None`` when unknown, and for an
     interruption (a ``KeyboardInterrupt`` dlt wrapped), which is not a failure."""
-    chain = exception_chain(exc)
-    if any(isinstance(item, KeyboardInterrupt) for item in chain):
+    if interrupted(exc):
         return None
+    chain = exception_chain(exc)
     for item in chain:
         if isinstance(item, HeadwaterError):
             return item

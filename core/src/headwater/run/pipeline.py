@@ -28,7 +28,7 @@ from headwater.run.destinations import (
     drop_empty_staging,
     register_destination_secrets,
 )
-from headwater.run.dlt_errors import exception_chain, explain
+from headwater.run.dlt_errors import exception_chain, explain, interrupted
 from headwater.run.drift import drift_lines
 from headwater.run.empty_merge import loading_straight, straight_tables
 from headwater.run.merge_memory import memory_for_merges
@@ -311,7 +311,7 @@ def _locked_run(
             )
             counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
     except Exception as exc:
-        if any(isinstance(e, KeyboardInterrupt) for e in exception_chain(exc)):
+        if interrupted(exc):
             raise KeyboardInterrupt from exc  # Ctrl-C, which dlt wrapped in a step failure
         known = explain(exc)
         if known is not None:

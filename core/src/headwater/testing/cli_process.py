@@ -151,7 +151,6 @@ def _serve() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    helper = os.getpid()
     zombie: int | None = None
     try:
         answers.write(b"ready\n")
@@ -173,10 +172,9 @@ def _serve() -> None:
             code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
             answers.write(json.dumps({"code": code}).encode() + b"\n")
     except KeyboardInterrupt:
-        if os.getpid() != helper:
-            raise  # the child's, which ends it as it ends a fresh process
+        pass  # Ctrl-C (its children have their own); a child never returns to here
     finally:
-        if os.getpid() == helper and zombie is not None:
+        if zombie is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(zombie, 0)
 
