@@ -314,6 +314,46 @@ def test_add_map_add_filter_add_yield_map_get_dicts(
     assert rows == mapped == by == 2 * len(kept)
 
 
+def rows_in(resource: Any) -> int:
+    """The records a resource iterated on its own yields (Arrow tables or dicts)."""
+    return sum(getattr(item, "num_rows", 1) for item in resource)
+
+
+@pytest.mark.parametrize("arrow", [None, False], ids=["default", "rows"])
+def test_add_limit_counts_pages_as_on_a_rest_api_resource(
+    arrow, api_simulator, duckdb_pipeline, headwater_env
+):
+    """add_limit(n) loads n pages and asks for no more, on a merge resource too (whose
+    "deduplicated" hint once took the first of the n items) and on the Arrow path
+    (which batches many pages into one table)."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 1000})
+    page = sim.page_size
+    assert 2 * page < 1000
+    users = headwater.source("directory", arrow=arrow, **sim.settings).resources["directory_users"]
+    assert rows_in(users.add_limit(2)) == 2 * page
+    assert len(sim.requests_for("directory_users")) == 2  # no page read ahead of the limit
+    pipeline = duckdb_pipeline("headwater_limit")
+    pipeline.run(headwater.source("directory", arrow=arrow, **sim.settings).add_limit(1))
+    with pipeline.sql_client() as client:
+        [(rows, distinct)] = client.execute_sql(
+            "select count(*), count(distinct id) from directory_users"
+        )
+    assert rows == distinct == page
+    # counting rows instead of items: whole pages until the count is reached
+    assert page + 1 <= rows_in(users.add_limit(page + 1, count_rows=True)) <= 1000
+
+
+def test_add_limit_on_an_incremental_resource_reads_no_page_past_it(
+    api_simulator, with_analytics, headwater_env
+):
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 1000})
+    events = headwater.source("analytics_events", **sim.settings).resources["events"]
+    assert rows_in(events.add_limit(3)) == 3 * sim.page_size
+    assert len(sim.requests_for("events")) == 3
+
+
 def test_steps_on_a_resource_run_on_its_own(api_simulator, duckdb_pipeline, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 40})
     resource = headwater.source("directory", **sim.settings).resources["directory_users"]

@@ -390,15 +390,28 @@ def flag(item) -> bool:
 def test_hints_come_first_off_then_as_measured():
     def hints(items):
         out = list(hinted(items, "id"))
-        return flag(out[0]), out[1:-1], flag(out[-1])
+        # the first hint rides on the first item (add_limit counts items)
+        return flag(out[0]), [out[0].data, *out[1:-1]], flag(out[-1])
 
     assert hints([[{"id": "a"}], [{"id": "b"}]]) == (False, [[{"id": "a"}], [{"id": "b"}]], True)
     assert hints([[{"id": "a"}], [{"id": "a"}]])[2] is False
     # closed early: only the first hint went out
     items = hinted(iter([[{"id": "a"}], [{"id": "b"}]]), "id")
-    assert flag(next(items)) is False
-    assert next(items) == [{"id": "a"}]
+    first = next(items)
+    assert flag(first) is False and first.data == [{"id": "a"}]
+    assert next(items) == [{"id": "b"}]
     items.close()
+    # no item: the hint alone; a first item marked already (quarantine): the hint before it
+    [alone, last] = hinted(iter([]), "id")
+    assert (flag(alone), alone.data, flag(last)) == (False, [], True)
+    quarantined = dlt.mark.with_hints(
+        [{"id": "x"}], dlt.mark.make_hints(table_name=quarantine_table("users")), True
+    )
+    out = list(
+        hinted(iter([quarantined, [{"id": "a"}]]), "id", ignore_table=quarantine_table("users"))
+    )
+    assert flag(out[0]) is False and out[0].data == []
+    assert out[1] is quarantined and out[2] == [{"id": "a"}] and flag(out[3]) is True
 
 
 @pytest.fixture

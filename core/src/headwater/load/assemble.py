@@ -42,7 +42,7 @@ from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
 from headwater.http.token_store import TokenStore
-from headwater.load.arrow import ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.arrow import BATCH_ROWS, ArrowBatcher, arrow_available, fast_path_columns
 from headwater.load.incremental import (
     STATE_KEY,
     ParentPositions,
@@ -606,7 +606,8 @@ def _per_record_step_types() -> tuple[type, ...]:
 
 
 class _Steps:
-    """Tells a resource's generator whether the user added per-record steps to it.
+    """Tells a resource's generator which steps the user added to it: per-record steps
+    (dict records, not Arrow tables) and ``add_limit`` (one item a page).
 
     The generator cannot see the pipe it runs in; it looks its resource up in the
     source it was built into (a resource run on its own or through the source is that
@@ -615,14 +616,27 @@ class _Steps:
     def __init__(self) -> None:
         self.source: DltSource | None = None
 
-    def per_record(self, name: str) -> bool:
+    def _steps(self, name: str) -> list[Any]:
         if self.source is None:
-            return False
+            return []
         resource = self.source.resources.get(name)
-        if resource is None:
-            return False
+        return [] if resource is None else list(resource._pipe.steps)
+
+    def per_record(self, name: str) -> bool:
         kinds = _per_record_step_types()
-        return any(isinstance(step, kinds) for step in resource._pipe.steps)
+        return any(isinstance(step, kinds) for step in self._steps(name))
+
+    def limited(self, name: str) -> bool:
+        """Whether ``add_limit`` counts this resource's items: then an item is one page,
+        as on a ``rest_api`` resource, and no page is read ahead of the limit."""
+        from dlt.extract.items_transform import LimitItem
+
+        return any(
+            isinstance(step, LimitItem)
+            and getattr(step, "max_items", -1) not in (None, -1)
+            and not getattr(step, "count_rows", False)
+            for step in self._steps(name)
+        )
 
 
 # Long for a reason: the source-wide choices, then one loop declaring each resource
@@ -827,20 +841,26 @@ class _TopLevelPages:
         merge, unique_key, steps = self.merge, self.unique_key, self.steps
 
         def read(
-            parts: _Parts, params: dict[str, Any] | None = None, given: Any = None
+            parts: _Parts,
+            params: dict[str, Any] | None = None,
+            given: Any = None,
+            read_ahead: bool = False,
         ) -> Iterator[Any]:
             endpoint, validator = parts.endpoint, parts.validator
+            # checked once per run: a step added after the source was built counts
+            per_record = steps is not None and steps.per_record(resource.name)
+            limited = steps is not None and steps.limited(resource.name)
             if given is not None:
-                pages = given
+                pages = prefetched(given) if read_ahead and not limited else given
             elif parts.parallel > 1:
                 assert isinstance(resource.pagination, OffsetPagination)
                 pages = iter_pages_parallel(
                     endpoint, resource.pagination, parts.parallel, params=params
                 )
+            elif limited:
+                pages = iter_pages(endpoint, params=params)  # no page past the limit
             else:
                 pages = prefetched(iter_pages(endpoint, params=params))
-            # checked once per run: a step added after the source was built counts
-            per_record = steps is not None and steps.per_record(resource.name)
             try:
                 items: Iterator[Any]
                 if arrow_columns is None or per_record:
@@ -849,6 +869,7 @@ class _TopLevelPages:
                     load_id = _current_load_id() if row_ids is not None else None
                     batcher = ArrowBatcher(
                         arrow_columns,
+                        1 if limited else BATCH_ROWS,  # add_limit counts pages
                         not_null=not_null,
                         validator=validator,
                         row_ids=row_ids,
@@ -936,7 +957,7 @@ def _incremental_read(
             plan.advance(plan.slices[done], filters[done].latest, filters[done].found)
 
     merged = merged_slices(slice_pages, len(plan.slices), workers, completed)
-    yield from read(parts, None, merged if workers > 1 else prefetched(merged))
+    yield from read(parts, None, merged, read_ahead=workers <= 1)
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)

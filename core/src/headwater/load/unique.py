@@ -296,13 +296,14 @@ def _count_distinct(keys: Any) -> int:
     return distinct
 
 
-def _hint(deduplicated: bool) -> Any:
+def _hint(deduplicated: bool, item: Any = None) -> Any:
+    """``item`` (default: no record) carrying the "deduplicated" hint for its table."""
     import dlt
 
     # additional_table_hints, not write_disposition={"deduplicated": ...}: dlt drops
     # a False there, and an earlier run's True would stay in the schema.
     hints = dlt.mark.make_hints(additional_table_hints={DEDUPLICATED: deduplicated})
-    return dlt.mark.with_hints([], hints)
+    return dlt.mark.with_hints([] if item is None else item, hints)
 
 
 def hinted(
@@ -313,23 +314,36 @@ def hinted(
     max_bytes: int = MAX_KEY_BYTES,
     ignore_table: str | None = None,
 ) -> Iterator[Any]:
-    """Yield ``items`` between two hint items for their table: first "not
-    deduplicated", and once ``items`` is exhausted, whether every ``column`` value was
+    """Yield ``items`` between two hints for their table: first "not deduplicated" (on
+    the first item), and once ``items`` is exhausted, whether every ``column`` value was
     distinct. A generator closed early never yields the second. With ``column`` None
     (a merge resource Headwater does not vouch for) only the first: an earlier run's
     "deduplicated" never carries over to a run that cannot tell."""
-    yield _hint(False)
-    if column is None:
-        yield from items
-        return
-    tracker = KeyTracker(column, data_type, max_bytes, ignore_table)
+    from dlt.extract.items import DataItemWithMeta
+
+    tracker = None if column is None else KeyTracker(column, data_type, max_bytes, ignore_table)
     try:
+        first = True
         for item in items:
-            tracker.add(item)
+            if tracker is not None:
+                tracker.add(item)
+            if first:
+                # On the first item, not an item of its own: add_limit counts items, and a
+                # limit of one page was spent on the hint. Alone before an item marked
+                # already (for another table).
+                first = False
+                if isinstance(item, DataItemWithMeta):
+                    yield _hint(False)
+                else:
+                    item = _hint(False, item)
             yield item
-        yield _hint(tracker.unique())
+        if first:
+            yield _hint(False)
+        if tracker is not None:
+            yield _hint(tracker.unique())
     finally:
-        tracker.close()  # a run that stops early leaves no file of keys behind
+        if tracker is not None:
+            tracker.close()  # a run that stops early leaves no file of keys behind
 
 
 def distrust_pending(pipeline: Any) -> int:
