@@ -216,7 +216,8 @@ def test_idle_warm_interpreters_are_few(headwater_env):
     assert len(idle) == 1
     ended = [w for w in warms if w not in idle]
     assert ended and all(w.process.poll() is not None for w in ended)  # type: ignore[union-attr]
-    for seed in ("1", "2", "3"):
+    # two more start-ups: three idle interpreters, one over the cap of two
+    for seed in ("1", "2"):
         run_cli(["--help"], {**os.environ, "PYTHONHASHSEED": seed})
     assert sum(len(ws) for ws in cli_process._idle.values()) == 2
     cli_process._close_all()
