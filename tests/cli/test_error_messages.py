@@ -212,6 +212,23 @@ def test_invalid_toml(capsys, headwater_env):
     )
 
 
+@pytest.mark.parametrize("name", ["secrets.toml", "config.toml"])
+def test_invalid_toml_stops_a_run_as_it_stops_check(capsys, api_simulator, headwater_env, name):
+    """dlt reads the file before Headwater's settings do: its error, told the same way."""
+    sim = api_simulator(DIRECTORY)
+    broken = headwater_env / ".dlt" / name
+    broken.parent.mkdir()
+    broken.write_text('[sources.directory]\nclient_id = "unterminated\n')
+    code, line = run(capsys, "run", "directory", env=settings_env("directory", sim))
+    assert code == 2, line
+    assert re.fullmatch(
+        rf"headwater: error: \S*\.dlt/{name} is not valid TOML \(.+ line 2.+\); "
+        "fix or remove the file",
+        line,
+    ), line
+    assert sim.requests == []
+
+
 def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()

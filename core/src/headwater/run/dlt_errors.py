@@ -7,10 +7,11 @@ finds the cause in the exception chain and says it in Headwater's words.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
-from headwater.errors import ConfigError, HeadwaterError, RunError
+from headwater.errors import ConfigError, HeadwaterError, RunError, SettingsError
 from headwater.redact import is_secret_name, redact
 
 __all__ = ["DUCKDB_LOCK", "exception_chain", "explain", "interrupted"]
@@ -55,10 +56,17 @@ def explain(exc: BaseException) -> HeadwaterError | None:
         ConfigFieldMissingException,
         InvalidNativeValue,
     )
+    from dlt.common.configuration.providers.toml import TomlProviderReadException
     from dlt.common.destination.exceptions import UnknownDestinationModule
     from dlt.common.exceptions import MissingDependencyException
 
     for item in chain:
+        if isinstance(item, TomlProviderReadException):
+            # as Headwater's own settings say it (headwater check)
+            return SettingsError(
+                f"{_toml_file(item)} is not valid TOML ({_toml_problem(item)}); "
+                "fix or remove the file"
+            )
         if isinstance(item, ConfigFieldMissingException):
             return ConfigError(
                 f"the destination's {_missing(item)}: {_where_to_set(item) or _first_line(item)}"
@@ -104,6 +112,20 @@ def explain(exc: BaseException) -> HeadwaterError | None:
             f"{type(inner).__name__}: {_first_line(inner)}"
         )
     return None
+
+
+def _toml_file(exc: Any) -> str:
+    """The file dlt's ``TomlProviderReadException`` could not read: the first of its
+    paths that is there."""
+    paths = [str(p) for p in getattr(exc, "full_paths", ())]
+    found = next((p for p in paths if os.path.isfile(p)), None)
+    return os.path.normpath(found) if found else str(getattr(exc, "file_name", "a TOML file"))
+
+
+def _toml_problem(exc: BaseException) -> str:
+    """What the TOML parser said (dlt puts it after a first line of its own)."""
+    lines = redact(str(exc)).strip().splitlines()[1:]
+    return next((line.strip() for line in lines if line.strip()), "it does not parse")
 
 
 def _missing(exc: Any) -> str:
