@@ -62,3 +62,41 @@ def test_list_shows_each_installed_connector_with_distribution_version_and_resou
     for name, (_, dist, ver, resources) in listed.items():
         assert ver == version(dist)
         assert resources.split(", ") == list(expected[name].resource_names)
+
+
+@pytest.mark.parametrize("command", ["list", "run"])
+def test_output_into_a_pipe_closed_early_is_dropped_not_an_error(
+    command, api_simulator, headwater_env
+):
+    """``headwater list | head -1``: the reader is gone before the command writes;
+    what it writes is dropped and the command ends with its own exit code (a run still
+    loads), with nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+    from headwater_directory.hooks import DIRECTORY
+    from helpers import settings_env
+
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    argv = ["run", "directory", "--progress", "off"] if command == "run" else ["list"]
+    read, write = os.pipe()
+    os.close(read)  # no reader: every write to the pipe fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "headwater", *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **settings_env("directory", sim)},
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
+    if command == "run":
+        [database] = headwater_env.glob("*.duckdb")
+        with duckdb.connect(str(database), read_only=True) as db:
+            query = "select count(*) from directory_data.directory_users"
+            assert db.sql(query).fetchone() == (30,)

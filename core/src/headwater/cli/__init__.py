@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from headwater import __version__, redact
 from headwater.cli import check as cmd_check
@@ -99,8 +100,47 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     os.environ.setdefault("RUNTIME__LOG_FORMAT", "{levelname} {name}: {message}")
 
 
+class _StdoutReaderGone:
+    """``sys.stdout`` of the program that, once its reader has gone (``headwater list |
+    head -1``), drops what is written instead of failing the command with a
+    ``BrokenPipeError``: the command ends as it would have, with its own exit code."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self._gone = True
+        # what the stream still buffers is flushed again at exit: to /dev/null now
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        finally:
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``headwater`` command; returns the exit code."""
+    if argv is None and sys.stdout is not None:
+        sys.stdout = _StdoutReaderGone(sys.stdout)  # type: ignore[assignment]
     code = _main(argv)
     if argv is None:
         # Run as the program (the console script, python -m headwater): the process
