@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -218,3 +219,69 @@ def test_replay_of_a_folder_without_recording_is_a_usage_error(headwater_env, tm
     result = cli("run", "directory", "--replay", str(tmp_path), env={})
     assert result.returncode == 2
     assert "holds no recording" in result.stderr and "headwater record" in result.stderr
+
+
+@pytest.fixture
+def recorded_directory(api_simulator, tmp_path):
+    """A recording of two pages of directory, its simulator stopped."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    cassettes = tmp_path / "rec"
+    record_connector("directory", sim.settings, to=cassettes, pages=2)
+    sim.stop()
+    return cassettes
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not YAML"])
+def test_a_damaged_cassette_is_a_usage_error_naming_it(headwater_env, recorded_directory, damage):
+    cassette = recorded_directory / "directory_users.yaml"
+    text = cassette.read_text()
+    cassette.write_text(text[: len(text) // 2] if damage == "cut short" else "[: {\n" + text)
+    result = cli("run", "directory", "--replay", str(recorded_directory), env={})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert re.fullmatch(
+        rf"headwater: error: the cassette {re.escape(str(cassette))} cannot be read "
+        r"\(\w+\); record again with headwater record",
+        line,
+    ), line
+
+
+def test_the_closest_recorded_request_is_shown_with_its_own_method(
+    headwater_env, recorded_directory
+):
+    (recorded_directory / "_auth.yaml").unlink()  # the token request is gone
+    result = cli("run", "directory", "--replay", str(recorded_directory), env={})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "replay: POST /oauth2/token is not in the recording" in line, line
+    assert "closest recorded: GET /" in line, line
+
+
+def test_a_second_replay_into_the_same_pipeline_is_told_to_start_afresh(
+    api_simulator, headwater_env, tmp_path
+):
+    """The second replay asks from the incremental position the first one left, which
+    no recording has: the fix is a fresh pipeline, not another recording."""
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 120})
+    cassettes = tmp_path / "rec"
+    recorded = cli(
+        "record",
+        "analytics_events",
+        "--to",
+        str(cassettes),
+        env=settings_env("analytics_events", sim),
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    sim.stop()
+    replay_run = ["run", "analytics_events", "--replay", str(cassettes), "--progress", "off"]
+    assert cli(*replay_run, env={}).returncode == 0
+    again = cli(*replay_run, env={})
+    assert again.returncode == 1
+    [line] = again.stderr.strip().splitlines()
+    assert "since=" in line and line.endswith(
+        "the pipeline has loaded before and asks from its incremental position: "
+        "replay with --full-refresh or another --pipeline-name"
+    ), line
+    assert cli(*replay_run, "--full-refresh", env={}).returncode == 0

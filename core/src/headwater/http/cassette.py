@@ -32,7 +32,7 @@ import requests
 import requests.adapters
 
 from headwater import redact
-from headwater.errors import ResponseError
+from headwater.errors import ConfigError, ResponseError
 
 __all__ = [
     "NotRecorded",
@@ -386,15 +386,22 @@ def write_cassette(
 
 def read_cassettes(directory: Path) -> list[tuple[str, Any, dict[str, Any]]]:
     """Every interaction of the cassettes in ``directory``: ``(cassette, request,
-    response)``, in each cassette's order."""
+    response)``, in each cassette's order. A cassette that cannot be read (cut short,
+    edited into invalid YAML) is a :class:`~headwater.errors.ConfigError` naming it."""
     from vcr.serialize import deserialize
     from vcr.serializers import yamlserializer
 
     out: list[tuple[str, Any, dict[str, Any]]] = []
     for path in sorted(directory.glob("*.yaml")):
-        loaded = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
-        for req, answer in zip(loaded[0], loaded[1], strict=True):
-            out.append((path.stem, req, answer))
+        try:
+            loaded = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
+            pairs = list(zip(loaded[0], loaded[1], strict=True))
+        except Exception as exc:  # YAML, vcrpy's own checks, bytes that are not text
+            raise ConfigError(
+                f"the cassette {path} cannot be read ({type(exc).__name__}); "
+                "record again with headwater record"
+            ) from None
+        out.extend((path.stem, req, answer) for req, answer in pairs)
     return out
 
 
@@ -455,9 +462,15 @@ class Player:
     """
 
     def __init__(
-        self, interactions: Sequence[tuple[str, Any, dict[str, Any]]], directory: str
+        self,
+        interactions: Sequence[tuple[str, Any, dict[str, Any]]],
+        directory: str,
+        positions: Iterable[str] = (),
     ) -> None:
         self.directory = directory
+        #: query parameters that carry an incremental position: a request the recording
+        #: lacks only in those comes from the pipeline's state, not a short recording
+        self.positions = frozenset(positions)
         self._lock = threading.Lock()
         self._served: dict[tuple, int] = {}
         self._recorded: dict[tuple, list[dict[str, Any]]] = {}
@@ -483,14 +496,19 @@ class Player:
         method = key[0]
         asked = _show(request.url or "")
         closest = self._closest(key)
+        fix = "record again with `headwater record` (more --pages if the API has more pages)"
         if closest is None:
             hint = "the recording has no request at all"
         else:
             other, uri = closest
-            hint = f"closest recorded: {method} {_show(uri)}{_difference(key, other)}"
+            hint = f"closest recorded: {other[0]} {_show(uri)}{_difference(key, other)}"
+            if key[:3] == other[:3] and _differing(key, other) & self.positions:
+                fix = (
+                    "the pipeline has loaded before and asks from its incremental position: "
+                    "replay with --full-refresh or another --pipeline-name"
+                )
         return redact.redact(
-            f"replay: {method} {asked} is not in the recording {self.directory} ({hint}); "
-            "record again with `headwater record` (more --pages if the API has more pages)"
+            f"replay: {method} {asked} is not in the recording {self.directory} ({hint}); " + fix
         )
 
     def _closest(self, key: tuple) -> tuple[tuple, str] | None:
@@ -506,6 +524,12 @@ class Player:
 def _show(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(("", "", parts.path, parts.query, "")) or "/"
+
+
+def _differing(asked: tuple, recorded: tuple) -> set[str]:
+    """The query parameters whose values differ between two keys (or that one lacks)."""
+    mine, theirs = dict(asked[3]), dict(recorded[3])
+    return {name for name in set(mine) | set(theirs) if mine.get(name) != theirs.get(name)}
 
 
 def _difference(asked: tuple, recorded: tuple) -> str:

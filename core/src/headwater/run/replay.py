@@ -84,7 +84,14 @@ def replay(
     yields the settings to run it with (:func:`replay_settings`). ``sample``: keep the
     first records of each resource (for drift)."""
     manifest = load_manifest(directory, name)
-    player = Player(read_cassettes(Path(directory)), str(directory))
+    positions = {
+        param
+        for resource in get_registry().get(name).resources
+        if resource.incremental is not None
+        for param in (resource.incremental.param, resource.incremental.end_param)
+        if param
+    }
+    player = Player(read_cassettes(Path(directory)), str(directory), positions)
     with (
         watching(name, pages=manifest.get("pages"), sample=sample),
         replaying(player),
