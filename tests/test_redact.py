@@ -142,3 +142,59 @@ def test_an_api_key_parameter_is_masked_in_urls_however_short(headwater_env):
     )
     ApiKeyAuth("X-Key", "cd", location="header")  # a header: no parameter to mask
     assert redact.redact("?X-Key=cd") == "?X-Key=cd"
+
+
+class _Opaque(Exception):
+    """An exception whose text does not come from its arguments."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"cannot reach {self.url}"
+
+
+def test_scrub_redacts_every_exception_of_the_chain():
+    secret = "canary-Scrub-81f0c2a9"
+    redact.register([secret])
+    try:
+        try:
+            try:
+                raise _Opaque(f"http://h.test/?api_key={secret}")
+            except _Opaque as inner:
+                raise ValueError(f"failed: ?api_key={secret}") from inner
+        except ValueError:
+            raise RuntimeError(redact.redact(f"the request failed (api_key={secret})")) from None
+    except RuntimeError as exc:
+        caught = exc
+    redact.scrub(caught)
+    chain, current = [], caught
+    while current is not None:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    assert len(chain) == 3  # the context is kept, its text redacted
+    assert all(secret not in str(e) for e in chain), [str(e) for e in chain]
+    assert "failed: ?api_key=***" in str(chain[1])
+    assert str(chain[2]) == "_Opaque: cannot reach http://h.test/?api_key=***"
+
+
+def test_an_unreachable_api_leaves_no_secret_in_dlts_trace_file(headwater_env, headwater_plugins):
+    """The API key travels in the query; urllib3's error names the URL, and dlt keeps
+    the text of the whole chain in the pipeline's trace file (pickled)."""
+    import dlt
+    import headwater
+    import headwater_hr.hooks
+    from headwater.testing.cli_process import NoWaiting
+    from helpers import files_containing
+
+    canary = "canary-Unreachable-4c1d7e"
+    headwater_plugins(headwater_hr.hooks, NoWaiting())
+    source = headwater.source("hr", api_key=canary, base_url="http://127.0.0.1:1")
+    pipeline = dlt.pipeline(
+        "unreachable", destination="duckdb", pipelines_dir=str(headwater_env / "pipelines")
+    )
+    with pytest.raises(Exception, match="failed after"):
+        pipeline.run(source)
+    assert list(headwater_env.rglob("trace.pickle"))
+    assert files_containing(headwater_env, canary) == []

@@ -29,6 +29,7 @@ __all__ = [
     "register",
     "register_parameter",
     "registered",
+    "scrub",
 ]
 
 MASK = "***"
@@ -134,6 +135,42 @@ def redact(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(MASK, text)
+
+
+def scrub(exc: BaseException) -> None:
+    """Redact the text of ``exc`` and of every exception chained to it (``__cause__``,
+    ``__context__``), in place: dlt keeps each one's text in the pipeline's trace
+    file. An exception whose text its arguments do not make (redacting them does not
+    take the secret out) is replaced in the chain by a plain one with the redacted
+    text."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for link in ("__cause__", "__context__"):
+            chained = getattr(current, link)
+            if chained is not None and not _scrubbed(chained):
+                replacement = Exception(f"{type(chained).__name__}: {redact(str(chained))}")
+                setattr(current, link, replacement)
+        if current is exc and not _scrubbed(exc):
+            exc.args = (redact(str(exc)),)
+        current = current.__cause__ or current.__context__
+
+
+def _scrubbed(exc: BaseException) -> bool:
+    """Redact ``exc``'s arguments; whether its text is then free of secrets."""
+    try:
+        text = str(exc)
+    except Exception:  # an exception that cannot say itself keeps no secret either
+        return True
+    if redact(text) == text:
+        return True
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    try:
+        text = str(exc)
+    except Exception:
+        return False
+    return redact(text) == text
 
 
 def install() -> None:

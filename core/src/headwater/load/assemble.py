@@ -896,6 +896,10 @@ class _TopLevelPages:
                 yield from items(runtime.parts(resource))
             except ResponseError as exc:
                 exc.resource = exc.resource or resource.name  # which resource failed
+                redact.scrub(exc)
+                raise
+            except Exception as exc:
+                redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
                 raise
 
         if incremental is None:
@@ -1049,6 +1053,10 @@ def _incremental_children(
             positions.trim()
         except ResponseError as exc:
             exc.resource = exc.resource or resource.name
+            redact.scrub(exc)
+            raise
+        except Exception as exc:
+            redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
             raise
 
     children.__name__ = resource.name
@@ -1237,6 +1245,10 @@ def _children_of(
             yield from validator.pages(pages) if validator is not None else pages
         except ResponseError as exc:
             exc.resource = exc.resource or resource.name
+            redact.scrub(exc)
+            raise
+        except Exception as exc:
+            redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
             raise
 
     children.__name__ = resource.name
