@@ -78,6 +78,47 @@ def test_url_without_scheme_and_empty_secret():
     assert "setting client_secret for connector directory is empty" in msg
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("MAX_RETRY_AFTER", "nan", "nan"),
+        ("READ_TIMEOUT", "inf", "inf"),
+        ("CONNECT_TIMEOUT", "1e309", "inf"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_an_invalid_setting(monkeypatch, variable, value, shown):
+    """nan passes every minimum: a Retry-After capped at nan seconds waited for days."""
+    monkeypatch.setenv(f"SOURCES__DIRECTORY__{variable}", value)
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": "efgh"})
+    assert str(err.value) == (
+        f"invalid setting {variable.lower()} for connector directory "
+        f"(env SOURCES__DIRECTORY__{variable}): {shown} is not a finite number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [("http://127.0.0.1:70000", "Port out of range 0-65535"), ("http://[::1", "Invalid IPv6 URL")],
+)
+def test_a_url_that_does_not_parse_is_an_invalid_setting(url, why):
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(DIRECTORY, {"base_url": url, "client_id": "abcd", "client_secret": "efgh"})
+    assert str(err.value) == (
+        f"invalid setting base_url for connector directory (argument): {url!r} is not a "
+        f"valid URL ({why})"
+    )
+
+
+def test_a_value_below_its_minimum_is_shown_once(monkeypatch):
+    monkeypatch.setenv("SOURCES__DIRECTORY__MAX_PAGES", "0")
+    with pytest.raises(SettingsError) as err:
+        resolve_settings(DIRECTORY, {"client_id": "abcd", "client_secret": "efgh"})
+    assert str(err.value).endswith(
+        "(env SOURCES__DIRECTORY__MAX_PAGES): 0 is less than the minimum of 1"
+    )
+
+
 def test_broken_toml_names_the_file(headwater_env):
     write_toml(headwater_env, "secrets.toml", "[sources.directory\nclient_id = 1\n")
     with pytest.raises(SettingsError, match=r"secrets.toml is not valid TOML"):

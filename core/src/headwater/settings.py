@@ -17,6 +17,7 @@ reported at once in a :class:`~headwater.errors.SettingsError` that says where t
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -609,17 +610,34 @@ def _validate_values(
     for key, value in values.items():
         prop = {k: v for k, v in props[key].items() if k not in ("aliases", "default")}
         errors = list(Draft202012Validator(prop).iter_errors(value))
+        # Never echo a secret's value back, even when it is the wrong type.
+        shown = "***" if key in secret_names else repr(value)
         if errors:
-            # Never echo a secret's value back, even when it is the wrong type.
-            shown = "***" if key in secret_names else repr(value)
             problems.append(
                 f"invalid setting {key} for connector {name} ({origins.get(key)}): "
                 f"{shown} {_describe_error(errors[0])}"
             )
+        elif isinstance(value, float) and not math.isfinite(value):
+            # nan passes every minimum (no comparison with it is true): a wait of nan
+            # seconds, or of inf, never ends
+            problems.append(
+                f"invalid setting {key} for connector {name} ({origins.get(key)}): "
+                f"{shown} is not a finite number"
+            )
     for key in ("base_url", "token_url"):
         url = values.get(key)
+        if key == "token_url" and problems and origins.get(key) == "default":
+            continue  # made from base_url, whose problem is said already
         if isinstance(url, str) and url.strip():
-            parsed = urlparse(url)
+            try:
+                parsed = urlparse(url)
+                parsed.port  # noqa: B018 (raises on a port out of range)
+            except ValueError as exc:
+                problems.append(
+                    f"invalid setting {key} for connector {name} ({origins.get(key)}): "
+                    f"{url!r} is not a valid URL ({exc})"
+                )
+                continue
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(
                     f"invalid setting {key} for connector {name} ({origins.get(key)}): "
@@ -655,4 +673,6 @@ def _describe_error(error: Any) -> str:
         hint = error.schema.get("description", "")
         example = hint[hint.find("e.g. ") :].split(" (")[0] if "e.g. " in hint else ""
         return f"is not in the expected form{f' ({example})' if example else ''}"
-    return error.message.split("\n")[0]
+    message = error.message.split("\n")[0]
+    # jsonschema's messages start with the value, which the caller has shown already
+    return message.removeprefix(repr(error.instance)).lstrip() or message
