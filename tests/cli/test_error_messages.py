@@ -229,6 +229,22 @@ def test_invalid_toml_stops_a_run_as_it_stops_check(capsys, api_simulator, headw
     assert sim.requests == []
 
 
+def test_a_dataset_name_dlt_would_rename_is_refused_with_the_name_to_give(
+    capsys, api_simulator, headwater_env
+):
+    """dlt loads --dataset-name HR-Data into hr_data: the summary, the look: command
+    and headwater query would all name a dataset that is not there."""
+    sim = api_simulator(DIRECTORY)
+    env = settings_env("directory", sim)
+    assert run(capsys, "run", "directory", "--dataset-name", "HR-Data", env=env) == (
+        2,
+        "headwater: error: --dataset-name 'HR-Data' would be loaded as hr_data (dlt's "
+        "naming changes it); give --dataset-name hr_data",
+    )
+    assert sim.requests == []
+    assert run(capsys, "run", "directory", "--dataset-name", "hr_data", env=env)[0] == 0
+
+
 def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()

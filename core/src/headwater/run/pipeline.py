@@ -162,6 +162,7 @@ def _run(
     if start is not None and resources:
         # a child's parent is read to find the children, not loaded again
         source = source.with_resources(*resources)
+    dataset_name = _dataset_as_named(source, dataset_name, given=dataset_name != default_dataset)
     connector = get_registry().get(name)
     check_destination(destination)
     if destination == "duckdb" and dataset_name == pipeline_name:
@@ -194,6 +195,23 @@ def _run(
             file_format=file_format,
             bounds=bounds,
         )
+
+
+def _dataset_as_named(source: Any, dataset_name: str, *, given: bool) -> str:
+    """The dataset name as dlt will name the dataset: dlt renames one its naming
+    convention changes (``HR-Data`` is loaded into ``hr_data``), and the summary, the
+    ``look:`` command and ``headwater query`` would name a dataset that is not there.
+    A name the user gave is refused with the one to give instead; a default one
+    (a connector named ``x__y``) is taken as dlt will name it."""
+    normalized = source.schema.naming.normalize_table_identifier(dataset_name)
+    if normalized == dataset_name:
+        return dataset_name
+    if given:
+        raise ConfigError(
+            f"--dataset-name {dataset_name!r} would be loaded as {normalized} (dlt's naming "
+            f"changes it); give --dataset-name {normalized}"
+        )
+    return str(normalized)
 
 
 #: dlt's module that gives ``URL`` and ``make_url``: SQLAlchemy's when it is installed,
