@@ -143,6 +143,21 @@ def test_same_origin_redirect_is_followed_with_the_credentials(
     assert moved[0].carries(TOKEN if kind == "oauth2" else SECRET)
 
 
+def test_a_redirect_loop_is_named_as_one_and_not_sent_again(
+    headwater_plugins, duckdb_pipeline, servers
+):
+    api, _ = servers
+    api.serve("/items", Redirect("/items", status=302, keep_query=True))
+    known = error_of(headwater_plugins, duckdb_pipeline, connector(), base_url=api.base_url)
+    assert str(known).startswith("resource testapi.items: GET ")
+    assert str(known).endswith(
+        "was redirected in a loop (too many redirects); set base_url to the address the "
+        "API really answers at"
+    )
+    # one attempt of requests' 30 redirects, not one per retry
+    assert len([r for r in api.requests if r.path == "/items"]) == 31
+
+
 def test_https_to_http_downgrade_is_refused():
     with pytest.raises(RedirectRefused, match="downgrade from https to http"):
         check_redirect("https://api.test/items?page=2", "http://api.test/items?page=2", 301)

@@ -184,6 +184,12 @@ def _fetch(
             # The session's refusals (see headwater.http.session) name the URL, the limit or
             # both origins, and the fix; this adds which resource.
             raise type(exc)(f"resource {label}: {exc}") from None
+        except requests.TooManyRedirects:
+            raise ResponseError(
+                f"resource {label}: {endpoint.method} {redact(prepared.url or '')} was "
+                "redirected in a loop (too many redirects); set base_url to the address the "
+                "API really answers at"
+            ) from None
         except requests.RequestException as exc:
             raise ResponseError(
                 f"resource {label}: {endpoint.method} {redact(prepared.url or '')} failed after "
@@ -290,7 +296,13 @@ def iter_pages(
             return
         response, data = fetched
         guard.page(response, data)
-        paginator.update_state(response, data)
+        try:
+            paginator.update_state(response, data)
+        except ResponseError as exc:
+            if str(exc).startswith("resource "):
+                raise
+            # a paginator's refusal (a next page on another origin): which resource
+            raise type(exc)(f"resource {label}: {exc}") from None
         paginator.update_request(request)
         yield data
         if not paginator.has_next_page:

@@ -302,7 +302,8 @@ def _same_origin(response: Response, link: str, what: str) -> str:
         # requests drops credentials on a redirect to another host; so do we.
         raise ResponseError(
             f"the {what} points to {there or 'an address that cannot be parsed'}, not the "
-            f"API's {here}; refusing to send the credentials there"
+            f"API's {here}; refusing to send the credentials there — set base_url to the "
+            "address the API's own links use"
         )
     return url
 
