@@ -125,3 +125,20 @@ def test_a_duckdb_run_does_not_import_sqlalchemy_and_leaves_dlt_to_it_after(head
     assert out.returncode == 0, out.stderr[-2000:]
     assert "imported sqlalchemy: False" in out.stdout
     assert "make_url from: sqlalchemy" in out.stdout
+
+
+def test_a_working_state_folder_that_cannot_be_made_is_one_line(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 5})
+    use_settings(monkeypatch, "analytics_events", sim)
+    (headwater_env / ".headwater").write_text("a file where the folder belongs")
+    assert main(["run", "analytics_events", "--progress", "off"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    state = headwater_env / ".headwater"
+    assert line == (
+        f"headwater: error: headwater keeps its working state in {state / 'pipelines'}, "
+        f"which cannot be made (Not a directory); run in a folder you can write to, or "
+        f"move what is at {state} away"
+    )
+    assert sim.requests == []

@@ -101,12 +101,21 @@ def folder_pipelines_dir(folder: str | None = None) -> str:
     destination still comes back from it on a first run (:func:`_run_isolated`)."""
     base = os.path.abspath(os.path.join(folder or os.getcwd(), STATE_FOLDER))
     path = os.path.join(base, "pipelines")
-    os.makedirs(path, exist_ok=True)
-    ignore = os.path.join(base, ".gitignore")
-    if not os.path.exists(ignore):
-        # working state, not something to commit with the project around it
-        with open(ignore, "w", encoding="utf-8") as f:
-            f.write("# headwater run's working state (dlt pipelines): not for version control\n*\n")
+    try:
+        os.makedirs(path, exist_ok=True)
+        ignore = os.path.join(base, ".gitignore")
+        if not os.path.exists(ignore):
+            # working state, not something to commit with the project around it
+            with open(ignore, "w", encoding="utf-8") as f:
+                f.write(
+                    "# headwater run's working state (dlt pipelines): not for version control\n*\n"
+                )
+    except OSError as exc:
+        raise ConfigError(
+            f"headwater keeps its working state in {path}, which cannot be made "
+            f"({exc.strerror or type(exc).__name__}); run in a folder you can write to, "
+            f"or move what is at {base} away"
+        ) from None
     return path
 
 
