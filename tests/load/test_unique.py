@@ -43,6 +43,13 @@ class RepeatsOneRecord:
         return Overlapping(limit=100) if connector.name == "directory" else None
 
 
+REPEATED = (
+    "headwater: warning: directory_users: 251 records have only 250 distinct values of id, "
+    "its primary key; the merge keeps one row per key, so the table has 1 fewer rows than "
+    "were extracted"
+)
+
+
 def run_directory(work) -> tuple[int, int, object]:
     """`headwater run directory`: (rows, distinct ids, the table's dedup hint)."""
     assert main(["run", "directory", "--progress", "off"]) == 0
@@ -81,6 +88,8 @@ def test_keys_served_once_skip_dedup_and_repeats_do_not(
         ["99"],
         ["199"],
     ]
+    # the summary counts what was extracted: the warning says the table has fewer
+    assert REPEATED in capsys.readouterr().err.splitlines()
 
     # Unique again: the hint comes back.
     headwater_plugins(headwater_directory.hooks)
@@ -97,6 +106,7 @@ def test_a_run_whose_keys_outgrow_memory_is_still_vouched_for(
     monkeypatch.setattr("headwater.load.unique.MEMORY_KEY_BYTES", 100)
     sim = vouched
     assert run_directory(headwater_env) == (250, 250, False)  # the 100th came twice
+    assert REPEATED in capsys.readouterr().err.splitlines()  # counted on disk alike
     headwater_plugins(headwater_directory.hooks)
     sim.grow("directory_users", 3)
     assert run_directory(headwater_env) == (253, 253, True)

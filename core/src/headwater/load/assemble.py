@@ -880,7 +880,11 @@ class _TopLevelPages:
                     # a step may rewrite or duplicate keys: only dlt can vouch for them then
                     key, data_type = (None if per_record else unique_key) or (None, "text")
                     items = hinted(
-                        items, key, data_type, ignore_table=quarantine_table(resource.name)
+                        items,
+                        key,
+                        data_type,
+                        ignore_table=quarantine_table(resource.name),
+                        table=resource.name,
                     )
                 yield from items
                 if validator is not None:

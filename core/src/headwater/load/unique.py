@@ -34,6 +34,8 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from headwater.load.packages import Pending, pending
@@ -43,6 +45,7 @@ __all__ = [
     "MAX_KEY_BYTES",
     "MEMORY_KEY_BYTES",
     "KeyTracker",
+    "collect_repeated_keys",
     "deduplicates",
     "distrust_pending",
     "hinted",
@@ -89,6 +92,8 @@ class KeyTracker:
         self.memory_bytes = MEMORY_KEY_BYTES if memory_bytes is None else memory_bytes
         self.ignore_table = ignore_table
         self.rows = 0
+        #: the distinct keys :meth:`unique` counted (``None``: not counted)
+        self.distinct: int | None = None
         self.bytes = 0
         self._chunks: list[Any] = []
         #: the folder of the keys' Parquet file, once they outgrew memory
@@ -202,6 +207,7 @@ class KeyTracker:
             finally:
                 self.close()
         if not self._chunks:
+            self.distinct = self.rows
             return True
         import pyarrow as pa
 
@@ -213,11 +219,11 @@ class KeyTracker:
                 [c if c.type == target else c.cast(target) for c in self._chunks], target
             )
             self._chunks = []
-            distinct = _count_distinct(keys)
+            self.distinct = _count_distinct(keys)
         except (pa.ArrowException, OverflowError) as exc:
             self._spoil(f"keys Arrow cannot compare ({type(exc).__name__})")
             return False
-        return distinct == self.rows
+        return self.distinct == self.rows
 
     def _unique_on_disk(self) -> bool:
         import duckdb
@@ -236,11 +242,12 @@ class KeyTracker:
         }
         with duckdb.connect(config=config) as con:
             # GROUP BY spills to disk; missing keys are one group, as for dlt's merge
-            ((rows, repeated),) = con.execute(
-                "SELECT (SELECT count(*) FROM read_parquet($p)), count(*) FROM "
-                "(SELECT k FROM read_parquet($p) GROUP BY k HAVING count(*) > 1)",
+            ((rows, groups, repeated),) = con.execute(
+                "SELECT sum(n), count(*), count(*) FILTER (WHERE n > 1) FROM "
+                "(SELECT count(*) AS n FROM read_parquet($p) GROUP BY k)",
                 {"p": path},
             ).fetchall()
+        self.distinct = int(groups)
         return rows == self.rows and repeated == 0
 
     def _spoil(self, reason: str) -> None:
@@ -296,6 +303,23 @@ def _count_distinct(keys: Any) -> int:
     return distinct
 
 
+_REPEATS: ContextVar[list[str] | None] = ContextVar("headwater_repeated_keys", default=None)
+
+
+@contextmanager
+def collect_repeated_keys() -> Iterator[list[str]]:
+    """Meanwhile, each merge resource whose records repeat a primary key (counted by
+    :func:`hinted`) adds a warning line to the yielded list: dlt's merge keeps one row
+    per key, so the table holds fewer rows than were extracted. A context variable,
+    as :func:`~headwater.load.validation.collect_outcomes`."""
+    found: list[str] = []
+    token = _REPEATS.set(found)
+    try:
+        yield found
+    finally:
+        _REPEATS.reset(token)
+
+
 def _hint(deduplicated: bool, item: Any = None) -> Any:
     """``item`` (default: no record) carrying the "deduplicated" hint for its table."""
     import dlt
@@ -313,12 +337,14 @@ def hinted(
     *,
     max_bytes: int = MAX_KEY_BYTES,
     ignore_table: str | None = None,
+    table: str | None = None,
 ) -> Iterator[Any]:
     """Yield ``items`` between two hints for their table: first "not deduplicated" (on
     the first item), and once ``items`` is exhausted, whether every ``column`` value was
     distinct. A generator closed early never yields the second. With ``column`` None
     (a merge resource Headwater does not vouch for) only the first: an earlier run's
-    "deduplicated" never carries over to a run that cannot tell."""
+    "deduplicated" never carries over to a run that cannot tell. Keys that repeat are
+    reported (``table`` names it) under :func:`collect_repeated_keys`."""
     from dlt.extract.items import DataItemWithMeta
 
     tracker = None if column is None else KeyTracker(column, data_type, max_bytes, ignore_table)
@@ -340,10 +366,24 @@ def hinted(
         if first:
             yield _hint(False)
         if tracker is not None:
-            yield _hint(tracker.unique())
+            unique = tracker.unique()
+            _report_repeats(tracker, table)
+            yield _hint(unique)
     finally:
         if tracker is not None:
             tracker.close()  # a run that stops early leaves no file of keys behind
+
+
+def _report_repeats(tracker: KeyTracker, table: str | None) -> None:
+    found = _REPEATS.get()
+    distinct = tracker.distinct
+    if found is None or distinct is None or tracker.spoiled or distinct >= tracker.rows:
+        return
+    found.append(
+        f"{table or 'a table'}: {tracker.rows} records have only {distinct} distinct values "
+        f"of {tracker.column}, its primary key; the merge keeps one row per key, so the "
+        f"table has {tracker.rows - distinct} fewer rows than were extracted"
+    )
 
 
 def distrust_pending(pipeline: Any) -> int:

@@ -18,7 +18,7 @@ from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
 from headwater.load.packages import Pending, pending
-from headwater.load.unique import deduplicates, distrust_pending
+from headwater.load.unique import collect_repeated_keys, deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
@@ -467,7 +467,7 @@ def _run_isolated(
         pipeline.sync_destination()
     while True:
         # each attempt counts afresh: a failed attempt's records are discarded
-        with collect_outcomes() as outcomes:
+        with collect_outcomes() as outcomes, collect_repeated_keys() as repeated:
             try:
                 pipeline.extract(source.with_resources(*remaining), loader_file_format=file_format)
                 break
@@ -486,7 +486,7 @@ def _run_isolated(
                 remaining = [name for name in remaining if name not in dropped]
                 if not remaining:
                     raise RunError("; ".join(failures)) from None
-    warnings = []
+    warnings = list(repeated)
     for outcome in outcomes.values():
         if outcome.all_invalid:
             failures.append(outcome.failure())
