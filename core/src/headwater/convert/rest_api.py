@@ -35,10 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from headwater.convert.model import Converted, SettingRef
 from headwater.convert.templates import response_field, stop_field
 from headwater.errors import ConfigError
+from headwater.settings import env_var
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
@@ -127,6 +129,30 @@ _COLUMN_KEYS = {"name", "data_type", "nullable", "primary_key", "description"}
 _PLAIN_PATH = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: header and query parameter names whose literal values are credentials
+_SECRET_NAME = re.compile(
+    r"token|key(?!word)|secret|passw|auth(?!or(?!iz))|session|cookie|signature|credential|^sig$",
+    re.IGNORECASE,
+)
+#: OAuth2 token request fields that are not credentials
+_HARMLESS_FORM = {"scope", "audience", "resource", "grant_type"}
+#: settings every connector (or an auth kind) already has: a derived name never takes one
+_TAKEN_SETTINGS = {
+    "base_url",
+    "token",
+    "api_key",
+    "username",
+    "password",
+    "client_id",
+    "client_secret",
+    "token_url",
+    "scope",
+    "refresh_token",
+    "validation",
+    "naming",
+    "rate_limit",
+    "max_pages",
+}
 #: the setting of each auth field, per auth kind
 _AUTH_FIELDS = {
     "bearer": {"token": "token"},
@@ -245,6 +271,46 @@ class _Conversion:
             raise ConfigError(f"{where} must be a string, got {type(value).__name__}")
         self.settings[setting] = str(value)
 
+    def secret_setting(self, key: str, value: Any, where: str, kind: str) -> str:
+        """The template of a value read from a secret setting: a ``dlt.secrets[...]``
+        reference, or a credential written literally under a secret-looking header or
+        query parameter ``key`` (its value is kept for an in-memory run, never written
+        to a package)."""
+        if isinstance(value, SettingRef):
+            name = value.name
+            self.extra_settings.setdefault(
+                name, {"type": "string", **({"writeOnly": True} if value.secret else {})}
+            )
+            return "{" + name + "}"
+        name = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or kind
+        if not name[0].isalpha() or name in _TAKEN_SETTINGS:
+            name = f"{kind}_{name}"
+        self.extra_settings.setdefault(name, {"type": "string", "writeOnly": True})
+        self.settings[name] = str(value)
+        self.notes.append(
+            f"understood {where} as a credential: it is the secret setting {name} "
+            f"(set {env_var(self.name, name)}); the value in the config is not written "
+            "to the package"
+        )
+        return "{" + name + "}"
+
+    def headers(self, raw: Any, where: str, keep: set[str]) -> dict[str, str]:
+        """Header templates: literal values escaped, credentials made secret settings."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} must be a mapping of header name to value")
+        out: dict[str, str] = {}
+        for key, value in raw.items():
+            key = str(key)
+            if isinstance(value, SettingRef) or (
+                _SECRET_NAME.search(key) and value not in (None, "")
+            ):
+                out[key] = self.secret_setting(key, value, f"{where}.{key}", "header")
+            else:
+                out[key] = _escape(str(value), keep)
+        return out
+
     # ---------------------------------------------------------------- auth
 
     def auth(self, spec: Any, base_url: str) -> Any:
@@ -330,6 +396,14 @@ class _Conversion:
                 f"understood {where}.default_token_expiration as the token's lifetime when the "
                 "token endpoint gives no expires_in (Headwater renews before expiry and on a 401)"
             )
+        for form_key in form:
+            if str(form_key) not in _HARMLESS_FORM:
+                raise ConfigError(
+                    f"{where}.access_token_request_data.{form_key} may be a credential and "
+                    "Headwater never writes one into a package; remove it (the token request "
+                    "sends client_id and client_secret from settings; only scope, audience "
+                    "and resource are kept)"
+                )
         extra = {str(k): str(v) for k, v in form.items()}
         aliases: tuple[str, ...] = ()
         if isinstance(token_url, SettingRef):
@@ -677,10 +751,9 @@ class _Conversion:
             write_disposition=disposition,
             params=plain_params,
             method=method,
-            headers={
-                str(k): _escape(str(v), placeholders)
-                for k, v in (endpoint.get("headers") or {}).items()
-            },
+            headers=self.headers(
+                endpoint.get("headers"), f"{where}.endpoint.headers", placeholders
+            ),
             json=None if body is None else _escape_all(body, placeholders),
             parent=parent,
             incremental=incremental,
@@ -713,11 +786,15 @@ class _Conversion:
                 parent = self._parent(value["resource"], value["field"], key, where, include)
             elif isinstance(value, Mapping) and value.get("type") == "incremental":
                 incremental = self._incremental(value, key, f"{where}.endpoint.params.{key}")
-            elif isinstance(value, SettingRef):
-                self.extra_settings.setdefault(
-                    value.name, {"type": "string", **({"writeOnly": True} if value.secret else {})}
+            elif isinstance(value, SettingRef) or (
+                _SECRET_NAME.search(str(key))
+                and isinstance(value, (str, int))
+                and not isinstance(value, bool)
+                and value != ""
+            ):
+                plain[key] = self.secret_setting(
+                    str(key), value, f"{where}.endpoint.params.{key}", "param"
                 )
-                plain[key] = "{" + value.name + "}"
             elif isinstance(value, str):
                 plain[key] = _escape(value)
             else:
@@ -867,9 +944,15 @@ def convert_rest_api(
         raise ConfigError("client.base_url must be a URL")
     if not base_url and not isinstance(client.get("base_url"), SettingRef):
         raise ConfigError("client.base_url is missing; give the API's address")
+    if base_url and "@" in (urlsplit(base_url).netloc or ""):
+        raise ConfigError(
+            "client.base_url holds credentials (user:password@host), which Headwater never "
+            "writes into a package; remove them from the URL and move them to client.auth "
+            "(type http_basic, username and password)"
+        )
     base = (base_url or "https://api.example.com").rstrip("/")
     auth = conversion.auth(client.get("auth"), base)
-    headers = {str(k): _escape(str(v)) for k, v in (client.get("headers") or {}).items()}
+    headers = conversion.headers(client.get("headers"), "client.headers", set())
     resources_raw = config.get("resources")
     if not isinstance(resources_raw, list) or not resources_raw:
         raise ConfigError("config.resources must be a non-empty list")

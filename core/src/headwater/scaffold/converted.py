@@ -275,8 +275,9 @@ def _readme(names: Names, converted: Converted, origin: str) -> str:
     for setting in getattr(auth, "settings", ()) if auth else ():
         secret = " (secret)" if setting in getattr(auth, "secrets", ()) else ""
         lines.append(f"- `{setting}`{secret}: `{env_var(c.name, setting)}`")
-    for setting in c.settings:
-        lines.append(f"- `{setting}`: `{env_var(c.name, setting)}`")
+    for setting, prop in c.settings.items():
+        secret = " (secret)" if prop.get("writeOnly") else ""
+        lines.append(f"- `{setting}`{secret}: `{env_var(c.name, setting)}`")
     for setting, ref in converted.references.items():
         lines.append(f"- `{setting}` was read as `dlt.secrets[{ref!r}]` in the original")
     lines.append(f"- `base_url` (default `{c.base_url}`): `{env_var(c.name, 'base_url')}`")
