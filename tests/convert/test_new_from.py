@@ -291,3 +291,20 @@ def test_sample_reconciles_the_schemas_with_a_page_of_the_api(
     assert "nickname" not in schema["required"]
     readme = (tmp_path / "headwater-sampled/README.md").read_text()
     assert "from a sample of the API" in readme
+
+
+def test_a_name_with_a_double_underscore_is_refused_before_converting(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "client": {"base_url": "https://x.test"},
+                "resources": [
+                    {"name": "a", "endpoint": {"data_selector": "$", "paginator": "single_page"}}
+                ],
+            }
+        )
+    )
+    message = error_of(capsys, "x__y", "--from-rest-api", config, "--directory", tmp_path)
+    assert message.startswith("connector name 'x__y' is not valid: it must not contain __")
+    assert not (tmp_path / "headwater-x__y").exists()

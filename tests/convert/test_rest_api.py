@@ -421,3 +421,8 @@ def test_incremental_end_param_and_lag_map_to_the_declaration():
     assert converted.connector.resource("events").incremental == IncrementalSpec(
         cursor_field="ts", param="from", end_param="to", lookback="3600s"
     )
+
+
+def test_a_name_with_a_double_underscore_is_refused():
+    with pytest.raises(ConfigError, match=r"^connector name 'x__y' must be .* single _"):
+        convert_rest_api(config(), "x__y")

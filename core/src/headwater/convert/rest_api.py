@@ -926,10 +926,10 @@ def convert_rest_api(
     """
     if not isinstance(config, Mapping):
         raise ConfigError(f"a rest_api config is a mapping, got {type(config).__name__}")
-    if not isinstance(name, str) or _NAME.match(name) is None:
+    if not isinstance(name, str) or _NAME.match(name) is None or "__" in name:
         raise ConfigError(
-            f"connector name {name!r} must be lower case letters, digits and _, "
-            "starting with a letter"
+            f"connector name {name!r} must be lower case letters, digits and single _, "
+            "starting with a letter (__ separates the parts of SOURCES__<NAME>__<KEY>)"
         )
     _check_keys(config, _CONFIG_KEYS, "config")
     conversion = _Conversion(name)
