@@ -426,3 +426,58 @@ def test_incremental_end_param_and_lag_map_to_the_declaration():
 def test_a_name_with_a_double_underscore_is_refused():
     with pytest.raises(ConfigError, match=r"^connector name 'x__y' must be .* single _"):
         convert_rest_api(config(), "x__y")
+
+
+@pytest.mark.parametrize(
+    ("initial", "expected"),
+    [
+        ("2024-01-01T00:00:00Z", {"type": "string", "format": "date-time"}),
+        ("2024-01-01", {"type": "string", "format": "date"}),
+        (1700000000, {"type": "integer"}),
+        (None, {"type": "string"}),
+    ],
+)
+def test_an_incremental_cursor_is_declared_in_the_schema(initial, expected):
+    converted = declared(
+        {
+            "client": {"base_url": "https://api.test"},
+            "resources": [
+                {
+                    "name": "parents",
+                    "endpoint": {"path": "/p", "data_selector": "$", "paginator": "single_page"},
+                },
+                {
+                    "name": "events",
+                    "endpoint": {
+                        "path": "/events",
+                        "data_selector": "data",
+                        "paginator": "single_page",
+                        "incremental": {
+                            "start_param": "since",
+                            "cursor_path": "updated_at",
+                            "initial_value": initial,
+                        },
+                    },
+                },
+                {
+                    "name": "children",
+                    "endpoint": {
+                        "path": "/p/{resources.parents.id}/c",
+                        "data_selector": "$",
+                        "paginator": "single_page",
+                        "params": {
+                            "after": {
+                                "type": "incremental",
+                                "cursor_path": "seen",
+                                "initial_value": initial,
+                            }
+                        },
+                    },
+                },
+            ],
+        }
+    )
+    for name, cursor in (("events", "updated_at"), ("children", "seen")):
+        schema = converted.schemas[name]
+        assert schema["properties"][cursor] == expected, name
+        assert cursor in schema["required"], name

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -760,6 +761,16 @@ class _Conversion:
         )
         pk = resource.primary_key_columns
         schema = record_schema(table, merged.get("columns"), pk, where)
+        if incremental is not None and incremental.cursor_field not in schema["properties"]:
+            # the simulator serves (and filters by) declared fields only: without the
+            # cursor an incremental resource would be served no records at all
+            cursor = incremental.cursor_field
+            schema["properties"][cursor] = _cursor_schema(incremental.initial)
+            schema["required"].append(cursor)
+            self.notes.append(
+                f"{where}: the incremental cursor {cursor} is declared in the schema as "
+                f"{_described(schema['properties'][cursor])}, from its initial_value"
+            )
         return resource, schema
 
     def _params(
@@ -904,6 +915,31 @@ class _Conversion:
             )
             if rule not in self.rules:
                 self.rules.append(rule)
+
+
+def _cursor_schema(initial: Any) -> dict[str, Any]:
+    """The JSON Schema of an incremental cursor field, from its initial value: an ISO
+    date-time or date string, an integer, a number, or else a string."""
+    if isinstance(initial, bool):
+        return {"type": "string"}
+    if isinstance(initial, int):
+        return {"type": "integer"}
+    if isinstance(initial, float):
+        return {"type": "number"}
+    text = str(initial or "").strip()
+    if re.fullmatch(r"-?\d+", text):
+        return {"type": "integer"}
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return {"type": "string"}
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return {"type": "string", "format": "date"}
+    return {"type": "string", "format": "date-time"}
+
+
+def _described(prop: Mapping[str, Any]) -> str:
+    return str(prop.get("format") or prop.get("type"))
 
 
 def _escape_all(value: Any, keep: set[str]) -> Any:
