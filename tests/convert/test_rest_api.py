@@ -481,3 +481,52 @@ def test_an_incremental_cursor_is_declared_in_the_schema(initial, expected):
         schema = converted.schemas[name]
         assert schema["properties"][cursor] == expected, name
         assert cursor in schema["required"], name
+
+
+CANONICAL = """
+import dlt
+from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
+
+HEADERS = {"Accept": "application/json"}
+
+
+@dlt.source
+def github_source(access_token: str = dlt.secrets.value):
+    config: RESTAPIConfig = {
+        "client": {
+            "base_url": "https://api.github.com/repos/dlt-hub/dlt/",
+            "auth": {"type": "bearer", "token": access_token},
+        },
+        "resources": ["issues"],
+    }
+    yield from rest_api_resources(config)
+"""
+
+
+def test_the_canonical_dlt_layout_a_config_inside_a_source_function():
+    parsed = parse_python_config(CANONICAL)
+    assert parsed["resources"] == ["issues"]
+    assert parsed["client"]["auth"] == {"type": "bearer", "token": SettingRef("access_token")}
+    converted = convert_rest_api(parsed, "gh")
+    assert converted.connector.auth == BearerAuth()
+    assert dict(converted.settings) == {}  # nothing literal: the token is a setting
+    assert dict(converted.references) == {"token": "access_token"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'OTHER = {"a": 1}\nsource = rest_api_source(config={"resources": ["x"]})',
+        'OTHER = {"a": 1}\nconfig = {"resources": ["x"]}\n',
+        'OTHER = {"a": 1}\nc = {"resources": ["x"]}\nsource = rest_api_source(c, name="n")',
+    ],
+    ids=["keyword", "named-config", "call-with-a-name"],
+)
+def test_the_config_dict_is_the_one_passed_to_rest_api_or_named_config(text):
+    assert parse_python_config(text) == {"resources": ["x"]}
+
+
+def test_a_non_literal_that_is_no_parameter_is_one_line_naming_it():
+    with pytest.raises(ConfigError, match=r"line 2: 'token' is not a literal") as info:
+        parse_python_config('def f():\n    config = {"client": {"auth": {"token": token}}}')
+    assert "\n" not in str(info.value)
