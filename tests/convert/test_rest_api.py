@@ -507,6 +507,9 @@ def test_the_canonical_dlt_layout_a_config_inside_a_source_function():
     parsed = parse_python_config(CANONICAL)
     assert parsed["resources"] == ["issues"]
     assert parsed["client"]["auth"] == {"type": "bearer", "token": SettingRef("access_token")}
+    parsed["resources"] = [
+        {"name": "issues", "endpoint": {"data_selector": "$", "paginator": "header_link"}}
+    ]
     converted = convert_rest_api(parsed, "gh")
     assert converted.connector.auth == BearerAuth()
     assert dict(converted.settings) == {}  # nothing literal: the token is a setting
