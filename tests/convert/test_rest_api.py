@@ -339,6 +339,25 @@ def test_a_cursor_template_naming_a_token_is_a_cursor_path():
             },
             "data_selector is missing",
         ),
+        (
+            {
+                **config(),
+                "resource_defaults": {
+                    "write_disposition": {"disposition": "merge", "strategy": "scd2"}
+                },
+            },
+            "write_disposition.strategy 'scd2' is not supported; use delete-insert",
+        ),
+        (
+            config(params={"since": "{incremental.start_value}"}),
+            "endpoint.params.since '{incremental.start_value}': dlt's {incremental...} "
+            "placeholders are not supported; declare incremental: {start_param: since, "
+            "cursor_path:",
+        ),
+        (
+            config(path="/items/{incremental.start_value}"),
+            "declare incremental: {start_param: <the query parameter>, cursor_path:",
+        ),
     ],
 )
 def test_what_headwater_cannot_honour_is_one_error_naming_the_key(cfg, message):

@@ -163,6 +163,18 @@ _AUTH_FIELDS = {
 }
 
 
+_INCREMENTAL_PLACEHOLDER = re.compile(r"\{incremental\.[a-z_]+\}")
+
+
+def _incremental_placeholder(where: str, value: str, param: str | None) -> ConfigError:
+    start = param or "<the query parameter>"
+    return ConfigError(
+        f"{where} {value!r}: dlt's {{incremental...}} placeholders are not supported; "
+        f"declare incremental: {{start_param: {start}, cursor_path: <the record's cursor "
+        "field>, initial_value: <the first start>}} on the endpoint instead"
+    )
+
+
 def _unsupported(where: str, key: str) -> ConfigError:
     why = _UNSUPPORTED.get(key)
     if why:
@@ -734,7 +746,9 @@ class _Conversion:
             strategy = disposition.get("strategy", "delete-insert")
             if strategy != "delete-insert":
                 raise ConfigError(
-                    f"{where}.write_disposition.strategy {strategy!r} is not supported"
+                    f"{where}.write_disposition.strategy {strategy!r} is not supported; use "
+                    "delete-insert (merge on the primary key: the default), or disposition "
+                    "append or replace"
                 )
             disposition = disposition.get("disposition", "append")
         if disposition not in ("merge", "append", "replace"):
@@ -807,6 +821,8 @@ class _Conversion:
                     str(key), value, f"{where}.endpoint.params.{key}", "param"
                 )
             elif isinstance(value, str):
+                if _INCREMENTAL_PLACEHOLDER.search(value):
+                    raise _incremental_placeholder(f"{where}.endpoint.params.{key}", value, key)
                 plain[key] = _escape(value)
             else:
                 plain[key] = value
@@ -837,6 +853,8 @@ class _Conversion:
                     f"_{previous.name}_{field})"
                 )
                 return match.group(0)
+            if inner.startswith("incremental."):
+                raise _incremental_placeholder(f"{where}.endpoint.path", path, None)
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner):
                 self.extra_settings.setdefault(inner, {"type": "string"})
                 self.notes.append(
