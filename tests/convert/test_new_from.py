@@ -97,6 +97,11 @@ GENERATED = {
         ["users", "meetings"],
         "oauth2_client_credentials",
     ),
+    "github_layout": (
+        ["--from-rest-api", DATA / "rest_api" / "github_layout.py"],
+        ["issues"],
+        "bearer",
+    ),
     "uber": (
         ["--from-openapi", DATA / "openapi" / "uber.yaml"],
         ["estimates_price", "estimates_time", "history", "products"],
@@ -146,6 +151,10 @@ def test_generated_connector_installs_passes_its_tests_and_is_described(name, ve
     assert re.search(rf"auth:\s+{auth}", described), described
     for resource in resources:
         assert re.search(rf"^  {resource}$", described, re.MULTILINE), resource
+    # no credential of the config anywhere: files (also those the tests wrote), output
+    written = [p.read_bytes() for p in target.rglob("*") if p.is_file()]
+    shown = [created.stdout.encode(), described.encode()]
+    assert not any(b"CANARY" in data for data in [*written, *shown])
     # every schema file is a JSON Schema the simulator served from
     for resource in resources:
         schema = json.loads(
