@@ -552,3 +552,38 @@ def test_a_non_literal_that_is_no_parameter_is_one_line_naming_it():
     with pytest.raises(ConfigError, match=r"line 2: 'token' is not a literal") as info:
         parse_python_config('def f():\n    config = {"client": {"auth": {"token": token}}}')
     assert "\n" not in str(info.value)
+
+
+def test_a_parameter_of_the_source_function_is_a_setting_where_settings_are_read():
+    parsed = parse_python_config(
+        "import dlt\n"
+        "def src(n=dlt.config.value, *, k=dlt.secrets.value):\n"
+        '    config = {"client": {"base_url": "https://x.test", "headers": {"X-K": k}},\n'
+        '        "resources": [{"name": "a", "endpoint": {"path": "/a", "data_selector": "d",\n'
+        '        "paginator": "single_page", "params": {"page_size": n}}}]}\n'
+    )
+    converted = convert_rest_api(parsed, "t")
+    assert dict(converted.connector.headers) == {"X-K": "{k}"}
+    assert dict(converted.connector.resources[0].params) == {"page_size": "{n}"}
+    assert converted.connector.settings["k"] == {"type": "string", "writeOnly": True}
+    assert converted.connector.settings["n"] == {"type": "string"}  # dlt.config: no secret
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        (
+            {"paginator": {"type": "offset", "limit": SettingRef("n")}},
+            'resources[0].endpoint.paginator.limit is dlt.secrets["n"], read when the source '
+            "runs; Headwater declares this value: write it as a literal",
+        ),
+        (
+            {"method": "POST", "json": {"q": SettingRef("n")}},
+            'resources[0].endpoint.json.q is dlt.secrets["n"]',
+        ),
+    ],
+)
+def test_a_setting_where_headwater_declares_a_literal_is_one_line_naming_the_key(endpoint, message):
+    with pytest.raises(ConfigError) as info:
+        declared(config(**endpoint))
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)

@@ -12,6 +12,7 @@ import ast
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +110,28 @@ def _assigned(tree: ast.AST) -> dict[str, ast.Dict]:
     return out
 
 
-def _parameters(tree: ast.AST, found: ast.Dict) -> set[str]:
+def _parameters(tree: ast.AST, found: ast.Dict) -> dict[str, bool]:
     """The parameters of the functions that hold ``found`` (e.g. ``access_token`` of
-    ``def github_source(access_token=dlt.secrets.value)``)."""
-    names: set[str] = set()
+    ``def github_source(access_token=dlt.secrets.value)``), each with whether it is a
+    secret (all but those defaulting to ``dlt.config.value``)."""
+    names: dict[str, bool] = {}
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             inner is found for inner in ast.walk(node)
         ):
             arguments = node.args
-            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
-                names.add(arg.arg)
+            positional = [*arguments.posonlyargs, *arguments.args]
+            defaults: list[ast.expr | None] = [None] * (
+                len(positional) - len(arguments.defaults)
+            ) + list(arguments.defaults)
+            pairs = [
+                *zip(positional, defaults, strict=True),
+                *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True),
+            ]
+            for arg, default in pairs:
+                names[arg.arg] = not (
+                    default is not None and ast.unparse(default) == "dlt.config.value"
+                )
     return names
 
 
@@ -157,10 +169,11 @@ def parse_python_config(text: str, where: str = "<config>") -> dict[str, Any]:
             f"{where} holds no config dict: write the rest_api config as one dict literal "
             "(e.g. config = {...} or rest_api_source({...}))"
         )
-    return _literal(found, where, frozenset(_parameters(tree, found)))
+    return _literal(found, where, _parameters(tree, found))
 
 
-def _literal(node: ast.expr, where: str, parameters: frozenset[str] = frozenset()) -> Any:
+def _literal(node: ast.expr, where: str, parameters: Mapping[str, bool] | None = None) -> Any:
+    parameters = parameters or {}
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Dict):
@@ -191,7 +204,8 @@ def _literal(node: ast.expr, where: str, parameters: frozenset[str] = frozenset(
     if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[node.id]
     if isinstance(node, ast.Name) and node.id in parameters:
-        return SettingRef(node.id)  # the source function's parameter: a setting
+        # the source function's parameter: a setting, secret unless dlt.config.value
+        return SettingRef(node.id, secret=parameters[node.id])
     raise ConfigError(
         f"{where} line {node.lineno}: {ast.unparse(node)!r} is not a literal; a config file "
         'holds literals, dlt.secrets["name"] and the parameters of the function holding '

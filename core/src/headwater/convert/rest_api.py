@@ -960,6 +960,43 @@ def _described(prop: Mapping[str, Any]) -> str:
     return str(prop.get("format") or prop.get("type"))
 
 
+#: where a config may read a value from a setting (dlt.secrets[...], a parameter of
+#: the source function): the key paths, ``*`` standing for any one key or index
+_SETTING_PLACES = (
+    ("client", "base_url"),
+    ("client", "auth", "*"),
+    ("client", "auth", "access_token_request_data", "scope"),
+    ("client", "headers", "*"),
+    ("resources", "*", "endpoint", "params", "*"),
+    ("resources", "*", "endpoint", "headers", "*"),
+    ("resource_defaults", "endpoint", "params", "*"),
+    ("resource_defaults", "endpoint", "headers", "*"),
+)
+
+
+def _check_references(value: Any, path: tuple[str, ...] = ()) -> None:
+    """Refuse a value read from a setting where Headwater declares a literal (a page
+    size, a path, a JSON body): one line naming the key."""
+    if isinstance(value, SettingRef):
+        if not any(
+            len(place) == len(path)
+            and all(p in ("*", key) for p, key in zip(place, path, strict=True))
+            for place in _SETTING_PLACES
+        ):
+            where = path[0] + "".join(f"[{k}]" if k.isdigit() else f".{k}" for k in path[1:])
+            raise ConfigError(
+                f"{where} is {value}, read when the source runs; Headwater declares this "
+                "value: write it as a literal (settings are read in client.base_url, "
+                "client.auth, headers and params)"
+            )
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_references(inner, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _check_references(inner, (*path, str(index)))
+
+
 def _escape_all(value: Any, keep: set[str]) -> Any:
     if isinstance(value, str):
         return _escape(value, keep)
@@ -986,6 +1023,7 @@ def convert_rest_api(
             "starting with a letter (__ separates the parts of SOURCES__<NAME>__<KEY>)"
         )
     _check_keys(config, _CONFIG_KEYS, "config")
+    _check_references(config)
     conversion = _Conversion(name)
     client = _check_keys(config.get("client") or {}, _CLIENT_KEYS | {"session"}, "client")
     if "session" in client:
