@@ -327,7 +327,7 @@ def check_selectors(connector: Connector) -> None:
     the generated package's tests would fail."""
     for resource in connector.resources:
         selector = resource.data_selector
-        if is_jsonpath(selector) and not _keys_only(selector):  # type: ignore[arg-type]
+        if isinstance(selector, str) and is_jsonpath(selector) and not _keys_only(selector):
             raise ConfigError(
                 f"resource {resource.name!r}: data_selector {selector!r} is a JSONPath with "
                 "a wildcard, filter or recursion, which a generated connector cannot be "

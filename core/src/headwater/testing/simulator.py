@@ -442,10 +442,12 @@ class Simulator:
         when every one is at or before it: a first run would be served nothing (the
         generated date-times start at 2024-01-01; a converted config's may start later)."""
         spec = resource.incremental
-        initial = cursor_key(spec.initial) if spec is not None else None
-        if initial is None or not records:
+        if spec is None or not records:
             return
-        keys = [cursor_key(r.get(spec.cursor_field)) for r in records]  # type: ignore[union-attr]
+        initial = cursor_key(spec.initial)
+        if initial is None:
+            return
+        keys = [cursor_key(r.get(spec.cursor_field)) for r in records]
         if any(k is None or k > initial for k in keys):
             return
         self._bump_cursor(resource, records, initial)
