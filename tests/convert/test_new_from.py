@@ -20,8 +20,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from headwater import hookimpl
 from headwater.cli import main
 from headwater.convert.openapi import convert_openapi, load_document
+from headwater.spec import Connector, Resource
 from headwater.testing import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +97,11 @@ GENERATED = {
         ["users", "meetings"],
         "oauth2_client_credentials",
     ),
+    "github_layout": (
+        ["--from-rest-api", DATA / "rest_api" / "github_layout.py"],
+        ["issues"],
+        "bearer",
+    ),
     "uber": (
         ["--from-openapi", DATA / "openapi" / "uber.yaml"],
         ["estimates_price", "estimates_time", "history", "products"],
@@ -144,6 +151,10 @@ def test_generated_connector_installs_passes_its_tests_and_is_described(name, ve
     assert re.search(rf"auth:\s+{auth}", described), described
     for resource in resources:
         assert re.search(rf"^  {resource}$", described, re.MULTILINE), resource
+    # no credential of the config anywhere: files (also those the tests wrote), output
+    written = [p.read_bytes() for p in target.rglob("*") if p.is_file()]
+    shown = [created.stdout.encode(), described.encode()]
+    assert not any(b"CANARY" in data for data in [*written, *shown])
     # every schema file is a JSON Schema the simulator served from
     for resource in resources:
         schema = json.loads(
@@ -291,3 +302,61 @@ def test_sample_reconciles_the_schemas_with_a_page_of_the_api(
     assert "nickname" not in schema["required"]
     readme = (tmp_path / "headwater-sampled/README.md").read_text()
     assert "from a sample of the API" in readme
+
+
+def test_a_name_with_a_double_underscore_is_refused_before_converting(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "client": {"base_url": "https://x.test"},
+                "resources": [
+                    {"name": "a", "endpoint": {"data_selector": "$", "paginator": "single_page"}}
+                ],
+            }
+        )
+    )
+    message = error_of(capsys, "x__y", "--from-rest-api", config, "--directory", tmp_path)
+    assert message.startswith("connector name 'x__y' is not valid: it must not contain __")
+    assert not (tmp_path / "headwater-x__y").exists()
+
+
+@pytest.mark.parametrize("selector", ["$.data[*].items", "$..items", "$.data[?(@.ok)]"])
+def test_a_data_selector_the_simulator_cannot_serve_is_refused(selector, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "client": {"base_url": "https://x.test"},
+                "resources": [
+                    {
+                        "name": "a",
+                        "endpoint": {"data_selector": selector, "paginator": "single_page"},
+                    }
+                ],
+            }
+        )
+    )
+    message = error_of(capsys, "acme", "--from-rest-api", config, "--directory", tmp_path)
+    assert message.startswith(f"resource 'a': data_selector {selector!r} is a JSONPath with")
+    assert "'$.data.items', '$.results[*]'" in message
+    assert not (tmp_path / "headwater-acme").exists()
+
+
+def test_simulate_of_a_selector_it_cannot_serve_is_a_usage_error(headwater_plugins, capsys):
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def headwater_connectors():
+            resource = Resource(
+                name="a", path="/a", schema="schemas/a.json", data_selector="$.data[*].items"
+            )
+            return [Connector(name="wild", package="wild", resources=[resource])]
+
+    headwater_plugins(Plugin())
+    code = main(["simulate", "wild"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "unexpected" not in err
+    assert err.startswith("headwater: error: connector wild cannot be simulated: ")
+    assert "'$.data[*].items'" in err

@@ -339,6 +339,25 @@ def test_a_cursor_template_naming_a_token_is_a_cursor_path():
             },
             "data_selector is missing",
         ),
+        (
+            {
+                **config(),
+                "resource_defaults": {
+                    "write_disposition": {"disposition": "merge", "strategy": "scd2"}
+                },
+            },
+            "write_disposition.strategy 'scd2' is not supported; use delete-insert",
+        ),
+        (
+            config(params={"since": "{incremental.start_value}"}),
+            "endpoint.params.since '{incremental.start_value}': dlt's {incremental...} "
+            "placeholders are not supported; declare incremental: {start_param: since, "
+            "cursor_path:",
+        ),
+        (
+            config(path="/items/{incremental.start_value}"),
+            "declare incremental: {start_param: <the query parameter>, cursor_path:",
+        ),
     ],
 )
 def test_what_headwater_cannot_honour_is_one_error_naming_the_key(cfg, message):
@@ -421,3 +440,150 @@ def test_incremental_end_param_and_lag_map_to_the_declaration():
     assert converted.connector.resource("events").incremental == IncrementalSpec(
         cursor_field="ts", param="from", end_param="to", lookback="3600s"
     )
+
+
+def test_a_name_with_a_double_underscore_is_refused():
+    with pytest.raises(ConfigError, match=r"^connector name 'x__y' must be .* single _"):
+        convert_rest_api(config(), "x__y")
+
+
+@pytest.mark.parametrize(
+    ("initial", "expected"),
+    [
+        ("2024-01-01T00:00:00Z", {"type": "string", "format": "date-time"}),
+        ("2024-01-01", {"type": "string", "format": "date"}),
+        (1700000000, {"type": "integer"}),
+        (None, {"type": "string"}),
+    ],
+)
+def test_an_incremental_cursor_is_declared_in_the_schema(initial, expected):
+    converted = declared(
+        {
+            "client": {"base_url": "https://api.test"},
+            "resources": [
+                {
+                    "name": "parents",
+                    "endpoint": {"path": "/p", "data_selector": "$", "paginator": "single_page"},
+                },
+                {
+                    "name": "events",
+                    "endpoint": {
+                        "path": "/events",
+                        "data_selector": "data",
+                        "paginator": "single_page",
+                        "incremental": {
+                            "start_param": "since",
+                            "cursor_path": "updated_at",
+                            "initial_value": initial,
+                        },
+                    },
+                },
+                {
+                    "name": "children",
+                    "endpoint": {
+                        "path": "/p/{resources.parents.id}/c",
+                        "data_selector": "$",
+                        "paginator": "single_page",
+                        "params": {
+                            "after": {
+                                "type": "incremental",
+                                "cursor_path": "seen",
+                                "initial_value": initial,
+                            }
+                        },
+                    },
+                },
+            ],
+        }
+    )
+    for name, cursor in (("events", "updated_at"), ("children", "seen")):
+        schema = converted.schemas[name]
+        assert schema["properties"][cursor] == expected, name
+        assert cursor in schema["required"], name
+
+
+CANONICAL = """
+import dlt
+from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
+
+HEADERS = {"Accept": "application/json"}
+
+
+@dlt.source
+def github_source(access_token: str = dlt.secrets.value):
+    config: RESTAPIConfig = {
+        "client": {
+            "base_url": "https://api.github.com/repos/dlt-hub/dlt/",
+            "auth": {"type": "bearer", "token": access_token},
+        },
+        "resources": ["issues"],
+    }
+    yield from rest_api_resources(config)
+"""
+
+
+def test_the_canonical_dlt_layout_a_config_inside_a_source_function():
+    parsed = parse_python_config(CANONICAL)
+    assert parsed["resources"] == ["issues"]
+    assert parsed["client"]["auth"] == {"type": "bearer", "token": SettingRef("access_token")}
+    parsed["resources"] = [
+        {"name": "issues", "endpoint": {"data_selector": "$", "paginator": "header_link"}}
+    ]
+    converted = convert_rest_api(parsed, "gh")
+    assert converted.connector.auth == BearerAuth()
+    assert dict(converted.settings) == {}  # nothing literal: the token is a setting
+    assert dict(converted.references) == {"token": "access_token"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'OTHER = {"a": 1}\nsource = rest_api_source(config={"resources": ["x"]})',
+        'OTHER = {"a": 1}\nconfig = {"resources": ["x"]}\n',
+        'OTHER = {"a": 1}\nc = {"resources": ["x"]}\nsource = rest_api_source(c, name="n")',
+    ],
+    ids=["keyword", "named-config", "call-with-a-name"],
+)
+def test_the_config_dict_is_the_one_passed_to_rest_api_or_named_config(text):
+    assert parse_python_config(text) == {"resources": ["x"]}
+
+
+def test_a_non_literal_that_is_no_parameter_is_one_line_naming_it():
+    with pytest.raises(ConfigError, match=r"line 2: 'token' is not a literal") as info:
+        parse_python_config('def f():\n    config = {"client": {"auth": {"token": token}}}')
+    assert "\n" not in str(info.value)
+
+
+def test_a_parameter_of_the_source_function_is_a_setting_where_settings_are_read():
+    parsed = parse_python_config(
+        "import dlt\n"
+        "def src(n=dlt.config.value, *, k=dlt.secrets.value):\n"
+        '    config = {"client": {"base_url": "https://x.test", "headers": {"X-K": k}},\n'
+        '        "resources": [{"name": "a", "endpoint": {"path": "/a", "data_selector": "d",\n'
+        '        "paginator": "single_page", "params": {"page_size": n}}}]}\n'
+    )
+    converted = convert_rest_api(parsed, "t")
+    assert dict(converted.connector.headers) == {"X-K": "{k}"}
+    assert dict(converted.connector.resources[0].params) == {"page_size": "{n}"}
+    assert converted.connector.settings["k"] == {"type": "string", "writeOnly": True}
+    assert converted.connector.settings["n"] == {"type": "string"}  # dlt.config: no secret
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        (
+            {"paginator": {"type": "offset", "limit": SettingRef("n")}},
+            'resources[0].endpoint.paginator.limit is dlt.secrets["n"], read when the source '
+            "runs; Headwater declares this value: write it as a literal",
+        ),
+        (
+            {"method": "POST", "json": {"q": SettingRef("n")}},
+            'resources[0].endpoint.json.q is dlt.secrets["n"]',
+        ),
+    ],
+)
+def test_a_setting_where_headwater_declares_a_literal_is_one_line_naming_the_key(endpoint, message):
+    with pytest.raises(ConfigError) as info:
+        declared(config(**endpoint))
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)

@@ -13,6 +13,7 @@ import pytest
 from dlt.sources.rest_api import rest_api_source
 from headwater.convert.rest_api import convert_rest_api
 from headwater.spec import HeaderCursorPagination, LinkHeaderPagination
+from headwater.testing import rows_of
 
 pytestmark = pytest.mark.usefixtures("headwater_env")
 
@@ -264,3 +265,30 @@ def test_header_cursor_pagination(api_simulator, load_into):
     theirs, ours, _, _ = side_by_side(config, api_simulator, load_into, {"logs": 130})
     assert_same(theirs, ours)
     assert len(ours["logs"]["rows"]) == 130
+
+
+def test_an_incremental_resource_without_columns_is_served_records(api_simulator):
+    config = {
+        "client": {"base_url": PLACEHOLDER},
+        "resources": [
+            {
+                "name": "events",
+                "primary_key": "id",
+                "endpoint": {
+                    "path": "/events",
+                    "data_selector": "data",
+                    "paginator": "single_page",
+                    "incremental": {
+                        "start_param": "since",
+                        "cursor_path": "updated_at",
+                        "initial_value": "2024-01-01T00:00:00Z",
+                    },
+                },
+            }
+        ],
+    }
+    converted = convert_rest_api(config, "sbs")
+    sim = api_simulator(converted.connector, records={"events": 7}, schemas=converted.schemas)
+    rows = rows_of(headwater.from_rest_api(substitute(config, sim.base_url), name="sbs"))
+    assert len(rows) == len(sim.data["events"]) > 0
+    assert all(row["updated_at"] for row in rows)

@@ -446,6 +446,12 @@ INVALID = "use lower case letters, digits and _, starting with a letter"
             "distribution name headwater-acme_ must; e.g. `headwater new acme`",
         ),
         (
+            "x__y",
+            "connector name 'x__y' is not valid: it must not contain __, which separates the "
+            "parts of a setting's variable (SOURCES__<NAME>__<KEY>) and which dlt renames in "
+            "the dataset; e.g. `headwater new x_y`",
+        ),
+        (
             "class",
             "connector name 'class' is a Python keyword; choose another, "
             "e.g. `headwater new class_api`",
@@ -467,6 +473,7 @@ INVALID = "use lower case letters, digits and _, starting with a letter"
         "space",
         "empty",
         "trailing-underscore",
+        "double-underscore",
         "keyword",
         "prefix",
         "too-long",

@@ -627,6 +627,23 @@ def test_since_filter_grow_and_mutate(make_connector: ConnectorFactory) -> None:
             validator.validate(record)
 
 
+def test_records_start_after_an_initial_value_later_than_the_generated_ones(
+    make_connector: ConnectorFactory,
+) -> None:
+    initial = "2025-06-01T00:00:00Z"
+    connector = make_connector(
+        pagination=OffsetPagination(limit=1000),
+        incremental=IncrementalSpec(cursor_field="updated_at", param="since", initial=initial),
+    )
+    with Simulator(connector, records={"users": 20}) as sim:
+        served = requests.get(
+            f"{sim.base_url}/v1/users", params={"since": initial}, timeout=5
+        ).json()["users"]
+        assert len(served) == 20  # a first run is served every record
+        cursors = [r["updated_at"] for r in sim.data["users"]]
+        assert cursors == sorted(cursors) and cursors[0] > initial
+
+
 # ------------------------------------------------------------------------ faults
 
 

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         '  cd headwater-acme && pip install -e ".[duckdb,test]" && pytest',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", help="connector name: lower case letters, digits and _")
+    p.add_argument("name", help="connector name: lower case letters, digits and _ (not __)")
     p.add_argument(
         "--directory",
         default=".",

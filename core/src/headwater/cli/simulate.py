@@ -58,15 +58,22 @@ def handle(args: argparse.Namespace) -> int:
     counts = None
     if args.records is not None:
         counts = {r.name: args.records for r in connector.resources if r.parent is None}
-    sim = Simulator(
-        connector,
-        counts,
-        port=args.port,
-        faults=faults,
-        latency=args.latency,
-        token_ttl=args.token_ttl,
-        rate_limit=args.rate_limit,
-    )
+    try:
+        sim = Simulator(
+            connector,
+            counts,
+            port=args.port,
+            faults=faults,
+            latency=args.latency,
+            token_ttl=args.token_ttl,
+            rate_limit=args.rate_limit,
+        )
+    except ValueError as exc:
+        # the declaration asks for responses the simulator cannot shape (e.g. a
+        # data_selector with a wildcard): a problem of the connector's config
+        raise ConfigError(
+            f"connector {connector.name} cannot be simulated: {exc}; change the declaration"
+        ) from None
     with sim:
         print(f"serving {connector.name} at {sim.base_url} (Ctrl-C to stop)")
         print("these simulator-only credentials point Headwater at it:")

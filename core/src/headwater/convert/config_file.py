@@ -12,6 +12,7 @@ import ast
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,25 +77,87 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return config
 
 
+_CALLS = ("rest_api_source", "rest_api_resources")
+
+
+def _call_config(node: ast.Call) -> ast.expr | None:
+    """The config argument of a ``rest_api_source``/``rest_api_resources`` call."""
+    if getattr(node.func, "id", getattr(node.func, "attr", None)) not in _CALLS:
+        return None
+    if node.args:
+        return node.args[0]
+    for keyword_arg in node.keywords:
+        if keyword_arg.arg == "config":
+            return keyword_arg.value
+    return None
+
+
+def _assigned(tree: ast.AST) -> dict[str, ast.Dict]:
+    """Each name assigned a dict literal (``config = {...}``, ``config: T = {...}``),
+    anywhere in ``tree`` (a function body too); the first assignment wins."""
+    out: dict[str, ast.Dict] = {}
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        value = getattr(node, "value", None)
+        if isinstance(value, ast.Dict):
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    out.setdefault(target.id, value)
+    return out
+
+
+def _parameters(tree: ast.AST, found: ast.Dict) -> dict[str, bool]:
+    """The parameters of the functions that hold ``found`` (e.g. ``access_token`` of
+    ``def github_source(access_token=dlt.secrets.value)``), each with whether it is a
+    secret (all but those defaulting to ``dlt.config.value``)."""
+    names: dict[str, bool] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            inner is found for inner in ast.walk(node)
+        ):
+            arguments = node.args
+            positional = [*arguments.posonlyargs, *arguments.args]
+            defaults: list[ast.expr | None] = [None] * (
+                len(positional) - len(arguments.defaults)
+            ) + list(arguments.defaults)
+            pairs = [
+                *zip(positional, defaults, strict=True),
+                *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True),
+            ]
+            for arg, default in pairs:
+                names[arg.arg] = not (
+                    default is not None and ast.unparse(default) == "dlt.config.value"
+                )
+    return names
+
+
 def parse_python_config(text: str, where: str = "<config>") -> dict[str, Any]:
-    """The one dict literal in Python source ``text``: the argument of a
-    ``rest_api_source(...)``/``rest_api_resources(...)`` call, or else the first
-    top-level dict (e.g. ``config = {...}``)."""
+    """The config dict literal in Python source ``text``, parsed, never run: the
+    argument of a ``rest_api_source(...)``/``rest_api_resources(...)`` call (positional
+    or ``config=``, a dict or a name assigned one), else the dict assigned to
+    ``config`` (also inside a function), else the first top-level dict. A parameter of
+    the function holding it (``access_token=dlt.secrets.value``) is read as the setting
+    of that name."""
     try:
         tree = ast.parse(strip_line_comments(text), filename=where)
     except SyntaxError as exc:
         raise ConfigError(f"{where} is not valid Python at line {exc.lineno}: {exc.msg}") from None
+    assigned = _assigned(tree)
     found: ast.Dict | None = None
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and getattr(node.func, "id", getattr(node.func, "attr", None))
-            in ("rest_api_source", "rest_api_resources")
-            and node.args
-            and isinstance(node.args[0], ast.Dict)
-        ):
-            found = node.args[0]
+        argument = _call_config(node) if isinstance(node, ast.Call) else None
+        if isinstance(argument, ast.Dict):
+            found = argument
+        elif isinstance(argument, ast.Name) and argument.id in assigned:
+            found = assigned[argument.id]
+        if found is not None:
             break
+    if found is None:
+        found = assigned.get("config")
     if found is None:
         for node in tree.body:
             value = getattr(node, "value", None)
@@ -106,10 +169,11 @@ def parse_python_config(text: str, where: str = "<config>") -> dict[str, Any]:
             f"{where} holds no config dict: write the rest_api config as one dict literal "
             "(e.g. config = {...} or rest_api_source({...}))"
         )
-    return _literal(found, where)
+    return _literal(found, where, _parameters(tree, found))
 
 
-def _literal(node: ast.expr, where: str) -> Any:
+def _literal(node: ast.expr, where: str, parameters: Mapping[str, bool] | None = None) -> Any:
+    parameters = parameters or {}
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Dict):
@@ -119,12 +183,12 @@ def _literal(node: ast.expr, where: str) -> Any:
                 raise ConfigError(
                     f"{where} line {value.lineno}: ** in a config dict is not supported"
                 )
-            out[_literal(key, where)] = _literal(value, where)
+            out[_literal(key, where, parameters)] = _literal(value, where, parameters)
         return out
     if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(e, where) for e in node.elts]
+        return [_literal(e, where, parameters) for e in node.elts]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        value = _literal(node.operand, where)
+        value = _literal(node.operand, where, parameters)
         if isinstance(value, (int, float)):
             return -value
     if (
@@ -139,7 +203,11 @@ def _literal(node: ast.expr, where: str) -> Any:
         return SettingRef(node.slice.value, secret=node.value.attr == "secrets")
     if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[node.id]
+    if isinstance(node, ast.Name) and node.id in parameters:
+        # the source function's parameter: a setting, secret unless dlt.config.value
+        return SettingRef(node.id, secret=parameters[node.id])
     raise ConfigError(
         f"{where} line {node.lineno}: {ast.unparse(node)!r} is not a literal; a config file "
-        'holds literals and dlt.secrets["name"] only'
+        'holds literals, dlt.secrets["name"] and the parameters of the function holding '
+        "the config only"
     )

@@ -7,7 +7,9 @@ one), filtered by path globs and tags:
 
 * the record schema is the list's item schema, ``$ref`` s resolved with
   :mod:`referencing` (recursion cut at the first repeat), ``allOf`` merged, and OpenAPI
-  3.0 keywords made JSON Schema (``nullable``, boolean ``exclusiveMinimum``);
+  3.0 keywords made JSON Schema (``nullable``, also in an ``enum``, boolean
+  ``exclusiveMinimum``), ``oneOf`` checked as ``anyOf`` (branches that require nothing
+  distinguishing all match one record, which ``oneOf`` would quarantine);
 * the data selector is the list's property (``None`` for a bare list);
 * pagination from the query parameters and the response: ``offset``/``limit`` (with a
   total if the response has one), ``page`` (and a page size), a cursor parameter with a
@@ -256,12 +258,38 @@ def _json_schema(schema: Any) -> Any:
             out[key] = {k: _json_schema(v) for k, v in value.items()}
         else:
             out[key] = _json_schema(value)
-    if out.pop("nullable", False) is True and "type" in out:
-        types = out["type"] if isinstance(out["type"], list) else [out["type"]]
-        out["type"] = [*types, "null"] if "null" not in types else types
+    if out.pop("nullable", False) is True:
+        if "type" in out:
+            types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+            out["type"] = [*types, "null"] if "null" not in types else types
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]  # else the null the type allows is refused
+    if "oneOf" in out:
+        # Branches without distinguishing required fields all match one record, which
+        # oneOf then refuses: validated as anyOf, a record matching any branch passes.
+        branches = out.pop("oneOf")
+        if "anyOf" in out:
+            out["allOf"] = [*out.get("allOf", ()), {"anyOf": branches}]
+        else:
+            out["anyOf"] = branches
     if "properties" in out and "type" not in out:
         out["type"] = "object"
     return out
+
+
+_ONE_OF_NOTE = (
+    "oneOf in the record schemas is checked as anyOf: a record matching several "
+    "branches (none requires a field the others lack) is loaded, not quarantined"
+)
+
+
+def _has_key(node: Any, key: str) -> bool:
+    """Whether ``key`` is a keyword anywhere in schema ``node``."""
+    if isinstance(node, list):
+        return any(_has_key(n, key) for n in node)
+    if not isinstance(node, Mapping):
+        return False
+    return key in node or any(_has_key(v, key) for v in node.values())
 
 
 def record_schema_of(items: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -590,7 +618,10 @@ def convert_openapi(
         selector, item_schema = op.records()  # type: ignore[misc]
         rname = _resource_name(op.path, taken)
         taken.add(rname)
-        schema = record_schema_of(schemas.resolve(item_schema), rname)
+        resolved = schemas.resolve(item_schema)
+        schema = record_schema_of(resolved, rname)
+        if _has_key(resolved, "oneOf") and not any(_ONE_OF_NOTE in n for n in notes):
+            notes.append(_ONE_OF_NOTE)
         pagination, why = _pagination(op, selector)
         if why:
             notes.append(f"{op.label}: {pagination.kind} pagination, from {why}")

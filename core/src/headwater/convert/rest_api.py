@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from headwater.convert.model import Converted, SettingRef
 from headwater.convert.templates import response_field, stop_field
 from headwater.errors import ConfigError
+from headwater.settings import env_var
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
@@ -127,6 +130,30 @@ _COLUMN_KEYS = {"name", "data_type", "nullable", "primary_key", "description"}
 _PLAIN_PATH = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: header and query parameter names whose literal values are credentials
+_SECRET_NAME = re.compile(
+    r"token|key(?!word)|secret|passw|auth(?!or(?!iz))|session|cookie|signature|credential|^sig$",
+    re.IGNORECASE,
+)
+#: OAuth2 token request fields that are not credentials
+_HARMLESS_FORM = {"scope", "audience", "resource", "grant_type"}
+#: settings every connector (or an auth kind) already has: a derived name never takes one
+_TAKEN_SETTINGS = {
+    "base_url",
+    "token",
+    "api_key",
+    "username",
+    "password",
+    "client_id",
+    "client_secret",
+    "token_url",
+    "scope",
+    "refresh_token",
+    "validation",
+    "naming",
+    "rate_limit",
+    "max_pages",
+}
 #: the setting of each auth field, per auth kind
 _AUTH_FIELDS = {
     "bearer": {"token": "token"},
@@ -134,6 +161,18 @@ _AUTH_FIELDS = {
     "http_basic": {"username": "username", "password": "password"},
     "oauth2_client_credentials": {"client_id": "client_id", "client_secret": "client_secret"},
 }
+
+
+_INCREMENTAL_PLACEHOLDER = re.compile(r"\{incremental\.[a-z_]+\}")
+
+
+def _incremental_placeholder(where: str, value: str, param: str | None) -> ConfigError:
+    start = param or "<the query parameter>"
+    return ConfigError(
+        f"{where} {value!r}: dlt's {{incremental...}} placeholders are not supported; "
+        f"declare incremental: {{start_param: {start}, cursor_path: <the record's cursor "
+        "field>, initial_value: <the first start>}} on the endpoint instead"
+    )
 
 
 def _unsupported(where: str, key: str) -> ConfigError:
@@ -245,6 +284,46 @@ class _Conversion:
             raise ConfigError(f"{where} must be a string, got {type(value).__name__}")
         self.settings[setting] = str(value)
 
+    def secret_setting(self, key: str, value: Any, where: str, kind: str) -> str:
+        """The template of a value read from a secret setting: a ``dlt.secrets[...]``
+        reference, or a credential written literally under a secret-looking header or
+        query parameter ``key`` (its value is kept for an in-memory run, never written
+        to a package)."""
+        if isinstance(value, SettingRef):
+            name = value.name
+            self.extra_settings.setdefault(
+                name, {"type": "string", **({"writeOnly": True} if value.secret else {})}
+            )
+            return "{" + name + "}"
+        name = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or kind
+        if not name[0].isalpha() or name in _TAKEN_SETTINGS:
+            name = f"{kind}_{name}"
+        self.extra_settings.setdefault(name, {"type": "string", "writeOnly": True})
+        self.settings[name] = str(value)
+        self.notes.append(
+            f"understood {where} as a credential: it is the secret setting {name} "
+            f"(set {env_var(self.name, name)}); the value in the config is not written "
+            "to the package"
+        )
+        return "{" + name + "}"
+
+    def headers(self, raw: Any, where: str, keep: set[str]) -> dict[str, str]:
+        """Header templates: literal values escaped, credentials made secret settings."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} must be a mapping of header name to value")
+        out: dict[str, str] = {}
+        for key, value in raw.items():
+            key = str(key)
+            if isinstance(value, SettingRef) or (
+                _SECRET_NAME.search(key) and value not in (None, "")
+            ):
+                out[key] = self.secret_setting(key, value, f"{where}.{key}", "header")
+            else:
+                out[key] = _escape(str(value), keep)
+        return out
+
     # ---------------------------------------------------------------- auth
 
     def auth(self, spec: Any, base_url: str) -> Any:
@@ -330,6 +409,14 @@ class _Conversion:
                 f"understood {where}.default_token_expiration as the token's lifetime when the "
                 "token endpoint gives no expires_in (Headwater renews before expiry and on a 401)"
             )
+        for form_key in form:
+            if str(form_key) not in _HARMLESS_FORM:
+                raise ConfigError(
+                    f"{where}.access_token_request_data.{form_key} may be a credential and "
+                    "Headwater never writes one into a package; remove it (the token request "
+                    "sends client_id and client_secret from settings; only scope, audience "
+                    "and resource are kept)"
+                )
         extra = {str(k): str(v) for k, v in form.items()}
         aliases: tuple[str, ...] = ()
         if isinstance(token_url, SettingRef):
@@ -659,7 +746,9 @@ class _Conversion:
             strategy = disposition.get("strategy", "delete-insert")
             if strategy != "delete-insert":
                 raise ConfigError(
-                    f"{where}.write_disposition.strategy {strategy!r} is not supported"
+                    f"{where}.write_disposition.strategy {strategy!r} is not supported; use "
+                    "delete-insert (merge on the primary key: the default), or disposition "
+                    "append or replace"
                 )
             disposition = disposition.get("disposition", "append")
         if disposition not in ("merge", "append", "replace"):
@@ -677,16 +766,25 @@ class _Conversion:
             write_disposition=disposition,
             params=plain_params,
             method=method,
-            headers={
-                str(k): _escape(str(v), placeholders)
-                for k, v in (endpoint.get("headers") or {}).items()
-            },
+            headers=self.headers(
+                endpoint.get("headers"), f"{where}.endpoint.headers", placeholders
+            ),
             json=None if body is None else _escape_all(body, placeholders),
             parent=parent,
             incremental=incremental,
         )
         pk = resource.primary_key_columns
         schema = record_schema(table, merged.get("columns"), pk, where)
+        if incremental is not None and incremental.cursor_field not in schema["properties"]:
+            # the simulator serves (and filters by) declared fields only: without the
+            # cursor an incremental resource would be served no records at all
+            cursor = incremental.cursor_field
+            schema["properties"][cursor] = _cursor_schema(incremental.initial)
+            schema["required"].append(cursor)
+            self.notes.append(
+                f"{where}: the incremental cursor {cursor} is declared in the schema as "
+                f"{_described(schema['properties'][cursor])}, from its initial_value"
+            )
         return resource, schema
 
     def _params(
@@ -713,12 +811,18 @@ class _Conversion:
                 parent = self._parent(value["resource"], value["field"], key, where, include)
             elif isinstance(value, Mapping) and value.get("type") == "incremental":
                 incremental = self._incremental(value, key, f"{where}.endpoint.params.{key}")
-            elif isinstance(value, SettingRef):
-                self.extra_settings.setdefault(
-                    value.name, {"type": "string", **({"writeOnly": True} if value.secret else {})}
+            elif isinstance(value, SettingRef) or (
+                _SECRET_NAME.search(str(key))
+                and isinstance(value, (str, int))
+                and not isinstance(value, bool)
+                and value != ""
+            ):
+                plain[key] = self.secret_setting(
+                    str(key), value, f"{where}.endpoint.params.{key}", "param"
                 )
-                plain[key] = "{" + value.name + "}"
             elif isinstance(value, str):
+                if _INCREMENTAL_PLACEHOLDER.search(value):
+                    raise _incremental_placeholder(f"{where}.endpoint.params.{key}", value, key)
                 plain[key] = _escape(value)
             else:
                 plain[key] = value
@@ -749,6 +853,8 @@ class _Conversion:
                     f"_{previous.name}_{field})"
                 )
                 return match.group(0)
+            if inner.startswith("incremental."):
+                raise _incremental_placeholder(f"{where}.endpoint.path", path, None)
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner):
                 self.extra_settings.setdefault(inner, {"type": "string"})
                 self.notes.append(
@@ -829,6 +935,68 @@ class _Conversion:
                 self.rules.append(rule)
 
 
+def _cursor_schema(initial: Any) -> dict[str, Any]:
+    """The JSON Schema of an incremental cursor field, from its initial value: an ISO
+    date-time or date string, an integer, a number, or else a string."""
+    if isinstance(initial, bool):
+        return {"type": "string"}
+    if isinstance(initial, int):
+        return {"type": "integer"}
+    if isinstance(initial, float):
+        return {"type": "number"}
+    text = str(initial or "").strip()
+    if re.fullmatch(r"-?\d+", text):
+        return {"type": "integer"}
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return {"type": "string"}
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return {"type": "string", "format": "date"}
+    return {"type": "string", "format": "date-time"}
+
+
+def _described(prop: Mapping[str, Any]) -> str:
+    return str(prop.get("format") or prop.get("type"))
+
+
+#: where a config may read a value from a setting (dlt.secrets[...], a parameter of
+#: the source function): the key paths, ``*`` standing for any one key or index
+_SETTING_PLACES = (
+    ("client", "base_url"),
+    ("client", "auth", "*"),
+    ("client", "auth", "access_token_request_data", "scope"),
+    ("client", "headers", "*"),
+    ("resources", "*", "endpoint", "params", "*"),
+    ("resources", "*", "endpoint", "headers", "*"),
+    ("resource_defaults", "endpoint", "params", "*"),
+    ("resource_defaults", "endpoint", "headers", "*"),
+)
+
+
+def _check_references(value: Any, path: tuple[str, ...] = ()) -> None:
+    """Refuse a value read from a setting where Headwater declares a literal (a page
+    size, a path, a JSON body): one line naming the key."""
+    if isinstance(value, SettingRef):
+        if not any(
+            len(place) == len(path)
+            and all(p in ("*", key) for p, key in zip(place, path, strict=True))
+            for place in _SETTING_PLACES
+        ):
+            where = path[0] + "".join(f"[{k}]" if k.isdigit() else f".{k}" for k in path[1:])
+            raise ConfigError(
+                f"{where} is {value}, read when the source runs; Headwater declares this "
+                "value: write it as a literal (settings are read in client.base_url, "
+                "client.auth, headers and params)"
+            )
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_references(inner, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            _check_references(inner, (*path, str(index)))
+
+
 def _escape_all(value: Any, keep: set[str]) -> Any:
     if isinstance(value, str):
         return _escape(value, keep)
@@ -849,12 +1017,13 @@ def convert_rest_api(
     """
     if not isinstance(config, Mapping):
         raise ConfigError(f"a rest_api config is a mapping, got {type(config).__name__}")
-    if not isinstance(name, str) or _NAME.match(name) is None:
+    if not isinstance(name, str) or _NAME.match(name) is None or "__" in name:
         raise ConfigError(
-            f"connector name {name!r} must be lower case letters, digits and _, "
-            "starting with a letter"
+            f"connector name {name!r} must be lower case letters, digits and single _, "
+            "starting with a letter (__ separates the parts of SOURCES__<NAME>__<KEY>)"
         )
     _check_keys(config, _CONFIG_KEYS, "config")
+    _check_references(config)
     conversion = _Conversion(name)
     client = _check_keys(config.get("client") or {}, _CLIENT_KEYS | {"session"}, "client")
     if "session" in client:
@@ -867,9 +1036,15 @@ def convert_rest_api(
         raise ConfigError("client.base_url must be a URL")
     if not base_url and not isinstance(client.get("base_url"), SettingRef):
         raise ConfigError("client.base_url is missing; give the API's address")
+    if base_url and "@" in (urlsplit(base_url).netloc or ""):
+        raise ConfigError(
+            "client.base_url holds credentials (user:password@host), which Headwater never "
+            "writes into a package; remove them from the URL and move them to client.auth "
+            "(type http_basic, username and password)"
+        )
     base = (base_url or "https://api.example.com").rstrip("/")
     auth = conversion.auth(client.get("auth"), base)
-    headers = {str(k): _escape(str(v)) for k, v in (client.get("headers") or {}).items()}
+    headers = conversion.headers(client.get("headers"), "client.headers", set())
     resources_raw = config.get("resources")
     if not isinstance(resources_raw, list) or not resources_raw:
         raise ConfigError("config.resources must be a non-empty list")

@@ -199,6 +199,7 @@ def _converted(args: argparse.Namespace) -> tuple[Converted | None, str]:
 def cmd_new(args: argparse.Namespace) -> int:
     """The ``headwater new NAME [--directory DIR] [--force] [--from-rest-api FILE |
     --from-openapi FILE_OR_URL [--path GLOB] [--tag TAG] [--sample]]`` command."""
+    check_name(args.name)  # before a conversion, whose errors would hide a bad name
     converted, origin = _converted(args)
     created = create_connector(
         args.name, args.directory, force=args.force, converted=converted, origin=origin

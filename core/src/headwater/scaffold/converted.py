@@ -19,11 +19,12 @@ from typing import Any
 import attrs
 
 from headwater.convert.model import Converted
+from headwater.errors import ConfigError
 from headwater.scaffold.files import Names, render
 from headwater.settings import env_var
-from headwater.spec import Connector, Resource
+from headwater.spec import Connector, Resource, is_jsonpath
 
-__all__ = ["declaration_source", "render_converted"]
+__all__ = ["check_selectors", "declaration_source", "render_converted"]
 
 _DROPPED = ("schemas/items.json",)
 
@@ -275,8 +276,9 @@ def _readme(names: Names, converted: Converted, origin: str) -> str:
     for setting in getattr(auth, "settings", ()) if auth else ():
         secret = " (secret)" if setting in getattr(auth, "secrets", ()) else ""
         lines.append(f"- `{setting}`{secret}: `{env_var(c.name, setting)}`")
-    for setting in c.settings:
-        lines.append(f"- `{setting}`: `{env_var(c.name, setting)}`")
+    for setting, prop in c.settings.items():
+        secret = " (secret)" if prop.get("writeOnly") else ""
+        lines.append(f"- `{setting}`{secret}: `{env_var(c.name, setting)}`")
     for setting, ref in converted.references.items():
         lines.append(f"- `{setting}` was read as `dlt.secrets[{ref!r}]` in the original")
     lines.append(f"- `base_url` (default `{c.base_url}`): `{env_var(c.name, 'base_url')}`")
@@ -299,6 +301,41 @@ def _readme(names: Names, converted: Converted, origin: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _keys_only(selector: str) -> bool:
+    """Whether JSONPath ``selector`` names keys only (``$.data.items``, ``$.results[*]``):
+    the selectors the simulator serves, and so the generated tests pass."""
+    from jsonpath_ng.ext import parse  # light (no dlt); only JSONPath selectors need it
+    from jsonpath_ng.jsonpath import Child, Fields, Root, Wildcard
+
+    try:
+        node = parse(selector)
+    except Exception:  # jsonpath_ng raises several types for a bad path
+        return False
+    if isinstance(node, Child) and type(node.right) is Wildcard:
+        node = node.left
+    while isinstance(node, Child):
+        right = node.right
+        if type(right) is not Fields or len(right.fields) != 1 or right.fields[0] == "*":
+            return False
+        node = node.left
+    return type(node) is Root
+
+
+def check_selectors(connector: Connector) -> None:
+    """Raise :class:`ConfigError` for a resource whose ``data_selector`` is a JSONPath
+    with a wildcard, filter or recursion: the simulator cannot serve its records, so
+    the generated package's tests would fail."""
+    for resource in connector.resources:
+        selector = resource.data_selector
+        if isinstance(selector, str) and is_jsonpath(selector) and not _keys_only(selector):
+            raise ConfigError(
+                f"resource {resource.name!r}: data_selector {selector!r} is a JSONPath with "
+                "a wildcard, filter or recursion, which a generated connector cannot be "
+                "tested with; select the list by its keys: 'data', '$.data.items', "
+                "'$.results[*]' or '$' (the body)"
+            )
+
+
 def render_converted(
     names: Names,
     converted: Converted,
@@ -306,6 +343,7 @@ def render_converted(
 ) -> dict[PurePosixPath, str]:
     """Every file of the package of ``converted`` (relative path -> text); ``origin``
     says what it was generated from."""
+    check_selectors(converted.connector)
     resource_todos = converted.resource_todos
     files = dict(render(names))
     package = f"src/{names.package}"

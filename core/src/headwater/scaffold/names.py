@@ -32,7 +32,7 @@ def distribution_name(name: str) -> str:
 
 def _example(name: str) -> str:
     """A valid name close to ``name``, for the error message."""
-    text = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    text = re.sub(r"[^a-z0-9]+|__+", "_", name.lower()).strip("_")
     text = re.sub(r"^[^a-z]+", "", text)[:MAX_LENGTH].rstrip("_")
     if not text or keyword.iskeyword(text):
         text = f"{text}_api" if text else "acme"
@@ -45,7 +45,9 @@ def check_name(name: str) -> None:
     The name becomes the connector name, the entry-point name, the import package
     ``headwater_<name>`` and the distribution ``headwater-<name>``: lower case letters,
     digits and underscores, starting with a letter and ending with a letter or digit
-    (a distribution name cannot end with ``_``), not a Python keyword.
+    (a distribution name cannot end with ``_``), without ``__`` (the separator of
+    ``SOURCES__<NAME>__<KEY>``, and dlt renames a dataset holding it), not a Python
+    keyword.
     """
     fix = f"e.g. `{PROJECT} new {_example(name)}`"
     if not _NAME.match(name):
@@ -57,6 +59,12 @@ def check_name(name: str) -> None:
         raise ConfigError(
             f"connector name {name!r} is not valid: it must end with a letter or digit, as "
             f"the distribution name {distribution_name(name)} must; {fix}"
+        )
+    if "__" in name:
+        raise ConfigError(
+            f"connector name {name!r} is not valid: it must not contain __, which separates "
+            f"the parts of a setting's variable (SOURCES__<NAME>__<KEY>) and which dlt "
+            f"renames in the dataset; {fix}"
         )
     if keyword.iskeyword(name):
         raise ConfigError(

@@ -125,6 +125,9 @@ class Simulator:
     ``extra_field`` adds an undeclared field to every record. ``rate_limit`` (e.g.
     ``"5/second"``) makes the API answer 429 with ``Retry-After`` beyond that many
     requests in any moving window.
+    Generated date-times start at 2024-01-01; when every record of an incremental
+    resource would be at or before its declared ``initial`` value, their cursors are
+    moved after it, so that a first run is served every record.
 
     For a connector whose own hooks replace a declared kind, ``auth`` (a
     :class:`~headwater.testing.CustomAuth`) says what credentials the API accepts
@@ -423,12 +426,31 @@ class Simulator:
                     {None: LazySlice(lambda s, n: self._generate(resource, n, start=s)[0], count)},
                     False,
                 )
-            return State({None: Slice(*self._generate(resource, count))}, False)
+            records, indexes = self._generate(resource, count)
+            self._after_initial(resource, records)
+            return State({None: Slice(records, indexes)}, False)
         parent_state = self._states[resource.parent.resource]
         field = resource.parent.field
         parents = [r.get(field) for sl in parent_state.slices.values() for r in sl.records]
         generated = self._children_for(resource, parents, 0)
+        for records, _ in generated.values():
+            self._after_initial(resource, records)
         return State({k: Slice(*v) for k, v in generated.items()}, True)
+
+    def _after_initial(self, resource: Resource, records: list[dict[str, Any]]) -> None:
+        """Move the incremental cursors of ``records`` past the declared initial value
+        when every one is at or before it: a first run would be served nothing (the
+        generated date-times start at 2024-01-01; a converted config's may start later)."""
+        spec = resource.incremental
+        if spec is None or not records:
+            return
+        initial = cursor_key(spec.initial)
+        if initial is None:
+            return
+        keys = [cursor_key(r.get(spec.cursor_field)) for r in records]
+        if any(k is None or k > initial for k in keys):
+            return
+        self._bump_cursor(resource, records, initial)
 
     def _servable_lazily(self, resource: Resource) -> bool:
         """Whether ``resource``'s records can be made a page at a time: paged by offset,
