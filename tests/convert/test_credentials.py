@@ -137,3 +137,14 @@ def test_a_credential_that_cannot_be_a_setting_is_refused(client, message):
         convert_rest_api(config, "leaky")
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "CANARY" not in str(info.value)
+
+
+def test_names_that_only_look_like_credentials_keep_their_values():
+    """A paging token or a key that names a field is not a credential."""
+    config = leaky_config()
+    params = config["resources"][0]["endpoint"]["params"]
+    params.update({"sort_key": "created", "page_token": "first", "pageToken": "first"})
+    items = convert_rest_api(config, "leaky").connector.resource("items")
+    assert items.params["sort_key"] == "created"
+    assert items.params["page_token"] == items.params["pageToken"] == "first"
+    assert items.params["access_token"] == "{access_token}"

@@ -131,8 +131,12 @@ _PLAIN_PATH = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: header and query parameter names whose literal values are credentials
+#: (not a paging token, nor a key that only names a field: sort_key, primary_key)
 _SECRET_NAME = re.compile(
-    r"token|key(?!word)|secret|passw|auth(?!or(?!iz))|session|cookie|signature|credential|^sig$",
+    r"(?<!page)(?<!page_)(?<!next)(?<!next_)(?<!continuation)(?<!continuation_)token"
+    r"|^key$|(?:api|access|secret|app|private|client|subscription|license|consumer|master"
+    r"|dev|auth|signing)[-_]?key"
+    r"|secret|passw|auth(?!or(?!iz))|session|cookie|signature|credential|^sig$",
     re.IGNORECASE,
 )
 #: OAuth2 token request fields that are not credentials
