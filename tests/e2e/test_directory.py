@@ -152,11 +152,15 @@ def test_describe_and_list(headwater_env):
         "GET /v1/users",
         "offset(limit=100",
         "SOURCES__DIRECTORY__CLIENT_SECRET",
-        "lastLoginTime  timestamp  nullable",
-        "id             text       not null, primary key",
+        # the columns as loaded (dlt's naming), with the API's field where it differs
+        "last_login_time  timestamp  nullable (API field lastLoginTime)",
+        "id               text       not null, primary key",
         "429, 500, 502, 503, 504",
     ):
         assert text in described.stdout
+    # naming = "api" loads the API's spelling
+    as_api = cli("describe", "directory", env={"SOURCES__DIRECTORY__NAMING": "api"})
+    assert "      lastLoginTime  timestamp  nullable\n" in as_api.stdout
 
 
 def test_check_reads_one_page_per_resource_and_loads_nothing(api_simulator, headwater_env):

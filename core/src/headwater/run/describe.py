@@ -18,7 +18,13 @@ import attrs
 
 from headwater.plugin.manager import custom_implementation, get_registry
 from headwater.schema import column_type, columns_from_schema
-from headwater.settings import Settings, env_var, preview_settings, settings_schema
+from headwater.settings import (
+    NAMING_CONVENTIONS,
+    Settings,
+    env_var,
+    preview_settings,
+    settings_schema,
+)
 from headwater.spec import (
     ApiKeyAuth,
     AuthSpec,
@@ -381,7 +387,9 @@ def _row(label: str, text: str, indent: int = 4) -> str:
     return f"{' ' * indent}{(label + ':' if label else '').ljust(_LABEL)}{text}"
 
 
-def _resource_lines(connector: Connector, resource: Resource, hooks: CustomHooks) -> list[str]:
+def _resource_lines(
+    connector: Connector, resource: Resource, hooks: CustomHooks, naming: Any
+) -> list[str]:
     pm = get_registry().pm
     schema = pm.hook.headwater_record_schema(connector=connector, resource=resource)
     lines = [f"  {resource.name}"]
@@ -411,15 +419,28 @@ def _resource_lines(connector: Connector, resource: Resource, hooks: CustomHooks
         lines.append(_row("incremental" if i == 0 else "", text))
     lines.append(_row("schema", f"{connector.package}/{resource.schema}"))
     columns = columns_from_schema(schema, resource.primary_key_columns)
-    width = max((len(c) for c in columns), default=4)
+    # as loaded: dlt's naming (the naming setting) names the columns
+    loaded = {name: naming.normalize_identifier(name) for name in columns}
+    width = max((len(c) for c in loaded.values()), default=4)
     for name, hint in columns.items():
         prop = schema["properties"][name]
         declared = column_type(prop) or "(inferred)"
         flags = "not null" if not hint["nullable"] else "nullable"
         if hint.get("primary_key"):
             flags += ", primary key"
-        lines.append(f"      {name.ljust(width)}  {declared:<10} {flags}")
+        if loaded[name] != name:
+            flags += f" (API field {name})"
+        lines.append(f"      {loaded[name].ljust(width)}  {declared:<10} {flags}")
     return lines
+
+
+def _naming(connector: Connector) -> Any:
+    """The naming convention that names ``connector``'s columns (its naming setting)."""
+    from dlt.common.schema import Schema
+
+    preview = preview_settings(connector, {})
+    names = NAMING_CONVENTIONS[preview.get("naming") or "snake_case"]
+    return Schema("describe", normalizers={"names": names}).naming
 
 
 def _setting_marks(key: str, prop: Mapping[str, Any], required: set[str]) -> str:
@@ -517,8 +538,9 @@ def describe_connector(name: str) -> str:
         "",
         "resources:",
     ]
+    naming = _naming(connector)
     for resource in connector.resources:
-        lines.extend(_resource_lines(connector, resource, hooks))
+        lines.extend(_resource_lines(connector, resource, hooks, naming))
     lines += [
         "",
         "error handling:",
