@@ -164,6 +164,27 @@ def test_auth_comes_from_the_security_scheme_used(scheme, expected):
     assert converted.connector.auth == expected
 
 
+def test_the_scopes_the_operations_require_are_asked_for_with_the_token():
+    scheme = {
+        "type": "oauth2",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "https://id.test/token",
+                "scopes": {"contacts.read": "read", "deals.read": "read"},
+            }
+        },
+    }
+    converted, _ = only(
+        document(security=[{"main": ["contacts.read", "deals.read"]}], schemes={"main": scheme})
+    )
+    assert converted.connector.auth == OAuth2ClientCredentials(
+        token_url="https://id.test/token", scope="contacts.read deals.read"
+    )
+    assert "security scheme main: the token is asked for scope 'contacts.read deals.read'" in (
+        converted.notes
+    )
+
+
 def test_refs_all_of_nullable_and_server_variables_are_resolved():
     doc = document(response={"$ref": "#/components/schemas/Page"})
     doc["components"] = {

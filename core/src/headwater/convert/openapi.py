@@ -445,11 +445,16 @@ def _auth(
     """The declared auth of the operations' security scheme, notes, todos."""
     declared = schemas.resolve((document.get("components") or {}).get("securitySchemes") or {})
     used: list[str] = []
+    scopes: dict[str, list[str]] = {}  # per scheme, the scopes the operations require
     for op in operations:
         for requirement in op.op.get("security", document.get("security") or ()):
             for name in requirement:
                 if name not in used:
                     used.append(name)
+                wanted = scopes.setdefault(name, [])
+                for scope in requirement.get(name) or ():
+                    if isinstance(scope, str) and scope and scope not in wanted:
+                        wanted.append(scope)
     if not used and len(declared) == 1:
         used = list(declared)
     notes: list[str] = []
@@ -469,10 +474,14 @@ def _auth(
         return ApiKeyAuth(name=scheme["name"], location=scheme["in"]), notes, todos
     if kind == "oauth2":
         flows = scheme.get("flows") or {}
+        # the scopes the chosen operations require, asked for with the token
+        scope = " ".join(scopes.get(name, ())) or None
+        if scope is not None:
+            notes.append(f"security scheme {name}: the token is asked for scope {scope!r}")
         if "clientCredentials" in flows:
             return (
                 OAuth2ClientCredentials(
-                    token_url=_template(flows["clientCredentials"]["tokenUrl"])
+                    token_url=_template(flows["clientCredentials"]["tokenUrl"]), scope=scope
                 ),
                 notes,
                 todos,
@@ -483,7 +492,9 @@ def _auth(
                 "refresh-token grant (set refresh_token from a one-time authorization)"
             )
             return (
-                OAuth2RefreshToken(token_url=_template(flows["authorizationCode"]["tokenUrl"])),
+                OAuth2RefreshToken(
+                    token_url=_template(flows["authorizationCode"]["tokenUrl"]), scope=scope
+                ),
                 notes,
                 todos,
             )
