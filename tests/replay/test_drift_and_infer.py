@@ -129,3 +129,19 @@ def test_infer_schema_makes_a_field_nullable_when_records_leave_it_null():
     proposed = infer_schema(declared, [{"name": "a"}, {"name": None}, {}])
     assert set(proposed["properties"]["name"]["type"]) == {"string", "null"}
     assert proposed.get("required", []) == []
+
+
+def test_a_childs_parent_column_is_not_drift(api_simulator, headwater_env, headwater_plugins):
+    """Headwater adds the parent's field to each child record (``ParentSpec.column``):
+    the API never sent it, so it is no field "seen but not declared"."""
+    import request_examples
+
+    headwater_plugins(request_examples)
+    sim = api_simulator(
+        request_examples.GITHUB, records={"repos": 3, "issues": 2}, extra_field=False
+    )
+    issues = request_examples.GITHUB.resource("issues")
+    assert issues.parent is not None and issues.parent.column == "repo"
+    result = run_connector("gh_example", sim.settings, pipelines_dir=str(headwater_env / "p"))
+    assert result.row_counts["issues"] == 6
+    assert not [w for w in result.warnings if "not declared" in w], result.warnings

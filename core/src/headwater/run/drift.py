@@ -97,11 +97,17 @@ class Drift:
 
 
 def find_drift(
-    resource: str, schema: Mapping[str, Any], records: Iterable[Any], pages: int
+    resource: str,
+    schema: Mapping[str, Any],
+    records: Iterable[Any],
+    pages: int,
+    added: Iterable[str] = (),
 ) -> Drift:
     """Compare sampled ``records`` with the record JSON ``schema`` of ``resource``
-    (top-level fields; an empty sample says nothing and reports no drift)."""
+    (top-level fields; an empty sample says nothing and reports no drift). ``added``:
+    fields Headwater adds to each record (a child's parent column), not the API's."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
+    added = set(added)
     declared = {name: _declared_types(prop) for name, prop in properties.items()}
     open_schema = not properties
     seen: dict[str, int] = {}
@@ -127,7 +133,9 @@ def find_drift(
         records=count,
         pages=pages,
         unseen=tuple(name for name in declared if name not in seen),
-        undeclared={} if open_schema else {k: n for k, n in seen.items() if k not in declared},
+        undeclared={}
+        if open_schema
+        else {k: n for k, n in seen.items() if k not in declared and k not in added},
         types=wrong,
     )
 
@@ -154,7 +162,14 @@ def drift_lines(connector: Connector, sample: Any) -> list[str]:
     lines: list[str] = []
     for name, records in sorted(sample.records.items()):
         if name in schemas:
-            found = find_drift(name, schemas[name], records, sample.pages.get(name, 0))
+            parent = connector.resource(name).parent
+            found = find_drift(
+                name,
+                schemas[name],
+                records,
+                sample.pages.get(name, 0),
+                added=(parent.column,) if parent is not None else (),
+            )
             expected = schemas[name].get("additionalProperties") is True
             lines.extend(found.lines(undeclared=not expected))
     return lines

@@ -100,7 +100,9 @@ class RecordingSuite:
         schemas = declared_schemas(spec)
         problems = []
         for name, records in sorted(sample.records.items()):
-            drift = find_drift(name, schemas[name], records, sample.pages.get(name, 0))
+            parent = spec.resource(name).parent
+            added = (parent.column,) if parent is not None else ()
+            drift = find_drift(name, schemas[name], records, sample.pages.get(name, 0), added)
             problems.extend(
                 line
                 for line in drift.lines()
