@@ -10,7 +10,8 @@ request bounds with it, and the simulator parses them back.
   ISO 8601 dates or date-times; a date is midnight UTC and a date-time without an
   offset is UTC (:func:`parse_instant`);
 * a cursor or bound *format* (:data:`FORMATS`) says how an API writes instants:
-  ``iso8601`` (``2024-01-02T03:04:05Z``), ``date`` (``2024-01-02``), ``unix``
+  ``iso8601`` (``2024-01-02T03:04:05Z``, with microseconds when the instant has
+  them), ``date`` (``2024-01-02``), ``unix``
   (seconds), ``unix_ms`` (milliseconds) or ``strftime:<pattern>`` (e.g.
   ``strftime:%Y%m%d%H%M``) — :func:`format_bound` writes one, :func:`parse_value`
   reads one;
