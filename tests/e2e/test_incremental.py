@@ -90,6 +90,30 @@ def test_second_run_starts_where_the_first_ended(serve, duckdb_pipeline):
     assert {r.query["start"][0] for r in sim.requests_for("events")} == {first_end}
 
 
+def test_a_cursor_field_no_record_has_is_warned_about(
+    headwater_plugins, api_simulator, headwater_env, duckdb_pipeline, caplog
+):
+    """A misspelled cursor_field: nothing moves the position, every run reads all again.
+    The API is the timed one (cursor ts); the declaration says modified_at."""
+    sim = api_simulator(timed(), schemas={"events": _schema()})
+    headwater_plugins(TimedPlugin(timed(cursor_field="modified_at")))
+    pipeline = duckdb_pipeline("no_cursor")
+    with caplog.at_level("WARNING", logger="headwater"):
+        pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    served = len(sim.data["events"])
+    [warning] = [r.getMessage() for r in caplog.records if "cursor_field" in r.getMessage()]
+    assert warning.startswith(
+        f"resource events: none of its {served} records has a value for its incremental "
+        "cursor_field 'modified_at', so its position does not advance"
+    ), warning
+    assert "ts" in warning.rsplit("fields: ", 1)[1].rstrip(")").split(", "), warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="headwater"):  # a right cursor: no warning
+        headwater_plugins(TimedPlugin(timed()))
+        pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    assert not [r for r in caplog.records if "cursor_field" in r.getMessage()]
+
+
 def test_bounds_in_a_post_body(serve, duckdb_pipeline):
     sim = serve(timed(location="body", format="unix", cursor_format="iso8601"))
     end = T0 + timedelta(hours=2)

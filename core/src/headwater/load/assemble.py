@@ -969,6 +969,8 @@ def _incremental_read(
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)
+    if filters and (warning := filters[0].no_cursor_warning(resource.name, *filters[1:])):
+        log.warning("%s", warning)
     plan.finish()
     if plan.more:
         bounds.pending.add(resource.name)

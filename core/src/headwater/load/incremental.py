@@ -312,6 +312,11 @@ class SliceFilter:
         self.found: str | None = spec.record_format
         self.unreadable: list[dict[str, Any]] = []
         self.error = ""
+        #: records read, and of them those without a cursor value
+        self.records = 0
+        self.without_cursor = 0
+        #: the fields of a record without a cursor value (for the warning)
+        self.fields: list[str] = []
 
     def page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of one page to keep."""
@@ -319,10 +324,14 @@ class SliceFilter:
         key, path = self._key, self._path
         lower, upper, latest = self.lower, self.upper, self.latest
         keep = []
+        self.records += len(records)
         for record in records:
             value = record.get(key) if key is not None else lookup(record, path)
             if value is None:
                 keep.append(record)  # no cursor: loaded, it does not move the position
+                self.without_cursor += 1
+                if not self.fields:
+                    self.fields = sorted(record)
                 continue
             try:
                 if fmt is None:
@@ -342,6 +351,22 @@ class SliceFilter:
                 keep.append(record)
         self.latest = latest
         return keep
+
+    def no_cursor_warning(self, resource: str, *others: SliceFilter) -> str | None:
+        """A warning when records were read and none had a cursor value (with
+        ``others``: the other slices of the same read): the position cannot advance, so
+        every run reads everything again; a misspelled ``cursor_field`` does that."""
+        filters = (self, *others)
+        records = sum(f.records for f in filters)
+        if not records or sum(f.without_cursor for f in filters) < records:
+            return None
+        fields = next((f.fields for f in filters if f.fields), [])
+        return (
+            f"resource {resource}: none of its {records} records has a value for its "
+            f"incremental cursor_field {self.spec.cursor_field!r}, so its position does not "
+            f"advance and every run reads everything again; check cursor_field (a record's "
+            f"fields: {', '.join(fields[:12])})"
+        )
 
     def pages(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
         """:meth:`page` applied to each page (empty results skipped)."""
