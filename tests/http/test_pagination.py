@@ -87,6 +87,71 @@ def test_cursor_sent_back_until_missing(headwater_plugins, requests_mock):
     assert all(q.qs["page_size"] == ["30"] for q in history)
 
 
+def paged_hubspot_style(requests_mock, rows, size):
+    """The cursor in paging.next.after, the paging object left out on the last page."""
+
+    def cb(request, context):
+        start = int(request.qs.get("after", ["0"])[0])
+        body = {"results": rows[start : start + size]}
+        if start + size < len(rows):
+            body["paging"] = {"next": {"after": str(start + size)}}
+        return body
+
+    requests_mock.get(URL, json=cb)
+
+
+@pytest.mark.parametrize(
+    ("cursor_path", "warned"), [("paging.next.after", False), ("paging.next.cursor", True)]
+)
+def test_a_full_page_without_the_cursor_field_warns(
+    headwater_plugins, requests_mock, caplog, cursor_path, warned
+):
+    """A misspelled cursor_path ends the resource after its first (full) page; the
+    data would be cut short in silence."""
+    paged_hubspot_style(requests_mock, records(17), 5)
+    conn = connector(
+        data_selector="results",
+        pagination=CursorPagination(
+            cursor_path=cursor_path, cursor_param="after", page_size=5, page_size_param="limit"
+        ),
+    )
+    with caplog.at_level("WARNING", logger="headwater"):
+        got = load(headwater_plugins, conn)
+    lines = [r.getMessage() for r in caplog.records if "full page" in r.getMessage()]
+    if not warned:
+        assert len(got) == 17 and lines == []
+        return
+    assert len(got) == 5
+    assert lines == [
+        "resource testapi.items: a full page (5 records) came without 'paging.next.cursor', "
+        "so reading stopped there; if the API has more pages, check the pagination's "
+        "cursor_path"
+    ]
+
+
+def test_a_full_page_without_has_more_warns(headwater_plugins, requests_mock, caplog):
+    from headwater.spec import LastRecordPagination
+
+    rows = records(23)
+
+    def cb(request, context):
+        after = request.qs.get("starting_after", [None])[0]
+        start = 0 if after is None else next(i for i, r in enumerate(rows) if r["id"] == after) + 1
+        page = rows[start : start + 10]
+        return {"data": page, "has_more": start + 10 < len(rows)}
+
+    requests_mock.get(URL, json=cb)
+    conn = connector(pagination=LastRecordPagination(page_size=10, has_more_path="hasMore"))
+    with caplog.at_level("WARNING", logger="headwater"):
+        got = load(headwater_plugins, conn)
+    assert len(got) == 10
+    assert [r.getMessage() for r in caplog.records if "full page" in r.getMessage()] == [
+        "resource testapi.items: a full page (10 records) came without 'hasMore', so "
+        "reading stopped there; if the API has more pages, check the pagination's "
+        "has_more_path"
+    ]
+
+
 def test_next_link_followed_with_its_own_query(headwater_plugins, requests_mock):
     link = "https://api.test/items?$skiptoken=abc"
 

@@ -505,7 +505,9 @@ class OffsetPagination:
 class CursorPagination:
     """A cursor token read from ``cursor_path`` of each response and sent back as
     ``cursor_param``; ends when the token is missing, null or empty.
-    ``page_size`` (if set) is sent as ``page_size_param`` on every request."""
+    ``page_size`` (if set) is sent as ``page_size_param`` on every request; a full page
+    that ends the resource without the cursor's field at all is warned about (a
+    misspelled ``cursor_path`` would cut the data short)."""
 
     cursor_path: FieldPath = field(
         default="next_cursor", converter=_to_field_path, validator=_field_path
@@ -580,7 +582,8 @@ class LastRecordPagination:
 
     After each page, ``cursor_field`` of its last record is sent as ``cursor_param``.
     Ends when ``has_more_path`` is false or missing (if the API reports it), or on an
-    empty page (or one shorter than ``page_size``, when set).
+    empty page (or one shorter than ``page_size``, when set); a full page without
+    ``has_more_path`` at all is warned about (a misspelled path would cut the data short).
     """
 
     cursor_field: FieldPath = field(default="id", converter=_to_field_path, validator=_field_path)

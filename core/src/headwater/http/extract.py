@@ -303,6 +303,11 @@ def iter_pages(
                 raise
             # a paginator's refusal (a next page on another origin): which resource
             raise type(exc)(f"resource {label}: {exc}") from None
+        unsure = getattr(paginator, "unsure", None)
+        if unsure:
+            # a full page that ended the resource for want of a field the API never sent
+            log.warning("resource %s: %s", label, unsure)
+            paginator.unsure = None
         paginator.update_request(request)
         yield data
         if not paginator.has_next_page:

@@ -462,8 +462,22 @@ class CursorPaginator(BasePaginator):
         cursor = self._cursor(response)
         if cursor in (None, ""):
             self._has_next_page = False
+            if self.page_size and data is not None and len(data) >= self.page_size:
+                self.unsure = self._absent(response)
         else:
             self.cursor = str(cursor)
+
+    def _absent(self, response: Response) -> str | None:
+        """Why a full last page may not be the last (the cursor's field is not in the
+        response at all, not even empty: often a misspelled cursor_path)."""
+        assert self.cursor_path is not None
+        if self.cursor_path.exists(page_body(response)):
+            return None
+        return (
+            f"a full page ({self.page_size} records) came without {self.cursor_path}, so "
+            "reading stopped there; if the API has more pages, check the pagination's "
+            "cursor_path"
+        )
 
     def update_request(self, request: Request) -> None:
         set_request_param(request, self.cursor_param, self.cursor, self.location)
@@ -486,6 +500,9 @@ class HeaderCursorPaginator(CursorPaginator):
 
     def _cursor(self, response: Response) -> Any:
         return (response.headers.get(self.header) or "").strip()
+
+    def _absent(self, response: Response) -> str | None:
+        return None  # a header that is not sent is how such APIs end
 
 
 class LastRecordPaginator(BasePaginator):
@@ -521,6 +538,12 @@ class LastRecordPaginator(BasePaginator):
             return
         if self.has_more_path is not None and not self.has_more_path.value(page_body(response)):
             self._has_next_page = False
+            if self.page_size and not self.has_more_path.exists(page_body(response)):
+                self.unsure = (
+                    f"a full page ({self.page_size} records) came without "
+                    f"{self.has_more_path}, so reading stopped there; if the API has more "
+                    "pages, check the pagination's has_more_path"
+                )
             return
         assert self.cursor_field is not None
         cursor = self.cursor_field.value(data[-1])
