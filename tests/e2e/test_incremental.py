@@ -441,6 +441,38 @@ def test_a_backfill_loads_only_the_incremental_resources(
     assert users == 3  # merged or appended, the plain table was not loaded twice
 
 
+def test_a_backfill_loads_the_children_of_the_parents_in_its_range(
+    headwater_plugins, api_simulator, headwater_env
+):
+    """A plain child of an incremental parent has its parent's range: a backfill (and a
+    Dagster partition, which runs one) loads the children of the parents it reads."""
+    import attrs
+    from headwater.spec import ParentSpec, Resource
+    from timed_api import SCHEMA
+
+    notes = Resource(
+        name="notes",
+        path="/v1/events/{eid}/notes",
+        schema="unused.json",
+        data_selector="data",
+        parent=ParentSpec(resource="events", field="id", placeholder="eid", column="event_id"),
+        primary_key=("event_id", "id"),
+    )
+    connector = attrs.evolve(timed(), resources=[*timed().resources, notes])
+    note_schema = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    headwater_plugins(TimedPlugin(connector, {"notes": note_schema}))
+    sim = api_simulator(
+        connector,
+        schemas={"events": SCHEMA, "notes": note_schema},
+        records={"events": 40, "notes": 2},
+    )
+    backfill = run_connector("timed", sim.settings, start="2024-01-01", end="2024-01-02")
+    assert not backfill.failures
+    parents = [e["id"] for e in sim.data["events"] if ts(e) < T0 + timedelta(days=1)]
+    assert backfill.row_counts["events"] == len(parents)
+    assert backfill.row_counts["notes"] == sum(len(sim.data["notes"][p]) for p in parents) > 0
+
+
 def test_a_later_slice_whose_every_record_breaks_the_schema_is_quarantined_not_lost(serve):
     """The last of six slices (loaded in its own round, after five others) sends only a
     record that breaks the schema: it is kept in the quarantine table, as in a run's

@@ -244,7 +244,9 @@ def _urls_without_sqlalchemy(destination: str) -> Iterator[None]:
 
 
 def _backfilled(name: str, resources: Sequence[str] | None, full_refresh: bool) -> list[str]:
-    """The resources a backfill reads: the chosen (default: all) that are incremental.
+    """The resources a backfill reads: the chosen (default: all) that are incremental,
+    and the chosen children of those (the children of the parents in the range: they
+    have no range of their own, and a Dagster partition promises them).
 
     The others are left out, so that a backfill does not reload (or, appending,
     duplicate) a table that has no range to fill; a child's parent is still read to
@@ -261,7 +263,8 @@ def _backfilled(name: str, resources: Sequence[str] | None, full_refresh: bool) 
         )
     if full_refresh:
         raise ConfigError("--full-refresh reloads everything: run it without --start/--end")
-    return timed
+    ranged = set().union(*(_with_descendants(connector, t) for t in timed))
+    return [r.name for r in chosen if r.name in ranged]
 
 
 # Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
