@@ -86,3 +86,18 @@ def test_simulate_rejects_a_bad_fault(headwater_env):
     result = headwater("simulate", "directory", "--fault", "status,code=500")
     assert result.returncode == 2
     assert result.stderr.startswith("headwater: error: --fault status,code=500:")
+
+
+def test_simulate_on_a_port_in_use_is_one_line_exit_2(headwater_env):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = headwater("simulate", "directory", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"headwater: error: --port {port} cannot be used (Address already in use); give "
+        "another --port, or none for a free one"
+    ]

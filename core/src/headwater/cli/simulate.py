@@ -74,6 +74,13 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"connector {connector.name} cannot be simulated: {exc}; change the declaration"
         ) from None
+    try:
+        sim.start()  # idempotent: the `with` below keeps this server
+    except OSError as exc:
+        raise ConfigError(
+            f"--port {args.port} cannot be used ({exc.strerror or exc}); give another "
+            "--port, or none for a free one"
+        ) from None
     with sim:
         print(f"serving {connector.name} at {sim.base_url} (Ctrl-C to stop)")
         print("these simulator-only credentials point Headwater at it:")
