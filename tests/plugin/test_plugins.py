@@ -213,3 +213,31 @@ def test_headwater_resources_wrapper_is_refused_with_the_alternative():
             entry_points=False, plugins=[("wrapper", WrapsResources())], strict=False
         )
     assert not pm.has_plugin("wrapper")
+
+
+def test_a_connector_whose_plugin_fails_to_import_says_so_not_install_it(
+    tmp_path, monkeypatch, headwater_env
+):
+    """The distribution is installed: `pip install` would not help. The CLI says what
+    failed, as one warning line and one error line (no Python warning block)."""
+    import os
+    import subprocess
+
+    install_fake_distribution(
+        tmp_path, monkeypatch, "headwater-tracker", "raise ValueError('bad declaration')", "tracker"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-m", "headwater", "describe", "tracker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    why = "importing headwater_tracker failed with ValueError: bad declaration"
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"headwater: warning: plugin 'tracker' (headwater-tracker) was skipped: {why}",
+        f"headwater: error: connector 'tracker' (headwater-tracker) could not be loaded: {why}; "
+        "fix the plugin and run again",
+    ]

@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: type, filename: str, lineno: int, *rest: Any) -> None:
+    """Headwater's own warnings (a plugin skipped) as one line, as its errors are;
+    other warnings as Python shows them."""
+    if category.__module__.startswith("headwater."):
+        from headwater.term import BOLD, YELLOW, style
+
+        prefix = style("headwater: warning:", YELLOW, BOLD, stream=sys.stderr)
+        print(f"{prefix} {redact.redact(str(message))}", file=sys.stderr)
+        return
+    _python_show_warning(message, category, filename, lineno, *rest)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def _setup_logging(debug: bool, verbose: bool) -> None:
     redact.install()
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
@@ -139,8 +155,11 @@ class _StdoutReaderGone:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``headwater`` command; returns the exit code."""
-    if argv is None and sys.stdout is not None:
-        sys.stdout = _StdoutReaderGone(sys.stdout)  # type: ignore[assignment]
+    if argv is None:
+        # the program (not a call from Python, whose warnings and stdout are its own)
+        warnings.showwarning = _show_warning
+        if sys.stdout is not None:
+            sys.stdout = _StdoutReaderGone(sys.stdout)  # type: ignore[assignment]
     code = _main(argv)
     if argv is None:
         # Run as the program (the console script, python -m headwater): the process

@@ -52,6 +52,8 @@ class HeadwaterPluginManager(pluggy.PluginManager):
         super().__init__(PROJECT)
         #: plugin name -> (distribution name, version) for entry-point plugins
         self.distributions: dict[str, tuple[str, str]] = {}
+        #: entry-point plugins that failed to import: name -> (distribution, why)
+        self.skipped: dict[str, tuple[str, str]] = {}
 
 
 def _strict_from_env() -> bool:
@@ -178,11 +180,9 @@ def _load_entry_points(pm: HeadwaterPluginManager, strict: bool) -> None:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break the host
-            _problem(
-                f"plugin {ep.name!r} ({dist}) was skipped: importing {ep.value} failed with "
-                f"{type(exc).__name__}: {exc}",
-                strict,
-            )
+            why = f"importing {ep.value} failed with {type(exc).__name__}: {exc}"
+            pm.skipped[ep.name] = (dist, why.splitlines()[0] if why.strip() else why)
+            _problem(f"plugin {ep.name!r} ({dist}) was skipped: {why}", strict)
             continue
         if register_plugin(pm, plugin, ep.name, strict=strict, source=dist) and ep.dist:
             pm.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
@@ -252,6 +252,14 @@ class Registry:
         connectors = self._all()
         if name in connectors:
             return connectors[name]
+        broken = getattr(self.pm, "skipped", {}).get(name)
+        if broken is not None:
+            # its distribution is installed: pip install would not help
+            dist, why = broken
+            raise ConnectorNotFound(
+                f"connector {name!r} ({dist}) could not be loaded: {why}; fix the plugin "
+                "and run again"
+            )
         installed = ", ".join(sorted(connectors)) or "none"
         close = closest(name, connectors)
         hint = (
