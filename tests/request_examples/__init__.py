@@ -65,7 +65,7 @@ STRIPE = Connector(
     name="stripe_example",
     package=__name__,
     base_url="https://api.stripe.example",
-    auth=BasicAuth(),
+    auth=BasicAuth(password=False),  # the secret key as username, as Stripe does
     headers={"Stripe-Version": "{api_version}"},
     settings={"api_version": {"type": "string", "default": "2024-06-20"}},
     resources=[

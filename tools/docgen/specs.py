@@ -97,6 +97,12 @@ def _settings_of(cls: type) -> tuple[str, str]:
             "the `{name}` placeholders of its templates",
             "all of them unless `secret_settings` says",
         )
+    if "secret_settings" not in attrs.fields_dict(cls):
+        # settings that depend on a field (BasicAuth(password=False)): the default's
+        return (
+            ", ".join(f"`{s}`" for s in example.settings) + " (by default)",
+            ", ".join(f"`{s}`" for s in example.secrets) + " (by default)",
+        )
     return (
         "the `{name}` placeholders of its templates; by default "
         + ", ".join(f"`{s}`" for s in example.settings),

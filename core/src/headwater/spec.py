@@ -257,11 +257,25 @@ class BearerAuth:
 
 @frozen
 class BasicAuth:
-    """HTTP basic authentication with ``username`` and ``password`` settings."""
+    """HTTP basic authentication with ``username`` and ``password`` settings.
+
+    ``password=False``: the username alone is the credential, and the secret (Stripe's
+    secret key: "provide your API key as the basic auth username; you do not need to
+    provide a password"); an empty password is sent, and there is no password setting.
+    """
 
     kind: ClassVar[str] = "basic"
-    settings: ClassVar[tuple[str, ...]] = ("username", "password")
-    secrets: ClassVar[tuple[str, ...]] = ("password",)
+    password: bool = field(default=True, validator=v.instance_of(bool))
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The settings this auth reads."""
+        return ("username", "password") if self.password else ("username",)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Those of :attr:`settings` that are secret."""
+        return ("password",) if self.password else ("username",)
 
 
 @frozen

@@ -303,6 +303,8 @@ def auth_lines(auth: AuthSpec | None, code: Code = _plain) -> list[str]:
     if isinstance(auth, BearerAuth):
         return [f"bearer token: setting {code('token')} sent as {code('Authorization: Bearer …')}"]
     if isinstance(auth, BasicAuth):
+        if not auth.password:
+            return [f"HTTP basic: the secret setting {code('username')} alone, no password"]
         return [f"HTTP basic: settings {code('username')} and {code('password')}"]
     return [code(auth.kind)]
 

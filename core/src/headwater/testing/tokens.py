@@ -135,8 +135,10 @@ class TokenEndpoint:
         elif isinstance(auth, BearerAuth):
             creds["token"] = given.get("token", secrets.token_urlsafe(24))
         elif isinstance(auth, BasicAuth):
-            creds["username"] = given.get("username", f"user-{secrets.token_hex(4)}")
-            creds["password"] = given.get("password", secrets.token_urlsafe(18))
+            default_user = f"user-{secrets.token_hex(4)}" if auth.password else None
+            creds["username"] = given.get("username", default_user or secrets.token_urlsafe(18))
+            if auth.password:
+                creds["password"] = given.get("password", secrets.token_urlsafe(18))
         elif isinstance(auth, OAuth2RefreshToken):
             creds["client_id"] = given.get("client_id", f"client-{secrets.token_hex(6)}")
             creds["client_secret"] = given.get("client_secret", secrets.token_urlsafe(24))
@@ -469,7 +471,8 @@ class TokenEndpoint:
             )
         if isinstance(auth, BasicAuth):
             pair = basic_pair(header) if header[:6].lower() == "basic " else None
-            if pair == (self.credentials["username"], self.credentials["password"]):
+            expected = (self.credentials["username"], self.credentials.get("password", ""))
+            if pair == expected:
                 return None
             return error_response(
                 401,

@@ -84,7 +84,8 @@ def headwater_auth(connector: Connector, settings: Settings) -> AuthBase | None:
     if isinstance(spec, BearerAuth):
         return authenticators.BearerAuthenticator(settings["token"])
     if isinstance(spec, BasicAuth):
-        return authenticators.BasicAuthenticator(settings["username"], settings["password"])
+        password = settings["password"] if spec.password else ""  # the username alone
+        return authenticators.BasicAuthenticator(settings["username"], password)
     return None
 
 
