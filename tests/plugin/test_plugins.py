@@ -241,3 +241,31 @@ def test_a_connector_whose_plugin_fails_to_import_says_so_not_install_it(
         f"headwater: error: connector 'tracker' (headwater-tracker) could not be loaded: {why}; "
         "fix the plugin and run again",
     ]
+
+
+def test_describe_shows_the_retry_policy_and_rules_plugins_give(headwater_plugins, capsys):
+    import attrs
+    import headwater_directory.hooks
+    from headwater.cli import main
+    from headwater.spec import ResponseRule
+
+    class Tweaks:
+        @hookimpl(wrapper=True)
+        def headwater_retry_policy(self, connector, resource):
+            policy = yield
+            return attrs.evolve(
+                policy,
+                max_retries=policy.max_retries + 1,
+                status_codes=(*policy.status_codes, 520),
+            )
+
+        @hookimpl
+        def headwater_response_rules(self, connector, resource):
+            return [ResponseRule(status_code=400, contains="rate limit", action="retry")]
+
+    headwater_plugins(headwater_directory.hooks, Tweaks())
+    assert main(["describe", "directory"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  retry on:     429, 500, 502, 503, 504, 520, dropped connections, timeouts" in out
+    assert any(line.startswith("  max retries:  4 (") for line in out), out
+    assert "  rule:         status 400 and body contains 'rate limit' -> retry" in out

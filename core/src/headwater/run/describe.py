@@ -445,6 +445,24 @@ def _naming(connector: Connector) -> Any:
     return Schema("describe", normalizers={"names": names}).naming
 
 
+def _effective_retry(pm: Any, connector: Connector, resource: Resource) -> Any:
+    """The retry policy a run of ``resource`` gets (``headwater_retry_policy``)."""
+    policy = pm.hook.headwater_retry_policy(connector=connector, resource=resource)
+    return connector.retry if policy is None else policy
+
+
+def _effective_rules(pm: Any, connector: Connector) -> list[Any]:
+    """The response rules runs get (``headwater_response_rules``, every plugin's, in
+    the order they are tried), each once across the resources."""
+    rules: list[Any] = []
+    for resource in connector.resources:
+        for found in pm.hook.headwater_response_rules(connector=connector, resource=resource):
+            for rule in found or ():
+                if rule not in rules:
+                    rules.append(rule)
+    return rules
+
+
 def _setting_marks(key: str, prop: Mapping[str, Any], required: set[str]) -> str:
     """``secret, required``, ``required``, ``secret``, ``default 'x'`` or ``optional``."""
     secret = bool(prop.get("writeOnly"))
@@ -517,7 +535,6 @@ def describe_connector(name: str) -> str:
     connector = registry.get(name)
     dist = registry.plugin_distribution(registry.owner(name))
     hooks = custom_hooks(connector, registry.pm)
-    retry = connector.retry
     lines = [
         f"{connector.name}: {connector.description}".rstrip(": "),
         f"  provided by:  {f'{dist[0]} {dist[1]}' if dist else registry.owner(name)}",
@@ -543,15 +560,23 @@ def describe_connector(name: str) -> str:
     naming = _naming(connector)
     for resource in connector.resources:
         lines.extend(_resource_lines(connector, resource, hooks, naming))
-    lines += [
-        "",
-        "error handling:",
-        f"  retry on:     {', '.join(map(str, retry.status_codes))}, dropped connections, timeouts",
-        f"  max retries:  {retry.max_retries} (backoff factor {retry.backoff_factor}, "
-        f"max delay {retry.max_delay} s, Retry-After "
-        f"{'honoured' if retry.respect_retry_after else 'ignored'}, "
-        f"timeout {retry.timeout} s per attempt)",
-    ]
+    # as runs get them: through the hooks, which plugins may wrap or replace
+    policies = {r.name: _effective_retry(registry.pm, connector, r) for r in connector.resources}
+    distinct = list(dict.fromkeys(policies.values())) or [connector.retry]
+    shown: list[tuple[str | None, Any]] = (
+        [(None, distinct[0])] if len(distinct) == 1 else list(policies.items())
+    )
+    lines += ["", "error handling:"]
+    for name, retry in shown:
+        scope = "" if name is None else f" ({name})"
+        lines += [
+            f"  retry on{scope}:     {', '.join(map(str, retry.status_codes))}, dropped "
+            "connections, timeouts",
+            f"  max retries{scope}:  {retry.max_retries} (backoff factor "
+            f"{retry.backoff_factor}, max delay {retry.max_delay} s, Retry-After "
+            f"{'honoured' if retry.respect_retry_after else 'ignored'}, "
+            f"timeout {retry.timeout} s per attempt)",
+        ]
     if connector.rate_limit is not None:
         lines.append(
             f"  rate limit:   {connector.rate_limit} for the whole run (setting rate_limit)"
@@ -559,7 +584,7 @@ def describe_connector(name: str) -> str:
     for resource in connector.resources:
         if resource.rate_limit is not None:
             lines.append(f"  rate limit:   {resource.rate_limit} for {resource.name}")
-    for rule in connector.response_rules:
+    for rule in _effective_rules(registry.pm, connector):
         cond = " and ".join(
             x
             for x in (
