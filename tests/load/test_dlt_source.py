@@ -354,6 +354,26 @@ def test_add_limit_on_an_incremental_resource_reads_no_page_past_it(
     assert len(sim.requests_for("events")) == 3
 
 
+@pytest.mark.parametrize("arrow", [None, False], ids=["default", "rows"])
+def test_a_table_renamed_with_apply_hints_takes_the_declared_columns_alone(
+    arrow, api_simulator, duckdb_pipeline, headwater_env
+):
+    """apply_hints(table_name=...) as on any dlt resource: the records go to that table,
+    with the declared column types, and the declared table is not left in the schema
+    empty (never created, so the dataset API failed on it)."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 40})
+    source = headwater.source("directory", arrow=arrow, **sim.settings)
+    source.resources["directory_users"].apply_hints(table_name="people")
+    pipeline = duckdb_pipeline("headwater_renamed")
+    pipeline.run(source)
+    assert list(pipeline.default_schema.data_table_names()) == ["people"]
+    columns = pipeline.default_schema.tables["people"]["columns"]
+    assert columns["last_login_time"]["data_type"] == "timestamp"
+    assert columns["id"]["nullable"] is False and columns["id"]["primary_key"] is True
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*) from people") == [(40,)]
+
+
 def test_steps_on_a_resource_run_on_its_own(api_simulator, duckdb_pipeline, headwater_env):
     sim = api_simulator(DIRECTORY, records={"directory_users": 40})
     resource = headwater.source("directory", **sim.settings).resources["directory_users"]

@@ -626,6 +626,15 @@ class _Steps:
         kinds = _per_record_step_types()
         return any(isinstance(step, kinds) for step in self._steps(name))
 
+    def renamed(self, name: str) -> str | None:
+        """The table the user sent this resource to (``apply_hints(table_name=...)``),
+        when it is not the resource's own; ``None`` otherwise (or a function of items)."""
+        if self.source is None:
+            return None
+        resource = self.source.resources.get(name)
+        table = getattr(resource, "table_name", None) if resource is not None else None
+        return table if isinstance(table, str) and table != name else None
+
     def limited(self, name: str) -> bool:
         """Whether ``add_limit`` counts this resource's items: then an item is one page,
         as on a ``rest_api`` resource, and no page is read ahead of the limit."""
@@ -807,6 +816,31 @@ def _declare_table(
     )
 
 
+def _move_declared_table(declared: str, table: str) -> None:
+    """The user sent resource ``declared``'s records to ``table``: the columns declared
+    for it go to ``table``, and the declared table, if no run loaded it, leaves the
+    schema (it would be listed there, empty, never created)."""
+    import dlt
+    from dlt.common.schema.utils import has_table_seen_data, new_table
+
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:  # not extracting in a pipeline (a resource iterated on its own)
+        return
+    old = schema.naming.normalize_table_identifier(declared)
+    new = schema.naming.normalize_table_identifier(table)
+    found = schema.tables.get(old)
+    if found is None or old == new:
+        return
+    if new not in schema.tables:
+        columns = [dict(column) for column in found.get("columns", {}).values()]
+        schema.update_table(
+            new_table(new, write_disposition=found.get("write_disposition"), columns=columns)
+        )
+    if not has_table_seen_data(found):
+        schema.drop_tables([old])
+
+
 @attrs.frozen(eq=False)
 class _TopLevelPages:
     """How a top-level resource reads its pages; :meth:`function` is its generator
@@ -850,6 +884,9 @@ class _TopLevelPages:
             # checked once per run: a step added after the source was built counts
             per_record = steps is not None and steps.per_record(resource.name)
             limited = steps is not None and steps.limited(resource.name)
+            renamed = steps.renamed(resource.name) if steps is not None else None
+            if renamed is not None:
+                _move_declared_table(resource.name, renamed)
             if given is not None:
                 pages = prefetched(given) if read_ahead and not limited else given
             elif parts.parallel > 1:
