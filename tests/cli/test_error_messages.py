@@ -245,6 +245,17 @@ def test_a_dataset_name_dlt_would_rename_is_refused_with_the_name_to_give(
     assert run(capsys, "run", "directory", "--dataset-name", "hr_data", env=env)[0] == 0
 
 
+def test_an_unknown_resource_is_said_before_missing_settings(capsys, headwater_env):
+    """The settings may be for nothing: the resource name is the first thing to fix."""
+    assert run(capsys, "run", "directory", "--resource", "users") == (
+        2,
+        "headwater: error: connector directory has no resource 'users'; did you mean "
+        "directory_users?",
+    )
+    code, line = run(capsys, "run", "directory", "--resource", "directory_users")
+    assert code == 2 and "missing setting client_id" in line
+
+
 def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()

@@ -34,7 +34,13 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests.auth import AuthBase
 
 from headwater import redact
-from headwater.errors import ConfigError, HeadwaterError, PluginError, ResponseError
+from headwater.errors import (
+    ConfigError,
+    HeadwaterError,
+    PluginError,
+    ResponseError,
+    SettingsError,
+)
 from headwater.http.authenticators import OAuth2RefreshTokenAuthenticator
 from headwater.http.extract import Endpoint, iter_pages, iter_pages_parallel
 from headwater.http.paginators import OffsetPaginator, compile_path
@@ -449,7 +455,12 @@ def build_source(
     every settings problem is raised here. ``bounds``: the time range of incremental
     reads (a backfill, checkpoints; see :mod:`headwater.load.incremental`)."""
     if not lazy:
-        pm, connector, resolved = _prepare(name, settings, pm)
+        try:
+            pm, connector, resolved = _prepare(name, settings, pm)
+        except SettingsError:
+            # an unknown --resource is said first: the settings may be for nothing
+            _check_declared_resources(name, resources, pm, settings)
+            raise
         return assemble(
             connector,
             resolved,
@@ -476,6 +487,28 @@ def build_source(
         resolve=resolve,
         bounds=bounds,
     )
+
+
+def _check_declared_resources(
+    name: str,
+    resources: Sequence[str] | None,
+    pm: pluggy.PluginManager | None,
+    settings: Mapping[str, Any] | None,
+) -> None:
+    """:func:`select_resources` for ``resources`` before the settings are resolved: the
+    declared ones and those plugins add (``headwater_resources``) given the settings
+    known so far; nothing is said when a plugin cannot tell without the rest."""
+    if not resources:
+        return
+    registry = get_registry() if pm is None else Registry(pm)
+    connector = registry.get(name)
+    try:
+        extras = _Hooks(registry.pm, connector).extra_resources(
+            preview_settings(connector, dict(settings or {}))
+        )
+    except Exception:  # a plugin that needs the settings it lacks: the settings speak
+        return
+    select_resources(attrs.evolve(connector, resources=[*connector.resources, *extras]), resources)
 
 
 @attrs.frozen
