@@ -148,3 +148,15 @@ def test_names_that_only_look_like_credentials_keep_their_values():
     assert items.params["sort_key"] == "created"
     assert items.params["page_token"] == items.params["pageToken"] == "first"
     assert items.params["access_token"] == "{access_token}"
+
+
+def test_a_token_form_field_that_is_no_credential_is_kept():
+    """Zoom's server-to-server grant sends account_id with the token request."""
+    config = leaky_config()
+    config["client"]["auth"] = {
+        "type": "oauth2_client_credentials",
+        "access_token_url": "https://zoom.test/oauth/token",
+        "access_token_request_data": {"scope": "meetings", "account_id": "a1"},
+    }
+    auth = convert_rest_api(config, "leaky").connector.auth
+    assert dict(auth.extra_form) == {"account_id": "a1"} and auth.scope == "meetings"

@@ -414,12 +414,16 @@ class _Conversion:
                 "token endpoint gives no expires_in (Headwater renews before expiry and on a 401)"
             )
         for form_key in form:
-            if str(form_key) not in _HARMLESS_FORM:
+            # a field that is not a credential (Zoom's account_id) stays as written
+            name = str(form_key)
+            if name not in _HARMLESS_FORM and (
+                _SECRET_NAME.search(name) or "assertion" in name.lower()
+            ):
                 raise ConfigError(
                     f"{where}.access_token_request_data.{form_key} may be a credential and "
                     "Headwater never writes one into a package; remove it (the token request "
-                    "sends client_id and client_secret from settings; only scope, audience "
-                    "and resource are kept)"
+                    "sends client_id and client_secret from settings; fields that are not "
+                    "credentials, such as scope or account_id, are kept)"
                 )
         extra = {str(k): str(v) for k, v in form.items()}
         aliases: tuple[str, ...] = ()
