@@ -100,6 +100,11 @@ USAGE = [
         "(e.g. headwater_directory)",
     ),
     (
+        ["run", "hr", "--pipeline-name", "hr-prod"],
+        "--pipeline-name 'hr-prod' cannot be used: dlt names a schema after it, which "
+        "takes letters, digits and _ only; use e.g. hr_prod",
+    ),
+    (
         ["run", "hr", "--dataset-name", ""],
         "--dataset-name '' cannot be used: it has no letter or digit to name a dataset "
         "(schema) by; use letters, digits and _ (e.g. directory_data)",

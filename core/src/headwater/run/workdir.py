@@ -243,6 +243,14 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
             f"working folder ({detail}); use letters, digits and _ (e.g. headwater_directory)"
         ) from None
     try:
+        Schema(pipeline_name)  # dlt names the pipeline's state schema after it
+    except Exception:
+        suggestion = re.sub(r"\W+", "_", pipeline_name).strip("_") or "headwater_directory"
+        raise ConfigError(
+            f"--pipeline-name {pipeline_name!r} cannot be used: dlt names a schema after "
+            f"it, which takes letters, digits and _ only; use e.g. {suggestion}"
+        ) from None
+    try:
         # the SQL-safe convention keeps letters and digits only (snake_case would turn
         # "__" into "xx" and hide that nothing names the dataset)
         naming = Schema("check", normalizers={"names": "sql_cs_v1"}).naming
