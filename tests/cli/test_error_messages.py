@@ -261,6 +261,21 @@ def test_an_unknown_resource_is_said_before_missing_settings(capsys, headwater_e
     assert code == 2 and "missing setting client_id" in line
 
 
+def test_a_duckdb_file_that_cannot_be_opened_is_one_line_exit_2(
+    capsys, api_simulator, headwater_env
+):
+    sim = api_simulator(DIRECTORY)
+    missing = headwater_env / "nodir" / "x.duckdb"
+    env = {**settings_env("directory", sim), "DESTINATION__DUCKDB__CREDENTIALS": str(missing)}
+    assert run(capsys, "run", "directory", env=env) == (
+        2,
+        f"headwater: error: the DuckDB file {missing} cannot be opened (No such file or "
+        "directory); point DESTINATION__DUCKDB__CREDENTIALS at a file in a folder you can "
+        "write to, or run in such a folder",
+    )
+    assert sim.requests == []
+
+
 def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()

@@ -14,7 +14,7 @@ from typing import Any
 from headwater.errors import ConfigError, HeadwaterError, RunError, SettingsError
 from headwater.redact import is_secret_name, redact
 
-__all__ = ["DUCKDB_LOCK", "exception_chain", "explain", "interrupted"]
+__all__ = ["DUCKDB_CANNOT_OPEN", "DUCKDB_LOCK", "exception_chain", "explain", "interrupted"]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:
@@ -34,6 +34,10 @@ DUCKDB_LOCK = re.compile(
     r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in .*?'
     r"\(PID (?P<pid>\d+)\)"
 )
+
+
+#: DuckDB's message when the database file cannot be opened or made.
+DUCKDB_CANNOT_OPEN = re.compile(r'IO Error: Cannot open file "(?P<path>[^"]+)": (?P<why>[^\n]+)')
 
 
 def interrupted(exc: BaseException) -> bool:
@@ -90,6 +94,13 @@ def explain(exc: BaseException) -> HeadwaterError | None:
         if isinstance(item, MissingDependencyException):
             return ConfigError(_first_line(item))
     for item in chain:
+        unopened = DUCKDB_CANNOT_OPEN.search(str(item))
+        if unopened is not None:
+            return ConfigError(
+                f"the DuckDB file {unopened['path']} cannot be opened ({unopened['why']}); "
+                "point DESTINATION__DUCKDB__CREDENTIALS at a file in a folder you can "
+                "write to, or run in such a folder"
+            )
         locked = DUCKDB_LOCK.search(str(item))
         if locked is not None:
             return RunError(
