@@ -142,3 +142,18 @@ def test_a_working_state_folder_that_cannot_be_made_is_one_line(
         f"move what is at {state} away"
     )
     assert sim.requests == []
+
+
+def test_the_look_command_works_for_a_dataset_named_like_a_keyword(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 12})
+    use_settings(monkeypatch, "analytics_events", sim)
+    args = ["run", "analytics_events", "--dataset-name", "select", "--progress", "off"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    (look,) = [line[len("look: ") :] for line in out.splitlines() if line.startswith("look: ")]
+    assert '"select".events' in look
+    shown = subprocess.run(look, shell=True, capture_output=True, text=True, env=os.environ)
+    assert shown.returncode == 0, shown.stderr
+    assert "(10 rows)" in shown.stdout.splitlines()

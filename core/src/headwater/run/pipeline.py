@@ -359,7 +359,7 @@ def _locked_run(
         hint = (
             f"psql -h {credentials.host} -p {credentials.port} -U {credentials.username} "
             f"-d {credentials.database} "
-            f"-c 'select * from {dataset_name}.\"{first}\" limit 5'"
+            f'-c \'select * from "{dataset_name}"."{first}" limit 5\''
         )
     return RunResult(
         pipeline_name=pipeline_name,

@@ -7,6 +7,7 @@ or what ``DESTINATION__DUCKDB__CREDENTIALS`` names), opened read-only through th
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -43,7 +44,25 @@ class QueryResult:
 
 
 def _identifier(name: str) -> str:
-    return name if _PLAIN_NAME.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+    """``name`` as SQL: quoted unless plain, and quoted when a reserved word (a dataset
+    named ``select`` or ``order``)."""
+    if _PLAIN_NAME.fullmatch(name) and name not in _reserved_words():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def _reserved_words() -> frozenset[str]:
+    """DuckDB's reserved keywords (none known if DuckDB cannot say)."""
+    try:
+        import duckdb
+
+        rows = duckdb.sql(
+            "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'"
+        ).fetchall()
+    except Exception:  # an older DuckDB: plain names stay unquoted, as before
+        return frozenset()
+    return frozenset(str(row[0]).lower() for row in rows)
 
 
 def _argument(text: str) -> str:
@@ -108,7 +127,7 @@ def run_query(
     if destination != "duckdb":
         raise ConfigError(
             f"headwater query reads DuckDB only, not {destination}: use {destination}'s own "
-            "client (the `look:` line `headwater run` printed shows one)"
+            "client (for postgres, the `look:` line `headwater run` printed)"
         )
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = pipeline_name or default_pipeline
