@@ -41,7 +41,7 @@ def handle(args: argparse.Namespace) -> int:
             )
         )
     if not rows:
-        print("no connectors installed; try `pip install headwater-directory`")
+        print("no connectors installed; install one, e.g. `pip install ./connectors/directory`")
         return EXIT_OK
     print_table(rows, ("connector", "distribution", "version", "resources"))
     return EXIT_OK
