@@ -199,6 +199,11 @@ def test_query_while_a_writer_holds_the_file_is_one_line(loaded_hr, headwater_en
             "(the `look:` line `headwater run` printed shows one)",
         ),
         (
+            # run prints no look: line for filesystem: none is promised
+            ["--destination", "filesystem", "select 1"],
+            "headwater query reads DuckDB only, not filesystem: use filesystem's own client",
+        ),
+        (
             ["--pipeline-name", "elsewhere", "select 1"],
             "no DuckDB file at {cwd}/elsewhere.duckdb: load it first with `headwater run hr` "
             "in this folder (or name the file with --file)",
@@ -208,7 +213,7 @@ def test_query_while_a_writer_holds_the_file_is_one_line(loaded_hr, headwater_en
             "the query failed: Catalog Error: Table with name nope does not exist!",
         ),
     ],
-    ids=["postgres", "no file", "bad sql"],
+    ids=["postgres", "filesystem", "no file", "bad sql"],
 )
 def test_query_usage_errors_are_one_line(loaded_hr, headwater_env, args, message):
     done = cli("query", "hr", *args, env={})

@@ -125,9 +125,11 @@ def run_query(
     :class:`RunError` when a running load holds the file.
     """
     if destination != "duckdb":
+        # run prints a look: line with a client for postgres only
+        shown = " (the `look:` line `headwater run` printed shows one)"
         raise ConfigError(
             f"headwater query reads DuckDB only, not {destination}: use {destination}'s own "
-            "client (for postgres, the `look:` line `headwater run` printed)"
+            f"client{shown if destination == 'postgres' else ''}"
         )
     default_pipeline, default_dataset = default_names(name)
     pipeline_name = pipeline_name or default_pipeline
