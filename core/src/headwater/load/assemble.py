@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from dlt.extract import DltResource, DltSource
 
 __all__ = [
+    "ConnectorHooks",
     "assemble",
     "build_endpoints",
     "build_source",
@@ -137,8 +138,9 @@ def select_resources(connector: Connector, names: Sequence[str] | None) -> list[
     return [r for r in connector.resources if r.name in wanted]
 
 
-class _Hooks:
-    """Typed calls of the hooks for one connector, with their results checked."""
+class ConnectorHooks:
+    """Typed calls of the hooks for one connector, with their results checked (what a
+    run asks the plugins: ``retry_policy(resource)``, ``response_rules(resource)``, ...)."""
 
     def __init__(self, pm: pluggy.PluginManager, connector: Connector) -> None:
         self.hook = pm.hook
@@ -338,7 +340,7 @@ class _Endpoints:
     """Endpoints of one run: one authenticator for every resource (one token), one
     session per retry policy and resource rate limit, the run's rate limit shared."""
 
-    def __init__(self, hooks: _Hooks, settings: Settings) -> None:
+    def __init__(self, hooks: ConnectorHooks, settings: Settings) -> None:
         self.hooks = hooks
         self.settings = settings
         self.auth = hooks.auth(settings)
@@ -403,7 +405,7 @@ def build_endpoints(
     by the same hooks as a source (``headwater check`` reads one page of each)."""
     pm, connector, resolved = _prepare(name, settings)
     connector = _with_extra_resources(pm, connector, resolved)
-    endpoints = _Endpoints(_Hooks(pm, connector), resolved)
+    endpoints = _Endpoints(ConnectorHooks(pm, connector), resolved)
     return connector, {
         r.name: endpoints.endpoint(r) for r in connector.resources if r.parent is None
     }
@@ -427,7 +429,7 @@ def _with_extra_resources(
     pm: pluggy.PluginManager, connector: Connector, settings: Settings
 ) -> Connector:
     """``connector`` with the resources plugins add for this run (headwater_resources)."""
-    extras = _Hooks(pm, connector).extra_resources(settings)
+    extras = ConnectorHooks(pm, connector).extra_resources(settings)
     if not extras:
         return connector
     try:
@@ -503,7 +505,7 @@ def _check_declared_resources(
     registry = get_registry() if pm is None else Registry(pm)
     connector = registry.get(name)
     try:
-        extras = _Hooks(registry.pm, connector).extra_resources(
+        extras = ConnectorHooks(registry.pm, connector).extra_resources(
             preview_settings(connector, dict(settings or {}))
         )
     except Exception:  # a plugin that needs the settings it lacks: the settings speak
@@ -547,7 +549,7 @@ class _Runtime:
         self.declared = declared
         self.connector = connector
         self.structure = settings
-        self.hooks = _Hooks(pm, connector)
+        self.hooks = ConnectorHooks(pm, connector)
         self._resolve = resolve
         self._lock = threading.Lock()
         self._settings: Settings | None = None
@@ -719,7 +721,7 @@ def assemble(
         # a problem is raised again, with the settings', when the source is extracted
         with contextlib.suppress(HeadwaterError):
             connector = _with_extra_resources(pm, connector, settings)
-    hooks = _Hooks(pm, connector)
+    hooks = ConnectorHooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow
     # dlt adds _dlt_id/_dlt_load_id to dict rows but not to Arrow tables; the Arrow

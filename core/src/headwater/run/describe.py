@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from headwater.load.assemble import ConnectorHooks
 from headwater.plugin.manager import custom_implementation, get_registry
 from headwater.schema import column_type, columns_from_schema
 from headwater.settings import (
@@ -445,21 +446,14 @@ def _naming(connector: Connector) -> Any:
     return Schema("describe", normalizers={"names": names}).naming
 
 
-def _effective_retry(pm: Any, connector: Connector, resource: Resource) -> Any:
-    """The retry policy a run of ``resource`` gets (``headwater_retry_policy``)."""
-    policy = pm.hook.headwater_retry_policy(connector=connector, resource=resource)
-    return connector.retry if policy is None else policy
-
-
-def _effective_rules(pm: Any, connector: Connector) -> list[Any]:
-    """The response rules runs get (``headwater_response_rules``, every plugin's, in
-    the order they are tried), each once across the resources."""
+def _effective_rules(hooks: ConnectorHooks, connector: Connector) -> list[Any]:
+    """The response rules runs get (every plugin's, in the order they are tried), each
+    once across the resources."""
     rules: list[Any] = []
     for resource in connector.resources:
-        for found in pm.hook.headwater_response_rules(connector=connector, resource=resource):
-            for rule in found or ():
-                if rule not in rules:
-                    rules.append(rule)
+        for rule in hooks.response_rules(resource):
+            if rule not in rules:
+                rules.append(rule)
     return rules
 
 
@@ -561,7 +555,8 @@ def describe_connector(name: str) -> str:
     for resource in connector.resources:
         lines.extend(_resource_lines(connector, resource, hooks, naming))
     # as runs get them: through the hooks, which plugins may wrap or replace
-    policies = {r.name: _effective_retry(registry.pm, connector, r) for r in connector.resources}
+    asked = ConnectorHooks(registry.pm, connector)
+    policies = {r.name: asked.retry_policy(r) for r in connector.resources}
     distinct = list(dict.fromkeys(policies.values())) or [connector.retry]
     shown: list[tuple[str | None, Any]] = (
         [(None, distinct[0])] if len(distinct) == 1 else list(policies.items())
@@ -584,7 +579,7 @@ def describe_connector(name: str) -> str:
     for resource in connector.resources:
         if resource.rate_limit is not None:
             lines.append(f"  rate limit:   {resource.rate_limit} for {resource.name}")
-    for rule in _effective_rules(registry.pm, connector):
+    for rule in _effective_rules(asked, connector):
         cond = " and ".join(
             x
             for x in (
