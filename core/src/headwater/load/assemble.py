@@ -513,6 +513,15 @@ def _check_declared_resources(
     select_resources(attrs.evolve(connector, resources=[*connector.resources, *extras]), resources)
 
 
+def _leaving(exc: Exception, resource: str) -> None:
+    """``exc`` leaves resource ``resource``'s generator: a :class:`ResponseError` is
+    told which resource failed, and every exception chained to it is redacted (dlt
+    keeps the text of the chain in the pipeline's trace file)."""
+    if isinstance(exc, ResponseError):
+        exc.resource = exc.resource or resource
+    redact.scrub(exc)
+
+
 @attrs.frozen
 class _Parts:
     """What one resource needs from the settings to be read."""
@@ -970,12 +979,8 @@ class _TopLevelPages:
             try:
                 # the settings are resolved here when the source was built lazily
                 yield from items(runtime.parts(resource))
-            except ResponseError as exc:
-                exc.resource = exc.resource or resource.name  # which resource failed
-                redact.scrub(exc)
-                raise
             except Exception as exc:
-                redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
+                _leaving(exc, resource.name)
                 raise
 
         if incremental is None:
@@ -1129,12 +1134,8 @@ def _incremental_children(
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
             positions.trim()
-        except ResponseError as exc:
-            exc.resource = exc.resource or resource.name
-            redact.scrub(exc)
-            raise
         except Exception as exc:
-            redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
+            _leaving(exc, resource.name)
             raise
 
     children.__name__ = resource.name
@@ -1321,12 +1322,8 @@ def _children_of(
             pages = fetched(parts, parents)
             validator = parts.validator
             yield from validator.pages(pages) if validator is not None else pages
-        except ResponseError as exc:
-            exc.resource = exc.resource or resource.name
-            redact.scrub(exc)
-            raise
         except Exception as exc:
-            redact.scrub(exc)  # dlt keeps the text of the chain in its trace file
+            _leaving(exc, resource.name)
             raise
 
     children.__name__ = resource.name
