@@ -13,6 +13,7 @@ from headwater.load.incremental import (
     Plan,
     Prefix,
     RunBounds,
+    checkpointed_slices,
     merged_slices,
 )
 from headwater.spec import IncrementalSpec
@@ -132,3 +133,56 @@ def test_open_ended_backfill_is_keyed_by_its_start_and_resumes_to_the_new_now():
     plan = Plan.make(SPEC, {}, later, state)
     assert plan.slices[0][0] == T0 + timedelta(hours=1)  # resumed
     assert plan.slices[-1][1] == T0 + timedelta(hours=4)  # to the new now
+
+
+def _checkpointed(with_records, workers=1, *, checkpoint=True, seconds=60.0):
+    """Read a checkpointed backfill of eight 1-hour slices in which only the slices
+    ``with_records`` return a record; returns the slices requested and the plan."""
+    backfill = RunBounds(start=T0, end=T0 + timedelta(hours=8), backfill=True, checkpoint=True)
+    plan = Plan.make(SPEC, {}, backfill, {})
+    requested: list[int] = []
+    lock = threading.Lock()
+
+    def read(index):
+        with lock:
+            requested.append(index)
+        if index in with_records:
+            yield [{"slice": index}]
+
+    pages = list(
+        checkpointed_slices(
+            plan,
+            read,
+            workers,
+            lambda i: plan.advance(plan.slices[i], None),
+            lambda i: i in with_records,
+            checkpoint=checkpoint,
+            seconds=seconds,
+        )
+    )
+    assert [p[0]["slice"] for p in pages] == sorted(set(requested) & set(with_records))
+    return sorted(requested), plan
+
+
+def test_a_checkpointed_read_goes_on_over_empty_slices_and_stops_after_records():
+    requested, plan = _checkpointed({3, 6})
+    assert requested == [0, 1, 2, 3]  # three empty slices, then one with a record
+    assert plan.more and plan.slices[-1] == (T0 + timedelta(hours=3), T0 + timedelta(hours=4))
+    assert plan.entry["position"] == "2024-01-01T04:00:00Z"
+    requested, plan = _checkpointed(set())
+    assert requested == list(range(8)) and not plan.more  # all empty: one extract
+
+
+def test_a_checkpointed_read_stops_in_groups_of_parallel_windows():
+    requested, plan = _checkpointed({2}, workers=2)
+    assert requested == [0, 1, 2, 3] and plan.more and len(plan.slices) == 4
+
+
+def test_empty_slices_are_read_on_only_for_so_many_seconds():
+    requested, plan = _checkpointed({6}, seconds=0.0)
+    assert requested == [0] and plan.more  # no time left: the empty slice is loaded
+
+
+def test_a_read_without_checkpoints_reads_every_slice():
+    requested, plan = _checkpointed({1, 3}, workers=3, checkpoint=False)
+    assert requested == list(range(8)) and not plan.more

@@ -760,9 +760,10 @@ class IncrementalSpec:
     loaded; with it, the end of the last completed slice. ``window`` (e.g. ``"1d"``,
     overridable by the ``window`` setting) cuts the range into slices read one after
     another (or ``parallel_windows`` at once); the position advances per completed
-    slice, and ``headwater run`` loads after each, so a killed run resumes where it
-    stopped. ``client_filter``: the API does not filter exactly, drop records outside
-    ``[start, end)`` too. A record whose cursor ``format`` cannot read is quarantined.
+    slice, and ``headwater run`` loads after each slice with records, so a killed run
+    resumes where it stopped. ``client_filter``: the API does not filter exactly, drop
+    records outside ``[start, end)`` too. A record whose cursor ``format`` cannot read
+    is quarantined.
     """
 
     cursor_field: FieldPath = field(converter=_to_field_path, validator=_field_path)

@@ -57,7 +57,7 @@ from headwater.load.incremental import (
     RunBounds,
     SliceFilter,
     bounded_request,
-    merged_slices,
+    checkpointed_slices,
 )
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
@@ -1019,7 +1019,6 @@ def _incremental_read(
     settings = runtime.settings
     workers = int(settings.get("parallel_windows") or 1)
     plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
-    plan.limit(workers if bounds.checkpoint else None)
     endpoint = parts.endpoint
     drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
     filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
@@ -1041,7 +1040,14 @@ def _incremental_read(
         for done in range(before, after):
             plan.advance(plan.slices[done], filters[done].latest, filters[done].found)
 
-    merged = merged_slices(slice_pages, len(plan.slices), workers, completed)
+    merged = checkpointed_slices(
+        plan,
+        slice_pages,
+        workers,
+        completed,
+        lambda index: filters[index].records > 0,
+        checkpoint=bounds.checkpoint,
+    )
     yield from read(parts, None, merged, read_ahead=workers <= 1)
     if validator is not None:
         for sliced in filters:

@@ -141,8 +141,9 @@ def _run(
     ``start``/``end`` (ISO 8601 dates or date-times): a backfill of ``[start, end)``
     (``end`` default: now) of the incremental resources, which leaves the position of
     the normal run where it was (see :mod:`headwater.load.incremental`). Windowed
-    resources load after each slice (or ``parallel_windows`` slices): a run killed
-    midway resumes after the last slice loaded.
+    resources load after each slice (or ``parallel_windows`` slices) that returned
+    records, empty slices together: a run killed midway resumes after the last slice
+    loaded.
     """
     register_destination_secrets()
     bounds = RunBounds.for_run(start, end)
