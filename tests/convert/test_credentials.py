@@ -160,3 +160,58 @@ def test_a_token_form_field_that_is_no_credential_is_kept():
     }
     auth = convert_rest_api(config, "leaky").connector.auth
     assert dict(auth.extra_form) == {"account_id": "a1"} and auth.scope == "meetings"
+
+
+@pytest.mark.usefixtures("headwater_env")
+def test_a_credential_in_a_json_body_becomes_a_secret_setting(api_simulator, tmp_path, capsys):
+    config = leaky_config()
+    endpoint = config["resources"][0]["endpoint"]
+    del endpoint["headers"], endpoint["params"]
+    endpoint["method"] = "POST"
+    endpoint["json"] = {"auth": {"api_secret": CANARIES[1]}, "filter": {"status": "{open}"}}
+    config["client"]["headers"] = {}
+    converted = convert_rest_api(config, "leaky")
+    items = converted.connector.resource("items")
+    assert items.json == {"auth": {"api_secret": "{api_secret}"}, "filter": {"status": "{{open}}"}}
+    assert converted.connector.settings["api_secret"] == {"type": "string", "writeOnly": True}
+    # the generated package holds no credential
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code = main(["new", "leaky", "--from-rest-api", str(tmp_path / "config.json"),
+                 "--directory", str(tmp_path)])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    files = [p.read_text() for p in (tmp_path / "headwater-leaky").rglob("*") if p.is_file()]
+    assert not any(CANARIES[1] in text for text in files)
+    # and the connector sends the setting's value in the body
+    sim = api_simulator(
+        converted.connector,
+        records={"items": 4},
+        schemas=converted.schemas,
+        credentials={"api_secret": "given"},
+    )
+    declared = attrs.evolve(converted, settings={})
+    from headwater.load.assemble import build_source
+    from headwater.plugin.manager import make_plugin_manager
+
+    pm = make_plugin_manager(
+        entry_points=False, plugins=[("leaky", InMemoryConnector(declared))], strict=True
+    )
+    source = build_source("leaky", {"base_url": sim.base_url, "api_secret": "given"}, pm=pm)
+    assert len(rows_of(source)) == 4
+    assert json.loads(sim.requests_for("items")[0].body) == {
+        "auth": {"api_secret": "given"},
+        "filter": {"status": "{open}"},
+    }
+
+
+def test_a_token_url_with_a_password_is_refused():
+    config = leaky_config()
+    config["client"]["auth"] = {
+        "type": "oauth2_client_credentials",
+        "access_token_url": "https://bob:CANARY@id.test/token",
+        "client_id": "id",
+        "client_secret": "s",
+    }
+    with pytest.raises(ConfigError) as info:
+        convert_rest_api(config, "leaky")
+    message = str(info.value)
+    assert "access_token_url holds credentials" in message and "CANARY" not in message

@@ -311,6 +311,29 @@ class _Conversion:
         )
         return "{" + name + "}"
 
+    def body(self, raw: Any, where: str, keep: set[str]) -> Any:
+        """A JSON body's template: strings escaped (but the ``{placeholders}`` in
+        ``keep``), and a credential written under a secret-looking key, or read from
+        ``dlt.secrets``, made a secret setting (a body's strings are templates too)."""
+        if isinstance(raw, Mapping):
+            out: dict[str, Any] = {}
+            for key, value in raw.items():
+                if isinstance(value, SettingRef) or (
+                    _SECRET_NAME.search(str(key))
+                    and isinstance(value, (str, int))
+                    and not isinstance(value, bool)
+                    and value != ""
+                ):
+                    out[key] = self.secret_setting(str(key), value, f"{where}.{key}", "body")
+                else:
+                    out[key] = self.body(value, f"{where}.{key}", keep)
+            return out
+        if isinstance(raw, list):
+            return [self.body(v, f"{where}[{i}]", keep) for i, v in enumerate(raw)]
+        if isinstance(raw, SettingRef):
+            return self.secret_setting(raw.name, raw, where, "body")
+        return _escape(raw, keep) if isinstance(raw, str) else raw
+
     def headers(self, raw: Any, where: str, keep: set[str]) -> dict[str, str]:
         """Header templates: literal values escaped, credentials made secret settings."""
         if raw is None:
@@ -438,6 +461,12 @@ class _Conversion:
         elif token_url is not None:
             if not isinstance(token_url, str):
                 raise ConfigError(f"{where}.{key} must be a URL")
+            if "@" in (urlsplit(token_url).netloc or ""):
+                raise ConfigError(
+                    f"{where}.{key} holds credentials (user:password@host), which Headwater "
+                    "never writes into a package; remove them from the URL (the token request "
+                    "sends client_id and client_secret from settings)"
+                )
             if base_url and token_url.startswith(base_url.rstrip("/") + "/"):
                 relative = token_url[len(base_url.rstrip("/")) :]
                 self.notes.append(
@@ -777,7 +806,7 @@ class _Conversion:
             headers=self.headers(
                 endpoint.get("headers"), f"{where}.endpoint.headers", placeholders
             ),
-            json=None if body is None else _escape_all(body, placeholders),
+            json=None if body is None else self.body(body, f"{where}.endpoint.json", placeholders),
             parent=parent,
             incremental=incremental,
         )
@@ -1003,16 +1032,6 @@ def _check_references(value: Any, path: tuple[str, ...] = ()) -> None:
     elif isinstance(value, list):
         for index, inner in enumerate(value):
             _check_references(inner, (*path, str(index)))
-
-
-def _escape_all(value: Any, keep: set[str]) -> Any:
-    if isinstance(value, str):
-        return _escape(value, keep)
-    if isinstance(value, Mapping):
-        return {k: _escape_all(v, keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escape_all(v, keep) for v in value]
-    return value
 
 
 def convert_rest_api(
