@@ -215,3 +215,19 @@ def test_a_token_url_with_a_password_is_refused():
         convert_rest_api(config, "leaky")
     message = str(info.value)
     assert "access_token_url holds credentials" in message and "CANARY" not in message
+
+
+def test_two_credentials_named_alike_keep_their_own_settings():
+    config = leaky_config()
+    endpoint = config["resources"][0]["endpoint"]
+    endpoint["headers"] = {"X-Api-Key": CANARIES[1]}
+    endpoint["params"] = {"x_api_key": CANARIES[2], "x-api-token": "same", "X_Api_Token": "same"}
+    converted = convert_rest_api(config, "leaky")
+    items = converted.connector.resource("items")
+    header = items.headers["X-Api-Key"].strip("{}")
+    param = items.params["x_api_key"].strip("{}")
+    assert {header, param} == {"x_api_key", "x_api_key_2"}
+    assert converted.settings[header] == CANARIES[1]
+    assert converted.settings[param] == CANARIES[2]
+    # one value under two spellings: one setting
+    assert items.params["x-api-token"] == items.params["X_Api_Token"] == "{x_api_token}"

@@ -302,6 +302,12 @@ class _Conversion:
         name = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or kind
         if not name[0].isalpha() or name in _TAKEN_SETTINGS:
             name = f"{kind}_{name}"
+        base, number = name, 1
+        # two credentials whose names read alike (X-Api-Key, x_api_key) keep their own
+        # setting unless they are one value
+        while name in self.settings and self.settings[name] != str(value):
+            number += 1
+            name = f"{base}_{number}"
         self.extra_settings.setdefault(name, {"type": "string", "writeOnly": True})
         self.settings[name] = str(value)
         self.notes.append(
