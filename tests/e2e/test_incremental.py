@@ -94,24 +94,54 @@ def test_a_cursor_field_no_record_has_is_warned_about(
     headwater_plugins, api_simulator, headwater_env, duckdb_pipeline, caplog
 ):
     """A misspelled cursor_field: nothing moves the position, every run reads all again.
-    The API is the timed one (cursor ts); the declaration says modified_at."""
+    The API is the timed one (cursor ts); the declaration says modified_at. With an end
+    parameter the position follows the ranges requested: the warning says only what is
+    wrong."""
     sim = api_simulator(timed(), schemas={"events": _schema()})
-    headwater_plugins(TimedPlugin(timed(cursor_field="modified_at")))
-    pipeline = duckdb_pipeline("no_cursor")
-    with caplog.at_level("WARNING", logger="headwater"):
-        pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
     served = len(sim.data["events"])
-    [warning] = [r.getMessage() for r in caplog.records if "cursor_field" in r.getMessage()]
-    assert warning.startswith(
-        f"resource events: none of its {served} records has a value for its incremental "
-        "cursor_field 'modified_at', so its position does not advance"
-    ), warning
-    assert "ts" in warning.rsplit("fields: ", 1)[1].rstrip(")").split(", "), warning
+    for end_param, consequence in [
+        (None, ", so its position does not advance and every run reads everything again;"),
+        ("end", "; check cursor_field"),
+    ]:
+        headwater_plugins(TimedPlugin(timed(cursor_field="modified_at", end_param=end_param)))
+        pipeline = duckdb_pipeline(f"no_cursor_{end_param}")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="headwater"):
+            pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+        [warning] = [r.getMessage() for r in caplog.records if "cursor_field" in r.getMessage()]
+        assert warning.startswith(
+            f"resource events: none of its {served} records has a value for its incremental "
+            f"cursor_field 'modified_at'{consequence}"
+        ), warning
+        assert "ts" in warning.rsplit("fields: ", 1)[1].rstrip(")").split(", "), warning
     caplog.clear()
     with caplog.at_level("WARNING", logger="headwater"):  # a right cursor: no warning
         headwater_plugins(TimedPlugin(timed()))
         pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
     assert not [r for r in caplog.records if "cursor_field" in r.getMessage()]
+
+
+def test_a_child_cursor_field_no_record_has_is_warned_about_once(
+    headwater_plugins, api_simulator, headwater_env, duckdb_pipeline, caplog
+):
+    from timed_api import SCHEMA, with_children
+
+    user_schema = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    schemas = {"users": user_schema, "meetings": SCHEMA}
+    sim = api_simulator(with_children(), schemas=schemas, records={"users": 5, "meetings": 4})
+    headwater_plugins(
+        TimedPlugin(with_children(cursor_field="modified_at", end_param=None), schemas)
+    )
+    with caplog.at_level("WARNING", logger="headwater"):
+        duckdb_pipeline("child_cursor").run(
+            headwater.source("timed", start_date="2024-01-01", **sim.settings)
+        )
+    served = sum(len(v) for v in sim.data["meetings"].values())
+    [warning] = [r.getMessage() for r in caplog.records if "cursor_field" in r.getMessage()]
+    assert warning.startswith(
+        f"resource meetings: none of its {served} records has a value for its incremental "
+        "cursor_field 'modified_at', so its position does not advance"
+    ), warning
 
 
 def test_bounds_in_a_post_body(serve, duckdb_pipeline):

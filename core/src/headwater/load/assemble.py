@@ -1052,7 +1052,9 @@ def _incremental_read(
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)
-    if filters and (warning := filters[0].no_cursor_warning(resource.name, *filters[1:])):
+    if filters and (
+        warning := filters[0].no_cursor_warning(resource.name, *filters[1:], bounded=plan.bounded)
+    ):
         log.warning("%s", warning)
     plan.finish()
     if plan.more:
@@ -1074,6 +1076,7 @@ def _incremental_children(
     parent = resource.parent
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
+    warned = False  # the no-cursor warning: once a run, not once a batch of parents
 
     def fetch_one(endpoint: Endpoint, value: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
         if value is None:
@@ -1125,8 +1128,10 @@ def _incremental_children(
             workers = min(parts.workers, max(len(ranges), 1))
             pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
             results = pool.map(fetch, ranges) if pool is not None else map(fetch, ranges)
+            read: list[SliceFilter] = []
             try:
                 for value, rows, sliced, upper in results:
+                    read.append(sliced)
                     page = [rows] if rows else []
                     yield from validator.pages(page) if validator is not None else page
                     if validator is not None and sliced.unreadable:
@@ -1140,6 +1145,13 @@ def _incremental_children(
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
             positions.trim()
+            nonlocal warned
+            if read and not warned:
+                # the parents of this batch: their records say whether the field is there
+                bounded = spec.end_param is not None  # positions move to each range's end
+                if warning := read[0].no_cursor_warning(resource.name, *read[1:], bounded=bounded):
+                    warned = True
+                    log.warning("%s", warning)
         except Exception as exc:
             _leaving(exc, resource.name)
             raise

@@ -361,20 +361,27 @@ class SliceFilter:
         self.latest = latest
         return keep
 
-    def no_cursor_warning(self, resource: str, *others: SliceFilter) -> str | None:
+    def no_cursor_warning(
+        self, resource: str, *others: SliceFilter, bounded: bool = False
+    ) -> str | None:
         """A warning when records were read and none had a cursor value (with
-        ``others``: the other slices of the same read): the position cannot advance, so
-        every run reads everything again; a misspelled ``cursor_field`` does that."""
+        ``others``: the other slices of the same read); a misspelled ``cursor_field``
+        does that. Unless the position is the end of the ranges requested
+        (``bounded``), it cannot advance, so every run reads everything again."""
         filters = (self, *others)
         records = sum(f.records for f in filters)
         if not records or sum(f.without_cursor for f in filters) < records:
             return None
         fields = next((f.fields for f in filters if f.fields), [])
+        consequence = (
+            ""
+            if bounded
+            else ", so its position does not advance and every run reads everything again"
+        )
         return (
             f"resource {resource}: none of its {records} records has a value for its "
-            f"incremental cursor_field {self.spec.cursor_field!r}, so its position does not "
-            f"advance and every run reads everything again; check cursor_field (a record's "
-            f"fields: {', '.join(fields[:12])})"
+            f"incremental cursor_field {self.spec.cursor_field!r}{consequence}; check "
+            f"cursor_field (a record's fields: {', '.join(fields[:12])})"
         )
 
     def pages(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
