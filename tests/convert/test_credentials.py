@@ -5,6 +5,7 @@ cannot become one is refused with one line, and the connector runs with the sett
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import attrs
 import headwater
@@ -160,6 +161,39 @@ def test_a_token_form_field_that_is_no_credential_is_kept():
     }
     auth = convert_rest_api(config, "leaky").connector.auth
     assert dict(auth.extra_form) == {"account_id": "a1"} and auth.scope == "meetings"
+
+
+@pytest.mark.usefixtures("headwater_env")
+def test_zooms_account_credentials_grant_gets_a_token_and_loads(api_simulator):
+    config = leaky_config()
+    config["client"] = {
+        "base_url": "https://api.test",
+        "auth": {
+            "type": "oauth2_client_credentials",
+            "access_token_url": "https://api.test/oauth/token",
+            "client_id": "zoom-id",
+            "client_secret": CANARIES[0],
+            "access_token_request_data": {"grant_type": "account_credentials", "account_id": "a1"},
+        },
+    }
+    del config["resources"][0]["endpoint"]["headers"], config["resources"][0]["endpoint"]["params"]
+    converted = convert_rest_api(config, "zoomish")
+    auth = converted.connector.auth
+    assert dict(auth.extra_form) == {"grant_type": "account_credentials", "account_id": "a1"}
+    assert any("account_credentials" in note for note in converted.notes)
+    credentials = {"client_id": "zoom-id", "client_secret": CANARIES[0]}
+    sim = api_simulator(
+        converted.connector,
+        records={"items": 3},
+        schemas=converted.schemas,
+        credentials=credentials,
+    )
+    config["client"]["base_url"] = sim.base_url
+    config["client"]["auth"]["access_token_url"] = sim.base_url + "/oauth/token"
+    assert len(rows_of(headwater.from_rest_api(config, name="zoomish"))) == 3
+    [token] = sim.requests_for("token")
+    sent = dict(urllib.parse.parse_qsl(token.body.decode()))
+    assert sent["grant_type"] == "account_credentials" and sent["account_id"] == "a1"
 
 
 @pytest.mark.usefixtures("headwater_env")

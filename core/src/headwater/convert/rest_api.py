@@ -423,10 +423,17 @@ class _Conversion:
                 f'understood {where}.grant_type "refresh_token" as the OAuth2 refresh-token '
                 "grant (the refresh_token setting)"
             )
+        elif grant == "account_credentials":
+            # Zoom's server-to-server grant: client credentials plus account_id
+            form["grant_type"] = grant
+            self.notes.append(
+                f'understood {where}.grant_type "account_credentials" (Zoom\'s server-to-server '
+                "grant) as client credentials sending grant_type=account_credentials"
+            )
         elif grant != "client_credentials":
             raise ConfigError(
-                f"{where}.grant_type {grant!r} is not supported; use client_credentials or "
-                "refresh_token"
+                f"{where}.grant_type {grant!r} is not supported; use client_credentials, "
+                "account_credentials or refresh_token"
             )
         key = "access_token_url" if "access_token_url" in spec else "token_url"
         if key == "token_url" and "token_url" in spec:

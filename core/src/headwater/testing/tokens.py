@@ -231,10 +231,10 @@ class TokenEndpoint:
             k: v[-1]
             for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
         }
-        if form.get("grant_type") != "client_credentials":
-            return error_response(
-                400, "unsupported_grant_type", "grant_type must be client_credentials"
-            )
+        # the declaration may send another grant type (Zoom's account_credentials)
+        grant = str(auth.extra_form.get("grant_type", "client_credentials"))
+        if form.get("grant_type") != grant:
+            return error_response(400, "unsupported_grant_type", f"grant_type must be {grant}")
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         basic = headers.get("authorization", "")
         if client_id is None and basic[:6].lower() == "basic ":
