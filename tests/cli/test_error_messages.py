@@ -581,3 +581,25 @@ def test_new_connector_errors(capsys, headwater_env):
         assert run(capsys, *argv) == (2, f"headwater: error: {message}"), argv
     assert (taken / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in headwater_env.iterdir()) == ["headwater-acme"]
+
+
+@pytest.mark.parametrize("command", ["run", "check", "record"])
+def test_a_password_in_the_base_url_is_refused_and_never_shown(
+    capsys, api_simulator, headwater_env, command
+):
+    """requests would send user:password@ as basic auth, and the URL, password and all,
+    would be in every error, cassette and dlt trace."""
+    sim = api_simulator(HR)
+    env = settings_env("hr", sim)
+    host = sim.base_url.split("//", 1)[1]
+    env["SOURCES__HR__BASE_URL"] = f"http://u:CANARYurlPW@{host}"
+    extra = ["--to", str(headwater_env / "cassette")] if command == "record" else []
+    code, line = run(capsys, command, "hr", *extra, env=env)
+    assert (code, line) == (
+        2,
+        "headwater: error: invalid setting base_url for connector hr (env SOURCES__HR__BASE_URL): "
+        f"'http://***@{host}' holds credentials (user:password@host); remove them from the "
+        "URL and give them as the connector's auth settings (see headwater describe hr)",
+    )
+    assert sim.requests == []
+    assert not [p for p in headwater_env.rglob("*") if p.is_file() and b"CANARY" in p.read_bytes()]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -629,20 +630,27 @@ def _validate_values(
         if key == "token_url" and problems and origins.get(key) == "default":
             continue  # made from base_url, whose problem is said already
         if isinstance(url, str) and url.strip():
+            where = f"invalid setting {key} for connector {name} ({origins.get(key)})"
+            # a user:password@ is never echoed back (nor sent: see below)
+            shown = re.sub(r"^([^/?#]*//)[^/?#]*@", r"\1***@", url.strip())
             try:
                 parsed = urlparse(url)
                 parsed.port  # noqa: B018 (raises on a port out of range)
             except ValueError as exc:
-                problems.append(
-                    f"invalid setting {key} for connector {name} ({origins.get(key)}): "
-                    f"{url!r} is not a valid URL ({exc})"
-                )
+                problems.append(f"{where}: {shown!r} is not a valid URL ({exc})")
                 continue
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(
-                    f"invalid setting {key} for connector {name} ({origins.get(key)}): "
-                    f"{url!r} is not an http(s) URL; write it with its scheme, "
-                    f"e.g. https://{url.split('://')[-1]}"
+                    f"{where}: {shown!r} is not an http(s) URL; write it with its scheme, "
+                    f"e.g. https://{shown.split('://')[-1]}"
+                )
+            elif "@" in parsed.netloc:
+                # requests would send it as basic auth, and it would be in every URL
+                # logged, recorded or kept in dlt's trace
+                problems.append(
+                    f"{where}: {shown!r} holds credentials (user:password@host); remove them "
+                    "from the URL and give them as the connector's auth settings "
+                    f"(see headwater describe {name})"
                 )
     return problems
 
