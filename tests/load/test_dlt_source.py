@@ -386,6 +386,60 @@ def test_steps_on_a_resource_run_on_its_own(api_simulator, duckdb_pipeline, head
     assert same == 40
 
 
+@pytest.mark.parametrize("copy", ["with_resources", "clone"])
+def test_steps_added_to_a_copy_of_the_source_apply(
+    copy, api_simulator, duckdb_pipeline, headwater_env
+):
+    """with_resources() and clone() return a new source: steps and hints given to it
+    (not to the source Headwater built) must work as on the original."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 1000})
+
+    def copied() -> Any:
+        source = headwater.source("directory", **sim.settings)
+        return (
+            source.with_resources("directory_users")
+            if copy == "with_resources"
+            else (source.clone())
+        )
+
+    limited = duckdb_pipeline("copy_limit")
+    limited.run(copied().add_limit(1))
+    mapped = duckdb_pipeline("copy_map")
+    source = copied()
+    source.resources["directory_users"].add_map(lambda r: {**r, "seenBy": r["id"]})
+    mapped.run(source)
+    renamed = duckdb_pipeline("copy_renamed")
+    source = copied()
+    source.resources["directory_users"].apply_hints(table_name="people")
+    renamed.run(source)
+    with limited.sql_client() as client:
+        assert client.execute_sql("select count(*) from directory_users") == [(sim.page_size,)]
+    with mapped.sql_client() as client:
+        [(same,)] = client.execute_sql(
+            "select count(*) filter (where seen_by = id) from directory_users"
+        )
+    assert same == 1000
+    assert list(renamed.default_schema.data_table_names()) == ["people"]
+
+
+def test_a_table_name_function_sends_each_record_to_its_table(
+    api_simulator, duckdb_pipeline, headwater_env
+):
+    """dlt cannot apply a table-name function to an Arrow table: such a resource gets
+    dict records, as with a per-record step."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 60})
+    source = headwater.source("directory", **sim.settings)
+    source.resources["directory_users"].apply_hints(
+        table_name=lambda record: "odd" if int(record["id"][-1], 16) % 2 else "even"
+    )
+    pipeline = duckdb_pipeline("by_function")
+    pipeline.run(source)
+    odd = sum(1 for r in sim.data["directory_users"] if int(r["id"][-1], 16) % 2)
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*) from odd") == [(odd,)]
+        assert client.execute_sql("select count(*) from even") == [(60 - odd,)]
+
+
 # ------------------------------------------------------------ settings at extraction
 
 

@@ -654,28 +654,43 @@ class _Steps:
     (dict records, not Arrow tables) and ``add_limit`` (one item a page).
 
     The generator cannot see the pipe it runs in; it looks its resource up in the
-    source it was built into (a resource run on its own or through the source is that
-    object, or a clone of it made after the steps were added)."""
+    source dlt is extracting (``with_resources`` and ``clone`` make a new source, to
+    which the user may add steps), else in the source it was built into."""
 
     def __init__(self) -> None:
         self.source: DltSource | None = None
 
+    def _resource(self, name: str) -> Any:
+        from dlt.common.configuration.container import Container
+        from dlt.extract.source import SourceInjectableContext
+
+        try:
+            current = Container()[SourceInjectableContext].source
+        except Exception:  # not inside dlt's extract (or another thread)
+            current = None
+        for source in (current, self.source):
+            resource = source.resources.get(name) if source is not None else None
+            if resource is not None:
+                return resource
+        return None
+
     def _steps(self, name: str) -> list[Any]:
-        if self.source is None:
-            return []
-        resource = self.source.resources.get(name)
+        resource = self._resource(name)
         return [] if resource is None else list(resource._pipe.steps)
 
     def per_record(self, name: str) -> bool:
+        """Whether the resource needs dict records: per-record steps, or a table name
+        that is a function of each record (dlt cannot apply one to an Arrow table)."""
         kinds = _per_record_step_types()
-        return any(isinstance(step, kinds) for step in self._steps(name))
+        if any(isinstance(step, kinds) for step in self._steps(name)):
+            return True
+        resource = self._resource(name)
+        return resource is not None and callable(resource._hints.get("table_name"))
 
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
         when it is not the resource's own; ``None`` otherwise (or a function of items)."""
-        if self.source is None:
-            return None
-        resource = self.source.resources.get(name)
+        resource = self._resource(name)
         table = getattr(resource, "table_name", None) if resource is not None else None
         return table if isinstance(table, str) and table != name else None
 
