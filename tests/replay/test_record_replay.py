@@ -246,6 +246,93 @@ def test_a_damaged_cassette_is_a_usage_error_naming_it(headwater_env, recorded_d
     ), line
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda r: r.pop("status"), "interaction 1: the response has no status code"),
+        (lambda r: r["status"].update(code="abc"), "interaction 1: status code 'abc' is not"),
+        (lambda r: r.update(headers=None), "interaction 1: the response headers are not a"),
+        (lambda r: r.pop("body"), "interaction 1: the response has no body string"),
+    ],
+    ids=["no status", "status not a number", "headers null", "no body"],
+)
+def test_a_cassette_edited_out_of_shape_is_a_usage_error_naming_it(
+    headwater_env, recorded_directory, edit, problem
+):
+    import yaml
+
+    cassette = recorded_directory / "directory_users.yaml"
+    data = yaml.safe_load(cassette.read_text())
+    edit(data["interactions"][0]["response"])
+    cassette.write_text(yaml.safe_dump(data))
+    result = cli("run", "directory", "--replay", str(recorded_directory), env={})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"headwater: error: the cassette {cassette} cannot be read ({problem}")
+    assert line.endswith("record again with headwater record"), line
+
+
+def test_a_manifest_without_its_base_url_is_a_usage_error(headwater_env, recorded_directory):
+    manifest = recorded_directory / "headwater-recording.json"
+    data = json.loads(manifest.read_text())
+    del data["base_url"]
+    manifest.write_text(json.dumps(data))
+    result = cli("run", "directory", "--replay", str(recorded_directory), env={})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"headwater: error: --replay {recorded_directory}: headwater-recording.json has no "
+        "base_url (edited by hand?); record again with headwater record"
+    )
+
+
+def test_a_failed_recording_keeps_the_earlier_one(api_simulator, headwater_env, tmp_path):
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    env = settings_env("directory", sim)
+    cassettes = tmp_path / "rec"
+    assert cli("record", "directory", "--to", str(cassettes), env=env).returncode == 0
+    before = {p.name: p.read_bytes() for p in cassettes.iterdir()}
+    wrong = {**env, "SOURCES__DIRECTORY__CLIENT_SECRET": "wrong-secret"}
+    failed = cli("record", "directory", "--to", str(cassettes), env=wrong)
+    assert failed.returncode == 1
+    [line] = failed.stderr.strip().splitlines()
+    assert line.endswith(
+        f"; nothing was recorded: the earlier recording in {cassettes} is kept as it was"
+    ), line
+    assert {p.name: p.read_bytes() for p in cassettes.iterdir()} == before
+    # a first recording that fails is written: its errors replay too
+    first = tmp_path / "first"
+    assert cli("record", "directory", "--to", str(first), env=wrong).returncode == 1
+    assert (first / "headwater-recording.json").exists()
+
+
+def test_a_recording_of_some_resources_replays_those(api_simulator, headwater_env, tmp_path):
+    from headwater_analytics.odata import ANALYTICS_ODATA
+
+    sim = api_simulator(ANALYTICS_ODATA)
+    cassettes = tmp_path / "rec"
+    env = settings_env("analytics_odata", sim)
+    recorded = cli(
+        "record", "analytics_odata", "--resource", "users", "--pages", "1", "--to",
+        str(cassettes), env=env,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stderr
+    sim.stop()
+    replayed = cli("run", "analytics_odata", "--replay", str(cassettes), env={})
+    assert replayed.returncode == 0, replayed.stderr
+    with duckdb.connect(str(headwater_env / "headwater_analytics_odata.duckdb")) as con:
+        tables = {
+            r[0]
+            for r in con.sql(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'analytics_odata_data' and table_name not like '_dlt%'"
+            ).fetchall()
+        }
+    assert tables == {"users"}
+    checked = cli("check", "analytics_odata", "--replay", str(cassettes), env={})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "users" in checked.stdout and "groups" not in checked.stdout
+
+
 def test_the_closest_recorded_request_is_shown_with_its_own_method(
     headwater_env, recorded_directory
 ):

@@ -44,10 +44,13 @@ def handle(args: argparse.Namespace) -> int:
     drift: list[str] = []
     settings = settings_from_args(args)
     if args.replay:
-        from headwater.run.replay import replay
+        from headwater.run.replay import load_manifest, recorded_resources, replay
 
+        recorded = recorded_resources(args.name, load_manifest(args.replay, args.name))
         with replay(args.name, args.replay, settings) as replayed:
             results = check_connector(args.name, replayed, drift=drift)
+        if recorded is not None:  # a recording of some resources checks those
+            results = [r for r in results if r[0] in recorded]
     else:
         results = check_connector(args.name, settings, drift=drift)
     failed = False

@@ -61,6 +61,13 @@ def handle(args: argparse.Namespace) -> int:
         pages=args.pages,
         mask=args.mask,
     )
+    if result.kept:
+        print(
+            f"{error_prefix()} {redact.redact(result.failure)}; nothing was recorded: the "
+            f"earlier recording in {result.directory} is kept as it was",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     print(f"recorded {args.name} into {result.directory} (secrets replaced by placeholders)")
     print_table(sorted(result.cassettes.items()), ("cassette", "requests"))
     if result.failure:

@@ -401,8 +401,34 @@ def read_cassettes(directory: Path) -> list[tuple[str, Any, dict[str, Any]]]:
                 f"the cassette {path} cannot be read ({type(exc).__name__}); "
                 "record again with headwater record"
             ) from None
+        for number, (_, answer) in enumerate(pairs, 1):
+            if (problem := _answer_problem(answer)) is not None:
+                raise ConfigError(
+                    f"the cassette {path} cannot be read (interaction {number}: {problem}); "
+                    "record again with headwater record"
+                )
         out.extend((path.stem, req, answer) for req, answer in pairs)
     return out
+
+
+def _answer_problem(answer: Any) -> str | None:
+    """What is wrong with a recorded response as :func:`_response` reads it (a
+    cassette edited by hand), or ``None``."""
+    if not isinstance(answer, Mapping):
+        return "the response is not a mapping"
+    status = answer.get("status")
+    if not isinstance(status, Mapping) or "code" not in status:
+        return "the response has no status code"
+    code = status["code"]
+    if isinstance(code, bool) or not isinstance(code, (int, str)) or not str(code).isdigit():
+        return f"status code {code!r} is not a number"
+    body = answer.get("body")
+    if not isinstance(body, Mapping) or not isinstance(body.get("string"), (str, bytes)):
+        return "the response has no body string"
+    headers = answer.get("headers", {})
+    if not isinstance(headers, Mapping):
+        return "the response headers are not a mapping"
+    return None
 
 
 # -------------------------------------------------------------------- matching

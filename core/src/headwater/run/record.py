@@ -57,11 +57,14 @@ def single_page_settings(connector: Connector) -> dict[str, Any]:
 
 @frozen
 class RecordResult:
-    """What a recording wrote: cassette name -> number of interactions."""
+    """What a recording wrote (or, when :attr:`kept`, would have written): cassette
+    name -> number of interactions."""
 
     directory: str
     cassettes: Mapping[str, int]
     failure: str = ""
+    #: the recording failed and the earlier one in ``directory`` was kept as it was
+    kept: bool = False
 
 
 def _classifier(connector: Connector, base_url: str) -> Any:
@@ -84,7 +87,9 @@ def _classifier(connector: Connector, base_url: str) -> Any:
     return classify
 
 
-def _prepare_directory(directory: Path, connector: str) -> None:
+def _prepare_directory(directory: Path, connector: str) -> bool:
+    """Make ``directory`` ready for a recording of ``connector``; returns whether it
+    holds an earlier one (replaced only by a recording that succeeds)."""
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--to {directory} is a file; name a folder for the cassettes")
     directory.mkdir(parents=True, exist_ok=True)
@@ -103,8 +108,7 @@ def _prepare_directory(directory: Path, connector: str) -> None:
             f"--to {directory} holds YAML files that are not a Headwater recording; "
             "choose an empty folder"
         )
-    for old in directory.glob("*.yaml"):  # a new recording replaces the old one whole
-        old.unlink()
+    return manifest.exists()
 
 
 def record_connector(
@@ -122,8 +126,9 @@ def record_connector(
     child resource). ``mask``: record fields whose values are personal data.
 
     Settings problems raise :class:`~headwater.errors.ConfigError` before anything is
-    sent; a failing API still gets what was recorded written, and the failure is in
-    :attr:`RecordResult.failure`."""
+    sent. When the API fails, the failure is in :attr:`RecordResult.failure` and what
+    was recorded is written (an error's answers replay too), unless ``to`` holds an
+    earlier recording: that one is kept whole (:attr:`RecordResult.kept`)."""
     if pages is not None and pages < 1:
         raise ConfigError(f"--pages must be at least 1, got {pages}")
     connector = get_registry().get(name)
@@ -133,7 +138,7 @@ def record_connector(
     explicit = {**dict(settings or {}), **forced}
     resolved = resolve_settings(connector, explicit)
     directory = Path(to)
-    _prepare_directory(directory, name)
+    earlier = _prepare_directory(directory, name)
     secrets = {
         key: resolved[key] for key in resolved.secret_names if resolved.get(key) not in (None, "")
     }
@@ -157,6 +162,15 @@ def record_connector(
                 raise (known or exc) from None
             failure = redact(str(known))
     cassettes = tape.cassettes()
+    if failure and earlier:
+        return RecordResult(
+            directory=str(directory),
+            cassettes={k: len(v) for k, v in cassettes.items()},
+            failure=failure,
+            kept=True,
+        )
+    for old in directory.glob("*.yaml"):  # a new recording replaces the old one whole
+        old.unlink()
     for cassette, interactions in cassettes.items():
         write_cassette(directory / f"{cassette}.yaml", interactions, scrubber)
     non_secret = {

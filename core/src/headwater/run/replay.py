@@ -25,7 +25,7 @@ from headwater.run.record import MANIFEST, secret_placeholder, single_page_setti
 from headwater.run.sampling import Sample, watching
 from headwater.settings import settings_schema
 
-__all__ = ["load_manifest", "replay", "replay_settings"]
+__all__ = ["load_manifest", "recorded_resources", "replay", "replay_settings"]
 
 
 def load_manifest(directory: str | Path, name: str | None = None) -> dict[str, Any]:
@@ -46,12 +46,29 @@ def load_manifest(directory: str | Path, name: str | None = None) -> dict[str, A
         ) from None
     if not isinstance(manifest, dict) or "connector" not in manifest:
         raise ConfigError(f"--replay {directory}: {MANIFEST} is not a Headwater recording")
+    if not isinstance(manifest.get("base_url"), str) or not manifest["base_url"]:
+        raise ConfigError(
+            f"--replay {directory}: {MANIFEST} has no base_url (edited by hand?); record "
+            "again with headwater record"
+        )
     if name is not None and manifest["connector"] != name:
         raise ConfigError(
             f"--replay {directory} is a recording of connector {manifest['connector']}, not "
             f"{name}; name that connector or record {name} first"
         )
     return manifest
+
+
+def recorded_resources(name: str, manifest: Mapping[str, Any]) -> list[str] | None:
+    """The resources a recording made with ``--resource`` holds (a replay reads those
+    unless told otherwise); ``None`` when it holds every resource of connector
+    ``name``."""
+    every = get_registry().get(name).resource_names
+    recorded = manifest.get("resources")
+    if not isinstance(recorded, list):
+        return None
+    known = [r for r in recorded if r in every]
+    return known if known and set(known) != set(every) else None
 
 
 def replay_settings(
