@@ -368,7 +368,8 @@ def test_a_second_replay_into_the_same_pipeline_is_told_to_start_afresh(
     assert again.returncode == 1
     [line] = again.stderr.strip().splitlines()
     assert "since=" in line and line.endswith(
-        "the pipeline has loaded before and asks from its incremental position: "
-        "replay with --full-refresh or another --pipeline-name"
+        "it starts at another incremental position than the recording (the pipeline's, "
+        "after an earlier load, or a start_date or --start given): replay with "
+        "--full-refresh or another --pipeline-name, and without them"
     ), line
     assert cli(*replay_run, "--full-refresh", env={}).returncode == 0

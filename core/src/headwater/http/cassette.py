@@ -530,8 +530,9 @@ class Player:
             hint = f"closest recorded: {other[0]} {_show(uri)}{_difference(key, other)}"
             if key[:3] == other[:3] and _differing(key, other) & self.positions:
                 fix = (
-                    "the pipeline has loaded before and asks from its incremental position: "
-                    "replay with --full-refresh or another --pipeline-name"
+                    "it starts at another incremental position than the recording (the "
+                    "pipeline's, after an earlier load, or a start_date or --start given): "
+                    "replay with --full-refresh or another --pipeline-name, and without them"
                 )
         return redact.redact(
             f"replay: {method} {asked} is not in the recording {self.directory} ({hint}); " + fix

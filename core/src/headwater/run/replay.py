@@ -99,7 +99,11 @@ def replay(
 ) -> Iterator[dict[str, Any]]:
     """Meanwhile, connector ``name`` is served by the recording in ``directory``;
     yields the settings to run it with (:func:`replay_settings`). ``sample``: keep the
-    first records of each resource (for drift)."""
+    first records of each resource (for drift).
+
+    Every request Headwater sends meanwhile is served from the recording, whichever
+    connector sends it (nothing reaches the network): run other connectors outside the
+    block."""
     manifest = load_manifest(directory, name)
     positions = {
         param
