@@ -234,6 +234,22 @@ def test_invalid_toml_stops_a_run_as_it_stops_check(capsys, api_simulator, headw
     assert sim.requests == []
 
 
+def test_invalid_toml_in_a_fresh_process_is_named_by_run(api_simulator, headwater_env):
+    """In a process that has not read dlt's configuration yet, the pipeline-name check
+    is the first to: its TOML error was told as a bad --pipeline-name."""
+    from helpers import cli
+
+    sim = api_simulator(DIRECTORY)
+    broken = headwater_env / ".dlt" / "secrets.toml"
+    broken.parent.mkdir()
+    broken.write_text("[sources.directory\nclient_id = 'x'\n")
+    done = cli("run", "directory", env=settings_env("directory", sim))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "secrets.toml is not valid TOML" in line and "pipeline-name" not in line, line
+    assert sim.requests == []
+
+
 def test_a_dataset_name_dlt_would_rename_is_refused_with_the_name_to_give(
     capsys, api_simulator, headwater_env
 ):

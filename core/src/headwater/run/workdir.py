@@ -225,6 +225,7 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
     or cannot use: the pipeline name names its working folder (no ``/``, not empty);
     the dataset name must keep a letter or digit once made SQL-safe."""
     from dlt.common.schema import Schema
+    from dlt.common.schema.exceptions import InvalidSchemaName
     from dlt.common.storages import FileStorage
 
     try:
@@ -244,7 +245,7 @@ def check_names(pipeline_name: str, dataset_name: str) -> None:
         ) from None
     try:
         Schema(pipeline_name)  # dlt names the pipeline's state schema after it
-    except Exception:
+    except InvalidSchemaName:  # not what else it may raise (a .dlt TOML that does not parse)
         suggestion = re.sub(r"\W+", "_", pipeline_name).strip("_") or "headwater_directory"
         raise ConfigError(
             f"--pipeline-name {pipeline_name!r} cannot be used: dlt names a schema after "
