@@ -70,6 +70,16 @@ USAGE = [
         "connector 'nope' is not installed (installed: directory, hr); "
         "try `pip install headwater-nope`",
     ),
+    (
+        ["describe", "google_ads"],
+        "connector 'google_ads' is not installed (installed: directory, hr); "
+        "try `pip install headwater-google-ads`",
+    ),
+    (
+        ["describe", "analytics_events"],
+        "connector 'analytics_events' is not installed (installed: directory, hr); "
+        "try `pip install headwater-analytics`",
+    ),
     (["run"], "the following arguments are required: name (see `headwater run --help`)"),
     (
         ["run", "hr", "--progress", "loud"],

@@ -265,11 +265,24 @@ class Registry:
         hint = (
             f"did you mean {close}?"
             if close
-            else f"try `pip install headwater-{name.split('_')[0].replace('_', '-')}`"
+            else f"try `pip install {_distribution_of(name)}`"
         )
         raise ConnectorNotFound(
             f"connector {name!r} is not installed (installed: {installed}); {hint}"
         )
+
+
+#: Headwater's own distributions that hold several connectors, by name prefix
+_FAMILIES = {"analytics_": "headwater-analytics"}
+
+
+def _distribution_of(name: str) -> str:
+    """The distribution that would provide connector ``name``: ``headwater-<name>``, as
+    ``headwater new`` names it, or the family of Headwater's own that holds it."""
+    return next(
+        (dist for prefix, dist in _FAMILIES.items() if name.startswith(prefix)),
+        f"headwater-{name.replace('_', '-')}",
+    )
 
 
 _lock = threading.Lock()
