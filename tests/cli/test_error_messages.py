@@ -629,3 +629,22 @@ def test_a_password_in_the_base_url_is_refused_and_never_shown(
     )
     assert sim.requests == []
     assert not [p for p in headwater_env.rglob("*") if p.is_file() and b"CANARY" in p.read_bytes()]
+
+
+@pytest.mark.parametrize("command", [["describe"], ["simulate", "--port", "0"]])
+def test_a_declaration_a_run_refuses_stops_every_command_alike(
+    capsys, headwater_plugins, headwater_env, command
+):
+    """A data_selector that is not a JSONPath: describe said nothing, simulate (and
+    demo) ended in 'unexpected JsonPathParserError', exit 1."""
+    import attrs
+    from helpers import Declares
+
+    users = attrs.evolve(DIRECTORY.resources[0], data_selector="$.data[")
+    headwater_plugins(Declares(attrs.evolve(DIRECTORY, resources=[users])))
+    code, line = run(capsys, command[0], "directory", *command[1:])
+    assert code == 2, line
+    assert line.startswith(
+        "headwater: error: connector directory, resource directory_users: data_selector "
+        "'$.data[' is not a JSONPath"
+    ), line

@@ -302,7 +302,9 @@ PAGINATION_KINDS = [
     "pagination,expected", PAGINATION_KINDS, ids=lambda x: getattr(x, "kind", None)
 )
 def test_describe_shows_each_pagination_kind(capsys, headwater_plugins, pagination, expected):
-    text = describe(capsys, headwater_plugins, connector("pages", pagination=pagination))
+    method = "POST" if getattr(pagination, "location", "query") == "body" else "GET"
+    declared = connector("pages", pagination=pagination, method=method)
+    text = describe(capsys, headwater_plugins, declared)
     assert f"    pagination:        {pagination.kind}(" in text
     assert f"                       {expected}" in text or expected in text
 

@@ -262,11 +262,7 @@ class Registry:
             )
         installed = ", ".join(sorted(connectors)) or "none"
         close = closest(name, connectors)
-        hint = (
-            f"did you mean {close}?"
-            if close
-            else f"try `pip install {_distribution_of(name)}`"
-        )
+        hint = f"did you mean {close}?" if close else f"try `pip install {_distribution_of(name)}`"
         raise ConnectorNotFound(
             f"connector {name!r} is not installed (installed: {installed}); {hint}"
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from headwater.load.assemble import ConnectorHooks
+from headwater.load.assemble import ConnectorHooks, check_declaration
 from headwater.plugin.manager import custom_implementation, get_registry
 from headwater.schema import column_type, columns_from_schema
 from headwater.settings import (
@@ -527,6 +527,8 @@ def describe_connector(name: str) -> str:
     """The text of ``headwater describe NAME``."""
     registry = get_registry()
     connector = registry.get(name)
+    for resource in connector.resources:
+        check_declaration(connector, resource)  # what a run would refuse, told alike
     dist = registry.plugin_distribution(registry.owner(name))
     hooks = custom_hooks(connector, registry.pm)
     lines = [

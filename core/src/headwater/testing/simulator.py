@@ -187,7 +187,12 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
 
+        from headwater.load.assemble import check_declaration
+
         for resource in connector.resources:
+            # what a run would refuse, in the same one line (a JSONPath that does not
+            # parse, a template naming a setting that is not declared)
+            check_declaration(connector, resource)
             self._check_layout(resource)
         unknown = set(records or {}) - set(connector.resource_names)
         if unknown:
