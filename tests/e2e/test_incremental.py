@@ -547,3 +547,26 @@ def test_slices_without_records_are_loaded_together_not_one_by_one(serve):
     # one load per slice with records, then the empty ones; a slow machine may need
     # two loads for them (EMPTY_SLICES_SECONDS), never one each
     assert with_records < loads <= with_records + 2, (loads, with_records)
+
+
+def test_a_lookback_read_in_several_loads_reads_all_of_it(serve):
+    """Window 1h, lookback 3h: the second run reads three slices before its position,
+    loading after each that has records. It went on from the position after the first
+    of them, so late records in the other two were never loaded."""
+    sim = serve(timed(window="1h", lookback="3h"))
+    start = datetime.now(timezone.utc) - timedelta(hours=6)
+    for k in range(6):  # a record in each hour of the first run
+        sim.arrive_late("events", 1, start + timedelta(minutes=30 + 60 * k))
+    settings = {**sim.settings, "start_date": start.isoformat()}
+    first = run_connector("timed", settings)
+    assert not first.failures
+    reached = datetime.now(timezone.utc)  # the first run's position is no later
+    late = [
+        *sim.arrive_late("events", 1, reached - timedelta(minutes=150)),
+        *sim.arrive_late("events", 1, reached - timedelta(minutes=90)),
+        *sim.arrive_late("events", 1, reached - timedelta(minutes=30)),
+    ]
+    second = run_connector("timed", settings)
+    assert not second.failures
+    loaded = {r[0] for r in rows(second.location, "select id from timed_data.events")}
+    assert {r["id"] for r in late} <= loaded, sorted({r["id"] for r in late} - loaded)

@@ -26,6 +26,10 @@ load like any dlt state::
     {"position": "2024-01-03T00:00:00Z", "running": false,
      "backfills": {"<start>/<end>": {"position": "..."}},
      "parents": {"<parent value>": "..."}}
+
+While a run is cut into several extracts, ``running`` is true and ``reached`` is the end
+of the slices it has read: inside the lookback that is before ``position``, and the
+next extract goes on from it.
 """
 
 from __future__ import annotations
@@ -202,6 +206,11 @@ class Plan:
             lookback = parse_duration(spec.lookback, "lookback") if spec.lookback else None
             resuming = bool(root.get("running"))
             lower = position - lookback if lookback and not resuming else position
+            # a run cut into several extracts (or killed) within its lookback goes on
+            # from the slice it reached, which is before the position
+            reached = _read_position(root.get("reached")) if resuming else None
+            if reached is not None and reached < lower:
+                lower = reached
         else:
             initial = settings.get("start_date") or spec.initial
             lower = None if initial is None else spec.parse_initial(initial)
@@ -234,11 +243,17 @@ class Plan:
             self.entry["position"] = isoformat(new)
         if self.backfill_key is None:
             self.root["running"] = True
+            if self.bounded and done[1] is not None:
+                # where this run has read to, also inside its lookback (before the
+                # position): the next extract of the run goes on from there
+                self.root["reached"] = isoformat(done[1])
 
     def finish(self) -> None:
         """This extract read all of its slices."""
         if self.backfill_key is None:
             self.root["running"] = self.more
+            if not self.more:
+                self.root.pop("reached", None)
         elif not self.more:
             # a completed backfill leaves nothing: the same range runs again in full
             self.root.get("backfills", {}).pop(self.backfill_key, None)
