@@ -570,3 +570,20 @@ def test_a_lookback_read_in_several_loads_reads_all_of_it(serve):
     assert not second.failures
     loaded = {r[0] for r in rows(second.location, "select id from timed_data.events")}
     assert {r["id"] for r in late} <= loaded, sorted({r["id"] for r in late} - loaded)
+
+
+def test_slices_whose_every_record_is_filtered_out_are_loaded_together(serve):
+    """An API without an end parameter sends each slice every later record too; a slice
+    whose records all fall after it has nothing to load, as an empty one."""
+    sim = serve(timed(window="1h", end_param=None, client_filter=True, write_disposition="append"))
+    sim.arrive_late("events", 2, T0 + timedelta(hours=40, minutes=30))
+    end = T0 + timedelta(hours=48)
+    result = run_connector("timed", sim.settings, start=T0.isoformat(), end=end.isoformat())
+    assert not result.failures
+    hours = [(T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)) for h in range(48)]
+    with_records = sum(1 for lower, upper in hours if in_range(sim, lower, upper))
+    loaded = [r[0] for r in rows(result.location, "select id from timed_data.events")]
+    assert sorted(loaded) == in_range(sim, T0, end)
+    [(loads,)] = rows(result.location, "select count(*) from timed_data._dlt_loads")
+    # 35 slices between the first records and the late ones hold nothing to load
+    assert with_records < loads <= with_records + 3, (loads, with_records)

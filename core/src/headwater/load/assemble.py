@@ -24,6 +24,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -1038,10 +1039,16 @@ def _incremental_read(
     drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
     filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
 
+    # A plain "since" API (no end parameter, no declared format) answers the records
+    # strictly after its bound: a slice [lower, upper) asks from a second before lower,
+    # and the filter keeps the slice, so a record exactly on a boundary is not lost.
+    since = plan.bounded and drop and spec.end_param is None and spec.format is None
+
     def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
         lower, upper = plan.slices[index]
+        asked = lower - timedelta(seconds=1) if since and lower is not None else lower
         params, body = bounded_request(
-            spec, endpoint.params, endpoint.json, lower, upper, plan.found
+            spec, endpoint.params, endpoint.json, asked, upper, plan.found
         )
         bound = attrs.evolve(endpoint, params=params, json=body)
         return filters[index].pages(iter_pages(bound))
@@ -1060,7 +1067,8 @@ def _incremental_read(
         slice_pages,
         workers,
         completed,
-        lambda index: filters[index].records > 0,
+        # records to load (an API that ignores the end sends later ones, dropped here)
+        lambda index: filters[index].kept > 0 or bool(filters[index].unreadable),
         checkpoint=bounds.checkpoint,
     )
     yield from read(parts, None, merged, read_ahead=workers <= 1)

@@ -338,6 +338,8 @@ class SliceFilter:
         self.error = ""
         #: records read, and of them those without a cursor value
         self.records = 0
+        #: records kept (the others fell outside the slice: ``client_filter``)
+        self.kept = 0
         self.without_cursor = 0
         #: the fields of a record without a cursor value (for the warning)
         self.fields: list[str] = []
@@ -374,6 +376,7 @@ class SliceFilter:
             if (lower is None or moment >= lower) and (upper is None or moment < upper):
                 keep.append(record)
         self.latest = latest
+        self.kept += len(keep)
         return keep
 
     def no_cursor_warning(
