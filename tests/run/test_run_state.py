@@ -157,3 +157,22 @@ def test_the_look_command_works_for_a_dataset_named_like_a_keyword(
     shown = subprocess.run(look, shell=True, capture_output=True, text=True, env=os.environ)
     assert shown.returncode == 0, shown.stderr
     assert "(10 rows)" in shown.stdout.splitlines()
+
+
+def test_the_working_folder_keeps_no_copy_of_the_loaded_data(
+    api_simulator, headwater_env, monkeypatch
+):
+    """dlt keeps each loaded package's files: a run from cron grew .headwater by a copy
+    of every run's records (personal data, maybe) beside the destination."""
+    monkeypatch.delenv("LOAD__DELETE_COMPLETED_JOBS", raising=False)
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 300})
+    use_settings(monkeypatch, "analytics_events", sim)
+    for _ in range(2):
+        assert main(["run", "analytics_events", "--progress", "off", "--full-refresh"]) == 0
+    state = headwater_env / ".headwater"
+    data = [
+        p for p in state.rglob("*") if p.is_file() and p.suffix in (".parquet", ".jsonl", ".gz")
+    ]
+    assert data == []
+    record = sim.data["events"][0]["id"].encode()
+    assert not [p for p in state.rglob("*") if p.is_file() and record in p.read_bytes()]

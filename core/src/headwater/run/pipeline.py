@@ -174,6 +174,10 @@ def _run(
     file_format = file_format_for(destination)
     if destination in _FAST_DESTINATIONS:
         apply_duckdb_defaults()
+    # A loaded package's files are the API's data (personal data, maybe) kept beside the
+    # destination: dlt keeps them, and a run from cron grew the folder by a copy of every
+    # run. Deleted once loaded, unless you set it.
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     pipelines_dir = pipelines_dir or folder_pipelines_dir()
     # Everything that reads or writes the pipeline's working folder happens under its
     # lock: a second run of this pipeline meanwhile is refused (see pipeline_lock).
