@@ -389,3 +389,31 @@ def test_an_unexpected_error_fails_the_step_redacted(analytics, monkeypatch, tmp
     assert "RuntimeError: bug while holding ***" in failure.event_specific_data.error.message
     assert not [e for e in instance.all_logs(result.run_id) if CANARY in str(e)]
     assert files_containing(tmp_path, CANARY) == []
+
+
+def test_a_partition_of_one_windowed_asset_runs_that_resource_alone(
+    headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    """Two windowed resources in one step: materializing one asset's partition asked
+    the other's API too and loaded it, while Dagster recorded it as not materialized."""
+    declared = _windowed()
+    audits = attrs.evolve(declared.resources[0], name="audits", path="/v1/audits")
+    declared = attrs.evolve(declared, resources=[*declared.resources, audits])
+    headwater_plugins(Declares(declared))
+    (asset,) = headwater.dagster.assets("windowed")
+    sim = api_simulator(declared, records={"events": 200, "audits": 200}, page_size=500)
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    result = dg.materialize(
+        [asset],
+        instance=instance,
+        partition_key="2024-01-01",
+        selection=[dg.AssetKey(["windowed", "events"])],
+    )
+    assert result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [
+        dg.AssetKey(["windowed", "events"])
+    ]
+    assert sim.requests_for("events") and not sim.requests_for("audits")

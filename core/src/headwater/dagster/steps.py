@@ -283,8 +283,14 @@ def _step(
             window = context.partition_time_window
             extra = {"start": _when(window.start), "end": _when(window.end)}
             # a backfill names its incremental resource, also when only a child is
-            # selected (the parent is loaded with its child either way)
-            run += [n for n in specs if connector.resource(n).parent is None and n not in run]
+            # selected (the parent is loaded with its child either way); another
+            # top-level resource of the step is not run, nor reported materialized
+            for name in selected:
+                parent = connector.resource(name).parent
+                while parent is not None:
+                    if parent.resource not in run:
+                        run.append(parent.resource)
+                    parent = connector.resource(parent.resource).parent
         try:
             result = run_connector(connector.name, settings, resources=run, **options, **extra)
         except HeadwaterError as exc:
