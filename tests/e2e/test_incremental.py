@@ -5,6 +5,7 @@ resume after SIGKILL (see docs/incremental.md)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -587,3 +588,30 @@ def test_slices_whose_every_record_is_filtered_out_are_loaded_together(serve):
     [(loads,)] = rows(result.location, "select count(*) from timed_data._dlt_loads")
     # 35 slices between the first records and the late ones hold nothing to load
     assert with_records < loads <= with_records + 3, (loads, with_records)
+
+
+def test_a_window_cutting_the_range_into_too_many_slices_is_one_line(serve, capsys):
+    """window=1s from 2024: 93 million slices were built in memory before the first
+    request (180 MB more every second, no word)."""
+    from headwater.cli import main
+
+    sim = serve(timed(window="1h"))
+    import os
+
+    env = {f"SOURCES__TIMED__{k.upper()}": v for k, v in sim.settings.items()}
+    env |= {"SOURCES__TIMED__WINDOW": "1s", "SOURCES__TIMED__START_DATE": "2024-01-01"}
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        code = main(["run", "timed", "--progress", "off"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, line
+    assert re.fullmatch(
+        r"headwater: error: window 1s cuts 2024-01-01T00:00:00Z to \S+ into [\d,]+ slices, "
+        r"more than 200,000; use a longer window or a later start",
+        line,
+    ), line
+    assert sim.requests_for("events") == []

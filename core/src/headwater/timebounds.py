@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "MAX_SLICES",
     "FORMATS",
     "check_format",
     "format_bound",
@@ -189,15 +190,28 @@ def parse_auto(value: Any) -> tuple[datetime, str]:
             raise ValueError(f"{value!r} is neither an ISO 8601 date-time nor a number") from None
 
 
+#: The most slices one range is cut into (:func:`windows`).
+MAX_SLICES = 200_000
+
+
 def windows(
     start: datetime, end: datetime, window: timedelta | None
 ) -> list[tuple[datetime, datetime]]:
     """``[start, end)`` as consecutive slices ``window`` long (the last one shorter);
-    one slice without a window; none when ``start >= end``."""
+    one slice without a window; none when ``start >= end``. More than
+    :data:`MAX_SLICES` is a :class:`ValueError` saying so (a window of ``1s`` over
+    years would fill memory before the first request)."""
     if start >= end:
         return []
     if window is None:
         return [(start, end)]
+    count = -(-(end - start) // window)
+    if count > MAX_SLICES:
+        raise ValueError(
+            f"window {format_duration(window)} cuts {isoformat(start)} to {isoformat(end)} "
+            f"into {count:,} slices, more than {MAX_SLICES:,}; use a longer window or a "
+            "later start"
+        )
     out = []
     lower = start
     while lower < end:

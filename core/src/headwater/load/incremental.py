@@ -197,7 +197,7 @@ class Plan:
             key = f"{isoformat(bounds.start)}/{'now' if bounds.open_end else isoformat(end)}"
             entry = root.setdefault("backfills", {}).setdefault(key, {})
             lower = _read_position(entry.get("position")) or bounds.start
-            slices: list[Slice] = list(windows(lower, end, window))
+            slices: list[Slice] = _slices(lower, end, window)
             return cls(spec, slices, entry, root, key, True)
         position = _read_position(root.get("position"))
         if position is None:
@@ -223,7 +223,7 @@ class Plan:
                     "(e.g. 2024-01-01) or run a backfill with --start"
                 )
             return cls(spec, [(None, end)], root, root, None, True)
-        return cls(spec, list(windows(lower, end, window)), root, root, None, True)
+        return cls(spec, _slices(lower, end, window), root, root, None, True)
 
     def limit(self, per_load: int | None) -> Plan:
         """Keep the first ``per_load`` slices (the rest: :attr:`more`)."""
@@ -259,6 +259,14 @@ class Plan:
             self.root.get("backfills", {}).pop(self.backfill_key, None)
             if not self.root.get("backfills"):
                 self.root.pop("backfills", None)
+
+
+def _slices(lower: datetime, end: datetime, window: Any) -> list[Slice]:
+    """:func:`~headwater.timebounds.windows`, too many slices a one-line ConfigError."""
+    try:
+        return list(windows(lower, end, window))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _legacy_position(spec: IncrementalSpec, resource_state: Mapping[str, Any]) -> datetime | None:
