@@ -304,3 +304,19 @@ def test_a_record_nested_too_deep_under_fail_is_one_error(
     assert len(lines) == 1, err
     assert "resource hostile.items: a record cannot be loaded (field 'deep.a.a" in lines[0]
     assert "nested more than 250 levels deep" in lines[0]
+
+
+def test_fields_that_are_one_column_under_the_naming_load_with_a_warning(
+    serve, path, headwater_env, capsys
+):
+    """fooBar and foo_bar are both foo_bar in the table: the Arrow path failed the whole
+    extract with dlt's cut-off 'NameNormalizationCollision: ... normalized from:'."""
+    base_url = serve('{"data": [{"id": 1, "fooBar": 1, "foo_bar": 2}, {"id": 2, "fooBar": 3}]}')
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    assert query(headwater_env, "select count(*) from hostile_data.items") == [(2,)]
+    if path == "arrow":
+        assert (
+            "headwater: warning: fields 'fooBar' and 'foo_bar' of the records are both "
+            "loaded as column foo_bar: the table keeps one of their values"
+        ) in err, err

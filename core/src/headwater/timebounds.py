@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
-    "MAX_SLICES",
     "FORMATS",
+    "MAX_SLICES",
     "check_format",
     "format_bound",
     "format_duration",

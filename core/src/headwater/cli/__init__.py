@@ -103,11 +103,28 @@ def _show_warning(message: Any, category: type, filename: str, lineno: int, *res
 _python_show_warning = warnings.showwarning
 
 
+class _Warnings(logging.Formatter):
+    """Headwater's own warnings as the summary's warnings are told (``headwater:
+    warning: ...``, one line); the other records (dlt's) as logged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name.startswith("headwater.") and record.levelno == logging.WARNING:
+            from headwater.term import BOLD, YELLOW, style
+
+            prefix = style("headwater: warning:", YELLOW, BOLD, stream=sys.stderr)
+            return f"{prefix} {record.getMessage()}"
+        return super().format(record)
+
+
 def _setup_logging(debug: bool, verbose: bool) -> None:
     redact.install()
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        if debug or verbose
+        else _Warnings("%(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import array
 import functools
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from headwater.errors import ResponseError
-from headwater.load.validation import fit_records, renames
+from headwater.load.validation import default_naming, fit_records, renames
 from headwater.schema import column_type, json_types
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BATCH_ROWS",
@@ -172,6 +175,7 @@ class ArrowBatcher:
         }
         #: batches that could not be typed and went out as plain records
         self.fallbacks = 0
+        self._collided = False
 
     @property
     def _naming(self) -> Any:
@@ -218,6 +222,28 @@ class ArrowBatcher:
     def _fitting(self, records: list[dict[str, Any]]) -> Any | None:
         return self.table(records)
 
+    def _collide(self, names: list[str]) -> bool:
+        """Whether two of ``names`` are one column under the naming convention
+        (``fooBar`` and ``foo_bar`` are both ``foo_bar``); warned about once."""
+        naming = self._naming or default_naming()
+        seen: dict[str, str] = {}
+        for name in names:
+            column = naming.normalize_identifier(name)
+            other = seen.setdefault(column, name)
+            if other != name:
+                if not self._collided:
+                    self._collided = True
+                    log.warning(
+                        "fields %r and %r of the records are both loaded as column %s: "
+                        "the table keeps one of their values; set the connector's naming "
+                        "setting to api to keep the API's names",
+                        other,
+                        name,
+                        column,
+                    )
+                return True
+        return False
+
     def table(self, records: list[dict[str, Any]]) -> Any | None:
         """A typed table of ``records``, or ``None`` when they do not fit the schema."""
         pa = self._pa
@@ -258,6 +284,8 @@ class ArrowBatcher:
         ]
         if len(set(names)) != len(names):
             return None  # a renamed field meets another: the row path numbers them
+        if self._collide(names):
+            return None  # dlt's Arrow path refuses such a table; its row path loads it
         if self.load_id is not None and self.load_id[0] not in names:
             column, value = self.load_id
             arrays.append(pa.repeat(pa.scalar(value, pa.string()), len(records)))

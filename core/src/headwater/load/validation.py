@@ -500,6 +500,12 @@ _OUTCOMES: ContextVar[dict[str, Outcome] | None] = ContextVar(
 )
 
 
+def _batch_level() -> int:
+    """The log level of a batch's quarantine: a warning, unless the outcomes are
+    collected (``headwater run``), whose summary says it once for the run."""
+    return logging.INFO if _OUTCOMES.get() is not None else logging.WARNING
+
+
 @contextmanager
 def collect_outcomes() -> Iterator[dict[str, Outcome]]:
     """Meanwhile, validators count into the yielded ``{label: Outcome}`` and do not
@@ -639,7 +645,8 @@ class Validator:
             return good, []
         self.rejected += len(bad)
         self._current().rejected += len(bad)
-        log.warning(
+        log.log(
+            _batch_level(),
             "resource %s: %d record(s) broke the schema and were kept in table %s (first: %s)",
             self.label,
             len(bad),
@@ -665,7 +672,8 @@ class Validator:
         outcome.rejected += len(bad)
         outcome.first_error = outcome.first_error or error
         self.rejected += len(bad)
-        log.warning(
+        log.log(
+            _batch_level(),
             "resource %s: %d record(s) kept in table %s (first: %s)",
             self.label,
             len(bad),
