@@ -320,3 +320,22 @@ def test_fields_that_are_one_column_under_the_naming_load_with_a_warning(
             "headwater: warning: fields 'fooBar' and 'foo_bar' of the records are both "
             "loaded as column foo_bar: the table keeps one of their values"
         ) in err, err
+
+
+def test_a_first_load_out_of_memory_loads_once_the_limit_is_raised(
+    serve, headwater_env, capsys, monkeypatch
+):
+    """Records of 1000 fields: DuckDB ran out of memory in the first load, after dlt had
+    marked the package as migrated and before the staging dataset was kept; every later
+    run, the advised limit raised or --full-refresh, failed on 'hr_data_staging ... does
+    not exist' until .headwater was deleted."""
+    wide = [{"id": i, **{f"k{j}": j for j in range(1000)}} for i in range(100)]
+    base_url = serve(json.dumps({"data": wide}))
+    code, err = run(base_url, capsys)
+    assert code == 1 and "DuckDB ran out of its memory limit" in err, err
+    # once, not as dlt's traceback for each of the job's attempts (450 lines)
+    assert err.strip().count("\n") == 0, err
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "2GB"}')
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    assert query(headwater_env, "select count(*) from hostile_data.items") == [(100,)]

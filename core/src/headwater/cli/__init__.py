@@ -131,6 +131,22 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     # dlt logs through its own logger; route it through ours at the same level.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", logging.getLevelName(level))
     os.environ.setdefault("RUNTIME__LOG_FORMAT", "{levelname} {name}: {message}")
+    # a failed load job is told once, in the run's one-line error: not as dlt's
+    # traceback for each of its attempts (hundreds of lines for one failure)
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.removeFilter(_no_job_tracebacks)
+    if not debug:
+        dlt_logger.addFilter(_no_job_tracebacks)
+
+
+def _no_job_tracebacks(record: logging.LogRecord) -> bool:
+    """False for dlt's log records of a failed load job (with ``--debug`` they stay)."""
+    message = str(record.msg)
+    if message.startswith(("Transient exception in job", "Terminal exception in job")):
+        return False
+    if message.startswith("Job for ") and " retried in load " in message:
+        return False
+    return not (message.startswith("Package ") and " was not fully loaded." in message)
 
 
 class _StdoutReaderGone:

@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["Pending", "pending"]
+__all__ = ["Pending", "migrate_again", "pending"]
 
 
 @frozen
@@ -44,3 +44,30 @@ def pending(pipeline: Any) -> Iterator[Pending]:
         info = storage.get_load_package_info(load_id)
         jobs = tuple(job for state in info.jobs.values() for job in state)
         yield Pending(load_id, storage.load_schema(load_id), jobs, storage)
+
+
+def migrate_again(pipeline: Any) -> int:
+    """Make the load step migrate the destination again for the packages an earlier
+    load began and did not finish; returns how many.
+
+    dlt migrates the destination (creates the datasets and tables, its staging dataset
+    too) once per package, and records that it did before the first job runs. A load
+    that then failed so that DuckDB lost what it had not checkpointed (it ran out of
+    memory) left the package marked as migrated and the staging dataset missing:
+    every later load failed on a table that "does not exist", whatever the setting
+    changed. Migrating again is harmless: dlt compares with what the destination has."""
+    import os
+
+    from dlt.common.storages.load_package import PackageStorage
+
+    storage = pipeline._get_load_storage().normalized_packages
+    restored = 0
+    for load_id in pipeline.list_normalized_load_packages():
+        folder = storage.get_package_path(load_id)
+        applied = os.path.join(folder, PackageStorage.APPLIED_SCHEMA_UPDATES_FILE_NAME)
+        expected = os.path.join(folder, PackageStorage.SCHEMA_UPDATES_FILE_NAME)
+        if storage.storage.has_file(applied) and not storage.storage.has_file(expected):
+            files = storage.storage
+            os.replace(files.make_full_path(applied), files.make_full_path(expected))
+            restored += 1
+    return restored
