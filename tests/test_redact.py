@@ -88,6 +88,23 @@ def test_a_database_file_in_the_credentials_is_not_a_secret_for_any_destination(
     assert redact.redact(text) == text
 
 
+def test_a_bare_duckdb_file_name_is_not_a_secret_but_motherducks_token_is(headwater_env):
+    """DESTINATION__DUCKDB__CREDENTIALS=warehouse names ./warehouse: the run's summary
+    and the 'file is open in another process' error showed /path/***."""
+    from headwater.run.destinations import register_destination_secrets
+
+    register_destination_secrets(
+        {
+            "DESTINATION__DUCKDB__CREDENTIALS": "warehouse",
+            "DESTINATION__MOTHERDUCK__CREDENTIALS": "md:canaryMD?motherduck_token=canary-md-T9",
+        }
+    )
+    assert redact.redact("the DuckDB file /w/warehouse is open") == (
+        "the DuckDB file /w/warehouse is open"
+    )
+    assert "canary-md-T9" not in redact.redact("md:canaryMD?motherduck_token=canary-md-T9")
+
+
 def test_every_log_record_is_redacted(caplog):
     caplog.set_level(logging.DEBUG)
     redact.register(["canary-log-secret-1"])

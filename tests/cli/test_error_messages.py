@@ -648,3 +648,36 @@ def test_a_declaration_a_run_refuses_stops_every_command_alike(
         "headwater: error: connector directory, resource directory_users: data_selector "
         "'$.data[' is not a JSONPath"
     ), line
+
+
+def test_check_marks_a_child_resource_it_does_not_request_as_skipped(
+    headwater_plugins, api_simulator, headwater_env, capsys
+):
+    import headwater_analytics.hooks
+    from headwater_analytics.meetings import ANALYTICS_MEETINGS
+
+    headwater_plugins(headwater_analytics.hooks)
+    sim = api_simulator(ANALYTICS_MEETINGS)
+    saved = dict(os.environ)
+    os.environ.update(settings_env("analytics_meetings", sim))
+    try:
+        code = main(["check", "analytics_meetings"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"^skip  meetings: not checked: one request per users$", out, re.M), out
+    assert re.search(r"^ok    users: ", out, re.M), out
+    assert sim.requests_for("meetings") == []
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_told_as_ever(capsys, monkeypatch):
+    import headwater.cli as cli_module
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "_parser", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err == "headwater: interrupted\n"

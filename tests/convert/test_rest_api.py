@@ -352,7 +352,8 @@ def test_a_cursor_template_naming_a_token_is_a_cursor_path():
             config(params={"since": "{incremental.start_value}"}),
             "endpoint.params.since '{incremental.start_value}': dlt's {incremental...} "
             "placeholders are not supported; declare incremental: {start_param: since, "
-            "cursor_path:",
+            "cursor_path: <the record's cursor field>, initial_value: <the first start>} on "
+            "the endpoint instead",
         ),
         (
             config(path="/items/{incremental.start_value}"),

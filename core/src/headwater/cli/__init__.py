@@ -193,7 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         if sys.stdout is not None:
             sys.stdout = _StdoutReaderGone(sys.stdout)  # type: ignore[assignment]
-    code = _main(argv)
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command started (the parser's set-up)
+        print("headwater: interrupted", file=sys.stderr)
+        code = 130
     if argv is None:
         # Run as the program (the console script, python -m headwater): the process
         # ends next, and its last garbage collections would walk every object dlt,

@@ -175,7 +175,7 @@ def _incremental_placeholder(where: str, value: str, param: str | None) -> Confi
     return ConfigError(
         f"{where} {value!r}: dlt's {{incremental...}} placeholders are not supported; "
         f"declare incremental: {{start_param: {start}, cursor_path: <the record's cursor "
-        "field>, initial_value: <the first start>}} on the endpoint instead"
+        "field>, initial_value: <the first start>} on the endpoint instead"
     )
 
 

@@ -12,7 +12,11 @@ from headwater.load.assemble import build_endpoints
 from headwater.redact import redact
 from headwater.run.drift import declared_schemas, find_drift
 
-__all__ = ["check_connector"]
+__all__ = ["NOT_CHECKED", "check_connector"]
+
+#: How the detail of a resource ``check`` does not request begins (a child resource:
+#: one request per parent record); ``headwater check`` marks it ``skip``.
+NOT_CHECKED = "not checked:"
 
 
 def check_connector(
@@ -41,6 +45,6 @@ def check_connector(
     for resource in connector.resources:
         if resource.parent is not None:
             results.append(
-                (resource.name, True, f"not checked: one request per {resource.parent.resource}")
+                (resource.name, True, f"{NOT_CHECKED} one request per {resource.parent.resource}")
             )
     return results

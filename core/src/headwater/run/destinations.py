@@ -129,6 +129,8 @@ def _last(name: str) -> str:
 _PATH = re.compile(r"^(?:[A-Za-z]:)?[^:?@{}\s]*[/\\][^?@{}]*$")
 #: ... or named like a database file, whatever the destination
 _DATABASE_FILE = re.compile(r"^[^?@{}]+\.(?:duckdb|db)$|^:memory:$", re.I)
+#: ... or a bare file name, for a file-based destination (not MotherDuck's ``md:``)
+_BARE_NAME = re.compile(r"^(?!md:)[^:/\\?@{}\s]+$", re.I)
 #: destinations whose ``credentials`` is a database file
 _FILE_DESTINATIONS = re.compile(r"duckdb|sqlite", re.I)
 
@@ -140,6 +142,8 @@ def _is_database_path(text: str, key: str) -> bool:
     keys): it is masked whole."""
     if _DATABASE_FILE.match(text):
         return True
+    if _FILE_DESTINATIONS.search(key) and _BARE_NAME.match(text):
+        return True  # DESTINATION__DUCKDB__CREDENTIALS=warehouse: a file in this folder
     if not _PATH.match(text):
         return False
     if _FILE_DESTINATIONS.search(key):
