@@ -708,3 +708,22 @@ def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline,
         "the API asked to wait 86400 s before retrying (Retry-After: 86400); waiting "
         "0.3 s, the max_retry_after cap, instead"
     ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({f"X-H-{i}": "v" for i in range(150)}, "got more than 100 headers"),
+        ({"X-Long": "v" * 70_000}, "got more than 65536 bytes when reading header line"),
+    ],
+    ids=["too_many_headers", "a_header_line_too_long"],
+)
+def test_an_answer_that_breaks_http_is_named(headwater_plugins, duckdb_pipeline, headers, why):
+    """It was 'failed after 2 attempts (ConnectionError); check that the API is
+    reachable', with http.client's reason nowhere, not even with --debug."""
+    with HostileServer() as api:
+        api.serve("/items", Json(PAGE, headers=headers))
+        error = error_of(
+            headwater_plugins, duckdb_pipeline, connector(retry=QUICK), base_url=api.base_url
+        )
+    assert f"(ConnectionError: the answer was not valid HTTP: {why})" in str(error), error

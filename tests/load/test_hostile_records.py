@@ -306,6 +306,17 @@ def test_a_record_nested_too_deep_under_fail_is_one_error(
     assert "nested more than 250 levels deep" in lines[0]
 
 
+def test_a_page_nested_deeper_than_a_json_parser_reads_is_not_called_malformed(
+    serve, headwater_env, capsys
+):
+    """Valid JSON of 1100 levels: 'malformed JSON ... retry later' sent users to retry."""
+    code, err = run(serve(deep_page(1100, "list")), capsys)
+    [line] = err.strip().splitlines()
+    assert code == 1
+    assert "answered JSON nested deeper than the 1024 levels a JSON parser reads" in line
+    assert "malformed" not in line and "retry later" not in line
+
+
 def test_fields_that_are_one_column_under_the_naming_load_with_a_warning(
     serve, path, headwater_env, capsys
 ):

@@ -126,6 +126,12 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
                 f"(HTTP {response.status_code}, Content-Type {content_type or 'missing'}); "
                 "check base_url — a proxy or login page may be in the way"
             ) from None
+        if "depth limit" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise ResponseError(
+                f"resource {label}: {url} answered JSON nested deeper than the 1024 levels "
+                "a JSON parser reads (valid JSON, but no table can hold it); report it to "
+                "the API provider"
+            ) from None
         raise ResponseError(
             f"resource {label}: {url} answered malformed JSON "
             f"(Content-Type {content_type or 'missing'}: {redact(str(exc))}); "
@@ -243,7 +249,32 @@ def _failure(exc: requests.RequestException) -> str:
     messages hold them unredacted)."""
     if isinstance(exc, ResponseDeadlineExceeded):
         return f"{exc}; raise the response_deadline setting if the API is this slow"
+    broken = _http_violation(exc)
+    if broken is not None:
+        # http.client's own words hold no URL ("got more than 100 headers")
+        return f"{type(exc).__name__}: the answer was not valid HTTP: {broken}"
     return type(exc).__name__
+
+
+def _http_violation(exc: BaseException, depth: int = 0) -> str | None:
+    """The message of the :class:`http.client.HTTPException` behind ``exc`` (an answer
+    that broke HTTP: too many headers, a line too long), found in its arguments (how
+    urllib3 wraps it) or its chain; ``None`` when there is none."""
+    import http.client
+
+    if isinstance(exc, http.client.HTTPException) and not isinstance(
+        exc, http.client.RemoteDisconnected | http.client.IncompleteRead
+    ):
+        return str(exc) or type(exc).__name__
+    if depth > 4:
+        return None
+    inner = [a for a in exc.args if isinstance(a, BaseException)]
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    for item in inner:
+        found = _http_violation(item, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _request(
