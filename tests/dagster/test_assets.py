@@ -77,8 +77,11 @@ def test_definitions_load_without_settings_or_network(analytics, monkeypatch):
 
 
 def test_options_are_checked_when_the_definitions_load(analytics):
-    with pytest.raises(ConfigError, match="unknown option.*destinaton"):
+    with pytest.raises(ConfigError, match="unknown option.*destinaton") as info:
         headwater.dagster.assets("analytics_odata", destinaton="duckdb")
+    # the options it names are all it takes, its own spelled as it takes them
+    named = str(info.value).rsplit("its options: ", 1)[1].split(", ")
+    assert {"pipeline", "partitions_start", "translator", "settings", "destination"} <= set(named)
     with pytest.raises(ConfigError, match="has no resource 'user'"):
         headwater.dagster.assets("analytics_odata", resources=["user"])
 
@@ -417,3 +420,20 @@ def test_a_partition_of_one_windowed_asset_runs_that_resource_alone(
         dg.AssetKey(["windowed", "events"])
     ]
     assert sim.requests_for("events") and not sim.requests_for("audits")
+
+
+def test_pipeline_name_is_taken_for_pipeline(
+    analytics, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    """assets(..., pipeline_name=...) was accepted and ignored: the run went into the
+    default pipeline."""
+    defs = headwater.dagster.assets("analytics_odata", resources=["users"], pipeline_name="mine")
+    sim = api_simulator("analytics_odata", records={"users": 5})
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__ANALYTICS_ODATA__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    result = dg.materialize(defs, instance=instance)
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["headwater/pipeline"].value == "mine"
+    assert (headwater_env / "mine.duckdb").exists()

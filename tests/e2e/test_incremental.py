@@ -615,3 +615,22 @@ def test_a_window_cutting_the_range_into_too_many_slices_is_one_line(serve, caps
         line,
     ), line
     assert sim.requests_for("events") == []
+
+
+def test_cursors_in_another_format_than_the_bounds_name_cursor_format_as_the_fix(
+    headwater_plugins, api_simulator, headwater_env
+):
+    """Bounds in unix seconds, records' cursors in ISO 8601, no cursor_format: every
+    record is quarantined, and the fix given was the schema file or validation=warn,
+    neither of which helps."""
+    sim = api_simulator(
+        timed(format="unix", cursor_format="iso8601"), schemas={"events": _schema()}
+    )
+    headwater_plugins(TimedPlugin(timed(format="unix")))
+    result = run_connector("timed", {**sim.settings, "start_date": "2024-01-01"})
+    [failure] = result.failures
+    assert "the incremental cursor of all" in failure and "cannot be read" in failure, failure
+    assert failure.endswith(
+        "declare the format the records write it in as the incremental's cursor_format "
+        "(format is that of the request's bounds)"
+    ), failure

@@ -97,14 +97,16 @@ def assets(
     chosen = select_resources(connector, resources)
     unknown = sorted(set(run_kwargs) - _RUN_OPTIONS - {"settings"})
     if unknown:
+        known = {"resources", "pipeline", "group", "translator", "partitions_start", "settings"}
         raise ConfigError(
             f"headwater.dagster.assets() got unknown option(s) {', '.join(unknown)}; "
-            f"options of headwater run: {', '.join(sorted(_RUN_OPTIONS))}"
+            f"its options: {', '.join(sorted(known | _RUN_OPTIONS))}"
         )
     options = dict(run_kwargs)
     settings = options.pop("settings", None)
     options.setdefault("lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    options["pipeline_name"] = pipeline or default_names(name)[0]
+    # pipeline_name, headwater run's spelling, is accepted for pipeline
+    options["pipeline_name"] = pipeline or options.get("pipeline_name") or default_names(name)[0]
     destination = options.get("destination", "duckdb")
 
     translated = _from_dlt_translator(name, chosen, translator)

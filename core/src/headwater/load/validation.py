@@ -470,6 +470,15 @@ class Outcome:
         from headwater.settings import env_var
 
         connector = self.label.partition(".")[0]
+        first = self.first_error or ""
+        if first.startswith("cursor ") and "declares format" in first:
+            # the incremental cursor is unreadable: no schema or validation setting helps
+            return (
+                f"resource {self.label}: the incremental cursor of all {self.seen} records "
+                f"cannot be read (first: {self.first_error}) and they are kept in table "
+                f"{self.table}; declare the format the records write it in as the "
+                "incremental's cursor_format (format is that of the request's bounds)"
+            )
         where = f"the schema file {self.schema_file}" if self.schema_file else "the schema"
         return (
             f"resource {self.label}: all {self.seen} records broke the declared schema "
