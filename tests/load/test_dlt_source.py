@@ -440,6 +440,21 @@ def test_a_table_name_function_sends_each_record_to_its_table(
         assert client.execute_sql("select count(*) from even") == [(60 - odd,)]
 
 
+def test_resources_left_out_leave_no_table_in_the_schema(
+    api_simulator, duckdb_pipeline, headwater_env, with_analytics
+):
+    """with_resources("users"): groups and conversations were in the schema, never
+    created, and pipeline.dataset()["groups"] failed; rest_api lists only what it loads."""
+    sim = api_simulator("analytics_odata")
+    pipeline = duckdb_pipeline("left_out")
+    pipeline.run(headwater.source("analytics_odata", **sim.settings).with_resources("users"))
+    assert list(pipeline.default_schema.data_table_names()) == ["users"]
+    # a later run of another resource keeps the table loaded before
+    pipeline.run(headwater.source("analytics_odata", **sim.settings).with_resources("groups"))
+    assert sorted(pipeline.default_schema.data_table_names()) == ["groups", "users"]
+    assert len(pipeline.dataset()["users"].fetchall()) == len(sim.data["users"])
+
+
 # ------------------------------------------------------------ settings at extraction
 
 

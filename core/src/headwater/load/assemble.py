@@ -695,6 +695,32 @@ class _Steps:
         table = getattr(resource, "table_name", None) if resource is not None else None
         return table if isinstance(table, str) and table != name else None
 
+    def drop_unselected_tables(self) -> None:
+        """Take the declared tables of the resources the extract leaves out
+        (``with_resources``) out of its schema, unless a run loaded them: dlt would list
+        them there, never created (``pipeline.dataset()[name]`` failed on them), where
+        ``rest_api`` has only the tables it loads."""
+        import dlt
+        from dlt.common.configuration.container import Container
+        from dlt.common.schema.utils import has_table_seen_data
+        from dlt.extract.source import SourceInjectableContext
+
+        try:
+            source = Container()[SourceInjectableContext].source
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract (a resource iterated on its own)
+            return
+        selected = set(source.resources.selected)
+        left_out = [
+            name
+            for name in source.resources
+            if name not in selected
+            and name in schema.tables
+            and not has_table_seen_data(schema.tables[name])
+        ]
+        if left_out:
+            schema.drop_tables(left_out)
+
     def limited(self, name: str) -> bool:
         """Whether ``add_limit`` counts this resource's items: then an item is one page,
         as on a ``rest_api`` resource, and no page is read ahead of the limit."""
@@ -947,6 +973,8 @@ class _TopLevelPages:
             renamed = steps.renamed(resource.name) if steps is not None else None
             if renamed is not None:
                 _move_declared_table(resource.name, renamed)
+            if steps is not None:
+                steps.drop_unselected_tables()
             if given is not None:
                 pages = prefetched(given) if read_ahead and not limited else given
             elif parts.parallel > 1:
