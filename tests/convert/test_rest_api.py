@@ -555,6 +555,16 @@ def test_a_non_literal_that_is_no_parameter_is_one_line_naming_it():
     assert "\n" not in str(info.value)
 
 
+def test_a_refused_expression_never_echoes_its_strings():
+    """'"Bearer " + "sk_live_..."' is not a literal: the error printed the secret."""
+    with pytest.raises(ConfigError) as info:
+        parse_python_config(
+            'config = {"client": {"headers": {"Authorization": "Bearer " + "CANARY-c18"}}}'
+        )
+    message = str(info.value)
+    assert "CANARY" not in message and "'...' + '...'" in message, message
+
+
 def test_a_parameter_of_the_source_function_is_a_setting_where_settings_are_read():
     parsed = parse_python_config(
         "import dlt\n"
@@ -588,3 +598,49 @@ def test_a_setting_where_headwater_declares_a_literal_is_one_line_naming_the_key
     with pytest.raises(ConfigError) as info:
         declared(config(**endpoint))
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["data[-1].id", "$.data[-1:].id", "$.data[-1].id"])
+def test_a_cursor_path_with_an_index_reads_every_page_as_rest_api_does(path, headwater_env):
+    """Stripe's idiom, cursor_path 'data[-1].id': read as the keys 'data[-1]' and 'id',
+    it found no cursor and the run ended after page 1 without a word; '[-1:]' sent the
+    list's text ("['cus_2']") as the cursor."""
+    import json as jsonlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    import headwater
+    from headwater.testing import rows_of
+
+    customers = [{"id": f"cus_{i}"} for i in range(1, 6)]
+    asked: list[str | None] = []
+
+    class Stripeish(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            after = parse_qs(urlparse(self.path).query).get("starting_after", [None])[0]
+            asked.append(after)
+            start = 0 if after is None else [c["id"] for c in customers].index(after) + 1
+            body = jsonlib.dumps({"data": customers[start : start + 2]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stripeish)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = config(
+            paginator={"type": "cursor", "cursor_path": path, "cursor_param": "starting_after"}
+        )
+        cfg["client"]["base_url"] = f"http://127.0.0.1:{server.server_port}"
+        loaded = rows_of(headwater.from_rest_api(cfg, name="stripeish"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(r["id"] for r in loaded) == [c["id"] for c in customers]
+    assert asked == [None, "cus_2", "cus_4", "cus_5"]  # the last page is empty

@@ -207,7 +207,19 @@ def _literal(node: ast.expr, where: str, parameters: Mapping[str, bool] | None =
         # the source function's parameter: a setting, secret unless dlt.config.value
         return SettingRef(node.id, secret=parameters[node.id])
     raise ConfigError(
-        f"{where} line {node.lineno}: {ast.unparse(node)!r} is not a literal; a config file "
+        f"{where} line {node.lineno}: {_shown(node)!r} is not a literal; a config file "
         'holds literals, dlt.secrets["name"] and the parameters of the function holding '
         "the config only"
     )
+
+
+def _shown(node: ast.AST) -> str:
+    """``node``'s source with its strings as ``'...'``: an expression that is refused
+    may hold a credential ("Bearer " + "sk_live_..."), never echoed."""
+    import copy
+
+    masked = copy.deepcopy(node)
+    for child in ast.walk(masked):
+        if isinstance(child, ast.Constant) and isinstance(child.value, str):
+            child.value = "..."
+    return ast.unparse(masked)

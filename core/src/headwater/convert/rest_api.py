@@ -202,7 +202,13 @@ def _field(value: Any, where: str) -> str | tuple[str, ...]:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where} must be a field path such as 'data' or '$.data.items'")
     match = _PLAIN_PATH.match(value)
-    return match.group(1) if match else value
+    if match:
+        return match.group(1)
+    if not value.startswith("$") and any(c in value for c in "[]*?"):
+        # rest_api reads every path as a JSONPath: "data[-1].id" is one, where a
+        # Headwater path without "$" would be the keys "data[-1]" and "id"
+        return "$." + value
+    return value
 
 
 def _escape(text: str, keep: set[str] = frozenset()) -> str:  # type: ignore[assignment]

@@ -456,7 +456,12 @@ class CursorPaginator(BasePaginator):
 
     def _cursor(self, response: Response) -> Any:
         assert self.cursor_path is not None
-        return self.cursor_path.value(page_body(response))
+        value = self.cursor_path.value(page_body(response))
+        if isinstance(value, list) and self.cursor_path.spread:
+            # a path that can match many ("$.data[-1:].id"): its first match, as
+            # rest_api takes it, not the list's text
+            return value[0] if value else None
+        return value
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         cursor = self._cursor(response)
