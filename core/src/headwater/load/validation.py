@@ -377,7 +377,9 @@ class RecordCheck:
         for name, prop in schema.get("properties", {}).items():
             raw = prop.get("type")
             types = [raw] if isinstance(raw, str) else list(raw or [])
-            nullable = "null" in types or prop.get("nullable") is True
+            # no "type" (anyOf/oneOf with a null branch, $ref...): the full check, which
+            # such a keyword calls for, decides whether null is allowed
+            nullable = "null" in types or prop.get("nullable") is True or raw is None
             py: tuple[type, ...] | None = None
             if types and all(t in _PY_TYPES or t == "null" for t in types):
                 py = tuple(c for t in types if t != "null" for c in _PY_TYPES[t])
