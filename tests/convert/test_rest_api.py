@@ -644,3 +644,55 @@ def test_a_cursor_path_with_an_index_reads_every_page_as_rest_api_does(path, hea
         server.server_close()
     assert sorted(r["id"] for r in loaded) == [c["id"] for c in customers]
     assert asked == [None, "cus_2", "cus_4", "cus_5"]  # the last page is empty
+
+
+@pytest.mark.usefixtures("headwater_env")
+def test_a_parent_field_children_are_requested_by_is_declared_and_served(api_simulator):
+    """GitHub's issues and their comments by 'number': the issues' columns declared only
+    id, so the simulator never served 'number' and the generated connector failed its
+    own tests ("a issues record has no 'number'")."""
+    import attrs
+    from headwater.convert.plugin import InMemoryConnector
+    from headwater.load.assemble import build_source
+    from headwater.plugin.manager import make_plugin_manager
+    from headwater.testing import rows_of
+
+    cfg = {
+        "client": {"base_url": "https://api.test/"},
+        "resources": [
+            {
+                "name": "issues",
+                "endpoint": {
+                    "path": "/issues",
+                    "data_selector": "data",
+                    "paginator": "single_page",
+                },
+                "primary_key": "id",
+                "columns": {"id": {"data_type": "bigint"}},
+            },
+            {
+                "name": "comments",
+                "endpoint": {
+                    "path": "/issues/{issue_number}/comments",
+                    "data_selector": "data",
+                    "paginator": "single_page",
+                    "params": {
+                        "issue_number": {"type": "resolve", "resource": "issues", "field": "number"}
+                    },
+                },
+                "include_from_parent": ["number"],
+            },
+        ],
+    }
+    converted = declared(cfg)
+    assert "number" in converted.schemas["issues"]["required"]
+    sim = api_simulator(
+        converted.connector, records={"issues": 3, "comments": 2}, schemas=converted.schemas
+    )
+    pm = make_plugin_manager(
+        entry_points=False,
+        plugins=[("t", InMemoryConnector(attrs.evolve(converted, settings={})))],
+        strict=True,
+    )
+    rows = rows_of(build_source("t", {"base_url": sim.base_url}, pm=pm))
+    assert len(sim.requests_for("comments")) == 3 and len(rows) >= 3

@@ -1114,6 +1114,19 @@ def convert_rest_api(
                 f"resources[{resource.name!r}] resolves from {resource.parent.resource!r}, which "
                 "the config does not declare"
             )
+        if resource.parent is not None:
+            # the parent's records must carry the field its children are requested by:
+            # declared (and served by the simulator) when the config's columns leave it out
+            parent = schemas[resource.parent.resource]
+            field = resource.parent.field
+            if field not in parent.get("properties", {}):
+                parent.setdefault("properties", {})[field] = {"type": ["integer", "string"]}
+                parent.setdefault("required", []).append(field)
+                conversion.notes.append(
+                    f"resources[{resource.parent.resource!r}]: its field {field}, which "
+                    f"{resource.name} is requested by, is declared in its schema (integer or "
+                    "string)"
+                )
     try:
         connector = Connector(
             name=name,
