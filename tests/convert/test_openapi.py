@@ -364,3 +364,27 @@ def test_one_of_is_checked_as_any_of_and_a_nullable_enum_admits_null():
     assert list(validator.iter_errors({"id": "3", "status": "other"})) != []
     assert "oneOf" not in json.dumps(schema)
     assert any("oneOf in the record schemas is checked as anyOf" in n for n in converted.notes)
+
+
+def test_nullable_beside_one_of_admits_null():
+    """3.0's nullable: true with oneOf [$ref, string]: the nullable was dropped, so a
+    null the document allows was quarantined."""
+    from jsonschema import Draft202012Validator
+
+    item = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "alt": {
+                "nullable": True,
+                "oneOf": [
+                    {"type": "object", "properties": {"x": {"type": "string"}}},
+                    {"type": "string"},
+                ],
+            },
+        },
+    }
+    converted, _ = only(document(response={"type": "array", "items": item}))
+    validator = Draft202012Validator(converted.schemas["things"])
+    assert list(validator.iter_errors({"id": "1", "alt": None})) == []
+    assert list(validator.iter_errors({"id": "2", "alt": 5})) != []

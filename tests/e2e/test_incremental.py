@@ -634,3 +634,18 @@ def test_cursors_in_another_format_than_the_bounds_name_cursor_format_as_the_fix
         "declare the format the records write it in as the incremental's cursor_format "
         "(format is that of the request's bounds)"
     ), failure
+
+
+def test_adjacent_backfills_of_a_since_api_keep_the_record_on_their_boundary(serve):
+    """A since API answers strictly after its bound: the backfill [X, Y) asked since=X
+    and lost the record at exactly X, which [W, X) had left out too (so did each Dagster
+    partition its first instant)."""
+    sim = serve(timed(window="1h", end_param=None, client_filter=True, write_disposition="append"))
+    moments = sorted({ts(r) for r in sim.data["events"]})
+    middle = moments[len(moments) // 2]  # a record's own instant
+    end = moments[-1] + timedelta(seconds=1)
+    for lower, upper in [(T0, middle), (middle, end)]:
+        done = run_connector("timed", sim.settings, start=lower.isoformat(), end=upper.isoformat())
+        assert not done.failures
+    loaded = [r[0] for r in rows(done.location, "select id from timed_data.events")]
+    assert sorted(loaded) == in_range(sim, T0, end)

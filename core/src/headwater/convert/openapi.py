@@ -258,7 +258,8 @@ def _json_schema(schema: Any) -> Any:
             out[key] = {k: _json_schema(v) for k, v in value.items()}
         else:
             out[key] = _json_schema(value)
-    if out.pop("nullable", False) is True:
+    nullable = out.pop("nullable", False) is True
+    if nullable:
         if "type" in out:
             types = out["type"] if isinstance(out["type"], list) else [out["type"]]
             out["type"] = [*types, "null"] if "null" not in types else types
@@ -272,6 +273,16 @@ def _json_schema(schema: Any) -> Any:
             out["allOf"] = [*out.get("allOf", ()), {"anyOf": branches}]
         else:
             out["anyOf"] = branches
+    # nullable beside oneOf/anyOf (3.0): null is one more branch, or every branch (a
+    # $ref's object, say) refuses it
+    branches = out.get("anyOf")
+    if (
+        nullable
+        and "type" not in out
+        and isinstance(branches, list)
+        and not any(isinstance(b, Mapping) and b.get("type") == "null" for b in branches)
+    ):
+        out["anyOf"] = [*branches, {"type": "null"}]
     if "properties" in out and "type" not in out:
         out["type"] = "object"
     return out

@@ -1068,15 +1068,15 @@ def _incremental_read(
     filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
 
     # A plain "since" API (no end parameter, no declared format) answers the records
-    # strictly after its bound: a slice that starts where another ended asks from a
-    # second before, and the filter keeps the slice, so a record exactly on the
-    # boundary is not lost. The run's (or backfill's) first slice asks from its start.
+    # strictly after its bound: each slice [lower, upper) asks from a second before
+    # lower, and the filter keeps the slice, so a record exactly on a boundary (a
+    # backfill's --start, a Dagster partition's first instant, where the slice before
+    # ended) is not lost.
     since = plan.bounded and drop and spec.end_param is None and spec.format is None
 
     def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
         lower, upper = plan.slices[index]
-        boundary = index > 0 or plan.resumed
-        asked = lower - timedelta(seconds=1) if since and boundary and lower else lower
+        asked = lower - timedelta(seconds=1) if since and lower is not None else lower
         params, body = bounded_request(
             spec, endpoint.params, endpoint.json, asked, upper, plan.found
         )

@@ -170,9 +170,6 @@ class Plan:
     bounded: bool
     #: slices of the whole range left after :attr:`slices` (another extract reads them)
     more: bool = False
-    #: the first slice goes on from where an earlier extract of the same run (or
-    #: backfill) stopped: its start is a boundary between two slices
-    resumed: bool = False
 
     @property
     def found(self) -> str | None:
@@ -199,12 +196,10 @@ class Plan:
             assert bounds.start is not None
             key = f"{isoformat(bounds.start)}/{'now' if bounds.open_end else isoformat(end)}"
             entry = root.setdefault("backfills", {}).setdefault(key, {})
-            resumed = _read_position(entry.get("position"))
-            lower = resumed or bounds.start
+            lower = _read_position(entry.get("position")) or bounds.start
             slices: list[Slice] = _slices(lower, end, window)
-            return cls(spec, slices, entry, root, key, True, resumed=resumed is not None)
+            return cls(spec, slices, entry, root, key, True)
         position = _read_position(root.get("position"))
-        resuming = False
         if position is None:
             position = _legacy_position(spec, resource_state)
         if position is not None:
@@ -228,7 +223,7 @@ class Plan:
                     "(e.g. 2024-01-01) or run a backfill with --start"
                 )
             return cls(spec, [(None, end)], root, root, None, True)
-        return cls(spec, _slices(lower, end, window), root, root, None, True, resumed=resuming)
+        return cls(spec, _slices(lower, end, window), root, root, None, True)
 
     def limit(self, per_load: int | None) -> Plan:
         """Keep the first ``per_load`` slices (the rest: :attr:`more`)."""
