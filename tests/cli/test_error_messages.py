@@ -302,6 +302,24 @@ def test_a_duckdb_file_that_cannot_be_opened_is_one_line_exit_2(
     assert sim.requests == []
 
 
+@pytest.mark.parametrize("content", [b"", b"garbage"], ids=["empty", "not a database"])
+def test_a_file_that_is_no_duckdb_database_is_one_line_exit_2(
+    capsys, api_simulator, headwater_env, content
+):
+    """A killed first run can leave the file empty: every rerun was 'the sync step
+    failed: IOException ...', exit 1, with no fix."""
+    sim = api_simulator(DIRECTORY)
+    (headwater_env / "headwater_directory.duckdb").write_bytes(content)
+    code, line = run(capsys, "run", "directory", env=settings_env("directory", sim))
+    path = headwater_env / "headwater_directory.duckdb"
+    assert (code, line) == (
+        2,
+        f"headwater: error: the file {path} is not a DuckDB database (empty or another kind "
+        "of file); move it away (or delete it, if it is empty) and run again, or point "
+        "DESTINATION__DUCKDB__CREDENTIALS at another file",
+    )
+
+
 def test_unknown_key_in_toml(capsys, headwater_env):
     config = headwater_env / ".dlt" / "config.toml"
     config.parent.mkdir()

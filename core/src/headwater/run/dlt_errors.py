@@ -14,7 +14,14 @@ from typing import Any
 from headwater.errors import ConfigError, HeadwaterError, RunError, SettingsError
 from headwater.redact import is_secret_name, redact
 
-__all__ = ["DUCKDB_CANNOT_OPEN", "DUCKDB_LOCK", "exception_chain", "explain", "interrupted"]
+__all__ = [
+    "DUCKDB_CANNOT_OPEN",
+    "DUCKDB_LOCK",
+    "DUCKDB_NOT_A_DATABASE",
+    "exception_chain",
+    "explain",
+    "interrupted",
+]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:
@@ -38,6 +45,10 @@ DUCKDB_LOCK = re.compile(
 
 #: DuckDB's message when the database file cannot be opened or made.
 DUCKDB_CANNOT_OPEN = re.compile(r'IO Error: Cannot open file "(?P<path>[^"]+)": (?P<why>[^\n]+)')
+#: DuckDB's error for a file that is not a DuckDB database (empty, or another kind)
+DUCKDB_NOT_A_DATABASE = re.compile(
+    r'The file "(?P<path>[^"]+)" exists, but it is not a valid DuckDB database file'
+)
 
 
 def interrupted(exc: BaseException) -> bool:
@@ -100,6 +111,13 @@ def explain(exc: BaseException) -> HeadwaterError | None:
                 f"the DuckDB file {unopened['path']} cannot be opened ({unopened['why']}); "
                 "point DESTINATION__DUCKDB__CREDENTIALS at a file in a folder you can "
                 "write to, or run in such a folder"
+            )
+        foreign = DUCKDB_NOT_A_DATABASE.search(str(item))
+        if foreign is not None:
+            return ConfigError(
+                f"the file {foreign['path']} is not a DuckDB database (empty or another kind "
+                "of file); move it away (or delete it, if it is empty) and run again, or "
+                "point DESTINATION__DUCKDB__CREDENTIALS at another file"
             )
         locked = DUCKDB_LOCK.search(str(item))
         if locked is not None:
