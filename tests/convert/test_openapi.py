@@ -388,3 +388,25 @@ def test_nullable_beside_one_of_admits_null():
     validator = Draft202012Validator(converted.schemas["things"])
     assert list(validator.iter_errors({"id": "1", "alt": None})) == []
     assert list(validator.iter_errors({"id": "2", "alt": 5})) != []
+
+
+def test_an_operation_that_does_not_accept_the_chosen_scheme_is_a_todo():
+    """One auth serves every resource: /owners needs bearer where /things takes the API
+    key, and the conversion said only 'the operations accept ...: used apiKey'."""
+    import copy
+
+    doc = document(
+        security=[{"apiKey": []}],
+        schemes={
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-Key"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        },
+    )
+    owners = copy.deepcopy(doc["paths"]["/things"]["get"])
+    owners["operationId"], owners["security"] = "listOwners", [{"bearer": []}]
+    doc["paths"]["/owners"] = {"get": owners}
+    converted = convert_openapi(doc, "things")
+    assert any("GET /owners (listOwners) accept no apiKey" in todo for todo in converted.todos), (
+        converted.todos
+    )
+    assert not any("(listThings) accept no" in todo for todo in converted.todos)

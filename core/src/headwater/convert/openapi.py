@@ -474,7 +474,21 @@ def _auth(
         return None, notes, todos
     name = used[0]
     if len(used) > 1:
-        notes.append(f"the operations accept security schemes {', '.join(used)}: used {name}")
+        notes.append(f"the operations use security schemes {', '.join(used)}: used {name}")
+    # one auth serves every resource: an operation whose security does not accept it
+    # would be refused (401) at run time
+    apart = [
+        op.label
+        for op in operations
+        if (requirements := op.op.get("security", document.get("security") or ()))
+        and not any(name in requirement for requirement in requirements)
+    ]
+    if apart:
+        todos.append(
+            f"{', '.join(apart)} accept no {name} (the connector's auth): their resources "
+            "will be refused; declare them in a connector of their own with their scheme, "
+            "or remove them"
+        )
     scheme = declared.get(name) or {}
     kind = scheme.get("type")
     if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
