@@ -57,6 +57,7 @@ from headwater.load.incremental import (
     Prefix,
     RunBounds,
     SliceFilter,
+    asks_after,
     bounded_request,
     checkpointed_slices,
 )
@@ -650,6 +651,18 @@ def _per_record_step_types() -> tuple[type, ...]:
     return (MapItem, FilterItem, YieldMapItem)
 
 
+def _extracting() -> Any:
+    """The source dlt is extracting in this thread (``None`` outside an extract): a
+    ``with_resources`` or ``clone`` copy of the one Headwater built, maybe."""
+    from dlt.common.configuration.container import Container
+    from dlt.extract.source import SourceInjectableContext
+
+    try:
+        return Container()[SourceInjectableContext].source
+    except Exception:  # not inside dlt's extract (or another thread)
+        return None
+
+
 class _Steps:
     """Tells a resource's generator which steps the user added to it: per-record steps
     (dict records, not Arrow tables) and ``add_limit`` (one item a page).
@@ -662,14 +675,7 @@ class _Steps:
         self.source: DltSource | None = None
 
     def _resource(self, name: str) -> Any:
-        from dlt.common.configuration.container import Container
-        from dlt.extract.source import SourceInjectableContext
-
-        try:
-            current = Container()[SourceInjectableContext].source
-        except Exception:  # not inside dlt's extract (or another thread)
-            current = None
-        for source in (current, self.source):
+        for source in (_extracting(), self.source):
             resource = source.resources.get(name) if source is not None else None
             if resource is not None:
                 return resource
@@ -701,12 +707,12 @@ class _Steps:
         them there, never created (``pipeline.dataset()[name]`` failed on them), where
         ``rest_api`` has only the tables it loads."""
         import dlt
-        from dlt.common.configuration.container import Container
         from dlt.common.schema.utils import has_table_seen_data
-        from dlt.extract.source import SourceInjectableContext
 
+        source = _extracting()
+        if source is None:
+            return
         try:
-            source = Container()[SourceInjectableContext].source
             schema = dlt.current.source_schema()
         except Exception:  # not inside dlt's extract (a resource iterated on its own)
             return
@@ -1072,7 +1078,7 @@ def _incremental_read(
     # lower, and the filter keeps the slice, so a record exactly on a boundary (a
     # backfill's --start, a Dagster partition's first instant, where the slice before
     # ended) is not lost.
-    since = plan.bounded and drop and spec.end_param is None and spec.format is None
+    since = plan.bounded and drop and asks_after(spec)
 
     def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
         lower, upper = plan.slices[index]

@@ -67,6 +67,7 @@ __all__ = [
     "Prefix",
     "RunBounds",
     "SliceFilter",
+    "asks_after",
     "bounded_request",
     "checkpointed_slices",
     "merged_slices",
@@ -259,6 +260,13 @@ class Plan:
             self.root.get("backfills", {}).pop(self.backfill_key, None)
             if not self.root.get("backfills"):
                 self.root.pop("backfills", None)
+
+
+def asks_after(spec: IncrementalSpec) -> bool:
+    """Whether the API is a plain ``since`` API, which answers the records strictly
+    after its bound: no end parameter and no declared format (how the simulator
+    serves such a spec, :mod:`headwater.testing.timefilter`)."""
+    return spec.end_param is None and spec.format is None
 
 
 def _slices(lower: datetime, end: datetime, window: Any) -> list[Slice]:

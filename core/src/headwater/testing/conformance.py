@@ -674,6 +674,6 @@ def _early(resource: Any) -> Any:
     second early (:mod:`headwater.load.assemble`); others exactly at the start."""
     from datetime import timedelta
 
-    spec = resource.incremental
-    since = spec.end_param is None and spec.format is None
-    return timedelta(seconds=1) if since else timedelta(0)
+    from headwater.load.incremental import asks_after
+
+    return timedelta(seconds=1) if asks_after(resource.incremental) else timedelta(0)
