@@ -669,20 +669,16 @@ def test_a_declaration_a_run_refuses_stops_every_command_alike(
 
 
 def test_check_marks_a_child_resource_it_does_not_request_as_skipped(
-    headwater_plugins, api_simulator, headwater_env, capsys
+    headwater_plugins, api_simulator, headwater_env, capsys, monkeypatch
 ):
     import headwater_analytics.hooks
     from headwater_analytics.meetings import ANALYTICS_MEETINGS
+    from helpers import use_settings
 
     headwater_plugins(headwater_analytics.hooks)
     sim = api_simulator(ANALYTICS_MEETINGS)
-    saved = dict(os.environ)
-    os.environ.update(settings_env("analytics_meetings", sim))
-    try:
-        code = main(["check", "analytics_meetings"])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    use_settings(monkeypatch, "analytics_meetings", sim)
+    code = main(["check", "analytics_meetings"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert re.search(r"^skip  meetings: not checked: one request per users$", out, re.M), out

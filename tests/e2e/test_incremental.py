@@ -590,23 +590,17 @@ def test_slices_whose_every_record_is_filtered_out_are_loaded_together(serve):
     assert with_records < loads <= with_records + 3, (loads, with_records)
 
 
-def test_a_window_cutting_the_range_into_too_many_slices_is_one_line(serve, capsys):
+def test_a_window_cutting_the_range_into_too_many_slices_is_one_line(serve, capsys, monkeypatch):
     """window=1s from 2024: 93 million slices were built in memory before the first
     request (180 MB more every second, no word)."""
     from headwater.cli import main
+    from helpers import use_settings
 
     sim = serve(timed(window="1h"))
-    import os
-
-    env = {f"SOURCES__TIMED__{k.upper()}": v for k, v in sim.settings.items()}
-    env |= {"SOURCES__TIMED__WINDOW": "1s", "SOURCES__TIMED__START_DATE": "2024-01-01"}
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        code = main(["run", "timed", "--progress", "off"])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    use_settings(monkeypatch, "timed", sim)
+    monkeypatch.setenv("SOURCES__TIMED__WINDOW", "1s")
+    monkeypatch.setenv("SOURCES__TIMED__START_DATE", "2024-01-01")
+    code = main(["run", "timed", "--progress", "off"])
     [line] = capsys.readouterr().err.strip().splitlines()
     assert code == 2, line
     assert re.fullmatch(
