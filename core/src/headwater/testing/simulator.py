@@ -72,8 +72,8 @@ from headwater.testing.server import (
     error_response,
 )
 from headwater.testing.timefilter import bounds_of, select_range
+from headwater.testing.tokens import ARRIVED, TokenEndpoint
 from headwater.testing.tokens import DEFAULT_TOKEN_PATH as DEFAULT_TOKEN_PATH
-from headwater.testing.tokens import TokenEndpoint
 from headwater.timebounds import format_bound
 
 __all__ = [
@@ -110,8 +110,9 @@ class Simulator:
     *per parent*, default :data:`DEFAULT_CHILD_RECORDS`, and every tenth parent has
     none). ``seed`` makes the data reproducible. ``token_ttl`` is how long an access
     token (OAuth2, JWT grant) or a login session stays valid (seconds, fractions
-    allowed; ``expires_in`` says at least 1); a token is always accepted on the first
-    request that carries it.
+    allowed, and ``expires_in`` announces it: whole seconds from 1 s up), counted to
+    the arrival of a request (before ``latency``); a token is always accepted on the
+    first request that carries it.
     ``faults`` are injected as described in :class:`Fault`; ``latency`` seconds are
     waited before answering every API request (not token requests). ``page_size`` is
     the page size of next-link pagination. ``credentials`` fixes some of the
@@ -927,6 +928,7 @@ class Simulator:
         is_token: bool,
     ) -> Response | None:
         """The answer to one request, faults applied (``None``: drop the connection)."""
+        ARRIVED.set(time.monotonic())  # tokens' ages are taken on arrival
         if not is_token and self._window is not None:
             with self._lock:
                 allowed = self._window.hit(self._limit_item, "api")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import json
 import re
 import secrets
@@ -65,6 +66,12 @@ def generate_private_key(algorithm: str) -> tuple[str, Any]:
 
 #: Where the token endpoint is served when the spec's token URL is not on the API host.
 DEFAULT_TOKEN_PATH = "/oauth2/token"
+
+#: when the API request being answered arrived (``time.monotonic()``), set by the
+#: simulator's server before it waits out its ``latency``: tokens' ages are taken then
+ARRIVED: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "headwater_sim_arrived", default=None
+)
 
 
 def _public_key(private_key: str, algorithm: str) -> Any:
@@ -266,12 +273,19 @@ class TokenEndpoint:
         payload: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": max(1, int(self.ttl)),
+            "expires_in": self.announced_ttl,
             **extra,
         }
         if scope is not None:
             payload["scope"] = scope
         return Response(200, dumps(payload), headers={"Cache-Control": "no-store"})
+
+    @property
+    def announced_ttl(self) -> float | int:
+        """The lifetime a token answer announces (``expires_in``): the true one, in whole
+        seconds from one second up, in fractions below (tests' short lifetimes), so that
+        a client renewing ahead of the end renews in time."""
+        return int(self.ttl) if self.ttl >= 1 else round(self.ttl, 3)
 
     def _new_token(self) -> str:
         token = secrets.token_urlsafe(24)
@@ -403,7 +417,7 @@ class TokenEndpoint:
         else:
             _put(payload, auth.token_path, token)
         if auth.expires_in_path is not None:
-            _put(payload, auth.expires_in_path, max(1, int(self.ttl)))
+            _put(payload, auth.expires_in_path, self.announced_ttl)
         return Response(200, dumps(payload), headers=extra_headers)
 
     def issued_token_valid(self, token: str | None) -> bool:
@@ -414,7 +428,11 @@ class TokenEndpoint:
         a test's short ``ttl`` (a fraction of a second) a busy machine could otherwise
         let a token just issued expire before the request it was fetched for is
         checked, and a renewal would look like a failure to renew. An API answers a
-        token it has just issued; only a token in use expires mid-run."""
+        token it has just issued; only a token in use expires mid-run.
+
+        The token's age is taken when the request arrived (:data:`ARRIVED`), before
+        the simulator's ``latency``: a request sent in the token's lifetime is
+        accepted, as a real API checks it on arrival."""
         if token is None:
             return False
         with self._lock:
@@ -424,7 +442,8 @@ class TokenEndpoint:
             if token not in self._used:
                 self._used.add(token)
                 return True
-        return time.monotonic() < expiry
+        arrived = ARRIVED.get()
+        return (arrived if arrived is not None else time.monotonic()) < expiry
 
     # API requests
 
