@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import duckdb
 import headwater
 import pytest
@@ -643,3 +644,44 @@ def test_adjacent_backfills_of_a_since_api_keep_the_record_on_their_boundary(ser
         assert not done.failures
     loaded = [r[0] for r in rows(done.location, "select id from timed_data.events")]
     assert sorted(loaded) == in_range(sim, T0, end)
+
+
+# ------------------------------------------------------- an append resource's boundary
+
+
+@pytest.mark.parametrize("primary_key", ["id", None], ids=["keyed", "keyless"])
+def test_an_append_resource_loads_its_boundary_records_once(
+    primary_key, serve, headwater_plugins, duckdb_pipeline
+):
+    # The position of an API without an end parameter is the latest cursor loaded, and
+    # the next run asks from it: an inclusive API (the simulator's, with a declared
+    # format) answers the records at that cursor again. An append resource must not
+    # append them twice (dlt.sources.incremental does not), and a record that arrives
+    # later at that same cursor is still loaded.
+    connector = timed(end_param=None, format="iso8601", write_disposition="append")
+    [resource] = connector.resources
+    connector = attrs.evolve(connector, resources=[attrs.evolve(resource, primary_key=primary_key)])
+    sim = serve(connector)
+    pipeline = duckdb_pipeline(f"boundary_{primary_key or 'none'}")
+    count = "select count(*), count(distinct id) from events"
+    for _ in range(2):
+        pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+        assert rows(pipeline, count) == [(250, 250)]
+    latest = max(ts(r) for r in sim.data["events"])
+    [late] = sim.arrive_late("events", 1, latest)
+    pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    assert rows(pipeline, count) == [(251, 251)]
+    assert rows(pipeline, f"select count(*) from events where id = '{late['id']}'") == [(1,)]
+    asked = {r.query["start"][0] for r in sim.requests_for("events")[-2:]}
+    assert asked == {format_bound(latest, "iso8601")}  # read from the position: no gap
+
+
+def test_an_integer_initial_is_sent_as_a_number(headwater_plugins, api_simulator, headwater_env):
+    # dlt's rest_api sends an integer initial_value as the number it is; a declaration
+    # with an undeclared format and initial "1704067800" asks the same
+    connector = timed(end_param=None, initial="1704067800")
+    headwater_plugins(TimedPlugin(connector))
+    sim = api_simulator(connector, schemas={"events": _schema()})
+    rows_loaded = list(headwater.source("timed", **sim.settings).resources["events"])
+    assert rows_loaded
+    assert sim.requests_for("events")[0].query["start"] == ["1704067800"]

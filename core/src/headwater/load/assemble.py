@@ -1071,7 +1071,14 @@ def _incremental_read(
     plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
     endpoint = parts.endpoint
     drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
-    filters = [SliceFilter(spec, lower, upper, drop) for lower, upper in plan.slices]
+    # an append resource read from its latest cursor is answered the records at that
+    # cursor again: those loaded last time are known by their identities
+    key = resource.primary_key_columns if resource.write_disposition == "append" else None
+    boundary = plan.boundary if key is not None else None
+    filters = [
+        SliceFilter(spec, lower, upper, drop, key=key, boundary=boundary)
+        for lower, upper in plan.slices
+    ]
 
     # A plain "since" API (no end parameter, no declared format) answers the records
     # strictly after its bound: each slice [lower, upper) asks from a second before
@@ -1096,7 +1103,8 @@ def _incremental_read(
         before = prefix.done
         after = prefix.complete(index)
         for done in range(before, after):
-            plan.advance(plan.slices[done], filters[done].latest, filters[done].found)
+            sliced = filters[done]
+            plan.advance(plan.slices[done], sliced.latest, sliced.found, sliced.at_latest)
 
     merged = checkpointed_slices(
         plan,

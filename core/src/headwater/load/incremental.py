@@ -30,11 +30,18 @@ load like any dlt state::
 While a run is cut into several extracts, ``running`` is true and ``reached`` is the end
 of the slices it has read: inside the lookback that is before ``position``, and the
 next extract goes on from it.
+
+An append resource whose position is its latest cursor also keeps ``boundary``: the
+identities (primary key, else a hash of the record) of the records loaded at exactly
+that cursor, which the next run's request from the position answers again; they are
+not appended twice (as ``dlt.sources.incremental`` does with its hashes).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import queue
 import threading
 import time
@@ -147,6 +154,22 @@ class Prefix:
         return self.done
 
 
+#: The most record identities kept at a boundary (records loaded at one cursor value):
+#: beyond it the state would grow with a bulk import stamped with one time.
+MAX_BOUNDARY_IDS = 10_000
+
+
+def record_identity(record: Mapping[str, Any], key: tuple[str, ...]) -> str:
+    """What identifies ``record`` at a boundary: its ``key`` fields' values (JSON), else
+    (no key, or a key field missing) a hash of the whole record."""
+    if key:
+        values = [record.get(name) for name in key]
+        if None not in values:
+            return json.dumps(values, default=str)
+    text = json.dumps(record, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
 def _read_position(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -233,13 +256,44 @@ class Plan:
             self.more = True
         return self
 
-    def advance(self, done: Slice, latest: datetime | None, found: str | None = None) -> None:
+    @property
+    def boundary(self) -> tuple[datetime, frozenset[str]] | None:
+        """The cursor this read starts at and the identities of the records loaded at
+        it (an unbounded normal read from the position: see :class:`SliceFilter`)."""
+        if self.bounded or self.backfill_key is not None or not self.slices:
+            return None
+        kept = self.root.get("boundary")
+        lower = self.slices[0][0]
+        if not isinstance(kept, Mapping) or lower is None:
+            return None
+        at = _read_position(kept.get("at"))
+        ids = kept.get("ids")
+        if at != lower or not isinstance(ids, list):
+            return None
+        return at, frozenset(str(i) for i in ids)
+
+    def advance(
+        self,
+        done: Slice,
+        latest: datetime | None,
+        found: str | None = None,
+        at_latest: list[str] | None = None,
+    ) -> None:
         """Slice ``done`` and every one before it are complete: move the position
-        (``found``: the format the cursor values came in, kept for the next bounds)."""
+        (``found``: the format the cursor values came in, kept for the next bounds;
+        ``at_latest``: the identities of the records read at ``latest``, kept for
+        an append resource, see :attr:`boundary`)."""
         if found is not None and self.spec.format is None:
             self.root["format"] = found
         current = _read_position(self.entry.get("position"))
         new = done[1] if self.bounded else latest
+        if at_latest is not None and not self.bounded and latest is not None:
+            kept = self.root.get("boundary")
+            same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
+            if current is None or latest > current or same:
+                before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
+                ids = list(dict.fromkeys([*before, *at_latest]))[:MAX_BOUNDARY_IDS]
+                self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
         if new is not None and (current is None or new > current):
             self.entry["position"] = isoformat(new)
         if self.backfill_key is None:
@@ -305,8 +359,9 @@ def bounded_request(
 ) -> tuple[dict[str, Any], Any]:
     """``(params, body)`` of a request for ``[lower, upper)`` (either may be ``None``:
     no bound), the bounds written in the declared format (else ``found``, the format
-    the cursor values came in, else ``iso8601``) and location."""
-    fmt = spec.format or found or "iso8601"
+    the cursor values came in, else the format of the declared ``initial``: ``unix``
+    for a number, else ``iso8601``) and location."""
+    fmt = spec.format or found or initial_format(spec)
     values: dict[str, Any] = {}
     if lower is not None:
         values[spec.param] = format_bound(lower, fmt)
@@ -324,6 +379,21 @@ def bounded_request(
     return dict(params), document
 
 
+def initial_format(spec: IncrementalSpec) -> str:
+    """How an undeclared format writes bounds before any cursor value was read: as the
+    declared ``initial`` is written (a number: ``unix``, as ``dlt.sources.incremental``
+    sends an integer ``initial_value``), else ``iso8601``."""
+    if spec.format is None and spec.initial is not None:
+        try:
+            parse_instant(spec.initial, "initial")
+        except ValueError:
+            try:
+                return parse_auto(spec.initial)[1]
+            except ValueError:
+                pass
+    return "iso8601"
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
@@ -338,9 +408,24 @@ class SliceFilter:
     format cannot read (:attr:`unreadable`, with :attr:`error` for the quarantine)."""
 
     def __init__(
-        self, spec: IncrementalSpec, lower: datetime | None, upper: datetime | None, drop: bool
+        self,
+        spec: IncrementalSpec,
+        lower: datetime | None,
+        upper: datetime | None,
+        drop: bool,
+        *,
+        key: tuple[str, ...] | None = None,
+        boundary: tuple[datetime, frozenset[str]] | None = None,
     ) -> None:
         self.spec = spec
+        #: with a ``key`` (an append resource: ``()`` when it has no primary key), the
+        #: identities of the records at :attr:`latest` are kept (:attr:`at_latest`)
+        self._identity_key = key
+        self.at_latest: list[str] | None = [] if key is not None else None
+        #: records at ``boundary``'s cursor with one of its identities were loaded by
+        #: the run before: they are dropped (:attr:`repeated` counts them)
+        self._boundary = boundary if key is not None else None
+        self.repeated = 0
         field = spec.cursor_field
         simple = isinstance(field, str) and not field.startswith("$") and "." not in field
         self._key = field if simple else None
@@ -387,6 +472,25 @@ class SliceFilter:
                     f"format {fmt or 'iso8601 or unix'}"
                 )
                 continue
+            if self._identity_key is not None:
+                identity = None
+                boundary = self._boundary
+                if boundary is not None and moment == boundary[0]:
+                    identity = record_identity(record, self._identity_key)
+                    if identity in boundary[1]:
+                        self.repeated += 1
+                        if latest is None or moment > latest:
+                            latest = moment
+                            self.at_latest = [identity]
+                        elif moment == latest:
+                            self.at_latest.append(identity)  # type: ignore[union-attr]
+                        continue
+                if latest is None or moment >= latest:
+                    identity = identity or record_identity(record, self._identity_key)
+                    if latest is None or moment > latest:
+                        self.at_latest = [identity]
+                    else:
+                        self.at_latest.append(identity)  # type: ignore[union-attr]
             if latest is None or moment > latest:
                 latest = moment
             if (lower is None or moment >= lower) and (upper is None or moment < upper):
