@@ -260,3 +260,37 @@ def test_null_in_an_anyof_with_a_null_branch_is_allowed_and_elsewhere_not():
     assert check.error({"id": 1, "meta": None, "alt": "x"}) is None
     assert check.error({"id": 1, "meta": {}, "alt": None}) is not None
     assert check.not_null == {"id"}
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "rows"])
+def test_user_steps_and_add_limit_pass_the_quarantined_records_by(api, duckdb_pipeline, arrow):
+    # The user's functions take the API's records: the rows set aside for the
+    # quarantine table ({record, error, detected_at}) go by them untouched, and
+    # add_limit counts pages, not the quarantine items.
+    source = headwater.source("directory", arrow=arrow, **CREDENTIALS)
+    users = source.resources["directory_users"]
+    users.add_filter(lambda record: record["id"] != "u3")
+    users.add_map(lambda record: {**record, "etag": f"mapped:{record['etag']}"})
+    pipeline = duckdb_pipeline(f"steps_quarantine_{arrow}")
+    pipeline.run(source, loader_file_format=file_format_for("duckdb", arrow=arrow))
+    assert query(pipeline, "select id, etag from directory_users order by id") == [
+        ("u1", "mapped:a"),
+        ("u2", "mapped:None"),
+    ]
+    kept = query(pipeline, "select * from directory_users_quarantine")
+    assert len(kept) == 2
+    columns = {
+        c
+        for (c,) in query(
+            pipeline,
+            "select column_name from information_schema.columns "
+            "where table_name = 'directory_users_quarantine'",
+        )
+    }
+    assert {"record", "error", "detected_at"} <= columns and "etag" not in columns
+
+    limited = headwater.source("directory", arrow=arrow, **CREDENTIALS).add_limit(1)
+    pipeline = duckdb_pipeline(f"limit_quarantine_{arrow}")
+    pipeline.run(limited, loader_file_format=file_format_for("duckdb", arrow=arrow))
+    assert query(pipeline, "select count(*) from directory_users") == [(3,)]
+    assert query(pipeline, "select count(*) from directory_users_quarantine") == [(2,)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import os
 import re
@@ -651,6 +652,21 @@ def _per_record_step_types() -> tuple[type, ...]:
     return (MapItem, FilterItem, YieldMapItem)
 
 
+@functools.cache
+def _shielded(cls: type) -> type:
+    """``cls`` (a dlt step: map, filter, yield map, limit) letting a resource's
+    quarantine items through untouched and uncounted: the user's functions take the
+    API's records, and ``add_limit(n)`` counts pages, not the records set aside."""
+
+    def __call__(self: Any, item: Any, meta: Any = None) -> Any:
+        hints = getattr(meta, "hints", None)
+        if isinstance(hints, Mapping) and hints.get("table_name") == self._headwater_quarantine:
+            return item
+        return cls.__call__(self, item, meta)
+
+    return type(f"Quarantine{cls.__name__}", (cls,), {"__call__": __call__})
+
+
 def _extracting() -> Any:
     """The source dlt is extracting in this thread (``None`` outside an extract): a
     ``with_resources`` or ``clone`` copy of the one Headwater built, maybe."""
@@ -686,13 +702,33 @@ class _Steps:
         return [] if resource is None else list(resource._pipe.steps)
 
     def per_record(self, name: str) -> bool:
-        """Whether the resource needs dict records: per-record steps, or a table name
-        that is a function of each record (dlt cannot apply one to an Arrow table)."""
+        """Whether the resource needs dict records: per-record steps, a table name that
+        is a function of each record (dlt cannot apply one to an Arrow table), or dlt's
+        ``scd2`` merge, which hashes each dict row into ``_dlt_id`` to tell versions
+        apart (Arrow rows carry random ids: every run would retire every row)."""
         kinds = _per_record_step_types()
         if any(isinstance(step, kinds) for step in self._steps(name)):
             return True
         resource = self._resource(name)
-        return resource is not None and callable(resource._hints.get("table_name"))
+        if resource is None:
+            return False
+        disposition = resource._hints.get("write_disposition")
+        if isinstance(disposition, Mapping) and disposition.get("strategy") == "scd2":
+            return True
+        return callable(resource._hints.get("table_name"))
+
+    def shield_quarantine(self, name: str) -> None:
+        """Let the resource's quarantine items pass the user's steps (maps, filters,
+        ``add_limit``) untouched (:func:`_shielded`)."""
+        from dlt.extract.items_transform import LimitItem
+
+        kinds = (*_per_record_step_types(), LimitItem)
+        table = quarantine_table(name)
+        for step in self._steps(name):
+            cls = type(step)
+            if cls in kinds:
+                step.__class__ = _shielded(cls)
+                step._headwater_quarantine = table
 
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
@@ -981,6 +1017,8 @@ class _TopLevelPages:
                 _move_declared_table(resource.name, renamed)
             if steps is not None:
                 steps.drop_unselected_tables()
+                if validator is not None:
+                    steps.shield_quarantine(resource.name)
             if given is not None:
                 pages = prefetched(given) if read_ahead and not limited else given
             elif parts.parallel > 1:

@@ -353,15 +353,12 @@ def hinted(
         for item in items:
             if tracker is not None:
                 tracker.add(item)
-            if first:
-                # On the first item, not an item of its own: add_limit counts items, and a
-                # limit of one page was spent on the hint. Alone before an item marked
-                # already (for another table).
+            if first and not isinstance(item, DataItemWithMeta):
+                # On the first item of the table, not an item of its own: add_limit
+                # counts items, and a limit of one page was spent on the hint. Items
+                # marked already (quarantine rows, for another table) go by first.
                 first = False
-                if isinstance(item, DataItemWithMeta):
-                    yield _hint(False)
-                else:
-                    item = _hint(False, item)
+                item = _hint(False, item)
             yield item
         if first:
             yield _hint(False)

@@ -694,10 +694,11 @@ class Validator:
         return [self._mark(bad, self.hints, create_table_variant=True)]
 
     def pages(self, pages: Any) -> Any:
-        """The row path: each page's valid records, then its quarantine items."""
+        """The row path: each page's quarantine items, then its valid records (as the
+        Arrow path: ``add_limit(1)`` stops after the page, with its records set aside)."""
         for page in pages:
             self.saw(len(page))
             good, extra = self.split(page)
+            yield from extra
             if good:
                 yield good
-            yield from extra
