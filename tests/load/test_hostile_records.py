@@ -333,6 +333,28 @@ def test_fields_that_are_one_column_under_the_naming_load_with_a_warning(
         ) in err, err
 
 
+def test_a_declared_field_the_api_spells_otherwise_fills_its_column(
+    serve, path, headwater_env, capsys
+):
+    """The schema declares name and count, the API sends Name and Count (one column each
+    under the naming): the records' fields fill the declared columns with their declared
+    types, on the Arrow path too (it warned of two fields meeting and fell back to
+    rows, which a filesystem destination then wrote as JSON lines, not Parquet)."""
+    base_url = serve('{"data": [{"id": 1, "Name": "a", "Count": 5}, {"id": 2, "Count": null}]}')
+    code, err = run(base_url, capsys)
+    assert code == 0, err
+    assert "both loaded as column" not in err, err  # the drift is warned about, rightly
+    assert "fields seen but not declared: Count (2), Name (1)" in err
+    rows = query(headwater_env, "select id, name, count from hostile_data.items order by id")
+    assert rows == [(1, "a", 5), (2, None, None)]
+    types = query(
+        headwater_env,
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = 'items' and column_name in ('name', 'count') order by 1",
+    )
+    assert types == [("count", "BIGINT"), ("name", "VARCHAR")]
+
+
 def test_a_first_load_out_of_memory_loads_once_the_limit_is_raised(
     serve, headwater_env, capsys, monkeypatch
 ):

@@ -176,6 +176,8 @@ class ArrowBatcher:
         #: batches that could not be typed and went out as plain records
         self.fallbacks = 0
         self._collided = False
+        #: declared fields by their column name (made on first use)
+        self._declared_columns: dict[str, str] | None = None
 
     @property
     def _naming(self) -> Any:
@@ -222,6 +224,28 @@ class ArrowBatcher:
     def _fitting(self, records: list[dict[str, Any]]) -> Any | None:
         return self.table(records)
 
+    def _filled_by(self, undeclared: list[str], records: list[dict[str, Any]]) -> dict[str, str]:
+        """The undeclared fields that are a declared field's column under the naming
+        convention while no record has the declared field (the API writes
+        ``customerId``, the schema ``customer_id``): field -> the declared field. The
+        records' field fills the column with the declared type, as on the row path,
+        instead of the two colliding."""
+        naming = self._naming or default_naming()
+        declared = self._declared_columns
+        if declared is None:
+            declared = {naming.normalize_identifier(n): n for n in self.columns}
+            self._declared_columns = declared
+        out: dict[str, str] = {}
+        for name in undeclared:
+            target = declared.get(naming.normalize_identifier(name))
+            if (
+                target is not None
+                and target not in out.values()
+                and all(target not in record for record in records)
+            ):
+                out[name] = target
+        return out
+
     def _collide(self, names: list[str]) -> bool:
         """Whether two of ``names`` are one column under the naming convention
         (``fooBar`` and ``foo_bar`` are both ``foo_bar``); warned about once."""
@@ -252,12 +276,21 @@ class ArrowBatcher:
             if record.keys() != keys.keys():
                 keys.update(dict.fromkeys(record))
         arrays, names = [], []
+        undeclared = [name for name in keys if name not in self.columns]
         # field names dlt cannot take (an API's own _dlt_id would replace the row ids)
-        renamed = renames([name for name in keys if name not in self.columns], self._naming)
+        renamed = renames(undeclared, self._naming)
+        plain = [name for name in undeclared if name not in renamed]
+        filled = self._filled_by(plain, records) if plain else {}
+        absent = set(filled.values())
+        required = self.not_null
+        if filled:
+            required = {next((k for k, v in filled.items() if v == n), n) for n in required}
         try:
             for name in keys:
+                if name in absent:
+                    continue  # a declared field no record has, filled by its namesake
                 values = [record.get(name) for record in records]
-                declared = self.columns.get(name)
+                declared = self.columns.get(filled.get(name, name))
                 if declared is None:
                     array = pa.array(values)
                     if pa.types.is_null(array.type):
@@ -270,7 +303,7 @@ class ArrowBatcher:
                     array = _text_or_integer(pa, values)
                 else:
                     array = pa.array(values, self._types[declared])
-                if name in self.not_null and array.null_count:
+                if name in required and array.null_count:
                     return None  # a required value is missing: the validator decides
                 arrays.append(array)
                 names.append(renamed.get(name) or name)
@@ -279,7 +312,7 @@ class ArrowBatcher:
         # Declared NOT NULL columns are non-nullable Arrow fields, or dlt would take
         # Arrow's nullable default over the declared hint.
         fields = [
-            pa.field(name, array.type, nullable=name not in self.not_null)
+            pa.field(name, array.type, nullable=name not in required)
             for name, array in zip(names, arrays, strict=True)
         ]
         if len(set(names)) != len(names):
