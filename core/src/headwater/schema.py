@@ -116,7 +116,8 @@ def column_type(prop: Mapping[str, Any]) -> str | None:
     """The dlt data type for one JSON Schema property (``None``: let dlt infer it).
 
     Of several types: ``text`` for a string or other scalars (dlt loads an integer
-    ``5`` as ``"5"``), ``double`` for integer or number; other mixes are not hinted."""
+    ``5`` as ``"5"``), ``double`` for integer or number; other mixes are not hinted.
+    A string that is a ``date-time`` or a ``date`` (``anyOf``) is a ``timestamp``."""
     types, _ = _types(prop)
     if len(set(types)) > 1:
         kinds = set(types)
@@ -128,7 +129,20 @@ def column_type(prop: Mapping[str, Any]) -> str | None:
     json_type = types[0]
     if json_type == "string" and prop.get("format") in _FORMATS:
         return _FORMATS[prop["format"]]
+    if json_type == "string" and _date_time_or_date(prop):
+        return "timestamp"
     return _TYPES.get(json_type)
+
+
+def _date_time_or_date(prop: Mapping[str, Any]) -> bool:
+    """Whether ``prop`` is an ``anyOf`` of date-time and date strings (a date is read
+    as its midnight, UTC): a timestamp column."""
+    formats = {
+        sub.get("format")
+        for sub in prop.get("anyOf", ())
+        if isinstance(sub, Mapping) and "null" not in _as_list(sub.get("type"))
+    }
+    return "date-time" in formats and formats <= {"date-time", "date"}
 
 
 def columns_from_schema(

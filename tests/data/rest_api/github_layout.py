@@ -1,6 +1,7 @@
 """dlt's canonical layout: the config inside a source function, with a token from the
 function's parameter, a credential written in a header, and an incremental resource
-without columns (a test input of `headwater new --from-rest-api`; parsed, never run)."""
+without columns whose start is a date though its cursor is a date-time (a test input of
+`headwater new --from-rest-api`; parsed, never run)."""
 
 import dlt
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
@@ -25,7 +26,7 @@ def github_source(access_token: str = dlt.secrets.value):
                     "incremental": {
                         "start_param": "since",
                         "cursor_path": "updated_at",
-                        "initial_value": "2024-01-25T11:21:28Z",
+                        "initial_value": "2024-01-25",
                     },
                 },
             }

@@ -32,6 +32,7 @@ and each is reported in :attr:`Converted.notes`.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -991,9 +992,19 @@ class _Conversion:
                 self.rules.append(rule)
 
 
+#: the cursor of a date ``initial_value``: the records' values may be date-times (dlt's
+#: GitHub ``since`` pattern: ``2024-01-03`` against ``2024-01-05T01:00:00Z``) or dates;
+#: the simulator serves the first branch, date-times
+_DATE_OR_DATE_TIME = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+}
+
+
 def _cursor_schema(initial: Any) -> dict[str, Any]:
-    """The JSON Schema of an incremental cursor field, from its initial value: an ISO
-    date-time or date string, an integer, a number, or else a string."""
+    """The JSON Schema of an incremental cursor field, from its initial value: a
+    date-time string for an ISO date-time, a date-time or date string for a date (a
+    date is how a start is written for either), an integer, a number, or else a
+    string."""
     if isinstance(initial, bool):
         return {"type": "string"}
     if isinstance(initial, int):
@@ -1008,11 +1019,13 @@ def _cursor_schema(initial: Any) -> dict[str, Any]:
     except ValueError:
         return {"type": "string"}
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return {"type": "string", "format": "date"}
+        return copy.deepcopy(_DATE_OR_DATE_TIME)
     return {"type": "string", "format": "date-time"}
 
 
 def _described(prop: Mapping[str, Any]) -> str:
+    if prop == _DATE_OR_DATE_TIME:
+        return "a date-time or date string"
     return str(prop.get("format") or prop.get("type"))
 
 
