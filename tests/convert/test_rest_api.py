@@ -180,7 +180,7 @@ def test_resource_defaults_strings_columns_and_dispositions():
                     "primary_key": ["shop", "id"],
                     "write_disposition": "append",
                     "columns": {
-                        "total": {"data_type": "decimal", "nullable": False},
+                        "total": {"data_type": "double", "nullable": False},
                         "placed_at": {"data_type": "timestamp"},
                     },
                     "endpoint": {"path": "shop/orders", "params": {"status": "open"}},
@@ -705,3 +705,23 @@ def test_a_parent_field_children_are_requested_by_is_declared_and_served(api_sim
     )
     rows = rows_of(build_source("t", {"base_url": sim.base_url}, pm=pm))
     assert len(sim.requests_for("comments")) == 3 and len(rows) >= 3
+
+
+@pytest.mark.parametrize("data_type", ["decimal", "wei"])
+def test_a_decimal_column_hint_is_refused_naming_the_workaround(data_type):
+    # Headwater's schemas type numbers as double: a silent DOUBLE is not dlt's DECIMAL
+    config = {
+        "client": {"base_url": "https://api.test"},
+        "resources": [
+            {
+                "name": "users",
+                "columns": {"score": {"data_type": data_type}},
+                "endpoint": {"path": "/users", "data_selector": "$", "paginator": "single_page"},
+            }
+        ],
+    }
+    with pytest.raises(ConfigError) as err:
+        convert_rest_api(config)
+    message = str(err.value)
+    assert message.startswith(f"resources['users'].columns.score.data_type {data_type!r}")
+    assert "double" in message and "\n" not in message

@@ -82,6 +82,11 @@ def client(auth: dict[str, Any]) -> dict[str, Any]:
     return {"base_url": PLACEHOLDER, "auth": auth}
 
 
+def unauthenticated(resource: dict[str, Any]) -> dict[str, Any]:
+    """A config of one ``resource`` on an API without auth."""
+    return {"client": {"base_url": PLACEHOLDER}, "resources": [resource]}
+
+
 def test_offset_pagination_with_bearer_token(api_simulator, load_into):
     config = {
         "client": client({"type": "bearer", "token": CREDENTIALS["token"]}),
@@ -304,26 +309,23 @@ def test_a_date_initial_value_accepts_date_time_and_date_cursors(
 ):
     # dlt's GitHub pattern: the first start written as a date, the records' cursor a
     # date-time (or a date): every record loads, none is quarantined
-    config = {
-        "client": {"base_url": PLACEHOLDER},
-        "resources": [
-            {
-                "name": "issues",
-                "primary_key": "id",
-                "write_disposition": "merge",
-                "endpoint": {
-                    "path": "/issues",
-                    "data_selector": "data",
-                    "paginator": "single_page",
-                    "incremental": {
-                        "start_param": "since",
-                        "cursor_path": "created_at",
-                        "initial_value": "2024-01-01",
-                    },
+    config = unauthenticated(
+        {
+            "name": "issues",
+            "primary_key": "id",
+            "write_disposition": "merge",
+            "endpoint": {
+                "path": "/issues",
+                "data_selector": "data",
+                "paginator": "single_page",
+                "incremental": {
+                    "start_param": "since",
+                    "cursor_path": "created_at",
+                    "initial_value": "2024-01-01",
                 },
-            }
-        ],
-    }
+            },
+        }
+    )
     converted = convert_rest_api(config, "sbs")
     record = copy.deepcopy(RECORD)
     record["properties"]["created_at"]["format"] = value_format
@@ -335,3 +337,18 @@ def test_a_date_initial_value_accepts_date_time_and_date_cursors(
     assert len(ours["issues"]["rows"]) == len(theirs["issues"]["rows"]) == 30
     if value_format == "date-time":
         assert_same(theirs, ours)  # a timestamp column, as dlt infers it
+
+
+def test_json_column_hints_keep_objects_and_lists_in_one_column(api_simulator, load_into):
+    config = unauthenticated(
+        {
+            "name": "users",
+            "primary_key": "id",
+            "columns": {"address": {"data_type": "json"}, "tags": {"data_type": "json"}},
+            "endpoint": {"path": "/users", "data_selector": "data", "paginator": "single_page"},
+        }
+    )
+    theirs, ours, _, _ = side_by_side(config, api_simulator, load_into, {"users": 20})
+    assert_same(theirs, ours)
+    assert ours["users"]["columns"]["address"] == ours["users"]["columns"]["tags"] == "JSON"
+    assert sorted(ours) == ["users"]  # no users__tags table, no address__city column

@@ -116,13 +116,16 @@ def column_type(prop: Mapping[str, Any]) -> str | None:
     """The dlt data type for one JSON Schema property (``None``: let dlt infer it).
 
     Of several types: ``text`` for a string or other scalars (dlt loads an integer
-    ``5`` as ``"5"``), ``double`` for integer or number; other mixes are not hinted.
+    ``5`` as ``"5"``), ``double`` for integer or number, ``json`` for object or array;
+    other mixes are not hinted.
     A string that is a ``date-time`` or a ``date`` (``anyOf``) is a ``timestamp``."""
     types, _ = _types(prop)
     if len(set(types)) > 1:
         kinds = set(types)
         if "string" in kinds and kinds <= _TEXT_UNION:
             return "text"
+        if kinds == {"object", "array"}:
+            return "json"
         return "double" if kinds == {"integer", "number"} else None
     if not types:
         return None

@@ -120,13 +120,15 @@ DLT_TYPES: dict[str, dict[str, Any]] = {
     "bigint": {"type": "integer"},
     "wei": {"type": "integer"},
     "double": {"type": "number"},
-    "decimal": {"type": "number"},
     "bool": {"type": "boolean"},
     "timestamp": {"type": "string", "format": "date-time"},
     "date": {"type": "string", "format": "date"},
     "time": {"type": "string", "format": "time"},
-    "json": {},
+    # an object or a list kept in one JSON column (not unnested)
+    "json": {"type": ["object", "array"]},
 }
+#: dlt data types a JSON Schema cannot declare: Headwater types numbers as double
+_EXACT_NUMBERS = {"decimal", "wei"}
 _COLUMN_KEYS = {"name", "data_type", "nullable", "primary_key", "description"}
 _PLAIN_PATH = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -237,15 +239,22 @@ def record_schema(
     for column, hints in columns.items():
         hints = _check_keys(hints or {}, _COLUMN_KEYS, f"{where}.columns.{column}")
         data_type = hints.get("data_type")
+        if data_type in _EXACT_NUMBERS:
+            raise ConfigError(
+                f"{where}.columns.{column}.data_type {data_type!r} is not supported: Headwater "
+                "types JSON numbers as double; use data_type double (a DOUBLE column) or "
+                "remove the hint"
+            )
         if data_type is not None and data_type not in DLT_TYPES:
             raise ConfigError(
                 f"{where}.columns.{column}.data_type {data_type!r} is not supported; use one "
                 f"of {', '.join(DLT_TYPES)}"
             )
-        prop = dict(DLT_TYPES.get(data_type or "json", {}))
+        prop = copy.deepcopy(DLT_TYPES[data_type]) if data_type else {}
         nullable = hints.get("nullable", True) and column not in primary_key
         if nullable and "type" in prop:
-            prop["type"] = [prop["type"], "null"]
+            types = prop["type"]
+            prop["type"] = [*types, "null"] if isinstance(types, list) else [types, "null"]
         if not nullable:
             required.append(column)
         if hints.get("description"):
