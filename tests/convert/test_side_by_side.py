@@ -352,3 +352,30 @@ def test_json_column_hints_keep_objects_and_lists_in_one_column(api_simulator, l
     assert_same(theirs, ours)
     assert ours["users"]["columns"]["address"] == ours["users"]["columns"]["tags"] == "JSON"
     assert sorted(ours) == ["users"]  # no users__tags table, no address__city column
+
+
+def test_a_detail_endpoint_answering_one_object_is_one_record(requests_mock, load_into):
+    # dlt's Pokémon pattern: a list, then one request per name answering one object
+    names = ["bulbasaur", "ivysaur", "venusaur"]
+    requests_mock.get(
+        f"{PLACEHOLDER}/pokemon", json={"results": [{"name": n} for n in names], "next": None}
+    )
+    for number, name in enumerate(names, 1):
+        detail = {"id": number, "name": name, "weight": 10 * number, "types": ["grass"]}
+        requests_mock.get(f"{PLACEHOLDER}/pokemon/{name}", json=detail)
+    listing = {"data_selector": "results", "paginator": {"type": "json_link"}}
+    detail = {
+        "path": "pokemon/{name}",
+        "params": {"name": {"type": "resolve", "resource": "pokemon_list", "field": "name"}},
+        "data_selector": "$",
+        "paginator": "single_page",
+    }
+    config = unauthenticated(
+        {"name": "pokemon_list", "primary_key": "name", "endpoint": {"path": "pokemon", **listing}}
+    )
+    child = {"name": "pokemon", "primary_key": "id", "include_from_parent": ["name"]}
+    config["resources"].append({**child, "endpoint": detail})
+    theirs = load_into(rest_api_source(copy.deepcopy(config), name="sbs"), "dlt_rest_api")
+    ours = load_into(headwater.from_rest_api(config, name="sbs"), "headwater")
+    assert_same(theirs, ours)
+    assert len(ours["pokemon"]["rows"]) == 3

@@ -190,6 +190,13 @@ def test_single_page(headwater_plugins, requests_mock):
     assert requests_mock.call_count == 1
 
 
+def test_a_body_that_is_one_object_is_one_record(headwater_plugins, requests_mock):
+    # a detail endpoint (GET /items/7): dlt's rest_api reads it as one record
+    requests_mock.get(URL, json={**records(1, start=7)[0], "name": "seven"})
+    got = load(headwater_plugins, connector(pagination=SinglePage(), data_selector=None))
+    assert [(r["id"], r["name"]) for r in got] == [("u00007", "seven")]
+
+
 @pytest.mark.parametrize(
     "body, content_type, message",
     [

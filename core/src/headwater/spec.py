@@ -830,7 +830,8 @@ class Resource:
     ``schema`` is the path of the JSON Schema file of one record, relative to the
     connector's package (e.g. ``"schemas/users.json"``). ``data_selector`` is the
     response field holding the list of records, a :data:`FieldPath` (``None``: the
-    body is the list).
+    body is the list; a body that is one object is one record, as from a detail
+    endpoint such as ``/pokemon/{name}``).
 
     ``path``, the values of ``params`` and ``headers`` and the strings anywhere in
     ``json`` are templates: ``{name}`` is replaced by the setting ``name`` (declare it

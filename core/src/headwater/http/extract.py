@@ -139,7 +139,9 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
         ) from None
     selector = endpoint.data_selector
     if selector is None:
-        data = body
+        # the body is the list of records; a body that is one object is one record (a
+        # detail endpoint such as GET /pokemon/{name}, as dlt's rest_api reads it)
+        data = [body] if isinstance(body, dict) else body
     else:
         if not isinstance(body, dict):
             raise ResponseError(
