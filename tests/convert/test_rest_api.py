@@ -707,9 +707,10 @@ def test_a_parent_field_children_are_requested_by_is_declared_and_served(api_sim
     assert len(sim.requests_for("comments")) == 3 and len(rows) >= 3
 
 
-@pytest.mark.parametrize("data_type", ["decimal", "wei"])
-def test_a_decimal_column_hint_is_refused_naming_the_workaround(data_type):
-    # Headwater's schemas type numbers as double: a silent DOUBLE is not dlt's DECIMAL
+@pytest.mark.parametrize(("data_type", "column"), [("decimal", "DOUBLE"), ("wei", "BIGINT")])
+def test_an_exact_number_column_hint_loads_and_says_how(data_type, column):
+    # a JSON Schema cannot declare dlt's DECIMAL or WEI: the config still converts (it
+    # ran before), its number typed, and the note says which column it makes
     config = {
         "client": {"base_url": "https://api.test"},
         "resources": [
@@ -720,8 +721,10 @@ def test_a_decimal_column_hint_is_refused_naming_the_workaround(data_type):
             }
         ],
     }
-    with pytest.raises(ConfigError) as err:
-        convert_rest_api(config)
-    message = str(err.value)
-    assert message.startswith(f"resources['users'].columns.score.data_type {data_type!r}")
-    assert "double" in message and "\n" not in message
+    converted = convert_rest_api(config)
+    [schema] = converted.schemas.values()
+    assert "number" in str(schema["properties"]["score"]["type"]) or "integer" in str(
+        schema["properties"]["score"]["type"]
+    )
+    [note] = [n for n in converted.notes if "columns.score" in n]
+    assert f"data_type {data_type} is loaded as a {column} column" in note

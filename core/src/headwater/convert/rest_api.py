@@ -120,6 +120,8 @@ DLT_TYPES: dict[str, dict[str, Any]] = {
     "bigint": {"type": "integer"},
     "wei": {"type": "integer"},
     "double": {"type": "number"},
+    # exact numbers a JSON Schema cannot declare: loaded as DOUBLE and BIGINT (a note)
+    "decimal": {"type": "number"},
     "bool": {"type": "boolean"},
     "timestamp": {"type": "string", "format": "date-time"},
     "date": {"type": "string", "format": "date"},
@@ -127,8 +129,8 @@ DLT_TYPES: dict[str, dict[str, Any]] = {
     # an object or a list kept in one JSON column (not unnested)
     "json": {"type": ["object", "array"]},
 }
-#: dlt data types a JSON Schema cannot declare: Headwater types numbers as double
-_EXACT_NUMBERS = {"decimal", "wei"}
+#: dlt data types a JSON Schema cannot declare: Headwater loads them as DOUBLE, BIGINT
+_EXACT_NUMBERS = {"decimal": "DOUBLE", "wei": "BIGINT"}
 _COLUMN_KEYS = {"name", "data_type", "nullable", "primary_key", "description"}
 _PLAIN_PATH = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -223,6 +225,13 @@ def _escape(text: str, keep: set[str] = frozenset()) -> str:  # type: ignore[ass
     return out
 
 
+def _column_hints(columns: Any) -> dict[str, Any]:
+    """rest_api ``columns`` (a mapping or a list of column schemas) by column name."""
+    if isinstance(columns, list):
+        return {c.get("name"): c for c in columns if isinstance(c, Mapping)}
+    return dict(columns) if isinstance(columns, Mapping) else {}
+
+
 def record_schema(
     name: str, columns: Any, primary_key: tuple[str, ...], where: str
 ) -> dict[str, Any]:
@@ -239,12 +248,6 @@ def record_schema(
     for column, hints in columns.items():
         hints = _check_keys(hints or {}, _COLUMN_KEYS, f"{where}.columns.{column}")
         data_type = hints.get("data_type")
-        if data_type in _EXACT_NUMBERS:
-            raise ConfigError(
-                f"{where}.columns.{column}.data_type {data_type!r} is not supported: Headwater "
-                "types JSON numbers as double; use data_type double (a DOUBLE column) or "
-                "remove the hint"
-            )
         if data_type is not None and data_type not in DLT_TYPES:
             raise ConfigError(
                 f"{where}.columns.{column}.data_type {data_type!r} is not supported; use one "
@@ -841,6 +844,15 @@ class _Conversion:
         )
         pk = resource.primary_key_columns
         schema = record_schema(table, merged.get("columns"), pk, where)
+        for column, hints in _column_hints(merged.get("columns")).items():
+            data_type = hints.get("data_type")
+            if data_type in _EXACT_NUMBERS:
+                self.notes.append(
+                    f"{where}.columns.{column}: data_type {data_type} is loaded as a "
+                    f"{_EXACT_NUMBERS[data_type]} column (a JSON Schema types numbers, not "
+                    "exact decimals): change the table's column type after the first load "
+                    "if you need exact values"
+                )
         if incremental is not None and incremental.cursor_field not in schema["properties"]:
             # the simulator serves (and filters by) declared fields only: without the
             # cursor an incremental resource would be served no records at all
