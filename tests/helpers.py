@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater import hookimpl
+from headwater.settings import env_text
 from headwater.spec import Connector, Resource
 from headwater.testing import rows_of  # noqa: F401 - re-exported for the tests
 from headwater.testing.cli_process import CliResult, run_cli
@@ -66,7 +67,7 @@ def settings_env(connector: str, sim: Any, **override: Any) -> dict[str, str]:
     """A simulator's settings (with ``override``) as the ``SOURCES__<CONNECTOR>__<KEY>``
     environment variables a user would set for ``connector``."""
     values = {**sim.settings, **override}
-    return {f"SOURCES__{connector.upper()}__{k.upper()}": str(v) for k, v in values.items()}
+    return {f"SOURCES__{connector.upper()}__{k.upper()}": env_text(v) for k, v in values.items()}
 
 
 def use_settings(monkeypatch: Any, connector: str, sim: Any) -> None:

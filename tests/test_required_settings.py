@@ -4,6 +4,7 @@ missing one is the usual one-line configuration error (exit 2, nothing requested
 
 from __future__ import annotations
 
+import json
 import os
 
 import headwater
@@ -11,7 +12,7 @@ import pytest
 from headwater.cli import main
 from headwater.errors import SettingsError
 from headwater.spec import ApiKeyAuth, Connector, Resource
-from helpers import SCHEMA, Declares, extraction_error, settings_env
+from helpers import SCHEMA, Declares, extraction_error, rows_of, settings_env
 
 CANARY = "canary-required-31d7"
 
@@ -117,3 +118,48 @@ def test_describe_marks_required_and_secret_settings_and_never_shows_the_secret(
         ".dlt/secrets.toml; key the API's webhooks are signed with"
     ) in lines
     assert CANARY not in out
+
+
+# Settings of other types named in templates: an integer in a path (required, no
+# default) and in a POST body (with a default), a boolean and an enum in the query.
+TYPED = Connector(
+    name="typed",
+    package="headwater_directory",
+    base_url="https://typed.test",
+    auth=ApiKeyAuth(name="X-Api-Key"),
+    settings={
+        "project_id": {"type": "integer", "minimum": 1},
+        "size": {"type": "integer", "default": 25},
+        "archived": {"type": "boolean"},
+        "region": {"type": "string", "enum": ["eu", "us"]},
+    },
+    required_settings=("project_id", "archived", "region"),
+    resources=[
+        Resource(
+            name="items",
+            path="/projects/{project_id}/items",
+            method="POST",
+            params={"archived": "{archived}", "region": "{region}"},
+            json={"page": {"size": "{size}"}},
+            schema=SCHEMA,
+            data_selector="data",
+        )
+    ],
+)
+
+
+def test_the_simulator_hands_out_settings_of_their_declared_type(
+    capsys, api_simulator, headwater_plugins
+):
+    headwater_plugins(Declares(TYPED))
+    sim = api_simulator(TYPED, records={"items": 7})
+    settings = sim.settings
+    assert settings["size"] == 25  # the declared default, an integer
+    assert type(settings["project_id"]) is int and settings["project_id"] >= 1
+    assert type(settings["archived"]) is bool
+    assert settings["region"] in ("eu", "us")
+    assert len(rows_of(headwater.source("typed", **settings))) == 7
+    # and as the environment variables `headwater simulate` prints
+    code, _, err = cli(capsys, "check", "typed", env=settings_env("typed", sim))
+    assert code == 0, err
+    assert json.loads(sim.requests_for("items")[-1].body)["page"] == {"size": 25}

@@ -52,6 +52,7 @@ __all__ = [
     "STRUCTURE_SETTINGS",
     "SYNC_MODES",
     "Settings",
+    "env_text",
     "env_var",
     "parallel_page_resources",
     "preview_settings",
@@ -104,6 +105,12 @@ def parallel_page_resources(connector: Connector) -> list[str]:
 def env_var(connector: str, key: str) -> str:
     """The environment variable that sets ``key`` of ``connector``."""
     return f"SOURCES__{connector.upper()}__{key.upper()}"
+
+
+def env_text(value: Any) -> str:
+    """``value`` as the text of its environment variable, which the settings read back
+    as ``value``: a string as it is, anything else as JSON (``25``, ``true``)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 # Long for a reason: it is a table, one JSON Schema property per setting every

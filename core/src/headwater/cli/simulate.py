@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     # start-up: `--help` and `list` import this module; the work loads on use
     from headwater.plugin.manager import get_registry
-    from headwater.settings import env_var
+    from headwater.settings import env_text, env_var
     from headwater.testing import Simulator
 
     connector = get_registry().get(args.name)
@@ -86,7 +86,7 @@ def handle(args: argparse.Namespace) -> int:
         print("these simulator-only credentials point Headwater at it:")
         for key, value in sim.settings.items():
             # quoted for the shell: a JWT kind's private_key spans several lines
-            print(f"export {env_var(connector.name, key)}={shlex.quote(str(value))}")
+            print(f"export {env_var(connector.name, key)}={shlex.quote(env_text(value))}")
         sys.stdout.flush()
         try:
             while True:

@@ -58,7 +58,7 @@ from headwater.run.describe import custom_hooks
 from headwater.run.dlt_errors import explain
 from headwater.run.workdir import file_format_for
 from headwater.schema import columns_from_schema
-from headwater.settings import env_var, settings_schema
+from headwater.settings import env_text, env_var, settings_schema
 from headwater.testing import Fault
 from headwater.testing.cli_process import NoWaiting, run_cli, start_cli
 
@@ -519,7 +519,7 @@ class ConformanceSuite:
         cut_sent = parse_value(format_bound(cut - _early(resource), fmt), fmt)
         env = {
             **os.environ,
-            **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()},
+            **{env_var(spec.name, k): env_text(v) for k, v in sim.settings.items()},
             env_var(spec.name, "window"): f"{window}s",
         }
         command = ["run", spec.name, "--resource", resource.name, "--start", isoformat(start)]
@@ -602,7 +602,8 @@ class ConformanceSuite:
         # A JWT key must be a real key: the simulator makes one, and its text is the canary.
         sim = serve(credentials={k: f"{CANARY}-{k}" for k in secrets if k != "private_key"})
         canaries = [CANARY, *_key_lines(sim.credentials.get("private_key"))]
-        env = {**os.environ, **{env_var(spec.name, k): str(v) for k, v in sim.settings.items()}}
+        settings = sim.settings.items()
+        env = {**os.environ, **{env_var(spec.name, k): env_text(v) for k, v in settings}}
         command = ["--debug", "run", spec.name]
         if len(checked) < len(spec.resources):
             command += [arg for r in checked for arg in ("--resource", r.name)]

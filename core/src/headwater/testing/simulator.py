@@ -102,6 +102,24 @@ _PAGE_CACHE_LIMIT = 256  # pages are cheap to build from encoded records; bound 
 # ---------------------------------------------------------------------- simulator
 
 
+def _setting_value(name: str, declared: Mapping[str, Any], seed: int) -> Any:
+    """A value of the setting ``name`` (declared ``declared``, no default) that its own
+    declaration accepts: a random ``name-xxxxxxxx`` for a plain string, else one made
+    from the declaration as record fields are (an integer, an enum member, a date...)."""
+    from jsonschema import Draft202012Validator
+
+    prop = {k: v for k, v in declared.items() if k not in ("aliases", "default")}
+    plain = f"{name}-{secrets.token_hex(4)}"
+    schema = {"type": "object", "properties": {name: prop}, "required": [name]}
+    made = generate_records(schema, 1, seed, extra_field=False, key_fields=())[0].get(name)
+    accepts = Draft202012Validator(prop).is_valid
+    # a format is not checked by the validator, but is what the API expects
+    for candidate in (made, plain) if "format" in prop else (plain, made):
+        if candidate is not None and accepts(candidate):
+            return candidate
+    return plain  # a declaration nothing satisfies: the run names the problem
+
+
 class Simulator:
     """A local HTTP server that serves ``connector``'s API with generated records.
 
@@ -272,7 +290,7 @@ class Simulator:
             elif declared.get("default") is not None:
                 values[name] = declared["default"]
             else:
-                values[name] = f"{name}-{secrets.token_hex(4)}"
+                values[name] = _setting_value(name, declared, self.seed)
         return values
 
     def _fill(self, template: Any, parent: str | None = None) -> Any:
@@ -547,12 +565,14 @@ class Simulator:
         return dict(self._credentials)
 
     @property
-    def settings(self) -> dict[str, str]:
+    def settings(self) -> dict[str, Any]:
         """Headwater settings pointing at this simulator: ``base_url`` plus the
-        credentials of the connector's auth kind (and ``token_url`` for OAuth2)."""
-        out = {"base_url": self.base_url}
+        credentials of the connector's auth kind (and ``token_url`` for OAuth2), and the
+        settings its templates name, each of its declared type (an ``integer`` setting
+        is an ``int``), as the connector's settings validation accepts them."""
+        out: dict[str, Any] = {"base_url": self.base_url}
         out.update(self._credentials)
-        out.update({k: str(v) for k, v in self._values.items() if k not in out})
+        out.update({k: v for k, v in self._values.items() if k not in out})
         if self._token_path is not None and self._auth.has_token_url:
             out["token_url"] = self.base_url + self._token_path
         return out
