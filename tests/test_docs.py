@@ -96,6 +96,26 @@ def test_every_hook_has_a_test_named_after_it():
         assert any(n.startswith(f"test_{hook}") for n in names), f"no test named test_{hook}*"
 
 
+def test_specs_page_states_the_field_path_rule_of_the_code():
+    """docs/specs.md's "Response fields" lists the forms of a ``FieldPath`` as the
+    comment that documents it in headwater/spec.py does (the rule the code follows)."""
+    from headwater import spec
+
+    source = Path(spec.__file__).read_text().splitlines()
+    end = source.index("FieldPath = str | tuple")
+    start = end
+    while source[start - 1].startswith("#:"):
+        start -= 1
+    comment = [line[2:].strip() for line in source[start:end]]
+    bullets = " ".join(" ".join(comment).split("* ")[1:]).replace("``", "`")
+    section = (DOCS / "specs.md").read_text().split("## Response fields")[1].split("\n## ")[0]
+    assert " ".join(bullets.split()) in " ".join(section.replace("- ", "").split())
+    # and the rule is what field_path does
+    assert spec.field_path("data.items") == ("data", "items")
+    assert spec.field_path("@odata.nextLink") == ("@odata.nextLink",)
+    assert spec.field_path(("meta", "next.url")) == ("meta", "next.url")
+
+
 def test_readme_commands_are_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

@@ -71,7 +71,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: A field in a JSON response, one of:
 #:
 #: * a JSONPath, a string starting with ``$`` (``"$.results[*]"``, ``"$.data.items"``),
-#:   compiled once at assembly by a kept library (jsonpath-ng);
+#:   compiled once, when the source is assembled (with jsonpath-ng);
 #: * a dotted path ``"data.items"``: nested keys (the same as ``$.data.items``);
 #: * a key taken literally: a string without dots, or one starting with ``@`` (so
 #:   ``"@odata.nextLink"`` is one key, dots and all);
