@@ -178,6 +178,13 @@ CONFIG = [
         "e.g. https://api.example.com",
     ),
     (
+        "whitespace inside a URL",
+        {"base_url": "http://127.0.0.1 :18350"},
+        "invalid setting base_url for connector directory (env SOURCES__DIRECTORY__BASE_URL): "
+        "'http://127.0.0.1 :18350' has whitespace inside; write the URL without it "
+        "(a space in a path is %20)",
+    ),
+    (
         "not a number",
         {"max_pages": "many"},
         "invalid setting max_pages for connector directory (env SOURCES__DIRECTORY__MAX_PAGES): "
@@ -214,6 +221,18 @@ def test_configuration_errors_exit_2_before_any_request(capsys, api_simulator, o
             env[var] = value
     assert run(capsys, "run", "directory", env=env) == (2, f"headwater: error: {message}")
     assert sim.requests == []
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_whitespace_around_a_url_setting_is_dropped(capsys, api_simulator, command):
+    """A copied line's stray space: the URLs are used trimmed (token_url, made from
+    base_url, too), not sent half-quoted or failing mid-run."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 5})
+    env = settings_env("directory", sim, base_url=f" {sim.base_url}/ ")
+    env.pop("SOURCES__DIRECTORY__TOKEN_URL")  # the default, made from base_url
+    assert run(capsys, command, "directory", env=env)[0] == 0
+    assert {r.resource for r in sim.requests} == {"token", "directory_users"}
+    assert all(r.status == 200 for r in sim.requests)
 
 
 def test_invalid_toml(capsys, headwater_env):

@@ -51,6 +51,7 @@ __all__ = [
     "NAMING_CONVENTIONS",
     "STRUCTURE_SETTINGS",
     "SYNC_MODES",
+    "URL_SETTINGS",
     "Settings",
     "env_text",
     "env_var",
@@ -74,6 +75,9 @@ NAMING_CONVENTIONS = {"snake_case": "snake_case", "api": "sql_cs_v1"}
 STRUCTURE_SETTINGS = ("naming", "sync_mode")
 #: Default of ``max_workers`` (concurrent child requests) for connectors with children.
 DEFAULT_MAX_WORKERS = 8
+#: Settings that are URLs: whitespace around one is dropped (a copied line's trailing
+#: space), and whitespace inside one is an invalid setting.
+URL_SETTINGS = ("base_url", "token_url")
 
 _AUTH_SETTING_DOCS = {
     "client_id": "OAuth2 client id",
@@ -504,12 +508,19 @@ def _resolve_values(
         hit = _lookup(name, key, prop, names, explicit, environ, tables, key in secret_names)
         if hit is not None:
             values[key], origins[key] = hit
+    _fill_defaults(values, origins)
+    return values, origins
 
-    # Templates in defaults: "{base_url}/oauth2/token".
+
+def _fill_defaults(values: dict[str, Any], origins: Mapping[str, str]) -> None:
+    """Trim the whitespace around each URL setting, then fill the templates of defaults:
+    ``"{base_url}/oauth2/token"``."""
+    for key in URL_SETTINGS:
+        if isinstance(values.get(key), str):
+            values[key] = values[key].strip()
     for key, value in list(values.items()):
         if origins.get(key) == "default" and isinstance(value, str) and "{base_url}" in value:
             values[key] = value.replace("{base_url}", str(values.get("base_url", "")).rstrip("/"))
-    return values, origins
 
 
 def _parallel_pages_problems(connector: Connector, values: Mapping[str, Any]) -> list[str]:
@@ -596,9 +607,7 @@ def preview_settings(
                 continue
             value, origin = prop["default"], "default"
         values[key], origins[key] = value, origin
-    for key, value in list(values.items()):
-        if origins[key] == "default" and isinstance(value, str) and "{base_url}" in value:
-            values[key] = value.replace("{base_url}", str(values.get("base_url", "")).rstrip("/"))
+    _fill_defaults(values, origins)
     secret_names = frozenset(k for k, p in props.items() if p.get("writeOnly"))
     return Settings(
         connector=connector.name, values=values, origins=origins, secret_names=secret_names
@@ -632,14 +641,22 @@ def _validate_values(
                 f"invalid setting {key} for connector {name} ({origins.get(key)}): "
                 f"{shown} is not a finite number"
             )
-    for key in ("base_url", "token_url"):
+    for key in URL_SETTINGS:
         url = values.get(key)
-        if key == "token_url" and problems and origins.get(key) == "default":
+        made = key == "token_url" and origins.get(key) == "default"
+        if made and (problems or not str(values.get("base_url") or "").strip()):
             continue  # made from base_url, whose problem is said already
         if isinstance(url, str) and url.strip():
             where = f"invalid setting {key} for connector {name} ({origins.get(key)})"
             # a user:password@ is never echoed back (nor sent: see below)
-            shown = re.sub(r"^([^/?#]*//)[^/?#]*@", r"\1***@", url.strip())
+            shown = re.sub(r"^([^/?#]*//)[^/?#]*@", r"\1***@", url)
+            if re.search(r"\s", url.strip()):
+                # requests would send it half-quoted, or fail with InvalidURL mid-run
+                problems.append(
+                    f"{where}: {shown!r} has whitespace inside; write the URL without it "
+                    "(a space in a path is %20)"
+                )
+                continue
             try:
                 parsed = urlparse(url)
                 parsed.port  # noqa: B018 (raises on a port out of range)
