@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import headwater
 import pytest
 from headwater.errors import SettingsError
 from headwater.settings import resolve_settings, settings_schema
 from headwater.spec import ApiKeyAuth, Connector, OAuth2ClientCredentials, Resource
 from headwater_directory.hooks import DIRECTORY
+from helpers import extraction_error
 
 
 def write_toml(work, name, text):
@@ -184,3 +186,18 @@ def test_missing_setting_names_its_alias():
         "[sources.aliased] token_url in .dlt/config.toml (also accepted as "
         "SOURCES__ALIASED__AUTHORIZATION_ENDPOINT)"
     )
+
+
+@pytest.mark.parametrize("token_url", ["", "  "])
+def test_a_url_set_empty_is_refused_even_with_a_default(api_simulator, token_url):
+    """directory's token_url has a default (made from base_url): set empty, it is refused
+    as a required one is, not sent to as '' (MissingSchema, mid-run)."""
+    sim = api_simulator(DIRECTORY)
+    source = headwater.source("directory", **{**sim.settings, "token_url": token_url})
+    error = extraction_error(source)
+    assert isinstance(error, SettingsError)
+    assert str(error) == (
+        "setting token_url for connector directory is empty (argument): set "
+        "SOURCES__DIRECTORY__TOKEN_URL or [sources.directory] token_url in .dlt/config.toml"
+    )
+    assert sim.requests == []

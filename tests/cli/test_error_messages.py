@@ -185,6 +185,18 @@ CONFIG = [
         "(a space in a path is %20)",
     ),
     (
+        "empty URL with a default",
+        {"token_url": ""},
+        "setting token_url for connector directory is empty (env SOURCES__DIRECTORY__TOKEN_URL): "
+        "set SOURCES__DIRECTORY__TOKEN_URL or [sources.directory] token_url in .dlt/config.toml",
+    ),
+    (
+        "blank URL with a default",
+        {"token_url": " "},
+        "setting token_url for connector directory is empty (env SOURCES__DIRECTORY__TOKEN_URL): "
+        "set SOURCES__DIRECTORY__TOKEN_URL or [sources.directory] token_url in .dlt/config.toml",
+    ),
+    (
         "not a number",
         {"max_pages": "many"},
         "invalid setting max_pages for connector directory (env SOURCES__DIRECTORY__MAX_PAGES): "

@@ -76,7 +76,7 @@ STRUCTURE_SETTINGS = ("naming", "sync_mode")
 #: Default of ``max_workers`` (concurrent child requests) for connectors with children.
 DEFAULT_MAX_WORKERS = 8
 #: Settings that are URLs: whitespace around one is dropped (a copied line's trailing
-#: space), and whitespace inside one is an invalid setting.
+#: space), whitespace inside one is an invalid setting, and an empty one is refused.
 URL_SETTINGS = ("base_url", "token_url")
 
 _AUTH_SETTING_DOCS = {
@@ -446,7 +446,10 @@ def resolve_settings(
 
     problems = _unknown_keys(name, list(props) + list(aliases), explicit, environ, tables)
     values, origins = _resolve_values(name, props, aliases, secret_names, explicit, environ, tables)
-    for key in schema["required"]:
+    # A URL set empty is refused even when it has a default (token_url made from
+    # base_url): the default is what an unset one means, not an empty one.
+    must_have = list(schema["required"]) + [k for k in URL_SETTINGS if k in props]
+    for key in dict.fromkeys(must_have):
         where = _where_to_set(name, key, key in secret_names, props[key].get("aliases", ()))
         if key not in values:
             problems.append(f"missing setting {key} for connector {name}: {where}")
