@@ -215,3 +215,17 @@ def test_an_unreachable_api_leaves_no_secret_in_dlts_trace_file(headwater_env, h
         pipeline.run(source)
     assert list(headwater_env.rglob("trace.pickle"))
     assert files_containing(headwater_env, canary) == []
+
+
+def test_a_basic_credential_is_masked_as_the_header_carries_it():
+    """The base64 of user:password (UTF-8, and Latin-1 as requests' HTTPBasicAuth encodes
+    it), alone, as the header's value and URL-encoded."""
+    import base64
+    from urllib.parse import quote
+
+    redact.register_basic("user-1", "pässwort-Basic-7e1")
+    for encoding in ("utf-8", "latin1"):
+        encoded = base64.b64encode("user-1:pässwort-Basic-7e1".encode(encoding)).decode()
+        assert redact.redact(f"Authorization: Basic {encoded}") == "Authorization: ***"
+        assert redact.redact(f"?tok={quote('Basic ' + encoded, safe='')}&n=1") == "?tok=***&n=1"
+        assert redact.redact(f"x {encoded} y") == "x *** y"

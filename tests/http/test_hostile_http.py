@@ -5,12 +5,14 @@ bounded whatever the server sends. Every test talks to real HTTP servers on 127.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import quote
 
 import headwater
 import pytest
@@ -141,6 +143,43 @@ def test_same_origin_redirect_is_followed_with_the_credentials(
     moved = [r for r in api.requests if r.path == "/v2/items"]
     assert len(moved) == 1
     assert moved[0].carries(TOKEN if kind == "oauth2" else SECRET)
+
+
+class _EchoAuthorization:
+    """A redirect to ``path`` with the request's Authorization header in the query, on a
+    connection closed after it (so that urllib3 opens, and logs, the next request)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def respond(self, handler) -> None:
+        echoed = quote(handler.headers.get("Authorization", ""), safe="")
+        handler.send_response(302)
+        handler.send_header("Location", f"{self.path}?tok={echoed}")
+        handler.send_header("Content-Length", "0")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+
+
+def test_a_basic_credential_echoed_base64_encoded_into_a_url_is_masked_in_the_logs(
+    headwater_plugins, duckdb_pipeline, servers, caplog
+):
+    """urllib3 logs the redirected request's URL at DEBUG, with the base64 of
+    user:password in it."""
+    api, _ = servers
+    api.serve("/items", _EchoAuthorization("/v2/items"))
+    api.serve("/v2/items", Json(PAGE))
+    caplog.set_level(logging.DEBUG)
+    settings = {"base_url": api.base_url, "username": "user-1", "password": SECRET}
+    rows = run_source(headwater_plugins, duckdb_pipeline, connector(auth=BasicAuth()), **settings)
+    assert len(rows) == len(PAGE["data"])
+    encoded = base64.b64encode(f"user-1:{SECRET}".encode()).decode()
+    assert [r.query["tok"] for r in api.requests if r.path == "/v2/items"] == [f"Basic {encoded}"]
+    moved = [r.getMessage() for r in caplog.records if "/v2/items?tok=" in r.getMessage()]
+    assert moved, "urllib3 logged no request of the redirect"
+    assert all("tok=***" in m for m in moved), moved
+    assert encoded.rstrip("=") not in caplog.text
 
 
 def test_a_redirect_loop_is_named_as_one_and_not_sent_again(

@@ -1,16 +1,18 @@
 """Keeps secret values out of logs, error messages and files.
 
-Every secret Headwater knows (settings marked secret, access tokens it obtained) is
-registered here. :func:`redact` replaces each one, and its URL-encoded forms, by
-``***``. :func:`install` wraps the logging record factory so that every log record, of
-every logger (Headwater's, dlt's, requests', urllib3's) at every level, is redacted
-when it is created — before any handler or file sees it.
+Every secret Headwater knows (settings marked secret, access tokens it obtained, the
+base64 an HTTP basic credential is sent as) is registered here. :func:`redact`
+replaces each one, and its URL-encoded forms, by ``***``. :func:`install` wraps the
+logging record factory so that every log record, of every logger (Headwater's, dlt's,
+requests', urllib3's) at every level, is redacted when it is created — before any
+handler or file sees it.
 
 The registry is process-wide by necessity: logging is process-wide.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
@@ -27,6 +29,7 @@ __all__ = [
     "is_secret_name",
     "redact",
     "register",
+    "register_basic",
     "register_parameter",
     "registered",
     "scrub",
@@ -82,6 +85,25 @@ def register(values: Iterable[Any]) -> None:
                     added = True
         if added:
             _compile()
+
+
+def register_basic(username: str, password: str) -> None:
+    """Add an HTTP basic credential as a secret in the form a request carries it: the
+    base64 of ``username:password`` (as requests' ``HTTPBasicAuth`` encodes it, and in
+    UTF-8) and ``Basic <base64>``, with their URL-encoded forms — a server that echoes
+    the ``Authorization`` header into a redirect's URL has urllib3 log it. Nothing is
+    added without a password (the user name alone is no secret)."""
+    if not password:
+        return
+    forms: list[str] = []
+    for encoding in ("latin1", "utf-8"):
+        try:
+            pair = f"{username}:{password}".encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        encoded = base64.b64encode(pair).decode("ascii")
+        forms += [encoded, f"Basic {encoded}"]
+    register(forms)
 
 
 def register_parameter(name: str) -> None:

@@ -335,7 +335,9 @@ def _client_auth(
     (``"form"``) or as HTTP basic (``"basic"``, ``client_secret_basic``: both parts
     form-urlencoded first, RFC 6749 section 2.3.1)."""
     if how == "basic":
-        pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
+        user, password = quote_plus(client_id), quote_plus(client_secret)
+        redact.register_basic(user, password)
+        pair = f"{user}:{password}".encode()
         return {}, {"Authorization": "Basic " + base64.b64encode(pair).decode()}
     return {"client_id": client_id, "client_secret": client_secret}, {}
 
@@ -923,6 +925,7 @@ class BasicAuthenticator(_NoCopy, AuthBase):
     def __init__(self, username: str, password: str) -> None:
         self.username = username
         self._password = password
+        redact.register_basic(username, password)
 
     def __repr__(self) -> str:
         return f"BasicAuthenticator(username={self.username!r}, password=***)"
