@@ -563,3 +563,22 @@ def test_scd2_retires_only_changed_rows(arrow, api_simulator, duckdb_pipeline, h
     pipeline.run(headwater.source("directory", arrow=arrow, **sim.settings), write_disposition=scd2)
     with pipeline.sql_client() as client:
         assert client.execute_sql(count) == [(43, 3)]
+
+
+def test_two_sources_of_one_connector_one_sent_to_another_table(
+    api_simulator, duckdb_pipeline, headwater_env
+):
+    # two tenants of one API in one pipeline.run: the second source's records go to
+    # their own table; the first one's table stays in the schema they share
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    first = headwater.source("directory", **sim.settings)
+    second = headwater.source("directory", **sim.settings)
+    second.resources["directory_users"].apply_hints(table_name="users_tenant_b")
+    pipeline = duckdb_pipeline("headwater_two_tenants")
+    pipeline.run([first, second])
+    with pipeline.sql_client() as client:
+        counts = [
+            client.execute_sql(f"select count(*) from {table}")[0][0]
+            for table in ("directory_users", "users_tenant_b")
+        ]
+    assert counts == [30, 30]

@@ -944,10 +944,40 @@ def _declare_table(
     )
 
 
+#: the declared tables Headwater resources extract into, for the load package being
+#: extracted (its load id): two sources of one connector in one ``pipeline.run`` share
+#: the package, not their schema objects
+_WRITTEN: dict[str, set[str]] = {}
+
+
+def _written_tables() -> set[str]:
+    """The declared tables extracted into in the load package being extracted."""
+    import dlt
+    from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+
+    try:
+        load_id = dlt.current.load_package_state()["load_id"]
+    except (CurrentLoadPackageStateNotAvailable, KeyError):
+        return set()
+    written = _WRITTEN.get(load_id)
+    if written is None:
+        while len(_WRITTEN) >= 16:  # earlier packages' (other threads may extract theirs)
+            _WRITTEN.pop(next(iter(_WRITTEN)), None)
+        written = _WRITTEN.setdefault(load_id, set())
+    return written
+
+
+def _writing_declared_table(table: str) -> None:
+    """A resource extracts into its declared table ``table``: another resource moved
+    elsewhere (:func:`_move_declared_table`) must leave it in the schema."""
+    _written_tables().add(table)
+
+
 def _move_declared_table(declared: str, table: str) -> None:
     """The user sent resource ``declared``'s records to ``table``: the columns declared
-    for it go to ``table``, and the declared table, if no run loaded it, leaves the
-    schema (it would be listed there, empty, never created)."""
+    for it go to ``table``, and the declared table, if no run loaded it and no resource
+    extracts into it (another source of the same connector in one ``pipeline.run``),
+    leaves the schema (it would be listed there, empty, never created)."""
     import dlt
     from dlt.common.schema.utils import has_table_seen_data, new_table
 
@@ -965,7 +995,7 @@ def _move_declared_table(declared: str, table: str) -> None:
         schema.update_table(
             new_table(new, write_disposition=found.get("write_disposition"), columns=columns)
         )
-    if not has_table_seen_data(found):
+    if not has_table_seen_data(found) and declared not in _written_tables():
         schema.drop_tables([old])
 
 
@@ -1015,6 +1045,8 @@ class _TopLevelPages:
             renamed = steps.renamed(resource.name) if steps is not None else None
             if renamed is not None:
                 _move_declared_table(resource.name, renamed)
+            else:
+                _writing_declared_table(resource.name)
             if steps is not None:
                 steps.drop_unselected_tables()
                 if validator is not None:
