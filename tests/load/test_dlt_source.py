@@ -582,3 +582,19 @@ def test_two_sources_of_one_connector_one_sent_to_another_table(
             for table in ("directory_users", "users_tenant_b")
         ]
     assert counts == [30, 30]
+
+
+def test_an_empty_primary_key_hint_takes_the_declared_key_away(
+    api_simulator, duckdb_pipeline, headwater_env
+):
+    # as on any dlt resource: no key, so a merge appends
+    sim = api_simulator(DIRECTORY, records={"directory_users": 20})
+    pipeline = duckdb_pipeline("headwater_no_key")
+    for _ in range(2):
+        source = headwater.source("directory", **sim.settings)
+        source.resources["directory_users"].apply_hints(primary_key=[])
+        pipeline.run(source)
+    columns = pipeline.default_schema.tables["directory_users"]["columns"]
+    assert not [name for name, column in columns.items() if column.get("primary_key")]
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*) from directory_users") == [(40,)]

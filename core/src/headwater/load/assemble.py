@@ -730,6 +730,25 @@ class _Steps:
                 step.__class__ = _shielded(cls)
                 step._headwater_quarantine = table
 
+    def clear_cleared_key(self, name: str) -> None:
+        """``apply_hints(primary_key=[])`` takes the key away, as on any dlt resource:
+        the declared key's columns in the schema dlt extracts into lose their flag (dlt
+        leaves a flag the schema has when the hint is empty)."""
+        resource = self._resource(name)
+        if resource is None or "primary_key" not in resource._hints:
+            return
+        if resource._hints.get("primary_key") not in ("", [], ()):
+            return
+        import dlt
+
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            return
+        table = schema.tables.get(getattr(resource, "table_name", None) or name)
+        for column in (table or {}).get("columns", {}).values():
+            column.pop("primary_key", None)
+
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
         when it is not the resource's own; ``None`` otherwise (or a function of items)."""
@@ -1049,6 +1068,7 @@ class _TopLevelPages:
                 _writing_declared_table(resource.name)
             if steps is not None:
                 steps.drop_unselected_tables()
+                steps.clear_cleared_key(resource.name)
                 if validator is not None:
                     steps.shield_quarantine(resource.name)
             if given is not None:
