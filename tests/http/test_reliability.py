@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import attrs
@@ -15,7 +18,7 @@ from headwater.errors import ResponseError
 from headwater.run.dlt_errors import explain
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
-from helpers import Declares, extraction_error, settings_env
+from helpers import Declares, cli, extraction_error, settings_env
 
 
 class QuickRetries:
@@ -272,3 +275,45 @@ def test_rate_limit_setting_is_checked():
     )
     error = extraction_error(source)  # checked when the source is extracted
     assert isinstance(error, SettingsError) and "invalid setting rate_limit" in str(error)
+
+
+KILL_AT_NORMALIZE_COMMIT = """
+import os, signal, sys
+from dlt.common.storages.load_storage import LoadStorage
+commit = LoadStorage.commit_new_load_package
+def killed(self, load_id, *args, **kwargs):
+    commit(self, load_id, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # before the extracted package is deleted
+LoadStorage.commit_new_load_package = killed
+from headwater.cli import main
+sys.exit(main(["run", "directory", "--progress", "off"]))
+"""
+
+
+def test_a_run_killed_in_dlts_normalize_commit_is_finished_by_the_next(
+    api_simulator, headwater_env
+):
+    # dlt renames the normalized package, then deletes the extracted one: killed in
+    # between, every later run failed on "Directory not empty" until .headwater was
+    # deleted by hand
+    sim = api_simulator(DIRECTORY, records={"directory_users": 300})
+    first = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert first.returncode == 0, first.stderr
+    env = {**os.environ, **settings_env("directory", sim)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_NORMALIZE_COMMIT],
+        env=env,
+        cwd=headwater_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(headwater_env / "headwater_directory.duckdb"), read_only=True) as con:
+        rows = con.sql("select count(*), count(distinct id) from directory_data.directory_users")
+        assert rows.fetchall() == [(300, 300)]
+        # the first run's, the killed run's (loaded once) and the last run's packages
+        loads = con.sql("select count(*) from directory_data._dlt_loads").fetchall()
+        assert loads == [(3,)]

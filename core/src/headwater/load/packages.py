@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["Pending", "migrate_again", "pending"]
+__all__ = ["Pending", "finish_normalize_commits", "migrate_again", "pending"]
 
 
 @frozen
@@ -71,3 +71,30 @@ def migrate_again(pipeline: Any) -> int:
             os.replace(files.make_full_path(applied), files.make_full_path(expected))
             restored += 1
     return restored
+
+
+def finish_normalize_commits(pipeline: Any) -> int:
+    """Finish the normalize commits a killed run left half done; returns how many.
+
+    dlt commits a normalized package in two moves: it renames the new package into
+    the packages to load, then deletes the extracted package it came from. A process
+    killed between the two (``kill -9``, the machine's OOM killer) left the package
+    in both places, and every later run normalized it again and failed on the
+    rename ("Directory not empty"), whatever resource or ``--full-refresh`` it ran.
+    The normalized package is complete (the rename is atomic): the extracted one is
+    what the second move would have deleted."""
+    try:
+        extracted = pipeline._get_normalize_storage().extracted_packages.list_packages()
+        if not extracted:
+            return 0
+        loads = pipeline._get_load_storage()
+        committed = {*loads.list_normalized_packages(), *loads.list_loaded_packages()}
+    except FileNotFoundError:  # a pipeline that never ran so far
+        return 0
+    normalized = pipeline._get_normalize_storage().extracted_packages
+    finished = 0
+    for load_id in extracted:
+        if load_id in committed:
+            normalized.delete_package(load_id)
+            finished += 1
+    return finished

@@ -17,7 +17,7 @@ from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
-from headwater.load.packages import Pending, migrate_again, pending
+from headwater.load.packages import Pending, finish_normalize_commits, migrate_again, pending
 from headwater.load.unique import collect_repeated_keys, deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
@@ -308,6 +308,7 @@ def _locked_run(
         client = pipeline.destination_client()
         credentials = client.config.credentials
         distrust_pending(pipeline)
+        finish_normalize_commits(pipeline)  # a run killed in dlt's normalize commit
         migrate_again(pipeline)  # a load that failed midway may have lost its migration
         if all_or_nothing or full_refresh:
             if bounds is not None:
