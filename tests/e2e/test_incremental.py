@@ -684,4 +684,18 @@ def test_an_integer_initial_is_sent_as_a_number(headwater_plugins, api_simulator
     sim = api_simulator(connector, schemas={"events": _schema()})
     rows_loaded = list(headwater.source("timed", **sim.settings).resources["events"])
     assert rows_loaded
-    assert sim.requests_for("events")[0].query["start"] == ["1704067800"]
+    # (a second early: a plain since API answers strictly after its bound)
+    assert sim.requests_for("events")[0].query["start"] == ["1704067799"]
+
+
+def test_a_since_apis_first_run_keeps_the_record_on_its_start_date(serve, duckdb_pipeline):
+    # A plain since API answers strictly after its bound: the first run asks from a
+    # second before start_date and keeps [start_date, ...), as a backfill's --start does
+    sim = serve(timed(end_param=None))
+    start = sorted(ts(r) for r in sim.data["events"])[100]
+    pipeline = duckdb_pipeline("since_first")
+    source = headwater.source("timed", start_date=start.isoformat(), **sim.settings)
+    pipeline.run(source)
+    assert [r[0] for r in rows(pipeline)] == in_range(sim, start)
+    asked = sim.requests_for("events")[0].query["start"][0]
+    assert parse_instant(asked) == start - timedelta(seconds=1)

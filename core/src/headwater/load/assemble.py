@@ -1161,6 +1161,14 @@ def _incremental_read(
     plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
     endpoint = parts.endpoint
     drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+    # A plain "since" API (no end parameter, no declared format) answers the records
+    # strictly after its bound: each slice [lower, upper) asks from a second before
+    # lower, and the filter keeps the slice, so a record exactly on a boundary (a
+    # backfill's --start, a first run's start_date, a Dagster partition's first instant,
+    # where the slice before ended) is not lost.
+    first = plan.from_start and asks_after(spec)
+    since = (plan.bounded and drop and asks_after(spec)) or first
+    drop = drop or first
     # an append resource read from its latest cursor is answered the records at that
     # cursor again: those loaded last time are known by their identities
     key = resource.primary_key_columns if resource.write_disposition == "append" else None
@@ -1169,13 +1177,6 @@ def _incremental_read(
         SliceFilter(spec, lower, upper, drop, key=key, boundary=boundary)
         for lower, upper in plan.slices
     ]
-
-    # A plain "since" API (no end parameter, no declared format) answers the records
-    # strictly after its bound: each slice [lower, upper) asks from a second before
-    # lower, and the filter keeps the slice, so a record exactly on a boundary (a
-    # backfill's --start, a Dagster partition's first instant, where the slice before
-    # ended) is not lost.
-    since = plan.bounded and drop and asks_after(spec)
 
     def slice_pages(index: int) -> Iterator[list[dict[str, Any]]]:
         lower, upper = plan.slices[index]

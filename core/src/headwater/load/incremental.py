@@ -194,6 +194,9 @@ class Plan:
     bounded: bool
     #: slices of the whole range left after :attr:`slices` (another extract reads them)
     more: bool = False
+    #: the read starts at a start given (``start_date``, ``initial``), not at a position
+    #: loaded: a record exactly on it is the user's, even from a ``since`` API
+    from_start: bool = False
 
     @property
     def found(self) -> str | None:
@@ -238,8 +241,9 @@ class Plan:
         else:
             initial = settings.get("start_date") or spec.initial
             lower = None if initial is None else spec.parse_initial(initial)
+        started = position is None and lower is not None
         if not bounded:
-            return cls(spec, [(lower, None)], root, root, None, False)
+            return cls(spec, [(lower, None)], root, root, None, False, from_start=started)
         if lower is None:
             if window is not None:
                 raise ConfigError(
@@ -247,7 +251,8 @@ class Plan:
                     "(e.g. 2024-01-01) or run a backfill with --start"
                 )
             return cls(spec, [(None, end)], root, root, None, True)
-        return cls(spec, _slices(lower, end, window), root, root, None, True)
+        slices = _slices(lower, end, window)
+        return cls(spec, slices, root, root, None, True, from_start=started)
 
     def limit(self, per_load: int | None) -> Plan:
         """Keep the first ``per_load`` slices (the rest: :attr:`more`)."""
