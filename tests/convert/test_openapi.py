@@ -410,3 +410,43 @@ def test_an_operation_that_does_not_accept_the_chosen_scheme_is_a_todo():
         converted.todos
     )
     assert not any("(listThings) accept no" in todo for todo in converted.todos)
+
+
+def test_a_parameter_named_like_a_headwater_setting_gets_a_setting_of_its_own():
+    """Bearer auth and GET /boards/{token}/cards: the path parameter was merged into
+    the secret token setting (the secret then went into the URL), and a required query
+    parameter base_url was filled with the connector's base URL."""
+    from headwater.settings import settings_schema
+
+    path_param = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+    doc = document(
+        parameters=[
+            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+            for name in ("base_url", "validation", "api_key", "region")
+        ],
+        security=[{"bearer": []}],
+        schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+    )
+    cards = copy.deepcopy(doc["paths"]["/things"]["get"])
+    cards["operationId"], cards["parameters"] = "listCards", [path_param]
+    doc["paths"]["/boards/{token}/cards"] = {"get": cards}
+    converted = convert_openapi(doc, "things")
+    connector = converted.connector
+    assert connector.resource("boards_cards").path == "/boards/{token_param}/cards"
+    assert dict(connector.resource("things").params) == {
+        "base_url": "{base_url_param}",
+        "validation": "{validation_param}",
+        "api_key": "{api_key_param}",
+        "region": "{region}",
+    }
+    properties = settings_schema(connector)["properties"]
+    assert properties["token"].get("writeOnly") is True  # still the secret, apart
+    assert properties["base_url"]["default"] == "https://things.test/v2"
+    assert properties["validation"]["enum"]  # Headwater's own, untouched
+    for setting in ("token_param", "base_url_param", "validation_param", "api_key_param"):
+        assert "writeOnly" not in properties[setting]
+        assert setting in connector.required_settings
+    assert any(
+        "{token} is the token_param setting (token is one of Headwater's own settings)" in n
+        for n in converted.notes
+    ), converted.notes

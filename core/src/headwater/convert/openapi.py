@@ -20,7 +20,8 @@ one), filtered by path globs and tags:
   the authorization-code flow);
 * a path parameter is filled from a parent resource's records when a collection lists
   them at the path's prefix, and otherwise is a setting; so is a required query
-  parameter.
+  parameter (``<name>_param`` when ``<name>`` is one of Headwater's own settings, an
+  auth or builtin one: never merged into it).
 
 Swagger 2.0 is refused with a one-line error: no kept Python library converts it.
 """
@@ -36,12 +37,16 @@ from typing import Any
 
 from headwater.convert.model import Converted
 from headwater.errors import ConfigError
+from headwater.settings import settings_schema
 from headwater.spec import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
     Connector,
     CursorPagination,
+    IncrementalSpec,
+    JwtBearer,
+    JwtGrant,
     LinkHeaderPagination,
     NextLinkPagination,
     OAuth2ClientCredentials,
@@ -564,6 +569,55 @@ def _base_url(
     return url.rstrip("/")
 
 
+def _reserved_settings() -> frozenset[str]:
+    """The names of Headwater's own settings: every builtin one (those of a connector
+    with incremental, child and parallel-page resources included) and every auth kind's.
+
+    A document's parameter named like one of them would be merged into it (a path
+    parameter ``{token}`` filled with the bearer token, a query parameter ``base_url``
+    with the base URL): it gets a setting of its own instead (:func:`_setting_name`).
+    """
+    offset = OffsetPagination(limit=10, total_path="total")
+    parent = Resource(
+        name="p",
+        path="/p",
+        schema="p.json",
+        data_selector="data",
+        pagination=offset,
+        incremental=IncrementalSpec(cursor_field="t", param="since"),
+    )
+    child = Resource(name="c", path="/p/{i}/c", schema="c.json", parent=ParentSpec("p", "id", "i"))
+    everything = Connector(name="x", package="x", base_url="https://x", resources=[parent, child])
+    builtin = set(settings_schema(everything)["properties"])
+    for kind in (
+        ApiKeyAuth(name="k"),
+        BasicAuth(),
+        BearerAuth(),
+        OAuth2ClientCredentials(),
+        OAuth2RefreshToken(),
+        JwtGrant(),
+        JwtBearer(),
+    ):
+        builtin.update(kind.settings)
+    return frozenset(builtin)
+
+
+def _setting_name(param: str, reserved: frozenset[str]) -> str:
+    """The setting carrying parameter ``param``: its snake_case name, with ``_param``
+    added while that is one of Headwater's own settings (``token`` -> ``token_param``)."""
+    setting = _snake(param)
+    while setting in reserved:
+        setting += "_param"
+    return setting
+
+
+def _clash(param: str, setting: str) -> str:
+    """What a note adds when ``param``'s setting was renamed (:func:`_setting_name`)."""
+    if setting == _snake(param):
+        return ""
+    return f" ({_snake(param)} is one of Headwater's own settings)"
+
+
 def _resource_name(path: str, taken: set[str]) -> str:
     """A table name from the path's literal segments (versions left out)."""
     parts = [p for p in path.strip("/").split("/") if p and not p.startswith("{")]
@@ -650,6 +704,7 @@ def convert_openapi(
     settings: dict[str, Any] = {}
     by_path: dict[str, Resource] = {}
     taken: set[str] = set()
+    reserved = _reserved_settings()
     for op in sorted(operations, key=lambda o: (o.path.count("{"), o.path)):
         selector, item_schema = op.records()  # type: ignore[misc]
         rname = _resource_name(op.path, taken)
@@ -685,17 +740,20 @@ def convert_openapi(
                         f"{op.label}: {{{param}}} is the {owner_key} of each {owner.name} record"
                     )
                     continue
-            setting = _snake(param)
+            setting = _setting_name(param, reserved)
             path = path.replace("{" + param + "}", "{" + setting + "}")
             settings.setdefault(
                 setting, {"type": "string", "description": f"the {{{param}}} of {op.path}"}
             )
-            notes.append(f"{op.label}: the path parameter {{{param}}} is the {setting} setting")
+            notes.append(
+                f"{op.label}: the path parameter {{{param}}} is the {setting} setting"
+                + _clash(param, setting)
+            )
         params: dict[str, Any] = {}
         for qname, qparam in op.query.items():
             if not qparam.get("required"):
                 continue
-            setting = _snake(qname)
+            setting = _setting_name(qname, reserved)
             params[qname] = "{" + setting + "}"
             settings.setdefault(
                 setting,
@@ -703,6 +761,7 @@ def convert_openapi(
             )
             notes.append(
                 f"{op.label}: the required query parameter {qname} is the {setting} setting"
+                + _clash(qname, setting)
             )
         pk = _primary_key(schema)
         if _drop_patterns(schema) and not any("pattern" in n for n in notes):
