@@ -450,3 +450,35 @@ def test_a_parameter_named_like_a_headwater_setting_gets_a_setting_of_its_own():
         "{token} is the token_param setting (token is one of Headwater's own settings)" in n
         for n in converted.notes
     ), converted.notes
+
+
+def test_yaml_documents_are_read_with_yaml_1_2_rules(tmp_path):
+    """OpenAPI recommends YAML 1.2; PyYAML reads 1.1, where the Norwegian NO was False,
+    [on, off] [True, False], and an unquoted date-time default a datetime (refused)."""
+    item = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "country": {"type": "string", "enum": ["SE", "DK", "NO", "FI"]},
+            "power": {"type": "string", "enum": ["on", "off", "yes"]},
+            "since": {"type": "string", "format": "date-time", "default": "2024-01-01T00:00:00Z"},
+            "day": {"type": "string", "format": "date", "example": "2024-01-01"},
+            "code": {"type": "integer", "enum": [10, 16]},
+        },
+    }
+    text = json.dumps(document(response={"type": "array", "items": item}), indent=1)
+    # the same as YAML, each value plain (unquoted), as people write it
+    import yaml
+
+    plain = yaml.safe_dump(json.loads(text), default_style=None)
+    for quoted in ("'NO'", "'on'", "'off'", "'yes'", "'2024-01-01T00:00:00Z'", "'2024-01-01'"):
+        plain = plain.replace(quoted, quoted.strip("'"))
+    plain = plain.replace("- 10", "- 010").replace("- 16", "- 0x10")
+    (tmp_path / "doc.yaml").write_text(plain)
+    doc = load_document(tmp_path / "doc.yaml")
+    converted, _ = only(doc)
+    properties = converted.schemas["things"]["properties"]
+    assert properties["country"]["enum"] == ["SE", "DK", "NO", "FI"]
+    assert properties["power"]["enum"] == ["on", "off", "yes"]
+    assert properties["since"]["default"] == "2024-01-01T00:00:00Z"
+    assert properties["code"]["enum"] == [10, 16]

@@ -368,6 +368,29 @@ def test_what_headwater_cannot_honour_is_one_error_naming_the_key(cfg, message):
     assert "\n" not in str(info.value)
 
 
+def test_yaml_config_files_are_read_with_yaml_1_2_rules(tmp_path):
+    """PyYAML's YAML 1.1: country NO was False, an unquoted start date a datetime
+    (sent back as '2024-01-01 00:00:00+00:00'), 010 the octal 8."""
+    (tmp_path / "c.yaml").write_text(
+        "client: {base_url: https://a.test}\n"
+        "resources:\n"
+        "  - name: a\n"
+        "    endpoint:\n"
+        "      params: {country: NO, active: on, n: 010, x: 0x10, ok: true, none: null}\n"
+        "      incremental: {cursor_path: t, initial_value: 2024-01-01T00:00:00Z}\n"
+    )
+    endpoint = load_config_file(tmp_path / "c.yaml")["resources"][0]["endpoint"]
+    assert endpoint["params"] == {
+        "country": "NO",
+        "active": "on",
+        "n": 10,
+        "x": 16,
+        "ok": True,
+        "none": None,
+    }
+    assert endpoint["incremental"]["initial_value"] == "2024-01-01T00:00:00Z"
+
+
 def test_config_files_json_with_comments_yaml_toml_and_python(tmp_path):
     (tmp_path / "c.json").write_text(
         '{"client": {"base_url": "https://a.test//x"}, // the API\n "resources": []}'

@@ -1,6 +1,7 @@
 """Read a ``rest_api`` config as users hand it over: ``.json``, ``.yaml``/``.yml``,
 ``.toml``, or a ``.py`` file holding one dict literal (for example the
-``rest_api_source({...})`` call the seeds show). ``//`` line comments are allowed in
+``rest_api_source({...})`` call the seeds show). YAML is read with YAML 1.2 rules
+(``NO``, ``on`` and an unquoted date are strings). ``//`` line comments are allowed in
 JSON and Python, as in the seeds; ``dlt.secrets["name"]`` and ``dlt.config["name"]``
 become :class:`~headwater.convert.model.SettingRef` values. The Python file is parsed,
 never run. Every problem is one :class:`~headwater.errors.ConfigError` line.
@@ -9,6 +10,7 @@ never run. Every problem is one :class:`~headwater.errors.ConfigError` line.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import sys
@@ -24,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["load_config_file", "parse_python_config", "strip_line_comments"]
+__all__ = ["load_config_file", "load_yaml", "parse_python_config", "strip_line_comments"]
 
 _STRING_OR_COMMENT = re.compile(r'("(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\')|//[^\n]*')
 
@@ -32,6 +34,54 @@ _STRING_OR_COMMENT = re.compile(r'("(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\')|//[^\
 def strip_line_comments(text: str) -> str:
     """``text`` without ``//`` comments outside string literals."""
     return _STRING_OR_COMMENT.sub(lambda m: m.group(1) or "", text)
+
+
+# The YAML 1.2 core schema's plain scalars (https://yaml.org/spec/1.2.2/#1032-tag-resolution):
+# PyYAML resolves YAML 1.1's, where NO, on, off, yes are booleans, 0644 is octal and
+# 2024-01-01 a date. OpenAPI documents are YAML 1.2 (enum: [SE, NO] is two strings).
+_YAML12 = {
+    "tag:yaml.org,2002:null": (r"^(?:~|null|Null|NULL|)$", [*"~nN", ""]),
+    "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", [*"tTfF"]),
+    "tag:yaml.org,2002:int": (r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", [*"-+0123456789"]),
+    "tag:yaml.org,2002:float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        [*"-+.0123456789"],
+    ),
+}
+
+
+@functools.cache
+def _yaml12_loader() -> type:
+    """A ``yaml.SafeLoader`` resolving plain scalars by the YAML 1.2 core schema."""
+    import yaml  # kept by dlt itself (a dependency of dlt)
+
+    class Yaml12Loader(yaml.SafeLoader):
+        def construct_yaml_int(self, node: Any) -> int:
+            text = str(self.construct_scalar(node))
+            if text.startswith("0o"):
+                return int(text[2:], 8)
+            return int(text, 16) if text.startswith("0x") else int(text, 10)
+
+    kept = ("tag:yaml.org,2002:merge",)  # << keys: every YAML library keeps them
+    Yaml12Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag in kept]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    for tag, (regexp, first) in _YAML12.items():
+        Yaml12Loader.add_implicit_resolver(tag, re.compile(regexp), first)
+    Yaml12Loader.add_constructor("tag:yaml.org,2002:int", Yaml12Loader.construct_yaml_int)
+    return Yaml12Loader
+
+
+def load_yaml(text: str) -> Any:
+    """The data of YAML ``text`` read with YAML 1.2 core-schema rules: only
+    ``true``/``false`` are booleans, only ``null``/``~``/nothing is null, numbers are
+    decimal (``0o``/``0x`` for others), and dates stay strings. Raises
+    ``yaml.YAMLError``."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml12_loader())  # a SafeLoader subclass
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -53,7 +103,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         import yaml  # kept by dlt itself (a dependency of dlt)
 
         try:
-            config = yaml.safe_load(text)
+            config = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

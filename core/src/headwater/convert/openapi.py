@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from headwater.convert.config_file import load_yaml
 from headwater.convert.model import Converted
 from headwater.errors import ConfigError
 from headwater.settings import settings_schema
@@ -135,7 +136,10 @@ def _is(name: str, candidates: Iterable[str]) -> bool:
 
 
 def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
-    """The OpenAPI document at ``source`` (a path, or an http(s) URL), validated."""
+    """The OpenAPI document at ``source`` (a path, or an http(s) URL), validated.
+
+    YAML is read with YAML 1.2 rules, as OpenAPI recommends: ``NO``, ``on`` and an
+    unquoted date are strings, not a boolean and a date."""
     import yaml  # kept by dlt itself (a dependency of dlt)
 
     text_source = str(source)
@@ -156,7 +160,7 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
         except OSError as exc:
             raise ConfigError(f"cannot read {source}: {exc.strerror or exc}") from None
     try:
-        document = yaml.safe_load(text)  # YAML is a superset of JSON
+        document = load_yaml(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is neither JSON nor YAML: {exc}".splitlines()[0]) from None
     if not isinstance(document, dict):
