@@ -634,19 +634,37 @@ def _resource_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def _drop_patterns(schema: Any) -> bool:
-    """Remove ``pattern`` from ``schema`` and every subschema; whether there was one."""
+def _drop_keyword(schema: Any, key: str, kinds: type | tuple[type, ...]) -> bool:
+    """Remove ``key`` (a value of ``kinds``: not a property named so) from ``schema`` and
+    every subschema; whether there was one."""
     found = False
     if isinstance(schema, dict):
-        if isinstance(schema.get("pattern"), str):
-            del schema["pattern"]
+        if isinstance(schema.get(key), kinds) and not isinstance(schema.get(key), bool):
+            del schema[key]
             found = True
         for value in schema.values():
-            found = _drop_patterns(value) or found
+            found = _drop_keyword(value, key, kinds) or found
     elif isinstance(schema, list):
         for value in schema:
-            found = _drop_patterns(value) or found
+            found = _drop_keyword(value, key, kinds) or found
     return found
+
+
+_DROPPED = {
+    "pattern": (
+        str,
+        "string patterns are left out of the record schemas: Headwater checks types, "
+        "required fields and formats, and the simulator makes no pattern-shaped values",
+    ),
+    # 19.99 / 0.01 is 1998.9999999999998 in floating point: a decimal step refuses
+    # valid values, and the simulator makes no multiples
+    "multipleOf": (
+        (int, float),
+        "multipleOf is left out of the record schemas: a decimal step such as 0.01 "
+        "refuses valid values (19.99 is no float multiple of 0.01), and the simulator "
+        "makes no multiples",
+    ),
+}
 
 
 def _primary_key(schema: Mapping[str, Any]) -> str | None:
@@ -768,11 +786,9 @@ def convert_openapi(
                 + _clash(qname, setting)
             )
         pk = _primary_key(schema)
-        if _drop_patterns(schema) and not any("pattern" in n for n in notes):
-            notes.append(
-                "string patterns are left out of the record schemas: Headwater checks types, "
-                "required fields and formats, and the simulator makes no pattern-shaped values"
-            )
+        for keyword, (kinds, note) in _DROPPED.items():
+            if _drop_keyword(schema, keyword, kinds) and note not in notes:
+                notes.append(note)
         if pk is None:
             todo = (
                 f"{op.label}: no identifying field found; records are appended: name the "
