@@ -304,6 +304,33 @@ def test_sample_reconciles_the_schemas_with_a_page_of_the_api(
     assert "from a sample of the API" in readme
 
 
+def test_sample_of_an_api_whose_first_page_is_its_last(headwater_env, monkeypatch):
+    """Five records on one page: sample_records returned None (it returned only when
+    the page loop stopped with an error), and --sample said 'the API sent no records'."""
+    from headwater.scaffold.sample import refine
+
+    item = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "age": {"type": "string"}},
+    }
+    ok = {"content": {"application/json": {"schema": {"type": "array", "items": item}}}}
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "Few", "version": "1"},
+        "servers": [{"url": "https://few.test"}],
+        "paths": {"/people": {"get": {"responses": {"200": {"description": "ok", **ok}}}}},
+    }
+    declared = convert_openapi(doc, "few")
+    real = {**item, "properties": {"id": {"type": "string"}, "age": {"type": "integer"}}}
+    said: list[str] = []
+    with Simulator(declared.connector, {"people": 5}, schemas={"people": real}) as sim:
+        monkeypatch.setenv("SOURCES__FEW__BASE_URL", sim.base_url)
+        refined = refine(declared, said.append)
+    assert not any("sent no records" in line for line in said), said
+    assert any("age is string in the schema but the API sent integer" in line for line in said)
+    assert refined.schemas["people"]["properties"]["age"]["type"] == ["integer", "string"]
+
+
 def test_a_name_with_a_double_underscore_is_refused_before_converting(tmp_path, capsys):
     config = tmp_path / "config.json"
     config.write_text(

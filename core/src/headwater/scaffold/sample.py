@@ -118,7 +118,8 @@ def sample_records(converted: Converted, name: str) -> list[dict[str, Any]]:
     except Exception:
         if not records:
             raise  # nothing read: a real failure (auth, address), shown by refine
-        return records[:SAMPLE_SIZE]
+    # the loop ended (the first page was the last) or stopped at max_pages: one page read
+    return records[:SAMPLE_SIZE]
 
 
 def refine(converted: Converted, say: Callable[[str], Any] = print) -> Converted:
