@@ -510,3 +510,54 @@ def test_multiple_of_is_left_out_of_the_record_schemas():
         schema
     )
     assert any("multipleOf is left out" in n for n in converted.notes), converted.notes
+
+
+def collection(*path_params, item=ITEM):
+    """A GET listing ``item`` s, with these path parameters."""
+    return {
+        "get": {
+            "parameters": [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in path_params
+            ],
+            "responses": {
+                "200": {
+                    "description": "ok",
+                    "content": {"application/json": {"schema": {"type": "array", "items": item}}},
+                }
+            },
+        }
+    }
+
+
+def test_a_child_path_parameter_is_the_parent_field_named_like_it():
+    """GitHub's /issues/{issue_number}/comments wants the issue's number, not its id:
+    the parameter was always bound to the parent's primary key."""
+    issue = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "number": {"type": "integer"}},
+    }
+    doc = document()
+    doc["paths"]["/things"]["get"]["responses"]["200"]["content"]["application/json"] = {
+        "schema": {"type": "array", "items": issue}
+    }
+    doc["paths"]["/things/{thing_number}/parts"] = collection("thing_number")
+    doc["paths"]["/things/{number}/notes"] = collection("number")
+    doc["paths"]["/things/{thingId}/tags"] = collection("thingId")
+    doc["paths"]["/things/{slug}/labels"] = collection("slug")
+    converted = convert_openapi(doc, "things")
+    resource = converted.connector.resource
+    assert resource("things_parts").parent.field == "number"
+    assert resource("things_notes").parent.field == "number"
+    assert resource("things_tags").parent.field == "id"
+    assert resource("things_parts").parent.column == "_things_number"
+    # nothing named like slug: the key, and a TODO rather than a plain note
+    assert resource("things_labels").parent.field == "id"
+    assert any(
+        "{slug} is the id of each things record: no things field" in t for t in converted.todos
+    )
+    assert sum("field is named like" in t for t in converted.todos) == 1
+    assert (
+        "GET /things/{thing_number}/parts: {thing_number} is the number of each things record"
+        in (converted.notes)
+    )

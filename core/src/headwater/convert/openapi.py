@@ -667,6 +667,38 @@ _DROPPED = {
 }
 
 
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _parent_field(
+    param: str, prefix: str, schema: Mapping[str, Any], owner: Resource
+) -> tuple[str | None, bool]:
+    """The field of ``owner``'s records that fills path parameter ``param`` (at
+    ``prefix``), and whether it is only a guess: the field named like the parameter,
+    exactly or without the parent's singular name (``issue_number`` -> ``number``,
+    ``petId`` -> ``id``), else the primary key (a guess)."""
+    properties = schema.get("properties") or {}
+    scalar = {
+        _norm(name): name
+        for name, prop in properties.items()
+        if not (isinstance(prop, Mapping) and prop.get("type") in ("object", "array"))
+    }
+    wanted = _norm(param)
+    segments = [p for p in prefix.split("/") if p and not p.startswith("{")]
+    singular = _norm(_singular(segments[-1])) if segments else ""
+    candidates = [wanted]
+    if singular and wanted.startswith(singular) and wanted != singular:
+        candidates.append(wanted[len(singular) :])
+    for candidate in candidates:
+        if candidate in scalar:
+            return scalar[candidate], False
+    key = owner.primary_key if isinstance(owner.primary_key, str) else None
+    return key, True
+
+
 def _primary_key(schema: Mapping[str, Any]) -> str | None:
     props = schema.get("properties") or {}
     for candidate in ("id", "uuid", "sid", "key"):
@@ -748,19 +780,28 @@ def convert_openapi(
             prefix = op.path.split("{" + param + "}")[0].rstrip("/")
             owner = by_path.get(prefix)
             if parent is None and owner is not None:
-                owner_key = owner.primary_key if isinstance(owner.primary_key, str) else None
-                if owner_key:
+                field, guessed = _parent_field(param, prefix, record_schemas[owner.name], owner)
+                if field:
                     placeholder = re.sub(r"[^A-Za-z0-9_]", "_", param)
                     path = path.replace("{" + param + "}", "{" + placeholder + "}")
                     parent = ParentSpec(
                         resource=owner.name,
-                        field=owner_key,
+                        field=field,
                         placeholder=placeholder,
-                        column=f"_{owner.name}_{owner_key}",
+                        column=f"_{owner.name}_{field}",
                     )
-                    notes.append(
-                        f"{op.label}: {{{param}}} is the {owner_key} of each {owner.name} record"
-                    )
+                    line = f"{op.label}: {{{param}}} is the {field} of each {owner.name} record"
+                    if guessed:
+                        todo = (
+                            f"{line}: no {owner.name} field is named like {param}; check "
+                            "that the path wants the record's key"
+                        )
+                        todos.append(todo)
+                        resource_todos[rname] = "; ".join(
+                            filter(None, (resource_todos.get(rname), todo))
+                        )
+                    else:
+                        notes.append(line)
                     continue
             setting = _setting_name(param, reserved)
             path = path.replace("{" + param + "}", "{" + setting + "}")
