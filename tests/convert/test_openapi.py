@@ -561,3 +561,22 @@ def test_a_child_path_parameter_is_the_parent_field_named_like_it():
         "GET /things/{thing_number}/parts: {thing_number} is the number of each things record"
         in (converted.notes)
     )
+
+
+def test_a_grandchild_inner_path_parameter_is_a_todo():
+    """/orgs/{orgId}/projects/{projectId}/tasks: {projectId} silently became one fixed
+    setting, reading the tasks of one project only."""
+    doc = document()
+    doc["paths"] = {
+        "/orgs": collection(),
+        "/orgs/{orgId}/projects": collection("orgId"),
+        "/orgs/{orgId}/projects/{projectId}/tasks": collection("orgId", "projectId"),
+    }
+    converted = convert_openapi(doc, "orgs")
+    tasks = converted.connector.resource("orgs_projects_tasks")
+    assert tasks.parent.resource == "orgs"
+    assert any(
+        "{projectId} belongs to each orgs_projects record, itself a child of orgs" in t
+        for t in converted.todos
+    ), converted.todos
+    assert "{projectId}" in converted.resource_todos["orgs_projects_tasks"]

@@ -803,6 +803,15 @@ def convert_openapi(
                     else:
                         notes.append(line)
                     continue
+            if parent is not None and owner is not None:
+                todo = (
+                    f"{op.label}: {{{param}}} belongs to each {owner.name} record, itself a "
+                    f"child of {owner.parent.resource if owner.parent else '?'}: a resource "
+                    "has one parent, so it is one fixed setting; declare the resource by hand "
+                    "to read every one"
+                )
+                todos.append(todo)
+                resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
             setting = _setting_name(param, reserved)
             path = path.replace("{" + param + "}", "{" + setting + "}")
             settings.setdefault(
