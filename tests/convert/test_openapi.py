@@ -580,3 +580,21 @@ def test_a_grandchild_inner_path_parameter_is_a_todo():
         for t in converted.todos
     ), converted.todos
     assert "{projectId}" in converted.resource_todos["orgs_projects_tasks"]
+
+
+def test_an_operation_with_its_own_server_is_a_todo():
+    """A path's own servers were ignored without a word when the document has its own:
+    GET /audit, served by https://audit.test/v9, was read from the main base URL."""
+    doc = document()
+    doc["paths"]["/audit"] = {**collection(), "servers": [{"url": "https://audit.test/v9"}]}
+    doc["paths"]["/logs"] = collection()
+    doc["paths"]["/logs"]["get"]["servers"] = [{"url": "https://things.test/v2/"}]  # the same
+    converted = convert_openapi(doc, "things")
+    assert converted.connector.base_url == "https://things.test/v2"
+    todo = (
+        "GET /audit: its own server https://audit.test/v9 is not the connector's base_url "
+        "https://things.test/v2"
+    )
+    assert any(todo in t for t in converted.todos), converted.todos
+    assert todo in converted.resource_todos["audit"]
+    assert not any("GET /logs: its own server" in t for t in converted.todos)

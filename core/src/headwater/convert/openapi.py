@@ -549,6 +549,19 @@ def _template(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
+def _own_servers(op: _Operation, items: Mapping[str, Any]) -> list[Any]:
+    """The servers the operation or its path item name (they override the document's)."""
+    return list(op.op.get("servers") or (items.get(op.path) or {}).get("servers") or ())
+
+
+def _server_url(server: Mapping[str, Any]) -> str:
+    """A server's URL with its variables' defaults."""
+    url = str(server.get("url", ""))
+    for var, spec in (server.get("variables") or {}).items():
+        url = url.replace("{" + var + "}", str(spec.get("default", "")))
+    return url
+
+
 def _base_url(
     document: Mapping[str, Any],
     operations: list[_Operation],
@@ -557,18 +570,21 @@ def _base_url(
 ) -> str:
     servers = document.get("servers") or []
     if not servers and operations:
-        servers = items[operations[0].path].get("servers") or []
+        servers = _own_servers(operations[0], items)
     if not servers:
         notes.append("the document names no server: base_url is https://api.example.com; set it")
         return "https://api.example.com"
-    server = servers[0]
-    url = str(server.get("url", ""))
-    for var, spec in (server.get("variables") or {}).items():
-        url = url.replace("{" + var + "}", str(spec.get("default", "")))
+    url = _server_url(servers[0])
     if not re.match(r"^https?://", url):
         notes.append(
             f"the server URL {url!r} is relative: base_url is https://api.example.com{url}; set it"
         )
+    return _absolute(url)
+
+
+def _absolute(url: str) -> str:
+    """A server URL as a base URL: a relative one below https://api.example.com."""
+    if not re.match(r"^https?://", url):
         url = "https://api.example.com" + ("" if url.startswith("/") else "/") + url
     return url.rstrip("/")
 
@@ -774,6 +790,15 @@ def convert_openapi(
             todo = f"{op.label}: pagination not recognised; declared a single page"
             todos.append(todo)
             resource_todos[rname] = todo
+        own = _own_servers(op, items)
+        if own and _absolute(_server_url(own[0])) != base_url:
+            todo = (
+                f"{op.label}: its own server {_server_url(own[0])} is not the connector's "
+                f"base_url {base_url}: the resource is read from base_url; declare it in a "
+                "connector of its own, or remove it"
+            )
+            todos.append(todo)
+            resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
         parent = None
         path = op.path
         for param in op.path_params:
