@@ -309,13 +309,17 @@ def test_bad_documents_are_one_line_errors(tmp_path, text, message):
 
 def test_a_document_is_read_from_a_url():
     body = (DATA / "petstore-expanded.yaml").read_bytes()
+    relative = document()  # the real Petstore v3: servers: [{url: /api/v3}]
+    relative["servers"] = [{"url": "/api/v3"}]
+    relative["paths"]["/things"]["servers"] = [{"url": "v4"}]
+    served = {"/openapi.yaml": body, "/docs/openapi.json": json.dumps(relative).encode()}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if self.path == "/openapi.yaml" else 404)
+            self.send_response(200 if self.path in served else 404)
             self.send_header("Content-Type", "application/yaml")
             self.end_headers()
-            self.wfile.write(body if self.path == "/openapi.yaml" else b"")
+            self.wfile.write(served.get(self.path, b""))
 
         def log_message(self, *args):
             pass
@@ -329,6 +333,11 @@ def test_a_document_is_read_from_a_url():
         assert doc["info"]["title"] == "Swagger Petstore"
         with pytest.raises(ConfigError, match="cannot fetch .*/missing.yaml: HTTPError"):
             load_document(url + "/missing.yaml")
+        # relative server URLs are relative to where the document is
+        converted, _ = only(load_document(url + "/docs/openapi.json"))
+        assert converted.connector.base_url == url + "/api/v3"
+        assert not any("relative" in n for n in converted.notes)
+        assert any(f"its own server {url}/docs/v4 is not" in t for t in converted.todos)
     finally:
         server.shutdown()
         server.server_close()

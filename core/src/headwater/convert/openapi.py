@@ -190,7 +190,26 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
         raise ConfigError(
             f"{source} is not a valid OpenAPI {version} document{at}: {message}".splitlines()[0]
         ) from None
+    if re.match(r"^https?://", text_source):
+        _resolve_servers(document, text_source)
     return document
+
+
+def _resolve_servers(document: dict[str, Any], url: str) -> None:
+    """Make the relative server URLs of ``document``, fetched from ``url``, absolute:
+    OpenAPI reads them relative to where the document is (``/api/v3`` of the Petstore)."""
+    from urllib.parse import urljoin
+
+    holders: list[Any] = [document]
+    for item in (document.get("paths") or {}).values():
+        if isinstance(item, dict):
+            holders.append(item)
+            holders.extend(op for op in item.values() if isinstance(op, dict))
+    for holder in holders:
+        for server in holder.get("servers") or ():
+            target = server.get("url") if isinstance(server, dict) else None
+            if isinstance(target, str) and not re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|\{)", target):
+                server["url"] = urljoin(url, target)
 
 
 # --------------------------------------------------------------------- schemas
