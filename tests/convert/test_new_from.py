@@ -387,3 +387,52 @@ def test_simulate_of_a_selector_it_cannot_serve_is_a_usage_error(headwater_plugi
     assert err.count("\n") == 1 and "unexpected" not in err
     assert err.startswith("headwater: error: connector wild cannot be simulated: ")
     assert "'$.data[*].items'" in err
+
+
+def test_a_document_not_in_utf8_or_too_deep_is_exit_2_naming_it(tmp_path, capsys):
+    """Latin-1 text was 'unexpected UnicodeDecodeError', a 250-deep $ref chain
+    'unexpected RecursionError', both exit 1."""
+    (tmp_path / "latin1.yaml").write_bytes(
+        'openapi: "3.0.3"\ninfo: {title: Café}\n'.encode("latin-1")
+    )
+    message = error_of(
+        capsys, "acme", "--from-openapi", tmp_path / "latin1.yaml", "--directory", tmp_path
+    )
+    assert "latin1.yaml is not UTF-8 text (byte 0xe9 at offset 34)" in message
+    (tmp_path / "c.json").write_bytes(b"\xff\xfe{}")
+    message = error_of(
+        capsys, "acme", "--from-rest-api", tmp_path / "c.json", "--directory", tmp_path
+    )
+    assert "c.json is not UTF-8 text" in message
+
+    depth = 250
+    schemas = {
+        f"T{i}": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "next": {"$ref": f"#/components/schemas/T{i + 1}"},
+            },
+        }
+        for i in range(depth)
+    }
+    schemas[f"T{depth}"] = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    ok = {
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/T0"}}
+            }
+        }
+    }
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "Chain", "version": "1"},
+        "paths": {"/t": {"get": {"responses": {"200": {"description": "ok", **ok}}}}},
+        "components": {"schemas": schemas},
+    }
+    (tmp_path / "chain.json").write_text(json.dumps(doc))
+    message = error_of(
+        capsys, "acme", "--from-openapi", tmp_path / "chain.json", "--directory", tmp_path
+    )
+    assert message.startswith("chain.json: $ref '#/components/schemas/T128' is 129 $refs deep")
+    assert not (tmp_path / "headwater-acme").exists()

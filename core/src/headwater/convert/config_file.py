@@ -26,7 +26,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["load_config_file", "load_yaml", "parse_python_config", "strip_line_comments"]
+__all__ = [
+    "load_config_file",
+    "load_yaml",
+    "parse_python_config",
+    "read_text",
+    "strip_line_comments",
+]
 
 _STRING_OR_COMMENT = re.compile(r'("(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\')|//[^\n]*')
 
@@ -84,13 +90,23 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_yaml12_loader())  # a SafeLoader subclass
 
 
+def read_text(file: Path) -> str:
+    """The UTF-8 text of ``file``; a :class:`ConfigError` line if it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """The ``rest_api`` config in the file at ``path``."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    text = read_text(file)
     suffix = file.suffix.lower()
     if suffix == ".json":
         try:

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from headwater.convert.config_file import load_yaml
+from headwater.convert.config_file import load_yaml, read_text
 from headwater.convert.model import Converted
 from headwater.errors import ConfigError
 from headwater.settings import settings_schema
@@ -122,6 +122,9 @@ _TOTAL_FIELDS = (
 _TOTAL_PAGES = ("total_pages", "totalpages", "pages", "page_count", "pagecount")
 _LIST_NAMES = ("data", "items", "results", "records", "value", "entries", "list")
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
+#: the longest chain of ``$ref`` s followed (each schema naming the next); a longer one
+#: is refused rather than exhaust Python's recursion
+MAX_REF_DEPTH = 128
 
 
 def _norm(name: str) -> str:
@@ -155,14 +158,13 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
             ) from None
         text = response.text
     else:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read {source}: {exc.strerror or exc}") from None
+        text = read_text(Path(source))
     try:
         document = load_yaml(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is neither JSON nor YAML: {exc}".splitlines()[0]) from None
+    except RecursionError:
+        raise ConfigError(f"{source} is nested too deeply to be read") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{source} is not an OpenAPI document (not a mapping)")
     document = json.loads(json.dumps(document, default=str))  # keys as strings (YAML 200:)
@@ -236,6 +238,12 @@ class _Schemas:
             ref = node["$ref"]
             if ref in seen:
                 return {}
+            if len(seen) >= MAX_REF_DEPTH:
+                raise ConfigError(
+                    f"$ref {ref!r} is {len(seen) + 1} $refs deep (each schema names the "
+                    f"next, from {seen[0]!r}): at most {MAX_REF_DEPTH} are followed; "
+                    "shorten the chain"
+                )
             try:
                 target = self.resolver.lookup(ref).contents
             except Exception:
@@ -758,6 +766,22 @@ def convert_openapi(
     ``paths``: glob patterns an operation's path must match (any of them); ``tags``:
     tags it must have (any of them).
     """
+    try:
+        return _convert(document, name, paths=paths, tags=tags, package=package)
+    except RecursionError:  # deep inline nesting: no $ref chain to name
+        raise ConfigError(
+            "the document's schemas are nested too deeply to convert; flatten them"
+        ) from None
+
+
+def _convert(
+    document: Mapping[str, Any],
+    name: str,
+    *,
+    paths: Iterable[str],
+    tags: Iterable[str],
+    package: str | None,
+) -> Converted:
     schemas = _Schemas(document)
     items = document.get("paths") or {}
     paths, tags = list(paths), list(tags)

@@ -186,12 +186,17 @@ def _converted(args: argparse.Namespace) -> tuple[Converted | None, str]:
         from headwater.convert.openapi import convert_openapi, load_document
 
         document = load_document(openapi)
-        converted = convert_openapi(document, args.name, paths=args.path or (), tags=args.tag or ())
+        shown = openapi if "://" in openapi else Path(openapi).name
+        try:
+            converted = convert_openapi(
+                document, args.name, paths=args.path or (), tags=args.tag or ()
+            )
+        except ConfigError as exc:  # the document's problem: name the document
+            raise ConfigError(f"{shown}: {exc}") from None
         if args.sample:
             from headwater.scaffold.sample import refine
 
             converted = refine(converted, print)
-        shown = openapi if "://" in openapi else Path(openapi).name
         return converted, f"the OpenAPI document {shown}"
     return None, ""
 
