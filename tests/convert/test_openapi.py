@@ -607,3 +607,27 @@ def test_an_operation_with_its_own_server_is_a_todo():
     assert any(todo in t for t in converted.todos), converted.todos
     assert todo in converted.resource_todos["audit"]
     assert not any("GET /logs: its own server" in t for t in converted.todos)
+
+
+def test_an_invalid_document_is_named_not_printed(tmp_path):
+    """A $ref to nowhere printed the whole document in its error line (1 MB for a big
+    one): the line names the $ref and where it is."""
+    doc = document()
+    doc["paths"]["/things"]["get"]["description"] = "x" * 100_000
+    items = doc["paths"]["/things"]["get"]["responses"]["200"]["content"]["application/json"]
+    items["schema"]["items"] = {"$ref": "#/components/schemas/Nope"}
+    (tmp_path / "doc.json").write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as info:
+        load_document(tmp_path / "doc.json")
+    message = str(info.value)
+    assert "$ref '#/components/schemas/Nope' does not exist in the document" in message
+    assert " at paths//things/get/responses/200/content/application/json/schema/items:" in message
+    assert len(message) < 400 and "\n" not in message
+    # a value that breaks the document's schema is not printed whole either
+    doc = document()
+    doc["paths"]["/things"]["get"]["responses"]["200"]["description"] = ["x" * 100_000]
+    (tmp_path / "doc.json").write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as info:
+        load_document(tmp_path / "doc.json")
+    assert "is not a valid OpenAPI 3.0.3 document" in str(info.value)
+    assert len(str(info.value)) < 600, str(info.value)[:1000]

@@ -28,6 +28,7 @@ Swagger 2.0 is refused with a one-line error: no kept Python library converts it
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import re
@@ -186,8 +187,7 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
     try:
         validate(document)
     except Exception as exc:  # the validator's own error classes, each with a message
-        where = "/".join(str(p) for p in getattr(exc, "path", ()) or ())
-        message = getattr(exc, "message", None) or str(exc)
+        where, message = _invalid(exc, document)
         at = f" at {where}" if where else ""
         raise ConfigError(
             f"{source} is not a valid OpenAPI {version} document{at}: {message}".splitlines()[0]
@@ -195,6 +195,56 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
     if re.match(r"^https?://", text_source):
         _resolve_servers(document, text_source)
     return document
+
+
+#: the longest message of the validator shown; their values' reprs can be the document
+_MESSAGE_LENGTH = 300
+
+
+def _invalid(exc: Exception, document: Mapping[str, Any]) -> tuple[str, str]:
+    """Where the document is invalid and why, short: the validator's messages hold the
+    offending value, which may be the whole document (a ``$ref`` to nowhere)."""
+    from jsonschema.exceptions import ValidationError, best_match
+    from referencing.exceptions import PointerToNowhere, Unresolvable
+
+    if isinstance(exc, Unresolvable):
+        pointer = getattr(exc, "ref", "")
+        ref = "#" + pointer if isinstance(exc, PointerToNowhere) else str(pointer)
+        return _ref_at(document, ref), f"$ref {ref!r} does not exist in the document"
+    if isinstance(exc, ValidationError):
+        if exc.context:  # oneOf/anyOf: the branch that came closest says more
+            # (the validator's own errors may lack what best_match reads)
+            with contextlib.suppress(Exception):
+                exc = best_match([exc]) or exc
+        where = "/".join(str(p) for p in exc.absolute_path)
+        message = str(exc.message)
+        shown = repr(exc.instance)
+        if len(shown) > 60 and shown in message:
+            message = message.replace(shown, "the value", 1)
+    else:
+        where = "/".join(str(p) for p in getattr(exc, "path", ()) or ())
+        message = getattr(exc, "message", None) or str(exc)
+    message = str(message).splitlines()[0] if str(message).strip() else type(exc).__name__
+    if len(message) > _MESSAGE_LENGTH:
+        message = message[:_MESSAGE_LENGTH] + "..."
+    return where, message
+
+
+def _ref_at(node: Any, ref: str, where: tuple[str, ...] = ()) -> str:
+    """The location of the first ``$ref: ref`` in ``node`` (``""``: none)."""
+    if isinstance(node, Mapping):
+        if node.get("$ref") == ref:
+            return "/".join(where)
+        items: Iterable[tuple[Any, Any]] = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return ""
+    for key, value in items:
+        found = _ref_at(value, ref, (*where, str(key)))
+        if found:
+            return found
+    return ""
 
 
 def _resolve_servers(document: dict[str, Any], url: str) -> None:
