@@ -124,6 +124,76 @@ GENERATED = {
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_generated_connector_installs_passes_its_tests_and_is_described(name, venv, tmp_path):
     arguments, resources, auth = GENERATED[name]
+    generated_and_tested(name, arguments, resources, auth, venv, tmp_path)
+
+
+#: what real documents write and the conversion mishandled: a path parameter named
+#: like the bearer token, a required query parameter named base_url, YAML 1.1 scalars
+#: (NO, on, an unquoted date-time), a decimal multipleOf
+TRICKY = """\
+openapi: 3.0.3
+info: {title: Tricky, version: "1"}
+servers: [{url: "https://tricky.test/v1"}]
+security: [{b: []}]
+components:
+  securitySchemes:
+    b: {type: http, scheme: bearer}
+paths:
+  /warehouses:
+    get:
+      parameters:
+        - {name: base_url, in: query, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  type: object
+                  required: [id, country, price]
+                  properties:
+                    id: {type: integer}
+                    country: {type: string, enum: [SE, DK, NO, FI]}
+                    power: {type: string, enum: [on, off]}
+                    price: {type: number, multipleOf: 0.01}
+                    since: {type: string, format: date-time, default: 2024-01-01T00:00:00Z}
+  /boards/{token}/cards:
+    get:
+      parameters:
+        - {name: token, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {type: array, items: {type: object, properties: {id: {type: integer}}}}
+"""
+
+
+def test_a_tricky_document_generates_a_connector_that_passes_its_tests(venv, tmp_path):
+    (tmp_path / "tricky.yaml").write_text(TRICKY)
+    described = generated_and_tested(
+        "tricky",
+        ["--from-openapi", "tricky.yaml"],
+        ["warehouses", "boards_cards"],
+        "bearer",
+        venv,
+        tmp_path,
+    )
+    assert re.search(r"^  token_param\b", described, re.MULTILINE), described
+    assert re.search(r"^  base_url_param\b", described, re.MULTILINE), described
+    schema = json.loads(
+        (tmp_path / "headwater-tricky/src/headwater_tricky/schemas/warehouses.json").read_text()
+    )
+    assert schema["properties"]["country"]["enum"] == ["SE", "DK", "NO", "FI"]
+    assert schema["properties"]["power"]["enum"] == ["on", "off"]
+
+
+def generated_and_tested(name, arguments, resources, auth, venv, tmp_path) -> str:
+    """Generate connector ``name`` with ``arguments``, install it, pass its tests; what
+    ``headwater describe`` says of it."""
     bin_dir = venv / "bin"
     created = run([bin_dir / "headwater", "new", name, *arguments], tmp_path)
     assert created.returncode == 0, created.stderr
@@ -161,6 +231,7 @@ def test_generated_connector_installs_passes_its_tests_and_is_described(name, ve
             (target / "src" / f"headwater_{name}" / "schemas" / f"{resource}.json").read_text()
         )
         assert schema["type"] == "object"
+    return described
 
 
 # ------------------------------------------------------------ in-process errors
