@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 
 import attrs
 import duckdb
 import headwater_analytics.hooks
 import pytest
+from headwater import timebounds
 from headwater.errors import ConfigError
 from headwater.spec import Connector, IncrementalSpec, OffsetPagination, ParentSpec, Resource
 from headwater.testing import Fault
@@ -176,8 +178,9 @@ def test_materialize_twice_with_a_failing_resource(
     assert logs and not [e for e in logs if CANARY in str(e)]
 
 
-def _windowed(window: str = "1d") -> Connector:
-    """One events resource, incremental on ``timestamp`` in windows of ``window``."""
+def _windowed(window: str = "1d", initial: str = "2024-01-01") -> Connector:
+    """One events resource, incremental on ``timestamp`` in windows of ``window`` from
+    ``initial`` on."""
     return Connector(
         name="windowed",
         package="headwater_analytics",
@@ -193,7 +196,7 @@ def _windowed(window: str = "1d") -> Connector:
                     cursor_field="timestamp",
                     param="since",
                     end_param="until",
-                    initial="2024-01-01",
+                    initial=initial,
                     window=window,
                 ),
             )
@@ -304,6 +307,70 @@ def test_a_window_without_dagster_partitions_is_one_clear_error():
         _partitions(spec, list(spec.resources), "3d", "2024-01-01")
     with pytest.raises(ConfigError, match="declares no incremental initial value"):
         _partitions(spec, list(spec.resources), "1d", None)
+    with pytest.raises(ConfigError, match="partitions start 'soon' is not an ISO date"):
+        _partitions(spec, list(spec.resources), "1d", "soon")
+
+
+def _covers(partitions, start: datetime) -> None:
+    """The first partition holds ``start`` and the next ones follow it without a gap."""
+    first = partitions.get_first_partition_key()
+    window = partitions.time_window_for_partition_key(first)
+    assert window.start <= start < window.end, (first, window)
+    key = first
+    for _ in range(3):
+        following = partitions.get_next_partition_key(key)
+        after = partitions.time_window_for_partition_key(following)
+        assert after.start == window.end, (key, following)
+        key, window = following, after
+
+
+@pytest.mark.parametrize(
+    ("window", "initial", "kind", "first"),
+    [
+        # 2024-01-01 is a Monday: Dagster's weeks start on Sunday unless told otherwise
+        ("7d", "2024-01-01", dg.WeeklyPartitionsDefinition, "2024-01-01"),
+        ("1w", "2024-01-03T06:30:00Z", dg.WeeklyPartitionsDefinition, "2024-01-03"),
+        ("1d", "2024-01-01T06:30:00Z", dg.DailyPartitionsDefinition, "2024-01-01"),
+        ("24h", "2024-01-01T23:59:59Z", dg.DailyPartitionsDefinition, "2024-01-01"),
+        ("1h", "2024-01-01T06:30:00Z", dg.HourlyPartitionsDefinition, "2024-01-01-06:00"),
+        ("60m", "2024-01-01T06:00:00+02:00", dg.HourlyPartitionsDefinition, "2024-01-01-04:00"),
+    ],
+)
+def test_the_first_partition_holds_the_initial_value(
+    headwater_plugins, window, initial, kind, first
+):
+    """A weekly asset from a Monday started on the next Sunday, and an hourly one from
+    06:30 at 07:00: the records before belonged to no partition, and a Dagster backfill
+    of every partition never loaded them."""
+    headwater_plugins(Declares(_windowed(window, initial)))
+    (asset,) = headwater.dagster.assets("windowed")
+    partitions = asset.partitions_def
+    assert isinstance(partitions, kind)
+    assert partitions.get_first_partition_key() == first
+    _covers(partitions, timebounds.parse_instant(initial))
+    # partitions_start alike, in UTC whatever its offset
+    start = "2024-02-07T01:00:00+03:00"  # a Tuesday in UTC
+    (late,) = headwater.dagster.assets("windowed", partitions_start=start)
+    _covers(late.partitions_def, timebounds.parse_instant(start))
+
+
+def test_a_weekly_partition_from_a_monday_loads_that_monday(
+    headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    headwater_plugins(Declares(_windowed("7d")))
+    (asset,) = headwater.dagster.assets("windowed")
+    # 3000 records a minute apart from Monday 2024-01-01T00:00Z
+    sim = api_simulator("windowed", records={"events": 3000}, page_size=1000)
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    first = asset.partitions_def.get_first_partition_key()
+    result = dg.materialize([asset], instance=instance, partition_key=first)
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert (metadata["start"].value, metadata["end"].value) == ("2024-01-01", "2024-01-08")
+    assert metadata["dagster/row_count"].value == 3000
 
 
 def test_a_dagster_dlt_translator_names_the_assets(analytics, monkeypatch):

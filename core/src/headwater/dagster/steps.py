@@ -14,11 +14,12 @@ import inspect
 import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
+from headwater import timebounds
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.load.assemble import select_resources
 from headwater.plugin.manager import get_registry
@@ -39,13 +40,12 @@ Translator = Callable[[Connector, Resource], "dg.AssetKey | str | Sequence[str]"
 #: at once, and one pipeline runs once at a time (``headwater run``'s lock).
 DEFAULT_LOCK_TIMEOUT = 600.0
 
-#: Window length (seconds) -> the Dagster partitions of that length.
-_PARTITIONS: Mapping[int, type] = {
-    3600: dg.HourlyPartitionsDefinition,
-    86400: dg.DailyPartitionsDefinition,
-    7 * 86400: dg.WeeklyPartitionsDefinition,
+#: Window length -> the Dagster partitions of that length.
+_PARTITIONS: Mapping[timedelta, type] = {
+    timedelta(hours=1): dg.HourlyPartitionsDefinition,
+    timedelta(days=1): dg.DailyPartitionsDefinition,
+    timedelta(weeks=1): dg.WeeklyPartitionsDefinition,
 }
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 #: run_connector's options a definition may fix (its own: name, settings, resources)
 _RUN_OPTIONS = frozenset(inspect.signature(_run).parameters) - {
@@ -86,9 +86,10 @@ def assets(
     :data:`DEFAULT_LOCK_TIMEOUT`; ``settings``: fixed settings, not secrets).
 
     A resource whose incremental spec declares a ``window`` (e.g. ``"1d"``) becomes a
-    time-partitioned asset, one partition per window starting at the spec's
-    ``initial`` (or ``partitions_start``): materializing a partition runs Headwater's
-    backfill of that window.
+    time-partitioned asset, one partition per window from the spec's ``initial`` (or
+    ``partitions_start``) on: the first partition holds it (hours and days are UTC's,
+    weeks begin on its weekday). Materializing a partition runs Headwater's backfill
+    of that window.
 
     Raises :class:`~headwater.errors.ConfigError` (one line) for an unknown connector,
     resource or option.
@@ -194,8 +195,8 @@ def _partitions(
     if window is None:
         return None
     top = next(r for r in members if r.parent is None)
-    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", window)
-    kind = _PARTITIONS.get(int(match[1]) * _UNITS[match[2]]) if match else None
+    length = timebounds.parse_duration(window, "window")
+    kind = _PARTITIONS.get(length)
     if kind is None:
         raise ConfigError(
             f"resource {connector.name}.{top.name}: incremental window {window!r} has no "
@@ -212,16 +213,24 @@ def _partitions(
         # the spec reads its own initial (a date, or a value in its declared format)
         parse = getattr(incremental, "parse_initial", None)
         if parse is not None and not start:
-            begin = parse(first)
+            begin = timebounds.parse_instant(parse(first))
         else:
-            begin = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
+            begin = timebounds.parse_instant(first)
     except ValueError:
         raise ConfigError(
             f"resource {connector.name}.{top.name}: partitions start {first!r} is not an "
             "ISO date; pass partitions_start='YYYY-MM-DD'"
         ) from None
-    fmt = "%Y-%m-%d-%H:%M" if kind is dg.HourlyPartitionsDefinition else "%Y-%m-%d"
-    return kind(start_date=begin.strftime(fmt))
+    # Dagster's first partition is the first whole period from its start date on: the
+    # start is rounded down to its period (the hour, the day at midnight UTC), never
+    # up, so the first partition holds it and no record after it falls before them.
+    # Weeks start on the start's weekday (Dagster's default is Sunday; day_offset
+    # counts from Sunday, Python's weekday() from Monday).
+    if kind is dg.HourlyPartitionsDefinition:
+        return kind(start_date=begin.strftime("%Y-%m-%d-%H:00"))
+    if kind is dg.WeeklyPartitionsDefinition:
+        return kind(start_date=begin.strftime("%Y-%m-%d"), day_offset=(begin.weekday() + 1) % 7)
+    return kind(start_date=begin.strftime("%Y-%m-%d"))
 
 
 def _declared_metadata(connector: Connector, resource: Resource) -> dict[str, Any]:
