@@ -293,7 +293,7 @@ def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater
     assert late.partitions_def.get_first_partition_key() == "2025-03-01-00:00"
 
 
-def test_a_window_without_dagster_partitions_is_one_clear_error():
+def test_missing_partitions_start_is_one_clear_error():
     from headwater.dagster.steps import _partitions
 
     spec = Connector(
@@ -301,10 +301,6 @@ def test_a_window_without_dagster_partitions_is_one_clear_error():
         package="headwater_analytics",
         resources=[Resource(name="events", path="/e", schema="schemas/events.json")],
     )
-    with pytest.raises(
-        ConfigError, match=r"window '3d' has no Dagster partitions; use 1h, 1d or 7d"
-    ):
-        _partitions(spec, list(spec.resources), "3d", "2024-01-01")
     with pytest.raises(ConfigError, match="declares no incremental initial value"):
         _partitions(spec, list(spec.resources), "1d", None)
     with pytest.raises(ConfigError, match="partitions start 'soon' is not an ISO date"):
@@ -359,8 +355,8 @@ def test_a_weekly_partition_from_a_monday_loads_that_monday(
 ):
     headwater_plugins(Declares(_windowed("7d")))
     (asset,) = headwater.dagster.assets("windowed")
-    # 3000 records a minute apart from Monday 2024-01-01T00:00Z
-    sim = api_simulator("windowed", records={"events": 3000}, page_size=1000)
+    # 300 records a minute apart from Monday 2024-01-01T00:00Z
+    sim = api_simulator("windowed", records={"events": 300}, page_size=500)
     for key, value in sim.settings.items():
         monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
     (tmp_path / "dagster_home").mkdir()
@@ -370,7 +366,39 @@ def test_a_weekly_partition_from_a_monday_loads_that_monday(
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     assert (metadata["start"].value, metadata["end"].value) == ("2024-01-01", "2024-01-08")
-    assert metadata["dagster/row_count"].value == 3000
+    assert metadata["dagster/row_count"].value == 300
+
+
+def test_a_window_without_dagster_partitions_is_an_unpartitioned_asset(
+    headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    """A 6h window raised a ConfigError: no asset of the connector was defined, not
+    even its other resources'."""
+    declared = _windowed("6h")
+    plain = attrs.evolve(declared.resources[0], name="plain", path="/v1/plain", incremental=None)
+    declared = attrs.evolve(declared, resources=[*declared.resources, plain])
+    headwater_plugins(Declares(declared))
+    with pytest.warns(UserWarning) as caught:
+        (step,) = headwater.dagster.assets("windowed")
+    (warning,) = [str(w.message) for w in caught]
+    assert "windowed.events" in warning and "'6h'" in warning
+    assert "1h, 1d or 7d" in warning
+    assert step.partitions_def is None
+    assert keys([step]) == {"windowed/events", "windowed/plain"}
+    # a materialization is an incremental run, cut in the window's slices (here the
+    # window setting's, so that 2024 to now is a few requests)
+    sim = api_simulator(declared, records={"events": 300, "plain": 5}, page_size=500)
+    for key, value in {**sim.settings, "window": "365d"}.items():
+        monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    result = dg.materialize([step], instance=instance)
+    counts = {
+        e.asset_key.to_user_string(): e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    }
+    assert counts == {"windowed/events": 300, "windowed/plain": 5}
+    assert len(sim.requests_for("events")) > 1  # sliced
 
 
 def test_a_dagster_dlt_translator_names_the_assets(analytics, monkeypatch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,7 +90,9 @@ def assets(
     time-partitioned asset, one partition per window from the spec's ``initial`` (or
     ``partitions_start``) on: the first partition holds it (hours and days are UTC's,
     weeks begin on its weekday). Materializing a partition runs Headwater's backfill
-    of that window.
+    of that window. Another window (``"6h"``) has no Dagster partitions: its resource
+    is an unpartitioned asset (a materialization is an incremental run, cut in its
+    window's slices), with a warning.
 
     Raises :class:`~headwater.errors.ConfigError` (one line) for an unknown connector,
     resource or option.
@@ -120,10 +123,24 @@ def assets(
         return dg.AssetKey.from_coercible(translator(connector, resource))  # type: ignore[operator]
 
     # Dagster partitions a whole step alike: the resources of one incremental window
-    # (with their children) are one step, the others another.
+    # (with their children) are one step, the others another. A window that has no
+    # Dagster partitions leaves its resources in the unpartitioned step: each
+    # materialization is an incremental run, cut in that window's slices.
     steps: dict[str | None, list[Resource]] = {}
     for resource in chosen:
-        steps.setdefault(_window(connector, resource.name), []).append(resource)
+        window = _window(connector, resource.name)
+        if window is not None and _partitions_kind(window) is None:
+            if resource.parent is None:
+                warnings.warn(
+                    f"resource {connector.name}.{resource.name}: incremental window "
+                    f"{window!r} has no Dagster partitions (1h, 1d or 7d), so its asset is "
+                    f"not partitioned: a materialization is an incremental run in {window} "
+                    "slices; declare a window of 1h, 1d or 7d for a partitioned asset",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            window = None
+        steps.setdefault(window, []).append(resource)
     built = []
     for window, members in steps.items():
         partitions = _partitions(connector, members, window, partitions_start)
@@ -187,6 +204,14 @@ def _window(connector: Connector, name: str) -> str | None:
     return getattr(resource.incremental, "window", None)
 
 
+def _partitions_kind(window: str) -> type | None:
+    """The Dagster partitions of windows of ``window`` (``None``: there are none)."""
+    try:
+        return _PARTITIONS.get(timebounds.parse_duration(window, "window"))
+    except ValueError:  # the spec checks its window: not from a declaration
+        return None
+
+
 def _partitions(
     connector: Connector, members: list[Resource], window: str | None, start: str | None
 ) -> dg.PartitionsDefinition | None:
@@ -195,9 +220,8 @@ def _partitions(
     if window is None:
         return None
     top = next(r for r in members if r.parent is None)
-    length = timebounds.parse_duration(window, "window")
-    kind = _PARTITIONS.get(length)
-    if kind is None:
+    kind = _partitions_kind(window)
+    if kind is None:  # assets() keeps such resources out of partitioned steps
         raise ConfigError(
             f"resource {connector.name}.{top.name}: incremental window {window!r} has no "
             "Dagster partitions; use 1h, 1d or 7d"
