@@ -373,3 +373,83 @@ def test_a_second_replay_into_the_same_pipeline_is_told_to_start_afresh(
         "--full-refresh or another --pipeline-name, and without them"
     ), line
     assert cli(*replay_run, "--full-refresh", env={}).returncode == 0
+
+
+# ----------------------------------------- incremental resources: the recorded run's end
+
+
+def _record_timed(monkeypatch, headwater_plugins, api_simulator, tmp_path, **incremental):
+    """`headwater record timed` (events incremental as given, start_date 2024-01-01)
+    into ``tmp_path/rec``, the simulator stopped and its settings out of the
+    environment; returns the folder and the ids the simulator served."""
+    from headwater.cli import main
+    from timed_api import SCHEMA, TimedPlugin, timed
+
+    declared = timed(**incremental)
+    headwater_plugins(TimedPlugin(declared))
+    sim = api_simulator(declared, schemas={"events": SCHEMA})
+    env = settings_env("timed", sim, start_date="2024-01-01")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cassettes = tmp_path / "rec"
+    assert main(["record", "timed", "--to", str(cassettes)]) == 0
+    sim.stop()
+    for key in env:
+        monkeypatch.delenv(key)
+    return cassettes, sorted(r["id"] for r in sim.data["events"])
+
+
+INCREMENTAL_WITH_END = {
+    "end_param": {"format": "unix_ms", "cursor_format": "iso8601"},
+    "window": {"window": "180d"},
+}
+
+
+@pytest.mark.parametrize("incremental", sorted(INCREMENTAL_WITH_END))
+def test_a_replay_of_a_resource_with_an_end_loads_exactly_what_was_recorded(
+    incremental, monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path, capsys
+):
+    """A normal run ends when it starts: the replay ends where the recorded run did,
+    not at today's now, which no recording has."""
+    from headwater.cli import main
+
+    cassettes, served = _record_timed(
+        monkeypatch, headwater_plugins, api_simulator, tmp_path,
+        **INCREMENTAL_WITH_END[incremental],
+    )  # fmt: skip
+    assert main(["run", "timed", "--replay", str(cassettes), "--progress", "off"]) == 0, (
+        capsys.readouterr().err
+    )
+    with duckdb.connect(str(headwater_env / "headwater_timed.duckdb"), read_only=True) as con:
+        ids = [r[0] for r in con.sql("select id from timed_data.events order by id").fetchall()]
+    assert ids == served
+    out = headwater_env / "proposed"
+    infer = ["schema", "infer", "timed", "--replay", str(cassettes), "--out", str(out)]
+    assert main(infer) == 0, capsys.readouterr().err
+    proposed = json.loads((out / "events.proposed.json").read_text())
+    assert "ts" in proposed["properties"]
+
+
+def test_a_recording_without_the_run_end_is_told_to_record_again(
+    monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path, capsys
+):
+    """A recording made before the manifest kept the run's end cannot be replayed with
+    an end parameter: the fix is a new recording, not a fresh pipeline."""
+    from headwater.cli import main
+
+    cassettes, _ = _record_timed(
+        monkeypatch, headwater_plugins, api_simulator, tmp_path,
+        **INCREMENTAL_WITH_END["end_param"],
+    )  # fmt: skip
+    manifest = cassettes / "headwater-recording.json"
+    data = json.loads(manifest.read_text())
+    del data["end"]
+    manifest.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["run", "timed", "--replay", str(cassettes), "--progress", "off"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "(end: " in line, line
+    assert line.endswith(
+        "the recording does not keep the end of the recorded run (it was made by an "
+        "earlier Headwater): record again with `headwater record`"
+    ), line

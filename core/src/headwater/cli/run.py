@@ -125,10 +125,12 @@ def handle(args: argparse.Namespace) -> int:
 
 def _replayed(run_connector: Any, directory: str, name: str, settings: Any, **options: Any) -> Any:
     """``run_connector`` offline, served by the recording in ``directory`` (the
-    resources it recorded, unless ``--resource`` names others)."""
-    from headwater.run.replay import load_manifest, recorded_resources, replay
+    resources it recorded, unless ``--resource`` names others), its incremental reads
+    ending where the recorded run's did."""
+    from headwater.run.replay import load_manifest, recorded_end, recorded_resources, replay
 
     if options.get("resources") is None:
         options["resources"] = recorded_resources(name, load_manifest(directory, name))
+    options["now"] = recorded_end(directory, name)
     with replay(name, directory, settings) as replay_settings:
         return run_connector(name, replay_settings, **options)

@@ -492,11 +492,15 @@ class Player:
         interactions: Sequence[tuple[str, Any, dict[str, Any]]],
         directory: str,
         positions: Iterable[str] = (),
+        unkept_ends: Iterable[str] = (),
     ) -> None:
         self.directory = directory
         #: query parameters that carry an incremental position: a request the recording
         #: lacks only in those comes from the pipeline's state, not a short recording
         self.positions = frozenset(positions)
+        #: end parameters whose recorded value a replay cannot repeat: the recording
+        #: does not keep the end of the recorded run (made by an earlier Headwater)
+        self.unkept_ends = frozenset(unkept_ends)
         self._lock = threading.Lock()
         self._served: dict[tuple, int] = {}
         self._recorded: dict[tuple, list[dict[str, Any]]] = {}
@@ -528,7 +532,13 @@ class Player:
         else:
             other, uri = closest
             hint = f"closest recorded: {other[0]} {_show(uri)}{_difference(key, other)}"
-            if key[:3] == other[:3] and _differing(key, other) & self.positions:
+            differing = _differing(key, other) if key[:3] == other[:3] else set()
+            if differing & self.unkept_ends:
+                fix = (
+                    "the recording does not keep the end of the recorded run (it was made "
+                    "by an earlier Headwater): record again with `headwater record`"
+                )
+            elif differing & self.positions:
                 fix = (
                     "it starts at another incremental position than the recording (the "
                     "pipeline's, after an earlier load, or a start_date or --start given): "

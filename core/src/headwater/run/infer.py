@@ -19,6 +19,7 @@ from typing import Any
 
 from headwater.errors import ConfigError
 from headwater.load.assemble import build_source
+from headwater.load.incremental import RunBounds
 from headwater.plugin.manager import get_registry
 from headwater.run.drift import declared_schemas
 from headwater.run.record import single_page_settings
@@ -139,14 +140,19 @@ def infer_schemas(
     sample = Sample(SAMPLE)
     # nothing is loaded: records that break the declared schema are what is sampled
     explicit = {**dict(settings or {}), **single_page_settings(connector), "validation": "off"}
+    bounds = None
     with contextlib.ExitStack() as stack:
         if replay is not None:
+            from headwater.run.replay import recorded_end
             from headwater.run.replay import replay as replaying
 
+            # incremental reads end where the recorded run's did: the recording has
+            # no request ending now
+            bounds = RunBounds(end=recorded_end(replay, name))
             explicit = stack.enter_context(replaying(name, replay, explicit))
             explicit["validation"] = "off"
         stack.enter_context(watching(name, pages=pages, sample=sample))
-        source = build_source(name, explicit, resources=resources)
+        source = build_source(name, explicit, resources=resources, bounds=bounds)
         try:
             for _item in source:
                 pass

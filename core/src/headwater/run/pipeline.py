@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -125,6 +126,7 @@ def _run(
     lock_timeout: float = 0.0,
     start: str | None = None,
     end: str | None = None,
+    now: datetime | None = None,
 ) -> RunResult:
     """Build connector ``name``'s source and load it.
 
@@ -144,9 +146,11 @@ def _run(
     resources load after each slice (or ``parallel_windows`` slices) that returned
     records, empty slices together: a run killed midway resumes after the last slice
     loaded.
+    ``now``: the time the run starts, where its incremental reads end (default: the
+    clock's; a replay gives the recorded run's, :func:`headwater.run.replay.recorded_end`).
     """
     register_destination_secrets()
-    bounds = RunBounds.for_run(start, end)
+    bounds = RunBounds.for_run(start, end, now=now)
     if start is not None:
         resources = _backfilled(name, resources, full_refresh)
     default_pipeline, default_dataset = default_names(name)

@@ -3,9 +3,11 @@ traffic written as scrubbed vcrpy cassettes for offline replays.
 
 A recording folder holds one cassette per resource (``<resource>.yaml``), one for the
 token endpoint and other authentication exchanges (``_auth.yaml``), and
-``headwater-recording.json``: the connector, the pages read per resource, the base URL
-and the settings a replay needs (secret ones only by name: a replay gets their
-placeholders).
+``headwater-recording.json``: the connector, the pages read per resource, the base URL,
+the settings a replay needs (secret ones only by name: a replay gets their
+placeholders) and the run's ``end``: the time it started, where the incremental reads
+ended (a replay ends there too, or it would ask for today's "now", which the recording
+does not have).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,12 +25,14 @@ from attrs import frozen
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.http.cassette import Scrubber, Tape, recording, write_cassette
 from headwater.load.assemble import build_source
+from headwater.load.incremental import RunBounds
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
 from headwater.run.dlt_errors import explain
 from headwater.run.sampling import watching
 from headwater.settings import resolve_settings, settings_schema
 from headwater.spec import Connector
+from headwater.timebounds import isoformat
 
 __all__ = [
     "AUTH_CASSETTE",
@@ -149,9 +154,11 @@ def record_connector(
     base_url = str(resolved["base_url"])
     tape = Tape(scrubber, _classifier(connector, base_url))
     failure = ""
+    # one end for every incremental read, as `headwater run` has: kept for the replay
+    end = datetime.now(timezone.utc)
     with watching(name, pages=pages), recording(tape):
         try:
-            source = build_source(name, explicit, resources=resources)
+            source = build_source(name, explicit, resources=resources, bounds=RunBounds(end=end))
             for _item in source:
                 pass
         except HeadwaterError:
@@ -191,6 +198,7 @@ def record_connector(
         },
         "secret_settings": sorted(secrets),
         "masked": sorted(mask),
+        "end": isoformat(end),
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return RecordResult(

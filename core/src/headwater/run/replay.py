@@ -4,6 +4,7 @@ fixture): the connector runs offline against the cassettes ``headwater record`` 
 No request reaches the network and no credential is needed: secret settings are set
 to the placeholders the recording has in their place, the base URL and the other
 settings to the recorded ones, and each resource reads the pages recorded — no more.
+Incremental reads end where the recorded run's did (:func:`recorded_end`), not now.
 A request the recording lacks fails the run with one line naming it and the closest
 recorded request.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,9 @@ from headwater.plugin.manager import get_plugin_manager, get_registry
 from headwater.run.record import MANIFEST, secret_placeholder, single_page_settings
 from headwater.run.sampling import Sample, watching
 from headwater.settings import settings_schema
+from headwater.timebounds import parse_instant
 
-__all__ = ["load_manifest", "recorded_resources", "replay", "replay_settings"]
+__all__ = ["load_manifest", "recorded_end", "recorded_resources", "replay", "replay_settings"]
 
 
 def load_manifest(directory: str | Path, name: str | None = None) -> dict[str, Any]:
@@ -57,6 +60,24 @@ def load_manifest(directory: str | Path, name: str | None = None) -> dict[str, A
             f"{name}; name that connector or record {name} first"
         )
     return manifest
+
+
+def recorded_end(directory: str | Path, name: str | None = None) -> datetime | None:
+    """The end of the recorded run's incremental reads (the time it started), which a
+    replay's reads end at too; ``None`` for a recording made before Headwater kept it
+    (a replay then ends now, and a resource with an end parameter or a window asks for
+    what was not recorded: its error says to record again)."""
+    manifest = load_manifest(directory, name)
+    end = manifest.get("end")
+    if end is None:
+        return None
+    try:
+        return parse_instant(end, "end")
+    except ValueError:
+        raise ConfigError(
+            f"--replay {directory}: {MANIFEST} has an end that is not a date-time ({end!r}; "
+            "edited by hand?); record again with headwater record"
+        ) from None
 
 
 def recorded_resources(name: str, manifest: Mapping[str, Any]) -> list[str] | None:
@@ -105,14 +126,15 @@ def replay(
     connector sends it (nothing reaches the network): run other connectors outside the
     block."""
     manifest = load_manifest(directory, name)
-    positions = {
-        param
-        for resource in get_registry().get(name).resources
-        if resource.incremental is not None
-        for param in (resource.incremental.param, resource.incremental.end_param)
-        if param
-    }
-    player = Player(read_cassettes(Path(directory)), str(directory), positions)
+    specs = [r.incremental for r in get_registry().get(name).resources if r.incremental]
+    positions = {p for spec in specs for p in (spec.param, spec.end_param) if p}
+    # a recording without the run's end: the replay's end bounds are now, never recorded
+    unkept = (
+        {spec.end_param for spec in specs if spec.end_param}
+        if recorded_end(directory, name) is None
+        else set()
+    )
+    player = Player(read_cassettes(Path(directory)), str(directory), positions, unkept)
     with (
         watching(name, pages=manifest.get("pages"), sample=sample),
         replaying(player),
