@@ -453,3 +453,40 @@ def test_a_recording_without_the_run_end_is_told_to_record_again(
         "the recording does not keep the end of the recorded run (it was made by an "
         "earlier Headwater): record again with `headwater record`"
     ), line
+
+
+@pytest.mark.parametrize("incremental", sorted(INCREMENTAL_WITH_END))
+def test_check_replays_the_first_request_a_run_sends(
+    incremental, monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path, capsys
+):
+    """`check --replay` asks for the first page of the first range a run reads (from the
+    start_date, to the recorded end or the end of the first window): what was
+    recorded, not a request without the bounds."""
+    from headwater.cli import main
+
+    cassettes, _ = _record_timed(
+        monkeypatch, headwater_plugins, api_simulator, tmp_path,
+        **INCREMENTAL_WITH_END[incremental],
+    )  # fmt: skip
+    capsys.readouterr()
+    assert main(["check", "timed", "--replay", str(cassettes)]) == 0, capsys.readouterr().out
+    assert "ok    events: first page: 20 records" in capsys.readouterr().out
+
+
+def test_a_live_check_sends_the_bounds_of_a_runs_first_request(
+    headwater_env, headwater_plugins, api_simulator
+):
+    """An API that needs its start parameter gets it from `check` too: the first
+    request of an incremental resource is the one a run would send first."""
+    from headwater.run.check import check_connector
+    from headwater.timebounds import isoformat, parse_instant
+    from timed_api import SCHEMA, TimedPlugin, timed
+
+    declared = timed(window="30d")
+    headwater_plugins(TimedPlugin(declared))
+    sim = api_simulator(declared, schemas={"events": SCHEMA})
+    [(name, ok, detail)] = check_connector("timed", {**sim.settings, "start_date": "2024-01-01"})
+    assert (name, ok, detail) == ("events", True, "first page: 20 records")
+    [sent] = sim.requests_for("events")
+    assert sent.query["start"] == ["2024-01-01T00:00:00Z"]
+    assert sent.query["end"] == [isoformat(parse_instant("2024-01-31"))]

@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
         "check",
         help="check settings and fetch one page of each resource, loading nothing",
         description="Resolve and validate settings, obtain a token, fetch the first page of "
-        "each resource and report per resource, with its schema drift: declared fields "
+        "each resource (of an incremental resource: the first range a run from a fresh "
+        "pipeline reads, its start and end parameters sent) and report per resource, "
+        "with its schema drift: declared fields "
         "never seen, fields seen but not declared, and type disagreements, with counts. "
         "Nothing is loaded.",
         epilog="examples:\n  headwater check directory --base-url http://127.0.0.1:8080\n"
@@ -44,11 +46,13 @@ def handle(args: argparse.Namespace) -> int:
     drift: list[str] = []
     settings = settings_from_args(args)
     if args.replay:
-        from headwater.run.replay import load_manifest, recorded_resources, replay
+        from headwater.run.replay import load_manifest, recorded_end, recorded_resources, replay
 
         recorded = recorded_resources(args.name, load_manifest(args.replay, args.name))
+        # the first request of an incremental resource ends where the recorded run's did
+        end = recorded_end(args.replay, args.name)
         with replay(args.name, args.replay, settings) as replayed:
-            results = check_connector(args.name, replayed, drift=drift)
+            results = check_connector(args.name, replayed, drift=drift, end=end)
         if recorded is not None:  # a recording of some resources checks those
             results = [r for r in results if r[0] in recorded]
     else:
