@@ -490,3 +490,22 @@ def test_a_live_check_sends_the_bounds_of_a_runs_first_request(
     [sent] = sim.requests_for("events")
     assert sent.query["start"] == ["2024-01-01T00:00:00Z"]
     assert sent.query["end"] == [isoformat(parse_instant("2024-01-31"))]
+
+
+def test_schema_infer_of_a_recording_of_some_resources_reads_those(
+    api_simulator, headwater_env, tmp_path
+):
+    """As `run` and `check`, `schema infer --replay` reads the resources recorded."""
+    from headwater_analytics.odata import ANALYTICS_ODATA
+
+    sim = api_simulator(ANALYTICS_ODATA)
+    cassettes = tmp_path / "rec"
+    record = ["record", "analytics_odata", "--resource", "users", "--pages", "1"]
+    recorded = cli(*record, "--to", str(cassettes), env=settings_env("analytics_odata", sim))
+    assert recorded.returncode == 0, recorded.stderr
+    sim.stop()
+    out = tmp_path / "proposed"
+    infer = ["schema", "infer", "analytics_odata", "--replay", str(cassettes), "--out", str(out)]
+    inferred = cli(*infer, env={})
+    assert inferred.returncode == 0, inferred.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["users.proposed.json"]

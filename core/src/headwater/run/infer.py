@@ -130,7 +130,8 @@ def infer_schemas(
 ) -> list[tuple[str, str, int]]:
     """Sample ``pages`` pages of each resource (of the recording ``replay``, else the
     API), and write ``<resource>.proposed.json`` into ``out`` for each; returns
-    ``(resource, path, records sampled)``. Nothing is loaded."""
+    ``(resource, path, records sampled)``. Nothing is loaded. ``resources``: only
+    those (default: every resource; of a recording, the resources it holds)."""
     if pages < 1:
         raise ConfigError(f"--pages must be at least 1, got {pages}")
     connector = get_registry().get(name)
@@ -143,9 +144,12 @@ def infer_schemas(
     bounds = None
     with contextlib.ExitStack() as stack:
         if replay is not None:
-            from headwater.run.replay import recorded_end
+            from headwater.run.replay import load_manifest, recorded_end, recorded_resources
             from headwater.run.replay import replay as replaying
 
+            # a recording of some resources is sampled in those, unless told otherwise
+            if not resources:
+                resources = recorded_resources(name, load_manifest(replay, name))
             # incremental reads end where the recorded run's did: the recording has
             # no request ending now
             bounds = RunBounds(end=recorded_end(replay, name))
