@@ -509,3 +509,22 @@ def test_schema_infer_of_a_recording_of_some_resources_reads_those(
     inferred = cli(*infer, env={})
     assert inferred.returncode == 0, inferred.stderr
     assert sorted(p.name for p in out.iterdir()) == ["users.proposed.json"]
+
+
+@pytest.mark.parametrize("incremental", sorted(INCREMENTAL_WITH_END))
+def test_the_replay_fixture_ends_reads_where_the_recording_did(
+    incremental, monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path,
+    headwater_replay, duckdb_pipeline,
+):  # fmt: skip
+    """A connector author's test: ``headwater.source(**headwater_replay(...))`` in a
+    pipeline of their own, no bounds given: the reads end at the recorded end too."""
+    cassettes, served = _record_timed(
+        monkeypatch, headwater_plugins, api_simulator, tmp_path,
+        **INCREMENTAL_WITH_END[incremental],
+    )  # fmt: skip
+    settings = headwater_replay("timed", cassettes)
+    pipeline = duckdb_pipeline(f"fixture_{incremental}")
+    pipeline.run(headwater.source("timed", **settings))
+    with pipeline.sql_client() as client:
+        ids = [r[0] for r in client.execute_sql("select id from events order by id")]
+    assert ids == served

@@ -58,9 +58,10 @@ from headwater.load.incremental import (
     Prefix,
     RunBounds,
     SliceFilter,
-    asks_after,
     bounded_request,
     checkpointed_slices,
+    default_end,
+    reading_rules,
 )
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
@@ -1160,15 +1161,8 @@ def _incremental_read(
     workers = int(settings.get("parallel_windows") or 1)
     plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
     endpoint = parts.endpoint
-    drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
-    # A plain "since" API (no end parameter, no declared format) answers the records
-    # strictly after its bound: each slice [lower, upper) asks from a second before
-    # lower, and the filter keeps the slice, so a record exactly on a boundary (a
-    # backfill's --start, a first run's start_date, a Dagster partition's first instant,
-    # where the slice before ended) is not lost.
-    first = plan.from_start and asks_after(spec)
-    since = (plan.bounded and drop and asks_after(spec)) or first
-    drop = drop or first
+    # a plain "since" API: slices asked a second early and filtered (reading_rules)
+    drop, since = reading_rules(plan, bounds)
     # an append resource read from its latest cursor is answered the records at that
     # cursor again: those loaded last time are known by their identities
     key = resource.primary_key_columns if resource.write_disposition == "append" else None
@@ -1337,11 +1331,10 @@ def _parent_ranges(
     values: Sequence[Any],
 ) -> list[tuple[Any, Any, Any]]:
     """``(parent value, lower, upper)`` of each parent's request."""
-    from datetime import datetime, timezone
 
     from headwater.timebounds import parse_duration
 
-    end = bounds.end or datetime.now(timezone.utc)
+    end = bounds.end or default_end()
     if bounds.backfill:
         return [(value, bounds.start, end) for value in values]
     initial = settings.get("start_date") or spec.initial

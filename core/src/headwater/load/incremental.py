@@ -39,6 +39,7 @@ not appended twice (as ``dlt.sources.incremental`` does with its hashes).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -170,6 +171,28 @@ def record_identity(record: Mapping[str, Any], key: tuple[str, ...]) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
+#: Where reads end when their bounds give no end (``None``: now); set by a replay, whose
+#: reads end where the recorded run's did (:func:`ending_at`). Process-wide, not a
+#: context variable: dlt extracts in threads of its own.
+_DEFAULT_END: datetime | None = None
+
+
+@contextlib.contextmanager
+def ending_at(end: datetime | None) -> Iterator[None]:
+    """Meanwhile, reads whose bounds give no end end at ``end`` (``None``: now)."""
+    global _DEFAULT_END
+    before, _DEFAULT_END = _DEFAULT_END, end
+    try:
+        yield
+    finally:
+        _DEFAULT_END = before
+
+
+def default_end() -> datetime:
+    """The end of reads whose bounds give none: a replay's recorded end, else now."""
+    return _DEFAULT_END or datetime.now(timezone.utc)
+
+
 def _read_position(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -217,7 +240,7 @@ class Plan:
         root = resource_state.setdefault(STATE_KEY, {})
         window_text = settings.get("window") or spec.window
         window = parse_duration(window_text, "window") if window_text else None
-        end = bounds.end or now or datetime.now(timezone.utc)
+        end = bounds.end or now or default_end()
         bounded = spec.end_param is not None or window is not None or bounds.backfill
         if bounds.backfill:
             assert bounds.start is not None
@@ -319,6 +342,19 @@ class Plan:
             self.root.get("backfills", {}).pop(self.backfill_key, None)
             if not self.root.get("backfills"):
                 self.root.pop("backfills", None)
+
+
+def reading_rules(plan: Plan, bounds: RunBounds) -> tuple[bool, bool]:
+    """``(drop, early)`` for the slices of ``plan``: whether records outside a slice are
+    dropped on the client, and whether each slice is asked from a second before its
+    start. A plain ``since`` API (:func:`asks_after`) answers strictly after its bound,
+    so a slice the client filters, and a first run's start (``start_date``,
+    ``initial``), are asked early and a record exactly on the boundary is kept."""
+    spec = plan.spec
+    drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+    first = plan.from_start and asks_after(spec)
+    early = (plan.bounded and drop and asks_after(spec)) or first
+    return drop or first, early
 
 
 def asks_after(spec: IncrementalSpec) -> bool:

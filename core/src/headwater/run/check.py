@@ -10,7 +10,7 @@ the request recorded."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -18,7 +18,13 @@ import attrs
 from headwater.errors import HeadwaterError
 from headwater.http.extract import fetch_first_page
 from headwater.load.assemble import build_endpoints
-from headwater.load.incremental import Plan, RunBounds, asks_after, bounded_request
+from headwater.load.incremental import (
+    Plan,
+    RunBounds,
+    bounded_request,
+    default_end,
+    reading_rules,
+)
 from headwater.redact import redact
 from headwater.run.drift import declared_schemas, find_drift
 from headwater.settings import resolve_settings
@@ -48,7 +54,7 @@ def check_connector(
     run's, :func:`headwater.run.replay.recorded_end`)."""
     connector, endpoints = build_endpoints(name, settings)
     resolved = resolve_settings(connector, settings)
-    bounds = RunBounds(end=end or datetime.now(timezone.utc))
+    bounds = RunBounds(end=end or default_end())
     resources = {r.name: r for r in connector.resources}
     schemas = declared_schemas(connector) if drift is not None else {}
     results: list[tuple[str, bool, str]] = []
@@ -90,8 +96,8 @@ def _first_request(
     if not plan.slices:
         return None
     lower, upper = plan.slices[0]
-    # a plain "since" API filtered client-side is asked from a second before the slice
-    if plan.bounded and spec.client_filter and asks_after(spec) and lower is not None:
+    _drop, early = reading_rules(plan, bounds)  # as the run asks
+    if early and lower is not None:
         lower -= timedelta(seconds=1)
     params, body = bounded_request(spec, endpoint.params, endpoint.json, lower, upper)
     return attrs.evolve(endpoint, params=params, json=body)

@@ -21,6 +21,7 @@ from typing import Any
 from headwater.errors import ConfigError
 from headwater.http.cassette import Player, read_cassettes, replaying
 from headwater.http.token_store import MemoryTokenStore
+from headwater.load.incremental import ending_at
 from headwater.markers import hookimpl
 from headwater.plugin.manager import get_plugin_manager, get_registry
 from headwater.run.record import MANIFEST, secret_placeholder, single_page_settings
@@ -139,6 +140,9 @@ def replay(
         watching(name, pages=manifest.get("pages"), sample=sample),
         replaying(player),
         _tokens_in_memory(),
+        # reads end where the recorded run's did (a source built without bounds too:
+        # the headwater_replay fixture's, the recording suite's)
+        ending_at(recorded_end(directory, name)),
     ):
         yield replay_settings(name, manifest, settings)
 
