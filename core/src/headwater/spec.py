@@ -731,14 +731,15 @@ class ParentSpec:
     """Makes a resource a child: one request per record of ``resource``.
 
     ``placeholder`` in the child's path is replaced by the parent record's ``field``;
-    the value is also stored in each child record as ``column`` so the tables join.
+    the value is also stored in each child record as ``column`` so the tables join
+    (``None``: not stored, as dlt's ``rest_api`` does without ``include_from_parent``).
     """
 
     # ``attrs.field`` spelled out: the ``field`` attribute shadows the name in the body.
     resource: str = attrs.field(validator=_name)
     field: str = attrs.field(default="id", validator=_non_empty_str)
     placeholder: str = attrs.field(default="parent_id", validator=_non_empty_str)
-    column: str = attrs.field(default="parent_id", validator=_non_empty_str)
+    column: str | None = attrs.field(default="parent_id", validator=_optional_non_empty_str)
 
 
 @frozen

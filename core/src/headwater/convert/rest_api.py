@@ -953,18 +953,14 @@ class _Conversion:
             raise ConfigError(
                 f"{where}: the resolved field {field!r} must be a top-level field name"
             )
-        column = f"_{resource}_{field}"
+        column = None
         if include is not None:
             if list(include) != [field]:
                 raise ConfigError(
                     f"{where}.include_from_parent {list(include)!r}: Headwater carries the "
                     f"resolved field only; use [{field!r}]"
                 )
-        else:
-            self.notes.append(
-                f"{where}: each record also carries its parent's {field} as {column} "
-                f"(rest_api adds it with include_from_parent: [{field!r}])"
-            )
+            column = f"_{resource}_{field}"  # as rest_api names it
         return ParentSpec(resource=resource, field=field, placeholder=placeholder, column=column)
 
     def _incremental(self, spec: Any, param: str | None, where: str) -> IncrementalSpec:

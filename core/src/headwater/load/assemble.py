@@ -909,7 +909,7 @@ class _Table:
     ) -> _Table:
         """Declare ``resource``'s table in ``dlt_schema`` and return it."""
         columns = columns_from_schema(record_schema, resource.primary_key_columns)
-        if resource.parent is not None:
+        if resource.parent is not None and resource.parent.column is not None:
             parent_column = resource.parent.column
             columns.setdefault(parent_column, {"name": parent_column, "nullable": False})
         incremental = resource.incremental if not full_refresh else None
@@ -1250,8 +1250,9 @@ def _incremental_children(
             label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
         )
         for page in sliced.pages(pages):
-            for row in page:
-                row[parent.column] = value
+            if parent.column is not None:
+                for row in page:
+                    row[parent.column] = value
             rows.extend(page)
         return rows, sliced
 
@@ -1454,8 +1455,9 @@ def _children_of(
             paginator=copy.deepcopy(endpoint.paginator),
             label=f"{endpoint.connector}.{resource.name} ({parent.placeholder}={value})",
         ):
-            for row in page:
-                row[parent.column] = value
+            if parent.column is not None:
+                for row in page:
+                    row[parent.column] = value
             rows.extend(page)
         return rows
 

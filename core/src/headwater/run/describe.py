@@ -414,8 +414,8 @@ def _resource_lines(
         lines.append(
             _row(
                 "parent",
-                f"one request per {p.resource}.{p.field} "
-                f"(as {{{p.placeholder}}}; stored in column {p.column})",
+                f"one request per {p.resource}.{p.field} (as {{{p.placeholder}}}"
+                + (f"; stored in column {p.column})" if p.column else ")"),
             )
         )
     for i, text in enumerate(incremental_lines(resource)):

@@ -168,7 +168,7 @@ def drift_lines(connector: Connector, sample: Any) -> list[str]:
                 schemas[name],
                 records,
                 sample.pages.get(name, 0),
-                added=(parent.column,) if parent is not None else (),
+                added=(parent.column,) if parent is not None and parent.column else (),
             )
             expected = schemas[name].get("additionalProperties") is True
             lines.extend(found.lines(undeclared=not expected))

@@ -217,7 +217,8 @@ class ConformanceSuite:
         rows = []
         for parent_value, children in data.items():
             for child in children:
-                rows.append({**child, resource.parent.column: parent_value})
+                column = resource.parent.column
+                rows.append({**child, column: parent_value} if column else dict(child))
         return rows
 
     @staticmethod

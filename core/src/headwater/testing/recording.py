@@ -101,7 +101,7 @@ class RecordingSuite:
         problems = []
         for name, records in sorted(sample.records.items()):
             parent = spec.resource(name).parent
-            added = (parent.column,) if parent is not None else ()
+            added = (parent.column,) if parent is not None and parent.column else ()
             drift = find_drift(name, schemas[name], records, sample.pages.get(name, 0), added)
             problems.extend(
                 line
