@@ -396,6 +396,30 @@ def test_a_token_answer_nested_too_deep_is_one_error(
     assert [r.path for r in api.requests] == ["/token"]
 
 
+def test_a_token_with_a_line_break_is_trimmed_or_refused_and_never_shown(
+    headwater_plugins, duckdb_pipeline, servers, tmp_path
+):
+    """A token ending in a newline is sent without it; one with a break inside cannot be
+    a header: one line, and the token is masked (requests' error showed it escaped)."""
+    api, _ = servers
+    api.serve("/items", Json(PAGE))
+    settings = {
+        "base_url": api.base_url,
+        "token_url": api.url("/token"),
+        "client_id": "id-1",
+        "client_secret": SECRET,
+    }
+    conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+    api.serve("/token", Token(access_token=TOKEN + "\n"))
+    assert run_source(headwater_plugins, duckdb_pipeline, conn, **settings)
+    assert api.saw(f"Bearer {TOKEN}".encode())
+    api.serve("/token", Token(access_token=f"{TOKEN}\r\nX-Injected: yes"))
+    error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+    message = str(error)
+    assert "answered an access token with a line break or control character" in message
+    assert TOKEN not in message and TOKEN not in repr(error)
+
+
 def test_401_renewal_never_runs_for_another_origin():
     """The OAuth2 401 hook is copied onto redirected requests: it is bound to the origin
     the token was sent to."""
@@ -766,3 +790,39 @@ def test_an_answer_that_breaks_http_is_named(headwater_plugins, duckdb_pipeline,
             headwater_plugins, duckdb_pipeline, connector(retry=QUICK), base_url=api.base_url
         )
     assert f"(ConnectionError: the answer was not valid HTTP: {why})" in str(error), error
+
+
+def test_a_status_line_with_terminal_escapes_is_shown_escaped(headwater_plugins, duckdb_pipeline):
+    """The reason phrase is the server's text: written into the error as it came, it
+    cleared the terminal, set its title and printed a fake 'loaded OK' in red."""
+    import socket
+    import threading
+
+    reason = b"\x1b[2J\x1b[1;31mheadwater: loaded OK\x1b]0;pwned\x07"
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 418 " + reason + b"\r\nContent-Length: 2\r\n\r\n{}")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(auth=None, retry=QUICK),
+            base_url=f"http://127.0.0.1:{port}",
+        )
+    finally:
+        listener.close()
+    message = str(error)
+    assert "HTTP 418" in message and "loaded OK" in message
+    assert "\x1b" not in message and "\x07" not in message
+    assert "\\x1b[2J" in message

@@ -7,6 +7,8 @@ talking to the API (exit code 1).
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ConfigError",
     "ConnectorNotFound",
@@ -18,7 +20,18 @@ __all__ = [
     "RunError",
     "SchemaFileError",
     "SettingsError",
+    "printable",
 ]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Text an API chose (a status line's reason, a broken header) made fit for a
+    one-line error: control characters written as escapes (``\\x1b``: no terminal
+    escape sequence, no line break), and at most ``limit`` characters."""
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 class HeadwaterError(Exception):

@@ -35,7 +35,7 @@ from headwater.cli import run as cmd_run
 from headwater.cli import schema as cmd_schema
 from headwater.cli import simulate as cmd_simulate
 from headwater.cli.common import EXIT_FAILED, EXIT_USAGE, Parser, error_prefix
-from headwater.errors import ConfigError, HeadwaterError
+from headwater.errors import ConfigError, HeadwaterError, printable
 
 __all__ = ["main"]
 
@@ -262,7 +262,7 @@ def _fail(
         text = "".join(traceback.format_exception(original or exc))
         print(redact.redact(text), file=sys.stderr, end="")
     message = redact.redact(str(exc)).strip().splitlines()
-    line = message[0] if message else type(exc).__name__
+    line = printable(message[0], limit=2000) if message else type(exc).__name__
     if unexpected:
         line = f"unexpected {type(exc).__name__}: {line} (rerun with --debug for the traceback)"
     print(f"{error_prefix()} {line}", file=sys.stderr)

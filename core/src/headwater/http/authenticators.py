@@ -25,6 +25,7 @@ import base64
 import contextlib
 import functools
 import logging
+import re
 import secrets
 import threading
 import time
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: characters no header value can carry (a token holding one is refused)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class _NoCopy:
@@ -108,7 +112,7 @@ class _RenewingAuthenticator(_NoCopy, AuthBase):
 
     def _obtain(self, now: float) -> None:
         token, ttl = self._fetch()
-        redact.register([token])
+        token = self._header_safe(token)
         margin = min(self.renew_margin, ttl / 10)
         self._token = token
         self._renew_at = now + ttl - margin
@@ -117,6 +121,24 @@ class _RenewingAuthenticator(_NoCopy, AuthBase):
     def _fetch(self) -> tuple[str, float]:
         """A new token and its lifetime (seconds)."""
         raise NotImplementedError
+
+    def _header_safe(self, token: str) -> str:
+        """``token`` registered as a secret and fit for a header: surrounding whitespace
+        (a trailing newline) dropped; a line break or control character inside is a
+        one-line error (a header cannot carry it, and the error requests raises would
+        show the token with the break escaped, past its redaction)."""
+        parts = [part for part in _CONTROL.split(token) if part]
+        redact.register([token, *parts])
+        stripped = token.strip()
+        if not stripped or _CONTROL.search(stripped):
+            where = getattr(self, "url", None) or getattr(self, "token_url", None) or ""
+            what = getattr(self, "what", "token endpoint")
+            raise ResponseError(
+                f"{what} {redact.redact(where)} answered an access token with a line break "
+                "or control character in it, which no request header can carry; check "
+                "the endpoint's answer"
+            )
+        return stripped
 
     # -- requests integration ----------------------------------------------------
 

@@ -27,7 +27,7 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from dlt.sources.helpers.rest_client.utils import join_url
 from requests.auth import AuthBase
 
-from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge
+from headwater.errors import RedirectRefused, ResponseError, ResponseTooLarge, printable
 from headwater.http.paginators import CompiledPath, compile_path, lookup, page_body
 from headwater.http.session import ResponseDeadlineExceeded
 from headwater.redact import redact
@@ -88,7 +88,7 @@ def _rule_for(rules: Sequence[ResponseRule], response: requests.Response) -> Res
 
 def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -> ResponseError:
     status = response.status_code
-    reason = response.reason or ""
+    reason = printable(response.reason or "")
     if status in (401, 403):
         fix = "check the credentials and their permissions"
     elif status == 404:
@@ -254,7 +254,7 @@ def _failure(exc: requests.RequestException) -> str:
     broken = _http_violation(exc)
     if broken is not None:
         # http.client's own words hold no URL ("got more than 100 headers")
-        return f"{type(exc).__name__}: the answer was not valid HTTP: {broken}"
+        return f"{type(exc).__name__}: the answer was not valid HTTP: {printable(broken)}"
     return type(exc).__name__
 
 
