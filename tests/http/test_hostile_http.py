@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import headwater
@@ -492,6 +493,17 @@ def peak_rss_cli(
     return code, text, peak * 1024
 
 
+def hr_env(work: Path, limit: int) -> dict[str, str]:
+    """The environment of ``headwater run hr`` in ``work``: the canary key, the size
+    limit, and this test's own dlt data and project dirs (no ambient setting)."""
+    return {
+        "SOURCES__HR__API_KEY": SECRET,
+        "SOURCES__HR__MAX_RESPONSE_BYTES": str(limit),
+        "DLT_DATA_DIR": str(work.parent / "dlt_data"),
+        "DLT_PROJECT_DIR": str(work),
+    }
+
+
 RSS_CAP = 300 * 1024**2  # the CLI peaks at ~170 MB here; the bombs inflate to 1 GiB and more
 
 
@@ -514,12 +526,7 @@ def test_huge_body_is_one_error_with_memory_bounded(behaviour, headwater_env):
             "hr",
             "--base-url",
             api.base_url,
-            env={
-                "SOURCES__HR__API_KEY": SECRET,
-                "SOURCES__HR__MAX_RESPONSE_BYTES": str(limit),
-                "DLT_DATA_DIR": str(headwater_env.parent / "dlt_data"),
-                "DLT_PROJECT_DIR": str(headwater_env),
-            },
+            env=hr_env(headwater_env, limit),
             cwd=headwater_env,
         )
     assert code == 1, output
@@ -826,3 +833,23 @@ def test_a_status_line_with_terminal_escapes_is_shown_escaped(headwater_plugins,
     assert "HTTP 418" in message and "loaded OK" in message
     assert "\x1b" not in message and "\x07" not in message
     assert "\\x1b[2J" in message
+
+
+def test_a_page_of_records_that_all_break_the_schema_keeps_memory_bounded(headwater_env):
+    """400,000 empty records in one page of 1.2 MB, under the size limit: each became a
+    quarantine row with its error, all at once (a probe: 4 MB of them, 1.2 GB of RSS).
+    They are checked and set aside 10,000 at a time."""
+    body = b'{"data": [' + b",".join([b"{}"] * 400_000) + b"]}"
+    with HostileServer() as api:
+        api.serve("/v1/resource", RawJson(body))
+        code, output, rss = peak_rss_cli(
+            "run",
+            "hr",
+            "--base-url",
+            api.base_url,
+            env=hr_env(headwater_env, 4 * 1024 * 1024),
+            cwd=headwater_env,
+        )
+    print(f"peak RSS {rss / 1024**2:.0f} MB; exit {code}; {output[-300:]}")
+    assert "Traceback" not in output and SECRET not in output
+    assert rss < RSS_CAP, f"peak RSS {rss / 1024**2:.0f} MB"

@@ -133,6 +133,10 @@ def fast_path_columns(schema: Mapping[str, Any]) -> dict[str, str] | None:
     return types or None
 
 
+#: the most records of one page typed (and checked) at a time
+PART = 10_000
+
+
 class ArrowBatcher:
     """Collects pages of records and yields Arrow tables of about ``rows`` records.
 
@@ -193,10 +197,22 @@ class ArrowBatcher:
                 validator.saw(len(page))  # records that fit are not shown to it otherwise
             pending.extend(page)
             if len(pending) >= self.rows:
-                yield from self._emit(pending)
+                yield from self._emit_chunked(pending)
                 pending = []
         if pending:
-            yield from self._emit(pending)
+            yield from self._emit_chunked(pending)
+
+    def _emit_chunked(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        """:meth:`_emit` of ``records``, a page of a million records (an API's, or a
+        hostile one's) in batches of :attr:`rows`: the tables, the quarantine rows
+        and their errors are made a batch at a time, not for the whole page at once
+        (never less than :data:`PART` records: under ``add_limit`` a batch is a page)."""
+        part = max(self.rows, PART)
+        if len(records) <= 2 * part:
+            yield from self._emit(records)
+            return
+        for start in range(0, len(records), part):
+            yield from self._emit(records[start : start + part])
 
     def _emit(self, records: list[dict[str, Any]]) -> Iterator[Any]:
         if self.validator is not None and self.validator.needs_full:

@@ -335,6 +335,10 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
     return errors
 
 
+#: records of one page checked at a time on the row path (:meth:`Validator.pages`)
+_PART = 10_000
+
+
 def quarantine_table(resource: str) -> str:
     """The table that keeps ``resource``'s records that broke its schema."""
     return f"{resource}_quarantine"
@@ -698,7 +702,11 @@ class Validator:
         Arrow path: ``add_limit(1)`` stops after the page, with its records set aside)."""
         for page in pages:
             self.saw(len(page))
-            good, extra = self.split(page)
-            yield from extra
-            if good:
-                yield good
+            # a page of a million records is checked in parts: its quarantine rows and
+            # their errors are made a part at a time
+            step = len(page) if len(page) <= 2 * _PART else _PART
+            for start in range(0, len(page), step or 1):
+                good, extra = self.split(page[start : start + step] if step < len(page) else page)
+                yield from extra
+                if good:
+                    yield good
