@@ -204,8 +204,9 @@ def test_a_body_that_is_one_object_is_one_record(headwater_plugins, requests_moc
         ('{"data": [{"id": 1}', "application/json", "answered malformed JSON"),
         ('{"items": []}', "application/json", "field 'data' is missing in the response"),
         ('{"data": null}', "application/json", "field 'data' is null"),
-        ('{"data": {"id": 1}}', "application/json", "a JSON dict where a list of records"),
-        ('{"data": [1, 2]}', "application/json", "a list holding a int, not records"),
+        ('{"data": {"id": 1}}', "application/json", "a JSON object where a list of records"),
+        ('{"data": [1, 2]}', "application/json", "a list holding a number, not records"),
+        ("null", "application/json", "answered a JSON null, expected an object with field"),
     ],
 )
 def test_bad_bodies_are_one_line_errors(

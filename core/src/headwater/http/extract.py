@@ -109,6 +109,21 @@ def _status_error(endpoint: Endpoint, response: requests.Response, label: str) -
     )
 
 
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _json_type(value: Any) -> str:
+    """What ``value`` is in JSON's words (``null``, not Python's ``NoneType``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {"str": "string", "list": "array", "dict": "object"}.get(type(value).__name__, "value")
+
+
 _HTML_START = re.compile(rb"[ \t\r\n]*<")
 
 
@@ -145,7 +160,7 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
     else:
         if not isinstance(body, dict):
             raise ResponseError(
-                f"resource {label}: {url} answered a JSON {type(body).__name__}, "
+                f"resource {label}: {url} answered a JSON {_json_type(body)}, "
                 f"expected an object with field {selector!r}"
             )
         data = selector.value(body)
@@ -158,14 +173,14 @@ def _records(endpoint: Endpoint, response: requests.Response, label: str) -> lis
             )
     if not isinstance(data, list):
         raise ResponseError(
-            f"resource {label}: {url} answered a JSON {type(data).__name__} where a list "
+            f"resource {label}: {url} answered a JSON {_json_type(data)} where a list "
             f"of records was expected{f' at {selector!r}' if selector else ''}"
         )
     for item in data:
         if not isinstance(item, dict):
             raise ResponseError(
-                f"resource {label}: {url} answered a list holding a "
-                f"{type(item).__name__}, not records (JSON objects)"
+                f"resource {label}: {url} answered a list holding {_a(_json_type(item))}, "
+                "not records (JSON objects)"
             )
     return data
 
