@@ -6,12 +6,14 @@ bounded whatever the server sends. Every test talks to real HTTP servers on 127.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -799,17 +801,17 @@ def test_an_answer_that_breaks_http_is_named(headwater_plugins, duckdb_pipeline,
     assert f"(ConnectionError: the answer was not valid HTTP: {why})" in str(error), error
 
 
-def test_a_status_line_with_terminal_escapes_is_shown_escaped(headwater_plugins, duckdb_pipeline):
-    """The reason phrase is the server's text: written into the error as it came, it
-    cleared the terminal, set its title and printed a fake 'loaded OK' in red."""
+@contextlib.contextmanager
+def raw_server(answer: bytes) -> Iterator[str]:
+    """A server on 127.0.0.1 that reads each request and writes ``answer`` (bytes as
+    they are: a status line no HTTP library would write), then closes; yields its
+    base URL."""
     import socket
     import threading
 
-    reason = b"\x1b[2J\x1b[1;31mheadwater: loaded OK\x1b]0;pwned\x07"
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
-    def answer() -> None:
+    def serve() -> None:
         while True:
             try:
                 conn, _ = listener.accept()
@@ -817,22 +819,37 @@ def test_a_status_line_with_terminal_escapes_is_shown_escaped(headwater_plugins,
                 return
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 418 " + reason + b"\r\nContent-Length: 2\r\n\r\n{}")
+                conn.sendall(answer)
 
-    threading.Thread(target=answer, daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
-        error = error_of(
-            headwater_plugins,
-            duckdb_pipeline,
-            connector(auth=None, retry=QUICK),
-            base_url=f"http://127.0.0.1:{port}",
-        )
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
+
+
+def test_a_status_line_with_terminal_escapes_is_shown_escaped(headwater_plugins, duckdb_pipeline):
+    """The reason phrase is the server's text: written into the error as it came, it
+    cleared the terminal, set its title and printed a fake 'loaded OK' in red."""
+    reason = b"\x1b[2J\x1b[1;31mheadwater: loaded OK\x1b]0;pwned\x07"
+    with raw_server(b"HTTP/1.1 418 " + reason + b"\r\nContent-Length: 2\r\n\r\n{}") as url:
+        error = error_of(
+            headwater_plugins, duckdb_pipeline, connector(auth=None, retry=QUICK), base_url=url
+        )
     message = str(error)
     assert "HTTP 418" in message and "loaded OK" in message
     assert "\x1b" not in message and "\x07" not in message
     assert "\\x1b[2J" in message
+
+
+def test_a_body_cut_short_is_named_so(headwater_plugins, duckdb_pipeline):
+    """requests calls any body cut short a ChunkedEncodingError, chunked or not."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b'{"data": ['
+    with raw_server(answer) as url:
+        error = error_of(
+            headwater_plugins, duckdb_pipeline, connector(auth=None, retry=QUICK), base_url=url
+        )
+    assert "the connection closed before the whole body came" in str(error)
 
 
 def test_a_page_of_records_that_all_break_the_schema_keeps_memory_bounded(headwater_env):

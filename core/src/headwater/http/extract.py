@@ -270,6 +270,9 @@ def _failure(exc: requests.RequestException) -> str:
     if broken is not None:
         # http.client's own words hold no URL ("got more than 100 headers")
         return f"{type(exc).__name__}: the answer was not valid HTTP: {printable(broken)}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        # requests' name for any body cut short, chunked or not
+        return f"{type(exc).__name__}: the connection closed before the whole body came"
     return type(exc).__name__
 
 
