@@ -312,12 +312,21 @@ def test_a_document_is_read_from_a_url():
     relative = document()  # the real Petstore v3: servers: [{url: /api/v3}]
     relative["servers"] = [{"url": "/api/v3"}]
     relative["paths"]["/things"]["servers"] = [{"url": "v4"}]
-    served = {"/openapi.yaml": body, "/docs/openapi.json": json.dumps(relative).encode()}
+    relative["info"]["title"] = "Zürich things"  # UTF-8, served as text/plain
+    doc_bytes = json.dumps(relative, ensure_ascii=False).encode()  # ü as two UTF-8 bytes
+    served = {"/openapi.yaml": body, "/docs/openapi.json": doc_bytes}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/moved":  # the document's address now
+                self.send_response(301)
+                self.send_header("Location", "/docs/openapi.json")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200 if self.path in served else 404)
-            self.send_header("Content-Type", "application/yaml")
+            # no charset: requests' .text would read the bytes as Latin-1
+            self.send_header("Content-Type", "text/plain")
             self.end_headers()
             self.wfile.write(served.get(self.path, b""))
 
@@ -338,6 +347,11 @@ def test_a_document_is_read_from_a_url():
         assert converted.connector.base_url == url + "/api/v3"
         assert not any("relative" in n for n in converted.notes)
         assert any(f"its own server {url}/docs/v4 is not" in t for t in converted.todos)
+        # ... after its redirects (RFC 3986 5.1.3), and its text is UTF-8 whatever the
+        # Content-Type says
+        moved = load_document(url + "/moved")
+        assert moved["info"]["title"] == "Zürich things"
+        assert moved["paths"]["/things"]["servers"] == [{"url": f"{url}/docs/v4"}]
     finally:
         server.shutdown()
         server.server_close()
@@ -631,3 +645,11 @@ def test_an_invalid_document_is_named_not_printed(tmp_path):
         load_document(tmp_path / "doc.json")
     assert "is not a valid OpenAPI 3.0.3 document" in str(info.value)
     assert len(str(info.value)) < 600, str(info.value)[:1000]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_document_with_a_byte_order_mark_is_read(tmp_path, suffix):
+    # Windows editors and PowerShell write UTF-8 with a BOM
+    path = tmp_path / f"doc{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(document()).encode())
+    assert load_document(path)["openapi"].startswith("3.")

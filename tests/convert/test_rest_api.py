@@ -413,6 +413,20 @@ def test_config_files_json_with_comments_yaml_toml_and_python(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("c.json", '{"client": {"base_url": "https://a"}, "resources": ["a"]}'),
+        ("c.toml", 'resources = ["a"]\n[client]\nbase_url = "https://a"\n'),
+        ("c.py", 'rest_api_source({"client": {"base_url": "https://a"}, "resources": ["a"]})'),
+    ],
+)
+def test_config_files_with_a_byte_order_mark_are_read(tmp_path, name, text):
+    # Windows editors and PowerShell write UTF-8 with a BOM; Python runs such a file
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_config_file(tmp_path / name)["resources"] == ["a"]
+
+
+@pytest.mark.parametrize(
     ("name", "text", "message"),
     [
         ("c.json", "{", "is not valid JSON"),

@@ -27,6 +27,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "decode_utf8",
     "load_config_file",
     "load_yaml",
     "parse_python_config",
@@ -91,14 +92,23 @@ def load_yaml(text: str) -> Any:
 
 
 def read_text(file: Path) -> str:
-    """The UTF-8 text of ``file``; a :class:`ConfigError` line if it cannot be read."""
+    """The UTF-8 text of ``file`` (a byte order mark, as Windows editors write, is
+    dropped); a :class:`ConfigError` line if it cannot be read."""
     try:
-        return file.read_text(encoding="utf-8")
+        return decode_utf8(file.read_bytes(), str(file))
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` (a file's or a response's bytes) as UTF-8 text, a byte order mark
+    dropped; a :class:`ConfigError` line naming ``source`` if it is not UTF-8. JSON and
+    YAML documents are UTF-8 whatever a server's Content-Type says (RFC 8259)."""
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{source} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
             f"{exc.start}): save it as UTF-8"
         ) from None
 

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from headwater.convert.config_file import load_yaml, read_text
+from headwater.convert.config_file import decode_utf8, load_yaml, read_text
 from headwater.convert.model import Converted
 from headwater.errors import ConfigError
 from headwater.settings import settings_schema
@@ -157,7 +157,11 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
             raise ConfigError(
                 f"cannot fetch {text_source}: {type(exc).__name__}: {exc}".splitlines()[0]
             ) from None
-        text = response.text
+        # the bytes as UTF-8: requests reads text/* without a charset as Latin-1
+        text = decode_utf8(response.content, text_source)
+        # relative servers resolve against where the document came from (redirects
+        # followed: RFC 3986 5.1.3)
+        text_source_final = response.url or text_source
     else:
         text = read_text(Path(source))
     try:
@@ -193,7 +197,7 @@ def load_document(source: str | Path, timeout: float = 30.0) -> dict[str, Any]:
             f"{source} is not a valid OpenAPI {version} document{at}: {message}".splitlines()[0]
         ) from None
     if re.match(r"^https?://", text_source):
-        _resolve_servers(document, text_source)
+        _resolve_servers(document, text_source_final)
     return document
 
 
