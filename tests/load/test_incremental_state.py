@@ -13,6 +13,7 @@ from headwater.load.incremental import (
     Plan,
     Prefix,
     RunBounds,
+    SliceFilter,
     checkpointed_slices,
     merged_slices,
 )
@@ -186,3 +187,25 @@ def test_empty_slices_are_read_on_only_for_so_many_seconds():
 def test_a_read_without_checkpoints_reads_every_slice():
     requested, plan = _checkpointed({1, 3}, workers=3, checkpoint=False)
     assert requested == list(range(8)) and not plan.more
+
+
+def test_a_boundary_keeps_its_records_up_to_the_cap_with_a_warning(monkeypatch, caplog):
+    from headwater.load import incremental
+
+    monkeypatch.setattr(incremental, "MAX_BOUNDARY_IDS", 3)
+    spec = IncrementalSpec(cursor_field="ts", param="since", format="iso8601")
+    at = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    records = [{"id": f"r{i}", "ts": "2024-01-02T00:00:00Z"} for i in range(5)]
+    plan = Plan.make(spec, {}, RunBounds(), {})
+    sliced = SliceFilter(spec, None, None, False, key=("id",))
+    sliced.page(records)
+    with caplog.at_level("WARNING", logger="headwater"):
+        plan.advance(plan.slices[0], sliced.latest, sliced.found, sliced.at_latest)
+    assert len(plan.root["boundary"]["ids"]) == 3
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("5 records share the incremental cursor ts = 2024-01-02T00:00:00Z")
+    # the next read drops the three it knows, at that cursor only
+    nxt = Plan.make(spec, {}, RunBounds(), {"headwater_incremental": plan.root})
+    again = SliceFilter(spec, None, None, False, key=("id",), boundary=nxt.boundary)
+    kept = again.page([*records, {"id": "r9", "ts": "2024-01-03T00:00:00Z"}])
+    assert [r["id"] for r in kept] == ["r3", "r4", "r9"] and at == nxt.boundary[0]

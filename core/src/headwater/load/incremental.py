@@ -43,6 +43,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import logging
 import queue
 import threading
 import time
@@ -66,6 +67,8 @@ from headwater.timebounds import (
     parse_value,
     windows,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EMPTY_SLICES_SECONDS",
@@ -155,20 +158,18 @@ class Prefix:
         return self.done
 
 
-#: The most record identities kept at a boundary (records loaded at one cursor value):
-#: beyond it the state would grow with a bulk import stamped with one time.
-MAX_BOUNDARY_IDS = 10_000
+#: The most record identities kept at a boundary (records loaded at one cursor value,
+#: 16 characters each): beyond it the state would grow with a bulk import stamped
+#: with one time (a warning says so).
+MAX_BOUNDARY_IDS = 100_000
 
 
 def record_identity(record: Mapping[str, Any], key: tuple[str, ...]) -> str:
-    """What identifies ``record`` at a boundary: its ``key`` fields' values (JSON), else
-    (no key, or a key field missing) a hash of the whole record."""
-    if key:
-        values = [record.get(name) for name in key]
-        if None not in values:
-            return json.dumps(values, default=str)
-    text = json.dumps(record, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+    """What identifies ``record`` at a boundary: a 64-bit hash of its ``key`` fields'
+    values, else (no key, or a key field missing) of the whole record."""
+    values = [record.get(name) for name in key] if key else [None]
+    text = json.dumps(values if None not in values else record, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 #: Where reads end when their bounds give no end (``None``: now); set by a replay, whose
@@ -320,7 +321,18 @@ class Plan:
             same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
             if current is None or latest > current or same:
                 before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
-                ids = list(dict.fromkeys([*before, *at_latest]))[:MAX_BOUNDARY_IDS]
+                ids = list(dict.fromkeys([*before, *at_latest]))
+                if len(ids) > MAX_BOUNDARY_IDS:
+                    log.warning(
+                        "%d records share the incremental cursor %s = %s; the state keeps "
+                        "%d of them, so an append resource may load the others again on "
+                        "its next run: merge on a primary key, or use a finer cursor",
+                        len(ids),
+                        self.spec.cursor_field,
+                        isoformat(latest),
+                        MAX_BOUNDARY_IDS,
+                    )
+                    ids = ids[:MAX_BOUNDARY_IDS]
                 self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
         if new is not None and (current is None or new > current):
             self.entry["position"] = isoformat(new)
