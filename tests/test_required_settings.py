@@ -132,15 +132,17 @@ TYPED = Connector(
         "size": {"type": "integer", "default": 25},
         "archived": {"type": "boolean"},
         "region": {"type": "string", "enum": ["eu", "us"]},
+        "step": {"type": "integer", "multipleOf": 7},
+        "level": {"enum": [1, 2, 3]},
     },
-    required_settings=("project_id", "archived", "region"),
+    required_settings=("project_id", "archived", "region", "step", "level"),
     resources=[
         Resource(
             name="items",
             path="/projects/{project_id}/items",
             method="POST",
             params={"archived": "{archived}", "region": "{region}"},
-            json={"page": {"size": "{size}"}},
+            json={"page": {"size": "{size}", "step": "{step}", "level": "{level}"}},
             schema=SCHEMA,
             data_selector="data",
         )
@@ -158,8 +160,11 @@ def test_the_simulator_hands_out_settings_of_their_declared_type(
     assert type(settings["project_id"]) is int and settings["project_id"] >= 1
     assert type(settings["archived"]) is bool
     assert settings["region"] in ("eu", "us")
+    assert type(settings["step"]) is int and settings["step"] % 7 == 0  # multipleOf
+    assert settings["level"] in (1, 2, 3)  # an enum without a type
     assert len(rows_of(headwater.source("typed", **settings))) == 7
     # and as the environment variables `headwater simulate` prints
     code, _, err = cli(capsys, "check", "typed", env=settings_env("typed", sim))
     assert code == 0, err
-    assert json.loads(sim.requests_for("items")[-1].body)["page"] == {"size": 25}
+    page = json.loads(sim.requests_for("items")[-1].body)["page"]
+    assert page == {"size": 25, "step": settings["step"], "level": settings["level"]}

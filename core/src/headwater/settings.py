@@ -394,6 +394,11 @@ def _coerce(value: Any, prop: Mapping[str, Any]) -> Any:
         return value
     declared = prop.get("type")
     types = [declared] if isinstance(declared, str) else list(declared or [])
+    if not types and isinstance(prop.get("enum"), list) and value not in prop["enum"]:
+        # an enum without a type (enum: [1, 2, 3]): the member the text writes
+        for member in prop["enum"]:
+            if not isinstance(member, str) and json.dumps(member) == value.strip():
+                return member
     if "string" in types or not types:
         return value
     text = value.strip()

@@ -114,7 +114,14 @@ def _setting_value(name: str, declared: Mapping[str, Any], seed: int) -> Any:
     made = generate_records(schema, 1, seed, extra_field=False, key_fields=())[0].get(name)
     accepts = Draft202012Validator(prop).is_valid
     # a format is not checked by the validator, but is what the API expects
-    for candidate in (made, plain) if "format" in prop else (plain, made):
+    candidates = [made, plain] if "format" in prop else [plain, made]
+    step = prop.get("multipleOf")
+    if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0:
+        low = prop.get("minimum", prop.get("exclusiveMinimum", 0))
+        start = max(1, math.ceil(low / step)) if isinstance(low, (int, float)) else 1
+        multiple = step * start
+        candidates.insert(0, int(multiple) if float(multiple).is_integer() else multiple)
+    for candidate in candidates:
         if candidate is not None and accepts(candidate):
             return candidate
     return plain  # a declaration nothing satisfies: the run names the problem
