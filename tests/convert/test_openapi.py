@@ -653,3 +653,35 @@ def test_a_document_with_a_byte_order_mark_is_read(tmp_path, suffix):
     path = tmp_path / f"doc{suffix}"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(document()).encode())
     assert load_document(path)["openapi"].startswith("3.")
+
+
+def test_renamed_and_header_parameters_each_get_their_own_setting():
+    """{Token} (bearer auth) became token_param, which a query parameter of the same
+    operation is named: one setting filled both. A required header parameter was
+    dropped without a word; it is a setting sent as that header."""
+    path_param = {"name": "Token", "in": "path", "required": True, "schema": {"type": "string"}}
+    doc = document(
+        parameters=[
+            path_param,
+            {"name": "token_param", "in": "query", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "X-Start-Date",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+        ],
+        security=[{"bearer": []}],
+        schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+    )
+    doc["paths"] = {"/boards/{Token}/things": doc["paths"]["/things"]}
+    converted, resource = only(doc)
+    assert resource.path == "/boards/{token_param_param}/things"
+    assert dict(resource.params) == {"token_param": "{token_param}"}
+    assert dict(resource.headers) == {"X-Start-Date": "{x_start_date}"}
+    assert {"token_param_param", "token_param", "x_start_date"} <= set(
+        converted.connector.required_settings
+    )
+    assert any(
+        "the required header X-Start-Date is the x_start_date setting" in n for n in converted.notes
+    )

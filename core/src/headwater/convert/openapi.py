@@ -425,6 +425,9 @@ class _Operation:
         self.path_params = [
             p["name"] for p in params if isinstance(p, Mapping) and p.get("in") == "path"
         ]
+        self.header_params = {
+            p["name"]: p for p in params if isinstance(p, Mapping) and p.get("in") == "header"
+        }
         self.response, self.headers = self._success(schemas)
 
     def _success(self, schemas: _Schemas) -> tuple[Any, Mapping[str, Any]]:
@@ -712,6 +715,19 @@ def _setting_name(param: str, reserved: frozenset[str]) -> str:
     return setting
 
 
+#: request headers an auth kind sends itself (a required header parameter of that name
+#: is the auth's, not a setting of its own)
+_AUTH_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "api-key", "apikey"})
+
+
+def _others(op: _Operation, param: str) -> frozenset[str]:
+    """The setting names ``op``'s other parameters take as they are: a parameter
+    renamed away from a Headwater setting must not land on one of them (``{Token}``
+    and a query parameter ``token_param``)."""
+    names = [*op.path_params, *op.query, *op.header_params]
+    return frozenset(_snake(n) for n in names if n != param)
+
+
 def _clash(param: str, setting: str) -> str:
     """What a note adds when ``param``'s setting was renamed (:func:`_setting_name`)."""
     if setting == _snake(param):
@@ -934,7 +950,7 @@ def _convert(
                 )
                 todos.append(todo)
                 resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
-            setting = _setting_name(param, reserved)
+            setting = _setting_name(param, reserved | _others(op, param))
             path = path.replace("{" + param + "}", "{" + setting + "}")
             settings.setdefault(
                 setting, {"type": "string", "description": f"the {{{param}}} of {op.path}"}
@@ -947,7 +963,7 @@ def _convert(
         for qname, qparam in op.query.items():
             if not qparam.get("required"):
                 continue
-            setting = _setting_name(qname, reserved)
+            setting = _setting_name(qname, reserved | _others(op, qname))
             params[qname] = "{" + setting + "}"
             settings.setdefault(
                 setting,
@@ -956,6 +972,19 @@ def _convert(
             notes.append(
                 f"{op.label}: the required query parameter {qname} is the {setting} setting"
                 + _clash(qname, setting)
+            )
+        headers: dict[str, str] = {}
+        for hname, hparam in op.header_params.items():
+            if not hparam.get("required") or hname.lower() in _AUTH_HEADERS:
+                continue  # the auth kind sends its own
+            setting = _setting_name(hname, reserved | _others(op, hname))
+            headers[hname] = "{" + setting + "}"
+            settings.setdefault(
+                setting, {"type": "string", "description": f"the {hname} header of {op.path}"}
+            )
+            notes.append(
+                f"{op.label}: the required header {hname} is the {setting} setting"
+                + _clash(hname, setting)
             )
         pk = _primary_key(schema)
         for keyword, (kinds, note) in _DROPPED.items():
@@ -989,6 +1018,7 @@ def _convert(
                 primary_key=pk,
                 write_disposition="merge" if pk else "append",
                 params=params,
+                headers=headers,
                 parent=parent,
                 description=str(op.op.get("summary") or "").strip().splitlines()[0]
                 if op.op.get("summary")
