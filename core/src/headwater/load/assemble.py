@@ -731,7 +731,7 @@ class _Steps:
                 step.__class__ = _shielded(cls)
                 step._headwater_quarantine = table
 
-    def clear_cleared_key(self, name: str) -> None:
+    def unset_emptied_key(self, name: str) -> None:
         """``apply_hints(primary_key=[])`` takes the key away, as on any dlt resource:
         the declared key's columns in the schema dlt extracts into lose their flag (dlt
         leaves a flag the schema has when the hint is empty)."""
@@ -1069,7 +1069,7 @@ class _TopLevelPages:
                 _writing_declared_table(resource.name)
             if steps is not None:
                 steps.drop_unselected_tables()
-                steps.clear_cleared_key(resource.name)
+                steps.unset_emptied_key(resource.name)
                 if validator is not None:
                     steps.shield_quarantine(resource.name)
             if given is not None:

@@ -525,28 +525,22 @@ class SliceFilter:
                     f"format {fmt or 'iso8601 or unix'}"
                 )
                 continue
+            repeated = False
             if self._identity_key is not None:
-                identity = None
                 boundary = self._boundary
-                if boundary is not None and moment == boundary[0]:
+                on_boundary = boundary is not None and moment == boundary[0]
+                if on_boundary or latest is None or moment >= latest:
                     identity = record_identity(record, self._identity_key)
-                    if identity in boundary[1]:
-                        self.repeated += 1
-                        if latest is None or moment > latest:
-                            latest = moment
-                            self.at_latest = [identity]
-                        elif moment == latest:
-                            self.at_latest.append(identity)  # type: ignore[union-attr]
-                        continue
-                if latest is None or moment >= latest:
-                    identity = identity or record_identity(record, self._identity_key)
+                    repeated = on_boundary and identity in boundary[1]  # type: ignore[index]
                     if latest is None or moment > latest:
                         self.at_latest = [identity]
-                    else:
+                    elif moment == latest:
                         self.at_latest.append(identity)  # type: ignore[union-attr]
             if latest is None or moment > latest:
                 latest = moment
-            if (lower is None or moment >= lower) and (upper is None or moment < upper):
+            if repeated:
+                self.repeated += 1  # loaded by the run before
+            elif (lower is None or moment >= lower) and (upper is None or moment < upper):
                 keep.append(record)
         self.latest = latest
         self.kept += len(keep)
