@@ -294,3 +294,52 @@ def test_user_steps_and_add_limit_pass_the_quarantined_records_by(api, duckdb_pi
     pipeline.run(limited, loader_file_format=file_format_for("duckdb", arrow=arrow))
     assert query(pipeline, "select count(*) from directory_users") == [(3,)]
     assert query(pipeline, "select count(*) from directory_users_quarantine") == [(2,)]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "rows"])
+def test_a_transformer_takes_the_records_and_the_quarantine_stays_whole(
+    api, duckdb_pipeline, arrow
+):
+    # A transformer on a resource takes the API's records, like a map or a filter: the
+    # rows set aside for the quarantine table go by it (what it would make of them
+    # landed in the quarantine table and failed the load, good rows and all).
+    import dlt
+
+    seen: list[str] = []
+
+    @dlt.transformer(name="user_ids")
+    def user_ids(items):
+        rows = items.to_pylist() if hasattr(items, "to_pylist") else items
+        for row in rows:
+            seen.append(sorted(row))
+            yield {"user": row["id"]}
+
+    source = headwater.source("directory", arrow=arrow, **CREDENTIALS)
+    users = source.resources["directory_users"]
+    pipeline = duckdb_pipeline(f"transformer_quarantine_{arrow}")
+    pipeline.run([users, users | user_ids])
+    assert query(pipeline, "select user from user_ids order by user") == [
+        ("u1",),
+        ("u2",),
+        ("u3",),
+    ]
+    assert query(pipeline, "select count(*) from directory_users") == [(3,)]
+    assert query(pipeline, "select count(*) from directory_users_quarantine") == [(2,)]
+    assert all("record" not in keys for keys in seen)
+
+
+def test_a_transformer_alone_says_the_quarantined_records_are_not_kept(
+    api, duckdb_pipeline, caplog
+):
+    import dlt
+
+    @dlt.transformer(name="user_ids")
+    def user_ids(items):
+        yield from ({"user": row["id"]} for row in items.to_pylist())
+
+    source = headwater.source("directory", **CREDENTIALS)
+    pipeline = duckdb_pipeline("transformer_alone_quarantine")
+    pipeline.run(source.resources["directory_users"] | user_ids)
+    assert query(pipeline, "select count(*) from user_ids") == [(3,)]
+    warned = [r.getMessage() for r in caplog.records if "directory_users" in r.getMessage()]
+    assert any("not loaded" in m and "directory_users_quarantine" in m for m in warned), warned

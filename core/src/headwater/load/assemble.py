@@ -22,6 +22,7 @@ import functools
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -668,6 +669,63 @@ def _shielded(cls: type) -> type:
     return type(f"Quarantine{cls.__name__}", (cls,), {"__call__": __call__})
 
 
+@functools.cache
+def _shielded_fork() -> type:
+    """dlt's ``ForkPipe`` (the step that hands a resource's items to the transformers
+    fed by it) sending a resource's quarantine items on along the resource's own pipe
+    only: a transformer takes the API's records, as a map or a filter does (what it
+    made of a quarantine row went to the quarantine table and failed the load)."""
+    from dlt.extract.pipe import ForkPipe
+
+    def __call__(self: Any, item: Any, meta: Any = None) -> Iterator[Any]:
+        hints = getattr(meta, "hints", None)
+        if not (isinstance(hints, Mapping) and hints.get("table_name") == self._hw_table):
+            yield from ForkPipe.__call__(self, item, meta)
+            return
+        own = [(pipe, step) for pipe, step in self._pipes if pipe is self._hw_own]
+        if not own and not self._hw_warned:
+            self._hw_warned = True
+            log.warning(
+                "resource %s: records that broke the schema are not loaded in this run: "
+                "only transformers fed by it run; run the resource too to keep them in "
+                "table %s",
+                self._hw_label,
+                self._hw_table,
+            )
+        yield from ForkPipe.__call__(_OwnFork(own, self.copy_on_fork), item, meta)
+
+    return type("QuarantineForkPipe", (ForkPipe,), {"__call__": __call__})
+
+
+@attrs.define
+class _OwnFork:
+    """What ``ForkPipe.__call__`` reads of itself: the pipes it sends to."""
+
+    _pipes: list[Any]
+    copy_on_fork: bool
+
+
+def _shield_forks(frame: Any, label: str, table: str) -> None:
+    """Shield the transformers fed by the resource whose generator runs in ``frame``
+    from its quarantine items (:func:`_shielded_fork`).
+
+    dlt clones a resource's pipe and adds the forks to the clone before its generator
+    first runs; the clone is the ``pipe`` of the frame that called ``next`` on the
+    generator (dlt's ``PipeIterator``), checked to be the pipe running it. Elsewhere
+    (a generator iterated by hand) there is nothing to shield."""
+    from dlt.extract.pipe import ForkPipe, Pipe
+
+    caller = frame.f_back
+    pipe = caller.f_locals.get("pipe") if caller is not None else None
+    if not isinstance(pipe, Pipe) or getattr(pipe.gen, "gi_frame", None) is not frame:
+        return
+    for step in pipe.steps:
+        if type(step) is ForkPipe:
+            step.__class__ = _shielded_fork()
+            step._hw_table, step._hw_own, step._hw_label = table, pipe, label
+            step._hw_warned = False
+
+
 def _extracting() -> Any:
     """The source dlt is extracting in this thread (``None`` outside an extract): a
     ``with_resources`` or ``clone`` copy of the one Headwater built, maybe."""
@@ -1124,15 +1182,19 @@ class _TopLevelPages:
                 _leaving(exc, resource.name)
                 raise
 
+        quarantine = quarantine_table(resource.name)
+        label = f"{runtime.connector.name}.{resource.name}"
         if incremental is None:
 
             def pages() -> Iterator[Any]:
+                _shield_forks(sys._getframe(), label, quarantine)
                 yield from tagged(read)
 
         else:
             bounds = self.bounds or RunBounds()
 
             def pages() -> Iterator[Any]:  # type: ignore[misc]
+                _shield_forks(sys._getframe(), label, quarantine)
                 yield from tagged(
                     lambda parts: _incremental_read(runtime, resource, parts, bounds, read)
                 )
