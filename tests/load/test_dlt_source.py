@@ -598,3 +598,31 @@ def test_an_empty_primary_key_hint_takes_the_declared_key_away(
     assert not [name for name, column in columns.items() if column.get("primary_key")]
     with pipeline.sql_client() as client:
         assert client.execute_sql("select count(*) from directory_users") == [(40,)]
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["nested", "flat"])
+def test_a_resource_run_on_its_own_keeps_the_declared_column_types(
+    nested, requests_mock, duckdb_pipeline, headwater_plugins
+):
+    """pipeline.run(source.resources[...]) puts the resource in a source dlt makes, with
+    a schema of its own: the declared types come along (hr's id is declared text, the
+    API sends 1 and "2"; dlt alone would make it bigint from the first value)."""
+    import headwater_hr.hooks
+
+    headwater_plugins(headwater_hr.hooks)
+    records = [
+        {"id": i if i % 2 else str(i), "customer_id": i, "timestamp": "2024-01-01T00:00:00Z"}
+        | ({"address": {"street": f"{i} Main"}} if nested else {})
+        for i in range(1, 11)
+    ]
+    requests_mock.get("https://api.example.com/v1/resource", json={"data": records})
+    resource = headwater.source("hr", api_key="k").resources["employees"]
+    pipeline = duckdb_pipeline(f"resource_alone_{nested}")
+    pipeline.run(resource)
+    columns = pipeline.default_schema.tables["employees"]["columns"]
+    assert columns["id"]["data_type"] == "text"
+    assert columns["timestamp"]["data_type"] == "timestamp"
+    with pipeline.sql_client() as client:
+        assert sorted(client.execute_sql("select id from employees")) == sorted(
+            (str(i),) for i in range(1, 11)
+        )

@@ -815,6 +815,29 @@ class _Steps:
         table = getattr(resource, "table_name", None) if resource is not None else None
         return table if isinstance(table, str) and table != name else None
 
+    def bring_declared_tables(self, name: str) -> None:
+        """A resource extracted outside the source Headwater built
+        (``pipeline.run(source.resources[name])``, a user's own ``@dlt.source``) goes
+        into a schema dlt made: the declared tables (the resource's and its nested
+        ones) come along, so its columns get the declared types there too (dict
+        records would otherwise be typed by dlt from the values, an id sent as 1 and
+        "2" loading as bigint)."""
+        import dlt
+        from dlt.common.schema.utils import get_nested_tables
+
+        built = self.source.schema if self.source is not None else None
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            return
+        if built is None or schema is built or name in schema.tables:
+            return
+        if name not in built.tables:
+            return
+        for table in get_nested_tables(built.tables, name):
+            if table["name"] not in schema.tables:
+                schema.update_table(copy.deepcopy(table))
+
     def drop_unselected_tables(self) -> None:
         """Take the declared tables of the resources the extract leaves out
         (``with_resources``) out of its schema, unless a run loaded them: dlt would list
@@ -1120,6 +1143,8 @@ class _TopLevelPages:
             # checked once per run: a step added after the source was built counts
             per_record = steps is not None and steps.per_record(resource.name)
             limited = steps is not None and steps.limited(resource.name)
+            if steps is not None:
+                steps.bring_declared_tables(resource.name)
             renamed = steps.renamed(resource.name) if steps is not None else None
             if renamed is not None:
                 _move_declared_table(resource.name, renamed)
