@@ -808,6 +808,12 @@ class _Steps:
         for column in (table or {}).get("columns", {}).values():
             column.pop("primary_key", None)
 
+    def routed(self, name: str) -> bool:
+        """Whether the user sends the resource's records to tables named by a function
+        of each record (``apply_hints(table_name=lambda record: ...)``)."""
+        resource = self._resource(name)
+        return resource is not None and callable(resource._hints.get("table_name"))
+
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
         when it is not the resource's own; ``None`` otherwise (or a function of items)."""
@@ -1074,11 +1080,12 @@ def _writing_declared_table(table: str) -> None:
     _written_tables().add(table)
 
 
-def _move_declared_table(declared: str, table: str) -> None:
-    """The user sent resource ``declared``'s records to ``table``: the columns declared
-    for it go to ``table``, and the declared table, if no run loaded it and no resource
-    extracts into it (another source of the same connector in one ``pipeline.run``),
-    leaves the schema (it would be listed there, empty, never created)."""
+def _move_declared_table(declared: str, table: str | None) -> None:
+    """The user sent resource ``declared``'s records to ``table`` (or, ``None``, to
+    tables a function of each record names): the columns declared for it go to
+    ``table``, and the declared table, if no run loaded it and no resource extracts
+    into it (another source of the same connector in one ``pipeline.run``), leaves the
+    schema (it would be listed there, empty, never created)."""
     import dlt
     from dlt.common.schema.utils import has_table_seen_data, new_table
 
@@ -1087,11 +1094,11 @@ def _move_declared_table(declared: str, table: str) -> None:
     except Exception:  # not extracting in a pipeline (a resource iterated on its own)
         return
     old = schema.naming.normalize_table_identifier(declared)
-    new = schema.naming.normalize_table_identifier(table)
+    new = schema.naming.normalize_table_identifier(table) if table is not None else None
     found = schema.tables.get(old)
     if found is None or old == new:
         return
-    if new not in schema.tables:
+    if new is not None and new not in schema.tables:
         columns = [dict(column) for column in found.get("columns", {}).values()]
         schema.update_table(
             new_table(new, write_disposition=found.get("write_disposition"), columns=columns)
@@ -1148,6 +1155,8 @@ class _TopLevelPages:
             renamed = steps.renamed(resource.name) if steps is not None else None
             if renamed is not None:
                 _move_declared_table(resource.name, renamed)
+            elif steps is not None and steps.routed(resource.name):
+                _move_declared_table(resource.name, None)
             else:
                 _writing_declared_table(resource.name)
             if steps is not None:
