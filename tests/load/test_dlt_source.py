@@ -630,3 +630,26 @@ def test_a_resource_run_on_its_own_keeps_the_declared_column_types(
         assert sorted(client.execute_sql("select id from employees")) == sorted(
             (str(i),) for i in range(1, 11)
         )
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "rows"])
+def test_a_column_hint_of_another_type_gets_the_apis_values(
+    arrow, api_simulator, duckdb_pipeline, headwater_env
+):
+    """apply_hints(columns=...) retyping a declared column, as on a rest_api resource:
+    a date-time declared column hinted text keeps the text the API sent (not a
+    timestamp cast back to text), and a text column hinted bigint gets dlt's variant
+    column for values that are not numbers instead of failing the load."""
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30}, extra_field=False)
+    source = headwater.source("directory", arrow=arrow, **sim.settings)
+    source.resources["directory_users"].apply_hints(
+        columns={"lastLoginTime": {"data_type": "text"}, "etag": {"data_type": "bigint"}}
+    )
+    pipeline = duckdb_pipeline(f"retyped_{arrow}")
+    pipeline.run(source)
+    sent = {r["id"]: r["lastLoginTime"] for r in sim.data["directory_users"]}
+    with pipeline.sql_client() as client:
+        loaded = dict(client.execute_sql("select id, last_login_time from directory_users"))
+        assert loaded == sent
+        [(variants,)] = client.execute_sql("select count(etag__v_text) from directory_users")
+    assert variants == sum(1 for r in sim.data["directory_users"] if r["etag"] is not None)

@@ -774,7 +774,29 @@ class _Steps:
         disposition = resource._hints.get("write_disposition")
         if isinstance(disposition, Mapping) and disposition.get("strategy") == "scd2":
             return True
-        return callable(resource._hints.get("table_name"))
+        return callable(resource._hints.get("table_name")) or self._retyped(name, resource)
+
+    def _retyped(self, name: str, resource: Any) -> bool:
+        """Whether the user's column hints give a declared column another data type
+        (``apply_hints(columns={"timestamp": {"data_type": "text"}})``): the Arrow
+        tables are typed as declared (a date-time parsed), so dlt gets the API's
+        values as dicts and types them as the hint says, as on a ``rest_api``
+        resource (the text the API sent; a variant column for values of another
+        type)."""
+        hinted = resource._hints.get("columns")
+        built = self.source.schema if self.source is not None else None
+        if not isinstance(hinted, Mapping) or not hinted or built is None:
+            return False
+        declared = built.tables.get(name, {}).get("columns", {})
+        normalize = built.naming.normalize_identifier
+        for column, hint in hinted.items():
+            data_type = hint.get("data_type") if isinstance(hint, Mapping) else None
+            if data_type is None:
+                continue
+            found = declared.get(normalize(str(column)))
+            if found is not None and found.get("data_type") not in (None, data_type):
+                return True
+        return False
 
     def shield_quarantine(self, name: str) -> None:
         """Let the resource's quarantine items pass the user's steps (maps, filters,
