@@ -9,7 +9,8 @@ one), filtered by path globs and tags:
   :mod:`referencing` (recursion cut at the first repeat), ``allOf`` merged, and OpenAPI
   3.0 keywords made JSON Schema (``nullable``, also in an ``enum``, boolean
   ``exclusiveMinimum``), ``oneOf`` checked as ``anyOf`` (branches that require nothing
-  distinguishing all match one record, which ``oneOf`` would quarantine);
+  distinguishing all match one record, which ``oneOf`` would quarantine); an item schema
+  of branches only gets their properties (:func:`record_schema_of`);
 * the data selector is the list's property (``None`` for a bare list);
 * pagination from the query parameters and the response: ``offset``/``limit`` (with a
   total if the response has one), ``page`` (and a page size), a cursor parameter with a
@@ -394,14 +395,75 @@ def _has_key(node: Any, key: str) -> bool:
 
 
 def record_schema_of(items: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The JSON Schema of one record, from the (resolved) schema of a list's items."""
+    """The JSON Schema of one record, from the (resolved) schema of a list's items.
+
+    An item schema that is only ``oneOf``/``anyOf`` branches (``Pet`` = ``oneOf [Cat,
+    Dog]``) gets its branches' properties: one in several branches as each declares it
+    (``anyOf`` of the declarations when they differ), required when every branch
+    requires it; the branches are still checked (as ``anyOf``)."""
+    return _record_schema(items, name)[0]
+
+
+def _record_schema(
+    items: Mapping[str, Any], name: str
+) -> tuple[dict[str, Any], frozenset[str] | None]:
+    """:func:`record_schema_of`, and the properties every branch declares when the
+    properties are the branches' (``None``: the schema's own)."""
     schema = _json_schema(_merge_all_of(items))
+    everywhere: frozenset[str] | None = None
     if not isinstance(schema.get("properties"), Mapping):
-        schema = {"type": "object", "properties": {}}
+        branches = _object_branches(schema)
+        if any(properties for properties, _ in branches):
+            properties, required, everywhere = _merged_branches(branches)
+            # the fields first, the branches they came from after
+            schema = {"type": "object", "properties": properties, "required": required, **schema}
+            if not required:
+                del schema["required"]
+        else:
+            schema = {"type": "object", "properties": {}}
     schema = {k: v for k, v in schema.items() if k not in ("$schema", "title")}
     schema.setdefault("type", "object")
     schema.setdefault("additionalProperties", True)
-    return {"$schema": _DRAFT, "title": name, **schema}
+    return {"$schema": _DRAFT, "title": name, **schema}, everywhere
+
+
+def _object_branches(schema: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], list[str]]]:
+    """The properties and required fields of each branch of ``schema``'s ``anyOf`` (its
+    ``oneOf``, by now) that may be an object; a branch of branches, each of those."""
+    found: list[tuple[Mapping[str, Any], list[str]]] = []
+    for branch in schema.get("anyOf") or ():
+        if not isinstance(branch, Mapping):
+            continue
+        types = branch.get("type")
+        if types is not None and "object" not in (types if isinstance(types, list) else [types]):
+            continue  # null, a string...: no record
+        properties = branch.get("properties")
+        inner = _object_branches(branch) if not isinstance(properties, Mapping) else []
+        if inner:
+            found.extend(inner)
+            continue
+        required = [r for r in branch.get("required") or () if isinstance(r, str)]
+        found.append((properties if isinstance(properties, Mapping) else {}, required))
+    return found
+
+
+def _merged_branches(
+    branches: list[tuple[Mapping[str, Any], list[str]]],
+) -> tuple[dict[str, Any], list[str], frozenset[str]]:
+    """The properties of all ``branches`` (first declared first), those every branch
+    requires, and those every branch declares."""
+    variants: dict[str, list[Any]] = {}
+    for properties, _ in branches:
+        for prop, declared in properties.items():
+            seen = variants.setdefault(prop, [])
+            if declared not in seen:
+                seen.append(declared)
+    merged = {
+        prop: seen[0] if len(seen) == 1 else {"anyOf": seen} for prop, seen in variants.items()
+    }
+    required = [r for r in branches[0][1] if all(r in req for _, req in branches[1:])]
+    everywhere = frozenset(p for p in merged if all(p in props for props, _ in branches))
+    return merged, required, everywhere
 
 
 # --------------------------------------------------------------------- conversion
@@ -812,8 +874,28 @@ def _parent_field(
     return key, True
 
 
-def _primary_key(schema: Mapping[str, Any]) -> str | None:
-    props = schema.get("properties") or {}
+def _unbounded_key(schema: dict[str, Any], key: str) -> bool:
+    """Remove the length bounds of property ``key`` from ``schema`` (its declarations in
+    the ``anyOf`` branches too): the simulator's keys are its own (``"e-000001"``), only
+    the key's type is kept. Whether there were any."""
+    found = False
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and isinstance(properties.get(key), Mapping):
+        declared = properties[key]
+        for variant in [declared, *(declared.get("anyOf") or ())]:
+            if isinstance(variant, dict):
+                for bound in ("minLength", "maxLength"):
+                    found = variant.pop(bound, None) is not None or found
+    for branch in schema.get("anyOf") or ():
+        if isinstance(branch, dict):
+            found = _unbounded_key(branch, key) or found
+    return found
+
+
+def _primary_key(schema: Mapping[str, Any], everywhere: frozenset[str] | None = None) -> str | None:
+    """The record's key, of the properties every record declares (``everywhere``: of a
+    schema merged from branches, those every branch declares)."""
+    props = [p for p in schema.get("properties") or {} if everywhere is None or p in everywhere]
     for candidate in ("id", "uuid", "sid", "key"):
         if candidate in props:
             return candidate
@@ -893,7 +975,15 @@ def _convert(
         rname = _resource_name(op.path, taken)
         taken.add(rname)
         resolved = schemas.resolve(item_schema)
-        schema = record_schema_of(resolved, rname)
+        schema, everywhere = _record_schema(resolved, rname)
+        if not schema["properties"]:
+            todo = (
+                f"{op.label}: the record schema names no properties (nor do its oneOf/anyOf "
+                f"branches): columns are inferred from the records; declare the fields in "
+                f"schemas/{rname}.json"
+            )
+            todos.append(todo)
+            resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
         if _has_key(resolved, "oneOf") and not any(_ONE_OF_NOTE in n for n in notes):
             notes.append(_ONE_OF_NOTE)
         pagination, why = _pagination(op, selector)
@@ -986,7 +1076,7 @@ def _convert(
                 f"{op.label}: the required header {hname} is the {setting} setting"
                 + _clash(hname, setting)
             )
-        pk = _primary_key(schema)
+        pk = _primary_key(schema, everywhere)
         for keyword, (kinds, note) in _DROPPED.items():
             if _drop_keyword(schema, keyword, kinds) and note not in notes:
                 notes.append(note)
@@ -998,12 +1088,7 @@ def _convert(
             todos.append(todo)
             resource_todos[rname] = "; ".join(filter(None, (resource_todos.get(rname), todo)))
         else:
-            key = schema["properties"][pk]
-            if any(k in key for k in ("minLength", "maxLength")):
-                # the simulator's keys are its own ("e-000001"): keep the key's type only
-                schema["properties"][pk] = {
-                    k: v for k, v in key.items() if k not in ("minLength", "maxLength")
-                }
+            if _unbounded_key(schema, pk):
                 notes.append(f"{op.label}: the length bounds of key {pk} are left out")
             schema.setdefault("required", [])
             if pk not in schema["required"]:
