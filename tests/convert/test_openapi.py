@@ -78,6 +78,11 @@ def only(doc):
     return converted, resource
 
 
+def oauth2(flow, token_url):
+    extra = {"authorizationUrl": "https://id.test/a"} if flow == "authorizationCode" else {}
+    return {"type": "oauth2", "flows": {flow: {"tokenUrl": token_url, "scopes": {}, **extra}}}
+
+
 @pytest.mark.parametrize(
     ("parameters", "response", "headers", "expected"),
     [
@@ -309,7 +314,9 @@ def test_bad_documents_are_one_line_errors(tmp_path, text, message):
 
 def test_a_document_is_read_from_a_url():
     body = (DATA / "petstore-expanded.yaml").read_bytes()
-    relative = document()  # the real Petstore v3: servers: [{url: /api/v3}]
+    # the real Petstore v3: servers: [{url: /api/v3}]; a token URL relative to it
+    cc = oauth2("clientCredentials", "/t")
+    relative = document(security=[{"main": []}], schemes={"main": cc})
     relative["servers"] = [{"url": "/api/v3"}]
     relative["paths"]["/things"]["servers"] = [{"url": "v4"}]
     relative["info"]["title"] = "Zürich things"  # UTF-8, served as text/plain
@@ -345,6 +352,7 @@ def test_a_document_is_read_from_a_url():
         # relative server URLs are relative to where the document is
         converted, _ = only(load_document(url + "/docs/openapi.json"))
         assert converted.connector.base_url == url + "/api/v3"
+        assert converted.connector.auth.token_url == url + "/t"
         assert not any("relative" in n for n in converted.notes)
         assert any(f"its own server {url}/docs/v4 is not" in t for t in converted.todos)
         # ... after its redirects (RFC 3986 5.1.3), and its text is UTF-8 whatever the
@@ -753,5 +761,40 @@ def test_a_key_in_one_branch_only_is_no_primary_key_and_no_properties_is_a_todo(
     assert converted.schemas["things"]["properties"] == {}
     assert any(
         "GET /things (listThings): the record schema names no properties" in t
+        for t in converted.todos
+    ), converted.todos
+
+
+@pytest.mark.parametrize(
+    ("flow", "token_url", "expected"),
+    [
+        ("clientCredentials", "/oauth/token", "https://things.test/oauth/token"),
+        ("clientCredentials", "token", "https://things.test/token"),
+        ("authorizationCode", "/oauth/token", "https://things.test/oauth/token"),
+        ("clientCredentials", "https://id.test/token", "https://id.test/token"),
+    ],
+)
+def test_a_relative_token_url_is_relative_to_the_server(flow, token_url, expected):
+    """OpenAPI 3 reads a relative tokenUrl against the server URL: it was copied as it
+    was, and every run failed "token_url ... '/oauth/token' is not an http(s) URL"."""
+    doc = document(security=[{"main": []}], schemes={"main": oauth2(flow, token_url)})
+    converted, _ = only(doc)  # the server: https://things.test/v{major}, major 2
+    assert converted.connector.auth.token_url == expected
+    assert not any("token" in t for t in converted.todos)
+    if token_url != expected:
+        assert any(f"token URL {token_url!r} is {expected}" in n for n in converted.notes)
+
+
+def test_a_relative_token_url_without_an_absolute_server_is_a_setting_and_a_todo():
+    from headwater.settings import settings_schema
+
+    doc = document(security=[{"main": []}], schemes={"main": oauth2("clientCredentials", "/t")})
+    doc["servers"] = [{"url": "/api"}]  # a file: relative to nothing known
+    converted, _ = only(doc)
+    assert converted.connector.auth.token_url is None  # not a made-up host
+    assert "token_url" in settings_schema(converted.connector)["required"]
+    assert any(
+        "security scheme main: the token URL '/t' is relative to the server" in t
+        and "set the token_url setting" in t
         for t in converted.todos
     ), converted.todos

@@ -18,7 +18,7 @@ one), filtered by path globs and tags:
   is a single page with a TODO naming the operation;
 * auth from the security scheme the operations use: HTTP bearer or basic, an API key
   in a header or the query, OAuth2 client credentials (or the refresh-token grant for
-  the authorization-code flow);
+  the authorization-code flow; a relative token URL read against the server URL);
 * a path parameter is filled from a parent resource's records when a collection lists
   them at the path's prefix, and otherwise is a setting; so is a required query
   parameter (``<name>_param`` when ``<name>`` is one of Headwater's own settings, an
@@ -606,9 +606,13 @@ def _pagination(op: _Operation, selector: Any) -> tuple[Any, str | None]:
 
 
 def _auth(
-    document: Mapping[str, Any], operations: list[_Operation], schemas: _Schemas
+    document: Mapping[str, Any],
+    operations: list[_Operation],
+    schemas: _Schemas,
+    server: str | None,
 ) -> tuple[Any, list[str], list[str]]:
-    """The declared auth of the operations' security scheme, notes, todos."""
+    """The declared auth of the operations' security scheme, notes, todos; ``server``
+    is the absolute URL relative token URLs are read against (``None``: none known)."""
     declared = schemas.resolve((document.get("components") or {}).get("securitySchemes") or {})
     used: list[str] = []
     scopes: dict[str, list[str]] = {}  # per scheme, the scopes the operations require
@@ -659,29 +663,43 @@ def _auth(
         if scope is not None:
             notes.append(f"security scheme {name}: the token is asked for scope {scope!r}")
         if "clientCredentials" in flows:
-            return (
-                OAuth2ClientCredentials(
-                    token_url=_template(flows["clientCredentials"]["tokenUrl"]), scope=scope
-                ),
-                notes,
-                todos,
-            )
+            token_url = _token_url(name, flows["clientCredentials"], server, notes, todos)
+            return OAuth2ClientCredentials(token_url=token_url, scope=scope), notes, todos
         if "authorizationCode" in flows:
             notes.append(
                 f"security scheme {name}: the authorization-code flow, declared as the "
                 "refresh-token grant (set refresh_token from a one-time authorization)"
             )
-            return (
-                OAuth2RefreshToken(
-                    token_url=_template(flows["authorizationCode"]["tokenUrl"]), scope=scope
-                ),
-                notes,
-                todos,
-            )
+            token_url = _token_url(name, flows["authorizationCode"], server, notes, todos)
+            return OAuth2RefreshToken(token_url=token_url, scope=scope), notes, todos
     todos.append(
         f"security scheme {name} ({kind}) is not declared: add the connector's auth by hand"
     )
     return None, notes, todos
+
+
+def _token_url(
+    scheme: str, flow: Mapping[str, Any], server: str | None, notes: list[str], todos: list[str]
+) -> str | None:
+    """The token URL of an OAuth2 ``flow``, as the default of the ``token_url`` setting.
+
+    OpenAPI 3 reads a relative one (``/oauth/token``) against the server URL (RFC 3986
+    resolution); with no absolute server to read it against it is no default (the user
+    sets it: a run says so), and a TODO."""
+    from urllib.parse import urljoin
+
+    url = str(flow.get("tokenUrl", ""))
+    if re.match(r"^https?://", url):
+        return _template(url)
+    if server is None:
+        todos.append(
+            f"security scheme {scheme}: the token URL {url!r} is relative to the server, "
+            "and the document names no absolute server URL: set the token_url setting"
+        )
+        return None
+    resolved = urljoin(server, url)
+    notes.append(f"security scheme {scheme}: the token URL {url!r} is {resolved} (the server's)")
+    return _template(resolved)
 
 
 def _snake(name: str) -> str:
@@ -708,19 +726,22 @@ def _server_url(server: Mapping[str, Any]) -> str:
     return url
 
 
-def _base_url(
-    document: Mapping[str, Any],
-    operations: list[_Operation],
-    items: Mapping[str, Any],
-    notes: list[str],
-) -> str:
+def _first_server(
+    document: Mapping[str, Any], operations: list[_Operation], items: Mapping[str, Any]
+) -> str | None:
+    """The URL of the document's first server (its variables' defaults; the first
+    operation's own when the document names none), ``None``: no server."""
     servers = document.get("servers") or []
     if not servers and operations:
         servers = _own_servers(operations[0], items)
-    if not servers:
+    return _server_url(servers[0]) if servers else None
+
+
+def _base_url(url: str | None, notes: list[str]) -> str:
+    """The connector's base URL, from the first server's ``url``."""
+    if url is None:
         notes.append("the document names no server: base_url is https://api.example.com; set it")
         return "https://api.example.com"
-    url = _server_url(servers[0])
     if not re.match(r"^https?://", url):
         notes.append(
             f"the server URL {url!r} is relative: base_url is https://api.example.com{url}; set it"
@@ -960,10 +981,12 @@ def _convert(
     notes: list[str] = []
     todos: list[str] = []
     resource_todos: dict[str, str] = {}
-    auth, auth_notes, auth_todos = _auth(document, operations, schemas)
+    server = _first_server(document, operations, items)
+    absolute = server if server is not None and re.match(r"^https?://", server) else None
+    auth, auth_notes, auth_todos = _auth(document, operations, schemas, absolute)
     notes += auth_notes
     todos += auth_todos
-    base_url = _base_url(document, operations, items, notes)
+    base_url = _base_url(server, notes)
     resources: list[Resource] = []
     record_schemas: dict[str, dict[str, Any]] = {}
     settings: dict[str, Any] = {}
