@@ -798,3 +798,32 @@ def test_a_relative_token_url_without_an_absolute_server_is_a_setting_and_a_todo
         and "set the token_url setting" in t
         for t in converted.todos
     ), converted.todos
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/rest/api/3/dashboard", "rest_api_dashboard"),
+        ("/2.0/repositories/{workspace}/{slug}/pullrequests", "repositories_pullrequests"),
+        ("/v1.1/statuses", "statuses"),
+        ("/api/V2/users", "api_users"),
+        ("/v1beta/models", "models"),
+        ("/2010-04-01/Accounts", "accounts"),
+        ("/v2", "records"),
+        ("/things", "things"),
+        ("/v2x/things", "v2x_things"),  # not a version
+    ],
+)
+def test_resource_names_leave_versions_out(path, expected):
+    """Only vN was left out: /rest/api/3/dashboard was rest_api_p_3_dashboard."""
+    doc = document()
+    doc["paths"] = {path: doc["paths"]["/things"]}
+    _, resource = only(doc)
+    assert resource.name == expected
+
+
+def test_names_without_their_versions_stay_unique():
+    doc = document()
+    doc["paths"] = {"/1.0/things": doc["paths"]["/things"], "/2.0/things": doc["paths"]["/things"]}
+    names = convert_openapi(doc, "things").connector.resource_names
+    assert sorted(names) == ["things", "things_2"]

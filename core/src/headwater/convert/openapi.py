@@ -818,10 +818,15 @@ def _clash(param: str, setting: str) -> str:
     return f" ({_snake(param)} is one of Headwater's own settings)"
 
 
+#: a path segment that is an API's version: ``v2``, ``v1.1``, ``v1beta``, ``3``, ``2.0``,
+#: a dated version (``2010-04-01``)
+_VERSION = re.compile(r"v?\d+(\.\d+)*((alpha|beta)\d*)?|\d{4}-\d{2}-\d{2}", re.IGNORECASE)
+
+
 def _resource_name(path: str, taken: set[str]) -> str:
     """A table name from the path's literal segments (versions left out)."""
     parts = [p for p in path.strip("/").split("/") if p and not p.startswith("{")]
-    kept = [_snake(p) for p in parts if not re.fullmatch(r"v\d+(\.\d+)?", p)]
+    kept = [_snake(p) for p in parts if not _VERSION.fullmatch(p)]
     base = "_".join(kept) or "records"
     name, n = base, 1
     while name in taken:
