@@ -194,6 +194,63 @@ def test_cli_record_stop_the_api_then_run_replay_loads_what_was_recorded(
     assert files_containing(headwater_env, CANARY) == []
 
 
+class _EchoInStatusLine:
+    """A page whose status line's reason phrase, and one header's name, are the API key
+    the request carried (a server echoing what it got)."""
+
+    def respond(self, handler) -> None:
+        key = handler.headers.get("X-Api-Key", "")
+        payload = json.dumps({"data": [{"id": "u1", "etag": "e1"}]}).encode()
+        handler.send_response(200, f"OK {key}")
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.send_header(f"X-{key}", "1")
+        handler.end_headers()
+        handler.write(payload)
+
+
+def test_a_secret_echoed_in_the_reason_phrase_or_a_header_name_is_scrubbed(
+    headwater_env, headwater_plugins, tmp_path
+):
+    """It was 'unexpected RuntimeError: refusing to write items.yaml: a secret survived
+    scrubbing': the reason phrase and header names were kept as the server sent them."""
+    from headwater.testing import HostileServer
+
+    declared = connector("rec_reason", auth=ApiKeyAuth(name="X-Api-Key"))
+    headwater_plugins(Declares(declared))
+    cassettes = tmp_path / "rec"
+    with HostileServer() as api:
+        api.serve("/items", _EchoInStatusLine())
+        result = record_connector(
+            "rec_reason", {"base_url": api.base_url, "api_key": CANARY}, to=cassettes
+        )
+    assert result.failure == ""
+    assert files_containing(cassettes, CANARY) == []
+    text = (cassettes / "items.yaml").read_text()
+    assert "message: OK redacted-api_key" in text
+    assert "X-redacted-api_key" in text
+    redact.forget()
+    with replay("rec_reason", cassettes) as settings:
+        assert [r["id"] for r in rows_of(headwater.source("rec_reason", **settings))] == ["u1"]
+
+
+def test_a_cassette_that_would_hold_a_secret_is_refused_in_one_headwater_error():
+    """The last-chance check was a RuntimeError ('unexpected RuntimeError' on the CLI)."""
+    from headwater.errors import HeadwaterError
+    from headwater.http.cassette import Scrubber, render_cassette
+    from vcr.request import Request
+
+    scrubber = Scrubber({"api_key": CANARY})
+    request = Request("GET", "https://api.test/items", None, {})
+    # a place no scrubbing reaches: the check must still hold it back
+    answer = {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": ""}}
+    answer["note"] = CANARY
+    with pytest.raises(HeadwaterError) as raised:
+        render_cassette("items.yaml", [(request, answer)], scrubber)
+    [line] = str(raised.value).splitlines()
+    assert "refusing to write the cassette items.yaml" in line and CANARY not in line
+
+
 def test_a_request_the_recording_lacks_fails_in_one_line_naming_the_closest(
     api_simulator, headwater_env, tmp_path
 ):

@@ -32,7 +32,7 @@ import requests
 import requests.adapters
 
 from headwater import redact
-from headwater.errors import ConfigError, ResponseError
+from headwater.errors import ConfigError, HeadwaterError, ResponseError
 
 __all__ = [
     "NotRecorded",
@@ -42,6 +42,7 @@ __all__ = [
     "is_credential_name",
     "read_cassettes",
     "recording",
+    "render_cassette",
     "replaying",
     "write_cassette",
 ]
@@ -255,10 +256,12 @@ class Scrubber:
 
     def headers(self, headers: Mapping[str, Any], *, request: bool) -> dict[str, Any]:
         """Headers with credentials replaced; a scheme word (``Bearer``, ``Basic``) is
-        kept in front of its placeholder. As vcrpy keeps them: ``{name: value}`` for a
-        request, ``{name: [value]}`` for a response."""
+        kept in front of its placeholder. Known secrets are replaced in the names too (a
+        server may echo one as a header name). As vcrpy keeps them: ``{name: value}``
+        for a request, ``{name: [value]}`` for a response."""
         out: dict[str, Any] = {}
-        for name, value in headers.items():
+        for raw_name, value in headers.items():
+            name = self.text(str(raw_name))
             lower = name.lower()
             if lower in _BODY_HEADERS:  # the body is kept decoded, and scrubbed
                 continue
@@ -324,7 +327,11 @@ class Tape:
         )
         content = response.content if response._content_consumed else b""  # type: ignore[attr-defined]
         answer = {
-            "status": {"code": response.status_code, "message": response.reason or ""},
+            # the reason phrase is the server's text: it may echo a credential back
+            "status": {
+                "code": response.status_code,
+                "message": scrub.text(str(response.reason or "")),
+            },
             "headers": scrub.headers(dict(response.headers), request=False),
             "body": {
                 "string": scrub.body(
@@ -349,15 +356,17 @@ class Tape:
         return out
 
 
-def write_cassette(
-    path: Path, interactions: Sequence[tuple[Any, dict[str, Any]]], scrubber: Scrubber
-) -> None:
-    """Write ``interactions`` as a vcrpy cassette at ``path``, after a last scrub with
-    every secret known by now; refuses (raises) rather than write a known secret."""
+def render_cassette(
+    name: str, interactions: Sequence[tuple[Any, dict[str, Any]]], scrubber: Scrubber
+) -> str:
+    """The text of the vcrpy cassette ``name`` holding ``interactions``, after a last
+    scrub with every secret known by now. Raises :class:`~headwater.errors.HeadwaterError`
+    rather than return a text that still holds a known secret."""
     from vcr.serialize import serialize
     from vcr.serializers import yamlserializer
 
     scrubber.learn()
+    text_of = scrubber.text
     requests_, responses = [], []
     for req, answer in interactions:
         body = req.body.decode("utf-8", "replace") if isinstance(req.body, bytes) else req.body
@@ -365,23 +374,33 @@ def write_cassette(
             _vcr_request(
                 req.method,
                 scrubber.url(req.uri),
-                scrubber.text(body or "").encode(),
-                {k: scrubber.text(str(v)) for k, v in req.headers.items()},
+                text_of(body or "").encode(),
+                {text_of(str(k)): text_of(str(v)) for k, v in req.headers.items()},
             )
         )
         answer = json.loads(json.dumps(answer, default=lambda b: b.decode("utf-8", "replace")))
-        answer["body"]["string"] = scrubber.text(answer["body"]["string"] or "")
+        answer["body"]["string"] = text_of(answer["body"]["string"] or "")
         answer["headers"] = {
-            k: [scrubber.text(v) for v in vs] for k, vs in answer["headers"].items()
+            text_of(str(k)): [text_of(v) for v in vs] for k, vs in answer["headers"].items()
         }
+        status = answer.get("status") or {}
+        status["message"] = text_of(str(status.get("message") or ""))
         responses.append(answer)
     text = serialize({"requests": requests_, "responses": responses}, yamlserializer)
-    leaked = [s for s in scrubber.secrets if len(s) >= redact.MIN_LENGTH and s in text]
-    if leaked:
-        raise RuntimeError(
-            f"refusing to write {path.name}: a secret survived scrubbing; nothing was written"
+    if any(len(s) >= redact.MIN_LENGTH and s in text for s in scrubber.secrets):
+        raise HeadwaterError(
+            f"refusing to write the cassette {name}: a secret survived scrubbing; nothing "
+            "was written (a Headwater bug: please report it, without the secret)"
         )
-    path.write_text(text, encoding="utf-8")
+    return text
+
+
+def write_cassette(
+    path: Path, interactions: Sequence[tuple[Any, dict[str, Any]]], scrubber: Scrubber
+) -> None:
+    """Write ``interactions`` as a vcrpy cassette at ``path`` (:func:`render_cassette`);
+    refuses (raises) rather than write a known secret."""
+    path.write_text(render_cassette(path.name, interactions, scrubber), encoding="utf-8")
 
 
 def read_cassettes(directory: Path) -> list[tuple[str, Any, dict[str, Any]]]:

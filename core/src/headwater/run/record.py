@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from attrs import frozen
 
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.http.cassette import Scrubber, Tape, recording, write_cassette
+from headwater.http.cassette import Scrubber, Tape, recording, render_cassette
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
 from headwater.plugin.manager import get_registry
@@ -176,10 +176,16 @@ def record_connector(
             failure=failure,
             kept=True,
         )
+    # every cassette is rendered (and checked for secrets) before any file is touched:
+    # a refusal leaves the folder as it was, not half of a recording
+    texts = {
+        f"{cassette}.yaml": render_cassette(f"{cassette}.yaml", interactions, scrubber)
+        for cassette, interactions in cassettes.items()
+    }
     for old in directory.glob("*.yaml"):  # a new recording replaces the old one whole
         old.unlink()
-    for cassette, interactions in cassettes.items():
-        write_cassette(directory / f"{cassette}.yaml", interactions, scrubber)
+    for file_name, text in texts.items():
+        (directory / file_name).write_text(text, encoding="utf-8")
     non_secret = {
         key: value
         for key, value in resolved.values.items()
