@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import logging
 import os
 import subprocess
@@ -76,6 +77,17 @@ def run_source(headwater_plugins, duckdb_pipeline, conn, **settings):
     pipeline.run(headwater.source(conn.name, **settings))
     with pipeline.sql_client() as client:
         return client.execute_sql("select id from items")
+
+
+def oauth_settings(api: HostileServer) -> dict[str, str]:
+    """Settings of an OAuth2 connector whose API and token endpoint (``/token``) are
+    ``api``."""
+    return {
+        "base_url": api.base_url,
+        "token_url": api.url("/token"),
+        "client_id": "id-1",
+        "client_secret": SECRET,
+    }
 
 
 def error_of(headwater_plugins, duckdb_pipeline, conn, **settings) -> ResponseError:
@@ -779,6 +791,35 @@ def test_a_capped_retry_after_wait_is_logged(headwater_plugins, duckdb_pipeline,
     assert capped == [
         "the API asked to wait 86400 s before retrying (Retry-After: 86400); waiting "
         "0.3 s, the max_retry_after cap, instead"
+    ]
+
+
+@pytest.mark.parametrize("where", ["/items", "/token"])
+def test_a_capped_wait_shorter_than_the_backoff_is_logged_as_waited(
+    headwater_plugins, duckdb_pipeline, caplog, where
+):
+    """With the cap under the backoff, the warning said 'waiting 0.05 s, the
+    max_retry_after cap' while the backoff's 0.1 s and 0.2 s were waited, and one more
+    warning came with the last 429, after which nothing was retried."""
+    forever = Json({}, status=429, headers={"Retry-After": "1000000000"})
+    policy = RetryPolicy(max_retries=2, backoff_factor=0.1, max_delay=1)
+    with HostileServer() as api:
+        api.serve("/token", forever if where == "/token" else Token(access_token=TOKEN))
+        api.serve("/items", forever if where == "/items" else Json(PAGE))
+        with caplog.at_level(logging.WARNING, logger="headwater.http.session"):
+            conn = connector(auth=OAuth2ClientCredentials(), retry=policy)
+            settings = {**oauth_settings(api), "max_retry_after": 0.05}
+            error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+        sent = [r for r in api.requests if r.path == where]
+    assert "429" in str(error)
+    assert len(sent) == 3
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(sent)]
+    assert 0.09 <= gaps[0] < 0.5 and 0.19 <= gaps[1] < 0.6  # the backoff, not the cap
+    warned = [r.getMessage() for r in caplog.records if "max_retry_after" in r.getMessage()]
+    assert warned == [  # one per retry that followed, with the wait used
+        "the API asked to wait 1000000000 s before retrying (Retry-After: 1000000000); "
+        f"waiting {wait} s instead (the backoff; the max_retry_after cap is 0.05 s)"
+        for wait in ("0.1", "0.2")
     ]
 
 

@@ -166,6 +166,28 @@ def parse_retry_after(value: Any, *, now: float | None = None) -> float | None:
     return seconds if seconds > 0 else None
 
 
+def _retry_after_header(retry_state: Any) -> str:
+    """The ``Retry-After`` header of the answer tenacity is about to retry."""
+    outcome = retry_state.outcome
+    response = None if outcome is None or outcome.failed else outcome.result()
+    return str(getattr(response, "headers", {}).get("Retry-After", ""))
+
+
+def _log_capped(asked: float, header: str, wait: float, cap: float) -> None:
+    """Warn that a ``Retry-After`` was cut, naming the wait really used (the cap, or
+    the backoff when that is longer)."""
+    if wait == cap:
+        how = f"waiting {wait:g} s, the max_retry_after cap, instead"
+    else:
+        how = f"waiting {wait:g} s instead (the backoff; the max_retry_after cap is {cap:g} s)"
+    log.warning(
+        "the API asked to wait %s before retrying (Retry-After: %s); %s",
+        "forever" if math.isinf(asked) else f"{asked:.0f} s",
+        redact(header.strip()[:40]),
+        how,
+    )
+
+
 # --------------------------------------------------------------------- origins
 
 
@@ -362,28 +384,27 @@ def retrying_session(
     limits = limits or HttpLimits()
     cap = limits.max_retry_after
 
+    last_attempt = policy.max_retries + 1
+
     class WaitRetryAfter(wait_exponential_retry_after):
         # dlt clamps the header to the backoff cap (self.max); this clamps it to ours.
         # The wait object is shared by every thread: it must not change its own state.
         def _parse_retry_after(self, retry_after: str) -> float | None:
-            seconds = parse_retry_after(retry_after)
-            if seconds is not None and seconds > cap:
-                log.warning(
-                    "the API asked to wait %s before retrying (Retry-After: %s); waiting "
-                    "%g s, the max_retry_after cap, instead",
-                    "forever" if math.isinf(seconds) else f"{seconds:.0f} s",
-                    redact(retry_after.strip()[:40]),
-                    cap,
-                )
-                return cap
-            return seconds
+            return parse_retry_after(retry_after)  # uncapped: __call__ caps and logs
 
         def __call__(self, retry_state: Any) -> float:
             # A Retry-After shorter than the backoff ("0.001") does not make the
             # client hammer the server: the exponential wait is the floor.
             backoff = wait_exponential.__call__(self, retry_state)
-            retry_after = self._get_retry_after(retry_state)
-            return backoff if retry_after is None else max(retry_after, backoff)
+            asked = self._get_retry_after(retry_state)
+            if asked is None:
+                return backoff
+            wait = max(min(asked, cap), backoff)
+            # tenacity asks for the wait before it checks whether to stop: after the
+            # last attempt nothing is waited for, so nothing is said
+            if asked > wait and retry_state.attempt_number < last_attempt:
+                _log_capped(asked, _retry_after_header(retry_state), wait, cap)
+            return wait
 
     wait_cls = WaitRetryAfter if policy.respect_retry_after else wait_exponential
     retrying = Retrying(
