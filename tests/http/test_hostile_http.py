@@ -672,6 +672,35 @@ def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, d
     assert 0.25 <= gap < 0.9, gap
 
 
+def test_a_token_endpoint_past_the_deadline_is_named_as_for_a_page(
+    headwater_plugins, duckdb_pipeline
+):
+    """It was 'token request to <url> failed: ResponseDeadlineExceeded': only the class
+    name, where a page names the deadline and the setting to raise."""
+    with HostileServer() as api:
+        api.serve("/token", Trickle(length=100_000, interval=0.01))
+        conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+        settings = {**oauth_settings(api), "response_deadline": 0.3}
+        error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+    message = str(error)
+    assert message.startswith(f"token request to {settings['token_url']} failed (")
+    assert (
+        "(no complete response within the response_deadline of 0.3 s; raise the "
+        "response_deadline setting" in message
+    ), message
+    assert "ResponseDeadlineExceeded" not in message and SECRET not in message
+
+
+def test_a_token_answer_cut_short_is_named_so(headwater_plugins, duckdb_pipeline):
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b'{"access_token": '
+    with raw_server(answer) as url:
+        conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+        settings = {"base_url": url, "token_url": url + "/token"}
+        settings.update(client_id="id-1", client_secret=SECRET)
+        error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+    assert "the connection closed before the whole body came" in str(error), error
+
+
 @pytest.mark.parametrize(
     "behaviour",
     [SlowHeaders(interval=0.05, max_seconds=8), EmptyGzipBlocks(max_seconds=8)],

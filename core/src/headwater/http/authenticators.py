@@ -310,7 +310,7 @@ class _TokenEndpointAuthenticator(_Endpoint, _RenewingAuthenticator):
             response = self._send("POST", data=form, headers=headers)
         except requests.RequestException as exc:
             raise ResponseError(
-                f"token request to {url} failed: {redact.redact(type(exc).__name__)}; "
+                f"token request to {url} failed ({_failure(exc)}); "
                 "check token_url and that the token endpoint is reachable"
             ) from None
         if response.status_code in (400, 401, 403):
@@ -782,7 +782,7 @@ class SessionLoginAuthenticator(_Endpoint, _RenewingAuthenticator):
                 response = self._send("POST", json=self._body)
         except requests.RequestException as exc:
             raise ResponseError(
-                f"login request to {url} failed: {redact.redact(type(exc).__name__)}; "
+                f"login request to {url} failed ({_failure(exc)}); "
                 "check base_url and that the API is reachable"
             ) from None
         names = ", ".join(self.credential_names) or "the login credentials"
@@ -871,6 +871,14 @@ def _set_query(request: requests.PreparedRequest, name: str, value: str) -> None
     kept = [(k, v) for k, v in query if k != name]
     request.url = urlunsplit(parts._replace(query=urlencode(kept)))
     request.prepare_url(request.url, {name: value})
+
+
+def _failure(exc: requests.RequestException) -> str:
+    """What went wrong, in the words a page's error uses (the response deadline and the
+    setting to raise, an answer that broke HTTP, a body cut short), never a URL."""
+    from headwater.http.extract import _failure as failure
+
+    return redact.redact(failure(exc))
 
 
 def _default_session() -> requests.Session:
