@@ -118,3 +118,23 @@ def test_errors_are_red_on_a_terminal_only(headwater_env, capsys):
     assert "\x1b[31;1mheadwater: error:\x1b[0m connector 'nope' is not installed" in text
     assert main(["describe", "nope"]) == 2
     assert capsys.readouterr().err.startswith("headwater: error: connector 'nope'")
+
+
+def test_a_slow_api_gets_a_line_every_period_before_rows_reach_dlt(api_simulator, headwater_env):
+    """dlt counts rows 10,000 at a time on the fast path: a slow API (or one being
+    retried) left a cron log silent for minutes. A clock writes the line each period,
+    with the records read so far."""
+    import io
+
+    from headwater.run.pipeline import run_connector
+    from headwater.run.progress import LogProgress
+
+    sim = api_simulator(DIRECTORY, records={"directory_users": 600}, latency=0.1)
+    stream = io.StringIO()
+    run_connector("directory", sim.settings, progress=LogProgress(stream, period=0.25))
+    lines = stream.getvalue().splitlines()
+    reading = [line for line in lines if re.search(r"extract: [\d,]+ records read", line)]
+    assert len(reading) >= 2, lines
+    counts = [int(re.search(r"([\d,]+) records read", x)[1].replace(",", "")) for x in reading]
+    assert counts == sorted(counts) and 0 < counts[0] < 600
+    assert any(re.search(r"extract done in [\d.]+ s: directory_users 600 rows", x) for x in lines)

@@ -876,9 +876,9 @@ def _set_query(request: requests.PreparedRequest, name: str, value: str) -> None
 def _failure(exc: requests.RequestException) -> str:
     """What went wrong, in the words a page's error uses (the response deadline and the
     setting to raise, an answer that broke HTTP, a body cut short), never a URL."""
-    from headwater.http.extract import _failure as failure
+    from headwater.http.extract import failure_reason
 
-    return redact.redact(failure(exc))
+    return redact.redact(failure_reason(exc))
 
 
 def _default_session() -> requests.Session:

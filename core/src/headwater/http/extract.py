@@ -33,9 +33,25 @@ from headwater.http.session import ResponseDeadlineExceeded
 from headwater.redact import redact
 from headwater.spec import OffsetPagination, ResponseRule, RetryPolicy
 
-__all__ = ["Endpoint", "fetch_first_page", "iter_pages", "iter_pages_parallel"]
+__all__ = [
+    "Endpoint",
+    "failure_reason",
+    "fetch_first_page",
+    "iter_pages",
+    "iter_pages_parallel",
+    "records_read",
+]
 
 log = logging.getLogger(__name__)
+
+#: records the page loops of this process have read (progress lines show the change)
+_records_read = 0
+
+
+def records_read() -> int:
+    """How many records the page loops of this process have read so far: a run's
+    progress shows what it read while its first rows have not reached dlt yet."""
+    return _records_read
 
 
 @define
@@ -216,7 +232,7 @@ def _fetch(
         except requests.RequestException as exc:
             raise ResponseError(
                 f"resource {label}: {endpoint.method} {redact(prepared.url or '')} failed after "
-                f"{endpoint.retry.max_retries + 1} attempts ({_failure(exc)}); "
+                f"{endpoint.retry.max_retries + 1} attempts ({failure_reason(exc)}); "
                 "check that the API is reachable and try again"
             ) from None
         rule = _rule_for(endpoint.rules, response)
@@ -258,10 +274,13 @@ def _fetch(
             )
         if response.status_code >= 400:
             raise _status_error(endpoint, response, label)
-        return response, _records(endpoint, response, label)
+        records = _records(endpoint, response, label)
+        global _records_read
+        _records_read += len(records)  # a progress count: a lost race costs nothing
+        return response, records
 
 
-def _failure(exc: requests.RequestException) -> str:
+def failure_reason(exc: requests.RequestException) -> str:
     """What went wrong with the last attempt, in a few words (never a URL: requests'
     messages hold them unredacted)."""
     if isinstance(exc, ResponseDeadlineExceeded):

@@ -134,30 +134,66 @@ class TerminalProgress(_Counting):
 
 class LogProgress(_Counting):
     """A plain, timestamped line every ``period`` seconds and one per finished step: for
-    pipes, files, CI and schedulers' logs."""
+    pipes, files, CI and schedulers' logs.
+
+    dlt counts a table's rows as they reach it, 10,000 at a time on the fast path, and
+    not at all while a request is retried: a clock thread writes the line when dlt has
+    reported nothing for a ``period``, with the records the page loops have read."""
 
     def __init__(self, stream: TextIO | None = None, period: float = 10.0) -> None:
         super().__init__(stream)
         self.period = period
         self._logged = 0.0
+        self._read_before = 0
+        self._stopped = threading.Event()
+        self._clock: threading.Thread | None = None
 
     def _write(self, text: str) -> None:
         self.stream.write(f"{time.strftime('%H:%M:%S')} headwater: {text}\n")
         self.stream.flush()
 
     def _start(self, step: str) -> None:
+        from headwater.http.extract import records_read
+
         super()._start(step)
         self._logged = time.monotonic()
+        self._read_before = records_read()
+        self._stopped.clear()
+        self._clock = threading.Thread(target=self._tick, name="headwater-progress", daemon=True)
+        self._clock.start()
+
+    def _stop(self) -> None:
+        self._stopped.set()
+        if self._clock is not None:
+            self._clock.join()
+            self._clock = None
+        super()._stop()
+
+    def _tick(self) -> None:
+        while not self._stopped.wait(self._logged + self.period - time.monotonic()):
+            with self._lock:
+                self._changed()
+
+    def describe(self) -> str:
+        """As :meth:`_Counting.describe`, with the records read while extracting when
+        they are more than dlt has counted (``extract: 4,200 records read``)."""
+        from headwater.http.extract import records_read
+
+        text = super().describe()
+        read = records_read() - self._read_before
+        if self.step == "extract" and read > sum(self._tables().values()):
+            return f"{read:,} records read" + ("" if text == "starting" else f", {text}")
+        return text
 
     def _changed(self) -> None:
         now = time.monotonic()
         if now - self._logged >= self.period:
             self._logged = now
-            self._write(f"{self.step}: {self.describe()}")
+            self._write(f"{self.step}: {self.describe()} ({now - self.started:.0f} s)")
 
     def _finished(self) -> None:
         elapsed = time.monotonic() - self.started
-        self._write(f"{self.step} done in {elapsed:.1f} s: {self.describe()}")
+        self._write(f"{self.step} done in {elapsed:.1f} s: {super().describe()}")
 
 
 def make_progress(mode: ProgressMode = "auto", stream: TextIO | None = None) -> Any:
