@@ -726,3 +726,35 @@ def test_ctrl_c_while_the_command_line_is_read_is_told_as_ever(capsys, monkeypat
     monkeypatch.setattr(cli_module, "_parser", interrupted)
     assert main(["list"]) == 130
     assert capsys.readouterr().err == "headwater: interrupted\n"
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["default", "debug"])
+def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(capsys, debug):
+    # dlt warns "Failed to create trace dump via pickle" with exc_info when the disk
+    # is full: ninety lines of stack before the run's one-line error
+    import logging
+
+    from headwater.cli import _setup_logging
+
+    root, dlt_logger = logging.getLogger(), logging.getLogger("dlt")
+    handlers, level, propagate = root.handlers[:], root.level, dlt_logger.propagate
+    filters, dlt_handlers = dlt_logger.filters[:], dlt_logger.handlers[:]
+    # as dlt sets its logger up: a handler of its own, not the root's
+    own = logging.StreamHandler(sys.stderr)
+    dlt_logger.handlers[:] = [own]
+    dlt_logger.propagate = False
+    try:
+        _setup_logging(debug, False)
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError:
+            dlt_logger.warning("Failed to create trace dump via pickle", exc_info=True)
+    finally:
+        root.handlers[:], root.level = handlers, level
+        dlt_logger.handlers[:] = dlt_handlers
+        dlt_logger.propagate, dlt_logger.filters[:] = propagate, filters
+    err = capsys.readouterr().err
+    assert "Failed to create trace dump via pickle" in err
+    assert ("Traceback" in err) is debug
+    if not debug:
+        assert len(err.strip().splitlines()) == 1

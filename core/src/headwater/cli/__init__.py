@@ -125,6 +125,8 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
         if debug or verbose
         else _Warnings("%(levelname)s %(name)s: %(message)s")
     )
+    if not debug:
+        handler.addFilter(_no_traceback)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -135,8 +137,19 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     # traceback for each of its attempts (hundreds of lines for one failure)
     dlt_logger = logging.getLogger("dlt")
     dlt_logger.removeFilter(_no_job_tracebacks)
+    dlt_logger.removeFilter(_no_traceback)
     if not debug:
         dlt_logger.addFilter(_no_job_tracebacks)
+        dlt_logger.addFilter(_no_traceback)  # dlt's logger has a handler of its own
+
+
+def _no_traceback(record: logging.LogRecord) -> bool:
+    """A record's message without its traceback (without ``--debug``): a library's
+    warning with ``exc_info`` (dlt's "Failed to create trace dump" on a full disk)
+    printed ninety lines of stack before the run's one-line error."""
+    if record.exc_info or record.exc_text:
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _no_job_tracebacks(record: logging.LogRecord) -> bool:
