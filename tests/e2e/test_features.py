@@ -218,6 +218,18 @@ def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):
     assert offsets == list(range(0, 3100, 100))  # no page twice, none past the total
 
 
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_an_api_capping_its_pages_below_the_limit_loses_nothing(feat, parallel):
+    """The API serves 40 of the 100 records asked for and reports its total: each page
+    starts where the one before ended, until the total."""
+    sim = feat(records={"people": 1, "logs": 237}, max_page_size=40)
+    source = headwater.source("feat", resources=["logs"], parallel_pages=parallel, **sim.settings)
+    got = [r["id"] for r in rows_of(source)]
+    assert got == [r["id"] for r in sim.data["logs"]]
+    offsets = [int(r.query["offset"][0]) for r in sim.requests_for("logs")]
+    assert offsets == list(range(0, 237, 40))
+
+
 def test_parallel_pages_setting_is_checked(feat):
     sim = feat(records={"people": 1})
     # checked when the source is extracted, before any request

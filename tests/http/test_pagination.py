@@ -66,6 +66,100 @@ def test_offset_tolerates_missing_total(headwater_plugins, requests_mock):
     assert len(got) == 150
 
 
+def jira_api(requests_mock, rows, *, cap=50, total=None):
+    """Jira Cloud's search: startAt/maxResults, at most ``cap`` issues a page whatever
+    maxResults asks, and the total of the whole result."""
+
+    def cb(request, context):
+        start, asked = int(request.qs["startat"][0]), int(request.qs["maxresults"][0])
+        page = rows[start : start + min(asked, cap)]
+        reported = len(rows) if total is None else total
+        return {"startAt": start, "maxResults": len(page), "total": reported, "issues": page}
+
+    requests_mock.get(URL, json=cb)
+
+
+JIRA = OffsetPagination(
+    offset_param="startAt", limit_param="maxResults", limit=100, total_path="total"
+)
+
+
+def test_offset_short_pages_go_on_while_the_total_says_more_remain(
+    headwater_plugins, requests_mock
+):
+    """The API serves 50 of the 100 asked for and reports 237: every record is read,
+    each page starting where the one before ended."""
+    jira_api(requests_mock, records(237))
+    got = load(headwater_plugins, connector(data_selector="issues", pagination=JIRA))
+    assert [r["id"] for r in got] == [r["id"] for r in records(237)]
+    starts = [q.qs["startat"] for q in requests_mock.request_history]
+    assert starts == [["0"], ["50"], ["100"], ["150"], ["200"]]  # none past the total
+
+
+def test_offset_total_never_reached_stops_on_the_empty_page(headwater_plugins, requests_mock):
+    jira_api(requests_mock, records(120), total=500)  # the API over-reports its total
+    got = load(headwater_plugins, connector(data_selector="issues", pagination=JIRA))
+    assert len(got) == 120
+    starts = [q.qs["startat"] for q in requests_mock.request_history]
+    assert starts == [["0"], ["50"], ["100"], ["120"]]
+
+
+def test_offset_parallel_pages_read_every_record_of_a_capped_api(headwater_plugins, requests_mock):
+    jira_api(requests_mock, records(237))
+    got = load(
+        headwater_plugins,
+        connector(data_selector="issues", pagination=JIRA),
+        parallel_pages=4,
+    )
+    assert [r["id"] for r in got] == [r["id"] for r in records(237)]
+
+
+def page_number_api(requests_mock, rows, *, cap=50, pages=None):
+    """per_page capped at ``cap``; meta reports the record count and the page count."""
+
+    def cb(request, context):
+        number, asked = int(request.qs["page"][0]), int(request.qs["per_page"][0])
+        size = min(asked, cap)
+        data = rows[(number - 1) * size : number * size]
+        count = -(-len(rows) // size) if pages is None else pages
+        return {"data": data, "meta": {"total": len(rows), "total_pages": count}}
+
+    requests_mock.get(URL, json=cb)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [dict(total_pages_path="meta.total_pages"), dict(total_path="meta.total")],
+    ids=["total_pages", "total"],
+)
+def test_page_number_short_pages_go_on_while_the_total_says_more_remain(
+    headwater_plugins, requests_mock, declared
+):
+    page_number_api(requests_mock, records(237))
+    conn = connector(pagination=PageNumberPagination(page_size=100, **declared))
+    got = load(headwater_plugins, conn)
+    assert [r["id"] for r in got] == [r["id"] for r in records(237)]
+    assert [q.qs["page"] for q in requests_mock.request_history] == [[str(n)] for n in range(1, 6)]
+
+
+def test_page_number_page_count_never_reached_stops_on_the_empty_page(
+    headwater_plugins, requests_mock
+):
+    page_number_api(requests_mock, records(120), pages=9)
+    conn = connector(
+        pagination=PageNumberPagination(page_size=100, total_pages_path="meta.total_pages")
+    )
+    assert len(load(headwater_plugins, conn)) == 120
+    assert requests_mock.call_count == 4  # pages 1-3, then the empty page 4
+
+
+def test_page_number_short_page_without_a_total_is_the_last(headwater_plugins, requests_mock):
+    page_number_api(requests_mock, records(237))
+    got = load(headwater_plugins, connector(pagination=PageNumberPagination(page_size=100)))
+    assert len(got) == 50  # no total declared: a short page is the end, as documented
+    assert requests_mock.call_count == 1
+
+
 def test_cursor_sent_back_until_missing(headwater_plugins, requests_mock):
     pages = {None: ("c1", records(30)), "c1": ("c2", records(30, 30)), "c2": ("", records(5, 60))}
 

@@ -19,6 +19,7 @@ from headwater.spec import (
     LinkHeaderPagination,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
+    OffsetPagination,
     PageNumberPagination,
     Resource,
     SessionLogin,
@@ -262,6 +263,15 @@ def test_describe_shows_method_path_params_headers_and_body_as_templates(capsys,
 
 PAGINATION_KINDS = [
     (
+        OffsetPagination(limit=50),
+        "offset in ?offset=, limit 50 in ?limit=; stops at a page shorter than 50",
+    ),
+    (
+        OffsetPagination(offset_param="startAt", limit_param="maxResults", total_path="total"),
+        "offset in ?startAt=, limit 100 in ?maxResults=; stops at the total at total or an "
+        "empty page (a page shorter than 100 only when the API sends no total)",
+    ),
+    (
         LinkHeaderPagination(),
         "next page URL from the Link response header "
         '(rel="next", RFC 8288; same host only); stops when there is none',
@@ -289,7 +299,11 @@ PAGINATION_KINDS = [
     (
         PageNumberPagination(total_path="meta.total", page_size=25, start=0),
         "page number in ?page= from 0, ?per_page= 25; stops at the record count at "
-        "meta.total or an empty page or a short one",
+        "meta.total or an empty page (a short one only when the API sends no count)",
+    ),
+    (
+        PageNumberPagination(page_size=25),
+        "page number in ?page= from 1, ?per_page= 25; stops at an empty page or a short one",
     ),
     (
         PageNumberPagination(total_pages_path="pages", location="body"),

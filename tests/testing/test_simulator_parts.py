@@ -16,6 +16,7 @@ from headwater.spec import (
     NextLinkPagination,
     OAuth2ClientCredentials,
     OffsetPagination,
+    PageNumberPagination,
     Resource,
 )
 from headwater.testing.paging import MAX_PAGE_SIZE, Pager
@@ -121,6 +122,17 @@ def test_pager_cuts_offset_pages_with_the_total_and_caps_the_limit() -> None:
     many = [dumps({"id": i}) for i in range(MAX_PAGE_SIZE + 5)]
     capped = Pager(100).page(resource(spec), many, "/users", {"limit": ["5000"]}, "x")
     assert len(json.loads(capped)["data"]) == MAX_PAGE_SIZE
+
+
+def test_pager_max_page_size_caps_pages_and_counts_them_at_the_cap() -> None:
+    """An API that serves fewer records than asked for (Jira's 50 of maxResults=100)
+    reports its page count at the size it really serves."""
+    spec = PageNumberPagination(page_size=10, total_pages_path="pages", total_path="total")
+    body = json.loads(Pager(100, max_page_size=4).page(resource(spec), ITEMS, "/u", {}, "x"))
+    assert body == {"data": [{"id": i} for i in range(4)], "pages": 7, "total": 25}
+    query = {"page": ["7"]}
+    last = json.loads(Pager(100, max_page_size=4).page(resource(spec), ITEMS, "/u", query, "x"))
+    assert [r["id"] for r in last["data"]] == [24]
 
 
 def test_pager_cursor_tokens_walk_every_record_once() -> None:

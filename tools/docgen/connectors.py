@@ -143,7 +143,11 @@ def pagination_text(resource: Resource) -> str:
     if isinstance(spec, OffsetPagination):
         stop = f"stops on a page shorter than {spec.limit} (an empty one included)"
         if spec.total_path is not None:
-            stop = f"stops when the total at {field_text(spec.total_path)} is reached, or " + stop
+            stop = (
+                f"stops when the total at {field_text(spec.total_path)} is reached (each "
+                "page starting where the one before ended, however short), or on an empty "
+                f"page; on a page shorter than {spec.limit} only when the API sends no total"
+            )
         return (
             f"offset: `{spec.offset_param}=0, {spec.limit}, …` and "
             f"`{spec.limit_param}={spec.limit}`; {stop}"
@@ -170,9 +174,18 @@ def pagination_text(resource: Resource) -> str:
             if spec.page_size
             else ""
         )
-        stop = "stops on an empty page" + (" or a short one" if spec.page_size else "")
+        counts = []
         if spec.total_pages_path is not None:
-            stop = f"stops at the page count at {field_text(spec.total_pages_path)}, or " + stop[6:]
+            counts.append(f"the page count at {field_text(spec.total_pages_path)}")
+        if spec.total_path is not None:
+            counts.append(f"the record count at {field_text(spec.total_path)}")
+        short = ""
+        if spec.page_size:
+            short = " (a short one only when the API sends no count)"
+            short = short if counts else " or a short one"
+        stop = "stops on an empty page" + short
+        if counts:
+            stop = f"stops at {' or '.join(counts)}, or on an empty page{short}"
         return f"page number: `{spec.page_param}={spec.start}, {spec.start + 1}, …`{size}; {stop}"
     if isinstance(spec, SinglePage):
         return "one request, no further pages"

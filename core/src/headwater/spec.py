@@ -499,8 +499,10 @@ _AUTH_TYPES = (
 class OffsetPagination:
     """``offset``/``limit`` query parameters.
 
-    Stops when ``total_path`` (if the API reports a total) says every record was read,
-    or on a page shorter than ``limit`` (an empty page included).
+    Each request's offset is the number of records received so far. Stops when
+    ``total_path`` (if the API reports a total) says every record was read, however
+    short the pages (many APIs serve fewer records than ``limit`` asks for), or on an
+    empty page; on a page shorter than ``limit`` only when the API reports no total.
     """
 
     limit: int = field(default=100, validator=_positive)
@@ -547,8 +549,9 @@ class NextLinkPagination:
 @frozen
 class PageNumberPagination:
     """A page number sent as ``page_param`` starting at ``start``; stops at
-    ``total_pages_path`` (a page count) or ``total_path`` (a record count, with
-    ``page_size``) when the API reports it, or on an empty or short page."""
+    ``total_pages_path`` (a page count) or ``total_path`` (a record count) when the API
+    reports it, however short the pages, or on an empty page; on a page shorter than
+    ``page_size`` only when the API reports no count."""
 
     page_param: str = field(default="page", validator=_non_empty_str)
     start: int = field(default=1, validator=v.instance_of(int))

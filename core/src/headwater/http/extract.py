@@ -444,7 +444,8 @@ def iter_pages_parallel(
     The first page is read alone to learn the total; the other offsets are then
     requested concurrently and yielded in order, with at most ``2 * workers`` pages in
     flight or waiting, so memory stays flat. Records added to the API after the first
-    page are read by the next run. Without a total it reads page after page.
+    page are read by the next run. Without a total, or when the API serves fewer
+    records than the limit asks for (it caps its pages), it reads page after page.
     """
     label = f"{endpoint.connector}.{endpoint.resource}"
     base = dict(endpoint.params if params is None else params)
@@ -468,10 +469,22 @@ def iter_pages_parallel(
     response, data = fetched
     yield data
     total = lookup(page_body(response), pagination.total_path)
-    if len(data) < limit:
+    usable = isinstance(total, int) and not isinstance(total, bool)
+    if not data or (usable and len(data) >= total) or (not usable and len(data) < limit):
         return
-    if not isinstance(total, int) or isinstance(total, bool):
-        # No usable total: carry on one page after another.
+    if not usable or len(data) < limit:
+        # No usable total, or an API that serves fewer records than the limit asked
+        # for (its own cap) while its total says more remain: offsets a limit apart
+        # would skip records, so carry on one page after another, each starting where
+        # the one before ended.
+        if usable:
+            log.info(
+                "resource %s: the API served %d of the %d records asked for; reading its "
+                "pages one after another",
+                label,
+                len(data),
+                limit,
+            )
         paginator = copy.deepcopy(endpoint.paginator)
         paginator.offset = len(data)  # type: ignore[attr-defined]
         yield from iter_pages(endpoint, params=base, paginator=paginator, label=label)

@@ -7,8 +7,10 @@ They differ from dlt's own in ways that the specs need:
   per page; a JSONPath naming keys only (``$.data.items``, ``$.results[*]``) is read
   by key like a dotted path;
 * the page body is decoded once (:func:`page_body` caches it on the response);
-* offset and page-number pagination stop on a short or empty page when the API
-  reports no total (dlt's ``OffsetPaginator`` raises when ``total`` is missing);
+* offset and page-number pagination stop at the total the API reports, however short
+  its pages (an API may serve fewer records than asked for), and on a short page only
+  when it reports no total (dlt's ``OffsetPaginator`` raises when ``total`` is
+  missing); an empty page always ends them;
 * paging parameters can go in the JSON body of a POST (``location="body"``; a dotted
   name such as ``variables.after`` sets a nested field);
 * a next page on another origin (a next link, a ``Link`` header) is refused: the
@@ -328,7 +330,9 @@ def _number(value: Any, path: CompiledPath | None, what: str) -> int:
 
 
 class OffsetPaginator(BasePaginator):
-    """``offset``/``limit`` parameters; stops at the reported total or on a short page."""
+    """``offset``/``limit`` parameters, the offset advanced by the records received;
+    stops at the reported total, on an empty page, or (no total reported) on a page
+    shorter than ``limit``."""
 
     def __init__(
         self,
@@ -352,14 +356,19 @@ class OffsetPaginator(BasePaginator):
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         count = len(data or ())
-        self.offset += count
-        if count == 0 or count < self.limit:
+        self.offset += count  # the records received: an API may serve fewer than limit
+        if count == 0:
             self._has_next_page = False
             return
         if self.total_path is not None:
             total = self.total_path.value(page_body(response))
             if total is not None:
+                # a reported total decides, not the page's length: many APIs cap the
+                # page below the limit asked for (Jira Cloud serves 50 of maxResults=100)
                 self._has_next_page = self.offset < _number(total, self.total_path, "total")
+                return
+        if count < self.limit:
+            self._has_next_page = False
 
     def update_request(self, request: Request) -> None:
         if self.location == "query":  # the page loop's hot path: one copy of the params
@@ -376,8 +385,8 @@ class OffsetPaginator(BasePaginator):
 
 class PageNumberPaginator(BasePaginator):
     """A page number parameter; stops at the reported page count (``total_pages_path``)
-    or record count (``total_path``), or on an empty page (or a page shorter than
-    ``page_size`` when one is set)."""
+    or record count (``total_path``), on an empty page, or (no count reported) on a
+    page shorter than ``page_size`` when one is set."""
 
     def __init__(
         self,
@@ -411,20 +420,30 @@ class PageNumberPaginator(BasePaginator):
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         count = len(data or ())
         self.read += count
-        if count == 0 or (self.page_size and count < self.page_size):
+        if count == 0:
             self._has_next_page = False
             return
+        # A reported page or record count decides, not the page's length: many APIs
+        # cap the page below the page_size asked for.
+        reported = False
         if self.total_pages_path is not None:
             total = self.total_pages_path.value(page_body(response))
-            pages = self.page - self.start + 1
-            if total is not None and pages >= _number(total, self.total_pages_path, "page count"):
-                self._has_next_page = False
-                return
+            if total is not None:
+                reported = True
+                pages = self.page - self.start + 1
+                if pages >= _number(total, self.total_pages_path, "page count"):
+                    self._has_next_page = False
+                    return
         if self.total_path is not None:
             total = self.total_path.value(page_body(response))
-            if total is not None and self.read >= _number(total, self.total_path, "total"):
-                self._has_next_page = False
-                return
+            if total is not None:
+                reported = True
+                if self.read >= _number(total, self.total_path, "total"):
+                    self._has_next_page = False
+                    return
+        if not reported and self.page_size and count < self.page_size:
+            self._has_next_page = False
+            return
         self.page += 1
 
     def update_request(self, request: Request) -> None:

@@ -149,7 +149,11 @@ def pagination_details(resource: Resource, code: Code = _plain) -> str:
     if isinstance(spec, OffsetPagination):
         stop = f"a page shorter than {spec.limit}"
         if spec.total_path is not None:
-            stop = f"the total at {code(_field(spec.total_path))} or " + stop
+            # a reported total decides, however short the pages the API serves
+            stop = (
+                f"the total at {code(_field(spec.total_path))} or an empty page (a page "
+                f"shorter than {spec.limit} only when the API sends no total)"
+            )
         return (
             f"offset in {_where(spec.location, spec.offset_param, code)}, "
             f"limit {spec.limit} in {_where(spec.location, spec.limit_param, code)}; "
@@ -167,6 +171,8 @@ def pagination_details(resource: Resource, code: Code = _plain) -> str:
             "only); stops when it is missing or empty"
         )
     if isinstance(spec, PageNumberPagination):
+        counted = spec.total_pages_path is not None or spec.total_path is not None
+        short = " (a short one only when the API sends no count)" if counted else " or a short one"
         stops = [
             f"the page count at {code(_field(spec.total_pages_path))}"
             if spec.total_pages_path is not None
@@ -174,7 +180,7 @@ def pagination_details(resource: Resource, code: Code = _plain) -> str:
             f"the record count at {code(_field(spec.total_path))}"
             if spec.total_path is not None
             else "",
-            "an empty page" + (" or a short one" if spec.page_size else ""),
+            "an empty page" + (short if spec.page_size else ""),
         ]
         return (
             f"page number in {_where(spec.location, spec.page_param, code)} from "

@@ -242,11 +242,14 @@ class Pager:
     page tokens, next links and totals that go with them.
 
     ``page_size`` is the page size of next-link pagination (the other kinds take theirs
-    from the spec or the query).
+    from the spec or the query). ``max_page_size`` caps the page size a client asks
+    for, as many APIs do (Jira Cloud answers at most 50 issues whatever ``maxResults``
+    says): a bigger request is served a page of ``max_page_size`` records.
     """
 
-    def __init__(self, page_size: int) -> None:
+    def __init__(self, page_size: int, max_page_size: int = MAX_PAGE_SIZE) -> None:
         self.page_size = page_size
+        self.max_page_size = max_page_size
 
     def page(
         self,
@@ -271,20 +274,19 @@ class Pager:
         """The body and the response headers (a ``Link``, a cursor header) of the page of
         ``items`` that ``query`` asks for (paging fields sent in a POST body are in
         ``query`` too); ``path`` and ``base_url`` make next links."""
+        cap = self.max_page_size
         spec = resource.pagination
         extras: list[tuple[tuple[str, ...], Any]] = []
         headers: dict[str, str] = {}
         total = len(items)
         if isinstance(spec, OffsetPagination):
             offset = int_param(query, spec.offset_param, 0, 0)
-            limit = min(int_param(query, spec.limit_param, spec.limit, 1), MAX_PAGE_SIZE)
+            limit = min(int_param(query, spec.limit_param, spec.limit, 1), cap)
             page = items[offset : offset + limit]
             if spec.total_path is not None:
                 extras.append((response_keys(spec.total_path), total))
         elif isinstance(spec, CursorPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
-            )
+            size = min(int_param(query, spec.page_size_param, spec.page_size or 30, 1), cap)
             values = query.get(spec.cursor_param)
             token = values[-1] if values else ""
             offset = decode_position("c", token, "cursor") if token else 0
@@ -319,9 +321,7 @@ class Pager:
                 link = f"{base_url}{path}?{urlencode(kept, safe='$:')}"
                 extras.append((next_path, link))
         elif isinstance(spec, PageNumberPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 50, 1), MAX_PAGE_SIZE
-            )
+            size = min(int_param(query, spec.page_size_param, spec.page_size or 50, 1), cap)
             number = int_param(query, spec.page_param, spec.start, spec.start)
             offset = (number - spec.start) * size
             page = items[offset : offset + size]
@@ -330,7 +330,7 @@ class Pager:
             if spec.total_path is not None:
                 extras.append((response_keys(spec.total_path), total))
         elif isinstance(spec, LinkHeaderPagination):
-            size = min(int_param(query, "per_page", self.page_size, 1), MAX_PAGE_SIZE)
+            size = min(int_param(query, "per_page", self.page_size, 1), cap)
             number = int_param(query, "page", 1, 1)
             offset = (number - 1) * size
             page = items[offset : offset + size]
@@ -345,9 +345,7 @@ class Pager:
             links.append(f'<{base_url}{path}?{urlencode([*kept, ("page", last)])}>; rel="last"')
             headers["Link"] = ", ".join(links)
         elif isinstance(spec, HeaderCursorPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 30, 1), MAX_PAGE_SIZE
-            )
+            size = min(int_param(query, spec.page_size_param, spec.page_size or 30, 1), cap)
             values = query.get(spec.cursor_param)
             token = values[-1] if values else ""
             offset = decode_position("h", token, "cursor") if token else 0
@@ -355,9 +353,7 @@ class Pager:
             if offset + size < total:
                 headers[spec.header] = encode_position("h", offset + size)
         elif isinstance(spec, LastRecordPagination):
-            size = min(
-                int_param(query, spec.page_size_param, spec.page_size or 25, 1), MAX_PAGE_SIZE
-            )
+            size = min(int_param(query, spec.page_size_param, spec.page_size or 25, 1), cap)
             values = query.get(spec.cursor_param)
             after = values[-1] if values else ""
             offset = self._after(items, response_keys(spec.cursor_field), after) if after else 0

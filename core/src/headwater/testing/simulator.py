@@ -140,7 +140,9 @@ class Simulator:
     first request that carries it.
     ``faults`` are injected as described in :class:`Fault`; ``latency`` seconds are
     waited before answering every API request (not token requests). ``page_size`` is
-    the page size of next-link pagination. ``credentials`` fixes some of the
+    the page size of next-link pagination; ``max_page_size`` the largest page the API
+    serves whatever the request asks for (default :data:`MAX_PAGE_SIZE`; Jira Cloud, for
+    one, answers at most 50 issues to ``maxResults=100``). ``credentials`` fixes some of the
     credentials (``client_id``, ``client_secret``, ``scope``, ``api_key``, ``token``,
     ``username``, ``password``, ``refresh_token``, ``issuer``, the settings a session
     login body or a header template names); the others are random. For the JWT kinds
@@ -175,6 +177,7 @@ class Simulator:
         latency: float = 0.0,
         port: int = 0,
         page_size: int = 100,
+        max_page_size: int = MAX_PAGE_SIZE,
         credentials: Mapping[str, str] | None = None,
         schemas: Mapping[str, Mapping[str, Any]] | None = None,
         extra_field: bool = True,
@@ -188,6 +191,8 @@ class Simulator:
             raise ValueError(f"latency must be >= 0, got {latency!r}")
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        if max_page_size < 1:
+            raise ValueError(f"max_page_size must be >= 1, got {max_page_size!r}")
         self.connector = connector
         self.seed = seed
         self.latency = float(latency)
@@ -200,7 +205,7 @@ class Simulator:
 
             self._limit_item = parse(rate_limit)
             self._window = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
-        self._pager = Pager(page_size)
+        self._pager = Pager(page_size, max_page_size)
         self.extra_field = extra_field
         self._port = port
         self._lock = threading.Lock()
