@@ -12,6 +12,8 @@ from headwater.spec import (
     Resource,
     ResponseRule,
     RetryPolicy,
+    SessionLogin,
+    TemplateAuth,
 )
 
 
@@ -50,6 +52,14 @@ def res(**kw):
             "names parent 'u', which the connector does not declare",
         ),
         (lambda: Connector(name="c", package="p", resources=[]), "must not be empty"),
+        (
+            lambda: TemplateAuth(headers={"X-Auth": '{"key":{"v":"{api_key}"}}'}),
+            "TemplateAuth headers.X-Auth doubles some literal braces but not others",
+        ),
+        (
+            lambda: SessionLogin(body={"q": "{a{b}}}", "password": "{password}"}),
+            "SessionLogin body.q doubles some literal braces but not others",
+        ),
         (
             lambda: Connector(name="c", package="p", resources=[res()], auth="oauth2"),
             "Connector.auth of 'c' must be one of",

@@ -120,13 +120,18 @@ def test_simulator_refuses_what_the_connector_does_not_send(paging):
     assert body.status_code == 400 and "query" in body.json()["message"]
 
 
-def test_template_naming_an_undeclared_setting_is_one_line(headwater_plugins):
-    conn = connector(params={"tenant": "{tenant}"})
+def refusal(headwater_plugins, conn) -> str:
+    """The one-line ConfigError that assembling ``conn`` stops with."""
     headwater_plugins(Declares(conn))
     with pytest.raises(ConfigError) as err:
         headwater.source("testapi")
     text = str(err.value)
     assert "\n" not in text
+    return text
+
+
+def test_template_naming_an_undeclared_setting_is_one_line(headwater_plugins):
+    text = refusal(headwater_plugins, connector(params={"tenant": "{tenant}"}))
     assert text.startswith("connector testapi, resource items: params names setting {tenant}")
     assert "declare it in Connector.settings" in text
 
@@ -174,3 +179,50 @@ def test_json_body_placeholder_alone_keeps_the_setting_type(headwater_plugins, r
     headwater_plugins(Declares(conn))
     assert len(rows_of(headwater.source("testapi"))) == 2
     assert requests_mock.last_request.json() == {"size": 7, "label": "n=7 {x}"}
+
+
+GRAPHQL = (
+    "query($first:Int,$after:String){items(first:$first,after:$after)"
+    "{nodes{id name} pageInfo{hasNextPage endCursor}}}"
+)
+
+
+def doubled(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def test_a_template_doubling_some_braces_but_not_others_is_one_line(headwater_plugins):
+    """'}}}' would be sent as '}}' while the single '{' went as written: the query sent
+    would not be the one declared. Refused, naming the field and the fix."""
+    conn = connector(method="POST", json={"query": GRAPHQL, "variables": {"first": 50}})
+    text = refusal(headwater_plugins, conn)
+    assert text.startswith("connector testapi, resource items: json.query doubles some")
+    assert "endCursor}}}" in text
+    assert "double every literal brace" in text
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [dict(headers={"X-Filter": '{"a":{"b":1}}'}), dict(params={"q": "}}{"})],
+    ids=["headers", "params"],
+)
+def test_every_template_field_is_checked_for_uneven_braces(headwater_plugins, declared):
+    headwater_plugins(Declares(connector(**declared)))
+    field = next(iter(declared))
+    with pytest.raises(ConfigError, match=f"resource items: {field}.* doubles some literal"):
+        headwater.source("testapi")
+
+
+def test_a_query_with_every_literal_brace_doubled_is_sent_as_written(
+    headwater_plugins, requests_mock
+):
+    requests_mock.post("https://api.test/items", json={"data": records(2)})
+    query = doubled(GRAPHQL).replace("first:$first", "first:{first}")  # and a setting
+    conn = attrs.evolve(
+        connector(method="POST", json={"query": query}),
+        settings={"first": {"type": "integer", "default": 50}},
+    )
+    headwater_plugins(Declares(conn))
+    assert len(rows_of(headwater.source("testapi"))) == 2
+    sent = requests_mock.last_request.json()
+    assert sent == {"query": GRAPHQL.replace("first:$first", "first:50")}

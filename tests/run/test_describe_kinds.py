@@ -261,6 +261,30 @@ def test_describe_shows_method_path_params_headers_and_body_as_templates(capsys,
         assert line in text
 
 
+def test_describe_shows_a_body_with_literal_braces_as_it_is_sent(capsys, headwater_plugins):
+    query = "{{items(first:{first}){{nodes{{id}}}}}}"
+    declared = connector(
+        "gql",
+        settings={"first": {"type": "integer", "default": 50}},
+        method="POST",
+        json={"query": query},
+    )
+    text = describe(capsys, headwater_plugins, declared)
+    assert '    body:              {"query": "{items(first:{first}){nodes{id}}}"}' in text
+    assert "    templates:         {first} = setting first" in text
+
+
+def test_describe_refuses_a_body_doubling_some_braces_but_not_others(capsys, headwater_plugins):
+    declared = connector("gql", method="POST", json={"query": "{items{nodes{id name}}}"})
+    headwater_plugins(Declares(declared))
+    code = main(["describe", "gql"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "resource items: json.query doubles some literal braces" in err
+    assert "double every literal brace" in err
+
+
 PAGINATION_KINDS = [
     (
         OffsetPagination(limit=50),

@@ -54,7 +54,9 @@ __all__ = [
     "TemplateAuth",
     "field_path",
     "is_jsonpath",
+    "literal_text",
     "template_names",
+    "uneven_braces",
 ]
 
 # Defaults written once: the settings schema (headwater.settings) documents them and
@@ -99,7 +101,51 @@ def field_path(value: FieldPath | list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-_TEMPLATE_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: a template's tokens: a doubled brace (one literal brace) or a ``{name}`` placeholder
+TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def literal_text(template: str) -> str:
+    """``template`` as it is sent, but for its settings: each doubled brace as one,
+    each ``{name}`` placeholder kept."""
+    return TEMPLATE_TOKEN.sub(lambda m: m.group(0) if m.group(1) else m.group(0)[0], template)
+
+
+def uneven_braces(field: str, value: Any) -> str | None:
+    """What is wrong with template ``value`` (a string, or the strings anywhere inside
+    a mapping or list, keys included) declared as ``field``, when one of its strings
+    doubles some literal braces but not others; ``None`` when none does.
+
+    A doubled brace is sent as one and a single one as written, so such a string would
+    not be sent as it reads: a GraphQL query ending in ``}}}`` would lose a brace while
+    its single ``{`` stayed. A string whose every literal brace is doubled, or none
+    is, is sent as it reads."""
+    if isinstance(value, str):
+        doubled = [m for m in TEMPLATE_TOKEN.finditer(value) if not m.group(1)]
+        if not doubled or not re.search(r"[{}]", TEMPLATE_TOKEN.sub("", value)):
+            return None
+        at = doubled[-1].end()
+        start = max(0, at - 40)
+        excerpt = (
+            ("…" if start else "") + value[start : at + 20] + ("…" if at + 20 < len(value) else "")
+        )
+        return (
+            f"{field} doubles some literal braces but not others ({excerpt!r}): a doubled "
+            "brace is sent as one, a single one as written, so it would not be sent as it "
+            "reads; double every literal brace ({{ for {, }} for }), a {setting} stays single"
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{field}.{key}"
+            problem = uneven_braces(f"{field} key", key) or uneven_braces(where, item)
+            if problem:
+                return problem
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problem = uneven_braces(f"{field}[{index}]", item)
+            if problem:
+                return problem
+    return None
 
 
 def template_names(value: Any) -> tuple[str, ...]:
@@ -110,8 +156,9 @@ def template_names(value: Any) -> tuple[str, ...]:
 
     def walk(item: Any) -> None:
         if isinstance(item, str):
-            for name in _TEMPLATE_NAME.findall(item.replace("{{", "").replace("}}", "")):
-                if name not in found:
+            for match in TEMPLATE_TOKEN.finditer(item):  # as the templates are filled
+                name = match.group(1)
+                if name and name not in found:
                     found.append(name)
         elif isinstance(item, Mapping):
             for key in item:
@@ -418,6 +465,9 @@ class SessionLogin:
             raise ValueError("SessionLogin needs token_path or token_header to find the token")
         if "{token}" not in self.template:
             raise ValueError(f"SessionLogin.template must contain {{token}}, got {self.template!r}")
+        problem = uneven_braces("body", self.body)
+        if problem:
+            raise ValueError(f"SessionLogin {problem}")
 
     @property
     def settings(self) -> tuple[str, ...]:
@@ -450,6 +500,9 @@ class TemplateAuth:
     def __attrs_post_init__(self) -> None:
         if not self.headers and not self.query:
             raise ValueError("TemplateAuth needs headers, query, or both")
+        problem = uneven_braces("headers", self.headers) or uneven_braces("query", self.query)
+        if problem:
+            raise ValueError(f"TemplateAuth {problem}")
         if not self.settings:
             raise ValueError(
                 "TemplateAuth names no setting: write the credential as a {placeholder}, "
@@ -840,7 +893,9 @@ class Resource:
     ``path``, the values of ``params`` and ``headers`` and the strings anywhere in
     ``json`` are templates: ``{name}`` is replaced by the setting ``name`` (declare it
     in :attr:`Connector.settings`), ``{{``/``}}`` are literal braces; a child's
-    ``{<placeholder>}`` is its parent's field.
+    ``{<placeholder>}`` is its parent's field. A string that doubles some literal braces
+    but not others would not be sent as it reads, and is refused: double every one (a
+    GraphQL query: ``"{{items{{nodes{{id}}}}}}"``).
     """
 
     name: str = field(validator=_name)

@@ -79,6 +79,7 @@ from headwater.settings import (
     settings_schema,
 )
 from headwater.spec import (
+    TEMPLATE_TOKEN,
     Connector,
     IncrementalSpec,
     OffsetPagination,
@@ -87,6 +88,7 @@ from headwater.spec import (
     ResponseRule,
     RetryPolicy,
     template_names,
+    uneven_braces,
 )
 from headwater.suggest import closest
 
@@ -268,6 +270,9 @@ def check_declaration(connector: Connector, resource: Resource) -> None:
         ("Connector.headers", dict(connector.headers)),
     ]
     for name, template in templates:
+        problem = uneven_braces(name, template)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
         for setting in template_names(template):
             if setting in known or (name == "path" and setting == parent):
                 continue
@@ -277,9 +282,6 @@ def check_declaration(connector: Connector, resource: Resource) -> None:
                 f"(settings={{'{setting}': {{'type': 'string'}}}}), or write a literal brace "
                 "as {{ or }}"
             )
-
-
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class _Templates:
@@ -307,7 +309,7 @@ class _Templates:
         return value
 
     def text(self, field: str, template: str, *, quoted: bool = False) -> Any:
-        whole = _PLACEHOLDER.fullmatch(template)
+        whole = TEMPLATE_TOKEN.fullmatch(template)
         if whole is not None and whole.group(1) and not quoted:
             return self._setting(field, whole.group(1))
 
@@ -320,7 +322,7 @@ class _Templates:
             value = str(self._setting(field, name))
             return quote(value, safe="") if quoted else value
 
-        return _PLACEHOLDER.sub(fill, template)
+        return TEMPLATE_TOKEN.sub(fill, template)
 
     def path(self, template: str) -> str:
         return self.text("path", template, quoted=True)

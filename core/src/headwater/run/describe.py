@@ -47,6 +47,7 @@ from headwater.spec import (
     SessionLogin,
     SinglePage,
     TemplateAuth,
+    literal_text,
     template_names,
 )
 
@@ -316,16 +317,33 @@ def auth_lines(auth: AuthSpec | None, code: Code = _plain) -> list[str]:
     return [code(auth.kind)]
 
 
+def _as_sent(template: Any) -> Any:
+    """``template`` (a string, or strings in a mapping or list) as it is sent, but for
+    its settings: a doubled literal brace as one, each ``{name}`` kept."""
+    if isinstance(template, str):
+        return literal_text(template)
+    if isinstance(template, Mapping):
+        return {_as_sent(k): _as_sent(v) for k, v in template.items()}
+    if isinstance(template, (list, tuple)):
+        return [_as_sent(v) for v in template]
+    return template
+
+
+def _pairs(mapping: Mapping[str, Any], sep: str) -> str:
+    return ", ".join(f"{k}{sep}{v}" for k, v in _as_sent(mapping).items())
+
+
 def request_rows(resource: Resource) -> list[tuple[str, str]]:
     """``(label, text)`` rows of what one request of ``resource`` sends: method and
-    path, params, headers and body, templates as written, and the settings they name."""
-    rows = [("request", f"{resource.method} {resource.path}")]
+    path, params, headers and body as sent (a doubled literal brace as one) with each
+    ``{name}`` where a setting goes, and the settings they name."""
+    rows = [("request", f"{resource.method} {_as_sent(resource.path)}")]
     if resource.params:
-        rows.append(("params", ", ".join(f"{k}={v}" for k, v in resource.params.items())))
+        rows.append(("params", _pairs(resource.params, "=")))
     if resource.headers:
-        rows.append(("headers", ", ".join(f"{k}: {v}" for k, v in resource.headers.items())))
+        rows.append(("headers", _pairs(resource.headers, ": ")))
     if resource.json is not None:
-        rows.append(("body", json.dumps(dict(resource.json))))
+        rows.append(("body", json.dumps(_as_sent(dict(resource.json)))))
     placeholder = resource.parent.placeholder if resource.parent else None
     templated = [resource.path, dict(resource.params), dict(resource.headers)]
     names = [n for n in template_names([*templated, dict(resource.json or {})]) if n != placeholder]
@@ -547,11 +565,7 @@ def describe_connector(name: str) -> str:
     if store is not None:
         lines.append(f"  token store:  {store}")
     if connector.headers:
-        lines.append(
-            "  headers:      "
-            + ", ".join(f"{k}: {v}" for k, v in connector.headers.items())
-            + " (every request)"
-        )
+        lines.append("  headers:      " + _pairs(connector.headers, ": ") + " (every request)")
     lines += [
         "",
         "settings (secrets are never shown):",

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from headwater.schema import load_record_schema
 from headwater.spec import (
+    TEMPLATE_TOKEN,
     Connector,
     CursorPagination,
     LastRecordPagination,
@@ -308,7 +309,7 @@ class Simulator:
     def _fill(self, template: Any, parent: str | None = None) -> Any:
         """``template`` filled with :meth:`_template_values` as the client fills it."""
         if isinstance(template, str):
-            whole = _PLACEHOLDER.fullmatch(template)
+            whole = TEMPLATE_TOKEN.fullmatch(template)
             if whole is not None and whole.group(1) in self._values:
                 return self._values[whole.group(1)]
 
@@ -320,7 +321,7 @@ class Simulator:
                     return match.group(0)
                 return str(self._values[name])
 
-            return _PLACEHOLDER.sub(fill, template)
+            return TEMPLATE_TOKEN.sub(fill, template)
         if isinstance(template, Mapping):
             return {self._fill(k): self._fill(v) for k, v in template.items()}
         if isinstance(template, (list, tuple)):
@@ -1186,9 +1187,6 @@ def _bump_to_now(spec: Any, records: list[dict[str, Any]], latest: float | None)
         record[field] = format_bound(datetime.fromtimestamp(key, timezone.utc), fmt)
         latest = key
     return latest
-
-
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _check_body(expected: Any, got: Any, paging: set[str], where: str) -> None:

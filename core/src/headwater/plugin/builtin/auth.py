@@ -11,6 +11,7 @@ from headwater.errors import ConfigError
 from headwater.markers import hookimpl
 from headwater.settings import env_var
 from headwater.spec import (
+    TEMPLATE_TOKEN,
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
     from headwater.http.token_store import TokenStore
     from headwater.settings import Settings
-
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @hookimpl(trylast=True)
@@ -187,7 +186,7 @@ def _fill(connector: Connector, field: str, template: Any, settings: Settings) -
                 )
             return str(value)
 
-        return _PLACEHOLDER.sub(fill, template)
+        return TEMPLATE_TOKEN.sub(fill, template)
     if isinstance(template, Mapping):
         return {k: _fill(connector, field, v, settings) for k, v in template.items()}
     if isinstance(template, (list, tuple)):
