@@ -441,6 +441,39 @@ def test_a_data_selector_the_simulator_cannot_serve_is_refused(selector, tmp_pat
     assert not (tmp_path / "headwater-acme").exists()
 
 
+@pytest.mark.parametrize(
+    ("paginator", "field", "path"),
+    [
+        ({"type": "cursor", "cursor_param": "after"}, "cursor_path", "$..next"),
+        ({"type": "cursor", "cursor_param": "after"}, "cursor_path", "data[0].id"),
+        ({"type": "cursor", "cursor_param": "after"}, "cursor_path", "meta[-1].id"),
+        ({"type": "json_link"}, "next_url_path", "$.links[?(@.rel == 'next')].href"),
+        ({"type": "offset", "limit": 10}, "total_path", "$..total"),
+    ],
+)
+def test_a_paging_field_the_simulator_cannot_serve_is_refused(
+    paginator, field, path, tmp_path, capsys
+):
+    """Such a path ran, but the generated package failed its own tests against the
+    simulator (which cannot place the field); a last record's field is served (the
+    tests of headwater.testing and tests/convert/test_side_by_side.py)."""
+    config = tmp_path / "config.json"
+    endpoint = {"path": "/a", "data_selector": "data", "paginator": {**paginator, field: path}}
+    config.write_text(
+        json.dumps(
+            {
+                "client": {"base_url": "https://x.test"},
+                "resources": [{"name": "a", "endpoint": endpoint}],
+            }
+        )
+    )
+    message = error_of(capsys, "acme", "--from-rest-api", config, "--directory", tmp_path)
+    assert message.startswith("resource 'a': pagination "), message
+    assert "is a JSONPath a generated connector cannot be tested with" in message
+    assert "'meta.next' or '$.meta.next'" in message
+    assert not (tmp_path / "headwater-acme").exists()
+
+
 def test_simulate_of_a_selector_it_cannot_serve_is_a_usage_error(headwater_plugins, capsys):
     class Plugin:
         @staticmethod

@@ -693,6 +693,29 @@ def test_a_cursor_path_with_an_index_reads_every_page_as_rest_api_does(path, hea
 
 
 @pytest.mark.usefixtures("headwater_env")
+def test_a_cursor_read_from_the_last_record_is_declared_and_served(api_simulator):
+    """Stripe's data[-1].id on a field no column declares: the simulator serves the
+    declared fields only, so without it a generated package's resource ended after its
+    first page (and before that, the simulator refused the path altogether)."""
+    import headwater
+    from headwater.testing import rows_of
+
+    cfg = config(
+        paginator={"type": "cursor", "cursor_path": "data[-1].uuid", "cursor_param": "after"},
+    )
+    cfg["resources"][0]["primary_key"] = "id"
+    converted = declared(cfg)
+    schema = converted.schemas["items"]
+    assert "uuid" in schema["properties"] and "uuid" in schema["required"]
+    assert any("the last record's uuid" in note for note in converted.notes)
+    sim = api_simulator(converted.connector, records={"items": 65}, schemas=converted.schemas)
+    cfg["client"]["base_url"] = sim.base_url
+    rows = rows_of(headwater.from_rest_api(cfg, name="t"))
+    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in sim.data["items"])
+    assert len(sim.requests_for("items")) == 4  # 30, 30, 5 and the empty page
+
+
+@pytest.mark.usefixtures("headwater_env")
 def test_a_parent_field_children_are_requested_by_is_declared_and_served(api_simulator):
     """GitHub's issues and their comments by 'number': the issues' columns declared only
     id, so the simulator never served 'number' and the generated connector failed its

@@ -138,6 +138,48 @@ def test_cursor_pagination_with_api_key_header(api_simulator, load_into):
     assert {r.headers.get("x-api-key") for r in sim.requests[before:]} == {CREDENTIALS["api_key"]}
 
 
+@pytest.mark.parametrize(
+    ("selector", "cursor_path", "field"),
+    [
+        ("data", "data[-1].id", "id"),
+        ("data", "$.data[-1:].id", "id"),
+        ("items", "$.items[-1].name", "name"),
+        ("$", "[-1].id", "id"),
+    ],
+)
+def test_cursor_read_from_the_last_record_as_stripe_pages(
+    selector, cursor_path, field, api_simulator, load_into
+):
+    """Stripe's paging: the cursor is a field of the page's last record, sent back as
+    starting_after. The simulator refused the path ('naming keys only'), so the package
+    `headwater new` made of such a config failed its own tests."""
+    config = {
+        "client": client({"type": "bearer", "token": CREDENTIALS["token"]}),
+        "resources": [
+            {
+                "name": "charges",
+                "primary_key": "id",
+                "endpoint": {
+                    "path": "/v1/charges",
+                    "data_selector": selector,
+                    "paginator": {
+                        "type": "cursor",
+                        "cursor_path": cursor_path,
+                        "cursor_param": "starting_after",
+                    },
+                },
+            }
+        ],
+    }
+    theirs, ours, sim, before = side_by_side(config, api_simulator, load_into, {"charges": 75})
+    assert_same(theirs, ours)
+    assert len(ours["charges"]["rows"]) == 75
+    # each page starts after the previous page's last record; the empty page ends it
+    served = [r[field] for r in sim.data["charges"]]
+    sent = [r.query.get("starting_after") for r in sim.requests[before:]]
+    assert sent == [None, [served[29]], [served[59]], [served[74]]]
+
+
 def test_json_link_pagination_with_http_basic(api_simulator, load_into):
     auth = {"type": "http_basic", "username": "ada", "password": CREDENTIALS["password"]}
     config = {

@@ -450,6 +450,38 @@ def test_cursor_pagination(make_connector: ConnectorFactory) -> None:
         assert bad.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("selector", "cursor_path", "field"),
+    [
+        ("users", "$.users[-1].id", "id"),
+        ("users", "$.users[-1:].nickname", "nickname"),
+        (None, "$[-1].id", "id"),
+    ],
+)
+def test_cursor_read_from_the_last_record(
+    make_connector: ConnectorFactory, selector: Any, cursor_path: str, field: str
+) -> None:
+    """Stripe's ``data[-1].id``: each page starts after the record the cursor names (a
+    field every record has, unique, even a nullable one); the body may be the list."""
+    spec = CursorPagination(cursor_path=cursor_path, cursor_param="starting_after")
+    connector = make_connector(pagination=spec, data_selector=selector)
+    with Simulator(connector, records={"users": 70}) as sim:
+        url = f"{sim.base_url}/v1/users"
+        records: list[dict[str, Any]] = []
+        params: dict[str, str] = {}
+        while True:
+            body = requests.get(url, params=params, timeout=5).json()
+            page = body if selector is None else body["users"]
+            if not page:
+                break
+            records.extend(page)
+            params = {"starting_after": page[-1][field]}
+        assert records == sim.data["users"]
+        assert len({r[field] for r in records}) == 70 and None not in {r[field] for r in records}
+        bad = requests.get(url, params={"starting_after": "nobody"}, timeout=5)
+        assert bad.status_code == 400 and "nobody" in bad.text
+
+
 def test_next_link_pagination(make_connector: ConnectorFactory) -> None:
     connector = make_connector(
         ApiKeyAuth(name="api_key", location="query"),
@@ -522,6 +554,11 @@ def test_layouts_that_cannot_be_served_are_refused(make_connector: ConnectorFact
         Simulator(make_connector(pagination=OffsetPagination(total_path=("users", "total"))))
     with pytest.raises(ValueError, match="does not declare"):
         Simulator(make_connector(), records={"nope": 1})
+    # a cursor from a list other than the records, or from deep inside a record
+    for path in ("$.others[-1].id", "$.users[-1].address.city", "$.users[0].id", "$..next"):
+        spec = CursorPagination(cursor_path=path)
+        with pytest.raises(ValueError, match=r"or a field of the last record \(\$\.data\[-1\]"):
+            Simulator(make_connector(pagination=spec))
 
 
 # --------------------------------------------------------------------- children

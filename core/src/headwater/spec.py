@@ -148,6 +148,75 @@ def uneven_braces(field: str, value: Any) -> str | None:
     return None
 
 
+def _parsed_jsonpath(path: str) -> Any:
+    # imported here: only declarations holding a JSONPath pay for the parser (no dlt)
+    from jsonpath_ng.ext import parse
+
+    try:
+        return parse(path)
+    except Exception:  # jsonpath-ng raises several types for a bad path
+        return None
+
+
+def key_path(path: FieldPath) -> tuple[str, ...] | None:
+    """The keys of a response field named by keys only: a key path as :func:`field_path`
+    reads it, or a JSONPath of ``$`` and single field names with an optional trailing
+    ``[*]`` (``$.data.items``; ``$.results[*]``, the list at ``results``; ``$``, no
+    keys). ``None`` for any other JSONPath (``$..id``, ``$.data[-1].id``, filters) and
+    for one that does not parse."""
+    if not is_jsonpath(path):
+        return field_path(path)
+    from jsonpath_ng.jsonpath import Child, Wildcard
+
+    node = _parsed_jsonpath(str(path))
+    if isinstance(node, Child) and type(node.right) is Wildcard:
+        node = node.left
+    return _keys_of(node)
+
+
+def last_record_field(path: FieldPath, data_selector: FieldPath | None) -> str | None:
+    """The field of a page's last record that a cursor path reads, when it reads one:
+    Stripe's ``$.data[-1].id`` (or ``$.data[-1:].id``) with ``data_selector`` ``data``
+    reads ``"id"``; so does ``$[-1].id`` when the body is the list of records
+    (``data_selector`` ``None``). ``None`` for any other path (a response field such
+    as ``meta.next``, a list other than the records, a nested field of the record)."""
+    if not is_jsonpath(path):
+        return None
+    from jsonpath_ng.jsonpath import Child, Fields, Index, Slice
+
+    node = _parsed_jsonpath(str(path))
+    if not isinstance(node, Child) or type(node.right) is not Fields:
+        return None
+    fields = node.right.fields
+    last = node.left
+    if len(fields) != 1 or fields[0] == "*" or not isinstance(last, Child):
+        return None
+    index = last.right
+    is_last = (type(index) is Index and tuple(getattr(index, "indices", ())) == (-1,)) or (
+        type(index) is Slice and (index.start, index.end, index.step) == (-1, None, None)
+    )
+    if not is_last:
+        return None
+    records = key_path(data_selector) if data_selector is not None else ()
+    if records is None or _keys_of(last.left) != records:
+        return None
+    return fields[0]
+
+
+def _keys_of(node: Any) -> tuple[str, ...] | None:
+    """The keys of a parsed JSONPath of ``$`` and single field names, else ``None``."""
+    from jsonpath_ng.jsonpath import Child, Fields, Root
+
+    keys: list[str] = []
+    while isinstance(node, Child):
+        right = node.right
+        if type(right) is not Fields or len(right.fields) != 1 or right.fields[0] == "*":
+            return None
+        keys.append(right.fields[0])
+        node = node.left
+    return tuple(reversed(keys)) if type(node) is Root else None
+
+
 def template_names(value: Any) -> tuple[str, ...]:
     """The ``{name}`` placeholders in a template: a string, or the strings anywhere
     inside a mapping or list (``{{``/``}}`` are literal braces). In declaration order,
@@ -573,7 +642,10 @@ class OffsetPagination:
 @frozen
 class CursorPagination:
     """A cursor token read from ``cursor_path`` of each response and sent back as
-    ``cursor_param``; ends when the token is missing, null or empty.
+    ``cursor_param``; ends when the token is missing, null or empty. A JSONPath may
+    read it from the page's last record: Stripe's ``"$.data[-1].id"`` (``"$[-1].id"``
+    when the body is the list of records, ``data_selector=None``), ending on an empty
+    page.
     ``page_size`` (if set) is sent as ``page_size_param`` on every request; a full page
     that ends the resource without the cursor's field at all is warned about (a
     misspelled ``cursor_path`` would cut the data short)."""
@@ -944,6 +1016,8 @@ class Resource:
             "page_number": "total_pages_path",
         }
         needs = body_fields.get(getattr(self.pagination, "kind", ""))
+        if needs == "cursor_path" and last_record_field(self.pagination.cursor_path, None):
+            needs = None  # the last record's field ($[-1].id): read from the list itself
         if value is None and needs and getattr(self.pagination, needs) is not None:
             raise ValueError(
                 f"Resource.data_selector of {self.name!r} must name the field holding the "

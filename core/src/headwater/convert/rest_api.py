@@ -61,6 +61,7 @@ from headwater.spec import (
     Resource,
     ResponseRule,
     SinglePage,
+    last_record_field,
 )
 
 __all__ = ["DLT_TYPES", "convert_rest_api", "record_schema"]
@@ -862,6 +863,20 @@ class _Conversion:
             self.notes.append(
                 f"{where}: the incremental cursor {cursor} is declared in the schema as "
                 f"{_described(schema['properties'][cursor])}, from its initial_value"
+            )
+        last = (
+            last_record_field(pagination.cursor_path, selector)
+            if isinstance(pagination, CursorPagination)
+            else None
+        )
+        if last is not None and last not in schema["properties"]:
+            # the simulator serves declared fields only: records without the field the
+            # cursor is read from would end every resource after its first page
+            schema["properties"][last] = {}
+            schema["required"].append(last)
+            self.notes.append(
+                f"{where}: the cursor is the last record's {last} "
+                f"({pagination.cursor_path}), declared in the schema"
             )
         return resource, schema
 

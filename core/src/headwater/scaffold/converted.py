@@ -22,7 +22,7 @@ from headwater.convert.model import Converted
 from headwater.errors import ConfigError
 from headwater.scaffold.files import Names, render
 from headwater.settings import env_var
-from headwater.spec import Connector, Resource, is_jsonpath
+from headwater.spec import Connector, Resource, is_jsonpath, key_path, last_record_field
 
 __all__ = ["check_selectors", "declaration_source", "render_converted"]
 
@@ -301,38 +301,36 @@ def _readme(names: Names, converted: Converted, origin: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _keys_only(selector: str) -> bool:
-    """Whether JSONPath ``selector`` names keys only (``$.data.items``, ``$.results[*]``):
-    the selectors the simulator serves, and so the generated tests pass."""
-    from jsonpath_ng.ext import parse  # light (no dlt); only JSONPath selectors need it
-    from jsonpath_ng.jsonpath import Child, Fields, Root, Wildcard
-
-    try:
-        node = parse(selector)
-    except Exception:  # jsonpath_ng raises several types for a bad path
-        return False
-    if isinstance(node, Child) and type(node.right) is Wildcard:
-        node = node.left
-    while isinstance(node, Child):
-        right = node.right
-        if type(right) is not Fields or len(right.fields) != 1 or right.fields[0] == "*":
-            return False
-        node = node.left
-    return type(node) is Root
+#: the response fields a pagination spec reads (the attributes holding a field path)
+_PAGING_PATHS = ("cursor_path", "next_path", "total_path", "total_pages_path", "has_more_path")
 
 
 def check_selectors(connector: Connector) -> None:
-    """Raise :class:`ConfigError` for a resource whose ``data_selector`` is a JSONPath
-    with a wildcard, filter or recursion: the simulator cannot serve its records, so
-    the generated package's tests would fail."""
+    """Raise :class:`ConfigError` for a resource whose ``data_selector`` or pagination
+    field is a JSONPath the simulator cannot serve (a wildcard, filter or recursion; a
+    cursor may also be a field of the last record, ``$.data[-1].id``), so the generated
+    package's tests would fail."""
     for resource in connector.resources:
         selector = resource.data_selector
-        if isinstance(selector, str) and is_jsonpath(selector) and not _keys_only(selector):
+        if isinstance(selector, str) and key_path(selector) is None:
             raise ConfigError(
                 f"resource {resource.name!r}: data_selector {selector!r} is a JSONPath with "
                 "a wildcard, filter or recursion, which a generated connector cannot be "
                 "tested with; select the list by its keys: 'data', '$.data.items', "
                 "'$.results[*]' or '$' (the body)"
+            )
+        for name in _PAGING_PATHS:
+            path = getattr(resource.pagination, name, None)
+            if path is None or not is_jsonpath(path) or key_path(path):
+                continue
+            if name == "cursor_path" and last_record_field(path, selector) is not None:
+                continue
+            last = "; a cursor may also be the last record's field: '$.data[-1].id'"
+            raise ConfigError(
+                f"resource {resource.name!r}: pagination {name} {path!r} is a JSONPath a "
+                "generated connector cannot be tested with (the simulator cannot place its "
+                "field); name the field by its keys: 'meta.next' or '$.meta.next'"
+                + (last if name == "cursor_path" else "")
             )
 
 

@@ -23,8 +23,8 @@ from headwater.spec import (
     PageNumberPagination,
     Resource,
     SinglePage,
-    field_path,
-    is_jsonpath,
+    key_path,
+    last_record_field,
 )
 from headwater.testing.records import gc_paused, parse_timestamp
 from headwater.testing.server import ClientError, dumps
@@ -35,6 +35,8 @@ __all__ = [
     "Slice",
     "State",
     "cursor_key",
+    "cursor_keys",
+    "cursor_record_field",
     "decode_position",
     "encode_position",
     "int_param",
@@ -198,24 +200,41 @@ def response_keys(path: FieldPath) -> tuple[str, ...]:
     (``$.data.items``, ``$['@odata.nextLink']``, ``$.results[*]``: the list at
     ``results``). Other JSONPaths (``$..id``, filters) match fields the simulator cannot
     place: :class:`ValueError`."""
-    if not is_jsonpath(path):
-        return field_path(path)
-    from jsonpath_ng.ext import parse  # light (no dlt); only JSONPath declarations need it
-    from jsonpath_ng.jsonpath import Child, Fields, Root, Wildcard
-
-    node = parse(path)
-    keys: list[str] = []
-    if isinstance(node, Child) and type(node.right) is Wildcard:
-        node = node.left
-    while isinstance(node, Child) and type(node.right) is Fields and len(node.right.fields) == 1:
-        keys.append(node.right.fields[0])
-        node = node.left
-    if type(node) is not Root or not keys:
+    keys = key_path(path)
+    if not keys:
         raise ValueError(
             f"the simulator serves JSONPaths naming keys only ($.data.items, $.results[*]), "
             f"not {path!r}"
         )
-    return tuple(reversed(keys))
+    return keys
+
+
+def cursor_record_field(resource: Resource) -> str | None:
+    """The field of the page's last record that is the cursor of ``resource``: that of
+    a :class:`~headwater.spec.LastRecordPagination`, or of a
+    :class:`~headwater.spec.CursorPagination` whose ``cursor_path`` reads it (Stripe's
+    ``$.data[-1].id``); ``None`` when the cursor is a response field of its own."""
+    spec = resource.pagination
+    if isinstance(spec, LastRecordPagination):
+        keys = key_path(spec.cursor_field)
+        return keys[0] if keys and len(keys) == 1 else None
+    if isinstance(spec, CursorPagination):
+        return last_record_field(spec.cursor_path, resource.data_selector)
+    return None
+
+
+def cursor_keys(resource: Resource) -> tuple[str, ...]:
+    """The keys of the response field a :class:`~headwater.spec.CursorPagination`
+    reads its cursor from; :class:`ValueError` naming what the simulator serves when it
+    cannot serve ``cursor_path``."""
+    path = resource.pagination.cursor_path  # type: ignore[union-attr]
+    keys = key_path(path)
+    if not keys:
+        raise ValueError(
+            f"the simulator serves a cursor_path naming keys only ($.meta.next) or a field "
+            f"of the last record ($.data[-1].id, with data_selector 'data'), not {path!r}"
+        )
+    return keys
 
 
 def paging_params(spec: Any) -> tuple[str, ...]:
@@ -289,19 +308,22 @@ class Pager:
             size = min(int_param(query, spec.page_size_param, spec.page_size or 30, 1), cap)
             values = query.get(spec.cursor_param)
             token = values[-1] if values else ""
-            offset = decode_position("c", token, "cursor") if token else 0
-            page = items[offset : offset + size]
-            following = offset + size
-            extras.append(
-                (
-                    response_keys(spec.cursor_path),
-                    encode_position("c", following) if following < total else "",
-                )
-            )
-            top = {
-                response_keys(spec.cursor_path)[0],
-                response_keys(resource.data_selector or "")[0],
-            }
+            field = last_record_field(spec.cursor_path, resource.data_selector)
+            if field is not None:
+                # the cursor is the last record's field (Stripe's data[-1].id): the
+                # page after the record it names; an empty page ends the resource
+                offset = self._after(items, (field,), token) if token else 0
+                page = items[offset : offset + size]
+                top = set()
+            else:
+                offset = decode_position("c", token, "cursor") if token else 0
+                page = items[offset : offset + size]
+                following = offset + size
+                keys = cursor_keys(resource)
+                extras.append((keys, encode_position("c", following) if following < total else ""))
+                top = {keys[0]}
+            if resource.data_selector is not None:
+                top.add(response_keys(resource.data_selector)[0])
             if "page_size" not in top:
                 extras.append((("page_size",), size))
             if "total_records" not in top:
@@ -372,6 +394,10 @@ class Pager:
         spec = resource.pagination
         if isinstance(spec, LastRecordPagination) and items:
             self._index(items, response_keys(spec.cursor_field))
+        elif isinstance(spec, CursorPagination) and items:
+            field = last_record_field(spec.cursor_path, resource.data_selector)
+            if field is not None:
+                self._index(items, (field,))
 
     def _after(self, items: list[bytes], keys: tuple[str, ...], cursor: str) -> int:
         """The position after the record whose ``keys`` field is ``cursor`` (a Stripe

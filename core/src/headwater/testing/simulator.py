@@ -54,6 +54,8 @@ from headwater.testing.paging import (
     Slice,
     State,
     cursor_key,
+    cursor_keys,
+    cursor_record_field,
     paging_params,
     response_keys,
 )
@@ -157,6 +159,11 @@ class Simulator:
     Generated date-times start at 2024-01-01; when every record of an incremental
     resource would be at or before its declared ``initial`` value, their cursors are
     moved after it, so that a first run is served every record.
+    The response fields a pagination reads are served at key paths and at JSONPaths
+    naming keys only (``$.meta.next``); a cursor may also be a field of the page's
+    last record (Stripe's ``$.data[-1].id``): the next page starts after the record it
+    names, and that field is unique and never null. Any other JSONPath is a
+    :class:`ValueError`.
 
     For a connector whose own hooks replace a declared kind, ``auth`` (a
     :class:`~headwater.testing.CustomAuth`) says what credentials the API accepts
@@ -354,7 +361,8 @@ class Simulator:
         if isinstance(spec, OffsetPagination) and spec.total_path is not None:
             return [response_keys(spec.total_path)]
         if isinstance(spec, CursorPagination):
-            return [response_keys(spec.cursor_path)]
+            # a cursor read from the last record (Stripe's data[-1].id) is in the records
+            return [] if cursor_record_field(resource) else [cursor_keys(resource)]
         if isinstance(spec, NextLinkPagination):
             return [response_keys(spec.next_path)]
         if isinstance(spec, PageNumberPagination):
@@ -405,6 +413,10 @@ class Simulator:
     def _key_fields(self, resource: Resource) -> tuple[str, ...]:
         keys = resource.primary_key_columns
         keys = keys if "id" in keys else (*keys, "id")
+        # a cursor naming the record to start after names one record, as the API's would
+        cursor = cursor_record_field(resource)
+        if cursor is not None and cursor not in keys:
+            keys = (*keys, cursor)
         # a field children are requested by (a repository's name) is unique, as the
         # API's own would be: a child request names one parent
         for child in self.connector.resources:
