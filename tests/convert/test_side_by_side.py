@@ -429,3 +429,36 @@ def test_a_detail_endpoint_answering_one_object_is_one_record(requests_mock, loa
     ours = load_into(headwater.from_rest_api(config, name="sbs"), "headwater")
     assert_same(theirs, ours)
     assert len(ours["pokemon"]["rows"]) == 3
+
+
+@pytest.mark.parametrize(("field", "placeholder"), [("number", "resources"), ("id", "resolve")])
+def test_a_parent_field_children_are_requested_by_keeps_the_type_dlt_infers(
+    api_simulator, load_into, field, placeholder
+):
+    # the parent has no primary key and no columns: the field its children are
+    # requested by was declared "integer or string", a text column; dlt infers BIGINT
+    child: dict[str, Any] = {"data_selector": "data", "paginator": "single_page"}
+    if placeholder == "resources":
+        child["path"] = "/posts/{resources.posts." + field + "}/comments"
+    else:
+        child["path"] = "/posts/{post}/comments"
+        child["params"] = {"post": {"type": "resolve", "resource": "posts", "field": field}}
+    config = unauthenticated(
+        {"name": "posts", "endpoint": {"path": "/posts", "data_selector": "data"}}
+    )
+    config["resources"][0]["endpoint"]["paginator"] = "single_page"
+    config["resources"].append(
+        {"name": "comments", "include_from_parent": [field], "endpoint": child}
+    )
+    converted = convert_rest_api(config, "sbs")
+    record = copy.deepcopy(RECORD)
+    record["properties"][field] = {"type": "integer", "minimum": 1}
+    record["required"].append(field)
+    schemas = {"posts": record, "comments": RECORD}
+    sim = api_simulator(converted.connector, records={"posts": 12}, schemas=schemas)
+    real = substitute(config, sim.base_url)
+    theirs = load_into(rest_api_source(copy.deepcopy(real), name="sbs"), "dlt_rest_api")
+    ours = load_into(headwater.from_rest_api(real, name="sbs"), "headwater")
+    assert_same(theirs, ours)
+    assert ours["posts"]["columns"][field] == "BIGINT"
+    assert ours["comments"]["columns"][f"_posts_{field}"] == "BIGINT"

@@ -1161,16 +1161,18 @@ def convert_rest_api(
             )
         if resource.parent is not None:
             # the parent's records must carry the field its children are requested by:
-            # declared (and served by the simulator) when the config's columns leave it out
+            # declared (and served by the simulator) when the config's columns leave it
+            # out, untyped, so that dlt infers its column as rest_api's run does (a type
+            # union such as integer-or-string would make it a text column)
             parent = schemas[resource.parent.resource]
             field = resource.parent.field
             if field not in parent.get("properties", {}):
-                parent.setdefault("properties", {})[field] = {"type": ["integer", "string"]}
+                parent.setdefault("properties", {})[field] = {}
                 parent.setdefault("required", []).append(field)
                 conversion.notes.append(
                     f"resources[{resource.parent.resource!r}]: its field {field}, which "
-                    f"{resource.name} is requested by, is declared in its schema (integer or "
-                    "string)"
+                    f"{resource.name} is requested by, is declared in its schema (required, "
+                    "any type: loaded as the API sends it)"
                 )
     try:
         connector = Connector(
