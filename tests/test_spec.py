@@ -34,6 +34,10 @@ def res(**kw):
         (lambda: ResponseRule(action="ignore"), "ResponseRule needs status_code, contains"),
         (lambda: res(pagination="offset"), "Resource.pagination of 'users' must be one of"),
         (
+            lambda: res(response_rules=[{"status_code": 404, "action": "ignore"}]),
+            "Resource.response_rules of 'users' must hold ResponseRule objects",
+        ),
+        (
             lambda: res(path="/v1/m", parent=ParentSpec(resource="users", placeholder="uid")),
             "must contain {uid}",
         ),

@@ -540,3 +540,43 @@ def test_a_document_not_in_utf8_or_too_deep_is_exit_2_naming_it(tmp_path, capsys
     )
     assert message.startswith("chain.json: $ref '#/components/schemas/T128' is 129 $refs deep")
     assert not (tmp_path / "headwater-acme").exists()
+
+
+def test_response_actions_are_written_on_the_resource_that_declares_them(
+    tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    from headwater.spec import ResponseRule
+
+    single = {"data_selector": "data", "paginator": "single_page"}
+    info = {
+        "path": "/things/{resources.things.id}",
+        "response_actions": [{"content": "Not found", "action": "ignore"}],
+        **single,
+    }
+    config = {
+        "client": {"base_url": "https://x.test"},
+        "resources": [
+            {"name": "things", "primary_key": "id", "endpoint": {"path": "/things", **single}},
+            {"name": "thing_info", "endpoint": info},
+            {"name": "notes", "endpoint": {"path": "/notes", **single}},
+        ],
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    config_file = str(tmp_path / "config.json")
+    code = main(["new", "scoped", "--from-rest-api", config_file, "--directory", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    # the generated hooks module imports and declares the rule on thing_info only (the
+    # package is not installed: its __init__, which reads its version, is not run)
+    package = tmp_path / "headwater-scoped" / "src" / "headwater_scoped"
+    spec = importlib.util.spec_from_file_location(
+        "headwater_scoped", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    monkeypatch.setitem(sys.modules, "headwater_scoped", importlib.util.module_from_spec(spec))
+    monkeypatch.delitem(sys.modules, "headwater_scoped.hooks", raising=False)
+    hooks = importlib.import_module("headwater_scoped.hooks")
+    declared = hooks.SCOPED
+    rule = ResponseRule(action="ignore", contains="Not found")
+    assert declared.resource("thing_info").response_rules == (rule,)
+    assert declared.resource("notes").response_rules == declared.response_rules == ()

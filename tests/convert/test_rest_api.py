@@ -247,7 +247,10 @@ def test_resolve_incremental_response_actions_and_post_bodies():
     assert issues.method == "POST"
     # literal braces stay literal; the parent's placeholder stays a placeholder
     assert dict(issues.json) == {"query": "state:{{open}}", "repo": "{repo}"}
-    assert converted.connector.response_rules == (ResponseRule(action="ignore", status_code=404),)
+    # the rule is the resource's that declares it, as rest_api scopes it
+    assert issues.response_rules == (ResponseRule(action="ignore", status_code=404),)
+    assert converted.connector.resource("repos").response_rules == ()
+    assert converted.connector.response_rules == ()
 
 
 def test_the_seeds_liberties_are_accepted_and_reported():

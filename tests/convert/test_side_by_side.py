@@ -462,3 +462,71 @@ def test_a_parent_field_children_are_requested_by_keeps_the_type_dlt_infers(
     assert_same(theirs, ours)
     assert ours["posts"]["columns"][field] == "BIGINT"
     assert ours["comments"]["columns"][f"_posts_{field}"] == "BIGINT"
+
+
+def things_api(requests_mock) -> None:
+    """Two things, the second one's detail and info missing (404 "Not found"), and
+    notes whose 200 body contains "Not found" too."""
+    requests_mock.get(f"{PLACEHOLDER}/things", json={"data": [{"id": 1}, {"id": 2}]})
+    for number in (1, 2):
+        for suffix in ("", "/details"):
+            url = f"{PLACEHOLDER}/things/{number}{suffix}"
+            if number == 1:
+                requests_mock.get(url, json={"id": number, "size": 10 * number})
+            else:
+                requests_mock.get(url, status_code=404, text='{"error": "Not found"}')
+    notes = [{"id": 1, "text": "Not found in stock"}, {"id": 2, "text": "back soon"}]
+    requests_mock.get(f"{PLACEHOLDER}/notes", json={"data": notes})
+
+
+def things_config(rules_on: str, rule: dict[str, Any], *children: str) -> dict[str, Any]:
+    single = {"data_selector": "data", "paginator": "single_page"}
+    config = unauthenticated({"name": "things", "endpoint": {"path": "/things", **single}})
+    resolve = {"tid": {"type": "resolve", "resource": "things", "field": "id"}}
+    for child in children:
+        endpoint = {
+            "path": "/things/{tid}" + ("/details" if child == "details" else ""),
+            "params": resolve,
+            "data_selector": "$",
+            "paginator": "single_page",
+        }
+        if child == rules_on:
+            endpoint["response_actions"] = [rule]
+        config["resources"].append({"name": child, "endpoint": endpoint})
+    config["resources"].append({"name": "notes", "endpoint": {"path": "/notes", **single}})
+    return config
+
+
+def test_response_actions_apply_to_the_resource_that_declares_them(requests_mock, load_into):
+    # a content rule of one child: another resource's 200 whose body contains the same
+    # text is loaded, as rest_api loads it (it was ignored: notes loaded nothing)
+    things_api(requests_mock)
+    rule = {"content": "Not found", "action": "ignore"}
+    config = things_config("thing_info", rule, "thing_info")
+    theirs = load_into(rest_api_source(copy.deepcopy(config), name="sbs"), "dlt_rest_api")
+    ours = load_into(headwater.from_rest_api(config, name="sbs"), "headwater")
+    assert_same(theirs, ours)
+    assert len(ours["notes"]["rows"]) == 2
+    assert len(ours["thing_info"]["rows"]) == 1
+
+
+def test_a_resource_without_response_actions_fails_on_an_error_another_ignores(
+    requests_mock, duckdb_pipeline, load_into
+):
+    # a 404 ignored for details only: thing_info's 404 fails the run, as in rest_api
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    things_api(requests_mock)
+    rule = {"status_code": 404, "action": "ignore"}
+    config = things_config("details", rule, "details", "thing_info")
+    pipeline = duckdb_pipeline("dlt_rest_api", dataset_name="api_data")
+    with pytest.raises(PipelineStepFailed, match="404"):
+        pipeline.run(rest_api_source(copy.deepcopy(config), name="sbs"))
+    pipeline = duckdb_pipeline("headwater", dataset_name="api_data")
+    with pytest.raises(PipelineStepFailed, match="404"):
+        pipeline.run(headwater.from_rest_api(copy.deepcopy(config), name="sbs"))
+    # with the rule on thing_info too, both runs load the same tables
+    config["resources"][2]["endpoint"]["response_actions"] = [rule]
+    theirs = load_into(rest_api_source(copy.deepcopy(config), name="sbs"), "dlt_rest_api_2")
+    ours = load_into(headwater.from_rest_api(config, name="sbs"), "headwater_2")
+    assert_same(theirs, ours)

@@ -110,6 +110,17 @@ def test_headwater_response_rules_of_plugins_come_first(headwater_plugins, reque
     assert rows_of(headwater.source("testapi")) == []
 
 
+def test_a_resource_rule_comes_before_the_connectors(headwater_plugins, requests_mock, caplog):
+    requests_mock.get(URL, status_code=418)
+    conn = connector(
+        rules=[ResponseRule(action="fail", status_code=418)],
+        response_rules=[ResponseRule(action="ignore", status_code=418)],
+        pagination=SinglePage(),
+    )
+    assert run(headwater_plugins, conn) == []
+    assert "resource testapi.items: ignoring HTTP 418" in caplog.text
+
+
 def test_headwater_retry_policy_override(headwater_plugins, requests_mock):
     from headwater import hookimpl
 

@@ -834,7 +834,9 @@ class RateLimit:
 class ResponseRule:
     """What to do with a response matching ``status_code`` and/or ``contains``
     (a substring of the body): ``ignore`` it (the resource, or that parent's child
-    request, yields nothing more), ``retry`` it, or ``fail`` the run."""
+    request, yields nothing more), ``retry`` it, or ``fail`` the run. Declared in
+    ``Connector.response_rules`` for every resource, or in
+    ``Resource.response_rules`` for that resource's responses (tried first)."""
 
     action: Literal["ignore", "retry", "fail"] = field(validator=v.in_(("ignore", "retry", "fail")))
     status_code: int | None = field(default=None, validator=v.optional(v.instance_of(int)))
@@ -849,6 +851,16 @@ class ResponseRule:
         if self.status_code is not None and status_code != self.status_code:
             return False
         return self.contains is None or self.contains in body
+
+
+def _response_rules(instance: Any, attribute: attrs.Attribute, value: tuple) -> None:
+    """A ``response_rules`` field (of a connector or a resource) holds rules only."""
+    for rule in value:
+        if not isinstance(rule, ResponseRule):
+            raise TypeError(
+                f"{type(instance).__name__}.{attribute.name} of {instance.name!r} must hold "
+                "ResponseRule objects"
+            )
 
 
 # ----------------------------------------------------------------------- resources
@@ -997,6 +1009,10 @@ class Resource:
         default=None, validator=v.optional(v.instance_of(RateLimit))
     )
     description: str = field(default="")
+    #: rules for this resource's responses, tried before the connector's
+    response_rules: tuple[ResponseRule, ...] = field(
+        default=(), converter=tuple, validator=_response_rules
+    )
 
     @pagination.validator
     def _check_pagination(self, attribute: attrs.Attribute, value: Any) -> None:
@@ -1059,7 +1075,9 @@ class Connector:
     auth: AuthSpec | None = field(default=None)
     base_url: str = field(default="https://api.example.com", validator=_non_empty_str)
     retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=v.instance_of(RetryPolicy))
-    response_rules: tuple[ResponseRule, ...] = field(default=(), converter=tuple)
+    response_rules: tuple[ResponseRule, ...] = field(
+        default=(), converter=tuple, validator=_response_rules
+    )
     settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
     #: names in ``settings`` the user must set (a one-line error names each one missing)
     required_settings: tuple[str, ...] = field(default=(), converter=tuple)
@@ -1109,14 +1127,6 @@ class Connector:
                 raise ValueError(
                     f"Connector.required_settings of {self.name!r} names {name!r}, which "
                     "Connector.settings does not declare; add it to settings"
-                )
-
-    @response_rules.validator
-    def _check_rules(self, attribute: attrs.Attribute, value: tuple) -> None:
-        for rule in value:
-            if not isinstance(rule, ResponseRule):
-                raise TypeError(
-                    f"Connector.response_rules of {self.name!r} must hold ResponseRule objects"
                 )
 
     def resource(self, name: str) -> Resource:

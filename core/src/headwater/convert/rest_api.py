@@ -288,7 +288,6 @@ class _Conversion:
         self.settings: dict[str, Any] = {}
         self.references: dict[str, str] = {}
         self.extra_settings: dict[str, Any] = {}
-        self.rules: list[ResponseRule] = []
 
     # ---------------------------------------------------------------- values
 
@@ -807,7 +806,9 @@ class _Conversion:
             incremental = self._incremental(
                 endpoint["incremental"], None, f"{where}.endpoint.incremental"
             )
-        self._actions(endpoint.get("response_actions"), f"{where}.endpoint.response_actions")
+        rules = self._actions(
+            endpoint.get("response_actions"), f"{where}.endpoint.response_actions"
+        )
         primary_key = merged.get("primary_key")
         if isinstance(primary_key, list):
             primary_key = tuple(primary_key)
@@ -842,6 +843,7 @@ class _Conversion:
             json=None if body is None else self.body(body, f"{where}.endpoint.json", placeholders),
             parent=parent,
             incremental=incremental,
+            response_rules=rules,
         )
         pk = resource.primary_key_columns
         schema = record_schema(table, merged.get("columns"), pk, where)
@@ -1007,7 +1009,10 @@ class _Conversion:
             lookback=f"{int(lag)}s" if lag else None,
         )
 
-    def _actions(self, actions: Any, where: str) -> None:
+    def _actions(self, actions: Any, where: str) -> tuple[ResponseRule, ...]:
+        """A resource's ``response_actions`` as its own rules (rest_api applies them to
+        that resource's responses only)."""
+        rules: list[ResponseRule] = []
         for i, action in enumerate(actions or ()):
             action = _check_keys(action, {"status_code", "content", "action"}, f"{where}[{i}]")
             if action.get("action") not in ("ignore", "retry", "fail"):
@@ -1020,8 +1025,9 @@ class _Conversion:
                 status_code=None if code is None else int(code),
                 contains=action.get("content"),
             )
-            if rule not in self.rules:
-                self.rules.append(rule)
+            if rule not in rules:
+                rules.append(rule)
+        return tuple(rules)
 
 
 #: the cursor of a date ``initial_value``: the records' values may be date-times (dlt's
@@ -1181,7 +1187,6 @@ def convert_rest_api(
             resources=resources,
             auth=auth,
             base_url=base,
-            response_rules=conversion.rules,
             settings=conversion.extra_settings,
             required_settings=tuple(conversion.extra_settings),
             headers=headers,

@@ -162,9 +162,9 @@ def headwater_response_rules(connector: Connector, resource: Resource) -> Sequen
     :param connector: the connector being assembled.
     :param resource: the resource the rules apply to.
     :return: :class:`~headwater.spec.ResponseRule` objects (possibly none). The rules
-        of every plugin are collected — plugins first, the builtin (the connector's
-        declared ``response_rules``) last — and the first rule that matches a response
-        decides what happens to it.
+        of every plugin are collected — plugins first, the builtin (the resource's
+        declared ``response_rules``, then the connector's) last — and the first rule
+        that matches a response decides what happens to it.
 
     Called once per resource per source.
 

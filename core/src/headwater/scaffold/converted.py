@@ -126,6 +126,7 @@ def _imports(connector: Connector) -> str:
     values: list[Any] = [connector.auth, connector.retry, *connector.response_rules]
     for resource in connector.resources:
         values += [resource.pagination, resource.parent, resource.incremental]
+        values += resource.response_rules
     for value in values:
         if value is not None and attrs.has(type(value)):
             names.add(type(value).__name__)

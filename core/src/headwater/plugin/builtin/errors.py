@@ -16,5 +16,5 @@ def headwater_retry_policy(connector: Connector, resource: Resource) -> RetryPol
 
 @hookimpl(trylast=True)
 def headwater_response_rules(connector: Connector, resource: Resource) -> Sequence[ResponseRule]:
-    """The connector's declared response rules."""
-    return connector.response_rules
+    """The resource's declared response rules, then the connector's."""
+    return (*resource.response_rules, *connector.response_rules)
