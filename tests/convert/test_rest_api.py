@@ -105,6 +105,133 @@ def test_every_rest_api_paginator_maps_onto_a_declared_kind(paginator, expected)
     assert pagination(paginator) == expected
 
 
+def dlt_paginators():
+    """(a dlt paginator instance, the mapping form rest_api reads the same way)."""
+    from dlt.sources.helpers.rest_client import paginators as p
+
+    return [
+        (p.SinglePagePaginator(), "single_page"),
+        (p.OffsetPaginator(limit=10, total_path="total"), {"type": "offset", "limit": 10}),
+        (
+            p.OffsetPaginator(limit=5, offset_param="skip", limit_param="take", total_path=None),
+            {
+                "type": "offset",
+                "limit": 5,
+                "offset_param": "skip",
+                "limit_param": "take",
+                "total_path": None,
+            },
+        ),
+        (
+            p.OffsetPaginator(
+                limit=10, offset_body_path="page.offset", limit_body_path="page.limit"
+            ),
+            {
+                "type": "offset",
+                "limit": 10,
+                "offset_body_path": "page.offset",
+                "limit_body_path": "page.limit",
+            },
+        ),
+        (
+            p.PageNumberPaginator(base_page=1, page_param="p", total_path="meta.total_pages"),
+            {
+                "type": "page_number",
+                "base_page": 1,
+                "page_param": "p",
+                "total_path": "meta.total_pages",
+            },
+        ),
+        (
+            p.PageNumberPaginator(base_page=1, page=3, total_path=None),
+            {"type": "page_number", "base_page": 1, "page": 3, "total_path": None},
+        ),
+        (
+            p.JSONLinkPaginator(next_url_path="paging.next"),
+            {"type": "json_link", "next_url_path": "paging.next"},
+        ),
+        (p.HeaderLinkPaginator(), "header_link"),
+        (
+            p.HeaderLinkPaginator(links_next_key="following"),
+            {"type": "header_link", "links_next_key": "following"},
+        ),
+        (
+            p.JSONResponseCursorPaginator(cursor_path="meta.next_cursor", cursor_param="after"),
+            {"type": "cursor", "cursor_path": "meta.next_cursor", "cursor_param": "after"},
+        ),
+        (
+            p.JSONResponseCursorPaginator(cursor_path="next", cursor_body_path="after"),
+            {"type": "cursor", "cursor_path": "next", "cursor_body_path": "after"},
+        ),
+        (
+            p.HeaderCursorPaginator(cursor_key="X-Next", cursor_param="c"),
+            {"type": "header_cursor", "cursor_key": "X-Next", "cursor_param": "c"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("instance", "mapping"), dlt_paginators(), ids=lambda x: type(x).__name__)
+def test_a_dlt_paginator_instance_is_read_as_its_mapping_form(instance, mapping):
+    assert pagination(instance) == pagination(mapping)
+    # on the client too, as rest_api takes it
+    cfg = config()
+    cfg["client"]["paginator"] = instance
+    del cfg["resources"][0]["endpoint"]["paginator"]
+    assert declared(cfg).connector.resources[0].pagination == pagination(mapping)
+
+
+def test_a_dlt_paginator_instance_with_what_headwater_cannot_honour_names_it():
+    from dlt.sources.helpers.rest_client import paginators as p
+
+    with pytest.raises(ConfigError, match=r"maximum_offset is not supported .*max_pages"):
+        pagination(p.OffsetPaginator(limit=10, maximum_offset=100))
+    with pytest.raises(ConfigError, match=r"has_more_path is not supported"):
+        pagination(p.JSONResponseCursorPaginator(cursor_path="next", has_more_path="more"))
+
+
+def test_a_config_file_may_construct_dlt_paginators_as_dlt_docs_show():
+    text = """
+from dlt.sources.helpers.rest_client import paginators
+from dlt.sources.helpers.rest_client.paginators import OffsetPaginator, HeaderLinkPaginator
+
+config = {
+    "client": {"base_url": "https://api.test", "paginator": HeaderLinkPaginator()},
+    "resources": [
+        {"name": "a", "endpoint": {"path": "/a", "data_selector": "data",
+            "paginator": OffsetPaginator(limit=10, total_path=None)}},
+        {"name": "b", "endpoint": {"path": "/b", "data_selector": "data",
+            "paginator": paginators.JSONResponseCursorPaginator("meta.next", "after")}},
+        {"name": "c", "endpoint": {"path": "/c", "data_selector": "$"}},
+    ],
+}
+"""
+    got = declared(parse_python_config(text))
+    a, b, c = (r.pagination for r in got.connector.resources)
+    assert a == pagination({"type": "offset", "limit": 10, "total_path": None})
+    assert b == pagination({"type": "cursor", "cursor_path": "meta.next", "cursor_param": "after"})
+    assert c == LinkHeaderPagination()
+    bad = text.replace("HeaderLinkPaginator()", "HeaderLinkPaginator(**links)")
+    with pytest.raises(ConfigError, match="HeaderLinkPaginator.*keyword arguments"):
+        parse_python_config(bad)
+
+
+def test_a_custom_paginator_class_is_one_line_naming_the_fix():
+    from dlt.sources.helpers.rest_client import paginators as p
+
+    class NextPage(p.OffsetPaginator):
+        def update_state(self, response, data=None):
+            super().update_state(response, data)
+
+    for paginator, named in ((NextPage(limit=10), "NextPage"), (object(), "object")):
+        with pytest.raises(ConfigError) as info:
+            pagination(paginator)
+        message = str(info.value)
+        assert "\n" not in message and named in message
+        assert message.startswith("resources['items'].endpoint.paginator")
+    with pytest.raises(ConfigError, match="headwater_paginator"):
+        pagination(NextPage(limit=10))
+
+
 @pytest.mark.parametrize(
     ("auth", "expected", "settings"),
     [

@@ -530,3 +530,26 @@ def test_a_resource_without_response_actions_fails_on_an_error_another_ignores(
     theirs = load_into(rest_api_source(copy.deepcopy(config), name="sbs"), "dlt_rest_api_2")
     ours = load_into(headwater.from_rest_api(config, name="sbs"), "headwater_2")
     assert_same(theirs, ours)
+
+
+def test_dlt_paginator_instances_load_as_their_mapping_form(api_simulator, load_into):
+    # dlt's docs write a paginator as an instance; Headwater reads its attributes
+    from dlt.sources.helpers.rest_client.paginators import (
+        JSONResponseCursorPaginator,
+        OffsetPaginator,
+    )
+
+    cursor = JSONResponseCursorPaginator(cursor_path="meta.next", cursor_param="after")
+    config = {
+        "client": {"base_url": PLACEHOLDER, "paginator": OffsetPaginator(limit=40)},
+        "resources": [
+            {"name": "users", "endpoint": {"path": "/users", "data_selector": "data"}},
+            {
+                "name": "events",
+                "endpoint": {"path": "/events", "data_selector": "items", "paginator": cursor},
+            },
+        ],
+    }
+    theirs, ours, _, _ = side_by_side(config, api_simulator, load_into, {"users": 97, "events": 75})
+    assert_same(theirs, ours)
+    assert len(ours["users"]["rows"]) == 97 and len(ours["events"]["rows"]) == 75

@@ -3,8 +3,10 @@
 ``rest_api_source({...})`` call the seeds show). YAML is read with YAML 1.2 rules
 (``NO``, ``on`` and an unquoted date are strings). ``//`` line comments are allowed in
 JSON and Python, as in the seeds; ``dlt.secrets["name"]`` and ``dlt.config["name"]``
-become :class:`~headwater.convert.model.SettingRef` values. The Python file is parsed,
-never run. Every problem is one :class:`~headwater.errors.ConfigError` line.
+become :class:`~headwater.convert.model.SettingRef` values, and a dlt paginator
+constructed in Python (``OffsetPaginator(limit=10)``) the mapping of its type
+(``{"type": "offset", "limit": 10}``). The Python file is parsed, never run. Every
+problem is one :class:`~headwater.errors.ConfigError` line.
 """
 
 from __future__ import annotations
@@ -248,10 +250,74 @@ def parse_python_config(text: str, where: str = "<config>") -> dict[str, Any]:
     return _literal(found, where, _parameters(tree, found))
 
 
+#: dlt's paginator classes a config may construct (``OffsetPaginator(limit=10)``): the
+#: rest_api paginator type each is, and its constructor's positional parameters, which
+#: are the mapping form's keys
+_PAGINATOR_CALLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SinglePagePaginator": ("single_page", ()),
+    "OffsetPaginator": (
+        "offset",
+        (
+            "limit",
+            "offset",
+            "offset_param",
+            "limit_param",
+            "total_path",
+            "maximum_offset",
+            "stop_after_empty_page",
+        ),
+    ),
+    "PageNumberPaginator": (
+        "page_number",
+        (
+            "base_page",
+            "page",
+            "page_param",
+            "total_path",
+            "maximum_page",
+            "stop_after_empty_page",
+        ),
+    ),
+    "JSONLinkPaginator": ("json_link", ("next_url_path",)),
+    "JSONResponsePaginator": ("json_link", ("next_url_path",)),
+    "HeaderLinkPaginator": ("header_link", ("links_next_key",)),
+    "JSONResponseCursorPaginator": ("cursor", ("cursor_path", "cursor_param", "cursor_body_path")),
+    "HeaderCursorPaginator": ("header_cursor", ("cursor_key", "cursor_param")),
+}
+
+
+def _paginator_call(node: ast.Call, where: str, parameters: Mapping[str, bool]) -> dict[str, Any]:
+    """``OffsetPaginator(limit=10, ...)`` as the mapping rest_api reads the same way:
+    ``{"type": "offset", "limit": 10, ...}``."""
+    name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+    kind, positional = _PAGINATOR_CALLS[name]
+    if len(node.args) > len(positional) or any(isinstance(a, ast.Starred) for a in node.args):
+        raise ConfigError(
+            f"{where} line {node.lineno}: {name} takes at most {len(positional)} positional "
+            "arguments; name them as keyword arguments"
+        )
+    out: dict[str, Any] = {"type": kind}
+    for key, value in zip(positional, node.args, strict=False):
+        out[key] = _literal(value, where, parameters)
+    for keyword_arg in node.keywords:
+        if keyword_arg.arg is None:
+            raise ConfigError(
+                f"{where} line {node.lineno}: ** in {name}(...) is not supported; write its "
+                "keyword arguments out"
+            )
+        out[keyword_arg.arg] = _literal(keyword_arg.value, where, parameters)
+    return out
+
+
 def _literal(node: ast.expr, where: str, parameters: Mapping[str, bool] | None = None) -> Any:
     parameters = parameters or {}
     if isinstance(node, ast.Constant):
         return node.value
+    if (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) in _PAGINATOR_CALLS
+    ):
+        return _paginator_call(node, where, parameters)
     if isinstance(node, ast.Dict):
         out: dict[Any, Any] = {}
         for key, value in zip(node.keys, node.values, strict=True):

@@ -23,6 +23,10 @@ paginator ``header_cursor``        :class:`~headwater.spec.HeaderCursorPaginatio
 paginator ``single_page``          :class:`~headwater.spec.SinglePage`
 =================================  ============================================
 
+A dlt paginator instance (``OffsetPaginator(limit=10)``, any of dlt's own paginator
+classes) is read from its attributes as the mapping of its type; a paginator class of
+one's own is refused, naming it.
+
 A key Headwater does not support is one :class:`~headwater.errors.ConfigError` naming
 it; nothing is dropped silently. The seeds' liberties (``"type": "oauth2"``,
 ``token_url``/``scope``/``grant_type`` in the auth, ``{{ response... }}`` cursor
@@ -533,7 +537,7 @@ class _Conversion:
         if isinstance(spec, str):
             spec = {"type": spec}
         if not isinstance(spec, Mapping):
-            raise ConfigError(f"{where} must be a paginator name or a mapping with a type")
+            spec = _paginator_instance(spec, where)
         kind = spec.get("type")
         method = getattr(self, f"_page_{kind}", None)
         if kind == "json_response":
@@ -1028,6 +1032,90 @@ class _Conversion:
             if rule not in rules:
                 rules.append(rule)
         return tuple(rules)
+
+
+_DLT_PAGINATORS = "dlt.sources.helpers.rest_client.paginators"
+_JSON_LINK = ("json_link", {"next_url_path": "next_url_path"})
+#: dlt's paginator classes: the rest_api type each is, and the attribute holding the
+#: value of each key of that type's mapping (``total_path``, ``has_more_path`` and
+#: ``stop_after_empty_page`` are read from every class that has them)
+_INSTANCE_KEYS: dict[str, tuple[str, dict[str, str]]] = {
+    "SinglePagePaginator": ("single_page", {}),
+    "OffsetPaginator": (
+        "offset",
+        {
+            "limit": "limit",
+            "offset": "initial_value",
+            "offset_param": "param_name",
+            "limit_param": "limit_param",
+            "offset_body_path": "param_body_path",
+            "limit_body_path": "limit_body_path",
+            "maximum_offset": "maximum_value",
+        },
+    ),
+    "PageNumberPaginator": (
+        "page_number",
+        {
+            "base_page": "base_index",
+            "page": "initial_value",
+            "page_param": "param_name",
+            "page_body_path": "param_body_path",
+            "maximum_page": "maximum_value",
+        },
+    ),
+    "JSONLinkPaginator": _JSON_LINK,
+    "JSONResponsePaginator": _JSON_LINK,
+    "HeaderLinkPaginator": ("header_link", {"links_next_key": "links_next_key"}),
+    "JSONResponseCursorPaginator": (
+        "cursor",
+        {k: k for k in ("cursor_path", "cursor_param", "cursor_body_path")},
+    ),
+    "HeaderCursorPaginator": ("header_cursor", {k: k for k in ("cursor_key", "cursor_param")}),
+}
+
+
+def _path_text(value: Any) -> Any:
+    """A dlt paginator's attribute as a rest_api config value: a JSONPath dlt compiled
+    written back as a path string, anything else as it is."""
+    if not type(value).__module__.startswith("jsonpath_ng"):
+        return value
+    text = str(value)  # jsonpath-ng writes it back as a JSONPath
+    if not text.startswith("$") and any(c in text for c in "[]*?'\"()"):
+        text = "$." + text
+    return text
+
+
+def _paginator_instance(paginator: Any, where: str) -> dict[str, Any]:
+    """A dlt paginator instance (``OffsetPaginator(limit=10)``) as the mapping form
+    rest_api reads the same way, from its attributes; a class of one's own is refused
+    (its behaviour is code, not data)."""
+    cls = type(paginator)
+    dlt_based = any(
+        c.__module__ == _DLT_PAGINATORS and c.__name__ == "BasePaginator" for c in cls.__mro__
+    )
+    if not dlt_based:
+        raise ConfigError(
+            f"{where} must be a paginator name, a mapping with a type or a dlt paginator, got "
+            f"{cls.__name__}"
+        )
+    if cls.__module__ != _DLT_PAGINATORS or cls.__name__ not in _INSTANCE_KEYS:
+        raise ConfigError(
+            f"{where} is {cls.__name__}, a paginator class of its own, which Headwater cannot "
+            "read as data; declare a rest_api paginator type (offset, page_number, cursor, "
+            "json_link, header_link, header_cursor, single_page), or page it in code with a "
+            "headwater_paginator hook in a connector package (headwater new --from-rest-api)"
+        )
+    attributes = vars(paginator)
+    kind, keys = _INSTANCE_KEYS[cls.__name__]
+    found = {key: attributes[attribute] for key, attribute in keys.items()}
+    # None is meant for total_path (no total); elsewhere it is rest_api's default
+    found = {k: _path_text(v) for k, v in found.items() if v is not None}
+    if "total_path" in attributes:
+        found["total_path"] = _path_text(attributes["total_path"])
+    for key in ("has_more_path", "stop_after_empty_page"):
+        if attributes.get(key) is not None:
+            found[key] = _path_text(attributes[key])
+    return {"type": kind, **found}
 
 
 #: the cursor of a date ``initial_value``: the records' values may be date-times (dlt's
