@@ -372,3 +372,17 @@ def test_the_tutorials_github_style_connector_is_described_as_the_page_shows(
     for line in shown.splitlines():
         if line != "...":
             assert line in text.splitlines(), line
+
+
+def test_describe_names_the_resources_a_resource_rule_applies_to(capsys, headwater_plugins):
+    import attrs
+    from headwater.spec import ResponseRule
+
+    gone = ResponseRule(action="ignore", status_code=404)
+    busy = ResponseRule(action="retry", contains="busy")
+    base = connector("scoped", response_rules=[gone])
+    more = Resource(name="more", path="/more", schema=SCHEMA, data_selector="data")
+    declared = attrs.evolve(base, response_rules=[busy], resources=[*base.resources, more])
+    lines = describe(capsys, headwater_plugins, declared).splitlines()
+    assert "  rule:         status 404 -> ignore (items only)" in lines
+    assert "  rule:         body contains 'busy' -> retry" in lines

@@ -470,14 +470,13 @@ def _naming(connector: Connector) -> Any:
     return Schema("describe", normalizers={"names": names}).naming
 
 
-def _effective_rules(hooks: ConnectorHooks, connector: Connector) -> list[Any]:
+def _effective_rules(hooks: ConnectorHooks, connector: Connector) -> dict[Any, list[str]]:
     """The response rules runs get (every plugin's, in the order they are tried), each
-    once across the resources."""
-    rules: list[Any] = []
+    once across the resources, with the names of the resources it applies to."""
+    rules: dict[Any, list[str]] = {}
     for resource in connector.resources:
         for rule in hooks.response_rules(resource):
-            if rule not in rules:
-                rules.append(rule)
+            rules.setdefault(rule, []).append(resource.name)
     return rules
 
 
@@ -601,7 +600,7 @@ def describe_connector(name: str) -> str:
     for resource in connector.resources:
         if resource.rate_limit is not None:
             lines.append(f"  rate limit:   {resource.rate_limit} for {resource.name}")
-    for rule in _effective_rules(asked, connector):
+    for rule, names in _effective_rules(asked, connector).items():
         cond = " and ".join(
             x
             for x in (
@@ -610,5 +609,6 @@ def describe_connector(name: str) -> str:
             )
             if x
         )
-        lines.append(f"  rule:         {cond} -> {rule.action}")
+        only = "" if len(names) == len(connector.resources) else f" ({', '.join(names)} only)"
+        lines.append(f"  rule:         {cond} -> {rule.action}{only}")
     return "\n".join(lines) + "\n"
