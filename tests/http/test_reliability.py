@@ -317,3 +317,38 @@ def test_a_run_killed_in_dlts_normalize_commit_is_finished_by_the_next(
         # the first run's, the killed run's (loaded once) and the last run's packages
         loads = con.sql("select count(*) from directory_data._dlt_loads").fetchall()
         assert loads == [(3,)]
+
+
+KILL_BEFORE_LOAD = """
+import os, signal, sys
+from dlt.pipeline.pipeline import Pipeline
+def killed(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # normalized, not loaded
+Pipeline.load = killed
+from headwater.cli import main
+sys.exit(main(["run", "directory", "--progress", "off"]))
+"""
+
+
+def test_the_summary_counts_the_rows_a_killed_run_left_to_load(api_simulator, headwater_env):
+    # the next run loads the killed run's normalized package with its own: its summary
+    # counted its own records only (an append API with nothing new said "no new rows"
+    # while the killed run's rows went into the table)
+    sim = api_simulator(DIRECTORY, records={"directory_users": 250})
+    env = {**os.environ, **settings_env("directory", sim)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_BEFORE_LOAD],
+        env=env,
+        cwd=headwater_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    assert done.returncode == 0, done.stderr
+    # the killed run's 250 and this run's 250, merged on their keys
+    assert "directory_users  500" in done.stdout.splitlines(), done.stdout
+    with duckdb.connect(str(headwater_env / "headwater_directory.duckdb"), read_only=True) as con:
+        rows = con.sql("select count(*) from directory_data.directory_users").fetchall()
+    assert rows == [(250,)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["Pending", "finish_normalize_commits", "migrate_again", "pending"]
+__all__ = ["Pending", "finish_normalize_commits", "migrate_again", "pending", "pending_rows"]
 
 
 @frozen
@@ -44,6 +44,42 @@ def pending(pipeline: Any) -> Iterator[Pending]:
         info = storage.get_load_package_info(load_id)
         jobs = tuple(job for state in info.jobs.values() for job in state)
         yield Pending(load_id, storage.load_schema(load_id), jobs, storage)
+
+
+def pending_rows(pipeline: Any) -> dict[str, int]:
+    """The rows, by table, of the packages an earlier run normalized and did not load
+    (it was killed or stopped before its load): the next load step loads them, and the
+    run's summary counts them (dlt's own tables left out).
+
+    Read from the files: a Parquet file's footer; a JSON lines file's lines; an
+    ``insert_values`` file's lines that begin a row (gzip-compressed or not)."""
+    counts: dict[str, int] = {}
+    for package in pending(pipeline):
+        for job in package.jobs:
+            table = job.job_file_info.table_name
+            if table.startswith("_dlt"):
+                continue
+            try:
+                rows = _rows_in(job.file_path, job.job_file_info.file_format)
+            except Exception:  # a file the load will report on: no count, not a failure
+                continue
+            counts[table] = counts.get(table, 0) + rows
+    return counts
+
+
+def _rows_in(path: str, file_format: str) -> int:
+    import gzip
+
+    if file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as lines:
+        if file_format == "insert_values":
+            return sum(1 for line in lines if line.startswith(b"("))
+        return sum(1 for line in lines if line.strip())
 
 
 def migrate_again(pipeline: Any) -> int:

@@ -18,7 +18,13 @@ from headwater.errors import ConfigError, RunError
 from headwater.http import authenticators
 from headwater.load.assemble import build_source
 from headwater.load.incremental import RunBounds
-from headwater.load.packages import Pending, finish_normalize_commits, migrate_again, pending
+from headwater.load.packages import (
+    Pending,
+    finish_normalize_commits,
+    migrate_again,
+    pending,
+    pending_rows,
+)
 from headwater.load.unique import collect_repeated_keys, deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
 from headwater.plugin.manager import get_registry
@@ -314,6 +320,8 @@ def _locked_run(
         distrust_pending(pipeline)
         finish_normalize_commits(pipeline)  # a run killed in dlt's normalize commit
         migrate_again(pipeline)  # a load that failed midway may have lost its migration
+        # a killed run's normalized package loads with this run's: its rows count too
+        leftover = pending_rows(pipeline)
         if all_or_nothing or full_refresh:
             if bounds is not None:
                 bounds.checkpoint = False  # one extract reads every slice: no partial loads
@@ -342,6 +350,7 @@ def _locked_run(
                 pipeline, source, connector, file_format, hold, bounds, failures, warnings
             )
             counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
+        counts = {t: counts.get(t, 0) + leftover.get(t, 0) for t in {*counts, *leftover}}
     except Exception as exc:
         if interrupted(exc):
             raise KeyboardInterrupt from exc  # Ctrl-C, which dlt wrapped in a step failure
