@@ -290,6 +290,20 @@ sys.exit(main(["run", "directory", "--progress", "off"]))
 """
 
 
+def killed_by(script: str, sim, cwd) -> None:
+    """Run ``script`` (a `headwater run directory` that kills itself somewhere) in
+    ``cwd`` against ``sim``, and check that it was killed."""
+    killed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **settings_env("directory", sim)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 def test_a_run_killed_in_dlts_normalize_commit_is_finished_by_the_next(
     api_simulator, headwater_env
 ):
@@ -299,16 +313,7 @@ def test_a_run_killed_in_dlts_normalize_commit_is_finished_by_the_next(
     sim = api_simulator(DIRECTORY, records={"directory_users": 300})
     first = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
     assert first.returncode == 0, first.stderr
-    env = {**os.environ, **settings_env("directory", sim)}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILL_AT_NORMALIZE_COMMIT],
-        env=env,
-        cwd=headwater_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_by(KILL_AT_NORMALIZE_COMMIT, sim, headwater_env)
     done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
     assert done.returncode == 0, done.stderr
     with duckdb.connect(str(headwater_env / "headwater_directory.duckdb"), read_only=True) as con:
@@ -335,16 +340,7 @@ def test_the_summary_counts_the_rows_a_killed_run_left_to_load(api_simulator, he
     # counted its own records only (an append API with nothing new said "no new rows"
     # while the killed run's rows went into the table)
     sim = api_simulator(DIRECTORY, records={"directory_users": 250})
-    env = {**os.environ, **settings_env("directory", sim)}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILL_BEFORE_LOAD],
-        env=env,
-        cwd=headwater_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_by(KILL_BEFORE_LOAD, sim, headwater_env)
     done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
     assert done.returncode == 0, done.stderr
     # the killed run's 250 and this run's 250, merged on their keys
