@@ -269,3 +269,53 @@ def test_describe_shows_the_retry_policy_and_rules_plugins_give(headwater_plugin
     assert "  retry on:     429, 500, 502, 503, 504, 520, dropped connections, timeouts" in out
     assert any(line.startswith("  max retries:  4 (") for line in out), out
     assert "  rule:         status 400 and body contains 'rate limit' -> retry" in out
+
+
+class PassesOn:
+    """A wrapper that hands on whatever the others decided."""
+
+    @hookimpl(wrapper=True)
+    def headwater_paginator(self, connector, resource):
+        return (yield)
+
+
+class NotMine:
+    @hookimpl
+    def headwater_paginator(self, connector, resource):
+        return None
+
+
+def test_a_wrong_answer_a_wrapper_makes_names_the_wrapper(headwater_plugins):
+    class BreaksPolicy:
+        @hookimpl(wrapper=True)
+        def headwater_retry_policy(self, connector, resource):
+            policy = yield
+            return {"max_retries": policy.max_retries}
+
+    headwater_plugins(Declares(connector()), BreaksPolicy(), PassesOn())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'BreaksPolicy': headwater_retry_policy for connector testapi returned dict, "
+        "expected a RetryPolicy"
+    )
+
+
+class VaultAuth:
+    @hookimpl
+    def headwater_auth(self, connector, settings):
+        if connector.name == "testapi":
+            raise KeyError("vault_path")  # a bug in the plugin
+
+
+def test_a_hook_that_raises_is_named_with_the_plugin(headwater_env, headwater_plugins, capsys):
+    from headwater.cli import main
+
+    headwater_plugins(Declares(connector()), VaultAuth(), PassesOn())
+    expected = (
+        "plugin 'VaultAuth' failed in headwater_auth for connector testapi: KeyError: 'vault_path'"
+    )
+    error = extraction_error(headwater.source("testapi"))
+    assert isinstance(error, PluginError) and str(error) == expected
+    for command in (["check", "testapi"], ["run", "testapi"]):
+        assert main(command) == 2, command
+        assert capsys.readouterr().err.splitlines()[-1] == f"headwater: error: {expected}"

@@ -66,7 +66,7 @@ from headwater.load.incremental import (
 )
 from headwater.load.unique import hinted
 from headwater.load.validation import Validator, quarantine_table
-from headwater.plugin.manager import Registry, get_registry
+from headwater.plugin.manager import HookCall, Registry, call_hook, get_registry
 from headwater.schema import columns_from_schema
 from headwater.settings import (
     DEFAULT_MAX_WORKERS,
@@ -147,26 +147,45 @@ def select_resources(connector: Connector, names: Sequence[str] | None) -> list[
 
 class ConnectorHooks:
     """Typed calls of the hooks for one connector, with their results checked (what a
-    run asks the plugins: ``retry_policy(resource)``, ``response_rules(resource)``, ...)."""
+    run asks the plugins: ``retry_policy(resource)``, ``response_rules(resource)``, ...).
+
+    A hook that raises, or answers with the wrong type, is a :class:`PluginError`
+    naming the plugin at fault (:func:`call_hook` remembers who answered what)."""
 
     def __init__(self, pm: pluggy.PluginManager, connector: Connector) -> None:
+        self.pm = pm
         self.hook = pm.hook
         self.connector = connector
 
-    def _bad(self, hook_name: str, expected: str, value: Any) -> PluginError:
+    def _call(self, hook_name: str, **kwargs: Any) -> HookCall:
+        return call_hook(self.pm, hook_name, connector=self.connector, **kwargs)
+
+    def _bad(self, call: HookCall, hook_name: str, expected: str, value: Any) -> PluginError:
+        problem = (
+            f"{hook_name} for connector {self.connector.name} returned "
+            f"{type(value).__name__}, expected {expected}"
+        )
+        plugin = call.plugin_of(value)
+        if plugin is not None:
+            return PluginError(f"plugin {plugin!r}: {problem}")
         caller = getattr(self.hook, hook_name)
         plugins = ", ".join(impl.plugin_name for impl in reversed(caller.get_hookimpls()))
-        return PluginError(
-            f"{hook_name} for connector {self.connector.name} returned "
-            f"{type(value).__name__}, expected {expected} (implemented by: {plugins})"
-        )
+        return PluginError(f"{problem} (implemented by: {plugins})")
 
     def extra_resources(self, settings: Settings) -> list[Resource]:
         extras: list[Resource] = []
         caller = self.hook.headwater_resources
         for impl in caller.get_hookimpls():
             wanted = {"connector": self.connector, "settings": settings}
-            result = impl.function(**{k: wanted[k] for k in impl.argnames})
+            try:
+                result = impl.function(**{k: wanted[k] for k in impl.argnames})
+            except HeadwaterError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in headwater_resources for connector "
+                    f"{self.connector.name}: {type(exc).__name__}: {exc}"
+                ) from exc
             for resource in result or ():
                 if not isinstance(resource, Resource):
                     raise PluginError(
@@ -177,47 +196,48 @@ class ConnectorHooks:
         return extras
 
     def auth(self, settings: Settings) -> AuthBase | None:
-        value = self.hook.headwater_auth(connector=self.connector, settings=settings)
+        call = self._call("headwater_auth", settings=settings)
+        value = call.value
         if value is not None and not callable(value):
-            raise self._bad("headwater_auth", "a requests AuthBase", value)
+            raise self._bad(call, "headwater_auth", "a requests AuthBase", value)
         if isinstance(value, OAuth2RefreshTokenAuthenticator) and value.store is None:
             value.store = self.token_store(settings)
         return value
 
     def token_store(self, settings: Settings) -> TokenStore:
-        value = self.hook.headwater_token_store(connector=self.connector, settings=settings)
+        call = self._call("headwater_token_store", settings=settings)
+        value = call.value
         if not all(callable(getattr(value, m, None)) for m in ("load", "save")):
-            raise self._bad("headwater_token_store", "a token store with load() and save()", value)
+            raise self._bad(
+                call, "headwater_token_store", "a token store with load() and save()", value
+            )
         return value
 
     def paginator(self, resource: Resource, settings: Settings) -> BasePaginator:
-        value = self.hook.headwater_paginator(
-            connector=self.connector, resource=resource, settings=settings
-        )
-        if not isinstance(value, BasePaginator):
-            raise self._bad("headwater_paginator", "a dlt BasePaginator", value)
-        return value
+        call = self._call("headwater_paginator", resource=resource, settings=settings)
+        if not isinstance(call.value, BasePaginator):
+            raise self._bad(call, "headwater_paginator", "a dlt BasePaginator", call.value)
+        return call.value
 
     def record_schema(self, resource: Resource) -> Mapping[str, Any]:
-        value = self.hook.headwater_record_schema(connector=self.connector, resource=resource)
-        if not isinstance(value, Mapping):
-            raise self._bad("headwater_record_schema", "a JSON Schema mapping", value)
-        return value
+        call = self._call("headwater_record_schema", resource=resource)
+        if not isinstance(call.value, Mapping):
+            raise self._bad(call, "headwater_record_schema", "a JSON Schema mapping", call.value)
+        return call.value
 
     def retry_policy(self, resource: Resource) -> RetryPolicy:
-        value = self.hook.headwater_retry_policy(connector=self.connector, resource=resource)
-        if not isinstance(value, RetryPolicy):
-            raise self._bad("headwater_retry_policy", "a RetryPolicy", value)
-        return value
+        call = self._call("headwater_retry_policy", resource=resource)
+        if not isinstance(call.value, RetryPolicy):
+            raise self._bad(call, "headwater_retry_policy", "a RetryPolicy", call.value)
+        return call.value
 
     def response_rules(self, resource: Resource) -> list[ResponseRule]:
         rules: list[ResponseRule] = []
-        for result in self.hook.headwater_response_rules(
-            connector=self.connector, resource=resource
-        ):
+        call = self._call("headwater_response_rules", resource=resource)
+        for result in call.value:
             for rule in result or ():
                 if not isinstance(rule, ResponseRule):
-                    raise self._bad("headwater_response_rules", "ResponseRule objects", rule)
+                    raise self._bad(call, "headwater_response_rules", "ResponseRule objects", rule)
                 rules.append(rule)
         return rules
 

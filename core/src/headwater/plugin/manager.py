@@ -11,6 +11,7 @@ arguments is skipped with a warning naming it; in strict mode
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import warnings
@@ -20,7 +21,7 @@ from typing import Any
 
 import pluggy
 
-from headwater.errors import ConnectorNotFound, PluginError
+from headwater.errors import ConnectorNotFound, HeadwaterError, PluginError
 from headwater.markers import PROJECT
 from headwater.plugin import hookspecs
 from headwater.plugin.builtin import builtin_plugins
@@ -28,8 +29,10 @@ from headwater.spec import Connector
 from headwater.suggest import closest
 
 __all__ = [
+    "HookCall",
     "PluginWarning",
     "Registry",
+    "call_hook",
     "custom_implementation",
     "get_plugin_manager",
     "get_registry",
@@ -361,3 +364,96 @@ def custom_implementation(pm: pluggy.PluginManager, hook: str, **kwargs: Any) ->
         if answer is not None:
             return impl.plugin_name
     return None
+
+
+class HookCall:
+    """One call of a hook, with the plugin each part of its answer came from."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        #: (value, plugin) for each answer an implementation gave, innermost first
+        self._answers: list[tuple[Any, str]] = []
+        self._raised: list[tuple[BaseException, str]] = []
+
+    def plugin_of(self, value: Any) -> str | None:
+        """The plugin whose implementation gave ``value`` (or, for an item of a
+        collected hook's answer, the list holding it): the innermost that returned it,
+        since a wrapper hands on what it does not change."""
+        for answer, plugin in self._answers:
+            if answer is value or (isinstance(answer, list | tuple) and _holds(answer, value)):
+                return plugin
+        return None
+
+    def _raised_by(self, exc: BaseException) -> str | None:
+        return next((plugin for e, plugin in self._raised if e is exc), None)
+
+    def _raising(self, exc: BaseException, plugin: str) -> None:
+        if self._raised_by(exc) is None:  # the innermost implementation it came out of
+            self._raised.append((exc, plugin))
+
+    def _traced(self, impl: Any) -> Any:
+        if impl.hookwrapper:  # old style: it sees a result object, not the value
+            return impl
+        traced = copy.copy(impl)
+        function, plugin = impl.function, impl.plugin_name
+
+        if impl.wrapper:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    answer = yield from function(*args, **kwargs)
+                except Exception as exc:
+                    self._raising(exc, plugin)
+                    raise
+                if answer is not (self._answers[-1][0] if self._answers else None):
+                    self._answers.append((answer, plugin))  # it changed the answer
+                return answer
+
+            traced.function = wrapper
+        else:
+
+            def plain(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    answer = function(*args, **kwargs)
+                except Exception as exc:
+                    self._raising(exc, plugin)
+                    raise
+                if answer is not None:
+                    self._answers.append((answer, plugin))
+                return answer
+
+            traced.function = plain
+        return traced
+
+
+def _holds(values: Sequence[Any], value: Any) -> bool:
+    return any(v is value or (isinstance(v, list | tuple) and _holds(v, value)) for v in values)
+
+
+def call_hook(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> HookCall:
+    """Call ``hook`` as pluggy does (wrappers included), remembering which plugin gave
+    what, so that an error can name the plugin at fault.
+
+    An exception an implementation raises becomes a :class:`PluginError` naming the
+    plugin and the hook (a :class:`HeadwaterError` is raised as it is: it names its
+    problem). Hooks are called while a source is assembled, never per record: the
+    tracing costs nothing that matters.
+    """
+    caller = getattr(pm.hook, hook)
+    call = HookCall()
+    impls = [call._traced(impl) for impl in caller.get_hookimpls()]
+    firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    try:
+        call.value = caller._hookexec(caller.name, impls, kwargs, firstresult)
+    except HeadwaterError:
+        raise
+    except Exception as exc:
+        plugin = call._raised_by(exc)
+        if plugin is None:  # pluggy's own complaint (a wrapper that did not yield, ...)
+            raise
+        connector = kwargs.get("connector")
+        where = f" for connector {connector.name}" if connector is not None else ""
+        raise PluginError(
+            f"plugin {plugin!r} failed in {hook}{where}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return call
