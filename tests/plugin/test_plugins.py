@@ -285,6 +285,44 @@ class NotMine:
         return None
 
 
+class ReturnsText:
+    @hookimpl
+    def headwater_paginator(self, connector, resource):
+        return "not a paginator" if connector.name == "testapi" else None
+
+
+def test_run_checks_what_a_paginator_hook_returns_as_check_does(
+    headwater_env, headwater_plugins, capsys
+):
+    """`run` watches pages through a paginator wrapper of its own: it must not hide a
+    wrong answer from the check, and the error names the plugin that gave it."""
+    from headwater.cli import main
+
+    headwater_plugins(Declares(connector()), NotMine(), ReturnsText(), PassesOn())
+    for command in (["check", "testapi"], ["run", "testapi"]):
+        assert main(command) == 2, command
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "headwater: error: plugin 'ReturnsText': headwater_paginator for connector "
+            "testapi returned str, expected a dlt BasePaginator"
+        )
+
+
+def test_the_kits_quick_retries_leave_a_wrong_policy_to_the_check(headwater_plugins):
+    from headwater.testing.cli_process import NoWaiting
+
+    class DictPolicy:
+        @hookimpl
+        def headwater_retry_policy(self, connector, resource):
+            return {"max_retries": 1}
+
+    headwater_plugins(Declares(connector()), DictPolicy(), NoWaiting())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'DictPolicy': headwater_retry_policy for connector testapi returned dict, "
+        "expected a RetryPolicy"
+    )
+
+
 def test_a_wrong_answer_a_wrapper_makes_names_the_wrapper(headwater_plugins):
     class BreaksPolicy:
         @hookimpl(wrapper=True)

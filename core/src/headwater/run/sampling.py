@@ -126,9 +126,15 @@ class _Plugin:
     @hookimpl(wrapper=True)
     def headwater_paginator(self, connector: Any, resource: Any, settings: Any) -> Any:
         paginator = yield
-        if paginator is None or connector.name != self.connector:
-            return paginator
+        if connector.name != self.connector or not _is_paginator(paginator):
+            return paginator  # a wrong answer stays wrong: the run's check names its plugin
         return _watched_class()(paginator, resource.name, self.pages, self.sample)
+
+
+def _is_paginator(value: Any) -> bool:
+    from dlt.sources.helpers.rest_client.paginators import BasePaginator  # dlt: a run started
+
+    return isinstance(value, BasePaginator)
 
 
 @contextlib.contextmanager
