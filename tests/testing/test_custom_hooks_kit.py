@@ -342,3 +342,82 @@ def test_custom_auth_needs_a_callable_check():
 
         compose_page(connector().resources[0], [{"id": "1"}])
     assert Page([1], fields={"meta.next": "n"}).fields == {"meta.next": "n"}
+
+
+#: A connector whose record schema comes from its own headwater_record_schema hook:
+#: the file its resource names does not ship.
+INLINE_HOOKS = """
+from headwater import hookimpl
+from headwater.spec import OffsetPagination
+from helpers import connector
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "label": {"type": ["string", "null"]},
+        "seen": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["id"],
+}
+INLINE = connector(
+    "inline",
+    schema="schemas/not_shipped.json",
+    pagination=OffsetPagination(limit=50),
+    primary_key="id",
+    write_disposition="merge",
+)
+
+
+@hookimpl
+def headwater_connectors():
+    return [INLINE]
+
+
+@hookimpl
+def headwater_record_schema(connector):
+    return SCHEMA if connector.name == "inline" else None
+"""
+
+
+@pytest.fixture
+def inline_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    code = tmp_path / "inline_code"
+    code.mkdir()
+    (code / "inline_hooks.py").write_text(INLINE_HOOKS)
+    monkeypatch.syspath_prepend(str(code))
+    sys.modules.pop("inline_hooks", None)
+    yield importlib.import_module("inline_hooks")
+    sys.modules.pop("inline_hooks", None)
+
+
+def test_the_simulator_takes_the_record_schema_from_the_hook(
+    headwater_plugins, api_simulator, inline_hooks
+):
+    """As the source does: the simulator serves records of the schema the hook gives."""
+    headwater_plugins(inline_hooks)
+    sim = api_simulator("inline", records={"items": 120})
+    assert {"id", "label", "seen"} <= set(sim.data["items"][0])
+    rows = rows_of(headwater.source("inline", **sim.settings))
+    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in sim.data["items"])
+
+
+def test_the_conformance_suite_checks_a_connector_whose_schema_comes_from_its_hook(
+    pytester, inline_hooks
+):
+    pytester.makepyfile(
+        test_inline_conformance="""
+        import inline_hooks
+        from headwater.testing.conformance import ConformanceSuite
+
+
+        class TestInline(ConformanceSuite):
+            connector = "inline"
+            plugins = (inline_hooks,)
+            records = 60
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "extracted_exactly or column_types"
+    )
+    result.assert_outcomes(passed=2, deselected=7)

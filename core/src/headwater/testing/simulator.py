@@ -33,7 +33,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from headwater.schema import load_record_schema
 from headwater.spec import (
     TEMPLATE_TOKEN,
     Connector,
@@ -151,8 +150,9 @@ class Simulator:
     login body or a header template names); the others are random. For the JWT kinds
     the simulator makes its own key pair: ``private_key`` (in :attr:`credentials` and
     :attr:`settings`) signs, and the simulator verifies with the public half.
-    ``schemas`` replaces the JSON Schema of some resources (name -> schema) instead of
-    loading the connector's files.
+    Records follow each resource's JSON Schema as a run gets it, through
+    ``headwater_record_schema`` (the connector's file, unless a plugin's hook gives it);
+    ``schemas`` replaces the JSON Schema of some resources (name -> schema).
     ``extra_field`` adds an undeclared field to every record. ``rate_limit`` (e.g.
     ``"5/second"``) makes the API answer 429 with ``Retry-After`` beyond that many
     requests in any moving window.
@@ -284,7 +284,12 @@ class Simulator:
     ) -> Mapping[str, Any]:
         if resource.name in overrides:
             return overrides[resource.name]
-        return load_record_schema(self.connector, resource)
+        # as a run gets it: through headwater_record_schema, which a connector's own hook
+        # (or another plugin's wrapper) may answer instead of the declared file
+        from headwater.load.assemble import ConnectorHooks
+        from headwater.plugin.manager import get_plugin_manager
+
+        return ConnectorHooks(get_plugin_manager(), self.connector).record_schema(resource)
 
     def _template_values(self, given: Mapping[str, str]) -> dict[str, Any]:
         """The value of each setting the connector's templates name (path, params,
