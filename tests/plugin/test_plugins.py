@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import warnings
@@ -357,3 +358,96 @@ def test_a_hook_that_raises_is_named_with_the_plugin(headwater_env, headwater_pl
     for command in (["check", "testapi"], ["run", "testapi"]):
         assert main(command) == 2, command
         assert capsys.readouterr().err.splitlines()[-1] == f"headwater: error: {expected}"
+
+
+class FailingConnectors:
+    @hookimpl
+    def headwater_connectors(self):
+        raise ValueError("connectors boom")
+
+    @hookimpl
+    def headwater_paginator(self, connector, resource):
+        raise AssertionError("a skipped plugin's hooks are not called")
+
+
+class HalfWrongConnectors:
+    @hookimpl
+    def headwater_connectors(self):
+        return [connector("half"), "gizmo"]
+
+
+def test_a_plugin_whose_headwater_connectors_fails_is_skipped_with_a_warning(headwater_env):
+    """One broken plugin does not stop every command: it is skipped, as a plugin that
+    fails to import is, and a name it might declare says why it is not there."""
+    plugins = [
+        ("conns", FailingConnectors()),
+        ("half", HalfWrongConnectors()),
+        ("good", Declares(connector())),
+    ]
+    pm = make_plugin_manager(entry_points=False, plugins=plugins, strict=False)
+    use(pm)
+    with pytest.warns(PluginWarning) as warned:
+        assert [c.name for c in headwater.connectors()] == ["testapi"]
+    assert [str(w.message) for w in warned] == [
+        "plugin 'conns' was skipped: headwater_connectors failed: ValueError: connectors boom",
+        "plugin 'half' was skipped: headwater_connectors returned str, not a Connector",
+    ]
+    assert not pm.has_plugin("conns") and not pm.has_plugin("half")
+    with pytest.raises(ConnectorNotFound) as err:
+        headwater.source("gizmo")
+    assert str(err.value) == (
+        "connector 'gizmo' is not installed (installed: testapi); try `pip install "
+        "headwater-gizmo`, or fix the plugins that were skipped and may declare it: 'conns' "
+        "(headwater_connectors failed: ValueError: connectors boom), 'half' "
+        "(headwater_connectors returned str, not a Connector)"
+    )
+    with pytest.raises(ConnectorNotFound, match="connector 'conns' could not be loaded"):
+        headwater.source("conns")
+
+    use(make_plugin_manager(entry_points=False, plugins=plugins, strict=True))
+    with pytest.raises(
+        PluginError,
+        match="^plugin 'conns' failed in headwater_connectors: ValueError: connectors boom$",
+    ):
+        headwater.connectors()
+
+
+def test_the_cli_skips_a_plugin_whose_headwater_connectors_fails(
+    tmp_path, monkeypatch, headwater_env
+):
+    install_fake_distribution(
+        tmp_path,
+        monkeypatch,
+        "headwater-conns",
+        """
+        from headwater import hookimpl
+
+        @hookimpl
+        def headwater_connectors():
+            raise ValueError("connectors boom")
+        """,
+        "conns",
+    )
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), *sys.path])}
+
+    def headwater_cli(*args, **more_env):
+        command = [sys.executable, "-m", "headwater", *args]
+        return subprocess.run(
+            command, env={**env, **more_env}, capture_output=True, text=True, timeout=120
+        )
+
+    listed = headwater_cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.splitlines() == [
+        "headwater: warning: plugin 'conns' (headwater-conns) was skipped: "
+        "headwater_connectors failed: ValueError: connectors boom"
+    ]
+    assert "directory" in listed.stdout
+    strict = headwater_cli("list", HEADWATER_STRICT_PLUGINS="1")
+    assert strict.returncode == 2
+    assert strict.stderr.splitlines() == [
+        "headwater: error: plugin 'conns' (headwater-conns) failed in headwater_connectors: "
+        "ValueError: connectors boom"
+    ]

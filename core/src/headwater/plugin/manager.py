@@ -5,8 +5,10 @@ time): hook specs, the block list from ``HEADWATER_DISABLE_PLUGINS``, the ``head
 entry points one by one, the builtin plugins, then a check for misnamed hooks.
 
 A plugin that fails to import, misnames a hook or has a hook with the wrong
-arguments is skipped with a warning naming it; in strict mode
-(``HEADWATER_STRICT_PLUGINS=1``, or ``strict=True``) it is an error instead.
+arguments is skipped with a warning naming it, and so is one whose
+``headwater_connectors`` fails or answers wrongly (when the registry first reads them);
+in strict mode (``HEADWATER_STRICT_PLUGINS=1``, or ``strict=True``) it is an error
+instead.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class HeadwaterPluginManager(pluggy.PluginManager):
         self.distributions: dict[str, tuple[str, str]] = {}
         #: entry-point plugins that failed to import: name -> (distribution, why)
         self.skipped: dict[str, tuple[str, str]] = {}
+        #: whether a broken plugin is an error rather than skipped with a warning
+        self.strict: bool | None = None
 
 
 def _strict_from_env() -> bool:
@@ -172,6 +176,7 @@ def make_plugin_manager(
     for name, module in builtin_plugins():
         pm.register(module, name=name)
     pm.check_pending()
+    pm.strict = strict  # the registry skips (or in strict mode refuses) in the same way
     return pm
 
 
@@ -198,6 +203,8 @@ class Registry:
         self.pm = pm
         self._connectors: dict[str, Connector] | None = None
         self._owners: dict[str, str] = {}
+        #: plugins skipped because headwater_connectors failed: name -> (distribution, why)
+        self._skipped: dict[str, tuple[str, str]] = {}
 
     def plugin_distribution(self, plugin_name: str) -> tuple[str, str] | None:
         """``(distribution, version)`` of an entry-point plugin, if installed as one."""
@@ -205,27 +212,11 @@ class Registry:
 
     def _load(self) -> dict[str, Connector]:
         connectors: dict[str, Connector] = {}
+        strict = getattr(self.pm, "strict", None)
+        strict = _strict_from_env() if strict is None else strict
         for impl in self.pm.hook.headwater_connectors.get_hookimpls():
-            try:
-                declared = impl.function()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in headwater_connectors: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            if declared is None:
-                continue
-            if isinstance(declared, Connector) or not isinstance(declared, Sequence):
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}: headwater_connectors must return a list of "
-                    f"Connector, got {type(declared).__name__}"
-                )
+            declared = self._declared(impl, strict)
             for connector in declared:
-                if not isinstance(connector, Connector):
-                    raise PluginError(
-                        f"plugin {impl.plugin_name!r}: headwater_connectors returned "
-                        f"{type(connector).__name__}, not a Connector"
-                    )
                 if connector.name in connectors:
                     raise PluginError(
                         f"connector {connector.name!r} is declared by two plugins: "
@@ -235,6 +226,44 @@ class Registry:
                 connectors[connector.name] = connector
                 self._owners[connector.name] = impl.plugin_name
         return connectors
+
+    def _declared(self, impl: Any, strict: bool) -> list[Connector]:
+        """The connectors one plugin declares; a plugin whose headwater_connectors fails
+        or answers wrongly is skipped with a warning naming it (strict: an error), as
+        a plugin that fails to import is: one broken plugin does not stop the others."""
+        name = impl.plugin_name
+        dist = self.plugin_distribution(name)
+        where = f" ({dist[0]})" if dist else ""
+        try:
+            declared = impl.function()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            why, failed = f"headwater_connectors failed: {error}", exc
+        else:
+            failed = None
+            if declared is None:
+                return []
+            if isinstance(declared, Connector) or not isinstance(declared, Sequence):
+                why = (
+                    "headwater_connectors must return a list of Connector, got "
+                    f"{type(declared).__name__}"
+                )
+            else:
+                wrong = [c for c in declared if not isinstance(c, Connector)]
+                if not wrong:
+                    return list(declared)
+                why = f"headwater_connectors returned {type(wrong[0]).__name__}, not a Connector"
+        if strict:
+            message = (
+                f"plugin {name!r}{where} failed in headwater_connectors: {error}"
+                if failed is not None
+                else f"plugin {name!r}{where}: {why}"
+            )
+            raise PluginError(message) from failed
+        _problem(f"plugin {name!r}{where} was skipped: {why}", strict)
+        self._skipped[name] = ((dist[0] if dist else ""), why)
+        self.pm.unregister(impl.plugin)  # none of its hooks: it is skipped
+        return []
 
     def _all(self) -> dict[str, Connector]:
         if self._connectors is None:
@@ -255,17 +284,24 @@ class Registry:
         connectors = self._all()
         if name in connectors:
             return connectors[name]
-        broken = getattr(self.pm, "skipped", {}).get(name)
+        broken = getattr(self.pm, "skipped", {}).get(name) or self._skipped.get(name)
         if broken is not None:
             # its distribution is installed: pip install would not help
             dist, why = broken
+            where = f" ({dist})" if dist else ""
             raise ConnectorNotFound(
-                f"connector {name!r} ({dist}) could not be loaded: {why}; fix the plugin "
+                f"connector {name!r}{where} could not be loaded: {why}; fix the plugin "
                 "and run again"
             )
         installed = ", ".join(sorted(connectors)) or "none"
         close = closest(name, connectors)
         hint = f"did you mean {close}?" if close else f"try `pip install {_distribution_of(name)}`"
+        if self._skipped:  # they declare connectors no one can name: any may be this one
+            skipped = ", ".join(f"{n!r} ({why})" for n, (_, why) in self._skipped.items())
+            hint = (
+                f"{hint.rstrip('?')}, or fix the plugins that were skipped and may declare "
+                f"it: {skipped}"
+            )
         raise ConnectorNotFound(
             f"connector {name!r} is not installed (installed: {installed}); {hint}"
         )
