@@ -97,3 +97,24 @@ def test_simulators_and_processes_are_stopped_when_a_test_fails(pytester):
     assert refused(served[3]), "`headwater simulate` still listens after the test"
     with pytest.raises(ProcessLookupError):  # stopped and reaped: no such process
         os.kill(started["pid"], 0)
+
+
+def test_headwater_env_keeps_the_blocked_plugins(pytester, monkeypatch):
+    """Blocking a plugin (overriding.md's "Replace a declaration": another plugin declares
+    its connector) is part of what is installed, not an ambient setting: the suite's
+    `headwater` processes must see the same plugins, or two declare one connector."""
+    monkeypatch.setenv("HEADWATER_DISABLE_PLUGINS", "directory")  # the author's shell
+    monkeypatch.setenv("HEADWATER_ARROW", "0")
+    monkeypatch.setenv("SOURCES__HR__API_KEY", "from-the-shell")
+    pytester.makepyfile(
+        test_env="""
+        import os
+
+
+        def test_env(headwater_env):
+            assert os.environ.get("HEADWATER_DISABLE_PLUGINS") == "directory"
+            assert "HEADWATER_ARROW" not in os.environ
+            assert "SOURCES__HR__API_KEY" not in os.environ
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -80,10 +80,18 @@ def _deactivate_pipeline() -> None:
             context.deactivate()
 
 
+#: what headwater_env keeps of the HEADWATER_* variables
+_KEPT = ("HEADWATER_DISABLE_PLUGINS",)
+
+
 @pytest.fixture
 def headwater_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Run the test in ``tmp_path`` with its own dlt data dir and no ambient settings."""
+    """Run the test in ``tmp_path`` with its own dlt data dir and no ambient settings
+    (``HEADWATER_DISABLE_PLUGINS`` is kept: which plugins are blocked is part of what
+    is installed, and the ``headwater`` processes a test starts must see the same)."""
     for var in list(os.environ):
+        if var in _KEPT:
+            continue
         if var.startswith("SOURCES__") or var.startswith("HEADWATER_"):
             monkeypatch.delenv(var)
     work = tmp_path / "work"
