@@ -477,10 +477,14 @@ def call_hook(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> HookCall:
     """
     caller = getattr(pm.hook, hook)
     call = HookCall()
+    execute = getattr(caller, "_hookexec", None)  # pluggy's call loop (1.x)
+    if execute is None:  # a pluggy without it: the plain call, errors as they come
+        call.value = caller(**kwargs)
+        return call
     impls = [call._traced(impl) for impl in caller.get_hookimpls()]
     firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
     try:
-        call.value = caller._hookexec(caller.name, impls, kwargs, firstresult)
+        call.value = execute(caller.name, impls, kwargs, firstresult)
     except HeadwaterError:
         raise
     except Exception as exc:
