@@ -149,6 +149,51 @@ def test_records_are_made_safe_for_dlt_at_any_depth():
     }
 
 
+def _dlt_tables(record, table, naming):
+    """The tables dlt's own normalizer makes of ``record`` (as ``table``)."""
+    from dlt.common.schema import Schema
+
+    schema = Schema("t", normalizers={"names": naming})
+    return {key[0] for key, _ in schema.normalize_data_item(record, "1", table)}
+
+
+def _nested(depth, key, inner_key=None):
+    node = {"id": 0}
+    for _ in range(depth):
+        node = {"id": 1, key: [node] if inner_key is None else [{inner_key: node}]}
+    return node
+
+
+@pytest.mark.parametrize("naming", ["snake_case", "sql_cs_v1"])
+@pytest.mark.parametrize(
+    "record",
+    [
+        _nested(21, "children"),
+        _nested(22, "children"),
+        _nested(23, "children"),
+        _nested(12, "subItems", "node"),  # camelCase grows under snake_case
+        _nested(13, "subItems", "node"),
+        _nested(14, "subItems", "node"),
+        {"id": 1, "a": [[[[{"b": [1]}]]]] * 2},  # lists in lists: "list" tables
+        {"id": 1, "x" * 218: [1]},
+        {"id": 1, "x" * 219: [1]},
+        {"id": 1, 'q"' * 110: [{"k": [1]}]},  # quotes in a key
+        {"id": 1, "m": {"n" * 100: {"o" * 115: [1]}}, "p": [{"q" * 30: [2]}]},
+    ],
+)
+def test_records_whose_nested_tables_dlt_cannot_name_a_file_after_are_found(record, naming):
+    """Exactly the records for which dlt's own normalizer makes a table name longer
+    than MAX_TABLE_NAME_BYTES (its job file would be too long a file name)."""
+    from dlt.common.schema import Schema
+    from headwater.load.validation import MAX_TABLE_NAME_BYTES, fit_records
+
+    longest = max(len(t.encode()) for t in _dlt_tables(record, "items", naming))
+    found = fit_records([record], Schema("s", normalizers={"names": naming}).naming, "items")
+    assert bool(found) == (longest > MAX_TABLE_NAME_BYTES), (longest, found)
+    if found:
+        assert "a name too long for dlt's files (at most 225 bytes)" in found[0]
+
+
 def test_a_number_field_refuses_integers_a_double_would_round():
     check = RecordCheck({"type": "object", "properties": {"x": {"type": ["number", "null"]}}})
     assert check.error({"x": 2**53}) is None

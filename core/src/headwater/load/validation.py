@@ -41,6 +41,14 @@ cost of one encoding of each page (``orjson``) unless something needs fixing:
 * so does a record nested more than 250 levels deep (:data:`MAX_DEPTH`), which dlt
   cannot write (orjson accepts 1024 levels when reading a page); the quarantine entry
   keeps the part too deep as JSON text;
+* so does a record with a list that dlt would load into a nested table whose name
+  (the resource's table, then the keys down to the list, joined by ``__``) is longer
+  than :data:`MAX_TABLE_NAME_BYTES` (225 bytes): dlt names the table's files after it
+  and a file name has at most 255 bytes (a tree 23 levels of ``children`` deep, or a
+  list under a 220-character key). The normalize step failed with "File name too
+  long", and so did every later run. Deciding it costs, on a page with lists, one
+  more scan and ``orjson`` encoding; records are walked only when the page's longest
+  key holding an object or a list, and its depth, allow such a name;
 * a field name dlt reserves (``_dlt_id``, ``_dlt_load_id``, ``_dlt_parent_id``, any
   name starting with ``_dlt``) is renamed ``api_dlt_...``: dlt would otherwise take the
   API's ``_dlt_id`` as the row's identity, and nested rows would join the wrong
@@ -68,6 +76,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_DEPTH",
+    "MAX_TABLE_NAME_BYTES",
     "POLICIES",
     "Outcome",
     "RecordCheck",
@@ -292,12 +301,21 @@ def _short_path(path: str) -> str:
     return path if len(path) <= 80 else path[:60] + "..." + path[-17:]
 
 
-def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
+#: Longest name (in bytes) of a table dlt can write: its job files are named
+#: ``<table>.<10-character id>.<retry count>.<format>``, and a file name has at most
+#: 255 bytes (NAME_MAX); 30 are left for the rest (``.0123456789.0.insert_values``
+#: is 27).
+MAX_TABLE_NAME_BYTES = 255 - 30
+
+
+def fit_records(records: list[Any], naming: Any = None, table: str | None = None) -> dict[int, str]:
     """Make ``records`` safe for dlt, in place: unusable field names renamed at any
     depth (:func:`safe_name` under ``naming``). Returns ``{index: error}`` for the
     records holding an integer beyond the signed 64-bit range, which no column can
-    take (see the module docs). One ``orjson`` encoding of the page tells whether
-    anything needs a look."""
+    take, and, when ``table`` (the resource's table) is given, for the records whose
+    lists would make a nested table with a name longer than a file name can be
+    (:data:`MAX_TABLE_NAME_BYTES`; see the module docs). One ``orjson`` encoding of
+    the page tells whether anything needs a look."""
     import orjson
 
     try:
@@ -316,7 +334,12 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
         wide_suspect = scan.find(_RUN_19) != -1 and (
             scan.find(_RUN_20) != -1 or _unsigned_only(raw)
         )
-    if not (wide_suspect or names):
+    # a field holding a list (orjson writes no space): dlt makes a nested table of it
+    lists = table is not None and (wide_suspect or b'":[' in raw)
+    if lists:
+        tables = _NestedTables(table, naming if naming is not None else default_naming())
+        lists = wide_suspect or tables.may_be_too_long(records, raw)
+    if not (wide_suspect or names or lists):
         return {}
     convention = (naming if naming is not None else default_naming()) if names else None
     errors: dict[int, str] = {}
@@ -329,10 +352,142 @@ def fit_records(records: list[Any], naming: Any = None) -> dict[int, str]:
                 )
             continue
         found: list[str] = []
-        _fit(record, convention, found)
+        if wide_suspect or names:
+            _fit(record, convention, found)
+        if lists and not found and isinstance(record, dict):
+            long_name = tables.too_long(record)
+            if long_name is not None:
+                found.append(long_name)
         if found:
             errors[index] = found[0]
     return errors
+
+
+class _NestedTables:
+    """The names dlt gives the nested tables of a record's lists (dlt's relational
+    normalizer: the table, the path of keys to the list, ``list`` for a list in a list,
+    joined by the naming's path separator and shortened as the naming shortens them),
+    checked against :data:`MAX_TABLE_NAME_BYTES`."""
+
+    def __init__(self, table: str, naming: Any) -> None:
+        self.naming = naming
+        self.root = naming.normalize_table_identifier(table)
+        self.sep = len(naming.make_path("a", "b")) - 2
+        max_length = getattr(naming, "max_length", None)
+        #: whether the naming shortens every name to fit: none can be too long then
+        self.bounded = bool(max_length) and max_length * 4 <= MAX_TABLE_NAME_BYTES
+        self._names: dict[str, tuple[str, int]] = {}
+        self._encoded: dict[bytes, int] = {}
+
+    def may_be_too_long(self, records: list[Any], raw: bytes) -> bool:
+        """Whether a record of the page (``raw``, its ``orjson`` encoding) may have a
+        nested table with a name too long, without walking a record: a table's name is
+        the table's, then one key per level of nesting, each a key holding an object or
+        a list (or ``list``). With the longest such key of the page, a name can only be
+        too long in records nested deeper than some depth; an ``orjson`` encoding of
+        the page wrapped in lists up to its limit of 254 levels tells whether any is."""
+        import orjson
+
+        if self.bounded:
+            return False
+        widest = len("list")
+        for holder in (b'":[', b'":{'):
+            pieces = raw.split(holder)
+            pieces.pop()  # what follows the last such key
+            # each key with the byte before its opening quote ("{" or ",")
+            for key in {piece[piece.rfind(b'"') - 1 :] for piece in pieces}:
+                if key[:1] == b"\\":  # that quote is the key's own: read in full
+                    return True
+                widest = max(widest, self._raw_key(key[2:]))
+        depth = 1 + (MAX_TABLE_NAME_BYTES - len(self.root.encode())) // (self.sep + widest)
+        if depth >= MAX_DEPTH:
+            return False  # a record as deep fails the depth check (MAX_DEPTH) first
+        wrapped: Any = records
+        for _ in range(253 - depth):  # orjson refuses a record deeper than depth
+            wrapped = (wrapped,)
+        try:
+            orjson.dumps(wrapped)
+        except (TypeError, ValueError):
+            return True
+        return False
+
+    def _raw_key(self, raw: bytes) -> int:
+        """The bytes of the name of a key, as JSON text without its quotes."""
+        known = self._encoded.get(raw)
+        if known is None:
+            import orjson
+
+            known = self._encoded[raw] = self._key(orjson.loads(b'"' + raw + b'"'))[1]
+        return known
+
+    def _key(self, key: Any) -> tuple[str, int]:
+        known = self._names.get(key)
+        if known is None:
+            try:
+                name = self.naming.normalize_table_identifier(str(key)) or "_empty"
+            except ValueError:
+                name = "_empty"
+            known = self._names[key] = (name, len(name.encode()))
+        return known
+
+    def _longest(self, record: dict[str, Any]) -> int:
+        """The longest name (bytes, before shortening) of a nested table of ``record``:
+        sizes only, no paths, so that records with lists cost little."""
+        sep, key_size = self.sep, self._key
+        longest = 0
+        stack: list[tuple[dict[str, Any], int]] = [(record, len(self.root.encode()))]
+        while stack:
+            value, size = stack.pop()
+            for key, item in value.items():
+                kind = type(item)
+                if kind is dict:
+                    stack.append((item, size + sep + key_size(key)[1]))
+                elif kind is list:
+                    nested = size + sep + key_size(key)[1]
+                    longest = max(longest, nested)
+                    for element in item:
+                        kind = type(element)
+                        if kind is dict:
+                            stack.append((element, nested))
+                        elif kind is list:  # dlt keeps a list in a list as a row's "list"
+                            stack.append(({"list": element}, nested))
+        return longest
+
+    def too_long(self, record: dict[str, Any]) -> str | None:
+        """The error for the first list of ``record`` whose table's name is too long."""
+        if self._longest(record) <= MAX_TABLE_NAME_BYTES:
+            return None
+        # (object, the table's fragments, keys from the table to the object, the
+        # field's path for the error)
+        stack: list[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...], str]] = [
+            (record, (self.root,), (), "")
+        ]
+        while stack:
+            value, fragments, keys, path = stack.pop()
+            for key, item in value.items():
+                kind = type(item)
+                if kind is not dict and kind is not list:
+                    continue
+                name = self._key(key)[0]
+                where = f"{path}.{key}" if path else str(key)
+                if kind is dict:
+                    stack.append((item, fragments, (*keys, name), where))
+                    continue
+                nested = (*fragments, *keys, name)
+                table = self.naming.shorten_fragments(*nested)
+                size = len(table.encode())
+                if size > MAX_TABLE_NAME_BYTES:
+                    return (
+                        f"field {_short_path(where)!r} makes nested table "
+                        f"{table[:40]}... ({size} bytes), a name too long for "
+                        f"dlt's files (at most {MAX_TABLE_NAME_BYTES} bytes)"
+                    )
+                for index, element in enumerate(item):
+                    if type(element) is dict:
+                        stack.append((element, nested, (), f"{where}[{index}]"))
+                    elif type(element) is list:
+                        stack.append(({"list": element}, nested, (), f"{where}[{index}]"))
+        return None
 
 
 #: records of one page checked at a time on the row path (:meth:`Validator.pages`)
@@ -465,6 +620,9 @@ class Outcome:
     warned: int = 0
     #: the first record's violation
     first_error: str | None = None
+    #: whether that violation is one no column can hold (:func:`fit_records`), which
+    #: no schema or validation setting changes
+    unloadable: bool = False
 
     @property
     def all_invalid(self) -> bool:
@@ -484,6 +642,11 @@ class Outcome:
                 f"cannot be read (first: {self.first_error}) and they are kept in table "
                 f"{self.table}; declare the format the records write it in as the "
                 "incremental's cursor_format (format is that of the request's bounds)"
+            )
+        if self.unloadable:
+            return (
+                f"resource {self.label}: none of its {self.seen} records can be loaded "
+                f"(first: {self.first_error}); they are kept as JSON in table {self.table}"
             )
         where = f"the schema file {self.schema_file}" if self.schema_file else "the schema"
         return (
@@ -562,6 +725,8 @@ class Validator:
         self.policy = policy
         self.schema_file = schema_file
         self.check = RecordCheck(schema)
+        #: the resource's table (nested tables are named after it)
+        self.resource = resource
         self.table = quarantine_table(resource)
         self._own = self._outcome()
         self.hints = dlt.mark.make_hints(
@@ -626,7 +791,7 @@ class Validator:
         record no column can hold is quarantined under every policy but ``fail``."""
         import json
 
-        unloadable = fit_records(records, self.naming)
+        unloadable = fit_records(records, self.naming, self.resource)
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
         now = dt.datetime.now(dt.timezone.utc)
@@ -646,6 +811,7 @@ class Validator:
             outcome = self._current()
             if outcome.first_error is None:
                 outcome.first_error = error
+                outcome.unloadable = hard is not None
             if self.policy == "warn" and hard is None:
                 good.append(record)
                 if self._warned < 10:  # enough to see the pattern, not a flood

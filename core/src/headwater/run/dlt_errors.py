@@ -136,11 +136,37 @@ def explain(exc: BaseException) -> HeadwaterError | None:
                 "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG, or remove it, and run "
                 "again: what was extracted waits in the pipeline and loads then"
             )
+        too_long = _table_name_too_long(inner)
+        if too_long is not None:
+            return RunError(f"the {getattr(step, 'step', 'pipeline')} step failed: {too_long}")
         return RunError(
             f"the {getattr(step, 'step', 'pipeline')} step failed: "
             f"{type(inner).__name__}: {_first_line(inner)}"
         )
     return None
+
+
+def _table_name_too_long(exc: BaseException) -> str | None:
+    """What to say of dlt failing to write a table's file because the table's name is
+    too long for a file name (a nested table of lists nested deep, or under long
+    names, in records Headwater did not check): the table, the package that keeps
+    failing and what to do about it; ``None`` for any other error."""
+    import errno
+
+    filename = getattr(exc, "filename", None)
+    if not (isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG and filename):
+        return None
+    path = os.fsdecode(filename)
+    table = os.path.basename(path).split(".", 1)[0]
+    jobs = os.path.dirname(path)
+    package = os.path.dirname(jobs) if os.path.basename(jobs).endswith("_jobs") else jobs
+    short = table if len(table) <= 60 else table[:40] + "..." + table[-12:]
+    return (
+        f"dlt cannot name a file after table {short} ({len(table.encode())} bytes): records "
+        f"of resource {table.split('__', 1)[0]} nest lists too deep (or under names too long) "
+        f"for dlt. The extracted package {package} fails every run this way: move it away, "
+        "and cap the nesting of that resource (dlt's max_table_nesting) or fix its records"
+    )
 
 
 def _toml_file(exc: Any) -> str:
