@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from headwater import hookimpl
 from headwater.cli import main
+from headwater.run.workdir import DUCKDB_CONFIG
 from helpers import Declares, connector
 
 SCHEMA = {
@@ -364,6 +365,8 @@ def test_a_first_load_out_of_memory_loads_once_the_limit_is_raised(
     not exist' until .headwater was deleted."""
     wide = [{"id": i, **{f"k{j}": j for j in range(1000)}} for i in range(100)]
     base_url = serve(json.dumps({"data": wide}))
+    # a limit of the user's own: Headwater's grows with the columns (and loads them)
+    monkeypatch.setenv(DUCKDB_CONFIG, '{"memory_limit": "64MB"}')
     code, err = run(base_url, capsys)
     assert code == 1 and "DuckDB ran out of its memory limit" in err, err
     # once, not as dlt's traceback for each of the job's attempts (450 lines)
@@ -453,3 +456,52 @@ def test_a_table_name_too_long_that_reaches_dlt_is_one_line_naming_the_fix(
     assert "(307 bytes): records of resource items nest lists too deep" in line
     assert "fails every run this way: move it away" in line
     assert len(line) < 600, line
+
+
+def wide_evolution(serve, fields):
+    """Base URLs of a page of plain records, then of one with ``fields`` more fields
+    in a nested object (dlt adds a column for each)."""
+    plain = [{"id": i, "name": f"n{i}"} for i in range(250)]
+    wide = [{"id": 1, "stats": {f"d{i}": i for i in range(fields)}}]
+    return serve(json.dumps({"data": plain})), serve(json.dumps({"data": wide}))
+
+
+@pytest.mark.parametrize("fields", [200, 300])
+def test_a_record_adding_hundreds_of_columns_loads_under_headwaters_memory_limit(
+    serve, headwater_env, capsys, fields
+):
+    """A second load adding 200 columns to a table with rows failed under Headwater's
+    own limit: 'TransactionException: ... Failed to commit: failed to pin block of
+    size 256.0 KiB (61.8 MiB/61.9 MiB used)'. The limit now grows with the columns."""
+    plain, wide = wide_evolution(serve, fields)
+    code, err = run(plain, capsys)
+    assert code == 0, err
+    code, err = run(wide, capsys)
+    assert code == 0, err
+    columns = query(
+        headwater_env,
+        "select count(*) from information_schema.columns where table_schema = "
+        "'hostile_data' and table_name = 'items' and column_name like 'stats__d%'",
+    )
+    assert columns == [(fields,)]
+    last = f"select stats__d{fields - 1} from hostile_data.items where id = 1"
+    assert query(headwater_env, last) == [(fields - 1,)]
+
+
+def test_a_commit_that_cannot_pin_a_block_is_the_memory_limit_line(
+    serve, headwater_env, capsys, monkeypatch
+):
+    """Under a limit of the user's own, DuckDB's commit that finds no memory for a block
+    is told as the memory limit run out of, naming the setting to raise."""
+    plain, wide = wide_evolution(serve, 300)
+    monkeypatch.setenv(DUCKDB_CONFIG, '{"memory_limit": "64MB"}')
+    code, err = run(plain, capsys)
+    assert code == 0, err
+    code, err = run(wide, capsys)
+    [line] = err.strip().splitlines()
+    assert code == 1
+    assert line.startswith(
+        "headwater: error: the load step failed: DuckDB ran out of its memory limit "
+        "(TransactionContext Error: Failed to commit: "
+    ), line
+    assert "raise memory_limit in DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in line

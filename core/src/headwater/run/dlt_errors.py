@@ -15,6 +15,7 @@ from headwater.errors import ConfigError, HeadwaterError, RunError, SettingsErro
 from headwater.redact import is_secret_name, redact
 
 __all__ = [
+    "DUCKDB_BLOCK_MEMORY",
     "DUCKDB_CANNOT_OPEN",
     "DUCKDB_LOCK",
     "DUCKDB_NOT_A_DATABASE",
@@ -48,6 +49,12 @@ DUCKDB_CANNOT_OPEN = re.compile(r'IO Error: Cannot open file "(?P<path>[^"]+)": 
 #: DuckDB's error for a file that is not a DuckDB database (empty, or another kind)
 DUCKDB_NOT_A_DATABASE = re.compile(
     r'The file "(?P<path>[^"]+)" exists, but it is not a valid DuckDB database file'
+)
+
+
+#: DuckDB's error when a commit finds no memory under its limit for a block
+DUCKDB_BLOCK_MEMORY = re.compile(
+    r"Failed to commit: (?:failed to pin|could not allocate) block of size [^()]*\([^()]*used\)"
 )
 
 
@@ -129,7 +136,12 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     step = next((s for s in chain if type(s).__name__ == "PipelineStepFailed"), None)
     if step is not None:
         inner = chain[-1]
-        if type(inner).__name__ == "OutOfMemoryException":
+        if type(inner).__name__ == "OutOfMemoryException" or (
+            type(inner).__name__ == "TransactionException"
+            and DUCKDB_BLOCK_MEMORY.search(str(inner)) is not None
+        ):
+            # DuckDB commits under its limit too: a commit that cannot pin a block is
+            # the same limit run out of (a table of hundreds of columns)
             return RunError(
                 f"the {getattr(step, 'step', 'pipeline')} step failed: DuckDB ran out of "
                 f"its memory limit ({_first_line(inner)}); raise memory_limit in "

@@ -534,7 +534,7 @@ def _run_isolated(
             # dlt's deduplicating merge cannot spill (duckdb_memory_limited): DuckDB's
             # own limit for this load
             credentials.global_config, setting, base = rest, "RESET memory_limit", None
-        elif (limit := duckdb_memory_limit_for(*sizes)) is not None:
+        elif (limit := duckdb_memory_limit_for(*sizes, _widest(packages))) is not None:
             credentials.global_config = {**rest, "memory_limit": limit}
             setting = f"SET memory_limit = '{limit}'"
             large, base = sizes[0] > workdir.DUCKDB_LARGE_LOAD_BYTES, limit
@@ -553,6 +553,24 @@ def _run_isolated(
                 return pipeline.load(credentials=credentials), failures, warnings
     finally:
         credentials.global_config = limited
+
+
+def _widest(packages: Sequence[Pending]) -> int:
+    """The most columns one load job of the packages writes in one transaction: a
+    table with files to load and, as dlt merges them with it, its nested tables."""
+    from dlt.common.schema.utils import get_root_table
+
+    widest = 0
+    for package in packages:
+        tables = package.schema.tables
+        roots: dict[str, int] = {}
+        for name in package.tables:
+            if name not in tables:
+                continue
+            root = get_root_table(tables, name)["name"]
+            roots[root] = roots.get(root, 0) + len(tables[name].get("columns", {}))
+        widest = max(widest, *roots.values(), 0)
+    return widest
 
 
 def _pending_bytes(packages: Sequence[Pending]) -> tuple[int, int]:

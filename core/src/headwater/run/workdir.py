@@ -170,7 +170,20 @@ DUCKDB_PARQUET_LOAD_LIMIT = "64MB"
 _OTHER_FILE_BYTES = 1024**2
 
 
-def duckdb_memory_limit_for(parquet_bytes: int, other_bytes: int = 0) -> str | None:
+#: Memory DuckDB needs per column of the tables a load job writes in one transaction:
+#: it pins about two blocks of 256 KiB a column to commit (measured, DuckDB 1.5: a
+#: merge of one record adding 150 columns to a table of 250 rows failed at 80MB, 200
+#: at 96MB, 300 at 128MB, 600 at 320MB; 200 passed at 112MB, 400 at 224MB, 600 at
+#: 384MB: 0.53-0.56 MB a column).
+DUCKDB_BYTES_PER_COLUMN = 640 * 1024
+#: The most :func:`duckdb_memory_limit_for` gives a load for its columns (1,600 of
+#: them); a load that needs more stops with the line that says to raise memory_limit.
+DUCKDB_COLUMNS_LIMIT_CAP = 1000**3
+
+
+def duckdb_memory_limit_for(
+    parquet_bytes: int, other_bytes: int = 0, columns: int = 0
+) -> str | None:
     """The memory limit for a load of ``parquet_bytes`` bytes of Parquet files and
     ``other_bytes`` of others, under Headwater's default DuckDB settings (``None``: the
     default's own, 96MB).
@@ -185,7 +198,26 @@ def duckdb_memory_limit_for(parquet_bytes: int, other_bytes: int = 0) -> str | N
     0.39-0.42 s and peak 277-280 MB at 64MB, 0.48-0.49 s and 248-251 MB at 32MB,
     287-291 MB at 96MB). A load of JSON lines (the row path) keeps the default: DuckDB
     reads them through buffers of 32 MiB, which do not fit 48MB. A merge into a table
-    with rows gets more for its keys (:mod:`headwater.run.merge_memory`)."""
+    with rows gets more for its keys (:mod:`headwater.run.merge_memory`).
+
+    ``columns``: the most columns one load job writes at once (a table and, for a
+    merge, its nested tables): DuckDB pins blocks for each of them to commit, whatever
+    the rows (:data:`DUCKDB_BYTES_PER_COLUMN`). A load of wide tables (a record of a
+    few hundred fields; a second load adding them to a table with rows failed with
+    "failed to pin block") gets a limit that fits them when that is more than the
+    one above (64MB fits 100 columns, 96MB 150, 16MB 25), up to
+    :data:`DUCKDB_COLUMNS_LIMIT_CAP`."""
+    limit = _limit_for_files(parquet_bytes, other_bytes)
+    need = min(columns * DUCKDB_BYTES_PER_COLUMN, DUCKDB_COLUMNS_LIMIT_CAP)
+    from headwater.run.merge_memory import size_bytes
+
+    current = size_bytes(limit or json.loads(DUCKDB_DEFAULTS[DUCKDB_CONFIG])["memory_limit"])
+    if current is not None and need > current:
+        return f"{-(-need // 1000**2)}MB"
+    return limit
+
+
+def _limit_for_files(parquet_bytes: int, other_bytes: int) -> str | None:
     if other_bytes > _OTHER_FILE_BYTES or parquet_bytes == 0:
         return None
     if parquet_bytes > DUCKDB_LARGE_LOAD_BYTES:
