@@ -138,3 +138,27 @@ def test_a_slow_api_gets_a_line_every_period_before_rows_reach_dlt(api_simulator
     counts = [int(re.search(r"([\d,]+) records read", x)[1].replace(",", "")) for x in reading]
     assert counts == sorted(counts) and 0 < counts[0] < 600
     assert any(re.search(r"extract done in [\d.]+ s: directory_users 600 rows", x) for x in lines)
+
+
+def test_the_look_line_finds_a_duckdb_file_named_by_the_credentials_setting(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    """DESTINATION__DUCKDB__CREDENTIALS=sub/wh.duckdb given for the run only: the
+    printed query command must read that file (it read ./headwater_directory.duckdb,
+    missing or an old one)."""
+    import shlex
+
+    sim = api_simulator(DIRECTORY, records={"directory_users": 30})
+    for key, value in settings_env("directory", sim).items():
+        monkeypatch.setenv(key, value)
+    (headwater_env / "sub").mkdir()
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", "sub/wh.duckdb")
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    out = capsys.readouterr().out
+    [look] = [line for line in out.splitlines() if line.startswith("look: ")]
+    argv = shlex.split(look.removeprefix("look: "))
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS")  # set for the run only
+    assert main(argv[argv.index("query") :]) == 0
+    shown = capsys.readouterr().out
+    assert sum(1 for r in sim.data["directory_users"] if r["id"] in shown) == 10
+    assert not (headwater_env / "headwater_directory.duckdb").exists()

@@ -373,6 +373,8 @@ def _locked_run(
                 dataset_name,
                 first,
                 pipeline_name=None if pipeline_name == default_pipeline else pipeline_name,
+                # DESTINATION__DUCKDB__CREDENTIALS named another file: query finds it so
+                file=None if path == os.path.abspath(f"{pipeline_name}.duckdb") else path,
             )
     elif destination == "postgres" and first is not None:
         # psql with everything but the password (psql asks, or reads ~/.pgpass / PGPASSWORD)
