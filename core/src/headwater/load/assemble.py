@@ -705,15 +705,6 @@ def _shielded_fork() -> type:
             yield from ForkPipe.__call__(self, item, meta)
             return
         own = [(pipe, step) for pipe, step in self._pipes if pipe is self._hw_own]
-        if not own and not self._hw_warned:
-            self._hw_warned = True
-            log.warning(
-                "resource %s: records that broke the schema are not loaded in this run: "
-                "only transformers fed by it run; run the resource too to keep them in "
-                "table %s",
-                self._hw_label,
-                self._hw_table,
-            )
         yield from ForkPipe.__call__(_OwnFork(own, self.copy_on_fork), item, meta)
 
     return type("QuarantineForkPipe", (ForkPipe,), {"__call__": __call__})
@@ -727,9 +718,10 @@ class _OwnFork:
     copy_on_fork: bool
 
 
-def _shield_forks(frame: Any, label: str, table: str) -> None:
+def _shield_forks(frame: Any, table: str) -> bool:
     """Shield the transformers fed by the resource whose generator runs in ``frame``
-    from its quarantine items (:func:`_shielded_fork`).
+    from its quarantine items (:func:`_shielded_fork`); whether the quarantine items
+    are loaded (not when only those transformers run, not the resource).
 
     dlt clones a resource's pipe and adds the forks to the clone before its generator
     first runs; the clone is the ``pipe`` of the frame that called ``next`` on the
@@ -740,12 +732,14 @@ def _shield_forks(frame: Any, label: str, table: str) -> None:
     caller = frame.f_back
     pipe = caller.f_locals.get("pipe") if caller is not None else None
     if not isinstance(pipe, Pipe) or getattr(pipe.gen, "gi_frame", None) is not frame:
-        return
+        return True
+    kept = True
     for step in pipe.steps:
         if type(step) is ForkPipe:
             step.__class__ = _shielded_fork()
-            step._hw_table, step._hw_own, step._hw_label = table, pipe, label
-            step._hw_warned = False
+            step._hw_table, step._hw_own = table, pipe
+            kept = any(forked is pipe for forked, _ in step._pipes)
+    return kept
 
 
 def _extracting() -> Any:
@@ -1252,29 +1246,32 @@ class _TopLevelPages:
                 # read-ahead thread and the page pools now, not when garbage is collected.
                 pages.close()
 
-        def tagged(items: Callable[[_Parts], Iterator[Any]]) -> Iterator[Any]:
+        def tagged(items: Callable[[_Parts], Iterator[Any]], kept: bool) -> Iterator[Any]:
             try:
                 # the settings are resolved here when the source was built lazily
-                yield from items(runtime.parts(resource))
+                parts = runtime.parts(resource)
+                if parts.validator is not None:
+                    parts.validator.kept = kept  # see _shield_forks
+                yield from items(parts)
             except Exception as exc:
                 _leaving(exc, resource.name)
                 raise
 
         quarantine = quarantine_table(resource.name)
-        label = f"{runtime.connector.name}.{resource.name}"
         if incremental is None:
 
             def pages() -> Iterator[Any]:
-                _shield_forks(sys._getframe(), label, quarantine)
-                yield from tagged(read)
+                kept = _shield_forks(sys._getframe(), quarantine)
+                yield from tagged(read, kept)
 
         else:
             bounds = self.bounds or RunBounds()
 
             def pages() -> Iterator[Any]:  # type: ignore[misc]
-                _shield_forks(sys._getframe(), label, quarantine)
+                kept = _shield_forks(sys._getframe(), quarantine)
                 yield from tagged(
-                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read)
+                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read),
+                    kept,
                 )
 
         pages.__name__ = resource.name

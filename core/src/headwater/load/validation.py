@@ -623,6 +623,19 @@ class Outcome:
     #: whether that violation is one no column can hold (:func:`fit_records`), which
     #: no schema or validation setting changes
     unloadable: bool = False
+    #: whether the quarantine table is loaded in this run (not when only transformers
+    #: fed by the resource run: they take its records, not its quarantine rows)
+    kept: bool = True
+
+    def where(self, *, past: bool = False) -> str:
+        """Where the records set aside go: ``are kept in table x``, or why they are not
+        loaded."""
+        if self.kept:
+            return f"{'were' if past else 'are'} kept in table {self.table}"
+        return (
+            f"{'were' if past else 'are'} not loaded: only transformers fed by the resource "
+            f"run (run the resource too to keep them in table {self.table})"
+        )
 
     @property
     def all_invalid(self) -> bool:
@@ -639,19 +652,20 @@ class Outcome:
             # the incremental cursor is unreadable: no schema or validation setting helps
             return (
                 f"resource {self.label}: the incremental cursor of all {self.seen} records "
-                f"cannot be read (first: {self.first_error}) and they are kept in table "
-                f"{self.table}; declare the format the records write it in as the "
+                f"cannot be read (first: {self.first_error}) and they {self.where()}; "
+                "declare the format the records write it in as the "
                 "incremental's cursor_format (format is that of the request's bounds)"
             )
         if self.unloadable:
             return (
                 f"resource {self.label}: none of its {self.seen} records can be loaded "
-                f"(first: {self.first_error}); they are kept as JSON in table {self.table}"
+                f"(first: {self.first_error}); they "
+                + (f"are kept as JSON in table {self.table}" if self.kept else self.where())
             )
         where = f"the schema file {self.schema_file}" if self.schema_file else "the schema"
         return (
             f"resource {self.label}: all {self.seen} records broke the declared schema "
-            f"(first: {self.first_error}) and are kept in table {self.table}; if the API is "
+            f"(first: {self.first_error}) and {self.where()}; if the API is "
             f"right, correct {where}, or set validation to warn "
             f"({env_var(connector, 'validation')}=warn) to load them as the API sends them"
         )
@@ -659,7 +673,7 @@ class Outcome:
     def warning(self) -> str | None:
         """One line with the counts when some records broke the schema, else ``None``."""
         if self.rejected:
-            what = f"are kept in table {self.table}"
+            what = self.where()
             count = self.rejected
         elif self.warned:
             what = "were loaded as they are (validation=warn)"
@@ -743,6 +757,8 @@ class Validator:
         self._mark = dlt.mark.with_hints
         self.rejected = 0
         self._warned = 0
+        #: whether the quarantine rows are loaded in this run (see :attr:`Outcome.kept`)
+        self.kept = True
 
     @property
     def needs_full(self) -> bool:
@@ -757,10 +773,12 @@ class Validator:
         """This run's outcome: the collector's (:func:`collect_outcomes`), else our own."""
         collected = _OUTCOMES.get()
         if collected is None:
+            self._own.kept = self.kept
             return self._own
         outcome = collected.get(self.label)
         if outcome is None:
             outcome = collected[self.label] = self._outcome()
+        outcome.kept = self.kept
         return outcome
 
     def saw(self, count: int) -> None:
@@ -828,10 +846,10 @@ class Validator:
         self._current().rejected += len(bad)
         log.log(
             _batch_level(),
-            "resource %s: %d record(s) broke the schema and were kept in table %s (first: %s)",
+            "resource %s: %d record(s) broke the schema and %s (first: %s)",
             self.label,
             len(bad),
-            self.table,
+            self._current().where(past=True),
             bad[0]["error"],
         )
         return good, [self._mark(bad, self.hints, create_table_variant=True)]
@@ -855,10 +873,10 @@ class Validator:
         self.rejected += len(bad)
         log.log(
             _batch_level(),
-            "resource %s: %d record(s) kept in table %s (first: %s)",
+            "resource %s: %d record(s) set aside: they %s (first: %s)",
             self.label,
             len(bad),
-            self.table,
+            outcome.where(),
             error,
         )
         return [self._mark(bad, self.hints, create_table_variant=True)]
