@@ -24,7 +24,7 @@ from headwater.spec import RetryPolicy
 from headwater.testing import Fault
 from headwater_directory.hooks import DIRECTORY
 from headwater_hr.hooks import HR
-from helpers import settings_env
+from helpers import cli, settings_env
 
 
 class FastRetries:
@@ -758,3 +758,21 @@ def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(capsys, d
     assert ("Traceback" in err) is debug
     if not debug:
         assert len(err.strip().splitlines()) == 1
+
+
+def test_a_refused_destination_leaves_the_pipeline_as_it_was(api_simulator, headwater_env):
+    # dlt.pipeline() with another destination writes it into the pipeline's state and
+    # warns "the destination ... in state differs": a run then refused (exit 2,
+    # bucket_url missing) printed that warning before its one line, and the next
+    # DuckDB run warned about a destination that was never used
+    sim = api_simulator(HR)
+    env = settings_env("hr", sim)
+    assert cli("run", "hr", "--progress", "off", env=env).returncode == 0
+    state = headwater_env / ".headwater" / "pipelines" / "headwater_hr" / "state.json"
+    before = state.read_bytes()
+    refused = cli("run", "hr", "--destination", "filesystem", env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert state.read_bytes() == before
+    again = cli("run", "hr", "--progress", "off", env=env)
+    assert again.returncode == 0 and "differs" not in again.stderr, again.stderr

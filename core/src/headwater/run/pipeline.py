@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -305,17 +306,18 @@ def _locked_run(
     import dlt
 
     try:
-        pipeline = dlt.pipeline(
-            pipeline_name=pipeline_name,
-            # DuckDB: the file is where this run is, not where the pipeline first ran
-            destination=duckdb_destination() if destination == "duckdb" else destination,
-            dataset_name=dataset_name,
-            pipelines_dir=pipelines_dir,
-            **({"progress": progress} if progress is not None else {}),
-        )
-        # Resolve the destination's settings (credentials) before anything is fetched;
-        # this neither connects nor creates anything.
-        client = pipeline.destination_client()
+        with _until_the_destination_resolves(pipelines_dir, pipeline_name):
+            pipeline = dlt.pipeline(
+                pipeline_name=pipeline_name,
+                # DuckDB: the file is where this run is, not where the pipeline first ran
+                destination=duckdb_destination() if destination == "duckdb" else destination,
+                dataset_name=dataset_name,
+                pipelines_dir=pipelines_dir,
+                **({"progress": progress} if progress is not None else {}),
+            )
+            # Resolve the destination's settings (credentials) before anything is
+            # fetched; this neither connects nor creates anything.
+            client = pipeline.destination_client()
         credentials = client.config.credentials
         distrust_pending(pipeline)
         finish_normalize_commits(pipeline)  # a run killed in dlt's normalize commit
@@ -394,6 +396,45 @@ def _locked_run(
         warnings=tuple(warnings),
         failed=tuple(getattr(failures, "resources", ())),
     )
+
+
+@contextmanager
+def _until_the_destination_resolves(pipelines_dir: str, pipeline_name: str) -> Iterator[None]:
+    """Hold dlt's log records, and a copy of the pipeline's local state, while the
+    pipeline is made and its destination's settings resolved: a run refused there
+    (exit 2: a setting missing) leaves the state as it was, and says one line.
+
+    ``dlt.pipeline()`` with another destination than the last run's writes it into
+    the state at once, and warns that the state's "differs": the refused run printed
+    that before its error, and the next run warned of a destination never used."""
+    state = os.path.join(pipelines_dir, pipeline_name, "state.json")
+    try:
+        with open(state, "rb") as file:
+            before: bytes | None = file.read()
+    except OSError:
+        before = None
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.append(record)
+        return False
+
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addFilter(hold)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if before is None:
+                os.remove(state)
+            else:
+                with open(state, "wb") as file:
+                    file.write(before)
+        raise
+    finally:
+        dlt_logger.removeFilter(hold)
+    for record in held:  # the destination resolved: what dlt had to say is said
+        dlt_logger.handle(record)
 
 
 def _normalized_rows(pipeline: Any) -> dict[str, int]:
