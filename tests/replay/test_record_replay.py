@@ -6,12 +6,14 @@ import base64
 import json
 import re
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
 
 import duckdb
 import headwater
 import pytest
 from headwater import redact, spec
+from headwater.errors import ConfigError
 from headwater.run.record import record_connector
 from headwater.run.replay import replay
 from headwater.spec import (
@@ -27,7 +29,15 @@ from headwater.spec import (
     TemplateAuth,
 )
 from headwater_directory.hooks import DIRECTORY
-from helpers import Declares, cli, connector, files_containing, rows_of, settings_env
+from helpers import (
+    SCHEMA,
+    Declares,
+    cli,
+    connector,
+    files_containing,
+    rows_of,
+    settings_env,
+)
 
 CANARY = "canary-Rec-5d2f81aa"
 
@@ -585,3 +595,131 @@ def test_the_replay_fixture_ends_reads_where_the_recording_did(
     with pipeline.sql_client() as client:
         ids = [r[0] for r in client.execute_sql("select id from events order by id")]
     assert ids == served
+
+
+# ----------------------------------------- --mask: a parent's field in a child's path
+
+#: users whose names are short (below redact.MIN_LENGTH) or long, ids integers
+_USERS = [{"id": 1, "name": "annabelle"}, {"id": 2, "name": "bo"}, {"id": 3, "name": "cat"}]
+
+
+def _parent_child(field: str) -> spec.Connector:
+    """users at /users, and each user's items at /users/{<field>}/items."""
+    from headwater.spec import ParentSpec, Resource
+
+    users = Resource(name="users", path="/users", schema=SCHEMA, data_selector="data")
+    items = Resource(
+        name="items",
+        path="/users/{who}/items",
+        schema=SCHEMA,
+        data_selector="data",
+        parent=ParentSpec(resource="users", field=field, placeholder="who", column="owner"),
+        primary_key=("owner", "id"),
+    )
+    return spec.Connector(
+        name=f"rec_mask_{field}",
+        package="headwater_directory",
+        base_url="https://api.test",
+        resources=[users, items],
+    )
+
+
+def _recorded_values(cassettes: Path) -> tuple[set[str], list[Any]]:
+    """Every path segment of the recorded URLs, and every scalar of the recorded JSON
+    bodies (with its field name: ``(name, value)``)."""
+    from headwater.http.cassette import read_cassettes
+
+    segments: set[str] = set()
+    scalars: list[Any] = []
+
+    def walk(value: Any, name: str | None = None) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, key)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, name)
+        else:
+            scalars.append((name, value))
+
+    for _, request, answer in read_cassettes(cassettes):
+        segments.update(urlsplit(request.uri).path.split("/"))
+        body = answer["body"]["string"]
+        if body:
+            walk(json.loads(body))
+    return segments, scalars
+
+
+@pytest.mark.parametrize("field", ["name", "id"])
+def test_a_masked_field_in_a_child_path_is_masked_one_to_one_whatever_its_length_or_type(
+    field, headwater_env, headwater_plugins, tmp_path
+):
+    """It was: short names (below redact.MIN_LENGTH) kept in the child's URL, and every
+    integer id masked to 0 while the URLs kept them: the recording leaked what the
+    user asked to mask, and its replay failed or collapsed the users to one row."""
+    from headwater.testing import HostileServer, Json
+
+    headwater_plugins(Declares(_parent_child(field)))
+    cassettes = tmp_path / "rec"
+    with HostileServer() as api:
+        api.serve("/users", Json({"data": _USERS}))
+        for user in _USERS:
+            api.serve(
+                f"/users/{user[field]}/items",
+                Json({"data": [{"id": 10 * user["id"] + n} for n in (1, 2)]}),
+            )
+        result = record_connector(
+            f"rec_mask_{field}", {"base_url": api.base_url}, to=cassettes, mask=[field]
+        )
+    assert result.failure == ""
+    originals = {user[field] for user in _USERS}
+    segments, scalars = _recorded_values(cassettes)
+    assert not {str(v) for v in originals} & segments, segments
+    masked = [value for name, value in scalars if name == field]
+    assert len(masked) >= len(_USERS) and not originals & set(masked), masked
+    assert len(set(masked)) == len(masked)  # one-to-one (each value is recorded once)
+    assert all(type(v) is type(next(iter(originals))) for v in masked)  # the JSON type kept
+
+    redact.forget()
+    with replay(f"rec_mask_{field}", cassettes, {"validation": "off"}) as settings:
+        loaded = rows_of(headwater.source(f"rec_mask_{field}", **settings))
+    rows = {
+        "users": [r for r in loaded if "owner" not in r],
+        "items": [r for r in loaded if "owner" in r],
+    }
+    assert len(rows["users"]) == len(_USERS)
+    assert len(rows["items"]) == 2 * len(_USERS)
+    assert {r["owner"] for r in rows["items"]} == {u[field] for u in rows["users"]}
+
+
+@pytest.mark.parametrize(
+    ("resource", "masked", "why"),
+    [
+        ("events", "timestamp", "it is the incremental cursor of resource events"),
+        ("items", "id", "resource items sends its last record's id as the next page's after"),
+    ],
+)
+def test_a_mask_the_replay_could_not_send_back_is_refused_before_recording(
+    resource, masked, why, headwater_env, headwater_plugins, tmp_path
+):
+    """A masked value that the recorded run sent back to the API (an incremental
+    cursor, the last record's id of a cursor pagination) would make every replay ask
+    what the recording does not have: refused, nothing recorded."""
+    from headwater.spec import CursorPagination
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    # a Stripe-like cursor: the id of the page's last record
+    paging = CursorPagination(cursor_path="$.data[-1].id", cursor_param="after")
+    headwater_plugins(Declares(ANALYTICS_EVENTS, connector("rec_mask_cursor", pagination=paging)))
+    name = "analytics_events" if resource == "events" else "rec_mask_cursor"
+    cassettes = tmp_path / "rec"
+    with pytest.raises(ConfigError) as raised:
+        record_connector(name, {"base_url": "http://127.0.0.1:9"}, to=cassettes, mask=[masked])
+    [line] = str(raised.value).splitlines()
+    assert line.startswith(f"--mask {masked}: {why}") and line.endswith("mask other fields")
+    assert not cassettes.exists()
+    if resource == "events":  # the command: one line, a usage error
+        env = {"SOURCES__ANALYTICS_EVENTS__BASE_URL": "http://127.0.0.1:9"}
+        result = cli("record", name, "--mask", masked, "--to", str(cassettes), env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [f"headwater: error: {line}"]

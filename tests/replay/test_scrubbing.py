@@ -133,3 +133,33 @@ def test_declared_personal_fields_are_masked_consistently():
     assert "Ada" not in json.dumps(out) and out[0]["id"] == 1
     # a masked value used in a later URL (a child resource's path) is masked there too
     assert "ada%40example.com" not in scrub.url("https://api.test/u/ada%40example.com/x")
+
+
+def test_masked_values_of_any_length_or_type_are_masked_exactly_where_they_are():
+    """A short value is masked as a field's value and as the parent's part of a child
+    path (also in a next link), never inside other text; a number stays a distinct
+    number; an object or list under a masked field is masked whole."""
+    scrub = Scrubber(mask=["name", "id", "address"], child_paths=[("/v1/u/{who}/items", "who")])
+    body = {
+        "data": [
+            {"id": 7, "name": "bo", "note": "bob and bo", "address": {"city": "Oslo"}},
+            {"id": 8, "name": "cat", "address": ["Main St", 12]},
+        ],
+        "next": "https://api.test/v1/u/bo/items?page=2",
+    }
+    out = json.loads(scrub.body(json.dumps(body).encode(), "application/json", request=False))
+    first, second = out["data"]
+    assert first["name"].startswith("masked-name-") and first["name"] != second["name"]
+    assert first["note"] == "bob and bo"  # too short to be replaced in text
+    assert isinstance(first["id"], int) and {first["id"], second["id"]}.isdisjoint({7, 8})
+    assert first["id"] != second["id"]
+    assert "Oslo" not in json.dumps(out) and "Main St" not in json.dumps(out)
+    assert out["next"] == f"https://api.test/v1/u/{first['name']}/items?page=2"
+    assert scrub.url("https://api.test/v1/u/cat/items") == (
+        f"https://api.test/v1/u/{second['name']}/items"
+    )
+    assert scrub.url("https://api.test/v1/u/7/items").endswith(f"/u/{first['id']}/items")
+    assert scrub.url("https://api.test/v1/bo/cat") == "https://api.test/v1/bo/cat"  # no child's
+    next_link = '<https://api.test/v1/u/bo/items?p=2>; rel="next"'
+    link = scrub.headers({"Link": next_link}, request=False)
+    assert link["Link"] == [f'<https://api.test/v1/u/{first["name"]}/items?p=2>; rel="next"']

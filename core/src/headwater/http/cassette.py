@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
@@ -78,6 +78,11 @@ _ABOUT = ("_type", "_url", "_uri", "_endpoint", "_expires_in", "_expires_at", "_
 _BODY_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+#: a masked number is this plus its number (one per distinct value): it stays a number,
+#: distinct values stay distinct, and it reads as a mask
+MASKED_NUMBER_BASE = 900_000_000
+_TEMPLATE_PART = re.compile(r"(\{[^{}]*\})")
+_LINK_TARGET = re.compile(r"<([^<>]*)>")
 
 
 def _normal(name: str) -> str:
@@ -104,19 +109,40 @@ class Scrubber:
     ``secrets`` maps a placeholder's label to a secret value (the secret settings:
     ``{"client_secret": "..."}``); values :mod:`headwater.redact` knows (tokens obtained
     at run time) and values found under credential names are added as they are met.
-    ``mask`` names personal-data fields of records whose values are replaced too.
+    ``mask`` names personal-data fields of records whose values are replaced too, one
+    mask per distinct value whatever its length or type (a number by a number). A
+    masked value is replaced in text only when it is long enough not to be a part of
+    unrelated text (:data:`headwater.redact.MIN_LENGTH`); a value of any length is
+    replaced where ``child_paths`` put one in a URL path: ``(template, placeholder)``
+    pairs, the path template of a child resource (below the base URL's path) and the
+    placeholder its parent's field fills (``("/v1/users/{uid}/items", "uid")``).
     Thread-safe: pages of several resources are captured at once.
     """
 
-    def __init__(self, secrets: Mapping[str, Any] = (), mask: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        secrets: Mapping[str, Any] = (),
+        mask: Iterable[str] = (),
+        child_paths: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self._lock = threading.RLock()
         self._values: dict[str, str] = {}
         self._placeholders: set[str] = set()
         self._counts: dict[str, int] = {}
         self._pattern: re.Pattern[str] | None = None
         self.mask = frozenset(_normal(m) for m in mask)
+        #: masked values: ``(kind, text)`` -> the mask (``kind``: "number" or "text")
+        self._masks: dict[tuple[str, str], Any] = {}
+        #: a masked value as a URL carries it (``str``) -> its mask as one would
+        self._masked_texts: dict[str, str] = {}
+        self._numbers = 0
+        self._child_paths = [_child_path_pattern(t, p) for t, p in child_paths]
         for label, value in dict(secrets).items():
             self.add(value, label=label, numbered=False)
+
+    def masks(self, name: str) -> bool:
+        """Whether the values of record field ``name`` are masked."""
+        return _normal(name) in self.mask
 
     # ------------------------------------------------------------ the value map
 
@@ -178,12 +204,46 @@ class Scrubber:
 
     # ------------------------------------------------------------ structures
 
-    def url(self, url: str) -> str:
-        """A URL with credential-named parameters and known secrets replaced."""
+    def url(self, url: str, *, masked_paths: bool = True) -> str:
+        """A URL with credential-named parameters and known secrets replaced, and
+        (``masked_paths``) a masked value where a child resource's path has its
+        parent's field: scrub a URL once with it, or a masked number that equals
+        another value would be masked again."""
         parts = urlsplit(self.text(url))
+        if masked_paths:
+            parts = parts._replace(path=self._masked_path(parts.path))
         if not parts.query:
             return urlunsplit(parts)
         return urlunsplit(parts._replace(query=self.form(parts.query)))
+
+    def _masked_path(self, path: str) -> str:
+        """``path`` with the parent's value of the child path it is masked, when it is
+        a masked value (of any length: the whole placeholder's part, never a part of
+        other text)."""
+        if not self._child_paths or not self._masked_texts:
+            return path
+        for pattern in self._child_paths:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            with self._lock:
+                masked = self._masked_texts.get(unquote(match.group("value")))
+            if masked is not None:
+                start, end = match.span("value")
+                return path[:start] + quote(masked, safe="") + path[end:]
+        return path
+
+    def _masked_link(self, text: str) -> str:
+        """A URL in a response (a next link, a ``Link`` header's targets) with a masked
+        value in a child path masked: the replay follows it as recorded."""
+        if not self._child_paths or not self._masked_texts:
+            return text
+        if text.startswith(("http://", "https://", "/")):
+            parts = urlsplit(text)
+            return urlunsplit(parts._replace(path=self._masked_path(parts.path)))
+        if "<" in text:  # a Link header: <url>; rel="next", ...
+            return _LINK_TARGET.sub(lambda m: f"<{self._masked_link(m.group(1))}>", text)
+        return text
 
     def form(self, body: str) -> str:
         """A form (or query string) with credential-named fields replaced."""
@@ -197,36 +257,62 @@ class Scrubber:
     def json_value(self, value: Any, *, request: bool, name: str | None = None) -> Any:
         """A decoded JSON value with credential-named fields (and masked personal
         fields) replaced, and known secrets replaced in every string."""
+        if name is not None and self.masks(name):
+            return self._masked(value, name)
         if isinstance(value, dict):
             return {k: self.json_value(v, request=request, name=k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.json_value(v, request=request, name=name) for v in value]
-        if name is not None and value is not None and not isinstance(value, (dict, list)):
-            if is_credential_name(name, request=request) and value != "":
-                return self.placeholder(value, name)
-            if _normal(name) in self.mask:
-                return self._masked(value, name)
+        credential = name is not None and is_credential_name(name, request=request)
+        if credential and value not in (None, ""):
+            return self.placeholder(value, name)
         if isinstance(value, str):
-            return self.text(value)
+            return self._masked_link(self.text(value))
         return value
 
     def _masked(self, value: Any, name: str) -> Any:
-        if isinstance(value, bool):
+        """``value`` of the masked field ``name`` masked: every value in it, when it is
+        an object or a list; true, false and null are kept (they have no value to
+        mask one-to-one)."""
+        if isinstance(value, dict):
+            return {k: self._masked(v, name) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._masked(v, name) for v in value]
+        if value is None or isinstance(value, bool):
             return value
-        if isinstance(value, (int, float)):
-            return 0
+        kind = "number" if isinstance(value, (int, float)) else "text"
         text = str(value)
         with self._lock:
-            known = self._values.get(text)
+            known = self._masks.get((kind, text))
             if known is None:
-                label = _normal(name) or "field"
-                known = self.add(text, label=label, prefix="masked")
-                if "@" in text:  # keep it an email address for formats and checks
-                    known = f"{known}@example.invalid"
-                    for form in {text, quote(text, safe=""), quote_plus(text)}:
-                        self._values[form] = known
-                    self._pattern = None
+                known = self._new_mask(value, kind, text, _normal(name) or "field")
             return known
+
+    def _new_mask(self, value: Any, kind: str, text: str, label: str) -> Any:
+        # called with the lock held
+        mask: Any
+        if kind == "number":
+            self._numbers += 1
+            number = MASKED_NUMBER_BASE + self._numbers
+            mask = float(number) if isinstance(value, float) else number
+        elif text in self._placeholders:  # a placeholder already (scrubbed twice)
+            mask = text
+        elif text in self._values and len(text) >= redact.MIN_LENGTH:
+            mask = self._values[text]  # a secret's, or masked in another field
+        else:
+            safe = re.sub(r"[^A-Za-z0-9_]+", "_", label).strip("_") or "field"
+            self._counts[safe] = self._counts.get(safe, 0) + 1
+            mask = f"masked-{safe}-{self._counts[safe]}"
+            if "@" in text:  # keep it an email address for formats and checks
+                mask = f"{mask}@example.invalid"
+            self._placeholders.add(mask)
+            if len(text) >= redact.MIN_LENGTH:  # long enough to replace in any text
+                for form in {text, quote(text, safe=""), quote_plus(text), quote(text)}:
+                    self._values.setdefault(form, mask)
+                self._pattern = None
+        self._masks[(kind, text)] = mask
+        self._masked_texts.setdefault(text, str(mask))
+        return mask
 
     def body(self, body: bytes | str | None, content_type: str, *, request: bool) -> bytes:
         """A request or response body scrubbed by its content type."""
@@ -276,6 +362,8 @@ class Scrubber:
                     text = self.placeholder(text, lower)
             else:
                 text = self.text(text)
+                if lower == "link":
+                    text = self._masked_link(text)
             out[name] = text if request else [text]
         return out
 
@@ -289,6 +377,20 @@ class Scrubber:
                 f"{key}={self.placeholder(value, 'cookie')}" if eq and not attribute else part
             )
         return ";".join(parts)
+
+
+def _child_path_pattern(template: str, placeholder: str) -> re.Pattern[str]:
+    """The URL paths of a child path template, the parent's value as group ``value``
+    (the other placeholders, settings, are any text of one segment)."""
+    out = []
+    for part in _TEMPLATE_PART.split(template):
+        if part == "{" + placeholder + "}" and "(?P<value>" not in "".join(out):
+            out.append("(?P<value>[^/]+)")
+        elif part.startswith("{") and part.endswith("}"):
+            out.append("[^/]+")
+        else:
+            out.append(re.escape(part))
+    return re.compile("".join(out) + "/?")
 
 
 # -------------------------------------------------------------------- cassettes
@@ -373,7 +475,7 @@ def render_cassette(
         requests_.append(
             _vcr_request(
                 req.method,
-                scrubber.url(req.uri),
+                scrubber.url(req.uri, masked_paths=False),
                 text_of(body or "").encode(),
                 {text_of(str(k)): text_of(str(v)) for k, v in req.headers.items()},
             )

@@ -31,7 +31,7 @@ from headwater.redact import redact
 from headwater.run.dlt_errors import explain
 from headwater.run.sampling import watching
 from headwater.settings import resolve_settings, settings_schema
-from headwater.spec import Connector
+from headwater.spec import Connector, CursorPagination, key_path, last_record_field
 from headwater.timebounds import isoformat
 
 __all__ = [
@@ -92,6 +92,40 @@ def _classifier(connector: Connector, base_url: str) -> Any:
     return classify
 
 
+def _child_paths(connector: Connector, base_url: str) -> list[tuple[str, str]]:
+    """The URL path templates of the child resources (below the base URL's path) and
+    the placeholder their parent's field fills: where a masked value is masked in a
+    URL, whatever its length."""
+    prefix = urlsplit(base_url).path.rstrip("/")
+    return [(prefix + r.path, r.parent.placeholder) for r in connector.resources if r.parent]
+
+
+def _check_masks(connector: Connector, names: Sequence[str] | None, scrubber: Scrubber) -> None:
+    """Refuse a ``--mask`` whose masked values the replay would have to send as the
+    recorded run sent the real ones: a resource's incremental cursor (a masked value
+    is not a time), or the last record's field a cursor pagination sends."""
+    for resource in connector.resources:
+        if names and resource.name not in names:
+            continue
+        incremental = resource.incremental
+        cursor = key_path(incremental.cursor_field) if incremental is not None else None
+        if cursor and scrubber.masks(cursor[-1]):
+            raise ConfigError(
+                f"--mask {cursor[-1]}: it is the incremental cursor of resource "
+                f"{resource.name}, and a masked value is no time for the replay to read; "
+                "mask other fields"
+            )
+        paging = resource.pagination
+        if isinstance(paging, CursorPagination):
+            field = last_record_field(paging.cursor_path, resource.data_selector)
+            if field is not None and scrubber.masks(field):
+                raise ConfigError(
+                    f"--mask {field}: resource {resource.name} sends its last record's "
+                    f"{field} as the next page's {paging.cursor_param}, which the replay "
+                    "would send masked and the recording has not; mask other fields"
+                )
+
+
 def _prepare_directory(directory: Path, connector: str) -> bool:
     """Make ``directory`` ready for a recording of ``connector``; returns whether it
     holds an earlier one (replaced only by a recording that succeeds)."""
@@ -137,21 +171,22 @@ def record_connector(
     if pages is not None and pages < 1:
         raise ConfigError(f"--pages must be at least 1, got {pages}")
     connector = get_registry().get(name)
+    _check_masks(connector, resources, Scrubber(mask=mask))
     # records are not checked against their schemas here: nothing is loaded, and a
     # recording of an API that disagrees with the declaration is what drift checks read
     forced = {**single_page_settings(connector), "validation": "off"}
     explicit = {**dict(settings or {}), **forced}
     resolved = resolve_settings(connector, explicit)
+    base_url = str(resolved["base_url"])
+    scrubber = Scrubber({}, mask, _child_paths(connector, base_url))
     directory = Path(to)
     earlier = _prepare_directory(directory, name)
     secrets = {
         key: resolved[key] for key in resolved.secret_names if resolved.get(key) not in (None, "")
     }
     # each secret setting becomes the placeholder a replay will set it to
-    scrubber = Scrubber({}, mask)
     for key, value in secrets.items():
         scrubber.add(value, label=key, numbered=False)
-    base_url = str(resolved["base_url"])
     tape = Tape(scrubber, _classifier(connector, base_url))
     failure = ""
     # one end for every incremental read, as `headwater run` has: kept for the replay
