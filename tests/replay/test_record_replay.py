@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import attrs
 import duckdb
 import headwater
 import pytest
@@ -25,6 +26,7 @@ from headwater.spec import (
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
     OffsetPagination,
+    Resource,
     SessionLogin,
     TemplateAuth,
 )
@@ -723,3 +725,46 @@ def test_a_mask_the_replay_could_not_send_back_is_refused_before_recording(
         result = cli("record", name, "--mask", masked, "--to", str(cassettes), env=env)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines() == [f"headwater: error: {line}"]
+
+
+# ----------------------------------------- one cassette per resource
+
+
+def test_resources_sharing_a_path_each_get_their_own_cassette(
+    headwater_env, headwater_plugins, tmp_path
+):
+    """It was: cassettes named by the resource whose path template matched the URL
+    first, so recording `late` (same path as `early`) wrote early.yaml and said so."""
+    from headwater.testing import HostileServer, Json
+
+    early = Resource(name="early", path="/events", schema=SCHEMA, data_selector="data")
+    late = attrs.evolve(early, name="late", write_disposition="append")
+    headwater_plugins(
+        Declares(
+            spec.Connector(
+                name="rec_shared",
+                package="headwater_directory",
+                base_url="https://api.test",
+                resources=[early, late],
+            )
+        )
+    )
+    one, both = tmp_path / "one", tmp_path / "both"
+    with HostileServer() as api:
+        api.serve("/events", Json({"data": [{"id": "e1"}, {"id": "e2"}]}))
+        settings = {"base_url": api.base_url}
+        only_late = record_connector("rec_shared", settings, to=one, resources=["late"])
+        every = record_connector("rec_shared", settings, to=both)
+    assert dict(only_late.cassettes) == {"late": 1}
+    assert sorted(p.name for p in one.glob("*.yaml")) == ["late.yaml"]
+    assert dict(every.cassettes) == {"early": 1, "late": 1}
+    assert sorted(p.name for p in both.glob("*.yaml")) == ["early.yaml", "late.yaml"]
+
+    # a replay finds each request whatever cassette holds it: a recording made when
+    # cassettes were named by path (late's requests in early.yaml) replays as well
+    (one / "late.yaml").rename(one / "early.yaml")
+    for recorded in (one, both):
+        redact.forget()
+        with replay("rec_shared", recorded) as settings:
+            rows = rows_of(headwater.source("rec_shared", **settings).with_resources("late"))
+        assert sorted(r["id"] for r in rows) == ["e1", "e2"]

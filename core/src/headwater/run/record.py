@@ -29,7 +29,7 @@ from headwater.load.incremental import RunBounds
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
 from headwater.run.dlt_errors import explain
-from headwater.run.sampling import watching
+from headwater.run.sampling import reading, watching
 from headwater.settings import resolve_settings, settings_schema
 from headwater.spec import Connector, CursorPagination, key_path, last_record_field
 from headwater.timebounds import isoformat
@@ -73,8 +73,11 @@ class RecordResult:
 
 
 def _classifier(connector: Connector, base_url: str) -> Any:
-    """Which cassette a request belongs to: the resource whose path template matches
-    the URL's path (below the base URL's path), else :data:`AUTH_CASSETTE`."""
+    """Which cassette a request belongs to: the resource the sending thread reads a
+    page of (:func:`~headwater.run.sampling.reading`: resources may share a path),
+    when the URL's path (below the base URL's path) is a resource's, else
+    :data:`AUTH_CASSETTE` (the token endpoint, a login). A resource request sent
+    outside a page read goes by the first resource whose path template matches."""
     prefix = urlsplit(base_url).path.rstrip("/")
     patterns = []
     for resource in sorted(connector.resources, key=lambda r: -len(r.path)):
@@ -86,7 +89,7 @@ def _classifier(connector: Connector, base_url: str) -> Any:
         path = urlsplit(url).path
         for pattern, name in patterns:
             if pattern.fullmatch(path):
-                return name
+                return reading() or name
         return AUTH_CASSETTE
 
     return classify
@@ -191,7 +194,7 @@ def record_connector(
     failure = ""
     # one end for every incremental read, as `headwater run` has: kept for the replay
     end = datetime.now(timezone.utc)
-    with watching(name, pages=pages), recording(tape):
+    with watching(name, pages=pages, mark=True), recording(tape):
         try:
             source = build_source(name, explicit, resources=resources, bounds=RunBounds(end=end))
             for _item in source:

@@ -17,7 +17,7 @@ from typing import Any
 
 from headwater.markers import hookimpl
 
-__all__ = ["DEFAULT_SAMPLE", "Sample", "watching"]
+__all__ = ["DEFAULT_SAMPLE", "Sample", "reading", "watching"]
 
 #: Records per resource a run keeps to check for drift (its first pages).
 DEFAULT_SAMPLE = 500
@@ -55,26 +55,54 @@ class Sample:
                 self._full.add(resource)
 
 
+#: the resource each thread is reading a page of (while watched with ``mark``)
+_reading = threading.local()
+
+
+def reading() -> str | None:
+    """The resource whose page the current thread requests now, while
+    :func:`watching` with ``mark`` (a recording names its cassettes so); ``None``
+    outside a page read."""
+    return getattr(_reading, "resource", None)
+
+
 class _Watched:
     """A paginator wrapper: at most ``pages`` pages, and the records of each page
     into ``sample``. Everything else is the wrapped paginator's."""
 
-    _own = ("_inner", "_pages", "_sample", "_resource", "_read", "_has_next_page")
+    _own = ("_inner", "_pages", "_sample", "_resource", "_read", "_has_next_page", "_mark")
 
-    def __init__(self, inner: Any, resource: str, pages: int | None, sample: Sample | None):
+    def __init__(
+        self,
+        inner: Any,
+        resource: str,
+        pages: int | None,
+        sample: Sample | None,
+        mark: bool = False,
+    ):
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_resource", resource)
         object.__setattr__(self, "_pages", pages)
         object.__setattr__(self, "_sample", sample)
         object.__setattr__(self, "_read", 0)
+        object.__setattr__(self, "_mark", mark)
+
+    # The page loop sends a page's request right after init_request (the first page)
+    # and after has_next_page said yes (the others), in the same thread and with no
+    # yield in between: that is where the thread's resource is marked.
 
     @property
     def has_next_page(self) -> bool:
         if self._pages is not None and self._read >= self._pages:
             return False
-        return bool(self._inner.has_next_page)
+        more = bool(self._inner.has_next_page)
+        if more and self._mark:
+            _reading.resource = self._resource
+        return more
 
     def init_request(self, request: Any) -> None:
+        if self._mark:
+            _reading.resource = self._resource
         self._inner.init_request(request)
 
     def update_state(self, response: Any, data: Any = None) -> None:
@@ -99,7 +127,7 @@ class _Watched:
     def __deepcopy__(self, memo: dict) -> Any:
         # each read of the resource gets its own paginator state; the sample is shared
         return _watched_class()(
-            copy.deepcopy(self._inner, memo), self._resource, self._pages, self._sample
+            copy.deepcopy(self._inner, memo), self._resource, self._pages, self._sample, self._mark
         )
 
 
@@ -120,15 +148,17 @@ def _watched_class() -> type:
 
 
 class _Plugin:
-    def __init__(self, connector: str, pages: int | None, sample: Sample | None) -> None:
-        self.connector, self.pages, self.sample = connector, pages, sample
+    def __init__(
+        self, connector: str, pages: int | None, sample: Sample | None, mark: bool
+    ) -> None:
+        self.connector, self.pages, self.sample, self.mark = connector, pages, sample, mark
 
     @hookimpl(wrapper=True)
     def headwater_paginator(self, connector: Any, resource: Any, settings: Any) -> Any:
         paginator = yield
         if connector.name != self.connector or not _is_paginator(paginator):
             return paginator  # a wrong answer stays wrong: the run's check names its plugin
-        return _watched_class()(paginator, resource.name, self.pages, self.sample)
+        return _watched_class()(paginator, resource.name, self.pages, self.sample, self.mark)
 
 
 def _is_paginator(value: Any) -> bool:
@@ -139,14 +169,19 @@ def _is_paginator(value: Any) -> bool:
 
 @contextlib.contextmanager
 def watching(
-    connector: str, *, pages: int | None = None, sample: Sample | None = None
+    connector: str,
+    *,
+    pages: int | None = None,
+    sample: Sample | None = None,
+    mark: bool = False,
 ) -> Iterator[Sample | None]:
     """Meanwhile, every resource of ``connector`` reads at most ``pages`` pages (per
-    parent record for a child) and keeps its first records in ``sample``."""
+    parent record for a child) and keeps its first records in ``sample``; ``mark``:
+    :func:`reading` names the resource a thread requests a page of."""
     from headwater.plugin.manager import get_registry
 
     pm = get_registry().pm
-    plugin = _Plugin(connector, pages, sample)
+    plugin = _Plugin(connector, pages, sample, mark)
     pm.register(plugin, name=f"headwater-watching-{id(plugin)}")
     try:
         yield sample
