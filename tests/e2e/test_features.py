@@ -341,3 +341,32 @@ def test_run_recovers_after_the_database_file_is_deleted(feat, headwater_env):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("select count(*) from feat_data.logs").fetchall() == [(20,)]
         assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]
+
+
+def test_a_transformer_on_a_child_resource_takes_its_records_only(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    # the child's quarantine rows reached the user's transformer, whose rows then went
+    # to notes_quarantine (record NOT NULL): the load failed, good rows and all
+    import dlt
+
+    headwater_plugins(FeatPlugin())
+    people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": "Bo"}]
+    bad = {"id": "not a number", "text": "x"}  # notes declare an integer id
+    feat_api(requests_mock, people, notes={p["id"]: [{"id": 1, "text": "a"}, bad] for p in people})
+    seen: list[list[str]] = []
+
+    @dlt.transformer(name="note_ids")
+    def note_ids(items):
+        rows = items.to_pylist() if hasattr(items, "to_pylist") else items
+        for row in rows:
+            seen.append(sorted(row))
+            yield {"note": row["id"]}
+
+    source = headwater.source("feat", api_key="kkkk")
+    notes = source.resources["notes"]
+    pipeline = duckdb_pipeline("child_transformer")
+    pipeline.run([source.resources["people"], notes, notes | note_ids])
+    assert count(pipeline, "select count(*) from note_ids") == [(2,)]
+    assert count(pipeline, "select count(*) from notes_quarantine") == [(2,)]
+    assert all("record" not in keys for keys in seen)

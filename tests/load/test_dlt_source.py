@@ -653,3 +653,30 @@ def test_a_column_hint_of_another_type_gets_the_apis_values(
         assert loaded == sent
         [(variants,)] = client.execute_sql("select count(etag__v_text) from directory_users")
     assert variants == sum(1 for r in sim.data["directory_users"] if r["etag"] is not None)
+
+
+def test_a_table_name_function_is_not_asked_about_quarantine_rows(
+    requests_mock, duckdb_pipeline, headwater_plugins
+):
+    """dlt asks a table-name function for every row: the quarantine rows went to the
+    user's table (its NOT NULL id failed the load, nothing loaded)."""
+    import headwater_hr.hooks
+
+    headwater_plugins(headwater_hr.hooks)
+    records = [{"id": str(i), "timestamp": "2024-01-01T00:00:00Z"} for i in range(1, 11)]
+    records[3] = {"timestamp": "2024-01-01T00:00:00Z"}  # no id: breaks the schema
+    requests_mock.get("https://api.example.com/v1/resource", json={"data": records})
+    asked: list[list[str]] = []
+
+    def table(record):
+        asked.append(sorted(record))
+        return "staff"
+
+    source = headwater.source("hr", api_key="k")
+    source.resources["employees"].apply_hints(table_name=table)
+    pipeline = duckdb_pipeline("table_fn_quarantine")
+    pipeline.run(source)
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("select count(*) from staff") == [(9,)]
+        assert client.execute_sql("select count(*) from employees_quarantine") == [(1,)]
+    assert all("record" not in keys for keys in asked)

@@ -22,7 +22,6 @@ import functools
 import logging
 import os
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +64,7 @@ from headwater.load.incremental import (
     reading_rules,
 )
 from headwater.load.unique import hinted
-from headwater.load.validation import Validator, quarantine_table
+from headwater.load.validation import QuarantineRow, Validator, quarantine_table
 from headwater.plugin.manager import HookCall, Registry, call_hook, get_registry
 from headwater.schema import columns_from_schema
 from headwater.settings import (
@@ -718,26 +717,29 @@ class _OwnFork:
     copy_on_fork: bool
 
 
-def _shield_forks(frame: Any, table: str) -> bool:
-    """Shield the transformers fed by the resource whose generator runs in ``frame``
-    from its quarantine items (:func:`_shielded_fork`); whether the quarantine items
-    are loaded (not when only those transformers run, not the resource).
+def _shield_forks(table: str) -> bool:
+    """Shield the transformers fed by the resource whose generator runs now from its
+    quarantine items (:func:`_shielded_fork`); whether the quarantine items are loaded
+    (not when only those transformers run, not the resource).
 
     dlt clones a resource's pipe and adds the forks to the clone before its generator
-    first runs; the clone is the ``pipe`` of the frame that called ``next`` on the
-    generator (dlt's ``PipeIterator``), checked to be the pipe running it. Elsewhere
-    (a generator iterated by hand) there is nothing to shield."""
-    from dlt.extract.pipe import ForkPipe, Pipe
+    first runs; while a generator runs, dlt's current pipe is that clone
+    (``dlt.extract.state.get_current_pipe``). Outside dlt's extract (a generator
+    iterated by hand) there is nothing to shield."""
+    from dlt.extract.pipe import ForkPipe
+    from dlt.extract.state import get_current_pipe
 
-    caller = frame.f_back
-    pipe = caller.f_locals.get("pipe") if caller is not None else None
-    if not isinstance(pipe, Pipe) or getattr(pipe.gen, "gi_frame", None) is not frame:
+    try:
+        pipe = get_current_pipe()
+    except Exception:  # not run by dlt's pipe iterator
         return True
     kept = True
-    for step in pipe.steps:
+    for step in getattr(pipe, "steps", ()):
         if type(step) is ForkPipe:
             step.__class__ = _shielded_fork()
             step._hw_table, step._hw_own = table, pipe
+            kept = any(forked is pipe for forked, _ in step._pipes)
+        elif type(step) is _shielded_fork():
             kept = any(forked is pipe for forked, _ in step._pipes)
     return kept
 
@@ -851,6 +853,23 @@ class _Steps:
         of each record (``apply_hints(table_name=lambda record: ...)``)."""
         resource = self._resource(name)
         return resource is not None and callable(resource._hints.get("table_name"))
+
+    def route_quarantine(self, name: str) -> None:
+        """Send the resource's quarantine rows to its quarantine table past the user's
+        table-name function (dlt asks it for every row, the quarantine rows too: their
+        ``{record, error, detected_at}`` went to the user's table and failed the load)."""
+        resource = self._resource(name)
+        function = resource._hints.get("table_name") if resource is not None else None
+        if not callable(function) or getattr(function, "_headwater_routed", False):
+            return
+        table = quarantine_table(name)
+
+        def routed(item: Any) -> Any:
+            return table if isinstance(item, QuarantineRow) else function(item)
+
+        routed._headwater_routed = True  # type: ignore[attr-defined]
+        resource._hints["table_name"] = routed
+        resource._table_name_hint_fun = routed  # where dlt's extractor reads it
 
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
@@ -1195,6 +1214,7 @@ class _TopLevelPages:
                 _move_declared_table(resource.name, renamed)
             elif steps is not None and steps.routed(resource.name):
                 _move_declared_table(resource.name, None)
+                steps.route_quarantine(resource.name)
             else:
                 _writing_declared_table(resource.name)
             if steps is not None:
@@ -1261,14 +1281,14 @@ class _TopLevelPages:
         if incremental is None:
 
             def pages() -> Iterator[Any]:
-                kept = _shield_forks(sys._getframe(), quarantine)
+                kept = _shield_forks(quarantine)
                 yield from tagged(read, kept)
 
         else:
             bounds = self.bounds or RunBounds()
 
             def pages() -> Iterator[Any]:  # type: ignore[misc]
-                kept = _shield_forks(sys._getframe(), quarantine)
+                kept = _shield_forks(quarantine)
                 yield from tagged(
                     lambda parts: _incremental_read(runtime, resource, parts, bounds, read),
                     kept,
@@ -1400,8 +1420,11 @@ def _incremental_children(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return
+        kept = _shield_forks(quarantine_table(resource.name))
         try:
             parts = runtime.parts(resource)
+            if parts.validator is not None:
+                parts.validator.kept = kept
             settings = runtime.settings
             root = dlt.current.resource_state().setdefault(STATE_KEY, {})
             positions = ParentPositions(root)
@@ -1625,8 +1648,11 @@ def _children_of(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return  # the parent's quarantined records are not parents
+        kept = _shield_forks(quarantine_table(resource.name))
         try:
             parts = runtime.parts(resource)
+            if parts.validator is not None:
+                parts.validator.kept = kept
             pages = fetched(parts, parents)
             validator = parts.validator
             yield from validator.pages(pages) if validator is not None else pages

@@ -79,6 +79,7 @@ __all__ = [
     "MAX_TABLE_NAME_BYTES",
     "POLICIES",
     "Outcome",
+    "QuarantineRow",
     "RecordCheck",
     "Validator",
     "collect_outcomes",
@@ -601,6 +602,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class QuarantineRow(dict):
+    """A row of a resource's quarantine table (``record``, ``error``, ``detected_at``):
+    a dict, told apart from the API's records by its type (a table-name function of
+    the user's is not asked where it goes)."""
+
+    __slots__ = ()
+
+
 @define
 class Outcome:
     """What one resource's records did against its schema in one run."""
@@ -838,7 +847,7 @@ class Validator:
                 outcome.warned += 1
                 continue
             bad.append(
-                {"record": json.dumps(record, default=str), "error": error, "detected_at": now}
+                QuarantineRow(record=json.dumps(record, default=str), error=error, detected_at=now)
             )
         if not bad:
             return good, []
@@ -863,7 +872,7 @@ class Validator:
             return []
         now = dt.datetime.now(dt.timezone.utc)
         bad = [
-            {"record": json.dumps(r, default=str), "error": error, "detected_at": now}
+            QuarantineRow(record=json.dumps(r, default=str), error=error, detected_at=now)
             for r in records
         ]
         outcome = self._current()
