@@ -532,3 +532,23 @@ def test_pipeline_name_is_taken_for_pipeline(
     [event] = result.get_asset_materialization_events()
     assert event.materialization.metadata["headwater/pipeline"].value == "mine"
     assert (headwater_env / "mine.duckdb").exists()
+
+
+def test_a_plugin_whose_record_schema_fails_is_named_when_the_definitions_load(
+    headwater_plugins,
+):
+    from headwater import hookimpl
+    from headwater.errors import PluginError
+
+    class SchemaStoreDown:
+        @hookimpl(tryfirst=True)
+        def headwater_record_schema(self, connector, resource):
+            raise RuntimeError("schema store down")
+
+    headwater_plugins(headwater_analytics.hooks, SchemaStoreDown())
+    with pytest.raises(PluginError) as err:
+        headwater.dagster.assets("analytics_meetings")
+    assert str(err.value) == (
+        "plugin 'SchemaStoreDown' failed in headwater_record_schema for connector "
+        "analytics_meetings: RuntimeError: schema store down"
+    )

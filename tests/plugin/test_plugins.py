@@ -451,3 +451,66 @@ def test_the_cli_skips_a_plugin_whose_headwater_connectors_fails(
         "headwater: error: plugin 'conns' (headwater-conns) failed in headwater_connectors: "
         "ValueError: connectors boom"
     ]
+
+
+class SchemaAsList:
+    @hookimpl(tryfirst=True)
+    def headwater_record_schema(self, connector, resource):
+        return ["not", "a", "schema"]
+
+
+class SchemaStoreDown:
+    @hookimpl(tryfirst=True)
+    def headwater_record_schema(self, connector, resource):
+        raise RuntimeError("schema store down")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "expected"),
+    [
+        (
+            SchemaAsList(),
+            "plugin 'SchemaAsList': headwater_record_schema for connector testapi returned "
+            "list, expected a JSON Schema mapping",
+        ),
+        (
+            SchemaStoreDown(),
+            "plugin 'SchemaStoreDown' failed in headwater_record_schema for connector "
+            "testapi: RuntimeError: schema store down",
+        ),
+    ],
+)
+def test_every_command_names_the_plugin_whose_record_schema_fails(
+    headwater_env, headwater_plugins, capsys, plugin, expected
+):
+    """describe, check and the schema drift of a run ask headwater_record_schema as a
+    run's assembly does: a wrong answer or an exception names the plugin (exit 2)."""
+    from headwater.cli import main
+    from headwater.run.drift import declared_schemas
+
+    spec = connector()
+    headwater_plugins(Declares(spec), plugin)
+    for command in (["describe", "testapi"], ["check", "testapi"]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        assert capsys.readouterr().err == f"headwater: error: {expected}\n", command
+    with pytest.raises(PluginError) as err:
+        declared_schemas(spec)
+    assert str(err.value) == expected
+
+
+def test_describe_names_the_plugin_whose_token_store_is_not_one(headwater_plugins, capsys):
+    from headwater.cli import main
+    from headwater.spec import OAuth2RefreshToken
+
+    class NumberStore:
+        @hookimpl(tryfirst=True)
+        def headwater_token_store(self, connector, settings):
+            return 5
+
+    headwater_plugins(Declares(connector(auth=OAuth2RefreshToken())), NumberStore())
+    assert main(["describe", "testapi"]) == 2
+    assert capsys.readouterr().err == (
+        "headwater: error: plugin 'NumberStore': headwater_token_store for connector testapi "
+        "returned int, expected a token store with load() and save()\n"
+    )

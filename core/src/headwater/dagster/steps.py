@@ -22,7 +22,7 @@ import dagster as dg
 
 from headwater import timebounds
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.load.assemble import select_resources
+from headwater.load.assemble import ConnectorHooks, select_resources
 from headwater.plugin.manager import get_registry
 from headwater.redact import redact
 from headwater.run.pipeline import _run, run_connector
@@ -263,8 +263,7 @@ def _declared_metadata(connector: Connector, resource: Resource) -> dict[str, An
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    pm = get_registry().pm
-    schema = pm.hook.headwater_record_schema(connector=connector, resource=resource)
+    schema = ConnectorHooks(get_registry().pm, connector).record_schema(resource)
     keys = resource.primary_key_columns
     columns = []
     for field_name, hint in columns_from_schema(schema, keys).items():

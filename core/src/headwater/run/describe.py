@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from headwater.errors import HeadwaterError, PluginError
 from headwater.load.assemble import ConnectorHooks, check_declaration
 from headwater.plugin.manager import custom_implementation, get_registry
 from headwater.schema import column_type, columns_from_schema
@@ -417,8 +418,8 @@ def _row(label: str, text: str, indent: int = 4) -> str:
 def _resource_lines(
     connector: Connector, resource: Resource, hooks: CustomHooks, naming: Any
 ) -> list[str]:
-    pm = get_registry().pm
-    schema = pm.hook.headwater_record_schema(connector=connector, resource=resource)
+    # as a run asks it: a plugin's wrong answer or exception is an error naming it
+    schema = ConnectorHooks(get_registry().pm, connector).record_schema(resource)
     lines = [f"  {resource.name}"]
     lines += [_row(label, text) for label, text in request_rows(resource)]
     lines.append(_row("data selector", repr(resource.data_selector)))
@@ -532,9 +533,13 @@ def token_store_text(connector: Connector, pm: Any = None) -> str | None:
     placeholders = placeholder_settings(connector)
     kwargs = {"connector": connector, "settings": placeholders}
     plugin = custom_implementation(pm, "headwater_token_store", **kwargs)
-    try:
-        store = pm.hook.headwater_token_store(**kwargs)
-    except Exception:  # a store that needs the real settings to be built
+    try:  # as a run asks it: a wrong answer is an error naming the plugin that gave it
+        store = ConnectorHooks(pm, connector).token_store(placeholders)
+    except PluginError as exc:
+        if exc.__cause__ is None:  # not an exception inside the hook: a wrong answer
+            raise
+        store = None  # a store that needs the real settings to be built
+    except HeadwaterError:  # e.g. a setting the placeholders lack, asked for on purpose
         store = None
     if plugin is not None:  # by its class only: its repr may hold a vault's credentials
         return f"custom (plugin {plugin})" + (f": {type(store).__name__}" if store else "")

@@ -141,14 +141,14 @@ def find_drift(
 
 
 def declared_schemas(connector: Connector) -> dict[str, Mapping[str, Any]]:
-    """Each resource's record schema, as the plugins give it (an override included)."""
+    """Each resource's record schema, as the plugins give it (an override included),
+    checked as a run checks it: a plugin's wrong answer or exception is a
+    :class:`~headwater.errors.PluginError` naming it."""
+    from headwater.load.assemble import ConnectorHooks
     from headwater.plugin.manager import get_registry
 
-    hook = get_registry().pm.hook
-    return {
-        r.name: hook.headwater_record_schema(connector=connector, resource=r)
-        for r in connector.resources
-    }
+    hooks = ConnectorHooks(get_registry().pm, connector)
+    return {r.name: hooks.record_schema(r) for r in connector.resources}
 
 
 def drift_lines(connector: Connector, sample: Any) -> list[str]:

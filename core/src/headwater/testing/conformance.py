@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 import pytest
 
 from headwater.errors import ResponseError
+from headwater.load.assemble import ConnectorHooks
 from headwater.plugin.manager import Registry, get_plugin_manager
 from headwater.run.describe import custom_hooks
 from headwater.run.dlt_errors import explain
@@ -263,11 +264,11 @@ class ConformanceSuite:
         sim = serve()
         pipeline = duckdb_pipeline("types")
         self._load(sim, pipeline, checked)
-        pm = get_plugin_manager()
+        hooks = ConnectorHooks(get_plugin_manager(), spec)  # checked, as a run asks
         for resource in checked:
             if not self._expected(spec, sim, resource.name):
                 continue
-            schema = pm.hook.headwater_record_schema(connector=spec, resource=resource)
+            schema = hooks.record_schema(resource)
             declared = columns_from_schema(schema, resource.primary_key_columns)
             with pipeline.sql_client() as client:
                 actual = {
@@ -397,9 +398,7 @@ class ConformanceSuite:
         if kind == "oauth2_refresh_token":
             from headwater.http.token_store import setting_key
 
-            store = get_plugin_manager().hook.headwater_token_store(
-                connector=spec, settings=sim.settings
-            )
+            store = ConnectorHooks(get_plugin_manager(), spec).token_store(sim.settings)
             key = setting_key(spec.name, sim.settings["refresh_token"])
             assert sim.refresh_token != sim.settings["refresh_token"], "no rotation happened"
             assert store.load(spec.name, key) == sim.refresh_token, (
