@@ -514,3 +514,83 @@ def test_describe_names_the_plugin_whose_token_store_is_not_one(headwater_plugin
         "headwater: error: plugin 'NumberStore': headwater_token_store for connector testapi "
         "returned int, expected a token store with load() and save()\n"
     )
+
+
+def test_a_wrong_answer_an_old_style_wrapper_forces_names_that_wrapper(headwater_plugins):
+    """An old-style hookwrapper's force_result is its answer, not that of a new-style
+    wrapper around it that hands the answer on unchanged."""
+
+    class ForcesList:
+        @hookimpl(hookwrapper=True)
+        def headwater_paginator(self, connector, resource):
+            outcome = yield
+            outcome.force_result(["x"])
+
+    class Watches:  # as a run's sampling watches the paginator: hands it on unchanged
+        @hookimpl(wrapper=True, tryfirst=True)
+        def headwater_paginator(self, connector, resource):
+            return (yield)
+
+    class Peeks:  # old style too, looking only
+        @hookimpl(hookwrapper=True)
+        def headwater_paginator(self, connector, resource):
+            outcome = yield
+            outcome.get_result()
+
+    headwater_plugins(Declares(connector()), ForcesList(), Watches(), PassesOn(), Peeks())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'ForcesList': headwater_paginator for connector testapi returned list, "
+        "expected a dlt BasePaginator"
+    )
+
+
+def test_an_old_style_wrapper_that_raises_is_named(headwater_plugins):
+    class Raises:
+        @hookimpl(hookwrapper=True)
+        def headwater_retry_policy(self, connector, resource):
+            yield
+            raise KeyError("policy_table")
+
+    headwater_plugins(Declares(connector()), Raises(), PassesOn())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'Raises' failed in headwater_retry_policy for connector testapi: "
+        "KeyError: 'policy_table'"
+    )
+
+
+def test_a_collected_answer_of_the_wrong_type_names_its_plugin(headwater_plugins):
+    """headwater_response_rules answering a str instead of a list names that plugin,
+    not every plugin implementing the hook."""
+    from headwater.spec import ResponseRule
+
+    class RulesAsText:
+        @hookimpl
+        def headwater_response_rules(self, connector, resource):
+            return "ignore 404"
+
+    class GoodRules:
+        @hookimpl
+        def headwater_response_rules(self, connector, resource):
+            return [ResponseRule(status_code=404, action="ignore")]
+
+    class AddsRule:  # a wrapper adding a wrong item to the collected answer
+        @hookimpl(wrapper=True)
+        def headwater_response_rules(self, connector, resource):
+            rules = yield
+            rules.append(["status 500 -> retry"])
+            return rules
+
+    headwater_plugins(Declares(connector()), GoodRules(), RulesAsText())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'RulesAsText': headwater_response_rules for connector testapi returned "
+        "str, expected ResponseRule objects"
+    )
+    headwater_plugins(Declares(connector()), GoodRules(), AddsRule())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'AddsRule': headwater_response_rules for connector testapi returned "
+        "str, expected ResponseRule objects"
+    )

@@ -17,9 +17,9 @@ import copy
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 
@@ -413,10 +413,15 @@ class HookCall:
 
     def plugin_of(self, value: Any) -> str | None:
         """The plugin whose implementation gave ``value`` (or, for an item of a
-        collected hook's answer, the list holding it): the innermost that returned it,
-        since a wrapper hands on what it does not change."""
+        collected hook's answer, the answer holding it — a list, or the str or mapping
+        a plugin wrongly gave instead): the innermost that returned it, since a wrapper
+        hands on what it does not change. An answer that is ``value`` itself is preferred
+        to one that merely holds it."""
         for answer, plugin in self._answers:
-            if answer is value or (isinstance(answer, list | tuple) and _holds(answer, value)):
+            if answer is value:
+                return plugin
+        for answer, plugin in self._answers:
+            if isinstance(answer, Collection) and _holds(answer, value):
                 return plugin
         return None
 
@@ -428,24 +433,12 @@ class HookCall:
             self._raised.append((exc, plugin))
 
     def _traced(self, impl: Any) -> Any:
-        if impl.hookwrapper:  # old style: it sees a result object, not the value
-            return impl
         traced = copy.copy(impl)
         function, plugin = impl.function, impl.plugin_name
-
-        if impl.wrapper:
-
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    answer = yield from function(*args, **kwargs)
-                except Exception as exc:
-                    self._raising(exc, plugin)
-                    raise
-                if answer is not (self._answers[-1][0] if self._answers else None):
-                    self._answers.append((answer, plugin))  # it changed the answer
-                return answer
-
-            traced.function = wrapper
+        if impl.hookwrapper:  # old style: it sees a result object, not the value
+            traced.function = self._old_style(function, plugin)
+        elif impl.wrapper:
+            traced.function = self._new_style(function, plugin)
         else:
 
             def plain(*args: Any, **kwargs: Any) -> Any:
@@ -461,14 +454,119 @@ class HookCall:
             traced.function = plain
         return traced
 
+    def _setup(self, function: Any, plugin: str, args: Any, kwargs: Any) -> Any:
+        """Start a wrapper's generator up to its ``yield`` (pluggy's complaint if it
+        does not yield, the plugin named if it raises)."""
+        teardown = function(*args, **kwargs)
+        try:
+            next(teardown)
+        except StopIteration:
+            _wrap_failed(teardown, "did not yield")
+        except Exception as exc:
+            self._raising(exc, plugin)
+            raise
+        return teardown
 
-def _holds(values: Sequence[Any], value: Any) -> bool:
+    def _new_style(self, function: Any, plugin: str) -> Any:
+        """A ``wrapper=True`` implementation, driven step by step so that what it
+        returns is compared with what it received: only an answer it changed is its."""
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            teardown = self._setup(function, plugin, args, kwargs)
+            try:
+                try:
+                    received = yield
+                except BaseException as inner:
+                    try:
+                        teardown.throw(inner)
+                    except StopIteration as stop:  # it recovered: the answer is its
+                        self._answers.append((stop.value, plugin))
+                        return stop.value
+                    except BaseException as exc:
+                        if exc is not inner:
+                            self._raising(exc, plugin)
+                        raise
+                    _wrap_failed(teardown, "has second yield")
+                snapshot = list(received) if isinstance(received, list) else None
+                try:
+                    teardown.send(received)
+                except StopIteration as stop:
+                    answer = stop.value
+                except Exception as exc:
+                    self._raising(exc, plugin)
+                    raise
+                else:
+                    _wrap_failed(teardown, "has second yield")
+                if answer is not received or (
+                    snapshot is not None and not _same_items(snapshot, received)
+                ):
+                    self._answers.append((answer, plugin))  # it changed the answer
+                return answer
+            finally:
+                teardown.close()
+
+        return wrapper
+
+    def _old_style(self, function: Any, plugin: str) -> Any:
+        """A ``hookwrapper=True`` implementation: the result object is compared before
+        and after its code after ``yield``; a forced or changed result is its answer, an
+        exception it raises or forces is its failure."""
+
+        def hookwrapper(*args: Any, **kwargs: Any) -> Any:
+            teardown = self._setup(function, plugin, args, kwargs)
+            outcome = yield
+            failed = outcome.exception
+            before = None if failed is not None else outcome.get_result()
+            snapshot = list(before) if isinstance(before, list) else None
+            try:
+                teardown.send(outcome)
+            except StopIteration:
+                pass
+            except Exception as exc:  # an error, as its failure: not pluggy's warning
+                self._raising(exc, plugin)
+                outcome.force_exception(exc)
+                return
+            else:
+                _wrap_failed(teardown, "has second yield")
+            finally:
+                teardown.close()
+            if outcome.exception is not None:
+                if outcome.exception is not failed:
+                    self._raising(outcome.exception, plugin)
+                return
+            after = outcome.get_result()
+            if (
+                failed is not None
+                or after is not before
+                or (snapshot is not None and not _same_items(snapshot, after))
+            ):
+                self._answers.append((after, plugin))
+
+        return hookwrapper
+
+
+def _same_items(before: list[Any], after: list[Any]) -> bool:
+    return len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
+
+
+def _wrap_failed(generator: Any, problem: str) -> NoReturn:
+    """pluggy's own complaint about a wrapper that does not yield exactly once."""
+    code = generator.gi_code
+    raise RuntimeError(
+        f"wrap_controller at {code.co_name!r} {code.co_filename}:{code.co_firstlineno} {problem}"
+    )
+
+
+def _holds(values: Collection[Any], value: Any) -> bool:
+    """Whether ``value`` is an item of ``values`` as a ``for`` loop over it gives them
+    (a str's characters, a mapping's keys), or of a list or tuple among them."""
     return any(v is value or (isinstance(v, list | tuple) and _holds(v, value)) for v in values)
 
 
 def call_hook(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> HookCall:
     """Call ``hook`` as pluggy does (wrappers included), remembering which plugin gave
-    what, so that an error can name the plugin at fault.
+    what, so that an error can name the plugin at fault: a wrapper (new or old style)
+    is the origin of an answer only when it differs from the one it received.
 
     An exception an implementation raises becomes a :class:`PluginError` naming the
     plugin and the hook (a :class:`HeadwaterError` is raised as it is: it names its
