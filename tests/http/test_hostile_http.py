@@ -34,6 +34,7 @@ from headwater.spec import (
     BearerAuth,
     OAuth2ClientCredentials,
     RetryPolicy,
+    SessionLogin,
 )
 from headwater.testing import (
     Bomb,
@@ -650,28 +651,6 @@ def test_the_default_limit_is_256_mib_and_a_page_under_a_limit_loads(
 # ----------------------------------------------------------------- deadline
 
 
-def test_trickling_body_ends_at_the_deadline_and_is_retried(headwater_plugins, duckdb_pipeline):
-    with HostileServer() as api:
-        api.serve("/items", Trickle(length=100_000, interval=0.01))
-        error = error_of(
-            headwater_plugins,
-            duckdb_pipeline,
-            connector(retry=QUICK),
-            base_url=api.base_url,
-            response_deadline=0.3,
-        )
-        attempts = api.requests
-    message = str(error)
-    assert len(attempts) == QUICK.max_retries + 1  # retried like any timeout
-    assert "resource testapi.items" in message
-    assert "response_deadline of 0.3 s" in message
-    assert f"after {len(attempts)} attempts" in message
-    # timed by the server (dlt's start-up is not the deadline's): the first attempt
-    # was abandoned at the deadline (~1 s of trickle otherwise), then retried
-    gap = attempts[1].time - attempts[0].time
-    assert 0.25 <= gap < 0.9, gap
-
-
 def test_a_token_endpoint_past_the_deadline_is_named_as_for_a_page(
     headwater_plugins, duckdb_pipeline
 ):
@@ -689,6 +668,115 @@ def test_a_token_endpoint_past_the_deadline_is_named_as_for_a_page(
         "response_deadline setting" in message
     ), message
     assert "ResponseDeadlineExceeded" not in message and SECRET not in message
+
+
+class ClosingTrickle:
+    """A body of ``length`` bytes trickled a byte every 20 ms on a connection the answer
+    closes (HTTP/1.0, or ``Connection: close``), declared by ``Content-Length`` or
+    chunked: http.client lets go of the connection's socket as soon as it has read such
+    a head, while the body is still read from it."""
+
+    def __init__(self, *, http10: bool = False, chunked: bool = False, length: int = 200):
+        self.http10, self.chunked, self.length = http10, chunked, length
+
+    def respond(self, handler) -> None:
+        body = b'{"access_token": "t", "token": "t", "data": []}'.ljust(self.length)
+        handler.close_connection = True
+        head = [b"HTTP/1.0 200 OK" if self.http10 else b"HTTP/1.1 200 OK"]
+        head.append(b"Content-Type: application/json")
+        length = b"Content-Length: %d" % len(body)
+        head.append(b"Transfer-Encoding: chunked" if self.chunked else length)
+        if not self.http10:
+            head.append(b"Connection: close")
+        if not handler.write(b"\r\n".join(head) + b"\r\n\r\n"):
+            return
+        for i in range(len(body)):
+            byte = body[i : i + 1]
+            frame = b"1\r\n%s\r\n" % byte if self.chunked else byte
+            if not handler.serving or not handler.write(frame):
+                return
+            time.sleep(0.02)
+
+
+#: each trickle takes 4 s or more; the deadline must cut every attempt at 0.3 s
+CLOSING_TRICKLES = {
+    "http10_length": ClosingTrickle(http10=True),
+    "close_length": ClosingTrickle(),
+    "close_chunked": ClosingTrickle(chunked=True),
+}
+
+
+def assert_cut_at_the_deadline(attempts, deadline: float) -> None:
+    """Every attempt the server saw began a deadline (+ QUICK's backoff and a margin)
+    after the one before."""
+    assert len(attempts) == QUICK.max_retries + 1, attempts
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(attempts)]
+    assert all(deadline - 0.05 <= gap < deadline + 0.6 for gap in gaps), gaps
+
+
+@pytest.mark.parametrize("trickle", ["kept_alive", *CLOSING_TRICKLES])
+def test_trickling_body_ends_at_the_deadline_and_is_retried(
+    headwater_plugins, duckdb_pipeline, trickle
+):
+    """On a connection the answer closes, the watchdog shut down the connection's
+    socket, which http.client had already let go of: each attempt ran the whole
+    trickle (R5)."""
+    with HostileServer() as api:
+        behaviour = CLOSING_TRICKLES.get(trickle, Trickle(length=100_000, interval=0.01))
+        api.serve("/items", behaviour)
+        error = error_of(
+            headwater_plugins,
+            duckdb_pipeline,
+            connector(retry=QUICK),
+            base_url=api.base_url,
+            response_deadline=0.3,
+        )
+        attempts = api.requests
+    message = str(error)
+    assert "resource testapi.items" in message
+    assert "response_deadline of 0.3 s" in message
+    assert f"after {len(attempts)} attempts" in message
+    # timed by the server (dlt's start-up is not the deadline's): each attempt was
+    # abandoned at the deadline (seconds of trickle otherwise), then retried
+    assert_cut_at_the_deadline(attempts, 0.3)
+
+
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "urllib3"])
+def test_the_deadline_cuts_a_trickle_on_a_kept_alive_connection(wire):
+    """A page asked on a connection kept alive by the page before: sent and read by
+    headwater.http.wire, or by urllib3 (``HEADWATER_WIRE=0``)."""
+    session = retrying_session(QUICK, limits=HttpLimits(response_deadline=0.3))
+    session.get_adapter("http://").wire = wire
+    with HostileServer() as api:
+        api.serve("/first", Json(PAGE))
+        api.serve("/items", CLOSING_TRICKLES["close_length"])
+        assert session.get(api.url("/first")).json() == PAGE
+        with pytest.raises(Exception, match=r"response_deadline of 0\.3 s"):
+            session.get(api.url("/items"))
+        attempts = api.requests[1:]
+    assert_cut_at_the_deadline(attempts, 0.3)
+
+
+@pytest.mark.parametrize("kind", ["token", "login"])
+def test_the_deadline_cuts_a_trickling_token_or_login_answer(
+    headwater_plugins, duckdb_pipeline, kind
+):
+    with HostileServer() as api:
+        if kind == "token":
+            api.serve("/token", CLOSING_TRICKLES["http10_length"])
+            conn = connector(auth=OAuth2ClientCredentials(), retry=QUICK)
+            settings = oauth_settings(api)
+        else:
+            api.serve("/login", CLOSING_TRICKLES["http10_length"])
+            conn = connector(auth=SessionLogin(), retry=QUICK)
+            settings = {"base_url": api.base_url, "username": "u-1", "password": SECRET}
+        settings["response_deadline"] = 0.3
+        error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
+        attempts = api.requests
+    message = str(error)
+    assert message.startswith(f"{kind} request to "), message
+    assert "(no complete response within the response_deadline of 0.3 s; raise" in message
+    assert_cut_at_the_deadline(attempts, 0.3)
 
 
 def test_a_token_answer_cut_short_is_named_so(headwater_plugins, duckdb_pipeline):

@@ -492,14 +492,20 @@ def _retried(retrying: Any, send: Any, status_codes: Sequence[int]) -> Any:
 
 
 class _Watch:
-    """One request under the deadline watchdog: the connection it uses (set when the
-    request is sent on it), and whether the deadline fired."""
+    """One request under the deadline watchdog: the connection it uses and its socket
+    (set when the request is sent on it), and whether the deadline fired.
 
-    __slots__ = ("at", "conn", "fired")
+    The socket is kept apart from the connection: http.client drops ``conn.sock`` as
+    soon as the head of a response that closes the connection is read (HTTP/1.0,
+    ``Connection: close``) while the body is still read from that socket, so the
+    connection alone no longer leads to what must be shut down."""
+
+    __slots__ = ("at", "conn", "fired", "sock")
 
     def __init__(self, at: float) -> None:
         self.at = at
         self.conn: Any = None
+        self.sock: Any = None
         self.fired = False
 
     def fire(self) -> None:
@@ -507,10 +513,13 @@ class _Watch:
         # (a header trickle, a body, urllib3 inflating empty gzip blocks forever);
         # the reading thread sees a dropped connection and reports the deadline.
         self.fired = True
-        sock = getattr(self.conn, "sock", None)
+        sock = self.sock if self.sock is not None else getattr(self.conn, "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown, also for TLS: ``SSLSocket.shutdown``
+                # would drop its TLS state under the reading thread, which would then
+                # read the encrypted bytes as the body
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Watchdog:
@@ -564,6 +573,8 @@ def _watched(conn: Any) -> None:
     entry = getattr(_sending, "entry", None)
     if entry is not None:
         entry.conn = conn
+        if conn.sock is not None:  # None until connected
+            entry.sock = conn.sock
         if entry.fired:  # the deadline passed while connecting
             entry.fire()
 
@@ -724,6 +735,7 @@ class _PoolCachingAdapter(requests.adapters.HTTPAdapter):
         try:
             if entry is not None:  # the watchdog shuts this connection down
                 entry.conn = conn
+                entry.sock = sock
             exchange = wire.Exchange(sock)
             try:
                 sock.settimeout(read_timeout)
