@@ -514,7 +514,9 @@ class _Watch:
         # the reading thread sees a dropped connection and reports the deadline.
         self.fired = True
         sock = self.sock if self.sock is not None else getattr(self.conn, "sock", None)
-        if sock is not None:
+        if not isinstance(sock, socket.socket):  # urllib3's TLS in TLS: its carrier
+            sock = getattr(sock, "socket", None)
+        if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 # the plain socket's shutdown, also for TLS: ``SSLSocket.shutdown``
                 # would drop its TLS state under the reading thread, which would then
