@@ -735,11 +735,10 @@ def _shield_forks(table: str) -> bool:
         return True
     kept = True
     for step in getattr(pipe, "steps", ()):
-        if type(step) is ForkPipe:
-            step.__class__ = _shielded_fork()
-            step._hw_table, step._hw_own = table, pipe
-            kept = any(forked is pipe for forked, _ in step._pipes)
-        elif type(step) is _shielded_fork():
+        if isinstance(step, ForkPipe):
+            if type(step) is ForkPipe:  # not shielded yet (a child's next batch: it is)
+                step.__class__ = _shielded_fork()
+                step._hw_table, step._hw_own = table, pipe
             kept = any(forked is pipe for forked, _ in step._pipes)
     return kept
 
@@ -792,7 +791,7 @@ class _Steps:
         disposition = resource._hints.get("write_disposition")
         if isinstance(disposition, Mapping) and disposition.get("strategy") == "scd2":
             return True
-        return callable(resource._hints.get("table_name")) or self._retyped(name, resource)
+        return self.routed(name) or self._retyped(name, resource)
 
     def _retyped(self, name: str, resource: Any) -> bool:
         """Whether the user's column hints give a declared column another data type
