@@ -370,3 +370,25 @@ def test_a_transformer_on_a_child_resource_takes_its_records_only(
     assert count(pipeline, "select count(*) from note_ids") == [(2,)]
     assert count(pipeline, "select count(*) from notes_quarantine") == [(2,)]
     assert all("record" not in keys for keys in seen)
+
+
+def test_a_table_name_function_on_a_child_is_not_asked_about_quarantine_rows(
+    headwater_plugins, requests_mock, duckdb_pipeline
+):
+    headwater_plugins(FeatPlugin())
+    people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": "Bo"}]
+    bad = {"id": "not a number", "text": "x"}  # notes declare an integer id
+    feat_api(requests_mock, people, notes={p["id"]: [{"id": 1, "text": "a"}, bad] for p in people})
+    asked: list[type] = []
+
+    def table(record):
+        asked.append(type(record))
+        return "all_notes"
+
+    source = headwater.source("feat", api_key="kkkk")
+    source.resources["notes"].apply_hints(table_name=table)
+    pipeline = duckdb_pipeline("child_table_fn")
+    pipeline.run(source.with_resources("people", "notes"))
+    assert count(pipeline, "select count(*) from all_notes") == [(2,)]
+    assert count(pipeline, "select count(*) from notes_quarantine") == [(2,)]
+    assert asked and all(kind is dict for kind in asked), set(asked)

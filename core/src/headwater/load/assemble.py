@@ -743,6 +743,32 @@ def _shield_forks(table: str) -> bool:
     return kept
 
 
+def _route_quarantine(resource: Any, name: str) -> None:
+    """Send ``resource``'s quarantine rows to its quarantine table past the user's
+    table-name function (dlt asks it for every row, the quarantine rows too: their
+    ``{record, error, detected_at}`` went to the user's table and failed the load)."""
+    function = resource._hints.get("table_name") if resource is not None else None
+    if not callable(function) or getattr(function, "_headwater_routed", False):
+        return
+    table = quarantine_table(name)
+
+    def routed(item: Any) -> Any:
+        return table if isinstance(item, QuarantineRow) else function(item)
+
+    routed._headwater_routed = True  # type: ignore[attr-defined]
+    resource._hints["table_name"] = routed
+    resource._table_name_hint_fun = routed  # where dlt's extractor reads it
+
+
+def _shield_child(name: str) -> bool:
+    """A child resource's generator, at each batch of parents: its transformers
+    shielded (:func:`_shield_forks`) and its table-name function routed
+    (:func:`_route_quarantine`); whether its quarantine rows are loaded."""
+    source = _extracting()
+    _route_quarantine(source.resources.get(name) if source is not None else None, name)
+    return _shield_forks(quarantine_table(name))
+
+
 def _extracting() -> Any:
     """The source dlt is extracting in this thread (``None`` outside an extract): a
     ``with_resources`` or ``clone`` copy of the one Headwater built, maybe."""
@@ -854,21 +880,8 @@ class _Steps:
         return resource is not None and callable(resource._hints.get("table_name"))
 
     def route_quarantine(self, name: str) -> None:
-        """Send the resource's quarantine rows to its quarantine table past the user's
-        table-name function (dlt asks it for every row, the quarantine rows too: their
-        ``{record, error, detected_at}`` went to the user's table and failed the load)."""
-        resource = self._resource(name)
-        function = resource._hints.get("table_name") if resource is not None else None
-        if not callable(function) or getattr(function, "_headwater_routed", False):
-            return
-        table = quarantine_table(name)
-
-        def routed(item: Any) -> Any:
-            return table if isinstance(item, QuarantineRow) else function(item)
-
-        routed._headwater_routed = True  # type: ignore[attr-defined]
-        resource._hints["table_name"] = routed
-        resource._table_name_hint_fun = routed  # where dlt's extractor reads it
+        """:func:`_route_quarantine` for the resource ``name`` as dlt extracts it."""
+        _route_quarantine(self._resource(name), name)
 
     def renamed(self, name: str) -> str | None:
         """The table the user sent this resource to (``apply_hints(table_name=...)``),
@@ -1419,7 +1432,7 @@ def _incremental_children(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return
-        kept = _shield_forks(quarantine_table(resource.name))
+        kept = _shield_child(resource.name)
         try:
             parts = runtime.parts(resource)
             if parts.validator is not None:
@@ -1647,7 +1660,7 @@ def _children_of(
         table = getattr(meta, "table_name", None) or hints.get("table_name")
         if table == quarantine_table(parent.resource):
             return  # the parent's quarantined records are not parents
-        kept = _shield_forks(quarantine_table(resource.name))
+        kept = _shield_child(resource.name)
         try:
             parts = runtime.parts(resource)
             if parts.validator is not None:
