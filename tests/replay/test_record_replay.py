@@ -699,6 +699,11 @@ def test_a_masked_field_in_a_child_path_is_masked_one_to_one_whatever_its_length
     [
         ("events", "timestamp", "it is the incremental cursor of resource events"),
         ("items", "id", "resource items sends its last record's id as the next page's after"),
+        (
+            "stripe",
+            "id",
+            "resource items sends its last record's id as the next page's starting_after",
+        ),
     ],
 )
 def test_a_mask_the_replay_could_not_send_back_is_refused_before_recording(
@@ -707,11 +712,16 @@ def test_a_mask_the_replay_could_not_send_back_is_refused_before_recording(
     """A masked value that the recorded run sent back to the API (an incremental
     cursor, the last record's id of a cursor pagination) would make every replay ask
     what the recording does not have: refused, nothing recorded."""
-    from headwater.spec import CursorPagination
+    from headwater.spec import CursorPagination, LastRecordPagination
     from headwater_analytics.events import ANALYTICS_EVENTS
 
-    # a Stripe-like cursor: the id of the page's last record
-    paging = CursorPagination(cursor_path="$.data[-1].id", cursor_param="after")
+    # a Stripe-like cursor: the id of the page's last record (a cursor path, or
+    # LastRecordPagination's starting_after)
+    paging = (
+        LastRecordPagination()
+        if resource == "stripe"
+        else CursorPagination(cursor_path="$.data[-1].id", cursor_param="after")
+    )
     headwater_plugins(Declares(ANALYTICS_EVENTS, connector("rec_mask_cursor", pagination=paging)))
     name = "analytics_events" if resource == "events" else "rec_mask_cursor"
     cassettes = tmp_path / "rec"

@@ -31,7 +31,13 @@ from headwater.redact import redact
 from headwater.run.dlt_errors import explain
 from headwater.run.sampling import reading, watching
 from headwater.settings import resolve_settings, settings_schema
-from headwater.spec import Connector, CursorPagination, key_path, last_record_field
+from headwater.spec import (
+    Connector,
+    CursorPagination,
+    LastRecordPagination,
+    key_path,
+    last_record_field,
+)
 from headwater.timebounds import isoformat
 
 __all__ = [
@@ -119,14 +125,18 @@ def _check_masks(connector: Connector, names: Sequence[str] | None, scrubber: Sc
                 "mask other fields"
             )
         paging = resource.pagination
+        field = None
         if isinstance(paging, CursorPagination):
             field = last_record_field(paging.cursor_path, resource.data_selector)
-            if field is not None and scrubber.masks(field):
-                raise ConfigError(
-                    f"--mask {field}: resource {resource.name} sends its last record's "
-                    f"{field} as the next page's {paging.cursor_param}, which the replay "
-                    "would send masked and the recording has not; mask other fields"
-                )
+        elif isinstance(paging, LastRecordPagination):  # Stripe's starting_after
+            path = key_path(paging.cursor_field)
+            field = path[-1] if path else None
+        if field is not None and scrubber.masks(field):
+            raise ConfigError(
+                f"--mask {field}: resource {resource.name} sends its last record's "
+                f"{field} as the next page's {paging.cursor_param}, which the replay "
+                "would send masked and the recording has not; mask other fields"
+            )
 
 
 def _prepare_directory(directory: Path, connector: str) -> bool:
