@@ -113,9 +113,10 @@ class Scrubber:
     mask per distinct value whatever its length or type (a number by a number). A
     masked value is replaced in text only when it is long enough not to be a part of
     unrelated text (:data:`headwater.redact.MIN_LENGTH`); a value of any length is
-    replaced where ``child_paths`` put one in a URL path: ``(template, placeholder)``
-    pairs, the path template of a child resource (below the base URL's path) and the
-    placeholder its parent's field fills (``("/v1/users/{uid}/items", "uid")``).
+    replaced where ``child_paths`` put one in a URL path: ``(template, placeholder,
+    field)``, the path template of a child resource (below the base URL's path), the
+    placeholder its parent's record field fills and that field
+    (``("/v1/users/{uid}/items", "uid", "id")``): there only that field's masks apply.
     Thread-safe: pages of several resources are captured at once.
     """
 
@@ -123,7 +124,7 @@ class Scrubber:
         self,
         secrets: Mapping[str, Any] = (),
         mask: Iterable[str] = (),
-        child_paths: Iterable[tuple[str, str]] = (),
+        child_paths: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         self._lock = threading.RLock()
         self._values: dict[str, str] = {}
@@ -133,10 +134,10 @@ class Scrubber:
         self.mask = frozenset(_normal(m) for m in mask)
         #: masked values: ``(kind, text)`` -> the mask (``kind``: "number" or "text")
         self._masks: dict[tuple[str, str], Any] = {}
-        #: a masked value as a URL carries it (``str``) -> its mask as one would
-        self._masked_texts: dict[str, str] = {}
+        #: (masked field, a value as a URL carries it) -> its mask as one would
+        self._masked_texts: dict[tuple[str, str], str] = {}
         self._numbers = 0
-        self._child_paths = [_child_path_pattern(t, p) for t, p in child_paths]
+        self._child_paths = [(_child_path_pattern(t, p), _normal(f)) for t, p, f in child_paths]
         for label, value in dict(secrets).items():
             self.add(value, label=label, numbered=False)
 
@@ -222,12 +223,12 @@ class Scrubber:
         other text)."""
         if not self._child_paths or not self._masked_texts:
             return path
-        for pattern in self._child_paths:
+        for pattern, field in self._child_paths:
             match = pattern.fullmatch(path)
             if match is None:
                 continue
-            with self._lock:
-                masked = self._masked_texts.get(unquote(match.group("value")))
+            with self._lock:  # the masks of the field that fills the path, only
+                masked = self._masked_texts.get((field, unquote(match.group("value"))))
             if masked is not None:
                 start, end = match.span("value")
                 return path[:start] + quote(masked, safe="") + path[end:]
@@ -286,6 +287,7 @@ class Scrubber:
             known = self._masks.get((kind, text))
             if known is None:
                 known = self._new_mask(value, kind, text, _normal(name) or "field")
+            self._masked_texts.setdefault((_normal(name), text), str(known))
             return known
 
     def _new_mask(self, value: Any, kind: str, text: str, label: str) -> Any:
@@ -311,7 +313,6 @@ class Scrubber:
                     self._values.setdefault(form, mask)
                 self._pattern = None
         self._masks[(kind, text)] = mask
-        self._masked_texts.setdefault(text, str(mask))
         return mask
 
     def body(self, body: bytes | str | None, content_type: str, *, request: bool) -> bytes:

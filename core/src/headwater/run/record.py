@@ -101,12 +101,16 @@ def _classifier(connector: Connector, base_url: str) -> Any:
     return classify
 
 
-def _child_paths(connector: Connector, base_url: str) -> list[tuple[str, str]]:
-    """The URL path templates of the child resources (below the base URL's path) and
-    the placeholder their parent's field fills: where a masked value is masked in a
-    URL, whatever its length."""
+def _child_paths(connector: Connector, base_url: str) -> list[tuple[str, str, str]]:
+    """The URL path templates of the child resources (below the base URL's path), the
+    placeholder their parent's field fills and that field (its last key): where that
+    field's masked values are masked in a URL, whatever their length."""
     prefix = urlsplit(base_url).path.rstrip("/")
-    return [(prefix + r.path, r.parent.placeholder) for r in connector.resources if r.parent]
+    return [
+        (prefix + r.path, r.parent.placeholder, (key_path(r.parent.field) or ("",))[-1])
+        for r in connector.resources
+        if r.parent
+    ]
 
 
 def _check_masks(connector: Connector, names: Sequence[str] | None, scrubber: Scrubber) -> None:
