@@ -729,12 +729,19 @@ def test_ctrl_c_while_the_command_line_is_read_is_told_as_ever(capsys, monkeypat
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["default", "debug"])
-def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(capsys, debug):
+def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(
+    capsys, monkeypatch, debug
+):
     # dlt warns "Failed to create trace dump via pickle" with exc_info when the disk
     # is full: ninety lines of stack before the run's one-line error
     import logging
 
     from headwater.cli import _setup_logging
+
+    # _setup_logging sets dlt's log level for the process when it is not set: kept to
+    # this test (at DEBUG, every later test's dlt logged debug lines on stderr)
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("RUNTIME__LOG_FORMAT", "{levelname} {name}: {message}")
 
     root, dlt_logger = logging.getLogger(), logging.getLogger("dlt")
     handlers, level, propagate = root.handlers[:], root.level, dlt_logger.propagate
