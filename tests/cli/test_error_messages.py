@@ -729,9 +729,7 @@ def test_ctrl_c_while_the_command_line_is_read_is_told_as_ever(capsys, monkeypat
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["default", "debug"])
-def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(
-    capsys, monkeypatch, debug
-):
+def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(capsys, monkeypatch, debug):
     # dlt warns "Failed to create trace dump via pickle" with exc_info when the disk
     # is full: ninety lines of stack before the run's one-line error
     import logging
