@@ -343,17 +343,20 @@ def test_run_recovers_after_the_database_file_is_deleted(feat, headwater_env):
         assert con.sql("select count(*) from feat_data.people").fetchall() == [(10,)]
 
 
-def test_a_transformer_on_a_child_resource_takes_its_records_only(
-    headwater_plugins, requests_mock, duckdb_pipeline
-):
-    # the child's quarantine rows reached the user's transformer, whose rows then went
-    # to notes_quarantine (record NOT NULL): the load failed, good rows and all
-    import dlt
-
+@pytest.fixture
+def bad_notes(headwater_plugins, requests_mock):
+    """Two people, each with a good note and one that breaks the schema."""
     headwater_plugins(FeatPlugin())
     people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": "Bo"}]
     bad = {"id": "not a number", "text": "x"}  # notes declare an integer id
     feat_api(requests_mock, people, notes={p["id"]: [{"id": 1, "text": "a"}, bad] for p in people})
+
+
+def test_a_transformer_on_a_child_resource_takes_its_records_only(bad_notes, duckdb_pipeline):
+    # the child's quarantine rows reached the user's transformer, whose rows then went
+    # to notes_quarantine (record NOT NULL): the load failed, good rows and all
+    import dlt
+
     seen: list[list[str]] = []
 
     @dlt.transformer(name="note_ids")
@@ -373,12 +376,8 @@ def test_a_transformer_on_a_child_resource_takes_its_records_only(
 
 
 def test_a_table_name_function_on_a_child_is_not_asked_about_quarantine_rows(
-    headwater_plugins, requests_mock, duckdb_pipeline
+    bad_notes, duckdb_pipeline
 ):
-    headwater_plugins(FeatPlugin())
-    people = [{"id": "p1", "name": "Ann"}, {"id": "p2", "name": "Bo"}]
-    bad = {"id": "not a number", "text": "x"}  # notes declare an integer id
-    feat_api(requests_mock, people, notes={p["id"]: [{"id": 1, "text": "a"}, bad] for p in people})
     asked: list[type] = []
 
     def table(record):
