@@ -707,11 +707,12 @@ CLOSING_TRICKLES = {
 
 
 def assert_cut_at_the_deadline(attempts, deadline: float) -> None:
-    """Every attempt the server saw began a deadline (+ QUICK's backoff and a margin)
-    after the one before."""
+    """Every attempt the server saw began about a deadline (+ QUICK's backoff) after the
+    one before, not a whole trickle (4 s) later. Timed by the server's threads, which a
+    loaded machine may run late: hence the margins."""
     assert len(attempts) == QUICK.max_retries + 1, attempts
     gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(attempts)]
-    assert all(deadline - 0.05 <= gap < deadline + 0.6 for gap in gaps), gaps
+    assert all(deadline / 2 <= gap < 2.0 for gap in gaps), gaps
 
 
 @pytest.mark.parametrize("trickle", ["kept_alive", *CLOSING_TRICKLES])
@@ -731,7 +732,7 @@ def test_trickling_body_ends_at_the_deadline_and_is_retried(
             base_url=api.base_url,
             response_deadline=0.3,
         )
-        attempts = api.requests
+        attempts = api.wait_for_requests(QUICK.max_retries + 1)
     message = str(error)
     assert "resource testapi.items" in message
     assert "response_deadline of 0.3 s" in message
@@ -753,7 +754,7 @@ def test_the_deadline_cuts_a_trickle_on_a_kept_alive_connection(wire):
         assert session.get(api.url("/first")).json() == PAGE
         with pytest.raises(Exception, match=r"response_deadline of 0\.3 s"):
             session.get(api.url("/items"))
-        attempts = api.requests[1:]
+        attempts = api.wait_for_requests(QUICK.max_retries + 2)[1:]
     assert_cut_at_the_deadline(attempts, 0.3)
 
 
@@ -772,7 +773,7 @@ def test_the_deadline_cuts_a_trickling_token_or_login_answer(
             settings = {"base_url": api.base_url, "username": "u-1", "password": SECRET}
         settings["response_deadline"] = 0.3
         error = error_of(headwater_plugins, duckdb_pipeline, conn, **settings)
-        attempts = api.requests
+        attempts = api.wait_for_requests(QUICK.max_retries + 1)
     message = str(error)
     assert message.startswith(f"{kind} request to "), message
     assert "(no complete response within the response_deadline of 0.3 s; raise" in message
@@ -809,7 +810,7 @@ def test_the_deadline_holds_while_headers_trickle_and_while_inflating_nothing(
             response_deadline=0.5,
             read_timeout=5,
         )
-        first, second = api.requests
+        first, second = api.wait_for_requests(2)
     assert "response_deadline of 0.5 s" in str(error)
     assert "after 2 attempts" in str(error)
     # the second attempt started when the first one's deadline passed (+ 0.01 s backoff)

@@ -340,6 +340,7 @@ class HostileServer:
         self._routes: dict[str, list[Behaviour]] = {}
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._received = threading.Condition(self._lock)
         self._requests: list[ReceivedRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -360,6 +361,7 @@ class HostileServer:
     def _record_and_pick(self, request: ReceivedRequest) -> Behaviour | None:
         with self._lock:
             self._requests.append(request)
+            self._received.notify_all()
             route = self._routes.get(request.path)
             if not route:
                 return None
@@ -371,6 +373,14 @@ class HostileServer:
     def requests(self) -> list[ReceivedRequest]:
         """Every request received so far, in order."""
         with self._lock:
+            return list(self._requests)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[ReceivedRequest]:
+        """Every request received, once there are at least ``count`` (or ``timeout``
+        seconds have passed): a client that gave up on an answer may have sent its
+        request before the server's thread got to read it."""
+        with self._received:
+            self._received.wait_for(lambda: len(self._requests) >= count, timeout)
             return list(self._requests)
 
     def saw(self, needle: str | bytes) -> bool:
