@@ -440,8 +440,9 @@ def test_parallel_slices_share_one_rate_limit(serve):
     requests = sim.requests_for("events")
     assert len(requests) > 8 and {r.status for r in requests} == {200}
     times = sorted(r.time for r in requests)
-    # arrival times carry scheduling jitter: a window 0.1 s short of the second
-    assert max(sum(1 for t in times if first <= t < first + 0.9) for first in times) <= 8
+    # arrival times carry a loaded machine's scheduling jitter: a window 0.1 s short of
+    # the second, and one arrival's slack; four limiters would send about 20 a second
+    assert max(sum(1 for t in times if first <= t < first + 0.9) for first in times) <= 9
     assert sim.peak_concurrency >= 2
 
 

@@ -262,8 +262,9 @@ def test_declared_rate_limit_holds_with_concurrent_requests(api_simulator, headw
     api = [r for r in sim.requests if r.resource != "token"]
     assert all(r.status != 429 for r in api), "the API had to refuse requests"
     # arrival times carry the loaded machine's scheduling jitter (sent 1.0 s apart can
-    # arrive 0.95 s apart): count over a window 0.1 s short of the limit's second
-    assert busiest_window([r.time for r in api], 0.9) <= 20
+    # arrive 0.95 s apart): count over a window 0.1 s short of the limit's second, with
+    # one arrival's slack; without the limit, 8 workers would send about 40 a second
+    assert busiest_window([r.time for r in api], 0.9) <= 21
     assert sim.peak_concurrency >= 2  # the requests did run concurrently
 
 
