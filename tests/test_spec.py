@@ -6,6 +6,7 @@ import attrs
 import pytest
 from headwater.spec import (
     Connector,
+    IncrementalSpec,
     NextLinkPagination,
     OffsetPagination,
     ParentSpec,
@@ -75,6 +76,31 @@ def test_invalid_specs_name_the_field(make, message):
         (ValueError, TypeError), match=message.replace("(", r"\(").replace("{", r"\{")
     ):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: IncrementalSpec(cursor_field="ts", param="since", location="header"),
+            "IncrementalSpec.location must be one of 'query', 'body' (got 'header')",
+        ),
+        (
+            lambda: IncrementalSpec(cursor_field="ts", param="since", client_filter="yes"),
+            "IncrementalSpec.client_filter must be bool (got str 'yes')",
+        ),
+        (
+            lambda: RetryPolicy(max_retries="3"),
+            "RetryPolicy.max_retries must be int (got str '3')",
+        ),
+    ],
+)
+def test_a_wrong_choice_or_type_is_one_readable_line(make, message):
+    """attrs' own validators put a repr of the attribute in the error (some 1,200
+    characters, printed twice by a plugin's warning and the run's error)."""
+    with pytest.raises((ValueError, TypeError)) as error:
+        make()
+    assert str(error.value) == message
 
 
 def test_specs_are_frozen_and_hashable():

@@ -70,6 +70,36 @@ DEFAULT_RESPONSE_DEADLINE = 300.0
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
+
+def _one_of(options: tuple[Any, ...]) -> Any:
+    """attrs' ``in_``, with a one-line message (attrs' own carries a repr of the
+    attribute): ``IncrementalSpec.location must be one of 'query', 'body' (got 'header')``."""
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value not in options:
+            choices = ", ".join(repr(o) for o in options)
+            raise ValueError(
+                f"{type(instance).__name__}.{attribute.name} must be one of {choices} "
+                f"(got {value!r})"
+            )
+
+    return check
+
+
+def _of_type(kind: type) -> Any:
+    """attrs' ``instance_of``, with a one-line message: ``RetryPolicy.max_retries must
+    be int (got str 'x')``."""
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            raise TypeError(
+                f"{type(instance).__name__}.{attribute.name} must be {kind.__name__} "
+                f"(got {type(value).__name__} {value!r})"
+            )
+
+    return check
+
+
 #: A field in a JSON response, one of:
 #:
 #: * a JSONPath, a string starting with ``$`` (``"$.results[*]"``, ``"$.data.items"``),
@@ -340,7 +370,7 @@ class OAuth2ClientCredentials:
     #: client_secret in the form body) or ``"basic"`` (HTTP basic, RFC 6749
     #: ``client_secret_basic``)
     client_auth: Literal["form", "basic"] = field(
-        default="form", validator=v.in_(("form", "basic"))
+        default="form", validator=_one_of(("form", "basic"))
     )
 
     kind: ClassVar[str] = "oauth2_client_credentials"
@@ -355,7 +385,7 @@ class ApiKeyAuth:
 
     name: str = field(default="api_key", validator=_non_empty_str)
     location: Literal["header", "query"] = field(
-        default="header", validator=v.in_(("header", "query"))
+        default="header", validator=_one_of(("header", "query"))
     )
     kind: ClassVar[str] = "api_key"
     settings: ClassVar[tuple[str, ...]] = ("api_key",)
@@ -381,7 +411,7 @@ class BasicAuth:
     """
 
     kind: ClassVar[str] = "basic"
-    password: bool = field(default=True, validator=v.instance_of(bool))
+    password: bool = field(default=True, validator=_of_type(bool))
 
     @property
     def settings(self) -> tuple[str, ...]:
@@ -414,7 +444,7 @@ class OAuth2RefreshToken:
     extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
     client_auth: Literal["form", "basic"] = field(
-        default="form", validator=v.in_(("form", "basic"))
+        default="form", validator=_one_of(("form", "basic"))
     )
 
     kind: ClassVar[str] = "oauth2_refresh_token"
@@ -447,7 +477,7 @@ class JwtGrant:
     token_url: str | None = field(
         default="{base_url}/oauth2/token", validator=_optional_non_empty_str
     )
-    algorithm: str = field(default="RS256", validator=v.in_(JWT_ALGORITHMS))
+    algorithm: str = field(default="RS256", validator=_one_of(JWT_ALGORITHMS))
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
     audience: str | None = field(default=None, validator=_optional_non_empty_str)
     lifetime: int = field(default=3600, validator=_positive)
@@ -480,7 +510,7 @@ class JwtBearer:
     signed before the last expires. The ``key_id`` setting, if set, is the ``kid``.
     """
 
-    algorithm: str = field(default="RS256", validator=v.in_(JWT_ALGORITHMS))
+    algorithm: str = field(default="RS256", validator=_one_of(JWT_ALGORITHMS))
     audience: str | None = field(default=None, validator=_optional_non_empty_str)
     lifetime: int = field(default=3600, validator=_positive)
     claims: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
@@ -510,14 +540,16 @@ class SessionLogin:
         factory=lambda: {"username": "{username}", "password": "{password}"},
         converter=_frozen_mapping,
     )
-    body_format: Literal["json", "form"] = field(default="json", validator=v.in_(("json", "form")))
-    method: Literal["POST", "GET"] = field(default="POST", validator=v.in_(("POST", "GET")))
+    body_format: Literal["json", "form"] = field(
+        default="json", validator=_one_of(("json", "form"))
+    )
+    method: Literal["POST", "GET"] = field(default="POST", validator=_one_of(("POST", "GET")))
     token_path: FieldPath | None = field(
         default="token", converter=_to_field_path, validator=_field_path
     )
     token_header: str | None = field(default=None, validator=_optional_non_empty_str)
     location: Literal["header", "query", "cookie"] = field(
-        default="header", validator=v.in_(("header", "query", "cookie"))
+        default="header", validator=_one_of(("header", "query", "cookie"))
     )
     name: str = field(default="Authorization", validator=_non_empty_str)
     template: str = field(default="Bearer {token}", validator=_non_empty_str)
@@ -635,7 +667,9 @@ class OffsetPagination:
     )
     #: where the paging parameters go: the query string, or the JSON body of a POST
     #: (a dotted name such as ``"variables.after"`` sets a nested body field)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     kind: ClassVar[str] = "offset"
 
 
@@ -658,7 +692,9 @@ class CursorPagination:
     page_size_param: str = field(default="page_size", validator=_non_empty_str)
     #: where the paging parameters go: the query string, or the JSON body of a POST
     #: (a dotted name such as ``"variables.after"`` sets a nested body field)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     kind: ClassVar[str] = "cursor"
 
 
@@ -679,7 +715,7 @@ class PageNumberPagination:
     ``page_size`` only when the API reports no count."""
 
     page_param: str = field(default="page", validator=_non_empty_str)
-    start: int = field(default=1, validator=v.instance_of(int))
+    start: int = field(default=1, validator=_of_type(int))
     page_size: int | None = field(default=None, validator=v.optional(_positive))
     page_size_param: str = field(default="per_page", validator=_non_empty_str)
     total_pages_path: FieldPath | None = field(
@@ -690,7 +726,9 @@ class PageNumberPagination:
     )
     #: where the paging parameters go: the query string, or the JSON body of a POST
     #: (a dotted name such as ``"variables.after"`` sets a nested body field)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     kind: ClassVar[str] = "page_number"
 
 
@@ -714,7 +752,9 @@ class HeaderCursorPagination:
     page_size_param: str = field(default="page_size", validator=_non_empty_str)
     #: where the paging parameters go: the query string, or the JSON body of a POST
     #: (a dotted name such as ``"variables.after"`` sets a nested body field)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     kind: ClassVar[str] = "header_cursor"
 
 
@@ -737,7 +777,9 @@ class LastRecordPagination:
     page_size_param: str = field(default="limit", validator=_non_empty_str)
     #: where the paging parameters go: the query string, or the JSON body of a POST
     #: (a dotted name such as ``"variables.after"`` sets a nested body field)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     kind: ClassVar[str] = "last_record"
 
 
@@ -784,10 +826,10 @@ class RetryPolicy:
     """
 
     status_codes: tuple[int, ...] = field(default=(429, 500, 502, 503, 504), converter=tuple)
-    max_retries: int = field(default=3, validator=v.and_(v.instance_of(int), v.ge(0)))
+    max_retries: int = field(default=3, validator=v.and_(_of_type(int), v.ge(0)))
     backoff_factor: float = field(default=2.0, validator=_non_negative_number)
     max_delay: float = field(default=60.0, validator=_non_negative_number)
-    respect_retry_after: bool = field(default=True, validator=v.instance_of(bool))
+    respect_retry_after: bool = field(default=True, validator=_of_type(bool))
     timeout: float = field(default=60.0, validator=_non_negative_number)
 
     @status_codes.validator
@@ -811,7 +853,7 @@ class RateLimit:
 
     requests: int = field(validator=_positive)
     per: Literal["second", "minute", "hour"] = field(
-        default="second", validator=v.in_(("second", "minute", "hour"))
+        default="second", validator=_one_of(("second", "minute", "hour"))
     )
 
     def __str__(self) -> str:
@@ -838,8 +880,10 @@ class ResponseRule:
     ``Connector.response_rules`` for every resource, or in
     ``Resource.response_rules`` for that resource's responses (tried first)."""
 
-    action: Literal["ignore", "retry", "fail"] = field(validator=v.in_(("ignore", "retry", "fail")))
-    status_code: int | None = field(default=None, validator=v.optional(v.instance_of(int)))
+    action: Literal["ignore", "retry", "fail"] = field(
+        validator=_one_of(("ignore", "retry", "fail"))
+    )
+    status_code: int | None = field(default=None, validator=v.optional(_of_type(int)))
     contains: str | None = field(default=None, validator=_optional_non_empty_str)
 
     def __attrs_post_init__(self) -> None:
@@ -911,14 +955,16 @@ class IncrementalSpec:
     param: str = field(validator=_non_empty_str)
     initial: str | None = field(default=None)
     end_param: str | None = field(default=None, validator=_optional_non_empty_str)
-    location: Literal["query", "body"] = field(default="query", validator=v.in_(("query", "body")))
+    location: Literal["query", "body"] = field(
+        default="query", validator=_one_of(("query", "body"))
+    )
     #: ``None``: as the cursor values come (numbers: ``unix``; text: ``iso8601``)
     format: str | None = field(default=None)
     #: how records' cursor values are written (``None``: as ``format``)
     cursor_format: str | None = field(default=None)
     lookback: str | None = field(default=None)
     window: str | None = field(default=None)
-    client_filter: bool = field(default=False, validator=v.instance_of(bool))
+    client_filter: bool = field(default=False, validator=_of_type(bool))
 
     def __attrs_post_init__(self) -> None:
         def check(what: str, function: Any, value: Any) -> None:
@@ -989,25 +1035,23 @@ class Resource:
     pagination: PaginationSpec = field(factory=SinglePage)
     primary_key: str | tuple[str, ...] | None = field(default="id")
     write_disposition: Literal["merge", "append", "replace"] = field(
-        default="merge", validator=v.in_(("merge", "append", "replace"))
+        default="merge", validator=_one_of(("merge", "append", "replace"))
     )
     params: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
     #: the HTTP method; a POST sends ``json`` as its body
-    method: Literal["GET", "POST"] = field(default="GET", validator=v.in_(("GET", "POST")))
+    method: Literal["GET", "POST"] = field(default="GET", validator=_one_of(("GET", "POST")))
     #: request headers of this resource, on top of the connector's ``headers``
     headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     #: the JSON body (search and GraphQL-style endpoints); ``None``: no body
     json: Mapping[str, Any] | None = field(
         default=None, converter=lambda x: None if x is None else _frozen_mapping(x)
     )
-    parent: ParentSpec | None = field(default=None, validator=v.optional(v.instance_of(ParentSpec)))
+    parent: ParentSpec | None = field(default=None, validator=v.optional(_of_type(ParentSpec)))
     incremental: IncrementalSpec | None = field(
-        default=None, validator=v.optional(v.instance_of(IncrementalSpec))
+        default=None, validator=v.optional(_of_type(IncrementalSpec))
     )
     #: a limit for this resource's requests, on top of the connector's
-    rate_limit: RateLimit | None = field(
-        default=None, validator=v.optional(v.instance_of(RateLimit))
-    )
+    rate_limit: RateLimit | None = field(default=None, validator=v.optional(_of_type(RateLimit)))
     description: str = field(default="")
     #: rules for this resource's responses, tried before the connector's
     response_rules: tuple[ResponseRule, ...] = field(
@@ -1074,7 +1118,7 @@ class Connector:
     resources: tuple[Resource, ...] = field(converter=tuple)
     auth: AuthSpec | None = field(default=None)
     base_url: str = field(default="https://api.example.com", validator=_non_empty_str)
-    retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=v.instance_of(RetryPolicy))
+    retry: RetryPolicy = field(default=DEFAULT_RETRY, validator=_of_type(RetryPolicy))
     response_rules: tuple[ResponseRule, ...] = field(
         default=(), converter=tuple, validator=_response_rules
     )
@@ -1084,9 +1128,7 @@ class Connector:
     #: headers sent with every request of every resource (templates, like a resource's)
     headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
     #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)
-    rate_limit: RateLimit | None = field(
-        default=None, validator=v.optional(v.instance_of(RateLimit))
-    )
+    rate_limit: RateLimit | None = field(default=None, validator=v.optional(_of_type(RateLimit)))
     description: str = field(default="")
 
     @resources.validator
