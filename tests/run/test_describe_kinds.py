@@ -386,3 +386,27 @@ def test_describe_names_the_resources_a_resource_rule_applies_to(capsys, headwat
     lines = describe(capsys, headwater_plugins, declared).splitlines()
     assert "  rule:         status 404 -> ignore (items only)" in lines
     assert "  rule:         body contains 'busy' -> retry" in lines
+
+
+@pytest.mark.parametrize(
+    "declared, position",
+    [
+        ({"end_param": "until"}, "position: the end of the last completed range or slice"),
+        (
+            {"window": "1d", "client_filter": True},
+            "position: the end of the last completed range or slice",
+        ),
+        ({}, "position: the latest cursor loaded (with a window setting: the end of the last"),
+    ],
+    ids=["end_param", "window", "since_only"],
+)
+def test_describe_says_where_the_position_is_as_runs_move_it(
+    capsys, headwater_plugins, declared, position
+):
+    """A declared window makes the position the end of the last completed slice (as a
+    run moves it); describe said 'the latest cursor loaded' for it."""
+    from headwater.spec import IncrementalSpec
+
+    spec = IncrementalSpec(cursor_field="updated_at", param="since", **declared)
+    text = describe(capsys, headwater_plugins, connector("tracked", incremental=spec))
+    assert position in " ".join(text.split())

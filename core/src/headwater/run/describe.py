@@ -106,8 +106,9 @@ def incremental_lines(resource: Resource) -> list[str]:
         "position: "
         + (
             "the end of the last completed range or slice"
-            if inc.end_param is not None
-            else "the latest cursor loaded"
+            if inc.end_param is not None or inc.window
+            else "the latest cursor loaded (with a window setting: the end of the last "
+            "completed slice)"
         )
         + (", kept per parent" if resource.parent is not None else ""),
         f"first run from {inc.initial or 'the beginning'} (setting start_date overrides)",
