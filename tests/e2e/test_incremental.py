@@ -233,6 +233,8 @@ def test_unreadable_cursor_is_quarantined_not_a_crash(serve, duckdb_pipeline):
         ([], {"SOURCES__TIMED__WINDOW": "0h"}, "window '0h' must be longer than zero"),
         ([], {"SOURCES__TIMED__WINDOW": "daily"}, "window 'daily' is not a duration"),
         ([], {"SOURCES__TIMED__START_DATE": "soon"}, "start_date 'soon' is not a date"),
+        # a typo for 2024: every run would read nothing and exit 0
+        ([], {"SOURCES__TIMED__START_DATE": "2204-01-01"}, "2204-01-01 is in the future"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, env, message, serve, capsys, monkeypatch):

@@ -256,6 +256,8 @@ def _incremental_properties() -> dict[str, Any]:
 def _incremental_problems(connector: Connector, values: Mapping[str, Any]) -> list[str]:
     """``start_date`` that is not a date, ``window`` that is not a duration > 0 or is set
     for a resource that cannot be sliced."""
+    from datetime import datetime, timezone
+
     from headwater.timebounds import parse_duration, parse_instant
 
     name = connector.name
@@ -263,9 +265,18 @@ def _incremental_problems(connector: Connector, values: Mapping[str, Any]) -> li
     start = values.get("start_date")
     if start is not None:
         try:
-            parse_instant(start, "start_date")
+            begins = parse_instant(start, "start_date")
         except ValueError as exc:
             problems.append(f"invalid setting start_date for connector {name}: {exc}")
+        else:
+            now = datetime.now(timezone.utc)
+            if begins > now:
+                # every run would read nothing and report success (a typo: 2204 for 2024)
+                problems.append(
+                    f"invalid setting start_date for connector {name}: {start} is in the "
+                    f"future (it is {now:%Y-%m-%dT%H:%M:%SZ} now), so a run would read "
+                    "nothing; give a date in the past"
+                )
     window = values.get("window")
     if window is not None:
         try:
