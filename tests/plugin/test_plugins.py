@@ -296,15 +296,36 @@ def test_run_checks_what_a_paginator_hook_returns_as_check_does(
     headwater_env, headwater_plugins, capsys
 ):
     """`run` watches pages through a paginator wrapper of its own: it must not hide a
-    wrong answer from the check, and the error names the plugin that gave it."""
+    wrong answer from the check, and the error names the plugin that gave it. `describe`
+    asks the hook too (to say whether it replaces the declared paging): the same error."""
     from headwater.cli import main
 
     headwater_plugins(Declares(connector()), NotMine(), ReturnsText(), PassesOn())
-    for command in (["check", "testapi"], ["run", "testapi"]):
+    for command in (["check", "testapi"], ["run", "testapi"], ["describe", "testapi"]):
         assert main(command) == 2, command
         assert capsys.readouterr().err.splitlines()[-1] == (
             "headwater: error: plugin 'ReturnsText': headwater_paginator for connector "
             "testapi returned str, expected a dlt BasePaginator"
+        )
+
+
+class TokenText:
+    @hookimpl(tryfirst=True)
+    def headwater_auth(self, connector, settings):
+        return "token-string" if connector.name == "testapi" else None
+
+
+def test_describe_checks_what_an_auth_hook_returns_as_check_does(
+    headwater_env, headwater_plugins, capsys
+):
+    from headwater.cli import main
+
+    headwater_plugins(Declares(connector()), TokenText())
+    for command in (["check", "testapi"], ["describe", "testapi"]):
+        assert main(command) == 2, command
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "headwater: error: plugin 'TokenText': headwater_auth for connector testapi "
+            "returned str, expected a requests AuthBase"
         )
 
 

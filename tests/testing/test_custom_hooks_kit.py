@@ -14,8 +14,9 @@ from pathlib import Path
 import headwater
 import pytest
 import requests
+from headwater import hookimpl
 from headwater.cli import main
-from headwater.spec import ResponseRule, RetryPolicy
+from headwater.spec import OffsetPagination, ResponseRule, RetryPolicy
 from headwater.testing import CustomAuth, Fault, Page, Simulator
 from helpers import Declares, connector, rows_of
 
@@ -190,6 +191,62 @@ def test_describe_asks_hooks_with_the_settings_a_run_would_have(
     assert "    pagination:        custom (plugin Tuning)" in capsys.readouterr().out
 
 
+class Replaces:
+    """A wrapper that replaces whatever auth and paginator the others decided."""
+
+    @hookimpl(wrapper=True)
+    def headwater_auth(self, connector, settings):
+        decided = yield
+        if connector.name != "wrapped":
+            return decided
+        from headwater import BearerAuthenticator
+
+        return BearerAuthenticator("from-the-vault")
+
+    @hookimpl(wrapper=True)
+    def headwater_paginator(self, connector, resource):
+        decided = yield
+        if connector.name != "wrapped":
+            return decided
+        from headwater.http.paginators import OffsetPaginator
+
+        return OffsetPaginator(limit=700)
+
+
+class HandsOn:
+    """A wrapper that looks at the auth and paginator and hands them on unchanged."""
+
+    @hookimpl(wrapper=True)
+    def headwater_auth(self, connector, settings):
+        decided = yield
+        return decided
+
+    @hookimpl(wrapper=True)
+    def headwater_paginator(self, connector, resource):
+        decided = yield
+        assert decided is not None
+        return decided
+
+
+WRAPPED = connector("wrapped", pagination=OffsetPagination(limit=100))
+
+
+def test_describe_names_a_wrapper_that_replaces_the_answer(capsys, headwater_plugins):
+    """The wrapper's answer is what a run authenticates and pages with: describe names
+    it; one that hands the answer on unchanged leaves the declared kinds."""
+    headwater_plugins(Declares(WRAPPED), HandsOn())
+    assert main(["describe", "wrapped"]) == 0
+    out = capsys.readouterr().out
+    assert "  auth:         none" in out and "custom" not in out
+    assert "    pagination:        offset(limit=100" in out
+    headwater_plugins(Declares(WRAPPED), HandsOn(), Replaces())
+    assert main(["describe", "wrapped"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  auth:         custom (plugin Replaces): nothing declared" in out
+    at = out.index("    pagination:        custom (plugin Replaces)")
+    assert out[at + 1].startswith("                       declared offset(limit=100")
+
+
 def test_simulator_serves_the_authors_auth_and_pages(headwater_plugins, api_simulator, gadgets):
     hooks, behaviour = gadgets
     headwater_plugins(hooks)
@@ -293,6 +350,67 @@ def test_conformance_suite_checks_what_it_can_and_reports_the_rest_not_checkable
     # what is checked, then skip); TestAllSimulated: none
     assert len(widgets_reported) == 8, warned
     assert "set simulated_pages = {'widgets': function}" in widgets_reported[0]
+
+
+WRAPPED_SUITES = """
+from headwater import OffsetPaginator, hookimpl
+from headwater.spec import OffsetPagination
+from headwater.testing.conformance import ConformanceSuite
+from helpers import Declares, connector
+
+WRAPPED = connector("wrapped", pagination=OffsetPagination(limit=100))
+
+
+class Replaces:
+    @hookimpl(wrapper=True)
+    def headwater_paginator(self, connector, resource):
+        decided = yield
+        return OffsetPaginator(limit=700) if connector.name == "wrapped" else decided
+
+
+class Text:
+    @hookimpl(tryfirst=True)
+    def headwater_paginator(self, connector, resource):
+        return "nope"
+
+
+class TestReplaced(ConformanceSuite):
+    connector = "wrapped"
+    plugins = (Declares(WRAPPED), Replaces())
+    records = 250
+
+
+class TestWrongType(ConformanceSuite):
+    connector = "wrapped"
+    plugins = (Declares(WRAPPED), Text())
+    records = 250
+"""
+
+
+def test_conformance_suite_reports_a_replacing_wrapper_and_fails_a_wrong_answer(pytester):
+    """A wrapper whose paginator replaces the declared one is not checkable, as a plain
+    hook is; a hook answering with the wrong type fails the suite with the error a run
+    gives."""
+    pytester.makepyfile(test_wrapped_conformance=WRAPPED_SUITES)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "extracted_exactly"
+    )
+    reports = {
+        r.nodeid.split("::")[1]: r
+        for r in result.reprec.getreports("pytest_runtest_logreport")
+        if (r.when == "setup" and not r.passed) or r.when == "call"
+    }
+    replaced, wrong = reports["TestReplaced"], reports["TestWrongType"]
+    assert replaced.skipped, replaced.longrepr
+    assert replaced.longrepr[2].startswith(
+        "Skipped: not checkable: resource items pages with its own headwater_paginator "
+        "hook (plugin Replaces)"
+    )
+    assert wrong.failed
+    assert str(wrong.longrepr) == (
+        "plugin 'Text': headwater_paginator for connector wrapped returned str, "
+        "expected a dlt BasePaginator"
+    )
 
 
 def test_a_fault_with_a_chosen_body_reaches_a_rule_matching_body_text(

@@ -65,7 +65,13 @@ from headwater.load.incremental import (
 )
 from headwater.load.unique import hinted
 from headwater.load.validation import QuarantineRow, Validator, quarantine_table
-from headwater.plugin.manager import HookCall, Registry, call_hook, get_registry
+from headwater.plugin.manager import (
+    HookCall,
+    Registry,
+    call_hook,
+    custom_implementation,
+    get_registry,
+)
 from headwater.schema import columns_from_schema
 from headwater.settings import (
     DEFAULT_MAX_WORKERS,
@@ -194,11 +200,44 @@ class ConnectorHooks:
                 extras.append(resource)
         return extras
 
-    def auth(self, settings: Settings) -> AuthBase | None:
-        call = self._call("headwater_auth", settings=settings)
+    def _checked_auth(self, call: HookCall) -> AuthBase | None:
         value = call.value
         if value is not None and not callable(value):
             raise self._bad(call, "headwater_auth", "a requests AuthBase", value)
+        return value
+
+    def _checked_paginator(self, call: HookCall) -> BasePaginator:
+        if not isinstance(call.value, BasePaginator):
+            raise self._bad(call, "headwater_paginator", "a dlt BasePaginator", call.value)
+        return call.value
+
+    def custom_auth(self, settings: Settings) -> str | None:
+        """The plugin whose own ``headwater_auth`` gives the authenticator (``None``: the
+        builtin one, from the declared auth); its answer checked as :meth:`auth` checks
+        it (see :func:`custom_implementation`)."""
+        return custom_implementation(
+            self.pm,
+            "headwater_auth",
+            check=self._checked_auth,
+            connector=self.connector,
+            settings=settings,
+        )
+
+    def custom_paginator(self, resource: Resource, settings: Settings) -> str | None:
+        """The plugin whose own ``headwater_paginator`` gives ``resource``'s paginator
+        (``None``: the builtin one, from the declared pagination); its answer checked as
+        :meth:`paginator` checks it (see :func:`custom_implementation`)."""
+        return custom_implementation(
+            self.pm,
+            "headwater_paginator",
+            check=self._checked_paginator,
+            connector=self.connector,
+            resource=resource,
+            settings=settings,
+        )
+
+    def auth(self, settings: Settings) -> AuthBase | None:
+        value = self._checked_auth(self._call("headwater_auth", settings=settings))
         if isinstance(value, OAuth2RefreshTokenAuthenticator) and value.store is None:
             value.store = self.token_store(settings)
         return value
@@ -214,9 +253,7 @@ class ConnectorHooks:
 
     def paginator(self, resource: Resource, settings: Settings) -> BasePaginator:
         call = self._call("headwater_paginator", resource=resource, settings=settings)
-        if not isinstance(call.value, BasePaginator):
-            raise self._bad(call, "headwater_paginator", "a dlt BasePaginator", call.value)
-        return call.value
+        return self._checked_paginator(call)
 
     def record_schema(self, resource: Resource) -> Mapping[str, Any]:
         call = self._call("headwater_record_schema", resource=resource)

@@ -17,7 +17,7 @@ import copy
 import os
 import threading
 import warnings
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
@@ -375,31 +375,38 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     return rows
 
 
-def custom_implementation(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> str | None:
-    """The plugin whose own implementation of firstresult ``hook`` answers for
+def custom_implementation(
+    pm: pluggy.PluginManager,
+    hook: str,
+    *,
+    check: Callable[[HookCall], object] | None = None,
+    **kwargs: Any,
+) -> str | None:
+    """The plugin whose own implementation of firstresult ``hook`` gives its answer for
     ``kwargs`` instead of the builtin one, or ``None`` when the builtin one does.
 
-    The implementations are tried as pluggy calls them (wrappers aside: they adjust an
-    answer, they do not give one), stopping at the first builtin: a plugin answers when
-    it returns something other than ``None``, or raises (``describe`` and the
-    conformance suite call it with placeholder settings, no secrets; a hook that fails
-    on those handles the connector, or would have returned ``None`` first). Nothing is
-    sent: hooks build objects, requests happen later.
+    The hook is called as a run calls it (:func:`call_hook`: wrappers included), and the
+    answer is the plugin's whose implementation gave it: a plain one that returned it, or
+    a wrapper that returned something other than what it received (a wrapper handing an
+    answer on unchanged gives none). A plugin whose implementation raises answers too
+    (``describe`` and the conformance suite call it with placeholder settings, no
+    secrets; a hook that fails on those handles the connector, or would have returned
+    ``None`` first). ``check`` is given the completed call, to raise for a wrong answer
+    as a run does (a :class:`PluginError` naming the plugin). Nothing is sent: hooks
+    build objects, requests happen later.
     """
-    caller = getattr(pm.hook, hook)
-    for impl in reversed(caller.get_hookimpls()):  # pluggy's call order
-        if impl.wrapper or impl.hookwrapper:
-            continue
-        if impl.plugin_name.startswith("builtin."):
-            return None
-        args = [kwargs[name] for name in impl.argnames]
-        try:
-            answer = impl.function(*args)
-        except Exception:  # it tried to use the placeholder settings: it handles them
-            return impl.plugin_name
-        if answer is not None:
-            return impl.plugin_name
-    return None
+    call = HookCall()
+    try:
+        _execute(pm, hook, call, kwargs)
+    except Exception as exc:  # it tried to use the placeholder settings: it handles them
+        plugin = call._raised_by(exc)
+        if plugin is None:  # pluggy's own complaint (a wrapper that did not yield, ...)
+            raise
+        return None if plugin.startswith("builtin.") else plugin
+    if check is not None:
+        check(call)
+    plugin = call.plugin_of(call.value) if call.value is not None else None
+    return None if plugin is None or plugin.startswith("builtin.") else plugin
 
 
 class HookCall:
@@ -573,16 +580,9 @@ def call_hook(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> HookCall:
     problem). Hooks are called while a source is assembled, never per record: the
     tracing costs nothing that matters.
     """
-    caller = getattr(pm.hook, hook)
     call = HookCall()
-    execute = getattr(caller, "_hookexec", None)  # pluggy's call loop (1.x)
-    if execute is None:  # a pluggy without it: the plain call, errors as they come
-        call.value = caller(**kwargs)
-        return call
-    impls = [call._traced(impl) for impl in caller.get_hookimpls()]
-    firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
     try:
-        call.value = execute(caller.name, impls, kwargs, firstresult)
+        _execute(pm, hook, call, kwargs)
     except HeadwaterError:
         raise
     except Exception as exc:
@@ -595,3 +595,15 @@ def call_hook(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> HookCall:
             f"plugin {plugin!r} failed in {hook}{where}: {type(exc).__name__}: {exc}"
         ) from exc
     return call
+
+
+def _execute(pm: pluggy.PluginManager, hook: str, call: HookCall, kwargs: dict[str, Any]) -> None:
+    """Call ``hook`` as pluggy does, each implementation traced into ``call``."""
+    caller = getattr(pm.hook, hook)
+    execute = getattr(caller, "_hookexec", None)  # pluggy's call loop (1.x)
+    if execute is None:  # a pluggy without it: the plain call, errors as they come
+        call.value = caller(**kwargs)
+        return
+    impls = [call._traced(impl) for impl in caller.get_hookimpls()]
+    firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    call.value = execute(caller.name, impls, kwargs, firstresult)

@@ -391,19 +391,16 @@ def custom_hooks(
 ) -> CustomHooks:
     """Which of ``connector``'s auth and paginators a plugin's own hook provides
     (``pm``: the process's plugin manager; ``settings``: known settings, e.g. a test's,
-    to ask the hooks with — see :func:`placeholder_settings`)."""
+    to ask the hooks with — see :func:`placeholder_settings`). A hook answering with
+    the wrong type is the :class:`PluginError` a run raises."""
     pm = pm if pm is not None else get_registry().pm
     placeholders = placeholder_settings(connector, settings)
-    auth = custom_implementation(pm, "headwater_auth", connector=connector, settings=placeholders)
+    # as a run asks them: a wrong answer is an error naming the plugin that gave it
+    hooks = ConnectorHooks(pm, connector)
+    auth = hooks.custom_auth(placeholders)
     paginators = {}
     for resource in connector.resources:
-        plugin = custom_implementation(
-            pm,
-            "headwater_paginator",
-            connector=connector,
-            resource=resource,
-            settings=placeholders,
-        )
+        plugin = hooks.custom_paginator(resource, placeholders)
         if plugin is not None:
             paginators[resource.name] = plugin
     return CustomHooks(auth=auth, paginators=paginators)

@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from headwater.errors import ResponseError
+from headwater.errors import PluginError, ResponseError
 from headwater.load.assemble import ConnectorHooks
 from headwater.plugin.manager import Registry, get_plugin_manager
 from headwater.run.describe import custom_hooks
@@ -132,8 +132,13 @@ class ConformanceSuite:
 
     @pytest.fixture
     def hooks(self, spec: Any) -> Any:
-        """Which of the connector's auth and paginators its own hooks provide."""
-        return custom_hooks(spec, get_plugin_manager(), self.settings)
+        """Which of the connector's auth and paginators its own hooks provide; a hook
+        answering with the wrong type fails every check, with the error a run gives."""
+        try:
+            return custom_hooks(spec, get_plugin_manager(), self.settings)
+        except PluginError as exc:
+            wrong = str(exc)
+        pytest.fail(wrong, pytrace=False)  # one line: the error, not its chain
 
     @pytest.fixture
     def checked(self, spec: Any, hooks: Any) -> list[Any]:
