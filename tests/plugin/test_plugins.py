@@ -615,3 +615,61 @@ def test_a_collected_answer_of_the_wrong_type_names_its_plugin(headwater_plugins
         "plugin 'AddsRule': headwater_response_rules for connector testapi returned "
         "str, expected ResponseRule objects"
     )
+
+    class Forgets:  # a wrapper that forgets to return the rules
+        @hookimpl(wrapper=True)
+        def headwater_response_rules(self, connector, resource):
+            yield
+
+    headwater_plugins(Declares(connector()), GoodRules(), Forgets())
+    error = extraction_error(headwater.source("testapi"))
+    assert str(error) == (
+        "plugin 'Forgets': headwater_response_rules for connector testapi returned "
+        "NoneType, expected ResponseRule objects"
+    )
+
+
+class TeapotFirst:
+    """A wrapper of the collected headwater_response_rules adding its rule in front, as
+    a flat list (the spec's shape), of what the others gave."""
+
+    @hookimpl(wrapper=True)
+    def headwater_response_rules(self, connector, resource):
+        from headwater.spec import ResponseRule
+
+        rules = yield
+        return [ResponseRule(action="ignore", status_code=418), *rules]
+
+
+class BrewFirst:
+    """The same, in the shape pluggy hands over: a list of each plugin's list."""
+
+    @hookimpl(wrapper=True)
+    def headwater_response_rules(self, connector, resource):
+        from headwater.spec import ResponseRule
+
+        rules = yield
+        return [[ResponseRule(action="ignore", status_code=418, contains="brew")], *rules]
+
+
+def test_a_response_rules_wrapper_may_give_rules_flat_or_per_plugin(
+    headwater_env, headwater_plugins, api_simulator, capsys
+):
+    """The wrapper's rules come first either way: the 418 the declared rule would fail
+    on is ignored, and describe lists the rules in the order they are tried."""
+    from headwater.cli import main
+    from headwater.spec import ResponseRule, RetryPolicy
+    from headwater.testing import Fault
+
+    declared = connector(
+        rules=[ResponseRule(action="fail", status_code=418)], retry=RetryPolicy(max_retries=0)
+    )
+    for wrapper in (TeapotFirst(), BrewFirst()):
+        headwater_plugins(Declares(declared), wrapper)
+        sim = api_simulator(declared, records={"items": 5})
+        sim.add_fault(Fault("status", status=418, body="brew no coffee"))
+        assert rows_of(headwater.source("testapi", **sim.settings)) == []
+        assert [r.status for r in sim.requests_for("items")] == [418]
+        assert main(["describe", "testapi"]) == 0
+        rules = [line for line in capsys.readouterr().out.splitlines() if "-> " in line]
+        assert rules[0].endswith("-> ignore") and rules[1].endswith("status 418 -> fail"), rules

@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -268,14 +268,30 @@ class ConnectorHooks:
         return call.value
 
     def response_rules(self, resource: Resource) -> list[ResponseRule]:
+        """Every plugin's rules, in the order they are tried. The collected answer is a
+        list of each plugin's list of rules; a wrapper may return it so, or with rules of
+        its own among those lists (``[ResponseRule(...), *rules]``)."""
         rules: list[ResponseRule] = []
         call = self._call("headwater_response_rules", resource=resource)
+        if not _is_list(call.value):
+            raise self._bad(call, "headwater_response_rules", "ResponseRule objects", call.value)
         for result in call.value:
+            if isinstance(result, ResponseRule):  # e.g. a wrapper's own, among the lists
+                rules.append(result)
+                continue
+            if result is not None and not _is_list(result):
+                raise self._bad(call, "headwater_response_rules", "ResponseRule objects", result)
             for rule in result or ():
                 if not isinstance(rule, ResponseRule):
                     raise self._bad(call, "headwater_response_rules", "ResponseRule objects", rule)
                 rules.append(rule)
         return rules
+
+
+def _is_list(value: Any) -> bool:
+    """Whether ``value`` gives items to a ``for`` loop as a list does (not a str's
+    characters, nor a mapping's keys)."""
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping)
 
 
 #: the response fields a pagination spec reads, by attribute name
