@@ -85,8 +85,9 @@ TYPED = Connector(
 class TypedPlugin:
     """Declares a connector with the typed record schema (``typed`` by default)."""
 
-    def __init__(self, connector: Connector = TYPED) -> None:
+    def __init__(self, connector: Connector = TYPED, schema: Mapping[str, Any] = TYPED_SCHEMA):
         self.connector = connector
+        self.schema = schema
 
     @hookimpl
     def headwater_connectors(self) -> list[Connector]:
@@ -94,7 +95,7 @@ class TypedPlugin:
 
     @hookimpl
     def headwater_record_schema(self, connector: Connector, resource: Resource) -> Any:
-        return TYPED_SCHEMA if connector.name == self.connector.name else None
+        return self.schema if connector.name == self.connector.name else None
 
 
 #: ``typed`` appended instead of merged: a load that stages nothing
@@ -103,6 +104,17 @@ APPENDED = attrs.evolve(
     name="appended",
     resources=[attrs.evolve(TYPED.resources[0], write_disposition="append")],
 )
+
+#: ``typed`` whose records each hold a value of three lines
+MULTILINE = attrs.evolve(TYPED, name="multiline")
+MULTILINE_SCHEMA: dict[str, Any] = {
+    **TYPED_SCHEMA,
+    "properties": {
+        **TYPED_SCHEMA["properties"],
+        "note": {"type": "string", "const": "line1\nline2\nline3"},
+    },
+    "required": ["id", "name", "note"],
+}
 
 
 @attrs.frozen
@@ -602,3 +614,84 @@ def test_a_full_refresh_after_loads_that_staged_nothing(
     )
     assert result.row_counts == {"things": 30}
     assert dest.counts("things") == (30, 30)
+
+
+class LoadRefused(Exception):
+    """The load step of a run failed (as for a role that may not write)."""
+
+
+@pytest.mark.parametrize(("arrow", "file_format"), [(True, "csv"), (False, "insert_values")])
+def test_the_summary_counts_exactly_the_rows_a_failed_load_left(
+    arrow, file_format, target, headwater_plugins, api_simulator, headwater_env, monkeypatch
+):
+    # A run whose load failed leaves its normalized package; the next run loads it with
+    # its own and counts its rows. PostgreSQL's csv files (the Arrow path) were counted
+    # by their lines: the header, and every line of a quoted value, counted as a row.
+    from dlt.pipeline.pipeline import Pipeline
+    from headwater.load.packages import pending
+    from headwater.run.pipeline import run_connector
+    from headwater.run.workdir import default_names, folder_pipelines_dir
+
+    monkeypatch.setenv("HEADWATER_ARROW", "1" if arrow else "0")
+    headwater_plugins(TypedPlugin(MULTILINE, MULTILINE_SCHEMA))
+    sim = api_simulator(MULTILINE, records={"things": 40}, schemas={"things": MULTILINE_SCHEMA})
+    dest = target("postgres", "failed_load")
+    options = {"destination": "postgres", "dataset_name": dest.dataset}
+
+    def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise LoadRefused("permission denied for schema")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "load", refused)
+        with pytest.raises(Exception, match="permission denied"):
+            run_connector("multiline", sim.settings, **options)
+    name = default_names("multiline")[0]
+    pipeline = dlt.attach(pipeline_name=name, pipelines_dir=folder_pipelines_dir())
+    (left,) = pending(pipeline)  # the failed run's package, in the format of the case
+    things = {job.job_file_info for job in left.jobs if job.job_file_info.table_name == "things"}
+    assert {info.file_format for info in things} == {file_format}
+
+    result = run_connector("multiline", sim.settings, **options)
+    assert result.row_counts == {"things": 80}  # its own 40 and the 40 left to load
+    assert dest.counts("things") == (40, 40)  # merged on their keys
+    assert dest.query(f"select distinct note from {dest.q('things')}") == [("line1\nline2\nline3",)]
+
+
+#: values that begin a line of their own in a file that does not escape line breaks
+AWKWARD = "line1\n(line2\nSELECT 3,\n\"quoted\", 'single' \\"
+
+
+@pytest.mark.parametrize(
+    ("destination", "file_format", "settings"),
+    [
+        ("postgres", "csv", {}),
+        ("postgres", "csv", {"DATA_WRITER__DELIMITER": "|", "DATA_WRITER__INCLUDE_HEADER": "0"}),
+        ("postgres", "insert_values", {}),
+        ("mssql", "insert_values", {}),
+        ("synapse", "insert_values", {}),  # SELECT ... UNION ALL, not VALUES
+        ("duckdb", "jsonl", {}),
+        ("duckdb", "parquet", {}),
+    ],
+    ids=lambda v: (
+        ("-".join(f"{k}={x}" for k, x in v.items()) or "defaults") if isinstance(v, dict) else v
+    ),
+)
+def test_the_rows_left_to_load_are_counted_exactly_in_every_file_format(
+    destination, file_format, settings, headwater_env, monkeypatch
+):
+    # What the next run adds to its summary for a package left to load, read from the
+    # files dlt's normalize wrote for the destination (normalizing connects nowhere).
+    from headwater.load.packages import pending_rows
+
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    pipeline = dlt.pipeline(
+        f"left_{destination}_{file_format}",
+        destination=destination,
+        dataset_name="left",
+        pipelines_dir=str(headwater_env / "pipelines"),
+    )
+    records = [{"id": i, "note": AWKWARD, "tags": [AWKWARD, "x"]} for i in range(57)]
+    pipeline.extract(dlt.resource(records, name="things"), loader_file_format=file_format)
+    pipeline.normalize()
+    assert pending_rows(pipeline) == {"things": 57, "things__tags": 114}

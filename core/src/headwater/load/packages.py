@@ -48,26 +48,52 @@ def pending(pipeline: Any) -> Iterator[Pending]:
 
 def pending_rows(pipeline: Any) -> dict[str, int]:
     """The rows, by table, of the packages an earlier run normalized and did not load
-    (it was killed or stopped before its load): the next load step loads them, and the
-    run's summary counts them (dlt's own tables left out).
+    (it was killed or stopped before its load, or its load failed): the next load step
+    loads them, and the run's summary counts them (dlt's own tables left out).
 
-    Read from the files: a Parquet file's footer; a JSON lines file's lines; an
-    ``insert_values`` file's lines that begin a row (gzip-compressed or not)."""
+    Read from the files, exactly for every format dlt writes (gzip-compressed or not):
+    a Parquet file's footer; a JSON lines file's lines; a CSV file's records, parsed
+    (a quoted value may hold line breaks), its header line left out; an
+    ``insert_values`` file's lines that begin a row. Jobs that hold no rows of their
+    own (a reference to a staged file, a merge's SQL) count none."""
     counts: dict[str, int] = {}
+    csv_format: Any = None
     for package in pending(pipeline):
         for job in package.jobs:
             table = job.job_file_info.table_name
-            if table.startswith("_dlt"):
+            file_format = job.job_file_info.file_format
+            if table.startswith("_dlt") or file_format not in _ROW_FORMATS:
                 continue
+            if file_format == "csv" and csv_format is None:
+                csv_format = _csv_format(pipeline)
             try:
-                rows = _rows_in(job.file_path, job.job_file_info.file_format)
+                rows = _rows_in(job.file_path, file_format, csv_format)
             except Exception:  # a file the load will report on: no count, not a failure
                 continue
             counts[table] = counts.get(table, 0) + rows
     return counts
 
 
-def _rows_in(path: str, file_format: str) -> int:
+#: the load file formats whose files hold a table's rows
+_ROW_FORMATS = ("parquet", "jsonl", "csv", "insert_values")
+
+
+def _csv_format(pipeline: Any) -> Any:
+    """The CSV settings (delimiter, header, quoting, encoding) dlt's writer had when it
+    wrote ``pipeline``'s files: resolved as in its normalize step."""
+    import io
+
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+    from dlt.common.configuration.specs.known_sections import NORMALIZE
+    from dlt.common.data_writers.writers import CsvWriter
+
+    context = ConfigSectionContext(pipeline_name=pipeline.pipeline_name, sections=(NORMALIZE,))
+    with Container().injectable_context(context):
+        return CsvWriter(io.BytesIO())
+
+
+def _rows_in(path: str, file_format: str, csv_format: Any = None) -> int:
     import gzip
 
     if file_format == "parquet":
@@ -77,9 +103,31 @@ def _rows_in(path: str, file_format: str) -> int:
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as lines:
+        if file_format == "csv":
+            return _csv_rows(lines, csv_format)
         if file_format == "insert_values":
-            return sum(1 for line in lines if line.startswith(b"("))
+            # "INSERT INTO ...(columns)", "VALUES" (not with SELECT ... UNION ALL), then
+            # one line per row: every destination's literals escape their line breaks
+            return sum(1 for line in lines if line.startswith((b"(", b"SELECT ")))
+        # JSON lines: one record per line (JSON escapes the line breaks of strings)
         return sum(1 for line in lines if line.strip())
+
+
+def _csv_rows(binary: Any, csv_format: Any) -> int:
+    """The records of a CSV file dlt wrote with ``csv_format`` (its ``CsvWriter``)."""
+    import csv
+    import io
+    import sys
+
+    text = io.TextIOWrapper(binary, encoding=csv_format.encoding, errors="replace", newline="")
+    quoting = csv.QUOTE_NONE if csv_format.quoting == "quote_none" else csv.QUOTE_MINIMAL
+    reader = csv.reader(text, delimiter=csv_format.delimiter, quoting=quoting)
+    limit = csv.field_size_limit(sys.maxsize)  # a value may be longer than 128 KiB
+    try:
+        records = sum(1 for _ in reader)
+    finally:
+        csv.field_size_limit(limit)
+    return max(records - 1, 0) if csv_format.include_header else records
 
 
 def migrate_again(pipeline: Any) -> int:
