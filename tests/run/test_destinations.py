@@ -568,16 +568,22 @@ def test_wrong_postgres_password_fails_in_one_line_and_leaks_nothing(
 
 
 @pytest.mark.parametrize(
-    "credentials",
+    ("credentials", "says"),
     [
         pytest.param(
-            f"postgresql://headwater:{WRONG_PASSWORD}@127.0.0.1:notaport/db", id="bad-port"
+            f"postgresql://headwater:{WRONG_PASSWORD}@127.0.0.1:notaport/db", (), id="bad-port"
         ),
-        pytest.param(f"headwater:{WRONG_PASSWORD}@127.0.0.1/db", id="no-scheme"),
+        pytest.param(f"headwater:{WRONG_PASSWORD}@127.0.0.1/db", (), id="no-scheme"),
+        # another database's URL: psycopg2 was handed it, and the run failed (exit 1)
+        pytest.param(
+            f"mysql://headwater:{WRONG_PASSWORD}@127.0.0.1:5432/db",
+            ("DESTINATION__POSTGRES__CREDENTIALS", "mysql://", "postgresql://"),
+            id="other-scheme",
+        ),
     ],
 )
 def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password(
-    credentials, use_case, api_simulator, headwater_env, tmp_path
+    credentials, says, use_case, api_simulator, headwater_env, tmp_path
 ):
     """An invalid setting: exit 2, one line, before any request, and even --debug does
     not show the password. Needs no server: nothing may connect."""
@@ -591,6 +597,7 @@ def test_malformed_postgres_credentials_are_a_usage_error_that_shows_no_password
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("headwater: error: ") and "unexpected" not in last, last
+    assert all(part in last for part in says), last
 
 
 @pytest.mark.parametrize("destination", DESTINATIONS)

@@ -283,6 +283,27 @@ def _backfilled(name: str, resources: Sequence[str] | None, full_refresh: bool) 
     return [r.name for r in chosen if r.name in ranged]
 
 
+#: the schemes of the credentials URLs a destination's driver connects with
+_URL_SCHEMES = {"postgres": ("postgresql", "postgres")}
+
+
+def _check_url_scheme(destination: str, credentials: Any) -> None:
+    """Raise :class:`ConfigError` (one line, no password) when ``destination``'s
+    credentials came as a URL of another scheme (``mysql://``): dlt reads any URL, and
+    the driver refused it only once the run had fetched everything."""
+    schemes = _URL_SCHEMES.get(destination)
+    found = getattr(credentials, "drivername", None)
+    if schemes is None or found is None or found in schemes:
+        return
+    expected = " or ".join(f"{scheme}://" for scheme in schemes)
+    setting = f"DESTINATION__{destination.upper()}__CREDENTIALS"
+    raise ConfigError(
+        f"{setting} (or [destination.{destination}] credentials in .dlt/secrets.toml) is a "
+        f"{found}:// URL, and a {destination} destination needs {expected}: write it as "
+        f"{schemes[0]}://user:password@host:port/database"
+    )
+
+
 # Long for a reason: one run's steps in order under its lock (pipeline, full refresh,
 # extract/normalize/load, where the data went and how to look at it), sharing the
 # pipeline and its destination client.
@@ -319,6 +340,7 @@ def _locked_run(
             # fetched; this neither connects nor creates anything.
             client = pipeline.destination_client()
         credentials = client.config.credentials
+        _check_url_scheme(destination, credentials)
         distrust_pending(pipeline)
         finish_normalize_commits(pipeline)  # a run killed in dlt's normalize commit
         migrate_again(pipeline)  # a load that failed midway may have lost its migration
