@@ -13,6 +13,7 @@ import duckdb
 import headwater
 import pytest
 import timed_api
+from headwater.load.assemble import build_source
 from headwater.load.incremental import STATE_KEY, RunBounds
 from headwater.run.pipeline import run_connector
 from headwater.testing.conformance import ConformanceSuite
@@ -742,3 +743,38 @@ def test_a_run_killed_before_it_saved_its_state_is_loaded_once(serve):
     final = _table()
     assert sorted(final) == sorted(r["id"] for r in sim.data["events"])
     assert len(final) == len(set(final))
+
+
+# ------------------------------------------------------- add_limit inside a slice
+
+
+@pytest.mark.parametrize("window", [None, "1d"], ids=["one_range", "windowed"])
+def test_add_limit_inside_a_slice_then_a_normal_run_loads_each_record_once(
+    window, serve, duckdb_pipeline
+):
+    # add_limit closes the read in the middle of a bounded range (an API with an end
+    # parameter, maybe cut into windows): the position moves to the latest cursor
+    # yielded and the records yielded at it are kept, so the next run appends neither
+    # a record twice nor skips the rest of the slice.
+    options = {"window": window} if window else {}
+    sim = serve(timed(write_disposition="append", format="iso8601", **options))
+    pipeline = duckdb_pipeline(f"limit_{window or 'range'}")
+    count = "select count(*), count(distinct id) from events"
+    end = max(ts(r) for r in sim.data["events"]) + timedelta(seconds=1)
+    source = build_source(
+        "timed", {"start_date": "2024-01-01", **sim.settings}, bounds=RunBounds(end=end)
+    )
+    source.resources["events"].add_limit(2)
+    pipeline.run(source)
+    assert rows(pipeline, count) == [(40, 40)]
+    state = pipeline.state["sources"]["timed"]["resources"]["events"][STATE_KEY]
+    assert state["position"] == max(r[0] for r in rows(pipeline, "select ts from events")).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    pipeline.run(
+        build_source(
+            "timed", {"start_date": "2024-01-01", **sim.settings}, bounds=RunBounds(end=end)
+        )
+    )
+    total = len(sim.data["events"])
+    assert rows(pipeline, count) == [(total, total)]

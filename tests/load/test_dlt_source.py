@@ -354,6 +354,47 @@ def test_add_limit_on_an_incremental_resource_reads_no_page_past_it(
     assert len(sim.requests_for("events")) == 3
 
 
+def _events_state(pipeline: Any) -> dict[str, Any]:
+    """Headwater's incremental state of the resource ``events`` (in the state of the
+    source it ran in: a resource run on its own has one named after the pipeline)."""
+    for source in pipeline.state.get("sources", {}).values():
+        resource = source.get("resources", {}).get("events")
+        if resource is not None:
+            return resource.get("headwater_incremental", {})
+    return {}
+
+
+def _events_loaded(pipeline: Any) -> tuple[int, int, str | None]:
+    """(rows, distinct ids, latest timestamp) of the events table."""
+    with pipeline.sql_client() as client:
+        [(rows, distinct, latest)] = client.execute_sql(
+            "select count(*), count(distinct id), max(timestamp) from events"
+        )
+    return rows, distinct, latest
+
+
+@pytest.mark.parametrize("step", [False, True], ids=["plain", "with_map"])
+def test_add_limit_on_an_incremental_resource_keeps_the_position_it_loaded(
+    step, api_simulator, with_analytics, duckdb_pipeline, headwater_env
+):
+    """add_limit closes the read: the records it yielded count as read, so the next run
+    (appending) loads the others, none twice, as dlt's incremental keeps its last_value."""
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 500})
+    pipeline = duckdb_pipeline("headwater_limit_position")
+    source = headwater.source("analytics_events", **sim.settings)
+    if step:
+        source.resources["events"].add_map(lambda record: record)
+    source.resources["events"].add_limit(1)
+    pipeline.run(source, write_disposition="append")
+    first = sim.data["events"][: sim.page_size]
+    assert _events_state(pipeline)["position"][:19] == max(r["timestamp"] for r in first)[:19]
+    pipeline.run(headwater.source("analytics_events", **sim.settings), write_disposition="append")
+    rows, distinct, _ = _events_loaded(pipeline)
+    assert rows == distinct == len(sim.data["events"])
+
+
 @pytest.mark.parametrize("arrow", [None, False], ids=["default", "rows"])
 def test_a_table_renamed_with_apply_hints_takes_the_declared_columns_alone(
     arrow, api_simulator, duckdb_pipeline, headwater_env

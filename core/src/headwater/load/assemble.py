@@ -50,7 +50,13 @@ from headwater.http.prefetch import prefetched
 from headwater.http.session import HttpLimits, retrying_session
 from headwater.http.throttle import Throttle
 from headwater.http.token_store import TokenStore
-from headwater.load.arrow import BATCH_ROWS, ArrowBatcher, arrow_available, fast_path_columns
+from headwater.load.arrow import (
+    BATCH_ROWS,
+    PART,
+    ArrowBatcher,
+    arrow_available,
+    fast_path_columns,
+)
 from headwater.load.incremental import (
     STATE_KEY,
     ParentPositions,
@@ -1355,7 +1361,7 @@ class _TopLevelPages:
             def pages() -> Iterator[Any]:  # type: ignore[misc]
                 kept = _shield_forks(quarantine)
                 yield from tagged(
-                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read),
+                    lambda parts: _incremental_read(runtime, resource, parts, bounds, read, steps),
                     kept,
                 )
 
@@ -1370,11 +1376,15 @@ def _incremental_read(
     parts: _Parts,
     bounds: RunBounds,
     read: Callable[..., Iterator[Any]],
+    steps: _Steps | None = None,
 ) -> Iterator[Any]:
     """An incremental resource's items: its planned slices (see
     :mod:`headwater.load.incremental`), ``parallel_windows`` at once, each slice's
     records filtered by :class:`SliceFilter`; the position advances in the resource's
-    dlt state as slices complete in order."""
+    dlt state as slices complete in order.
+
+    The user's dlt steps (``steps``): a read ``add_limit`` closes moves the position
+    to what it yielded (:meth:`Plan.stopped`)."""
     import dlt
 
     spec = resource.incremental
@@ -1405,6 +1415,8 @@ def _incremental_read(
 
     prefix = Prefix(len(plan.slices))
     validator = parts.validator
+    # add_limit counting pages: no page is read ahead, every page filtered was yielded
+    limited = steps is not None and steps.limited(resource.name)
 
     def completed(index: int) -> None:
         before = prefix.done
@@ -1422,7 +1434,16 @@ def _incremental_read(
         lambda index: filters[index].kept > 0 or bool(filters[index].unreadable),
         checkpoint=bounds.checkpoint,
     )
-    yield from read(parts, None, merged, read_ahead=workers <= 1)
+    try:
+        yield from read(parts, None, merged, read_ahead=workers <= 1)
+    except GeneratorExit:  # add_limit closed the read
+        if prefix.done < len(plan.slices) and workers <= 1:
+            current = filters[prefix.done]
+            # counting pages, every page filtered was yielded whole (a page cut into
+            # several tables was not: the position stays)
+            if limited and current.largest <= 2 * PART:
+                plan.stopped(current.latest, current.found, current.at_latest)
+        raise
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)

@@ -288,8 +288,9 @@ class Plan:
     @property
     def boundary(self) -> tuple[datetime, frozenset[str]] | None:
         """The cursor this read starts at and the identities of the records loaded at
-        it (an unbounded normal read from the position: see :class:`SliceFilter`)."""
-        if self.bounded or self.backfill_key is not None or not self.slices:
+        it (a normal read from the position: see :class:`SliceFilter`; a bounded read
+        has one after a read stopped inside a slice, :meth:`stopped`)."""
+        if self.backfill_key is not None or not self.slices:
             return None
         kept = self.root.get("boundary")
         lower = self.slices[0][0]
@@ -342,6 +343,34 @@ class Plan:
                 # where this run has read to, also inside its lookback (before the
                 # position): the next extract of the run goes on from there
                 self.root["reached"] = isoformat(done[1])
+
+    def stopped(
+        self,
+        latest: datetime | None,
+        found: str | None = None,
+        at_latest: list[str] | None = None,
+    ) -> None:
+        """The read was closed inside a slice (``add_limit``) after the records up to
+        ``latest`` were yielded: the position moves to ``latest`` (the slices before it
+        are complete), with ``at_latest``, the identities of the records yielded at
+        it, kept as the boundary of an append resource: the next run asks from
+        ``latest`` and neither loads those again nor skips the rest of the slice. The
+        run stays ``running``: the next one resumes there, without the lookback."""
+        if found is not None and self.spec.format is None:
+            self.root["format"] = found
+        current = _read_position(self.entry.get("position"))
+        if latest is None or (current is not None and latest < current):
+            return
+        if at_latest is not None and self.backfill_key is None:
+            kept = self.root.get("boundary")
+            same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
+            before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
+            ids = list(dict.fromkeys([*before, *at_latest]))[:MAX_BOUNDARY_IDS]
+            self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
+        self.entry["position"] = isoformat(latest)
+        if self.backfill_key is None:
+            self.root["running"] = True
+            self.root.pop("reached", None)
 
     def finish(self) -> None:
         """This extract read all of its slices."""
@@ -497,6 +526,8 @@ class SliceFilter:
         self.without_cursor = 0
         #: the fields of a record without a cursor value (for the warning)
         self.fields: list[str] = []
+        #: the most records a page had (a page cut into several items: see ``stopped``)
+        self.largest = 0
 
     def page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of one page to keep."""
@@ -505,6 +536,8 @@ class SliceFilter:
         lower, upper, latest = self.lower, self.upper, self.latest
         keep = []
         self.records += len(records)
+        if len(records) > self.largest:
+            self.largest = len(records)
         for record in records:
             value = record.get(key) if key is not None else lookup(record, path)
             if value is None:
