@@ -395,6 +395,54 @@ def test_add_limit_on_an_incremental_resource_keeps_the_position_it_loaded(
     assert rows == distinct == len(sim.data["events"])
 
 
+def test_a_filter_moves_the_position_only_over_the_records_it_kept(
+    api_simulator, with_analytics, duckdb_pipeline, headwater_env
+):
+    """The position follows the records that passed the user's add_filter (dlt's
+    incremental reads those): the next run loads the records the filter dropped."""
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 300})
+    records = sim.data["events"]
+    cut = records[len(records) // 3]["timestamp"]
+    kept = [r["timestamp"] for r in records if r["timestamp"] < cut]
+    pipeline = duckdb_pipeline("headwater_filter_position")
+    source = headwater.source("analytics_events", **sim.settings)
+    source.resources["events"].add_filter(lambda record: record["timestamp"] < cut)
+    pipeline.run(source)
+    assert _events_loaded(pipeline)[:2] == (len(kept), len(kept))
+    assert _events_state(pipeline)["position"][:19] == max(kept)[:19]
+    pipeline.run(headwater.source("analytics_events", **sim.settings))
+    rows, distinct, _ = _events_loaded(pipeline)
+    assert rows == distinct == len(records)
+
+
+def test_a_dlt_incremental_with_an_end_value_is_a_backfill_that_moves_no_position(
+    api_simulator, with_analytics, duckdb_pipeline, headwater_env
+):
+    """dlt documents that an incremental with an end_value leaves the state alone: the
+    next normal run loads everything the range left out."""
+    import dlt
+    from headwater.timebounds import parse_instant
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 300})
+    records = sim.data["events"]
+    start, end = (parse_instant(records[i]["timestamp"]) for i in (100, 200))
+    pipeline = duckdb_pipeline("headwater_dlt_backfill")
+    source = headwater.source("analytics_events", **sim.settings)
+    source.resources["events"].apply_hints(
+        incremental=dlt.sources.incremental("timestamp", initial_value=start, end_value=end)
+    )
+    pipeline.run(source)
+    inside = [r for r in records if start <= parse_instant(r["timestamp"]) < end]
+    assert _events_loaded(pipeline)[:2] == (len(inside), len(inside))
+    assert "position" not in _events_state(pipeline)
+    pipeline.run(headwater.source("analytics_events", **sim.settings))
+    rows, distinct, _ = _events_loaded(pipeline)
+    assert rows == distinct == len(records)
+
+
 @pytest.mark.parametrize("arrow", [None, False], ids=["default", "rows"])
 def test_a_table_renamed_with_apply_hints_takes_the_declared_columns_alone(
     arrow, api_simulator, duckdb_pipeline, headwater_env

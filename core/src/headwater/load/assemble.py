@@ -840,6 +840,46 @@ def _extracting() -> Any:
         return None
 
 
+def _current_steps() -> list[Any]:
+    """The steps of the pipe dlt runs the current generator in (``[]``: none)."""
+    from dlt.extract.state import get_current_pipe
+
+    try:
+        return list(get_current_pipe().steps)
+    except Exception:  # not run by dlt's pipe iterator
+        return []
+
+
+@functools.cache
+def _passed_type() -> type:
+    """The step :meth:`_Steps.track` adds (a class made on first use: dlt is imported
+    then)."""
+    from dlt.extract.items_transform import ItemTransform
+
+    class Passed(ItemTransform[Any, dict]):  # type: ignore[type-arg]
+        """Notes the cursor of the records that passed the user's per-record steps:
+        placed after them and before dlt's ``Incremental`` (1) and ``add_limit`` (1.1),
+        as dlt's incremental reads the records its filters kept."""
+
+        placement_affinity = 0.95
+
+        def __init__(self, passed: SliceFilter, quarantine: str) -> None:
+            self._passed = passed
+            self._quarantine = quarantine
+            self._custom_metrics = {}
+
+        def __call__(self, item: Any, meta: Any = None) -> Any:
+            hints = getattr(meta, "hints", None)
+            if isinstance(hints, Mapping) and hints.get("table_name") == self._quarantine:
+                return item
+            records = item if isinstance(item, list) else [item]
+            self._passed.page([r for r in records if isinstance(r, Mapping)])
+            self._passed.unreadable.clear()  # a map's value: it moves no position
+            return item
+
+    return Passed
+
+
 class _Steps:
     """Tells a resource's generator which steps the user added to it: per-record steps
     (dict records, not Arrow tables) and ``add_limit`` (one item a page).
@@ -997,6 +1037,37 @@ class _Steps:
         ]
         if left_out:
             schema.drop_tables(left_out)
+
+    def dlt_range(self, name: str) -> tuple[Any, Any] | None:
+        """``(initial_value, end_value)`` of a ``dlt.sources.incremental`` with an
+        ``end_value`` on the resource (``apply_hints(incremental=...)``, or an external
+        scheduler's range): a backfill of dlt's, which moves no position."""
+        from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
+
+        for step in _current_steps() or self._steps(name):
+            found = step._incremental if isinstance(step, IncrementalResourceWrapper) else step
+            if isinstance(found, Incremental) and found.end_value is not None:
+                return found.initial_value, found.end_value
+        return None
+
+    def track(
+        self, name: str, spec: IncrementalSpec, key: tuple[str, ...] | None
+    ) -> SliceFilter | None:
+        """With per-record steps on the resource, a step of Headwater's own placed
+        after them (:func:`_passed_type`) reads the cursor of each record that passed
+        them; returns its :class:`SliceFilter` (``None``: no such steps, or not run by
+        dlt's pipe)."""
+        if not any(isinstance(step, _per_record_step_types()) for step in self._steps(name)):
+            return None
+        from dlt.extract.state import get_current_pipe
+
+        try:
+            pipe = get_current_pipe()
+        except Exception:  # not run by dlt's pipe iterator
+            return None
+        passed = SliceFilter(spec, None, None, False, key=key)
+        pipe.append_step(_passed_type()(passed, quarantine_table(name)))
+        return passed
 
     def limited(self, name: str) -> bool:
         """Whether ``add_limit`` counts this resource's items: then an item is one page,
@@ -1383,15 +1454,24 @@ def _incremental_read(
     records filtered by :class:`SliceFilter`; the position advances in the resource's
     dlt state as slices complete in order.
 
-    The user's dlt steps (``steps``): a read ``add_limit`` closes moves the position
-    to what it yielded (:meth:`Plan.stopped`)."""
+    The user's dlt steps (``steps``): a ``dlt.sources.incremental`` with an
+    ``end_value`` makes the read a backfill of its range, which moves no position;
+    with per-record steps an unbounded position is the latest cursor of the records
+    that passed them (:meth:`_Steps.track`); a read ``add_limit`` closes moves the
+    position to what it yielded (:meth:`Plan.stopped`)."""
     import dlt
 
     spec = resource.incremental
     assert spec is not None
     settings = runtime.settings
     workers = int(settings.get("parallel_windows") or 1)
-    plan = Plan.make(spec, settings, bounds, dlt.current.resource_state())
+    state = dlt.current.resource_state()
+    if steps is not None and not bounds.backfill:
+        ranged = steps.dlt_range(resource.name)
+        if ranged is not None:
+            bounds = _dlt_backfill(*ranged)
+            state = {}  # dlt's backfill: Headwater's state is left as it was
+    plan = Plan.make(spec, settings, bounds, state)
     endpoint = parts.endpoint
     # a plain "since" API: slices asked a second early and filtered (reading_rules)
     drop, since = reading_rules(plan, bounds)
@@ -1415,6 +1495,8 @@ def _incremental_read(
 
     prefix = Prefix(len(plan.slices))
     validator = parts.validator
+    # the records that passed the user's per-record steps (None: no such steps)
+    passed = steps.track(resource.name, spec, key) if steps is not None else None
     # add_limit counting pages: no page is read ahead, every page filtered was yielded
     limited = steps is not None and steps.limited(resource.name)
 
@@ -1423,6 +1505,8 @@ def _incremental_read(
         after = prefix.complete(index)
         for done in range(before, after):
             sliced = filters[done]
+            if passed is not None and not plan.bounded:
+                continue  # the position follows what passed the steps: after the read
             plan.advance(plan.slices[done], sliced.latest, sliced.found, sliced.at_latest)
 
     merged = checkpointed_slices(
@@ -1441,9 +1525,13 @@ def _incremental_read(
             current = filters[prefix.done]
             # counting pages, every page filtered was yielded whole (a page cut into
             # several tables was not: the position stays)
-            if limited and current.largest <= 2 * PART:
-                plan.stopped(current.latest, current.found, current.at_latest)
+            whole = limited and current.largest <= 2 * PART
+            read_to = passed if passed is not None else current if whole else None
+            if read_to is not None:
+                plan.stopped(read_to.latest, current.found, read_to.at_latest)
         raise
+    if passed is not None and not plan.bounded:
+        plan.advance(plan.slices[0], passed.latest, filters[0].found, passed.at_latest)
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)
@@ -1454,6 +1542,23 @@ def _incremental_read(
     plan.finish()
     if plan.more:
         bounds.pending.add(resource.name)
+
+
+def _dlt_backfill(initial: Any, end: Any) -> RunBounds:
+    """The bounds of a read under a ``dlt.sources.incremental`` with ``end_value``:
+    a backfill of ``[initial_value, end_value)`` (dlt's filter keeps that range);
+    values that are not instants (a number cursor): read as a normal run would (the
+    caller keeps the position out of it either way)."""
+    from headwater.timebounds import parse_instant
+
+    try:
+        start = parse_instant(initial, "initial_value") if initial is not None else None
+        upper = parse_instant(end, "end_value")
+    except ValueError:
+        start, upper = None, None
+    if start is None or upper is None or start >= upper:
+        return RunBounds(end=upper, backfill=False)
+    return RunBounds(start=start, end=upper, backfill=True)
 
 
 def _incremental_children(
