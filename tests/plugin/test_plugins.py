@@ -30,6 +30,13 @@ def install_fake_distribution(tmp_path, monkeypatch, name, module_source, ep_nam
     sys.modules.pop(module, None)
 
 
+def not_found(name: str) -> str:
+    """The message of the :class:`ConnectorNotFound` that ``headwater.source(name)`` raises."""
+    with pytest.raises(ConnectorNotFound) as err:
+        headwater.source(name)
+    return str(err.value)
+
+
 def test_installed_connector_discovered_through_entry_point():
     use(make_plugin_manager(strict=True))
     registry = get_registry()
@@ -162,11 +169,44 @@ def test_bad_return_value_names_the_plugin(headwater_plugins):
     assert "headwater_paginator for connector testapi returned OffsetPagination" in str(error)
 
 
-def test_disabled_plugin(monkeypatch):
+def test_a_connector_of_a_disabled_plugin_says_so_not_install_it(
+    monkeypatch, headwater_env, capsys
+):
+    """The distribution is installed, only blocked: `pip install` would not help, and
+    overriding.md's "Replace a declaration" has users export HEADWATER_DISABLE_PLUGINS."""
+    from headwater.cli import main
+
     monkeypatch.setenv("HEADWATER_DISABLE_PLUGINS", "directory, other")
     use(make_plugin_manager(strict=True))
-    with pytest.raises(ConnectorNotFound, match="connector 'directory' is not installed"):
-        headwater.source("directory")
+    expected = (
+        "connector 'directory' is provided by plugin 'directory' (headwater-directory), which "
+        "HEADWATER_DISABLE_PLUGINS disables; remove it from HEADWATER_DISABLE_PLUGINS, or "
+        "register a plugin that declares 'directory' in its place"
+    )
+    assert not_found("directory") == expected
+    for command in ("run", "check", "describe", "simulate"):
+        assert main([command, "directory"]) == 2
+        assert capsys.readouterr().err.splitlines() == [f"headwater: error: {expected}"]
+
+    # a family's plugin declares connectors named otherwise
+    monkeypatch.setenv("HEADWATER_DISABLE_PLUGINS", "analytics")
+    use(make_plugin_manager(strict=True))
+    assert not_found("analytics_odata").startswith(
+        "connector 'analytics_odata' is provided by plugin 'analytics' (headwater-analytics), "
+        "which HEADWATER_DISABLE_PLUGINS disables; "
+    )
+    # a name no disabled plugin is known to declare: they are named, not pip install alone
+    assert not_found("gizmo") == (
+        "connector 'gizmo' is not installed (installed: directory, hr); try `pip install "
+        "headwater-gizmo`, or remove from HEADWATER_DISABLE_PLUGINS the plugin that may "
+        "declare it: 'analytics' (headwater-analytics)"
+    )
+    # disabled in code, not by the environment
+    use(make_plugin_manager(strict=True, disabled=["hr"]))
+    assert not_found("hr") == (
+        "connector 'hr' is provided by plugin 'hr' (headwater-hr), which is disabled; enable "
+        "it, or register a plugin that declares 'hr' in its place"
+    )
 
 
 def test_unknown_connector_suggests(headwater_plugins):
@@ -414,9 +454,7 @@ def test_a_plugin_whose_headwater_connectors_fails_is_skipped_with_a_warning(hea
         "plugin 'half' was skipped: headwater_connectors returned str, not a Connector",
     ]
     assert not pm.has_plugin("conns") and not pm.has_plugin("half")
-    with pytest.raises(ConnectorNotFound) as err:
-        headwater.source("gizmo")
-    assert str(err.value) == (
+    assert not_found("gizmo") == (
         "connector 'gizmo' is not installed (installed: testapi); try `pip install "
         "headwater-gizmo`, or fix the plugins that were skipped and may declare it: 'conns' "
         "(headwater_connectors failed: ValueError: connectors boom), 'half' "

@@ -61,6 +61,10 @@ class HeadwaterPluginManager(pluggy.PluginManager):
         self.skipped: dict[str, tuple[str, str]] = {}
         #: whether a broken plugin is an error rather than skipped with a warning
         self.strict: bool | None = None
+        #: entry-point plugins installed but blocked: name -> distribution
+        self.disabled: dict[str, str] = {}
+        #: what blocked them: ``HEADWATER_DISABLE_PLUGINS``, or "" when given in code
+        self.disabled_by = ""
 
 
 def _strict_from_env() -> bool:
@@ -169,6 +173,7 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for name in _disabled_from_env() if disabled is None else disabled:
         pm.set_blocked(name)
+    pm.disabled_by = DISABLE_ENV if disabled is None else ""
     if entry_points:
         _load_entry_points(pm, strict)
     for name, plugin in plugins:
@@ -182,9 +187,12 @@ def make_plugin_manager(
 
 def _load_entry_points(pm: HeadwaterPluginManager, strict: bool) -> None:
     for ep in sorted(metadata.entry_points(group=PROJECT), key=lambda e: e.name):
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
-            continue
         dist = ep.dist.name if ep.dist is not None else "?"
+        if pm.is_blocked(ep.name):  # installed all the same: a missing connector says so
+            pm.disabled.setdefault(ep.name, dist)
+            continue
+        if pm.has_plugin(ep.name):
+            continue
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break the host
@@ -293,9 +301,34 @@ class Registry:
                 f"connector {name!r}{where} could not be loaded: {why}; fix the plugin "
                 "and run again"
             )
+        disabled = getattr(self.pm, "disabled", {})
+        by = getattr(self.pm, "disabled_by", "")
+        provider = next(
+            (p for p, dist in disabled.items() if p == name or _same_distribution(dist, name)),
+            None,
+        )
+        if provider is not None:  # installed, only blocked: pip install would not help
+            raise ConnectorNotFound(
+                f"connector {name!r} is provided by plugin {provider!r} "
+                f"({disabled[provider]}), "
+                + (
+                    f"which {by} disables; remove it from {by}"
+                    if by
+                    else "which is disabled; enable it"
+                )
+                + f", or register a plugin that declares {name!r} in its place"
+            )
         installed = ", ".join(sorted(connectors)) or "none"
         close = closest(name, connectors)
         hint = f"did you mean {close}?" if close else f"try `pip install {_distribution_of(name)}`"
+        if disabled and not close:  # one of them may declare it under another name
+            plugins = ", ".join(f"{p!r} ({dist})" for p, dist in sorted(disabled.items()))
+            which = "the plugins that may" if len(disabled) > 1 else "the plugin that may"
+            hint += (
+                f", or remove from {by} {which} declare it: {plugins}"
+                if by
+                else f", or enable {which} declare it: {plugins}"
+            )
         if self._skipped:  # they declare connectors no one can name: any may be this one
             skipped = ", ".join(f"{n!r} ({why})" for n, (_, why) in self._skipped.items())
             hint = (
@@ -309,6 +342,11 @@ class Registry:
 
 #: Headwater's own distributions that hold several connectors, by name prefix
 _FAMILIES = {"analytics_": "headwater-analytics"}
+
+
+def _same_distribution(dist: str, name: str) -> bool:
+    """Whether distribution ``dist`` is the one that would provide connector ``name``."""
+    return dist.lower().replace("_", "-").replace(".", "-") == _distribution_of(name)
 
 
 def _distribution_of(name: str) -> str:
