@@ -3,8 +3,6 @@ resources added by a plugin, and schemas supplied by a plugin."""
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 import headwater
 import pytest
@@ -202,10 +200,27 @@ def test_headwater_resources_added_resource_inherits_everything(
             return [Resource(name="people", path="/x", schema="s.json")]
 
     headwater_plugins(FeatPlugin(), Clash())
-    # hooks that may depend on settings run when the source is extracted
+    # the answer is wrong whatever the settings: said by headwater.source(), not extraction
+    with pytest.raises(ConfigError) as err:
+        headwater.source("feat", **sim.settings)
+    assert str(err.value) == (
+        "plugin 'Clash' adds resource 'people' to connector feat, which already declares a "
+        "resource of that name; rename the resource the plugin's headwater_resources adds"
+    )
+
+    class NeedsASecret:
+        @hookimpl
+        def headwater_resources(self, connector, settings):
+            if connector.name != "feat":
+                return None
+            return [Resource(name=settings["name_from_secret"], path="/x", schema="s.json")]
+
+    headwater_plugins(FeatPlugin(), NeedsASecret())
+    # a hook that fails on the settings known when the source is built runs again, with
+    # the resolved settings, when it is extracted
     error = extraction_error(headwater.source("feat", **sim.settings))
     assert isinstance(error, ConfigError)
-    assert re.search("extra resources of connector feat:.*'people' twice", str(error))
+    assert "plugin 'NeedsASecret' failed in headwater_resources" in str(error)
 
 
 def test_parallel_pages_fetch_concurrently_in_order(feat, duckdb_pipeline):

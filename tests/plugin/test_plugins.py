@@ -12,7 +12,7 @@ import pytest
 from headwater import hookimpl
 from headwater.errors import ConnectorNotFound, PluginError
 from headwater.plugin.manager import PluginWarning, get_registry, make_plugin_manager, use
-from headwater.spec import OffsetPagination
+from headwater.spec import OffsetPagination, ParentSpec, Resource
 from helpers import Declares, connector, extraction_error, records, rows_of
 
 
@@ -711,3 +711,73 @@ def test_a_response_rules_wrapper_may_give_rules_flat_or_per_plugin(
         assert main(["describe", "testapi"]) == 0
         rules = [line for line in capsys.readouterr().out.splitlines() if "-> " in line]
         assert rules[0].endswith("-> ignore") and rules[1].endswith("status 418 -> fail"), rules
+
+
+class AddsDirectoryUsers:
+    """Adds a resource under the name the directory connector already declares."""
+
+    @hookimpl
+    def headwater_resources(self, connector):
+        if connector.name != "directory":
+            return []
+        return [Resource(name="directory_users", path="/v1/users", schema="s.json")]
+
+
+def test_a_resource_a_plugin_adds_under_a_declared_name_names_the_plugin(
+    headwater_env, headwater_plugins, monkeypatch, capsys
+):
+    """One line naming the plugin, the resource and the fix, from every command (exit
+    2, nothing sent) and from headwater.source() itself, before anything is extracted."""
+    import headwater_directory.hooks
+    from headwater.cli import main
+
+    headwater_plugins(headwater_directory.hooks, AddsDirectoryUsers())
+    monkeypatch.setenv("SOURCES__DIRECTORY__BASE_URL", "http://127.0.0.1:9")  # never asked
+    monkeypatch.setenv("SOURCES__DIRECTORY__CLIENT_ID", "an-id")
+    monkeypatch.setenv("SOURCES__DIRECTORY__CLIENT_SECRET", "a-secret")
+    expected = (
+        "plugin 'AddsDirectoryUsers' adds resource 'directory_users' to connector directory, "
+        "which already declares a resource of that name; rename the resource the plugin's "
+        "headwater_resources adds"
+    )
+    with pytest.raises(PluginError) as err:
+        headwater.source("directory")
+    assert str(err.value) == expected
+    for command in ("run", "check"):  # describe and simulate show what is declared
+        assert main([command, "directory"]) == 2, command
+        assert capsys.readouterr().err.splitlines() == [f"headwater: error: {expected}"]
+
+
+def test_resources_plugins_add_under_one_name_name_the_plugins(headwater_plugins):
+    def adds(*names: str, parent: str | None = None) -> object:
+        class Adds:
+            @hookimpl
+            def headwater_resources(self):
+                of = None if parent is None else ParentSpec(resource=parent, field="id")
+                path = "/{parent_id}" if parent else "/x"
+                return [Resource(name=n, path=path, schema="s.json", parent=of) for n in names]
+
+        return Adds()
+
+    headwater_plugins(Declares(connector()), adds("extra"), adds("extra"))
+    with pytest.raises(PluginError) as err:
+        headwater.source("testapi")
+    assert str(err.value) == (
+        "plugins 'Adds' and 'Adds-2' both add resource 'extra' to connector testapi; rename "
+        "it in the headwater_resources of one of them"
+    )
+    headwater_plugins(Declares(connector()), adds("extra", "extra"))
+    with pytest.raises(PluginError) as err:
+        headwater.source("testapi")
+    assert str(err.value) == (
+        "plugin 'Adds' adds resource 'extra' to connector testapi twice; rename one of them "
+        "in its headwater_resources"
+    )
+    headwater_plugins(Declares(connector()), adds("extra", parent="nope"))
+    with pytest.raises(PluginError) as err:
+        headwater.source("testapi")
+    assert str(err.value) == (
+        "plugin 'Adds' adds resource 'extra' to connector testapi with parent 'nope', which "
+        "neither the connector nor a plugin declares; name a declared resource as its parent "
+        "in its headwater_resources"
+    )

@@ -16,7 +16,6 @@ field and the API's spelling of it are one column.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import logging
@@ -184,12 +183,18 @@ class ConnectorHooks:
         return PluginError(f"{problem} (implemented by: {plugins})")
 
     def extra_resources(self, settings: Settings) -> list[Resource]:
-        extras: list[Resource] = []
-        caller = self.hook.headwater_resources
-        for impl in caller.get_hookimpls():
+        """The resources plugins add to the connector (:meth:`resource_answers`,
+        checked by :meth:`added_resources`)."""
+        return self.added_resources(self.resource_answers(settings))
+
+    def resource_answers(self, settings: Settings) -> list[tuple[str, Any]]:
+        """``(plugin, answer)`` of each implementation of ``headwater_resources``; one
+        that raises is a :class:`PluginError` naming it."""
+        answers: list[tuple[str, Any]] = []
+        for impl in self.hook.headwater_resources.get_hookimpls():
             wanted = {"connector": self.connector, "settings": settings}
             try:
-                result = impl.function(**{k: wanted[k] for k in impl.argnames})
+                answer = impl.function(**{k: wanted[k] for k in impl.argnames})
             except HeadwaterError:
                 raise
             except Exception as exc:
@@ -197,14 +202,54 @@ class ConnectorHooks:
                     f"plugin {impl.plugin_name!r} failed in headwater_resources for connector "
                     f"{self.connector.name}: {type(exc).__name__}: {exc}"
                 ) from exc
-            for resource in result or ():
+            answers.append((impl.plugin_name, answer))
+        return answers
+
+    def added_resources(self, answers: list[tuple[str, Any]]) -> list[Resource]:
+        """The resources in ``answers``, checked: each a ``Resource``, under a name
+        neither the connector nor another added resource has, with a parent one of them
+        has. A wrong one is a :class:`PluginError` naming the plugin and the fix."""
+        name = self.connector.name
+        declared = set(self.connector.resource_names)
+        added: dict[str, str] = {}  # resource name -> the plugin adding it
+        extras: list[tuple[str, Resource]] = []
+        for plugin, answer in answers:
+            for resource in answer or ():
                 if not isinstance(resource, Resource):
                     raise PluginError(
-                        f"plugin {impl.plugin_name!r}: headwater_resources returned "
+                        f"plugin {plugin!r}: headwater_resources returned "
                         f"{type(resource).__name__}, not a Resource"
                     )
-                extras.append(resource)
-        return extras
+                adds = f"adds resource {resource.name!r} to connector {name}"
+                if resource.name in declared:
+                    raise PluginError(
+                        f"plugin {plugin!r} {adds}, which already declares a resource of that "
+                        "name; rename the resource the plugin's headwater_resources adds"
+                    )
+                other = added.get(resource.name)
+                if other == plugin:
+                    raise PluginError(
+                        f"plugin {plugin!r} {adds} twice; rename one of them in its "
+                        "headwater_resources"
+                    )
+                if other is not None:
+                    raise PluginError(
+                        f"plugins {other!r} and {plugin!r} both add resource "
+                        f"{resource.name!r} to connector {name}; rename it in the "
+                        "headwater_resources of one of them"
+                    )
+                added[resource.name] = plugin
+                extras.append((plugin, resource))
+        for plugin, resource in extras:
+            parent = resource.parent
+            if parent is not None and parent.resource not in declared | added.keys():
+                raise PluginError(
+                    f"plugin {plugin!r} adds resource {resource.name!r} to connector {name} "
+                    f"with parent {parent.resource!r}, which neither the connector nor a "
+                    "plugin declares; name a declared resource as its parent in its "
+                    "headwater_resources"
+                )
+        return [resource for _, resource in extras]
 
     def _checked_auth(self, call: HookCall) -> AuthBase | None:
         value = call.value
@@ -511,10 +556,21 @@ def _prepare(
 
 
 def _with_extra_resources(
-    pm: pluggy.PluginManager, connector: Connector, settings: Settings
+    pm: pluggy.PluginManager, connector: Connector, settings: Settings, *, preview: bool = False
 ) -> Connector:
-    """``connector`` with the resources plugins add for this run (headwater_resources)."""
-    extras = ConnectorHooks(pm, connector).extra_resources(settings)
+    """``connector`` with the resources plugins add for this run (headwater_resources).
+
+    ``preview``: ``settings`` are a preview (no secrets): a hook that fails on them
+    adds nothing now (it runs again with the resolved settings when the source is
+    extracted), but a wrong answer (a name clash, a wrong type) is raised at once."""
+    hooks = ConnectorHooks(pm, connector)
+    try:
+        answers = hooks.resource_answers(settings)
+    except HeadwaterError:
+        if preview:
+            return connector
+        raise
+    extras = hooks.added_resources(answers)
     if not extras:
         return connector
     try:
@@ -1114,12 +1170,8 @@ def assemble(
     from dlt.extract import DltSource
 
     declared = connector
-    if resolve is None:
-        connector = _with_extra_resources(pm, connector, settings)
-    else:
-        # a problem is raised again, with the settings', when the source is extracted
-        with contextlib.suppress(HeadwaterError):
-            connector = _with_extra_resources(pm, connector, settings)
+    # with a preview, a hook that fails fails again, with the settings', at extraction
+    connector = _with_extra_resources(pm, connector, settings, preview=resolve is not None)
     hooks = ConnectorHooks(pm, connector)
     selected = select_resources(connector, resources)
     use_arrow = arrow_enabled() if arrow is None else arrow

@@ -52,10 +52,15 @@ def headwater_resources(connector: Connector, settings: Settings) -> Sequence[Re
     :param settings: its resolved settings (e.g. a user's ``extra_resources``).
     :return: :class:`~headwater.spec.Resource` objects to load next to the declared
         ones (possibly none). Results of every plugin are collected; a name that
-        clashes with another resource is an error naming the plugin.
+        clashes with a declared resource or one another plugin adds, or a parent no
+        one declares, is an error naming the plugin and the resource (exit code 2).
 
     Called once per source, before any other per-resource hook; the other hooks then
-    see a connector that includes these resources.
+    see a connector that includes these resources. ``headwater.source()`` builds the
+    source before secrets are read: it calls this hook with the settings known then
+    (secrets left out) and reports a wrong answer at once; an implementation that
+    fails on those settings is called again, and its failure reported, when the
+    source is extracted with the resolved settings.
 
     Added in 0.1.
     """
