@@ -9,16 +9,18 @@ Per-record steps (``add_map``, ``add_filter``, ``add_yield_map``) get dict recor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import duckdb
 import headwater
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from headwater.errors import ConfigError, SettingsError
 from headwater.run.dlt_errors import explain
-from headwater.spec import IncrementalSpec
+from headwater.spec import IncrementalSpec, Resource
 from headwater_analytics.odata import ANALYTICS_ODATA
 from headwater_directory.hooks import DIRECTORY
 from helpers import Declares, cli, connector, settings_env
@@ -213,6 +215,73 @@ def test_naming_api_keeps_the_apis_spelling_in_one_column(
             pipeline.dataset_name,
         )
     assert kind == "TIMESTAMP WITH TIME ZONE"  # the declared type: the declared column
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "rows"])
+@pytest.mark.parametrize(
+    "how", ["SCHEMA__NAMING=direct", "SCHEMA__NAMING=sql_cs_v1", "schema", "destination"]
+)
+def test_dlts_own_naming_names_the_declared_columns_too(
+    how, arrow, api_simulator, duckdb_pipeline, headwater_env, monkeypatch
+):
+    """dlt's naming, however it is chosen (its SCHEMA__NAMING config, a schema given to
+    pipeline.run, the destination's naming convention), names the declared columns as
+    it names the records' fields: one column per field, with the declared type and key
+    (the declared columns were named by snake_case: last_login_time stayed, empty,
+    beside the data's lastLoginTime)."""
+    import dlt
+
+    sim = api_simulator(DIRECTORY, records={"directory_users": 60}, extra_field=False)
+    source = headwater.source("directory", arrow=arrow, **sim.settings)
+    pipeline = duckdb_pipeline("headwater_dlt_naming")
+    if how.startswith("SCHEMA__NAMING="):
+        monkeypatch.setenv("SCHEMA__NAMING", how.split("=")[1])
+        pipeline.run(source)
+    elif how == "schema":
+        pipeline.run(source, schema=dlt.Schema("directory", normalizers={"names": "direct"}))
+    else:
+        path = str(headwater_env / "naming_destination.duckdb")
+        pipeline = dlt.pipeline(
+            pipeline_name="headwater_destination_naming",
+            destination=dlt.destinations.duckdb(path, naming_convention="direct"),
+            dataset_name="naming_data",
+            pipelines_dir=str(headwater_env / "pipelines"),
+        )
+        pipeline.run(source)
+    assert columns_of(pipeline)["directory_users"] == {"id", "etag", "lastLoginTime"} | DLT_COLUMNS
+    columns = pipeline.default_schema.tables["directory_users"]["columns"]
+    assert columns["lastLoginTime"]["data_type"] == "timestamp"
+    assert [name for name, c in columns.items() if c.get("primary_key")] == ["id"]
+    with pipeline.sql_client() as client:
+        [(loaded,)] = client.execute_sql('select count("lastLoginTime") from directory_users')
+    assert loaded == sum(1 for r in sim.data["directory_users"] if r["lastLoginTime"] is not None)
+
+
+def test_dlts_naming_config_names_a_child_resources_declared_columns(
+    headwater_plugins, requests_mock, duckdb_pipeline, headwater_env, monkeypatch
+):
+    from headwater.spec import ParentSpec
+    from helpers import SCHEMA
+
+    items = connector()
+    logins = Resource(
+        name="logins",
+        path="/items/{item}/logins",
+        schema=SCHEMA,
+        data_selector="data",
+        parent=ParentSpec(resource="items", placeholder="item", column="itemId"),
+    )
+    headwater_plugins(Declares(attrs.evolve(items, resources=[*items.resources, logins])))
+    requests_mock.get("https://api.test/items", json={"data": [{"id": "u1"}, {"id": "u2"}]})
+    login = {"id": "l1", "etag": "e", "lastLoginTime": "2024-01-01T00:00:00Z"}
+    requests_mock.get(re.compile(r"https://api.test/items/u\d/logins"), json={"data": [login]})
+    monkeypatch.setenv("SCHEMA__NAMING", "direct")
+    pipeline = duckdb_pipeline("headwater_child_naming")
+    pipeline.run(headwater.source("testapi"))
+    assert columns_of(pipeline)["logins"] == {"id", "etag", "lastLoginTime", "itemId"} | DLT_COLUMNS
+    columns = pipeline.default_schema.tables["logins"]["columns"]
+    assert columns["lastLoginTime"]["data_type"] == "timestamp"
+    assert columns["itemId"]["nullable"] is False
 
 
 def test_bad_naming_setting_is_a_one_line_settings_error(api_simulator, headwater_env):

@@ -11,7 +11,9 @@ Tables and columns are named by dlt's naming convention (``snake_case`` unless t
 ``naming`` setting says ``api``): the records keep the API's field names, as a
 ``rest_api`` source's do, and dlt normalizes them — dict rows and Arrow tables alike —
 with the same convention the declared columns were normalized with, so a declared
-field and the API's spelling of it are one column.
+field and the API's spelling of it are one column. When dlt's schema names by another
+convention (dlt's ``SCHEMA__NAMING`` config, a schema given to ``pipeline.run``, the
+destination's naming), a resource declares its table again under it as it starts.
 """
 
 from __future__ import annotations
@@ -944,8 +946,13 @@ class _Steps:
     source dlt is extracting (``with_resources`` and ``clone`` make a new source, to
     which the user may add steps), else in the source it was built into."""
 
-    def __init__(self) -> None:
+    def __init__(self, naming: Any = None) -> None:
         self.source: DltSource | None = None
+        #: the naming convention the source declared its tables with
+        self.naming = naming
+        #: each resource's table declaration (see :attr:`_Table.declaration`) and the
+        #: API's names of its declared columns
+        self.declarations: dict[str, tuple[Callable[[Schema], None], list[str]]] = {}
 
     def _resource(self, name: str) -> Any:
         for source in (_extracting(), self.source):
@@ -981,11 +988,17 @@ class _Steps:
         values as dicts and types them as the hint says, as on a ``rest_api``
         resource (the text the API sent; a variant column for values of another
         type)."""
+        import dlt
+
         hinted = resource._hints.get("columns")
-        built = self.source.schema if self.source is not None else None
+        try:  # the schema extracted into: its naming named the declared columns
+            built = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            built = self.source.schema if self.source is not None else None
         if not isinstance(hinted, Mapping) or not hinted or built is None:
             return False
-        declared = built.tables.get(name, {}).get("columns", {})
+        declared = built.tables.get(built.naming.normalize_table_identifier(name), {})
+        declared = declared.get("columns", {})
         normalize = built.naming.normalize_identifier
         for column, hint in hinted.items():
             data_type = hint.get("data_type") if isinstance(hint, Mapping) else None
@@ -1045,6 +1058,57 @@ class _Steps:
         table = getattr(resource, "table_name", None) if resource is not None else None
         return table if isinstance(table, str) and table != name else None
 
+    def conform_naming(self, name: str) -> Any:
+        """The naming convention of the schema dlt extracts resource ``name`` into
+        (``None`` outside dlt's extract), the resource's table declared under it.
+
+        dlt names the records' fields by the naming its schema actually uses, which
+        may not be the one the source declared its tables with: dlt's ``SCHEMA__NAMING``
+        config, a schema given to ``pipeline.run``, the destination's naming convention
+        or a pipeline's stored schema decide it, and dlt renames what the source
+        declared from the declared names (``last_login_time`` stays so under ``direct``,
+        while the API's ``lastLoginTime`` is ``lastLoginTime``). The table is declared
+        again, its columns named from the API's fields as the records' are (the ones
+        named the other way renamed, while no load filled them)."""
+        import dlt
+        from dlt.common.schema.utils import has_table_seen_data
+
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            return None
+        naming = schema.naming
+        found = self.declarations.get(name)
+        if found is None or self.naming is None or _same_naming(naming, self.naming):
+            return naming
+        declare, fields = found
+        was = self.naming
+        table = naming.normalize_table_identifier(name)
+        stale = naming.normalize_table_identifier(was.normalize_table_identifier(name))
+        old = schema.tables.get(stale)
+        if old is not None and not has_table_seen_data(old):
+            if stale != table:
+                schema.drop_tables([stale])
+            else:  # each column renamed in its place: the declared order stays
+                renamed = {}
+                for field in fields:
+                    column = naming.normalize_identifier(field)
+                    renamed[naming.normalize_identifier(was.normalize_identifier(field))] = column
+                old["columns"] = {
+                    renamed.get(key, key): {**column, "name": renamed.get(key, key)}
+                    for key, column in old["columns"].items()
+                }
+        declare(schema)
+        return naming
+
+    def child_batch(self, name: str, validator: Validator | None) -> None:
+        """What a child resource's generator does at each batch of parents, as a
+        top-level resource's does when it starts: its table declared under the naming
+        dlt uses (:meth:`conform_naming`), which its validator judges names by."""
+        naming = self.conform_naming(name)
+        if naming is not None and validator is not None:
+            validator.naming = naming
+
     def bring_declared_tables(self, name: str) -> None:
         """A resource extracted outside the source Headwater built
         (``pipeline.run(source.resources[name])``, a user's own ``@dlt.source``) goes
@@ -1061,6 +1125,10 @@ class _Steps:
         except Exception:  # not inside dlt's extract
             return
         if built is None or schema is built or name in schema.tables:
+            return
+        found = self.declarations.get(name)
+        if found is not None:  # named as that schema names things
+            found[0](schema)
             return
         if name not in built.tables:
             return
@@ -1185,7 +1253,7 @@ def assemble(
     # columns here) by one convention: snake_case unless the naming setting says api.
     dlt_schema = Schema(connector.name, normalizers={"names": naming_convention(settings)})
     runtime = _Runtime(pm, declared, connector, settings, resolve, naming=dlt_schema.naming)
-    steps = _Steps()
+    steps = _Steps(dlt_schema.naming)
     built: dict[str, DltResource] = {}
     for resource in selected:
         check_declaration(connector, resource)  # one line naming the field, before anything
@@ -1197,6 +1265,7 @@ def assemble(
         )
         columns, incremental, disposition = table.columns, table.incremental, table.disposition
         fast, hints = table.fast, table.hints
+        steps.declarations[resource.name] = (table.declaration, list(columns))
         if resource.parent is None:
             not_null = [n for n, hint in columns.items() if not hint["nullable"]]
             unique_key = _unique_key(resource, columns) if unique_keys else None
@@ -1216,7 +1285,9 @@ def assemble(
         else:
             parent = built[resource.parent.resource]
             built[resource.name] = dlt.transformer(
-                _children_of(runtime, resource, incremental, bounds), data_from=parent, **hints
+                _children_of(runtime, resource, incremental, bounds, steps),
+                data_from=parent,
+                **hints,
             )
     source = DltSource(dlt_schema, connector.name, list(built.values()))
     steps.source = source
@@ -1233,6 +1304,8 @@ class _Table:
     disposition: str
     fast: dict[str, str] | None
     hints: dict[str, Any]
+    #: declares the table in a schema, named by that schema's naming convention
+    declaration: Callable[[Schema], None]
 
     @classmethod
     def declare(
@@ -1258,16 +1331,27 @@ class _Table:
             else resource.write_disposition
         )
         fast = fast_path_columns(record_schema) if use_arrow and resource.parent is None else None
-        _declare_table(
-            dlt_schema, resource.name, disposition, columns, row_ids=bool(fast and row_ids)
+        declaration = functools.partial(
+            _declare_table,
+            table=resource.name,
+            disposition=disposition,
+            columns=columns,
+            row_ids=bool(fast and row_ids),
         )
+        declaration(dlt_schema)
         hints: dict[str, Any] = {
             "name": resource.name,
             "table_name": resource.name,
             "write_disposition": disposition,
             "primary_key": list(resource.primary_key_columns) or None,
         }
-        return cls(columns, incremental, disposition, fast, hints)
+        return cls(columns, incremental, disposition, fast, hints, declaration)
+
+
+def _same_naming(one: Any, other: Any) -> bool:
+    """Whether two naming conventions name everything alike (dlt's own test: the
+    same convention, and the same identifier length)."""
+    return type(one) is type(other) and one.max_length == other.max_length
 
 
 def _declare_table(
@@ -1398,6 +1482,10 @@ class _TopLevelPages:
             read_ahead: bool = False,
         ) -> Iterator[Any]:
             endpoint, validator = parts.endpoint, parts.validator
+            if steps is not None:
+                naming = steps.conform_naming(resource.name)
+                if naming is not None and validator is not None:
+                    validator.naming = naming  # reserved and nested names, Arrow renames
             # checked once per run: a step added after the source was built counts
             per_record = steps is not None and steps.per_record(resource.name)
             limited = steps is not None and steps.limited(resource.name)
@@ -1618,6 +1706,7 @@ def _incremental_children(
     resource: Resource,
     spec: IncrementalSpec,
     bounds: RunBounds,
+    steps: _Steps | None = None,
 ) -> Callable[[Any], Iterator[Any]]:
     """A child transformer whose requests carry each parent's own time range.
 
@@ -1668,6 +1757,8 @@ def _incremental_children(
             parts = runtime.parts(resource)
             if parts.validator is not None:
                 parts.validator.kept = kept
+            if steps is not None:
+                steps.child_batch(resource.name, parts.validator)
             settings = runtime.settings
             root = dlt.current.resource_state().setdefault(STATE_KEY, {})
             positions = ParentPositions(root)
@@ -1832,6 +1923,7 @@ def _children_of(
     resource: Resource,
     incremental: IncrementalSpec | None = None,
     bounds: RunBounds | None = None,
+    steps: _Steps | None = None,
 ) -> Callable[[Any], Iterator[Any]]:
     """The transformer of a child resource: one request per parent record, run
     concurrently (``max_workers`` at a time for the whole resource); each record gets
@@ -1842,7 +1934,7 @@ def _children_of(
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
     if incremental is not None:
-        return _incremental_children(runtime, resource, incremental, bounds or RunBounds())
+        return _incremental_children(runtime, resource, incremental, bounds or RunBounds(), steps)
 
     def fetch_one(endpoint: Endpoint, value: Any) -> list[dict]:
         if value is None:
@@ -1896,6 +1988,8 @@ def _children_of(
             parts = runtime.parts(resource)
             if parts.validator is not None:
                 parts.validator.kept = kept
+            if steps is not None:
+                steps.child_batch(resource.name, parts.validator)
             pages = fetched(parts, parents)
             validator = parts.validator
             yield from validator.pages(pages) if validator is not None else pages
