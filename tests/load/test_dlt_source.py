@@ -602,6 +602,54 @@ def test_a_table_name_function_sends_each_record_to_its_table(
     assert len(pipeline.dataset()["odd"].fetchall()) == odd
 
 
+def test_a_child_resource_renamed_with_apply_hints_takes_the_declared_columns_alone(
+    api_simulator, duckdb_pipeline, headwater_env, with_analytics
+):
+    """apply_hints(table_name=...) on a child resource, as on a top-level one: its
+    records go to that table with the declared column types, and its declared table
+    is not left in the schema, never created (pipeline.dataset()["meetings"] failed),
+    also after a refresh."""
+    from headwater_analytics.meetings import ANALYTICS_MEETINGS
+
+    sim = api_simulator(ANALYTICS_MEETINGS, records={"users": 4, "meetings": 3})
+
+    def renamed() -> Any:
+        source = headwater.source("analytics_meetings", **sim.settings)
+        source.resources["meetings"].apply_hints(table_name="mtgs")
+        return source
+
+    pipeline = duckdb_pipeline("child_renamed")
+    pipeline.run(renamed())
+    assert sorted(pipeline.default_schema.data_table_names()) == ["mtgs", "users"]
+    columns = pipeline.default_schema.tables["mtgs"]["columns"]
+    assert columns["start_time"]["data_type"] == "timestamp"
+    assert columns["id"]["data_type"] == "bigint" and columns["id"]["nullable"] is False
+    assert columns["user_id"]["nullable"] is False
+    served = sum(len(meetings) for meetings in sim.data["meetings"].values())
+    assert len(pipeline.dataset()["mtgs"].fetchall()) == served
+    pipeline.run(renamed(), refresh="drop_resources")
+    assert sorted(pipeline.default_schema.data_table_names()) == ["mtgs", "users"]
+
+
+def test_a_table_name_function_on_a_child_resource(
+    api_simulator, duckdb_pipeline, headwater_env, with_analytics
+):
+    from headwater_analytics.meetings import ANALYTICS_MEETINGS
+
+    sim = api_simulator(ANALYTICS_MEETINGS, records={"users": 4, "meetings": 3})
+    source = headwater.source("analytics_meetings", **sim.settings)
+    source.resources["meetings"].apply_hints(
+        table_name=lambda record: "even" if record["id"] % 2 == 0 else "odd"
+    )
+    pipeline = duckdb_pipeline("child_by_function")
+    pipeline.run(source)
+    assert sorted(pipeline.default_schema.data_table_names()) == ["even", "odd", "users"]
+    served = [m for meetings in sim.data["meetings"].values() for m in meetings]
+    even = sum(1 for meeting in served if meeting["id"] % 2 == 0)
+    assert len(pipeline.dataset()["even"].fetchall()) == even
+    assert len(pipeline.dataset()["odd"].fetchall()) == len(served) - even
+
+
 def test_resources_left_out_leave_no_table_in_the_schema(
     api_simulator, duckdb_pipeline, headwater_env, with_analytics
 ):

@@ -953,6 +953,8 @@ class _Steps:
         #: each resource's table declaration (see :attr:`_Table.declaration`) and the
         #: API's names of its declared columns
         self.declarations: dict[str, tuple[Callable[[Schema], None], list[str]]] = {}
+        #: the schema each child resource last placed its tables in (:meth:`child_batch`)
+        self._placed: dict[str, Any] = {}
 
     def _resource(self, name: str) -> Any:
         for source in (_extracting(), self.source):
@@ -1101,13 +1103,42 @@ class _Steps:
         declare(schema)
         return naming
 
-    def child_batch(self, name: str, validator: Validator | None) -> None:
-        """What a child resource's generator does at each batch of parents, as a
-        top-level resource's does when it starts: its table declared under the naming
-        dlt uses (:meth:`conform_naming`), which its validator judges names by."""
+    def place_tables(self, name: str, validator: Validator | None) -> None:
+        """What resource ``name``'s generator does when it starts: its table declared
+        under the naming dlt uses (:meth:`conform_naming`), which its validator judges
+        names by, and in the schema dlt extracts into (:meth:`bring_declared_tables`);
+        the declared columns moved to the table the user sent its records to
+        (``apply_hints(table_name=...)``: :func:`_move_declared_table`); the declared
+        tables of resources left out dropped, and an emptied key unset."""
         naming = self.conform_naming(name)
         if naming is not None and validator is not None:
-            validator.naming = naming
+            validator.naming = naming  # reserved and nested names, Arrow renames
+        self.bring_declared_tables(name)
+        renamed = self.renamed(name)
+        if renamed is not None:
+            _move_declared_table(name, renamed)
+        elif self.routed(name):
+            _move_declared_table(name, None)
+            self.route_quarantine(name)
+        else:
+            _writing_declared_table(name)
+        self.drop_unselected_tables()
+        self.unset_emptied_key(name)
+
+    def child_batch(self, name: str, validator: Validator | None) -> None:
+        """:meth:`place_tables` for a child resource, whose generator runs at each
+        batch of parents: once for each schema it extracts into."""
+        import dlt
+
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            schema = None
+        if schema is not None and self._placed.get(name) is schema:
+            return
+        self.place_tables(name, validator)
+        if schema is not None:
+            self._placed[name] = schema
 
     def bring_declared_tables(self, name: str) -> None:
         """A resource extracted outside the source Headwater built
@@ -1483,27 +1514,14 @@ class _TopLevelPages:
         ) -> Iterator[Any]:
             endpoint, validator = parts.endpoint, parts.validator
             if steps is not None:
-                naming = steps.conform_naming(resource.name)
-                if naming is not None and validator is not None:
-                    validator.naming = naming  # reserved and nested names, Arrow renames
+                steps.place_tables(resource.name, validator)
+            else:
+                _writing_declared_table(resource.name)
             # checked once per run: a step added after the source was built counts
             per_record = steps is not None and steps.per_record(resource.name)
             limited = steps is not None and steps.limited(resource.name)
-            if steps is not None:
-                steps.bring_declared_tables(resource.name)
-            renamed = steps.renamed(resource.name) if steps is not None else None
-            if renamed is not None:
-                _move_declared_table(resource.name, renamed)
-            elif steps is not None and steps.routed(resource.name):
-                _move_declared_table(resource.name, None)
-                steps.route_quarantine(resource.name)
-            else:
-                _writing_declared_table(resource.name)
-            if steps is not None:
-                steps.drop_unselected_tables()
-                steps.unset_emptied_key(resource.name)
-                if validator is not None:
-                    steps.shield_quarantine(resource.name)
+            if steps is not None and validator is not None:
+                steps.shield_quarantine(resource.name)
             if given is not None:
                 pages = prefetched(given) if read_ahead and not limited else given
             elif parts.parallel > 1:
