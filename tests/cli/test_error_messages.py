@@ -399,6 +399,20 @@ DESTINATION = [
 ]
 
 
+def test_an_unknown_dlt_naming_convention_is_one_line_exit_2(capsys, api_simulator):
+    """dlt's own naming config (SCHEMA__NAMING) names the tables Headwater declares:
+    one dlt does not know is a configuration error, not an unexpected one (exit 1)."""
+    sim = api_simulator(HR)
+    env = {**settings_env("hr", sim), "SCHEMA__NAMING": "camel"}
+    assert run(capsys, "run", "hr", env=env) == (
+        2,
+        "headwater: error: unknown dlt naming convention 'camel' (SCHEMA__NAMING, or a "
+        "destination's naming_convention); use one of dlt's: snake_case, direct, duck_case, "
+        "sql_cs_v1, sql_ci_v1, or the module path of your own",
+    )
+    assert sim.requests == []
+
+
 @pytest.mark.parametrize(
     ("argv", "message"), DESTINATION, ids=[" ".join(a) for a, _ in DESTINATION]
 )

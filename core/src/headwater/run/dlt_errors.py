@@ -81,6 +81,11 @@ def explain(exc: BaseException) -> HeadwaterError | None:
     from dlt.common.configuration.providers.toml import TomlProviderReadException
     from dlt.common.destination.exceptions import UnknownDestinationModule
     from dlt.common.exceptions import MissingDependencyException
+    from dlt.common.normalizers.naming.exceptions import (
+        InvalidNamingType,
+        NamingTypeNotFound,
+        UnknownNamingModule,
+    )
 
     for item in chain:
         if isinstance(item, TomlProviderReadException):
@@ -111,6 +116,12 @@ def explain(exc: BaseException) -> HeadwaterError | None:
             )
         if isinstance(item, MissingDependencyException):
             return ConfigError(_first_line(item))
+        if isinstance(item, (UnknownNamingModule, NamingTypeNotFound, InvalidNamingType)):
+            return ConfigError(
+                f"unknown dlt naming convention {item.naming_module!r} (SCHEMA__NAMING, or "
+                "a destination's naming_convention); use one of dlt's: snake_case, direct, "
+                "duck_case, sql_cs_v1, sql_ci_v1, or the module path of your own"
+            )
     for item in chain:
         unopened = DUCKDB_CANNOT_OPEN.search(str(item))
         if unopened is not None:
