@@ -61,3 +61,45 @@ def test_the_cli_says_interrupted_and_exits_130(
     assert main(["run", "directory", "--progress", "off"]) == 130
     assert capsys.readouterr().err == "headwater: interrupted\n"
     assert interrupting.auth is not None and interrupting.auth.pages == 2
+
+
+def _leave_a_normalized_package(sim, monkeypatch) -> None:
+    """A run of ``sim``'s records stopped by Ctrl-C after its normalize step, before its
+    load: its package is left in the pipeline's folder for the next run."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    def interrupted_load(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "load", interrupted_load)
+        with pytest.raises(KeyboardInterrupt):
+            run_connector("directory", sim.settings)
+
+
+def _users(folder) -> int:
+    import duckdb
+
+    with duckdb.connect(str(folder / "headwater_directory.duckdb"), read_only=True) as con:
+        return con.sql("select count(*) from directory_data.directory_users").fetchone()[0]
+
+
+@pytest.mark.parametrize("flag", ["full_refresh", "all_or_nothing"])
+def test_a_flagged_run_after_an_interrupted_one_still_reads_the_api(
+    flag, api_simulator, headwater_env, headwater_plugins, monkeypatch, capsys
+):
+    # dlt's pipeline.run() loads pending packages *instead of* extracting: the run after
+    # a killed one loaded only the killed run's package, never asked the API, exit 0
+    import headwater_directory.hooks
+
+    headwater_plugins(headwater_directory.hooks)
+    before = api_simulator("directory", records={"directory_users": 30})
+    run_connector("directory", before.settings)
+    _leave_a_normalized_package(before, monkeypatch)
+    now = api_simulator("directory", records={"directory_users": 10})
+    result = run_connector("directory", now.settings, **{flag: True})
+    assert now.requests_for("directory_users")
+    # a refresh replaces the table; all-or-nothing merges on the keys (u00000..u00009)
+    assert _users(headwater_env) == (10 if flag == "full_refresh" else 30)
+    assert result.row_counts["directory_users"] == (10 if flag == "full_refresh" else 40)
+    assert "will not be extracted" not in capsys.readouterr().err

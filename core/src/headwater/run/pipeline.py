@@ -355,6 +355,7 @@ def _locked_run(
             # applied to only some resources). dlt runs all steps: no connection is
             # held, or the DuckDB file would be locked for the whole extract.
             with _unlimited_merges(connector, source, destination):
+                leftover = _load_leftovers(pipeline, leftover)
                 info = pipeline.run(
                     source,
                     loader_file_format=file_format,
@@ -363,6 +364,9 @@ def _locked_run(
                     if full_refresh
                     else None,
                 )
+            if full_refresh:  # the leftovers' rows in the tables replaced are gone
+                replaced = {t for package in info.load_packages for t in package.dropped_tables}
+                leftover = {t: n for t, n in leftover.items() if t not in replaced}
             failures: list[str] = []
             warnings: list[str] = []
             counts = _normalized_rows(pipeline)
@@ -457,6 +461,27 @@ def _until_the_destination_resolves(pipelines_dir: str, pipeline_name: str) -> I
         dlt_logger.removeFilter(hold)
     for record in held:  # the destination resolved: what dlt had to say is said
         dlt_logger.handle(record)
+
+
+def _load_leftovers(pipeline: Any, normalized: Mapping[str, int]) -> dict[str, int]:
+    """Load the packages a killed or interrupted run left (extracted or normalized,
+    not loaded), before a run of every step at once; returns the rows loaded, by
+    table (``normalized``: the rows of the normalized ones, :func:`pending_rows`).
+
+    dlt's ``pipeline.run()`` with pending packages loads them *instead of* extracting
+    (it warns, and returns): an ``--all-or-nothing`` or ``--full-refresh`` run after
+    a killed one loaded the killed run's data, never asked the API, and exited 0.
+    Loaded first, as a plain run loads them with its own package: their data and
+    state are not lost (a refresh of some resources keeps the others' tables), and a
+    refresh then replaces its tables as it always does. ``run()`` without data is
+    dlt's own way to restore state from the destination and finish those packages;
+    it finds none where the destination lost the dataset (dlt wipes the folder)."""
+    if not pipeline.has_pending_data:
+        return dict(normalized)
+    if pipeline.run() is None:
+        return {}  # nothing was left to load after dlt's sync with the destination
+    extracted = _normalized_rows(pipeline)  # packages killed before their normalize
+    return {t: normalized.get(t, 0) + extracted.get(t, 0) for t in {*normalized, *extracted}}
 
 
 def _normalized_rows(pipeline: Any) -> dict[str, int]:
