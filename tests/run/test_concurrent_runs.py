@@ -143,3 +143,56 @@ def test_a_lock_file_that_cannot_be_opened_is_one_error_naming_it(api_simulator,
     assert done.returncode == 1, done.stderr
     assert f"cannot open the lock file {lock}" in err[0]
     assert "unexpected" not in err[0]
+
+
+def _unwritable_line(folder) -> str:
+    return (
+        f"headwater: error: headwater keeps its working state in {folder}, which cannot be "
+        "written to (Permission denied); run in a folder you can write to"
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere"
+)
+def test_a_working_state_folder_that_cannot_be_written_to_is_a_config_error(
+    api_simulator, headwater_env
+):
+    # the pipelines folder exists (an earlier run) but cannot be written to now: the
+    # lock file cannot be made, and the advice was to "remove it", a file that is not there
+    sim = api_simulator(DIRECTORY, records={"directory_users": 5})
+    folder = lock_path("headwater_directory").parent
+    folder.chmod(0o555)
+    try:
+        done = cli("run", "directory", "--progress", "off", env=settings_env("directory", sim))
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [_unwritable_line(folder)]
+    assert sim.requests == []
+
+
+def test_a_lock_file_that_cannot_be_made_is_a_config_error_not_remove_it(
+    api_simulator, headwater_env, monkeypatch, capsys
+):
+    """The same as a root user meets it on a read-only file system (chmod stops no
+    root): the lock file's creation is refused with EACCES."""
+    import errno
+
+    from headwater.cli import main
+
+    sim = api_simulator(DIRECTORY, records={"directory_users": 5})
+    lock = str(lock_path("headwater_directory"))
+    real_open = os.open
+
+    def refused(path, flags, *args, **kwargs):
+        if os.fspath(path) == lock and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refused)
+    for key, value in settings_env("directory", sim).items():
+        monkeypatch.setenv(key, value)
+    assert main(["run", "directory", "--progress", "off"]) == 2
+    assert capsys.readouterr().err.splitlines() == [_unwritable_line(os.path.dirname(lock))]
+    assert sim.requests == []

@@ -320,7 +320,8 @@ def pipeline_lock(
     process ends, so a killed run (SIGKILL, out of memory) never blocks the next one.
 
     ``timeout``: seconds to wait for another holder (0: refuse at once); then
-    :class:`RunError` names the pipeline and the lock file. Wrap your own pipeline's
+    :class:`RunError` names the pipeline and the lock file. A folder where the lock
+    file cannot be made (read-only) is a :class:`ConfigError`. Wrap your own pipeline's
     runs of :func:`headwater.source` in it to get the same protection::
 
         with pipeline_lock(pipeline.pipeline_name, pipeline.pipelines_dir):
@@ -331,16 +332,27 @@ def pipeline_lock(
         f"pipeline {pipeline_name} is already running in another process (it holds "
         f"{path}); wait for that run to finish, or give this one another --pipeline-name"
     )
-    with held_lock(path, refusal, timeout=timeout):
+    unwritable = (
+        "headwater keeps its working state in {folder}, which cannot be written to "
+        "({reason}); run in a folder you can write to"
+    )
+    with held_lock(path, refusal, timeout=timeout, unwritable=unwritable):
         yield path
 
 
 @contextmanager
-def held_lock(path: Path, refusal: str, *, timeout: float = 0.0) -> Iterator[None]:
+def held_lock(
+    path: Path, refusal: str, *, timeout: float = 0.0, unwritable: str | None = None
+) -> Iterator[None]:
     """Hold the OS file lock ``path`` meanwhile (its folder is created); when another
     process holds it for longer than ``timeout`` seconds, raise :class:`RunError` with
     ``refusal``. The lock file stays (empty) when released: removing it would let a
-    process that opened it just before lock a file nobody else sees."""
+    process that opened it just before lock a file nobody else sees.
+
+    A lock file that is there and cannot be opened (another user's, a folder in its
+    place) is a :class:`RunError` naming it; one that is not there and cannot be made
+    (the folder is read-only, or not yours) is a :class:`ConfigError`: ``unwritable``
+    with ``{path}``, ``{folder}`` and ``{reason}`` (the system's) filled in."""
     from filelock import FileLock, Timeout
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -351,8 +363,17 @@ def held_lock(path: Path, refusal: str, *, timeout: float = 0.0) -> Iterator[Non
     except Timeout:
         raise RunError(refusal) from None
     except OSError as exc:  # owned by another user, a folder in its place, read-only...
+        reason = exc.strerror or type(exc).__name__
+        if not os.path.lexists(path):  # not there to remove: its folder is the problem
+            message = unwritable or (
+                "cannot make the lock file {path} ({reason}); make {folder} a folder you "
+                "can write to"
+            )
+            raise ConfigError(
+                message.format(path=path, folder=path.parent, reason=reason)
+            ) from None
         raise RunError(
-            f"cannot open the lock file {path} ({exc.strerror or type(exc).__name__}); "
+            f"cannot open the lock file {path} ({reason}); "
             "make it a file you can write (remove it if no run is using it)"
         ) from None
     try:
