@@ -157,27 +157,47 @@ def cli_run(headwater_process):
     return start
 
 
-def kill_when(sim, process, requests, resource):
+def kill_when(sim, process, requests, resource, sig=signal.SIGKILL):
     deadline = time.monotonic() + 60
     while len(sim.requests_for(resource)) < requests:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(sig)
     process.wait(timeout=30)
+
+
+def rerun_loads_every_user_once(sim, env, cwd, cli_run) -> None:
+    """Run `headwater run directory` again, at full speed: every record of ``sim`` is
+    then in the table, once."""
+    sim.latency = 0.0
+    done = cli_run("directory", env, cwd)
+    _out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    served = len(sim.data["directory_users"])
+    with duckdb.connect(str(cwd / "headwater_directory.duckdb"), read_only=True) as con:
+        rows = con.sql("select count(*), count(distinct id) from directory_data.directory_users")
+        assert rows.fetchall() == [(served, served)]
 
 
 def test_sigkill_mid_run_then_every_record_exactly_once(api_simulator, headwater_env, cli_run):
     sim = api_simulator(DIRECTORY, records={"directory_users": 4000}, latency=0.03)
     env = settings_env("directory", sim)
     kill_when(sim, cli_run("directory", env, headwater_env), 15, "directory_users")
-    sim.latency = 0.0
-    done = cli_run("directory", env, headwater_env)
-    _out, err = done.communicate(timeout=300)
-    assert done.returncode == 0, err
-    with duckdb.connect(str(headwater_env / "headwater_directory.duckdb"), read_only=True) as con:
-        rows = con.sql("select count(*), count(distinct id) from directory_data.directory_users")
-        assert rows.fetchall() == [(4000, 4000)]
+    rerun_loads_every_user_once(sim, env, headwater_env, cli_run)
+
+
+def test_sigterm_mid_run_is_one_line_exit_143_and_the_next_run_completes(
+    api_simulator, headwater_env, cli_run
+):
+    # SIGTERM (what Kubernetes and systemd send) ended the run silently, exit 143
+    sim = api_simulator(DIRECTORY, records={"directory_users": 300}, latency=0.05)
+    env = settings_env("directory", sim)
+    run = cli_run("directory", env, headwater_env)
+    kill_when(sim, run, 2, "directory_users", signal.SIGTERM)
+    _out, err = run.communicate(timeout=60)
+    assert (run.returncode, err) == (128 + signal.SIGTERM, "headwater: terminated\n")
+    rerun_loads_every_user_once(sim, env, headwater_env, cli_run)
 
 
 def test_sigkill_never_advances_incremental_state_past_what_was_loaded(

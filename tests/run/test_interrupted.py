@@ -103,3 +103,35 @@ def test_a_flagged_run_after_an_interrupted_one_still_reads_the_api(
     assert _users(headwater_env) == (10 if flag == "full_refresh" else 30)
     assert result.row_counts["directory_users"] == (10 if flag == "full_refresh" else 40)
     assert "will not be extracted" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("signum", "line", "code"),
+    [(2, "headwater: interrupted", 130), (15, "headwater: terminated", 143)],
+)
+def test_a_signal_in_dlts_load_step_is_one_line(
+    signum, line, code, api_simulator, headwater_env, headwater_plugins, monkeypatch, capsys
+):
+    # dlt intercepts SIGINT and SIGTERM in its normalize and load steps, stops there
+    # and logs "Exiting runner due to signal 2" before Headwater's own line
+    import headwater_directory.hooks
+    from dlt.common.runtime import signals
+    from dlt.load.load import Load
+
+    headwater_plugins(headwater_directory.hooks)
+    sim = api_simulator("directory", records={"directory_users": 20})
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__DIRECTORY__{key.upper()}", str(value))
+    load = Load.run
+
+    def signalled(self, pool):
+        signals.set_received_signal(signum)  # as dlt's handler does when one arrives
+        return load(self, pool)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Load, "run", signalled)
+        assert main(["run", "directory", "--progress", "off"]) == code
+    assert capsys.readouterr().err == f"{line}\n"
+    # nothing is lost: the next run loads the stopped run's package with its own
+    assert main(["run", "directory", "--progress", "off"]) == 0
+    assert _users(headwater_env) == 20

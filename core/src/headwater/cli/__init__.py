@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the run failed (API or load error); 2 usage or configuration
 error (unknown connector, missing or invalid setting) — one readable line, no
-traceback (``--debug`` shows it), nothing loaded.
+traceback (``--debug`` shows it), nothing loaded; 130 interrupted (Ctrl-C, SIGINT);
+143 terminated (SIGTERM).
 
 ``--help`` and ``list`` never import dlt: it is imported by the commands that run.
 
@@ -17,9 +18,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from headwater import __version__, redact
@@ -48,7 +52,7 @@ examples:
   headwater run directory --destination duckdb
   headwater demo                       # every connector against its simulated API
 
-exit codes: 0 success, 1 the run failed, 2 usage or configuration error
+exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 130 Ctrl-C, 143 SIGTERM
 """
 
 
@@ -138,9 +142,11 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     dlt_logger = logging.getLogger("dlt")
     dlt_logger.removeFilter(_no_job_tracebacks)
     dlt_logger.removeFilter(_no_traceback)
+    dlt_logger.removeFilter(_no_signal_notes)
     if not debug:
         dlt_logger.addFilter(_no_job_tracebacks)
         dlt_logger.addFilter(_no_traceback)  # dlt's logger has a handler of its own
+        dlt_logger.addFilter(_no_signal_notes)
 
 
 def _no_traceback(record: logging.LogRecord) -> bool:
@@ -150,6 +156,12 @@ def _no_traceback(record: logging.LogRecord) -> bool:
     if record.exc_info or record.exc_text:
         record.exc_info, record.exc_text = None, None
     return True
+
+
+def _no_signal_notes(record: logging.LogRecord) -> bool:
+    """False for dlt's "Exiting runner due to signal 2" (Ctrl-C or SIGTERM in its
+    normalize or load step), said before Headwater's own line about it."""
+    return not str(record.msg).startswith("Exiting runner due to signal")
 
 
 def _no_job_tracebacks(record: logging.LogRecord) -> bool:
@@ -207,10 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stdout is not None:
             sys.stdout = _StdoutReaderGone(sys.stdout)  # type: ignore[assignment]
     try:
-        code = _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C before the command started (the parser's set-up)
-        print("headwater: interrupted", file=sys.stderr)
-        code = 130
+        with _sigterm_as_interrupt():
+            code = _main(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C before the command started (the parser's set-up)
+        code = _stopped(exc)
     if argv is None:
         # Run as the program (the console script, python -m headwater): the process
         # ends next, and its last garbage collections would walk every object dlt,
@@ -239,17 +251,15 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(exc, EXIT_USAGE, args.debug)
     except HeadwaterError as exc:
         return _fail(exc, EXIT_FAILED, args.debug)
-    except KeyboardInterrupt:
-        print("headwater: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
     except Exception as exc:
         # on failure only: `--help` and `list` load nothing of the run package
         from headwater.run.dlt_errors import explain, interrupted
 
         if interrupted(exc):
             # Ctrl-C inside a dlt step, which wraps it in PipelineStepFailed
-            print("headwater: interrupted", file=sys.stderr)
-            return 130
+            return _stopped(exc)
         known = explain(exc)
         if known is not None:
             return _fail(
@@ -259,6 +269,51 @@ def _main(argv: Sequence[str] | None) -> int:
                 original=exc,
             )
         return _fail(exc, EXIT_FAILED, args.debug, unexpected=True)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt``: a run stops as it
+    stops for Ctrl-C (what it loaded is kept, the next run completes)."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Meanwhile, SIGTERM (what Kubernetes, systemd and ``kill`` send) stops the
+    command as Ctrl-C does, with its own line and exit code (:func:`_stopped`); by
+    default Python ends at once, silently. Only in the main thread (where Python runs
+    signal handlers), and only where SIGTERM has its default handling."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stopped(exc: BaseException) -> int:
+    """Say that the command was stopped by a signal (Ctrl-C, or SIGTERM: dlt's steps
+    catch both, :class:`SignalReceivedException` with its number), and return the
+    shell's exit code for it, 128 + the signal's number."""
+    from headwater.run.dlt_errors import exception_chain
+
+    terminated = any(
+        isinstance(item, _Terminated) or getattr(item, "signal_code", None) == signal.SIGTERM
+        for item in exception_chain(exc)
+    )
+    if terminated:
+        print("headwater: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    print("headwater: interrupted", file=sys.stderr)
+    return 130
 
 
 def _fail(
