@@ -6,6 +6,7 @@ import attrs
 import pytest
 from headwater.spec import (
     Connector,
+    CursorPagination,
     IncrementalSpec,
     NextLinkPagination,
     OffsetPagination,
@@ -129,6 +130,11 @@ def test_body_reading_pagination_needs_a_data_selector():
     with pytest.raises(ValueError, match="must name the field holding the records"):
         res(pagination=NextLinkPagination(next_path="@odata.nextLink"))
     res(data_selector="value", pagination=NextLinkPagination(next_path="@odata.nextLink"))
+    # an end flag is a field of the response object too, even when the cursor is a field
+    # of the last record of a bare list
+    with pytest.raises(ValueError, match="pagination reads end_path from the same response"):
+        res(pagination=CursorPagination(cursor_path="$[-1].id", end_path="end_of_stream"))
+    res(pagination=CursorPagination(cursor_path="$[-1].id"))
 
 
 def test_auth_kind_is_class_data_not_a_field():

@@ -266,6 +266,111 @@ def test_next_link_followed_with_its_own_query(headwater_plugins, requests_mock)
     assert urls == ["https://api.test/items?%24top=3", link]
 
 
+ZD = "https://api.test/api/v2/incremental/tickets.json"
+
+
+def zendesk_time_based(requests_mock, rows, per=3):
+    """Zendesk's time-based incremental export: ``next_page`` is always sent, the last
+    page says ``end_of_stream: true`` (a real API's next link would repeat from there)."""
+
+    def cb(request, context):
+        start = int(request.qs["start_time"][0])
+        chunk = rows[start : start + per]
+        end = start + len(chunk)
+        return {
+            "tickets": chunk,
+            "count": len(chunk),
+            "end_time": end,
+            "next_page": f"{ZD}?start_time={end}",
+            "end_of_stream": len(chunk) < per,
+        }
+
+    requests_mock.get(ZD, json=cb)
+
+
+def zendesk_connector(**pagination):
+    return connector(
+        path="/api/v2/incremental/tickets.json",
+        data_selector="tickets",
+        params={"start_time": 0},
+        pagination=NextLinkPagination(next_path="next_page", **pagination),
+    )
+
+
+def test_next_link_stops_after_the_page_flagged_last(headwater_plugins, requests_mock):
+    rows = records(7)
+    zendesk_time_based(requests_mock, rows)
+    got = load(headwater_plugins, zendesk_connector(end_path="end_of_stream"))
+    assert [r["id"] for r in got] == [r["id"] for r in rows]  # the flagged page is loaded
+    starts = [q.qs["start_time"] for q in requests_mock.request_history]
+    assert starts == [["0"], ["3"], ["6"]]  # nothing asked for after the end page
+
+
+def test_next_link_without_end_path_loops_on_an_always_sent_link(headwater_plugins, requests_mock):
+    # what end_path is for: the link after the last page leads to an empty page whose
+    # link is itself
+    zendesk_time_based(requests_mock, records(7))
+    msg = error_of(headwater_plugins, zendesk_connector())
+    assert "same next page twice" in msg
+
+
+def test_next_link_end_flag_false_or_missing_goes_on(headwater_plugins, requests_mock):
+    pages = {
+        "0": {"data": records(2), "next": f"{URL}?p=1", "done": False},
+        "1": {"data": records(2, 2), "next": f"{URL}?p=2"},  # no flag: go on
+        "2": {"data": records(2, 4), "next": f"{URL}?p=3", "done": None},
+        "3": {"data": records(1, 6), "next": f"{URL}?p=4", "done": True},
+    }
+    requests_mock.get(URL, json=lambda r, c: pages[r.qs.get("p", ["0"])[0]])
+    got = load(
+        headwater_plugins,
+        connector(pagination=NextLinkPagination(next_path="next", end_path="done")),
+    )
+    assert len(got) == 7
+    assert requests_mock.call_count == 4
+
+
+@pytest.mark.parametrize("flag", ["true", 1, "yes"])
+def test_an_end_flag_that_is_not_json_true_or_false_is_one_line(
+    headwater_plugins, requests_mock, flag
+):
+    requests_mock.get(URL, json={"data": records(2), "next": f"{URL}?p=1", "isLast": flag})
+    conn = connector(pagination=NextLinkPagination(next_path="next", end_path="isLast"))
+    msg = error_of(headwater_plugins, conn)
+    assert "\n" not in msg
+    assert f"the end flag at 'isLast' is {flag!r}, not JSON true or false" in msg
+    assert "end_path" in msg
+    assert requests_mock.call_count == 1
+
+
+def test_cursor_stops_after_the_page_flagged_last(headwater_plugins, requests_mock):
+    # Zendesk's cursor-based incremental export: after_cursor is always sent
+    rows = records(8)
+
+    def cb(request, context):
+        start = int(request.qs.get("cursor", ["0"])[0])
+        chunk = rows[start : start + 3]
+        end = start + len(chunk)
+        return {
+            "tickets": chunk,
+            "after_cursor": str(end),
+            "after_url": f"{URL}?cursor={end}",
+            "before_cursor": str(start),
+            "end_of_stream": end >= len(rows),
+        }
+
+    requests_mock.get(URL, json=cb)
+    conn = connector(
+        data_selector="tickets",
+        pagination=CursorPagination(
+            cursor_path="after_cursor", cursor_param="cursor", end_path="end_of_stream"
+        ),
+    )
+    got = load(headwater_plugins, conn)
+    assert [r["id"] for r in got] == [r["id"] for r in rows]
+    assert [q.qs.get("cursor") for q in requests_mock.request_history] == [None, ["3"], ["6"]]
+
+
 def test_page_number_stops_on_empty_page(headwater_plugins, requests_mock):
     def cb(request, context):
         page = int(request.qs["page"][0])

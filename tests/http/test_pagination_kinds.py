@@ -4,6 +4,7 @@ and the CLI, the requests each kind sends, its stop condition and the loop guard
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import headwater
@@ -17,6 +18,7 @@ from headwater.spec import (
     NextLinkPagination,
     PageNumberPagination,
 )
+from headwater.testing import HostileServer, Json
 from helpers import Declares, cli, connector, extraction_error, records, rows_of, settings_env
 from request_examples.entry_point import install
 
@@ -227,13 +229,20 @@ def headwater_connectors():
 """
 
 
-def test_cli_bad_jsonpath_is_one_line_and_exit_2(tmp_path):
+def installed(tmp_path, name: str, source: str):
+    """A site folder where ``name`` is an installed distribution whose module ``name``
+    (``source``) is its ``headwater`` entry point, as ``pip install`` would leave it."""
     site = tmp_path / "site"
-    info = site / "broken-0.1.dist-info"
+    info = site / f"{name}-0.1.dist-info"
     info.mkdir(parents=True)
-    (site / "broken.py").write_text(BROKEN)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[headwater]\nbroken = broken\n")
+    (site / f"{name}.py").write_text(source)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[headwater]\n{name} = {name}\n")
+    return site
+
+
+def test_cli_bad_jsonpath_is_one_line_and_exit_2(tmp_path):
+    site = installed(tmp_path, "broken", BROKEN)
     done = cli("run", "broken", env={"PYTHONPATH": str(site)})
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
@@ -242,3 +251,122 @@ def test_cli_bad_jsonpath_is_one_line_and_exit_2(tmp_path):
         in line
     )
     assert not list(tmp_path.rglob("*.duckdb"))
+
+
+# ------------------------------------------------- a last page flagged in the body
+
+ZENDESK = """
+from headwater import hookimpl
+from headwater.spec import Connector, NextLinkPagination, Resource
+
+TICKETS = Connector(
+    name="zendeskish",
+    package="headwater_directory",
+    base_url="https://example.zendesk.com",
+    resources=[
+        Resource(
+            name="tickets",
+            path="/api/v2/incremental/tickets.json",
+            schema="schemas/directory_users.json",
+            data_selector="tickets",
+            params={"start_time": 0},
+            pagination=NextLinkPagination(next_path="next_page", end_path="end_of_stream"),
+        )
+    ],
+)
+
+
+@hookimpl
+def headwater_connectors():
+    return [TICKETS]
+"""
+
+
+class ZendeskExport:
+    """Zendesk's time-based incremental export, as a behaviour of a real 127.0.0.1
+    server: ``next_page`` on every page (the last page's leads to a page repeating it),
+    and ``end_of_stream: true`` on the last page, one shorter than the page size."""
+
+    per = 3
+
+    def __init__(self, tickets: list[dict]) -> None:
+        self.tickets = tickets
+
+    def respond(self, handler) -> None:
+        url = urlsplit(handler.path)
+        start = int(parse_qs(url.query)["start_time"][0])
+        chunk = [t for t in self.tickets if t["updated_at"] >= start][: self.per]
+        end_time = chunk[-1]["updated_at"] + 1 if chunk else start
+        host = f"http://127.0.0.1:{handler.server.server_port}"
+        body = {
+            "tickets": chunk,
+            "count": len(chunk),
+            "end_time": end_time,
+            "next_page": f"{host}{url.path}?start_time={end_time}",
+            "end_of_stream": len(chunk) < self.per,
+        }
+        Json(body).respond(handler)
+
+
+@pytest.fixture
+def zendesk_api():
+    tickets = [{"id": f"t{i:03d}", "etag": f"e{i}", "updated_at": 1000 + i} for i in range(8)]
+    with HostileServer() as api:
+        api.serve("/api/v2/incremental/tickets.json", ZendeskExport(tickets))
+        yield api, tickets
+
+
+def test_zendesk_style_export_runs_into_duckdb_and_stops_at_end_of_stream(zendesk_api, tmp_path):
+    api, tickets = zendesk_api
+    site = installed(tmp_path, "zendeskish", ZENDESK)
+    done = cli(
+        "run",
+        "zendeskish",
+        "--base-url",
+        api.base_url,
+        "--progress",
+        "off",
+        env={"PYTHONPATH": str(site)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the page flagged last is the last asked for
+    assert [r.query["start_time"] for r in api.requests] == ["0", "1003", "1006"]
+    with duckdb.connect("headwater_zendeskish.duckdb", read_only=True) as db:
+        loaded = db.sql(
+            'select id, updated_at from "zendeskish_data"."tickets" order by id'
+        ).fetchall()
+    assert loaded == [(t["id"], t["updated_at"]) for t in tickets]
+
+
+def test_zendesk_style_export_against_the_simulator(headwater_plugins, api_simulator):
+    declared: dict = {}
+    exec(ZENDESK, declared)  # the connector the CLI test installs
+    headwater_plugins(Declares(declared["TICKETS"]))
+    sim = api_simulator("zendeskish", records={"tickets": 95})
+    sim.page_size = 30
+    rows = rows_of(headwater.source("zendeskish", **sim.settings))
+    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in sim.data["tickets"])
+    requests = sim.requests_for("tickets")
+    assert len(requests) == 4  # 30 + 30 + 30 + 5: none after the page flagged last
+
+
+def test_the_simulator_serves_an_end_flag_with_a_next_link_on_every_page(
+    headwater_plugins, api_simulator
+):
+    import urllib.request
+
+    conn = connector(
+        data_selector="tickets",
+        pagination=NextLinkPagination(next_path="next_page", end_path="end_of_stream"),
+    )
+    headwater_plugins(Declares(conn))
+    sim = api_simulator(conn, records={"items": 7})
+    sim.page_size = 3
+    url, flags = f"{sim.base_url}/items", []
+    for _ in range(3):
+        with urllib.request.urlopen(url) as response:
+            page = json.load(response)
+        flags.append((len(page["tickets"]), page["end_of_stream"]))
+        assert page["next_page"]  # always sent, as Zendesk does
+        url = page["next_page"]
+    assert flags == [(3, False), (3, False), (1, True)]

@@ -17,6 +17,7 @@ from headwater.spec import (
     JwtGrant,
     LastRecordPagination,
     LinkHeaderPagination,
+    NextLinkPagination,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
     OffsetPagination,
@@ -332,6 +333,16 @@ PAGINATION_KINDS = [
     (
         PageNumberPagination(total_pages_path="pages", location="body"),
         "page number in body field page from 1; stops at the page count at pages or an empty page",
+    ),
+    (
+        NextLinkPagination(next_path="next_page", end_path="end_of_stream"),
+        "next page URL from body field next_page (same host only); stops when it is missing "
+        "or empty, or when end_of_stream is true (that page is the last)",
+    ),
+    (
+        CursorPagination(cursor_path="after_cursor", end_path=("meta", "end_of_stream")),
+        "cursor from body field after_cursor sent back in ?cursor=; stops when it is missing "
+        "or empty, or when meta.end_of_stream is true (that page is the last)",
     ),
 ]
 

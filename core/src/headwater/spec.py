@@ -682,7 +682,13 @@ class CursorPagination:
     page.
     ``page_size`` (if set) is sent as ``page_size_param`` on every request; a full page
     that ends the resource without the cursor's field at all is warned about (a
-    misspelled ``cursor_path`` would cut the data short)."""
+    misspelled ``cursor_path`` would cut the data short).
+
+    ``end_path`` (if set) names a response field that ends the resource after its page
+    when it is JSON ``true``, whatever the cursor says: for APIs that always send a
+    cursor and flag the last page instead (Zendesk's cursor-based incremental exports:
+    ``after_cursor`` with ``end_of_stream``). See :class:`NextLinkPagination` for what
+    the flag may hold."""
 
     cursor_path: FieldPath = field(
         default="next_cursor", converter=_to_field_path, validator=_field_path
@@ -695,15 +701,34 @@ class CursorPagination:
     location: Literal["query", "body"] = field(
         default="query", validator=_one_of(("query", "body"))
     )
+    #: a response field whose JSON ``true`` says the page is the last
+    #: (``"end_of_stream"``); ``None``: no such field
+    end_path: FieldPath | None = field(
+        default=None, converter=_to_field_path, validator=_field_path
+    )
     kind: ClassVar[str] = "cursor"
 
 
 @frozen
 class NextLinkPagination:
     """The next page's absolute URL (with its own query) read from ``next_path``
-    (e.g. ``"@odata.nextLink"``); ends when the field is absent, null or empty."""
+    (e.g. ``"@odata.nextLink"``); ends when the field is absent, null or empty.
+
+    ``end_path`` (if set) names a response field that ends the resource after its page
+    when it is JSON ``true``, whatever the next link says: for APIs that always send a
+    next link and flag the last page instead, such as Zendesk's incremental exports
+    (``NextLinkPagination(next_path="next_page", end_path="end_of_stream")``) or Jira's
+    ``isLast``. The page carrying the flag is loaded. Only JSON ``true`` ends it;
+    ``false``, ``null`` or a missing field go on to the next page; any other value
+    (the string ``"true"``, ``1``) fails the run naming the field and the value, rather
+    than being guessed at."""
 
     next_path: FieldPath = field(default="next", converter=_to_field_path, validator=_field_path)
+    #: a response field whose JSON ``true`` says the page is the last
+    #: (``"end_of_stream"``, ``"isLast"``); ``None``: no such field
+    end_path: FieldPath | None = field(
+        default=None, converter=_to_field_path, validator=_field_path
+    )
     kind: ClassVar[str] = "next_link"
 
 
@@ -1078,6 +1103,8 @@ class Resource:
         needs = body_fields.get(getattr(self.pagination, "kind", ""))
         if needs == "cursor_path" and last_record_field(self.pagination.cursor_path, None):
             needs = None  # the last record's field ($[-1].id): read from the list itself
+        if value is None and getattr(self.pagination, "end_path", None) is not None:
+            needs = "end_path"
         if value is None and needs and getattr(self.pagination, needs) is not None:
             raise ValueError(
                 f"Resource.data_selector of {self.name!r} must name the field holding the "

@@ -310,6 +310,23 @@ def _same_origin(response: Response, link: str, what: str) -> str:
     return url
 
 
+def _is_end(path: CompiledPath | None, response: Response) -> bool:
+    """Whether the end flag at ``path`` says ``response`` is the last page: JSON
+    ``true`` does; ``false``, ``null`` or a missing field do not; any other value is a
+    :class:`ResponseError` (a ``"true"`` or a ``1`` is not guessed at)."""
+    if path is None:
+        return False
+    value = path.value(page_body(response))
+    if value is True:
+        return True
+    if value is None or value is False:
+        return False
+    raise ResponseError(
+        f"the end flag at {path!r} is {value!r}, not JSON true or false; check the "
+        "pagination's end_path (only JSON true ends the resource)"
+    )
+
+
 class SinglePagePaginator(BasePaginator):
     """One request, no further pages."""
 
@@ -451,7 +468,8 @@ class PageNumberPaginator(BasePaginator):
 
 
 class CursorPaginator(BasePaginator):
-    """A cursor token read from the response body and sent back as a parameter."""
+    """A cursor token read from the response body and sent back as a parameter; ends
+    when it is missing or empty, or after a page whose ``end_path`` is JSON true."""
 
     def __init__(
         self,
@@ -460,6 +478,7 @@ class CursorPaginator(BasePaginator):
         page_size: int | None = None,
         page_size_param: str = "page_size",
         location: str = "query",
+        end_path: FieldPath | CompiledPath | None = None,
     ) -> None:
         super().__init__()
         self.cursor_path = compile_path(cursor_path)
@@ -467,6 +486,8 @@ class CursorPaginator(BasePaginator):
         self.page_size = page_size
         self.page_size_param = page_size_param
         self.location = location
+        #: a response field whose JSON true ends the resource after its page
+        self.end_path = compile_path(end_path)
         self.cursor: str | None = None
 
     def init_request(self, request: Request) -> None:
@@ -483,6 +504,9 @@ class CursorPaginator(BasePaginator):
         return value
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        if _is_end(self.end_path, response):
+            self._has_next_page = False  # the API flags its last page, cursor or not
+            return
         cursor = self._cursor(response)
         if cursor in (None, ""):
             self._has_next_page = False
@@ -583,15 +607,26 @@ class LastRecordPaginator(BasePaginator):
 
 
 class NextLinkPaginator(BasePaginator):
-    """Follows an absolute next-page URL read from the response (its query included)."""
+    """Follows an absolute next-page URL read from the response (its query included);
+    ends when there is none, or after a page whose ``end_path`` is JSON true (an API
+    that always sends a next link, such as Zendesk's incremental exports)."""
 
-    def __init__(self, next_path: FieldPath | CompiledPath) -> None:
+    def __init__(
+        self,
+        next_path: FieldPath | CompiledPath,
+        end_path: FieldPath | CompiledPath | None = None,
+    ) -> None:
         super().__init__()
         self.next_path = compile_path(next_path)
+        #: a response field whose JSON true ends the resource after its page
+        self.end_path = compile_path(end_path)
         self.next_url: str | None = None
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         assert self.next_path is not None
+        if _is_end(self.end_path, response):
+            self._has_next_page = False  # the API flags its last page, link or not
+            return
         link = self.next_path.value(page_body(response))
         if not link:
             self._has_next_page = False

@@ -355,6 +355,7 @@ _PAGING_PATHS = (
     "total_pages_path",
     "has_more_path",
     "cursor_field",
+    "end_path",
 )
 
 

@@ -166,12 +166,12 @@ def pagination_details(resource: Resource, code: Code = _plain) -> str:
         return (
             f"cursor from body field {code(_field(spec.cursor_path))} sent back in "
             f"{_where(spec.location, spec.cursor_param, code)}{size}; stops when it is "
-            "missing or empty"
+            f"missing or empty{_end(spec.end_path, code)}"
         )
     if isinstance(spec, NextLinkPagination):
         return (
             f"next page URL from body field {code(_field(spec.next_path))} (same host "
-            "only); stops when it is missing or empty"
+            f"only); stops when it is missing or empty{_end(spec.end_path, code)}"
         )
     if isinstance(spec, PageNumberPagination):
         counted = spec.total_pages_path is not None or spec.total_path is not None
@@ -210,6 +210,13 @@ def pagination_details(resource: Resource, code: Code = _plain) -> str:
     if isinstance(spec, SinglePage):
         return "everything in one response"
     return code(spec.kind)
+
+
+def _end(end_path: Any, code: Code) -> str:
+    """The end flag's part of a pagination's stop condition (empty without one)."""
+    if end_path is None:
+        return ""
+    return f", or when {code(_field(end_path))} is true (that page is the last)"
 
 
 def _settings_named(names: tuple[str, ...], code: Code) -> str:

@@ -303,7 +303,14 @@ def _readme(names: Names, converted: Converted, origin: str) -> str:
 
 
 #: the response fields a pagination spec reads (the attributes holding a field path)
-_PAGING_PATHS = ("cursor_path", "next_path", "total_path", "total_pages_path", "has_more_path")
+_PAGING_PATHS = (
+    "cursor_path",
+    "next_path",
+    "total_path",
+    "total_pages_path",
+    "has_more_path",
+    "end_path",
+)
 
 
 def check_selectors(connector: Connector) -> None:

@@ -320,8 +320,14 @@ class Pager:
                 page = items[offset : offset + size]
                 following = offset + size
                 keys = cursor_keys(resource)
-                extras.append((keys, encode_position("c", following) if following < total else ""))
+                # with an end flag the cursor is always sent, as such APIs do
+                more = following < total or spec.end_path is not None
+                extras.append((keys, encode_position("c", following) if more else ""))
                 top = {keys[0]}
+            if spec.end_path is not None:
+                end = response_keys(spec.end_path)
+                extras.append((end, offset + size >= total))
+                top.add(end[0])
             if resource.data_selector is not None:
                 top.add(response_keys(resource.data_selector)[0])
             if "page_size" not in top:
@@ -337,11 +343,15 @@ class Pager:
             next_path = response_keys(spec.next_path)
             if next_path[0] != "@odata.context":
                 extras.insert(0, (("@odata.context",), f"{base_url}/$metadata#{resource.name}"))
-            if offset + size < total:
+            # with an end flag the next link is always sent, as Zendesk's incremental
+            # exports do: only the flag says the page is the last
+            if offset + size < total or spec.end_path is not None:
                 kept = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
-                kept.append(("$skiptoken", encode_position("s", offset + size)))
+                kept.append(("$skiptoken", encode_position("s", min(offset + size, total))))
                 link = f"{base_url}{path}?{urlencode(kept, safe='$:')}"
                 extras.append((next_path, link))
+            if spec.end_path is not None:
+                extras.append((response_keys(spec.end_path), offset + size >= total))
         elif isinstance(spec, PageNumberPagination):
             size = min(int_param(query, spec.page_size_param, spec.page_size or 50, 1), cap)
             number = int_param(query, spec.page_param, spec.start, spec.start)

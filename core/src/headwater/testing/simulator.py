@@ -365,11 +365,12 @@ class Simulator:
         spec = resource.pagination
         if isinstance(spec, OffsetPagination) and spec.total_path is not None:
             return [response_keys(spec.total_path)]
+        end = [response_keys(spec.end_path)] if getattr(spec, "end_path", None) else []
         if isinstance(spec, CursorPagination):
             # a cursor read from the last record (Stripe's data[-1].id) is in the records
-            return [] if cursor_record_field(resource) else [cursor_keys(resource)]
+            return end + ([] if cursor_record_field(resource) else [cursor_keys(resource)])
         if isinstance(spec, NextLinkPagination):
-            return [response_keys(spec.next_path)]
+            return [response_keys(spec.next_path), *end]
         if isinstance(spec, PageNumberPagination):
             paths = (spec.total_pages_path, spec.total_path)
             return [response_keys(p) for p in paths if p is not None]

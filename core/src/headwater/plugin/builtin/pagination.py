@@ -45,9 +45,10 @@ def headwater_paginator(connector: Connector, resource: Resource) -> BasePaginat
             page_size=spec.page_size,
             page_size_param=spec.page_size_param,
             location=spec.location,
+            end_path=spec.end_path,
         )
     if isinstance(spec, NextLinkPagination):
-        return paginators.NextLinkPaginator(next_path=spec.next_path)
+        return paginators.NextLinkPaginator(next_path=spec.next_path, end_path=spec.end_path)
     if isinstance(spec, PageNumberPagination):
         return paginators.PageNumberPaginator(
             page_param=spec.page_param,
