@@ -72,3 +72,16 @@ def test_windows_cover_the_range_exactly():
     assert [u - lo for lo, u in slices][-1] == timedelta(hours=1, minutes=30)
     assert windows(T, T, timedelta(hours=1)) == []
     assert windows(T, end, None) == [(T, end)]
+
+
+def test_pendulum_instants_cut_into_windows():
+    """dlt hands out pendulum datetimes (``dlt.sources.incremental``'s values): their
+    difference is pendulum's own duration, which a stdlib timedelta could not divide,
+    so a windowed read given them failed before any request."""
+    import pendulum
+
+    start = parse_instant(pendulum.datetime(2024, 1, 1, 1), "initial_value")
+    end = parse_instant(pendulum.datetime(2024, 1, 1, 3, 30), "end_value")
+    assert type(start) is datetime and start == datetime(2024, 1, 1, 1, tzinfo=timezone.utc)
+    slices = windows(start, end, timedelta(hours=1))
+    assert [upper for _, upper in slices][-1] == end and len(slices) == 3

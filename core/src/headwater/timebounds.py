@@ -97,6 +97,20 @@ def parse_instant(text: Any, what: str = "date") -> datetime:
 
 
 def _utc(value: datetime) -> datetime:
+    if type(value) is not datetime:
+        # a subclass (pendulum's, which dlt hands out) subtracts into its own duration
+        # type, which a stdlib timedelta cannot divide: the windows' arithmetic failed
+        value = datetime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=value.tzinfo,
+            fold=value.fold,
+        )
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
