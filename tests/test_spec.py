@@ -94,6 +94,37 @@ def test_invalid_specs_name_the_field(make, message):
             lambda: RetryPolicy(max_retries="3"),
             "RetryPolicy.max_retries must be int (got str '3')",
         ),
+        # each failed with Python's or dlt's own words, or not at all until the run
+        (
+            lambda: res(primary_key=5),
+            "Resource.primary_key must be a field name or a tuple of field names (or "
+            "None), got int 5",
+        ),
+        (
+            lambda: res(primary_key=("id", 5)),
+            "Resource.primary_key must be a field name or a tuple of field names (or "
+            "None), got tuple ('id', 5)",
+        ),
+        (
+            lambda: res(params=[1]),
+            "Resource.params must be a mapping of names to values (a dict), got list [1]",
+        ),
+        (
+            lambda: res(headers=["x"]),
+            "Resource.headers must be a mapping of names to values (a dict), got list ['x']",
+        ),
+        (
+            lambda: CursorPagination(cursor_path=None),
+            "CursorPagination.cursor_path must be a response field name or a tuple of "
+            "field names, got None",
+        ),
+        (
+            lambda: Connector(
+                name="c", package="p", resources=[res(), res(name="users_quarantine")]
+            ),
+            "Connector.resources of 'c' declares 'users_quarantine', the name of the table "
+            "that keeps resource 'users''s records breaking its schema; rename the resource",
+        ),
     ],
 )
 def test_a_wrong_choice_or_type_is_one_readable_line(make, message):

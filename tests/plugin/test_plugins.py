@@ -781,3 +781,30 @@ def test_resources_plugins_add_under_one_name_name_the_plugins(headwater_plugins
         "neither the connector nor a plugin declares; name a declared resource as its parent "
         "in its headwater_resources"
     )
+
+
+class AddsUsersQuarantine:
+    """Adds a resource named like the table that keeps directory_users' bad records."""
+
+    @hookimpl
+    def headwater_resources(self, connector):
+        if connector.name != "directory":
+            return []
+        return [Resource(name="directory_users_quarantine", path="/v1/users", schema="s.json")]
+
+
+def test_a_resource_a_plugin_adds_under_a_quarantine_tables_name_names_the_plugin(
+    headwater_env, headwater_plugins
+):
+    """It shared the quarantine table without a word, then failed a run whose records
+    broke the schema with Arrow's 'Column record is declared non-nullable'."""
+    import headwater_directory.hooks
+
+    headwater_plugins(headwater_directory.hooks, AddsUsersQuarantine())
+    with pytest.raises(PluginError) as err:
+        headwater.source("directory")
+    assert str(err.value) == (
+        "plugin 'AddsUsersQuarantine' adds resource 'directory_users_quarantine' to connector "
+        "directory, the name of the table that keeps resource 'directory_users''s records "
+        "breaking its schema; rename the resource the plugin's headwater_resources adds"
+    )

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_RESPONSE_DEADLINE",
     "DEFAULT_RETRY",
     "MAX_RETRY_AFTER",
+    "QUARANTINE_SUFFIX",
     "ApiKeyAuth",
     "AuthSpec",
     "BasicAuth",
@@ -55,6 +56,7 @@ __all__ = [
     "field_path",
     "is_jsonpath",
     "literal_text",
+    "quarantined_by",
     "template_names",
     "uneven_braces",
 ]
@@ -305,9 +307,19 @@ def _optional_non_empty_str(instance: Any, attribute: attrs.Attribute, value: An
         _non_empty_str(instance, attribute, value)
 
 
+def _required_path(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A field path that must be given (``None`` is refused, as any other non-path)."""
+    if value is None:
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be a response field name or a "
+            "tuple of field names, got None"
+        )
+    _field_path(instance, attribute, value)
+
+
 def _field_path(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
-        return
+        return  # an optional path, not given
     ok = (isinstance(value, str) and value) or (
         isinstance(value, tuple) and value and all(isinstance(k, str) and k for k in value)
     )
@@ -320,6 +332,53 @@ def _field_path(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 def _to_field_path(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _checked_mapping(value: Any, instance: Any, field: attrs.Attribute) -> Mapping[str, Any]:
+    """``value`` as a frozen mapping; anything but a mapping (or ``None``: empty) is a
+    one-line error naming the field (a list of pairs failed with dict()'s own words)."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(
+            f"{type(instance).__name__}.{field.name} must be a mapping of names to values "
+            f"(a dict), got {type(value).__name__} {value!r}"
+        )
+    return _frozen_mapping(value)
+
+
+def _checked_optional_mapping(
+    value: Any, instance: Any, field: attrs.Attribute
+) -> Mapping[str, Any] | None:
+    return None if value is None else _checked_mapping(value, instance, field)
+
+
+#: the converters of mapping fields: frozen, and checked with the field's name
+_MAPPING = attrs.Converter(_checked_mapping, takes_self=True, takes_field=True)  # type: ignore[call-overload]
+_OPTIONAL_MAPPING = attrs.Converter(  # type: ignore[call-overload]
+    _checked_optional_mapping, takes_self=True, takes_field=True
+)
+
+
+def _key_names(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A primary key: ``None``, a field name, or a tuple of field names."""
+    if value is None or (isinstance(value, str) and value):
+        return
+    if isinstance(value, tuple) and all(isinstance(k, str) and k for k in value):
+        return
+    raise TypeError(
+        f"{type(instance).__name__}.{attribute.name} must be a field name or a tuple of "
+        f"field names (or None), got {type(value).__name__} {value!r}"
+    )
+
+
+#: the end of the name of the table that keeps a resource's records breaking its schema
+QUARANTINE_SUFFIX = "_quarantine"
+
+
+def quarantined_by(table: str) -> str | None:
+    """The resource whose quarantine table ``table`` would be (``None``: none)."""
+    if table.endswith(QUARANTINE_SUFFIX) and len(table) > len(QUARANTINE_SUFFIX):
+        return table[: -len(QUARANTINE_SUFFIX)]
+    return None
 
 
 def _frozen_mapping(value: Any) -> Mapping[str, Any]:
@@ -364,7 +423,7 @@ class OAuth2ClientCredentials:
         default="{base_url}/oauth2/token", validator=_optional_non_empty_str
     )
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
-    extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    extra_form: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
     token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
     #: how the client authenticates at the token endpoint: ``"form"`` (client_id and
     #: client_secret in the form body) or ``"basic"`` (HTTP basic, RFC 6749
@@ -441,7 +500,7 @@ class OAuth2RefreshToken:
         default="{base_url}/oauth2/token", validator=_optional_non_empty_str
     )
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
-    extra_form: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    extra_form: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
     token_url_aliases: tuple[str, ...] = field(default=(), converter=tuple)
     client_auth: Literal["form", "basic"] = field(
         default="form", validator=_one_of(("form", "basic"))
@@ -481,7 +540,7 @@ class JwtGrant:
     scope: str | None = field(default=None, validator=_optional_non_empty_str)
     audience: str | None = field(default=None, validator=_optional_non_empty_str)
     lifetime: int = field(default=3600, validator=_positive)
-    claims: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    claims: Mapping[str, Any] = field(factory=dict, converter=_MAPPING)
     grant_type: str = field(
         default="urn:ietf:params:oauth:grant-type:jwt-bearer", validator=_non_empty_str
     )
@@ -513,7 +572,7 @@ class JwtBearer:
     algorithm: str = field(default="RS256", validator=_one_of(JWT_ALGORITHMS))
     audience: str | None = field(default=None, validator=_optional_non_empty_str)
     lifetime: int = field(default=3600, validator=_positive)
-    claims: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    claims: Mapping[str, Any] = field(factory=dict, converter=_MAPPING)
 
     kind: ClassVar[str] = "jwt_bearer"
     settings: ClassVar[tuple[str, ...]] = ("issuer", "private_key", "key_id")
@@ -538,7 +597,7 @@ class SessionLogin:
     login_path: str = field(default="/login", validator=_non_empty_str)
     body: Mapping[str, Any] = field(
         factory=lambda: {"username": "{username}", "password": "{password}"},
-        converter=_frozen_mapping,
+        converter=_MAPPING,
     )
     body_format: Literal["json", "form"] = field(
         default="json", validator=_one_of(("json", "form"))
@@ -590,8 +649,8 @@ class TemplateAuth:
     ``secret_settings`` (default: all of them) are secret.
     """
 
-    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
-    query: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    headers: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
+    query: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
     secret_settings: tuple[str, ...] | None = field(
         default=None, converter=lambda x: None if x is None else tuple(x)
     )
@@ -691,7 +750,7 @@ class CursorPagination:
     the flag may hold."""
 
     cursor_path: FieldPath = field(
-        default="next_cursor", converter=_to_field_path, validator=_field_path
+        default="next_cursor", converter=_to_field_path, validator=_required_path
     )
     cursor_param: str = field(default="cursor", validator=_non_empty_str)
     page_size: int | None = field(default=None, validator=v.optional(_positive))
@@ -723,7 +782,7 @@ class NextLinkPagination:
     (the string ``"true"``, ``1``) fails the run naming the field and the value, rather
     than being guessed at."""
 
-    next_path: FieldPath = field(default="next", converter=_to_field_path, validator=_field_path)
+    next_path: FieldPath = field(default="next", converter=_to_field_path, validator=_required_path)
     #: a response field whose JSON ``true`` says the page is the last
     #: (``"end_of_stream"``, ``"isLast"``); ``None``: no such field
     end_path: FieldPath | None = field(
@@ -793,7 +852,9 @@ class LastRecordPagination:
     ``has_more_path`` at all is warned about (a misspelled path would cut the data short).
     """
 
-    cursor_field: FieldPath = field(default="id", converter=_to_field_path, validator=_field_path)
+    cursor_field: FieldPath = field(
+        default="id", converter=_to_field_path, validator=_required_path
+    )
     cursor_param: str = field(default="starting_after", validator=_non_empty_str)
     has_more_path: FieldPath | None = field(
         default="has_more", converter=_to_field_path, validator=_field_path
@@ -976,7 +1037,7 @@ class IncrementalSpec:
     is quarantined.
     """
 
-    cursor_field: FieldPath = field(converter=_to_field_path, validator=_field_path)
+    cursor_field: FieldPath = field(converter=_to_field_path, validator=_required_path)
     param: str = field(validator=_non_empty_str)
     initial: str | None = field(default=None)
     end_param: str | None = field(default=None, validator=_optional_non_empty_str)
@@ -1058,19 +1119,19 @@ class Resource:
     schema: str = field(validator=_non_empty_str)
     data_selector: FieldPath | None = field(default=None, converter=_to_field_path)
     pagination: PaginationSpec = field(factory=SinglePage)
-    primary_key: str | tuple[str, ...] | None = field(default="id")
+    primary_key: str | tuple[str, ...] | None = field(
+        default="id", converter=_to_field_path, validator=_key_names
+    )
     write_disposition: Literal["merge", "append", "replace"] = field(
         default="merge", validator=_one_of(("merge", "append", "replace"))
     )
-    params: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    params: Mapping[str, Any] = field(factory=dict, converter=_MAPPING)
     #: the HTTP method; a POST sends ``json`` as its body
     method: Literal["GET", "POST"] = field(default="GET", validator=_one_of(("GET", "POST")))
     #: request headers of this resource, on top of the connector's ``headers``
-    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    headers: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
     #: the JSON body (search and GraphQL-style endpoints); ``None``: no body
-    json: Mapping[str, Any] | None = field(
-        default=None, converter=lambda x: None if x is None else _frozen_mapping(x)
-    )
+    json: Mapping[str, Any] | None = field(default=None, converter=_OPTIONAL_MAPPING)
     parent: ParentSpec | None = field(default=None, validator=v.optional(_of_type(ParentSpec)))
     incremental: IncrementalSpec | None = field(
         default=None, validator=v.optional(_of_type(IncrementalSpec))
@@ -1149,11 +1210,11 @@ class Connector:
     response_rules: tuple[ResponseRule, ...] = field(
         default=(), converter=tuple, validator=_response_rules
     )
-    settings: Mapping[str, Any] = field(factory=dict, converter=_frozen_mapping)
+    settings: Mapping[str, Any] = field(factory=dict, converter=_MAPPING)
     #: names in ``settings`` the user must set (a one-line error names each one missing)
     required_settings: tuple[str, ...] = field(default=(), converter=tuple)
     #: headers sent with every request of every resource (templates, like a resource's)
-    headers: Mapping[str, str] = field(factory=dict, converter=_frozen_mapping)
+    headers: Mapping[str, str] = field(factory=dict, converter=_MAPPING)
     #: the API's limit for all requests of a run (the ``rate_limit`` setting overrides it)
     rate_limit: RateLimit | None = field(default=None, validator=v.optional(_of_type(RateLimit)))
     description: str = field(default="")
@@ -1175,6 +1236,13 @@ class Connector:
                 )
             seen.add(resource.name)
         for resource in value:
+            owner = quarantined_by(resource.name)
+            if owner in seen:
+                raise ValueError(
+                    f"Connector.resources of {self.name!r} declares {resource.name!r}, the "
+                    f"name of the table that keeps resource {owner!r}'s records breaking its "
+                    "schema; rename the resource"
+                )
             if resource.parent is not None and resource.parent.resource not in seen:
                 raise ValueError(
                     f"resource {resource.name!r} of connector {self.name!r} names parent "

@@ -99,6 +99,7 @@ from headwater.spec import (
     Resource,
     ResponseRule,
     RetryPolicy,
+    quarantined_by,
     template_names,
     uneven_braces,
 )
@@ -243,6 +244,13 @@ class ConnectorHooks:
                 added[resource.name] = plugin
                 extras.append((plugin, resource))
         for plugin, resource in extras:
+            owner = quarantined_by(resource.name)
+            if owner is not None and owner in declared | added.keys():
+                raise PluginError(
+                    f"plugin {plugin!r} adds resource {resource.name!r} to connector {name}, "
+                    f"the name of the table that keeps resource {owner!r}'s records breaking "
+                    "its schema; rename the resource the plugin's headwater_resources adds"
+                )
             parent = resource.parent
             if parent is not None and parent.resource not in declared | added.keys():
                 raise PluginError(

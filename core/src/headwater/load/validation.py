@@ -71,6 +71,7 @@ from typing import Any
 from attrs import define
 
 from headwater.errors import ResponseError
+from headwater.spec import QUARANTINE_SUFFIX
 
 __all__ = [
     "INT64_MAX",
@@ -497,7 +498,7 @@ _PART = 10_000
 
 def quarantine_table(resource: str) -> str:
     """The table that keeps ``resource``'s records that broke its schema."""
-    return f"{resource}_quarantine"
+    return f"{resource}{QUARANTINE_SUFFIX}"
 
 
 def _date_time(value: str) -> bool:
