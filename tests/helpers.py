@@ -51,6 +51,16 @@ def records(n: int, start: int = 0) -> list[dict]:
     ]
 
 
+def a_second_before(moment: str) -> str:
+    """The ``since`` a plain since API is asked for the records from ``moment`` on: it
+    answers strictly after its bound, so Headwater asks a second early."""
+    from datetime import timedelta
+
+    from headwater.timebounds import isoformat, parse_instant
+
+    return isoformat(parse_instant(moment) - timedelta(seconds=1))
+
+
 def extraction_error(source: Any) -> BaseException:
     """The Headwater error that stops extracting ``source`` (settings are resolved then);
     dlt wraps it, as it wraps any error of a resource."""

@@ -778,3 +778,53 @@ def test_add_limit_inside_a_slice_then_a_normal_run_loads_each_record_once(
     )
     total = len(sim.data["events"])
     assert rows(pipeline, count) == [(total, total)]
+
+
+# ------------------------------------- a plain since API's later runs and the lookback
+
+
+@pytest.mark.parametrize("disposition", ["merge", "append"])
+def test_a_since_apis_later_run_loads_a_record_arriving_at_its_position(
+    disposition, serve, duckdb_pipeline
+):
+    """A plain since API answers strictly after its bound. A later run asked
+    since=<position> and never loaded a record that arrived afterwards with exactly the
+    position's cursor: every read asks a second early and drops what is before its
+    start; the records already loaded at the position are merged, or skipped by their
+    identities (append), so none is loaded twice."""
+    sim = serve(timed(end_param=None, write_disposition=disposition))
+    pipeline = duckdb_pipeline(f"since_later_{disposition}")
+    count = "select count(*), count(distinct id) from events"
+    pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    assert rows(pipeline, count) == [(250, 250)]
+    latest = max(ts(r) for r in sim.data["events"])
+    [late] = sim.arrive_late("events", 1, latest)
+    sim.reset_log()
+    pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    assert rows(pipeline, count) == [(251, 251)]
+    assert rows(pipeline, f"select count(*) from events where id = '{late['id']}'") == [(1,)]
+    asked = sim.requests_for("events")[0].query["start"][0]
+    assert parse_instant(asked) == latest - timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("window", ["1d", None], ids=["windowed", "unwindowed"])
+def test_a_client_filtered_since_apis_later_run_asks_a_second_early(window, serve, duckdb_pipeline):
+    # client_filter: a later run starts at position less lookback (the end of the
+    # slices read; without a window, the latest cursor loaded) and asks a second
+    # before it, as every read of a since API does
+    spec = timed(end_param=None, client_filter=True, window=window, lookback="2h")
+    sim = serve(spec)
+    end = max(ts(r) for r in sim.data["events"]) + timedelta(seconds=1)
+    settings = {"start_date": "2024-01-01", **sim.settings}
+    from headwater.load.assemble import build_source
+
+    pipeline = duckdb_pipeline(f"client_filtered_{window or 'whole'}")
+    first_end = end - timedelta(hours=3)
+    pipeline.run(build_source("timed", settings, bounds=RunBounds(end=first_end)))
+    # (without a window nothing bounds the read: the first run reads to the latest)
+    position = first_end if window else end - timedelta(seconds=1)
+    sim.reset_log()
+    pipeline.run(build_source("timed", settings, bounds=RunBounds(end=end)))
+    asked = parse_instant(sim.requests_for("events")[0].query["start"][0])
+    assert asked == position - timedelta(hours=2, seconds=1)
+    assert rows(pipeline, "select count(*), count(distinct id) from events") == [(250, 250)]

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import duckdb
@@ -15,6 +16,7 @@ from headwater.errors import SettingsError
 from headwater.run import explain
 from headwater.testing import Fault
 from headwater.testing import rows_of as records
+from headwater.timebounds import isoformat, parse_instant
 from headwater_analytics.hooks import ANALYTICS_EVENTS
 
 BASE = "https://api.example.com"
@@ -67,6 +69,12 @@ def test_token_url_derived_from_base_url_and_offset_pages(requests_mock):
     ]
 
 
+def a_second_before(moment: str) -> str:
+    """The ``since`` asked for the events from ``moment`` on: a plain since API answers
+    strictly after its bound, so Headwater asks a second early."""
+    return isoformat(parse_instant(moment) - timedelta(seconds=1))
+
+
 def test_since_is_sent_on_the_next_run(requests_mock, duckdb_pipeline):
     token(requests_mock)
     events = [event(i) for i in range(150)]
@@ -80,7 +88,8 @@ def test_since_is_sent_on_the_next_run(requests_mock, duckdb_pipeline):
     first_run = api.call_count
     pipeline.run(headwater.source("analytics_events", **CREDS))
     second = api.request_history[first_run:]
-    assert [query(r)["since"] for r in second] == [[newest]]  # one short page
+    # one short page, asked from a second before the newest (since answers after it)
+    assert [query(r)["since"] for r in second] == [[a_second_before(newest)]]
     with pipeline.sql_client() as client:
         assert client.execute_sql("select count(*), count(distinct id) from events") == [(155, 155)]
 
@@ -114,7 +123,7 @@ def test_e2e_incremental_then_only_new_then_full_refresh(api_simulator, duckdb_p
     pipeline.run(headwater.source("analytics_events", **sim.settings))
     assert count(pipeline) == 1234 + 25  # exactly the new ones
     second = sim.requests_for("events")
-    assert {r.query["since"][0] for r in second} == {newest}
+    assert {r.query["since"][0] for r in second} == {a_second_before(newest)}
     assert len(second) == 1  # only the 25 new events were sent
     with pipeline.sql_client() as client:
         assert client.execute_sql("select count(distinct id) from events") == [(1259,)]

@@ -218,9 +218,6 @@ class Plan:
     bounded: bool
     #: slices of the whole range left after :attr:`slices` (another extract reads them)
     more: bool = False
-    #: the read starts at a start given (``start_date``, ``initial``), not at a position
-    #: loaded: a record exactly on it is the user's, even from a ``since`` API
-    from_start: bool = False
 
     @property
     def found(self) -> str | None:
@@ -265,9 +262,8 @@ class Plan:
         else:
             initial = settings.get("start_date") or spec.initial
             lower = None if initial is None else spec.parse_initial(initial)
-        started = position is None and lower is not None
         if not bounded:
-            return cls(spec, [(lower, None)], root, root, None, False, from_start=started)
+            return cls(spec, [(lower, None)], root, root, None, False)
         if lower is None:
             if window is not None:
                 raise ConfigError(
@@ -276,7 +272,7 @@ class Plan:
                 )
             return cls(spec, [(None, end)], root, root, None, True)
         slices = _slices(lower, end, window)
-        return cls(spec, slices, root, root, None, True, from_start=started)
+        return cls(spec, slices, root, root, None, True)
 
     def limit(self, per_load: int | None) -> Plan:
         """Keep the first ``per_load`` slices (the rest: :attr:`more`)."""
@@ -389,13 +385,15 @@ def reading_rules(plan: Plan, bounds: RunBounds) -> tuple[bool, bool]:
     """``(drop, early)`` for the slices of ``plan``: whether records outside a slice are
     dropped on the client, and whether each slice is asked from a second before its
     start. A plain ``since`` API (:func:`asks_after`) answers strictly after its bound,
-    so a slice the client filters, and a first run's start (``start_date``,
-    ``initial``), are asked early and a record exactly on the boundary is kept."""
+    so every read of one is asked early and what comes before its start is dropped: a
+    record exactly on the start (a first run's ``start_date``, a backfill's
+    ``--start``, a later run's position, which a record may reach after it was read) is
+    kept. The records at a later run's position that were loaded are read again: a
+    merge resource merges them, an append resource skips them (:attr:`Plan.boundary`)."""
     spec = plan.spec
     drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
-    first = plan.from_start and asks_after(spec)
-    early = (plan.bounded and drop and asks_after(spec)) or first
-    return drop or first, early
+    early = asks_after(spec)
+    return drop or early, early
 
 
 def asks_after(spec: IncrementalSpec) -> bool:
