@@ -828,3 +828,38 @@ def test_a_client_filtered_since_apis_later_run_asks_a_second_early(window, serv
     asked = parse_instant(sim.requests_for("events")[0].query["start"][0])
     assert asked == position - timedelta(hours=2, seconds=1)
     assert rows(pipeline, "select count(*), count(distinct id) from events") == [(250, 250)]
+
+
+@pytest.mark.parametrize(
+    ("options", "primary_key"),
+    [
+        ({"end_param": None, "format": "iso8601"}, "id"),
+        ({"end_param": None, "format": "iso8601"}, None),
+        ({"end_param": None}, "id"),
+        ({}, "id"),
+    ],
+    ids=["inclusive-since", "inclusive-since-keyless", "plain-since", "end-param"],
+)
+def test_an_append_resource_with_a_lookback_appends_no_record_twice(
+    options, primary_key, serve, duckdb_pipeline
+):
+    # A lookback reads the records of its span again, for the late ones among them: an
+    # append resource keeps the identities of the records it loaded within the lookback
+    # of its position and skips them when they come again; a late record is loaded.
+    from headwater.load.assemble import build_source
+
+    connector = timed(write_disposition="append", lookback="2h", **options)
+    [resource] = connector.resources
+    connector = attrs.evolve(connector, resources=[attrs.evolve(resource, primary_key=primary_key)])
+    sim = serve(connector)
+    pipeline = duckdb_pipeline(f"append_lookback_{len(options)}_{primary_key or 'none'}")
+    settings = {"start_date": "2024-01-01", **sim.settings}
+    end = max(ts(r) for r in sim.data["events"]) + timedelta(seconds=1)
+    count = "select count(*), count(distinct id) from events"
+    for _ in range(2):
+        pipeline.run(build_source("timed", settings, bounds=RunBounds(end=end)))
+        assert rows(pipeline, count) == [(250, 250)]
+    late = sim.arrive_late("events", 2, end - timedelta(hours=1))
+    pipeline.run(build_source("timed", settings, bounds=RunBounds(end=end + timedelta(minutes=1))))
+    assert rows(pipeline, count) == [(252, 252)]
+    assert {r["id"] for r in late} <= {r[0] for r in rows(pipeline)}

@@ -18,6 +18,7 @@ from headwater.load.incremental import (
     merged_slices,
 )
 from headwater.spec import IncrementalSpec
+from headwater.timebounds import isoformat
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 SPEC = IncrementalSpec("ts", "start", end_param="end", window="1h", initial="2024-01-01")
@@ -208,4 +209,35 @@ def test_a_boundary_keeps_its_records_up_to_the_cap_with_a_warning(monkeypatch, 
     nxt = Plan.make(spec, {}, RunBounds(), {"headwater_incremental": plan.root})
     again = SliceFilter(spec, None, None, False, key=("id",), boundary=nxt.boundary)
     kept = again.page([*records, {"id": "r9", "ts": "2024-01-03T00:00:00Z"}])
-    assert [r["id"] for r in kept] == ["r3", "r4", "r9"] and at == nxt.boundary[0]
+    assert [r["id"] for r in kept] == ["r3", "r4", "r9"] and set(nxt.boundary) == {at}
+
+
+def test_a_lookback_keeps_the_latest_records_loaded_in_it_up_to_the_cap(monkeypatch, caplog):
+    # an append resource with a lookback reads its span again: the identities of the
+    # records loaded within the lookback of the position are kept (the latest first,
+    # up to the cap, with a warning), and they are skipped when they come again
+    from headwater.load import incremental
+
+    monkeypatch.setattr(incremental, "MAX_BOUNDARY_IDS", 3)
+    spec = IncrementalSpec(cursor_field="ts", param="since", format="iso8601", lookback="2h")
+    at = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    moments = [at + timedelta(minutes=30 * i) for i in range(11)]  # 00:00 ... 05:00
+    records = [{"id": f"r{i}", "ts": isoformat(m)} for i, m in enumerate(moments)]
+    plan = Plan.make(spec, {}, RunBounds(), {})
+    sliced = SliceFilter(spec, None, None, False, key=("id",), lookback=plan.lookback)
+    sliced.page(records)
+    with caplog.at_level("WARNING", logger="headwater"):
+        plan.advance(plan.slices[0], sliced.latest, sliced.found, sliced.at_latest, sliced.recent)
+    plan.finish()
+    assert list(plan.root["recent"]) == [isoformat(m) for m in moments[:-4:-1]]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("5 records were loaded within the lookback 2h of the position")
+    assert "keeps the latest 3 of them" in warning
+    nxt = Plan.make(spec, {}, RunBounds(), {"headwater_incremental": plan.root})
+    assert nxt.slices[0][0] == moments[6]  # 05:00 less 2h
+    again = SliceFilter(spec, *nxt.slices[0], False, key=("id",), boundary=nxt.boundary)
+    late = {"id": "late", "ts": isoformat(moments[8])}
+    moved = {"id": "r8", "ts": isoformat(moments[8] + timedelta(minutes=15))}  # a new version
+    kept = again.page([*records[6:], late, moved])
+    # r6 and r7 were beyond the cap (the warning said so); the known three are skipped
+    assert [r["id"] for r in kept] == ["r6", "r7", "late", "r8"]

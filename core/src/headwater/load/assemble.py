@@ -1646,8 +1646,9 @@ def _incremental_read(
     # cursor again: those loaded last time are known by their identities
     key = resource.primary_key_columns if resource.write_disposition == "append" else None
     boundary = plan.boundary if key is not None else None
+    lookback = plan.lookback if key is not None else None
     filters = [
-        SliceFilter(spec, lower, upper, drop, key=key, boundary=boundary)
+        SliceFilter(spec, lower, upper, drop, key=key, boundary=boundary, lookback=lookback)
         for lower, upper in plan.slices
     ]
 
@@ -1674,7 +1675,9 @@ def _incremental_read(
             sliced = filters[done]
             if passed is not None and not plan.bounded:
                 continue  # the position follows what passed the steps: after the read
-            plan.advance(plan.slices[done], sliced.latest, sliced.found, sliced.at_latest)
+            plan.advance(
+                plan.slices[done], sliced.latest, sliced.found, sliced.at_latest, sliced.recent
+            )
 
     merged = checkpointed_slices(
         plan,

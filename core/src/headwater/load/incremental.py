@@ -34,7 +34,10 @@ next extract goes on from it.
 An append resource whose position is its latest cursor also keeps ``boundary``: the
 identities (primary key, else a hash of the record) of the records loaded at exactly
 that cursor, which the next run's request from the position answers again; they are
-not appended twice (as ``dlt.sources.incremental`` does with its hashes).
+not appended twice (as ``dlt.sources.incremental`` does with its hashes). With a
+``lookback`` it keeps ``recent`` too: the identities of the records loaded within the
+lookback of the position, by cursor (``{"<cursor>": ["<identity>", ...]}``), which
+each run reads again.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -282,21 +285,33 @@ class Plan:
         return self
 
     @property
-    def boundary(self) -> tuple[datetime, frozenset[str]] | None:
-        """The cursor this read starts at and the identities of the records loaded at
-        it (a normal read from the position: see :class:`SliceFilter`; a bounded read
-        has one after a read stopped inside a slice, :meth:`stopped`)."""
+    def boundary(self) -> dict[datetime, frozenset[str]] | None:
+        """The identities of records loaded, by their cursor, that this read is answered
+        again (see :class:`SliceFilter`): those at the cursor a normal read starts at
+        (an unbounded read from the position; a bounded one after a read stopped inside
+        a slice, :meth:`stopped`), and those loaded within the lookback of the position
+        (``recent``)."""
         if self.backfill_key is not None or not self.slices:
             return None
+        known: dict[datetime, frozenset[str]] = {}
         kept = self.root.get("boundary")
         lower = self.slices[0][0]
-        if not isinstance(kept, Mapping) or lower is None:
-            return None
-        at = _read_position(kept.get("at"))
-        ids = kept.get("ids")
-        if at != lower or not isinstance(ids, list):
-            return None
-        return at, frozenset(str(i) for i in ids)
+        if isinstance(kept, Mapping) and lower is not None:
+            at = _read_position(kept.get("at"))
+            ids = kept.get("ids")
+            if at == lower and isinstance(ids, list):
+                known[at] = frozenset(str(i) for i in ids)
+        recent = self.root.get("recent")
+        for text, ids in recent.items() if isinstance(recent, Mapping) else ():
+            at = _read_position(text)
+            if at is not None and isinstance(ids, list):
+                known[at] = known.get(at, frozenset()) | frozenset(str(i) for i in ids)
+        return known or None
+
+    @property
+    def lookback(self) -> timedelta | None:
+        """The declared lookback (``None``: none)."""
+        return parse_duration(self.spec.lookback, "lookback") if self.spec.lookback else None
 
     def advance(
         self,
@@ -304,11 +319,14 @@ class Plan:
         latest: datetime | None,
         found: str | None = None,
         at_latest: list[str] | None = None,
+        recent: list[tuple[datetime, str]] | None = None,
     ) -> None:
         """Slice ``done`` and every one before it are complete: move the position
         (``found``: the format the cursor values came in, kept for the next bounds;
         ``at_latest``: the identities of the records read at ``latest``, kept for
-        an append resource, see :attr:`boundary`)."""
+        an append resource, see :attr:`boundary`; ``recent``: the cursors and
+        identities of the records an append resource with a lookback loaded, of which
+        those within the lookback of the position are kept)."""
         if found is not None and self.spec.format is None:
             self.root["format"] = found
         current = _read_position(self.entry.get("position"))
@@ -333,6 +351,8 @@ class Plan:
                 self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
         if new is not None and (current is None or new > current):
             self.entry["position"] = isoformat(new)
+        if recent is not None and self.backfill_key is None:
+            self._keep_recent(recent)
         if self.backfill_key is None:
             self.root["running"] = True
             if self.bounded and done[1] is not None:
@@ -367,6 +387,44 @@ class Plan:
         if self.backfill_key is None:
             self.root["running"] = True
             self.root.pop("reached", None)
+
+    def _keep_recent(self, recent: list[tuple[datetime, str]]) -> None:
+        """Keep the identities of the records loaded within the lookback of the position
+        (an append resource reads them again and must not append them twice), the
+        latest :data:`MAX_BOUNDARY_IDS` at most, with a warning beyond."""
+        lookback, position = self.lookback, _read_position(self.root.get("position"))
+        if lookback is None or position is None:
+            self.root.pop("recent", None)
+            return
+        floor = position - lookback
+        kept: dict[datetime, list[str]] = {}
+        before = self.root.get("recent")
+        for text, ids in before.items() if isinstance(before, Mapping) else ():
+            at = _read_position(text)
+            if at is not None and at >= floor and isinstance(ids, list):
+                kept[at] = [str(i) for i in ids]
+        for at, identity in recent:
+            if at >= floor:
+                kept.setdefault(at, []).append(identity)
+        total, out = 0, {}
+        for at in sorted(kept, reverse=True):
+            ids = list(dict.fromkeys(kept[at]))[: MAX_BOUNDARY_IDS - total]
+            if not ids:
+                break
+            out[isoformat(at)] = ids
+            total += len(ids)
+        loaded = sum(len(set(ids)) for ids in kept.values())
+        if loaded > total:
+            log.warning(
+                "%d records were loaded within the lookback %s of the position %s; the state "
+                "keeps the latest %d of them, so an append resource may load the others "
+                "again on its next run: merge on a primary key, or use a shorter lookback",
+                loaded,
+                self.spec.lookback,
+                isoformat(position),
+                total,
+            )
+        self.root["recent"] = out
 
     def finish(self) -> None:
         """This extract read all of its slices."""
@@ -495,17 +553,24 @@ class SliceFilter:
         drop: bool,
         *,
         key: tuple[str, ...] | None = None,
-        boundary: tuple[datetime, frozenset[str]] | None = None,
+        boundary: Mapping[datetime, frozenset[str]] | None = None,
+        lookback: timedelta | None = None,
     ) -> None:
         self.spec = spec
         #: with a ``key`` (an append resource: ``()`` when it has no primary key), the
         #: identities of the records at :attr:`latest` are kept (:attr:`at_latest`)
         self._identity_key = key
         self.at_latest: list[str] | None = [] if key is not None else None
-        #: records at ``boundary``'s cursor with one of its identities were loaded by
-        #: the run before: they are dropped (:attr:`repeated` counts them)
+        #: records at one of ``boundary``'s cursors with one of its identities there
+        #: were loaded before: they are dropped (:attr:`repeated` counts them)
         self._boundary = boundary if key is not None else None
         self.repeated = 0
+        #: with a ``key`` and a ``lookback``: the cursor and identity of each record
+        #: loaded, within ``lookback`` of the latest (:meth:`Plan.advance` keeps them)
+        self._lookback = lookback if key is not None else None
+        self.recent: list[tuple[datetime, str]] | None = [] if self._lookback else None
+        self._until = upper
+        self._trim_at = 2 * MAX_BOUNDARY_IDS
         field = spec.cursor_field
         simple = isinstance(field, str) and not field.startswith("$") and "." not in field
         self._key = field if simple else None
@@ -556,13 +621,12 @@ class SliceFilter:
                     f"format {fmt or 'iso8601 or unix'}"
                 )
                 continue
-            repeated = False
+            repeated, identity = False, None
             if self._identity_key is not None:
-                boundary = self._boundary
-                on_boundary = boundary is not None and moment == boundary[0]
-                if on_boundary or latest is None or moment >= latest:
+                known = self._boundary.get(moment) if self._boundary else None
+                if known is not None or self._lookback or latest is None or moment >= latest:
                     identity = record_identity(record, self._identity_key)
-                    repeated = on_boundary and identity in boundary[1]  # type: ignore[index]
+                    repeated = known is not None and identity in known
                     if latest is None or moment > latest:
                         self.at_latest = [identity]
                     elif moment == latest:
@@ -570,12 +634,28 @@ class SliceFilter:
             if latest is None or moment > latest:
                 latest = moment
             if repeated:
-                self.repeated += 1  # loaded by the run before
+                self.repeated += 1  # loaded before
             elif (lower is None or moment >= lower) and (upper is None or moment < upper):
                 keep.append(record)
+            else:
+                continue
+            if identity is not None and self.recent is not None:
+                self.recent.append((moment, identity))  # loaded: kept, or loaded before
         self.latest = latest
         self.kept += len(keep)
+        if self.recent is not None and len(self.recent) > self._trim_at:
+            self._trim_recent()
         return keep
+
+    def _trim_recent(self) -> None:
+        """Forget the records before the lookback of the latest (or of the slice's end,
+        when it is earlier): the position will not be earlier than that. The next trim
+        waits for twice as many as are left, so trimming costs O(1) a record."""
+        assert self.recent is not None and self._lookback is not None and self.latest
+        end = self.latest if self._until is None else min(self.latest, self._until)
+        floor = end - self._lookback
+        self.recent = [(at, identity) for at, identity in self.recent if at >= floor]
+        self._trim_at = max(2 * MAX_BOUNDARY_IDS, 2 * len(self.recent))
 
     def no_cursor_warning(
         self, resource: str, *others: SliceFilter, bounded: bool = False
