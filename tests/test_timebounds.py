@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from headwater.timebounds import (
+    exact,
     format_bound,
     format_duration,
     parse_auto,
@@ -49,6 +50,27 @@ def test_formats_round_trip(fmt, written):
     back = parse_value(written, fmt)
     assert back == (T.replace(hour=0, minute=0, second=0) if fmt == "date" else T)
     assert parse_value(str(written), fmt) == back  # as text from a query string
+
+
+@pytest.mark.parametrize(
+    ("fmt", "down", "up"),
+    [
+        ("date", "2024-03-04", "2024-03-05"),
+        ("unix", 1709528767, 1709528768),
+        ("strftime:%Y%m%d%H%M", "202403040506", "202403040507"),
+        ("strftime:%Y-%m", "2024-03", "2024-04"),
+        ("iso8601", "2024-03-04T05:06:07.250000Z", "2024-03-04T05:06:07.250000Z"),
+    ],
+)
+def test_an_end_finer_than_its_format_is_written_up(fmt, down, up):
+    # an end bound written down (date: the day it falls in) would leave out the records
+    # before it in that day; written up, the range asked holds all of [start, end)
+    moment = T + timedelta(milliseconds=250)
+    assert format_bound(moment, fmt) == down
+    assert format_bound(moment, fmt, up=True) == up
+    assert exact(moment, fmt) is (fmt == "iso8601")
+    midnight = datetime(2024, 3, 4, tzinfo=timezone.utc)
+    assert format_bound(midnight, "date", up=True) == "2024-03-04"  # exact: as it is
 
 
 def test_instants_and_auto():

@@ -863,3 +863,36 @@ def test_an_append_resource_with_a_lookback_appends_no_record_twice(
     pipeline.run(build_source("timed", settings, bounds=RunBounds(end=end + timedelta(minutes=1))))
     assert rows(pipeline, count) == [(252, 252)]
     assert {r["id"] for r in late} <= {r[0] for r in rows(pipeline)}
+
+
+# ------------------------------------------------ bounds finer than the declared format
+
+
+def test_a_backfill_finer_than_the_date_format_reads_the_days_around_it(serve):
+    # format="date" cannot write 01:00: [01:00, 03:00) asked since=day&until=day (an
+    # empty range) and loaded nothing; the enclosing days are asked, [A, B) is kept
+    sim = serve(timed(format="date", cursor_format="iso8601"))
+    start, end = T0 + timedelta(hours=1), T0 + timedelta(hours=3)
+    done = run_connector("timed", sim.settings, start=start.isoformat(), end=end.isoformat())
+    assert not done.failures
+    sent = {(r.query["start"][0], r.query["end"][0]) for r in sim.requests_for("events")}
+    assert sent == {("2024-01-01", "2024-01-02")}
+    loaded = [r[0] for r in rows(done.location, "select id from timed_data.events order by id")]
+    assert loaded == in_range(sim, start, end)
+
+
+def test_a_later_run_on_the_same_day_asks_a_range_that_is_not_empty(serve, duckdb_pipeline):
+    # a date-format API's second run of a day asked since=day&until=day; it asks the
+    # day to the next and keeps [position, end)
+    from headwater.load.assemble import build_source
+
+    sim = serve(timed(format="date", cursor_format="iso8601"))
+    pipeline = duckdb_pipeline("same_day")
+    settings = {"start_date": "2024-01-01", **sim.settings}
+    for end in (T0 + timedelta(hours=2), T0 + timedelta(hours=3)):
+        sim.reset_log()
+        pipeline.run(build_source("timed", settings, bounds=RunBounds(end=end)))
+    sent = {(r.query["start"][0], r.query["end"][0]) for r in sim.requests_for("events")}
+    assert sent == {("2024-01-01", "2024-01-02")}
+    loaded = [r[0] for r in rows(pipeline)]
+    assert loaded == in_range(sim, T0, T0 + timedelta(hours=3))

@@ -13,13 +13,15 @@ request bounds with it, and the simulator parses them back.
   ``iso8601`` (``2024-01-02T03:04:05Z``, with microseconds when the instant has
   them), ``date`` (``2024-01-02``), ``unix``
   (seconds), ``unix_ms`` (milliseconds) or ``strftime:<pattern>`` (e.g.
-  ``strftime:%Y%m%d%H%M``) — :func:`format_bound` writes one, :func:`parse_value`
+  ``strftime:%Y%m%d%H%M``) — :func:`format_bound` writes one (an instant finer than
+  the format: the value it falls in, or the next one for an end), :func:`parse_value`
   reads one;
 * :func:`windows` cuts ``[start, end)`` into consecutive slices of one duration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "FORMATS",
     "MAX_SLICES",
     "check_format",
+    "exact",
     "format_bound",
     "format_duration",
     "isoformat",
@@ -142,8 +145,38 @@ def check_format(fmt: Any) -> str:
     )
 
 
-def format_bound(value: datetime, fmt: str) -> str | int:
-    """``value`` written in format ``fmt`` (an int for ``unix``/``unix_ms``)."""
+#: Steps tried, shortest first, to find the next value a format can write (:func:`format_bound`).
+_STEPS = tuple(timedelta(seconds=s) for s in (0.001, 1, 60, 3600, 86400, 31 * 86400, 366 * 86400))
+
+
+def format_bound(value: datetime, fmt: str, *, up: bool = False) -> str | int:
+    """``value`` written in format ``fmt`` (an int for ``unix``/``unix_ms``). A format
+    coarser than ``value`` (``date`` for 06:00) writes the value it falls in (the day);
+    with ``up``, the first value it can write that is not before ``value`` (the next
+    day): an end bound that leaves out nothing before it."""
+    text = _format(value, fmt)
+    if not up or exact(value, fmt):
+        return text
+    floor = parse_value(text, fmt)
+    for step in _STEPS:
+        later = _format(floor + step, fmt)
+        with contextlib.suppress(ValueError):
+            if parse_value(later, fmt) >= _utc(value):
+                return later
+    return text
+
+
+def exact(value: datetime, fmt: str) -> bool:
+    """Whether format ``fmt`` writes ``value`` itself (``date`` writes midnight only,
+    ``unix`` whole seconds); a format that cannot read back what it writes counts as
+    exact (nothing better can be said)."""
+    try:
+        return parse_value(_format(value, fmt), fmt) == _utc(value)
+    except ValueError:
+        return True
+
+
+def _format(value: datetime, fmt: str) -> str | int:
     value = _utc(value)
     if fmt == "iso8601":
         return isoformat(value)

@@ -68,6 +68,7 @@ from headwater.load.incremental import (
     bounded_request,
     checkpointed_slices,
     default_end,
+    inexact,
     reading_rules,
 )
 from headwater.load.unique import hinted
@@ -1658,6 +1659,9 @@ def _incremental_read(
         params, body = bounded_request(
             spec, endpoint.params, endpoint.json, asked, upper, plan.found
         )
+        if not drop and inexact(spec, asked, upper, plan.found):
+            # asked the range around [lower, upper): what is outside it is dropped
+            filters[index].lower, filters[index].upper = lower, upper
         bound = attrs.evolve(endpoint, params=params, json=body)
         return filters[index].pages(iter_pages(bound))
 
@@ -1761,6 +1765,7 @@ def _incremental_children(
         )
         bound = attrs.evolve(bound, params=params, json=body)
         drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
+        drop = drop or inexact(spec, lower, upper, None)  # asked the range around it
         sliced = SliceFilter(spec, lower, upper, drop)
         rows: list[dict] = []
         pages = iter_pages(

@@ -62,6 +62,7 @@ from headwater.http.paginators import compile_path, lookup
 from headwater.http.prefetch import put_until_stopped
 from headwater.spec import IncrementalSpec
 from headwater.timebounds import (
+    exact,
     format_bound,
     isoformat,
     parse_auto,
@@ -84,6 +85,7 @@ __all__ = [
     "asks_after",
     "bounded_request",
     "checkpointed_slices",
+    "inexact",
     "merged_slices",
 ]
 
@@ -498,13 +500,15 @@ def bounded_request(
     """``(params, body)`` of a request for ``[lower, upper)`` (either may be ``None``:
     no bound), the bounds written in the declared format (else ``found``, the format
     the cursor values came in, else the format of the declared ``initial``: ``unix``
-    for a number, else ``iso8601``) and location."""
+    for a number, else ``iso8601``) and location. A bound finer than the format asks
+    the range around it (``lower`` rounded down, ``upper`` up: :func:`inexact` says
+    when, and the reader drops what is outside ``[lower, upper)``)."""
     fmt = spec.format or found or initial_format(spec)
     values: dict[str, Any] = {}
     if lower is not None:
         values[spec.param] = format_bound(lower, fmt)
     if upper is not None and spec.end_param is not None:
-        values[spec.end_param] = format_bound(upper, fmt)
+        values[spec.end_param] = format_bound(upper, fmt, up=True)
     if spec.location == "query":
         return {**params, **values}, body
     document = copy.deepcopy(_plain(body)) if body is not None else {}
@@ -515,6 +519,18 @@ def bounded_request(
             target = target.setdefault(key, {})
         target[last] = value
     return dict(params), document
+
+
+def inexact(
+    spec: IncrementalSpec, lower: datetime | None, upper: datetime | None, found: str | None
+) -> bool:
+    """Whether :func:`bounded_request` asks more than ``[lower, upper)``: a bound the
+    format cannot write (``date`` and 06:00) is rounded outwards, and the records
+    outside the range must be dropped on the client."""
+    fmt = spec.format or found or initial_format(spec)
+    if spec.end_param is None:
+        upper = None
+    return any(v is not None and not exact(v, fmt) for v in (lower, upper))
 
 
 def initial_format(spec: IncrementalSpec) -> str:
