@@ -779,6 +779,27 @@ def test_a_librarys_warning_with_a_traceback_is_one_line_without_debug(capsys, m
         assert len(err.strip().splitlines()) == 1
 
 
+def test_a_load_job_that_fails_terminally_is_one_line_without_debug(
+    capsys, api_simulator, headwater_env
+):
+    # dlt logs a failed job as 'ERROR dlt: Job for employees.....sql failed terminally
+    # in load ... with message Traceback (most recent call last): ...', its traceback in
+    # the message itself: 37 lines on stderr before the run's one-line error
+    import duckdb
+
+    sim = api_simulator(HR, records={"employees": 3})
+    env = settings_env("hr", sim)
+    assert run(capsys, "run", "hr", "--progress", "off", env=env)[0] == 0
+    # a table the user remade: a text column dlt knows of is now an integer one
+    with duckdb.connect(str(headwater_env / "headwater_hr.duckdb")) as con:
+        con.execute("alter table hr_data.employees drop column resource_name")
+        con.execute("alter table hr_data.employees add column resource_name bigint")
+    failed = cli("run", "hr", "--progress", "off", env=env)
+    assert failed.returncode == 1
+    [line] = failed.stderr.strip().splitlines()
+    assert line.startswith("headwater: error: the load step failed: ConversionException: "), line
+
+
 def test_a_refused_destination_leaves_the_pipeline_as_it_was(api_simulator, headwater_env):
     # dlt.pipeline() with another destination writes it into the pipeline's state and
     # warns "the destination ... in state differs": a run then refused (exit 2,

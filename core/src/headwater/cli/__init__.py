@@ -169,8 +169,10 @@ def _no_job_tracebacks(record: logging.LogRecord) -> bool:
     message = str(record.msg)
     if message.startswith(("Transient exception in job", "Terminal exception in job")):
         return False
-    if message.startswith("Job for ") and " retried in load " in message:
-        return False
+    if message.startswith("Job for ") and (
+        " retried in load " in message or " failed terminally in load " in message
+    ):
+        return False  # its message holds the job's traceback; the run's error tells it
     return not (message.startswith("Package ") and " was not fully loaded." in message)
 
 
