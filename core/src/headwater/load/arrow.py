@@ -11,7 +11,10 @@ loaded as text). A batch that does not fit its declared types — a string where
 integer is declared, a timestamp that does not parse, a nested value in an undeclared
 field — is yielded as plain records instead, so nothing is lost and dlt treats it
 exactly as the row path would. Fields the schema does not declare are kept, with types
-Arrow infers.
+Arrow infers; a batch whose inferred type does not fit the column an earlier batch or
+run made for that field (``1.5`` or ``"n/a"`` where ``1`` made an integer column) goes
+the row path too, where dlt loads what the column cannot hold into a variant column
+(``amount__v_double``), as it does for any source.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import array
 import functools
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from headwater.errors import ResponseError
@@ -153,6 +156,7 @@ class ArrowBatcher:
         validator: Any = None,
         row_ids: str | None = None,
         load_id: tuple[str, str] | None = None,
+        existing: Callable[[], Mapping[str, Any] | None] | None = None,
     ) -> None:
         pa = _import_pyarrow()
 
@@ -168,6 +172,12 @@ class ArrowBatcher:
         #: ``(column, value)``: dlt's ``_dlt_load_id`` column to add to each table (the
         #: package being extracted), before the row ids, as dlt orders its dict rows
         self.load_id = load_id
+        #: the columns (name -> dlt column schema) the table has in the schema dlt is
+        #: extracting into (made by earlier runs and batches), or ``None``: asked once a
+        #: batch that has undeclared fields, whose inferred types must fit them
+        self.existing = existing
+        #: undeclared field name -> its column name (made on first use)
+        self._column_names: dict[str, str] = {}
         self._types = {
             "text": pa.string(),
             "bigint": pa.int64(),
@@ -284,6 +294,36 @@ class ArrowBatcher:
                 return True
         return False
 
+    def _fit_existing(self, arrays: list[Any], names: list[str], inferred: list[int]) -> bool:
+        """Whether the arrays Arrow typed (``inferred``: indexes in ``arrays``) fit the
+        columns their fields already have (:attr:`existing`): the same type, or one an
+        array is cast to exactly (``1.0`` in a ``bigint`` column, ``2`` in a ``double``
+        one), in place. ``False`` when a value would change or fail in the load: dlt
+        would cast ``1.5`` to an integer column's type (DuckDB rounds it to 2,
+        PostgreSQL fails the load, every run after it too), where its row path keeps
+        it in a variant column."""
+        existing = self.existing() if self.existing is not None else None
+        if not existing:
+            return True
+        column_names = self._column_names
+        for index in inferred:
+            name = names[index]
+            column = column_names.get(name)
+            if column is None:
+                column = (self._naming or default_naming()).normalize_identifier(name)
+                column_names[name] = column
+            data_type = (existing.get(column) or {}).get("data_type")
+            if data_type is None:
+                continue  # a new column: dlt makes it of the inferred type
+            array = arrays[index]
+            inferred_type = _DLT_TYPES.get(str(array.type))
+            if inferred_type == data_type:
+                continue
+            if {inferred_type, data_type} != {"bigint", "double"}:
+                return False
+            arrays[index] = array.cast(self._types[data_type])  # safe: raises if inexact
+        return True
+
     def table(self, records: list[dict[str, Any]]) -> Any | None:
         """A typed table of ``records``, or ``None`` when they do not fit the schema."""
         pa = self._pa
@@ -297,6 +337,7 @@ class ArrowBatcher:
         renamed = renames(undeclared, self._naming)
         plain = [name for name in undeclared if name not in renamed]
         filled = self._filled_by(plain, records) if plain else {}
+        inferred: list[int] = []  # the arrays of undeclared fields, typed by Arrow
         absent = set(filled.values())
         required = self.not_null
         if filled:
@@ -313,6 +354,7 @@ class ArrowBatcher:
                         continue  # like the row path: no column from nulls alone
                     if pa.types.is_nested(array.type):
                         return None  # nested data: dlt's row path unnests it
+                    inferred.append(len(arrays))
                 elif declared in ("timestamp", "date"):
                     array = pa.array(values, pa.string()).cast(self._types[declared])
                 elif declared == TEXT_OR_INTEGER:
@@ -323,6 +365,12 @@ class ArrowBatcher:
                     return None  # a required value is missing: the validator decides
                 arrays.append(array)
                 names.append(renamed.get(name) or name)
+            if (
+                inferred
+                and self.existing is not None
+                and not self._fit_existing(arrays, names, inferred)
+            ):
+                return None  # a column holds another type: dlt's row path decides
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             return None
         # Declared NOT NULL columns are non-nullable Arrow fields, or dlt would take
@@ -343,6 +391,10 @@ class ArrowBatcher:
             arrays.append(row_ids(len(records)))
             fields.append(pa.field(self.row_ids, pa.string(), nullable=False))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+#: the dlt data type of the Arrow types :func:`pyarrow.array` infers from JSON values
+_DLT_TYPES = {"int64": "bigint", "double": "double", "bool": "bool", "string": "text"}
 
 
 def _text_or_integer(pa: Any, values: list[Any]) -> Any:

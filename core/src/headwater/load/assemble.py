@@ -1556,6 +1556,7 @@ class _TopLevelPages:
                         validator=validator,
                         row_ids=row_ids,
                         load_id=load_id,
+                        existing=_existing_columns(renamed or resource.name),
                     )
                     items = batcher.batches(pages)
                 if merge:
@@ -1914,6 +1915,24 @@ def _own_row_ids() -> str | None:
     if dlt.config.get("normalize.parquet_normalizer.add_dlt_id") is not None:
         return None  # the user's setting
     return C_DLT_ID
+
+
+def _existing_columns(table: str) -> Callable[[], Mapping[str, Any] | None]:
+    """A function giving the columns ``table`` has in the schema dlt is extracting into
+    (earlier runs' and batches'), ``None`` outside dlt's extract: the fast path checks
+    the types Arrow infers for undeclared fields against them. Called in the extract
+    thread, once a batch."""
+    import dlt
+
+    def columns() -> Mapping[str, Any] | None:
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            return None
+        found = schema.tables.get(schema.naming.normalize_table_identifier(table))
+        return found.get("columns") if found is not None else None
+
+    return columns
 
 
 def _current_load_id() -> tuple[str, str] | None:
