@@ -1557,6 +1557,7 @@ class _TopLevelPages:
                         row_ids=row_ids,
                         load_id=load_id,
                         existing=_existing_columns(renamed or resource.name),
+                        drop_nul=_rows_drop_nul(),
                     )
                     items = batcher.batches(pages)
                 if merge:
@@ -1933,6 +1934,27 @@ def _existing_columns(table: str) -> Callable[[], Mapping[str, Any] | None]:
         return found.get("columns") if found is not None else None
 
     return columns
+
+
+def _rows_drop_nul() -> bool:
+    """Whether dlt's row path drops NUL characters (``\x00``) from text for the
+    destination being extracted for: its records go in ``insert_values`` files, whose
+    SQL escaping drops them (PostgreSQL and Redshift cannot store them in text, DuckDB
+    cannot parse them in a literal; MSSQL's escaping keeps them). The Arrow tables do
+    the same: a csv file with a NUL failed PostgreSQL's load and every later run, and a
+    value would load otherwise whichever path its batch took. Called in the extract
+    thread, where dlt has put the destination's capabilities (``False`` outside a
+    pipeline's extract)."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.destination.capabilities import DestinationCapabilitiesContext
+
+    container = Container()
+    if DestinationCapabilitiesContext not in container:
+        return False
+    caps = container[DestinationCapabilitiesContext]
+    if caps.preferred_loader_file_format != "insert_values" or caps.escape_literal is None:
+        return False
+    return "\x00" not in caps.escape_literal("\x00")
 
 
 def _current_load_id() -> tuple[str, str] | None:
