@@ -1530,6 +1530,9 @@ class _TopLevelPages:
             # checked once per run: a step added after the source was built counts
             per_record = steps is not None and steps.per_record(resource.name)
             limited = steps is not None and steps.limited(resource.name)
+            # the table the records go to (apply_hints(table_name=...)): its columns
+            # are those earlier runs made
+            renamed = steps.renamed(resource.name) if steps is not None else None
             if steps is not None and validator is not None:
                 steps.shield_quarantine(resource.name)
             if given is not None:
