@@ -973,6 +973,16 @@ class _Steps:
                 return resource
         return None
 
+    def write_disposition(self, name: str) -> str | None:
+        """The write disposition resource ``name`` is extracted with: the declared one,
+        or the one the user gave (``pipeline.run(..., write_disposition="append")``,
+        ``apply_hints``); ``None``: not known here."""
+        resource = self._resource(name)
+        value = resource._hints.get("write_disposition") if resource is not None else None
+        if isinstance(value, Mapping):
+            value = value.get("disposition")
+        return value if isinstance(value, str) else None
+
     def _steps(self, name: str) -> list[Any]:
         resource = self._resource(name)
         return [] if resource is None else list(resource._pipe.steps)
@@ -1650,7 +1660,10 @@ def _incremental_read(
     drop, since = reading_rules(plan, bounds)
     # an append resource read from its latest cursor is answered the records at that
     # cursor again: those loaded last time are known by their identities
-    key = resource.primary_key_columns if resource.write_disposition == "append" else None
+    disposition = (steps.write_disposition(resource.name) if steps is not None else None) or (
+        resource.write_disposition
+    )
+    key = resource.primary_key_columns if disposition == "append" else None
     boundary = plan.boundary if key is not None else None
     lookback = plan.lookback if key is not None else None
     filters = [
