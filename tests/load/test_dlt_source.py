@@ -487,6 +487,28 @@ def test_a_filter_moves_the_position_only_over_the_records_it_kept(
     assert rows == distinct == len(records)
 
 
+def test_a_yield_map_moves_the_position_over_every_record_it_yields(
+    api_simulator, with_analytics, duckdb_pipeline, headwater_env
+):
+    """An add_yield_map's records pass Headwater's step one by one, from a generator dlt
+    drains after the resource's own generator ended: the position is the latest cursor
+    of all of them, and the next run appends none twice."""
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 300})
+    records = sim.data["events"]
+    pipeline = duckdb_pipeline("headwater_yield_map_position")
+    source = headwater.source("analytics_events", **sim.settings)
+    source.resources["events"].add_yield_map(lambda record: (yield record))
+    pipeline.run(source, write_disposition="append")
+    assert _events_loaded(pipeline)[:2] == (len(records), len(records))
+    latest = max(r["timestamp"] for r in records)
+    assert _events_state(pipeline)["position"][:19] == latest[:19]
+    pipeline.run(headwater.source("analytics_events", **sim.settings), write_disposition="append")
+    rows, distinct, _ = _events_loaded(pipeline)
+    assert rows == distinct == len(records)
+
+
 def test_a_dlt_incremental_with_an_end_value_is_a_backfill_that_moves_no_position(
     api_simulator, with_analytics, duckdb_pipeline, headwater_env
 ):

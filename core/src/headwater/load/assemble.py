@@ -927,22 +927,32 @@ def _passed_type() -> type:
     class Passed(ItemTransform[Any, dict]):  # type: ignore[type-arg]
         """Notes the cursor of the records that passed the user's per-record steps:
         placed after them and before dlt's ``Incremental`` (1) and ``add_limit`` (1.1),
-        as dlt's incremental reads the records its filters kept."""
+        as dlt's incremental reads the records its filters kept.
+
+        Records may pass after the resource's generator ended: an ``add_yield_map``
+        returns a generator, which dlt's pipe iterator reads as a source of its own,
+        round robin with the resource's generator, so the records it yields for the
+        last page come after the read's end. :attr:`then` (set when the read ended)
+        moves the position again over them."""
 
         placement_affinity = 0.95
 
         def __init__(self, passed: SliceFilter, quarantine: str) -> None:
-            self._passed = passed
+            self.passed = passed
             self._quarantine = quarantine
             self._custom_metrics = {}
+            #: called after each item once the read has ended
+            self.then: Callable[[], None] | None = None
 
         def __call__(self, item: Any, meta: Any = None) -> Any:
             hints = getattr(meta, "hints", None)
             if isinstance(hints, Mapping) and hints.get("table_name") == self._quarantine:
                 return item
             records = item if isinstance(item, list) else [item]
-            self._passed.page([r for r in records if isinstance(r, Mapping)])
-            self._passed.unreadable.clear()  # a map's value: it moves no position
+            self.passed.page([r for r in records if isinstance(r, Mapping)])
+            self.passed.unreadable.clear()  # a map's value: it moves no position
+            if self.then is not None:
+                self.then()
             return item
 
     return Passed
@@ -1225,13 +1235,11 @@ class _Steps:
                 return found.initial_value, found.end_value
         return None
 
-    def track(
-        self, name: str, spec: IncrementalSpec, key: tuple[str, ...] | None
-    ) -> SliceFilter | None:
+    def track(self, name: str, spec: IncrementalSpec, key: tuple[str, ...] | None) -> Any:
         """With per-record steps on the resource, a step of Headwater's own placed
         after them (:func:`_passed_type`) reads the cursor of each record that passed
-        them; returns its :class:`SliceFilter` (``None``: no such steps, or not run by
-        dlt's pipe)."""
+        them into its :class:`SliceFilter` (``passed``); returns the step (``None``: no
+        such steps, or not run by dlt's pipe)."""
         if not any(isinstance(step, _per_record_step_types()) for step in self._steps(name)):
             return None
         from dlt.extract.state import get_current_pipe
@@ -1240,9 +1248,9 @@ class _Steps:
             pipe = get_current_pipe()
         except Exception:  # not run by dlt's pipe iterator
             return None
-        passed = SliceFilter(spec, None, None, False, key=key)
-        pipe.append_step(_passed_type()(passed, quarantine_table(name)))
-        return passed
+        step = _passed_type()(SliceFilter(spec, None, None, False, key=key), quarantine_table(name))
+        pipe.append_step(step)
+        return step
 
     def limited(self, name: str) -> bool:
         """Whether ``add_limit`` counts this resource's items: then an item is one page,
@@ -1686,7 +1694,8 @@ def _incremental_read(
     prefix = Prefix(len(plan.slices))
     validator = parts.validator
     # the records that passed the user's per-record steps (None: no such steps)
-    passed = steps.track(resource.name, spec, key) if steps is not None else None
+    tracker = steps.track(resource.name, spec, key) if steps is not None else None
+    passed: SliceFilter | None = tracker.passed if tracker is not None else None
     # add_limit counting pages: no page is read ahead, every page filtered was yielded
     limited = steps is not None and steps.limited(resource.name)
 
@@ -1722,8 +1731,13 @@ def _incremental_read(
             if read_to is not None:
                 plan.stopped(read_to.latest, current.found, read_to.at_latest)
         raise
-    if passed is not None and not plan.bounded:
+
+    def settle() -> None:
+        assert passed is not None
         plan.advance(plan.slices[0], passed.latest, filters[0].found, passed.at_latest)
+
+    if passed is not None and not plan.bounded:
+        settle()
     if validator is not None:
         for sliced in filters:
             yield from validator.quarantined(sliced.unreadable, sliced.error)
@@ -1734,6 +1748,10 @@ def _incremental_read(
     plan.finish()
     if plan.more:
         bounds.pending.add(resource.name)
+    if tracker is not None and not plan.bounded:
+        # records a yield map's generator still holds pass after this: each moves the
+        # position as it passes (the state is committed when dlt's extract ends)
+        tracker.then = lambda: (settle(), plan.finish())
 
 
 def _dlt_backfill(initial: Any, end: Any) -> RunBounds:
