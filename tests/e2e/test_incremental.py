@@ -409,6 +409,67 @@ def test_child_resource_keeps_a_position_per_parent(
     assert len(loaded) == len(set(loaded)) == total
 
 
+def _append_child(headwater_plugins, api_simulator, key):
+    """``timed`` whose ``meetings`` (a child of ``users``) append, read from each
+    user's latest cursor on an inclusive since API; the simulator serving it."""
+    from timed_api import SCHEMA, TimedPlugin, with_children
+
+    connector = with_children(end_param=None, format="iso8601")
+    users, meetings = connector.resources
+    meetings = attrs.evolve(meetings, write_disposition="append", primary_key=key or None)
+    connector = attrs.evolve(connector, resources=[users, meetings])
+    user_schema = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    headwater_plugins(TimedPlugin(connector, {"users": user_schema}))
+    return api_simulator(
+        connector,
+        schemas={"users": user_schema, "meetings": SCHEMA},
+        records={"users": 4, "meetings": 5},
+    )
+
+
+@pytest.mark.parametrize("key", [("user_id", "id"), ()], ids=["keyed", "keyless"])
+def test_an_append_child_loads_each_parents_boundary_records_once(
+    key, headwater_plugins, api_simulator, headwater_env, duckdb_pipeline
+):
+    """An inclusive since API answers each parent's records at its position again: an
+    append child keeps their identities per parent and appends none of them twice,
+    while a record that arrives later at a parent is loaded."""
+    sim = _append_child(headwater_plugins, api_simulator, key)
+    settings = {"start_date": "2024-01-01", **sim.settings}
+    pipeline = duckdb_pipeline(f"child_boundary_{len(key)}")
+    count = "select count(*), count(distinct (user_id, id)) from meetings"
+    pipeline.run(headwater.source("timed", **settings))
+    total = sum(len(v) for v in sim.data["meetings"].values())
+    assert rows(pipeline, count) == [(total, total)]
+    state = pipeline.state["sources"]["timed"]["resources"]["meetings"][STATE_KEY]
+    assert set(state["boundaries"]) == set(state["parents"])  # per parent, at its position
+    # the next request of each parent answers its record at the position again, and
+    # one that arrived since: only the new one is appended
+    sim.grow("meetings", 1)
+    pipeline.run(headwater.source("timed", **settings))
+    total = sum(len(v) for v in sim.data["meetings"].values())
+    assert rows(pipeline, count) == [(total, total)]
+
+
+def test_an_append_childs_boundary_identities_are_capped_with_a_warning(
+    headwater_plugins, api_simulator, headwater_env, duckdb_pipeline, caplog, monkeypatch
+):
+    """The identities kept at the parents' positions are capped in all (the state
+    stays small however many parents): the ones past the cap are forgotten, said once."""
+    import headwater.load.incremental as incremental
+
+    monkeypatch.setattr(incremental, "MAX_BOUNDARY_IDS", 2)
+    sim = _append_child(headwater_plugins, api_simulator, ("user_id", "id"))
+    pipeline = duckdb_pipeline("child_boundary_cap")
+    pipeline.run(headwater.source("timed", start_date="2024-01-01", **sim.settings))
+    state = pipeline.state["sources"]["timed"]["resources"]["meetings"][STATE_KEY]
+    assert sum(len(ids) for ids in state["boundaries"].values()) == 2
+    warnings = [r.getMessage() for r in caplog.records if "forgets" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("resource meetings: ")
+    assert "merge on a primary key, or use a finer cursor" in warnings[0]
+
+
 # ------------------------------------------------------------------ conformance
 
 

@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -1788,8 +1788,16 @@ def _incremental_children(
     assert parent is not None
     placeholder = "{" + parent.placeholder + "}"
     warned = False  # the no-cursor warning: once a run, not once a batch of parents
+    warned_ids = False  # the boundary identities' cap: once a run too
 
-    def fetch_one(endpoint: Endpoint, value: Any, lower: Any, upper: Any) -> tuple[Any, Any]:
+    def fetch_one(
+        endpoint: Endpoint,
+        value: Any,
+        lower: Any,
+        upper: Any,
+        key: tuple[str, ...] | None = None,
+        boundary: Mapping[datetime, frozenset[str]] | None = None,
+    ) -> tuple[Any, Any]:
         if value is None:
             raise ResponseError(
                 f"resource {endpoint.connector}.{resource.name}: a {parent.resource} record "
@@ -1802,7 +1810,7 @@ def _incremental_children(
         bound = attrs.evolve(bound, params=params, json=body)
         drop = spec.client_filter or (bounds.backfill and spec.end_param is None)
         drop = drop or inexact(spec, lower, upper, None)  # asked the range around it
-        sliced = SliceFilter(spec, lower, upper, drop)
+        sliced = SliceFilter(spec, lower, upper, drop, key=key, boundary=boundary)
         rows: list[dict] = []
         pages = iter_pages(
             bound,
@@ -1836,16 +1844,21 @@ def _incremental_children(
             keys = _parent_keys(parent, parents)
             ranges = _parent_ranges(spec, settings, bounds, positions, keys)
             validator = parts.validator
+            # an append child read from each parent's latest cursor is answered the
+            # records at it again: those loaded last time are known by their identities
+            key = _child_boundary_key(resource, spec, bounds, steps)
+            known = [positions.boundary(v) if key is not None else None for v, _, _ in ranges]
 
-            def fetch(item: tuple[Any, Any, Any]) -> tuple[Any, list[dict], Any, Any]:
-                value, lower, upper = item
+            def fetch(item: tuple[Any, Any]) -> tuple[Any, list[dict], Any, Any]:
+                (value, lower, upper), boundary = item
                 with parts.slots:
-                    rows, sliced = fetch_one(parts.endpoint, value, lower, upper)
+                    rows, sliced = fetch_one(parts.endpoint, value, lower, upper, key, boundary)
                 return value, rows, sliced, upper
 
             workers = min(parts.workers, max(len(ranges), 1))
             pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-            results = pool.map(fetch, ranges) if pool is not None else map(fetch, ranges)
+            work = list(zip(ranges, known, strict=True))
+            results = pool.map(fetch, work) if pool is not None else map(fetch, work)
             read: list[SliceFilter] = []
             try:
                 for value, rows, sliced, upper in results:
@@ -1858,12 +1871,21 @@ def _incremental_children(
                         continue
                     reached = upper if spec.end_param is not None else sliced.latest
                     if reached is not None:
-                        positions.set(value, reached)
+                        positions.set(value, reached, sliced.at_latest)
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
-            positions.trim()
-            nonlocal warned
+            forgotten = positions.trim()
+            nonlocal warned, warned_ids
+            if forgotten and not warned_ids:
+                warned_ids = True
+                log.warning(
+                    "resource %s: too many records share its parents' latest cursors; "
+                    "the state forgets %d of them, so an append resource may load those "
+                    "again on its next run: merge on a primary key, or use a finer cursor",
+                    resource.name,
+                    forgotten,
+                )
             if read and not warned:
                 # the parents of this batch: their records say whether the field is there
                 bounded = spec.end_param is not None  # positions move to each range's end
@@ -1877,6 +1899,23 @@ def _incremental_children(
     children.__name__ = resource.name
     children.__qualname__ = resource.name
     return children
+
+
+def _child_boundary_key(
+    resource: Resource, spec: IncrementalSpec, bounds: RunBounds, steps: _Steps | None
+) -> tuple[str, ...] | None:
+    """The fields identifying a child's records at its parents' positions (``()``: the
+    whole record), when it appends and each parent's position is its latest cursor;
+    ``None`` otherwise. The parent's column is left out: the records get it after."""
+    if spec.end_param is not None or bounds.backfill:
+        return None
+    disposition = (steps.write_disposition(resource.name) if steps is not None else None) or (
+        resource.write_disposition
+    )
+    if disposition != "append":
+        return None
+    column = resource.parent.column if resource.parent is not None else None
+    return tuple(name for name in resource.primary_key_columns if name != column)
 
 
 def _parent_keys(parent: Any, parents: Any) -> list[Any]:

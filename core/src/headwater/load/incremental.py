@@ -37,7 +37,9 @@ that cursor, which the next run's request from the position answers again; they 
 not appended twice (as ``dlt.sources.incremental`` does with its hashes). With a
 ``lookback`` it keeps ``recent`` too: the identities of the records loaded within the
 lookback of the position, by cursor (``{"<cursor>": ["<identity>", ...]}``), which
-each run reads again.
+each run reads again. An append child resource read from each parent's latest cursor
+keeps ``boundaries``: per parent, the identities of the records loaded at that parent's
+position (``{"<parent value>": ["<identity>", ...]}``, :class:`ParentPositions`).
 """
 
 from __future__ import annotations
@@ -811,7 +813,12 @@ class ParentPositions:
     Beyond the limit, the parents with the oldest positions are forgotten and the
     oldest forgotten position becomes the ``floor``: a parent without its own position
     starts there (never later than what it may have missed; records already loaded
-    come again and are merged on the primary key)."""
+    come again and are merged on the primary key).
+
+    An append child whose positions are its latest cursors also keeps, per parent, the
+    identities of the records loaded at that parent's position (``boundaries``), which
+    the next request for the parent answers again: they are not appended twice, as a
+    top-level resource's ``boundary``. :data:`MAX_BOUNDARY_IDS` at most in all."""
 
     def __init__(self, root: dict[str, Any], limit: int = MAX_PARENTS) -> None:
         self.root = root
@@ -823,22 +830,68 @@ class ParentPositions:
         own = self.positions.get(str(parent))
         return _read_position(own if own is not None else self.root.get("floor"))
 
-    def set(self, parent: Any, value: datetime) -> None:
-        """``parent``'s reads reached ``value``."""
-        current = _read_position(self.positions.get(str(parent)))
-        if current is None or value > current:
-            self.positions[str(parent)] = isoformat(value)
+    def boundary(self, parent: Any) -> dict[datetime, frozenset[str]] | None:
+        """The identities of the records loaded at ``parent``'s own position, by it
+        (``None``: none kept), for :class:`SliceFilter`'s ``boundary``."""
+        kept = self.root.get("boundaries")
+        ids = kept.get(str(parent)) if isinstance(kept, Mapping) else None
+        at = _read_position(self.positions.get(str(parent)))
+        if at is None or not isinstance(ids, list):
+            return None
+        return {at: frozenset(str(i) for i in ids)}
 
-    def trim(self) -> None:
-        """Keep the newest :attr:`limit` positions; the oldest dropped becomes the floor."""
-        if len(self.positions) <= self.limit:
-            return
-        ordered = sorted(self.positions.items(), key=lambda kv: kv[1])
-        excess = len(ordered) - self.limit
-        dropped = ordered[:excess]
-        floor = _read_position(self.root.get("floor"))
-        oldest = _read_position(dropped[0][1])
-        if oldest is not None and (floor is None or oldest < floor):
-            self.root["floor"] = isoformat(oldest)
-        for key, _ in dropped:
-            del self.positions[key]
+    def set(self, parent: Any, value: datetime, at_latest: list[str] | None = None) -> None:
+        """``parent``'s reads reached ``value``; ``at_latest``: the identities of the
+        records read at ``value`` (an append child reading from its latest cursor)."""
+        key = str(parent)
+        current = _read_position(self.positions.get(key))
+        kept = self.root.get("boundaries")
+        if current is None or value > current:
+            self.positions[key] = isoformat(value)
+            if isinstance(kept, dict):
+                kept.pop(key, None)
+            if at_latest:
+                self.root.setdefault("boundaries", {})[key] = list(dict.fromkeys(at_latest))
+        elif value == current and at_latest:
+            before = kept.get(key) if isinstance(kept, Mapping) else None
+            ids = [*(before if isinstance(before, list) else []), *at_latest]
+            self.root.setdefault("boundaries", {})[key] = list(dict.fromkeys(ids))
+
+    def trim(self) -> int:
+        """Keep the newest :attr:`limit` positions; the oldest dropped becomes the floor.
+        Of the boundary identities, the :data:`MAX_BOUNDARY_IDS` at the newest
+        positions are kept; returns how many others were forgotten (the caller warns:
+        an append child may load those records again)."""
+        if len(self.positions) > self.limit:
+            ordered = sorted(self.positions.items(), key=lambda kv: kv[1])
+            excess = len(ordered) - self.limit
+            dropped = ordered[:excess]
+            floor = _read_position(self.root.get("floor"))
+            oldest = _read_position(dropped[0][1])
+            if oldest is not None and (floor is None or oldest < floor):
+                self.root["floor"] = isoformat(oldest)
+            kept = self.root.get("boundaries")
+            for key, _ in dropped:
+                del self.positions[key]
+                if isinstance(kept, dict):
+                    kept.pop(key, None)
+        return self._cap_boundaries()
+
+    def _cap_boundaries(self) -> int:
+        kept = self.root.get("boundaries")
+        if not isinstance(kept, dict):
+            return 0
+        for key in [k for k in kept if k not in self.positions]:
+            del kept[key]
+        total = sum(len(ids) for ids in kept.values())
+        if total <= MAX_BOUNDARY_IDS:
+            return 0
+        room = MAX_BOUNDARY_IDS
+        for key in sorted(kept, key=lambda k: self.positions[k], reverse=True):
+            ids = kept[key][:room]
+            room -= len(ids)
+            if ids:
+                kept[key] = ids
+            else:
+                del kept[key]
+        return total - MAX_BOUNDARY_IDS
