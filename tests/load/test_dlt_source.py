@@ -509,6 +509,37 @@ def test_a_yield_map_moves_the_position_over_every_record_it_yields(
     assert rows == distinct == len(records)
 
 
+@pytest.mark.parametrize("kind", ["add_map", "add_yield_map"])
+def test_a_map_may_rename_a_declared_not_null_field(
+    kind, api_simulator, with_analytics, duckdb_pipeline, headwater_env
+):
+    """A map reshapes the records after Headwater checked them: the declared columns
+    other than the key are nullable then, and what the map returns loads (a renamed
+    ``timestamp`` goes to a ``ts`` column), as on a rest_api resource, run after run."""
+    from headwater_analytics.events import ANALYTICS_EVENTS
+
+    sim = api_simulator(ANALYTICS_EVENTS, records={"events": 50})
+
+    def rename(record):
+        return {**{k: v for k, v in record.items() if k != "timestamp"}, "ts": record["timestamp"]}
+
+    pipeline = duckdb_pipeline(f"headwater_map_not_null_{kind}")
+    for _ in range(2):
+        source = headwater.source("analytics_events", **sim.settings)
+        if kind == "add_map":
+            source.resources["events"].add_map(rename)
+        else:
+            source.resources["events"].add_yield_map(lambda record: (yield rename(record)))
+        pipeline.run(source)
+    with pipeline.sql_client() as client:
+        [(rows, stamped, untimed)] = client.execute_sql(
+            "select count(*), count(ts), count(*) - count(timestamp) from events"
+        )
+    assert rows == stamped == untimed == len(sim.data["events"])
+    columns = pipeline.default_schema.get_table("events")["columns"]
+    assert columns["id"]["nullable"] is False  # the key stays NOT NULL
+
+
 def test_a_dlt_incremental_with_an_end_value_is_a_backfill_that_moves_no_position(
     api_simulator, with_analytics, duckdb_pipeline, headwater_env
 ):

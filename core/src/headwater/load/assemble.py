@@ -1154,6 +1154,30 @@ class _Steps:
             _writing_declared_table(name)
         self.drop_unselected_tables()
         self.unset_emptied_key(name)
+        self.relax_not_null(name, renamed)
+
+    def relax_not_null(self, name: str, table: str | None = None) -> None:
+        """With ``add_map`` or ``add_yield_map`` on the resource (which reshape records
+        after Headwater checked them: a field renamed or dropped), the declared columns
+        of its table (``table``, else its own) other than the primary key are nullable
+        in the schema dlt extracts into, so what the map returns loads, as on a
+        ``rest_api`` resource, whose columns dlt takes from what the map returned. A
+        declared NOT NULL column failed every load (dlt's NOT NULL constraint)."""
+        from dlt.extract.items_transform import MapItem, YieldMapItem
+
+        if not any(isinstance(step, (MapItem, YieldMapItem)) for step in self._steps(name)):
+            return
+        import dlt
+
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # not inside dlt's extract
+            return
+        found = schema.tables.get(schema.naming.normalize_table_identifier(table or name))
+        for column in (found or {}).get("columns", {}).values():
+            keep = column.get("primary_key") or str(column.get("name", "")).startswith("_dlt_")
+            if not keep and column.get("nullable") is False:
+                column["nullable"] = True
 
     def child_batch(self, name: str, validator: Validator | None) -> None:
         """:meth:`place_tables` for a child resource, whose generator runs at each
