@@ -62,8 +62,19 @@ class _Counting(Collector):
             self.counters, self.totals = {}, {}
             self.started = time.monotonic()
 
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        # a step that raised (an error, Ctrl-C, SIGTERM) did not finish: its partial
+        # counts are not reported as done; the command's own line says what happened
+        self._failed = exc_type is not None
+        try:
+            super().__exit__(exc_type, exc_val, exc_tb)
+        finally:
+            self._failed = False
+
     def _stop(self) -> None:
         with self._lock:
+            if getattr(self, "_failed", False):
+                return
             if self._tables() or "Jobs" in self.counters:  # else nothing to report
                 self._finished()
 
