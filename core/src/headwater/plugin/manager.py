@@ -308,8 +308,11 @@ class Registry:
             None,
         )
         if provider is not None:  # installed, only blocked: pip install would not help
+            # by its name a connector of the plugin's family (analytics_*): it may not be
+            # one the plugin declares (a typo), which is said so, not asserted
+            provides = "is provided by" if provider == name else "would be provided by"
             raise ConnectorNotFound(
-                f"connector {name!r} is provided by plugin {provider!r} "
+                f"connector {name!r} {provides} plugin {provider!r} "
                 f"({disabled[provider]}), "
                 + (
                     f"which {by} disables; remove it from {by}"
@@ -317,6 +320,7 @@ class Registry:
                     else "which is disabled; enable it"
                 )
                 + f", or register a plugin that declares {name!r} in its place"
+                + ("" if provider == name else "; or check the connector's name")
             )
         installed = ", ".join(sorted(connectors)) or "none"
         close = closest(name, connectors)
