@@ -402,6 +402,32 @@ def test_a_recording_of_some_resources_replays_those(api_simulator, headwater_en
     assert "users" in checked.stdout and "groups" not in checked.stdout
 
 
+def test_a_recorded_object_setting_is_kept_and_given_back_on_replay(
+    api_simulator, headwater_env, tmp_path
+):
+    """A non-secret setting that is an object (analytics_odata's extra_resources) is in
+    the manifest like a text one: the replay reads the extra resource it recorded."""
+    from headwater_analytics.odata import ANALYTICS_ODATA
+
+    sim = api_simulator(ANALYTICS_ODATA, records={"users": 7})
+    cassettes = tmp_path / "rec"
+    env = settings_env("analytics_odata", sim)
+    env["SOURCES__ANALYTICS_ODATA__EXTRA_RESOURCES"] = '{"users2": "/v1/resource/users"}'
+    recorded = cli("record", "analytics_odata", "--to", str(cassettes), env=env)
+    assert recorded.returncode == 0, recorded.stderr
+    assert (cassettes / "users2.yaml").exists()
+    manifest = json.loads((cassettes / "headwater-recording.json").read_text())
+    assert manifest["settings"]["extra_resources"] == {"users2": "/v1/resource/users"}
+    sim.stop()
+    replayed = cli("run", "analytics_odata", "--replay", str(cassettes), env={})
+    assert replayed.returncode == 0, replayed.stderr
+    with duckdb.connect(str(headwater_env / "headwater_analytics_odata.duckdb")) as con:
+        users = con.sql("select id from analytics_odata_data.users order by id").fetchall()
+        again = con.sql("select id from analytics_odata_data.users2 order by id").fetchall()
+    assert len(users) == 7
+    assert again == users
+
+
 def test_the_closest_recorded_request_is_shown_with_its_own_method(
     headwater_env, recorded_directory
 ):

@@ -143,6 +143,27 @@ def _check_masks(connector: Connector, names: Sequence[str] | None, scrubber: Sc
             )
 
 
+#: what :func:`_kept` answers for a value JSON cannot hold (a Python object given to
+#: :func:`record_connector`): not written to the manifest
+_UNKEPT: Any = object()
+
+
+def _kept(value: Any, scrubber: Scrubber) -> Any:
+    """``value`` as the manifest keeps it: JSON's types, every text in it (an object's
+    keys too) scrubbed of the secrets; :data:`_UNKEPT` when JSON cannot hold it."""
+    if isinstance(value, str):
+        return scrubber.text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_kept(v, scrubber) for v in value]
+        return _UNKEPT if any(i is _UNKEPT for i in items) else items
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        pairs = {scrubber.text(k): _kept(v, scrubber) for k, v in value.items()}
+        return _UNKEPT if any(v is _UNKEPT for v in pairs.values()) else pairs
+    return _UNKEPT
+
+
 def _prepare_directory(directory: Path, connector: str) -> bool:
     """Make ``directory`` ready for a recording of ``connector``; returns whether it
     holds an earlier one (replaced only by a recording that succeeds)."""
@@ -238,22 +259,24 @@ def record_connector(
         old.unlink()
     for file_name, text in texts.items():
         (directory / file_name).write_text(text, encoding="utf-8")
-    non_secret = {
-        key: value
-        for key, value in resolved.values.items()
-        if key not in resolved.secret_names
-        and key not in forced
-        and resolved.origins.get(key, "default") != "default"
-        and isinstance(value, (str, int, float, bool))
-    }
+    # every non-secret setting given (text, number, flag, object or list: a replay
+    # needs an object setting such as extra_resources as much as a text one), any
+    # secret inside scrubbed as in the cassettes
+    non_secret = {}
+    for key, value in resolved.values.items():
+        if key in resolved.secret_names or key in forced:
+            continue
+        if resolved.origins.get(key, "default") == "default":
+            continue
+        kept = _kept(value, scrubber)
+        if kept is not _UNKEPT:
+            non_secret[key] = kept
     manifest = {
         "connector": name,
         "resources": list(resources or connector.resource_names),
         "pages": pages,
         "base_url": base_url,
-        "settings": {
-            k: scrubber.text(str(v)) if isinstance(v, str) else v for k, v in non_secret.items()
-        },
+        "settings": non_secret,
         "secret_settings": sorted(secrets),
         "masked": sorted(mask),
         "end": isoformat(end),
