@@ -550,6 +550,41 @@ def test_a_recording_without_the_run_end_is_told_to_record_again(
     ), line
 
 
+def test_pages_caps_a_windowed_resource_as_a_whole_and_its_replay_loads_those_pages(
+    monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path, capsys
+):
+    """``--pages 2`` is two pages of the resource, not two of each window slice (slices
+    read at once too), and the replay reads those pages and asks for nothing else."""
+    import yaml
+    from headwater.cli import main
+    from timed_api import SCHEMA, TimedPlugin, timed
+
+    declared = timed(window="30d")
+    headwater_plugins(TimedPlugin(declared))
+    sim = api_simulator(declared, schemas={"events": SCHEMA}, records={"events": 200})
+    env = settings_env("timed", sim, start_date="2024-01-01", parallel_windows=4)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cassettes = tmp_path / "rec"
+    assert main(["record", "timed", "--pages", "2", "--to", str(cassettes)]) == 0
+    sim.stop()
+    for key in env:
+        monkeypatch.delenv(key)
+    tape = yaml.safe_load((cassettes / "events.yaml").read_text())["interactions"]
+    assert len(tape) == 2
+    served = sorted(
+        row["id"] for i in tape for row in json.loads(i["response"]["body"]["string"])["data"]
+    )
+    assert served
+    capsys.readouterr()
+    assert main(["run", "timed", "--replay", str(cassettes), "--progress", "off"]) == 0, (
+        capsys.readouterr().err
+    )
+    with duckdb.connect(str(headwater_env / "headwater_timed.duckdb"), read_only=True) as con:
+        ids = [r[0] for r in con.sql("select id from timed_data.events order by id").fetchall()]
+    assert ids == served
+
+
 @pytest.mark.parametrize("incremental", sorted(INCREMENTAL_WITH_END))
 def test_check_replays_the_first_request_a_run_sends(
     incremental, monkeypatch, headwater_env, headwater_plugins, api_simulator, tmp_path, capsys

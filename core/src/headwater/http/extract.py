@@ -358,6 +358,8 @@ def iter_pages(
     paginator = paginator if paginator is not None else copy.deepcopy(endpoint.paginator)
     request = _request(endpoint, path, params)
     paginator.init_request(request)
+    if getattr(paginator, "read_nothing", False):
+        return  # a page limit spent before this read (headwater record --pages)
     guard = _LoopGuard(label, endpoint.max_pages)
     while True:
         guard.request(request)

@@ -59,11 +59,16 @@ def secret_placeholder(name: str) -> str:
     return f"redacted-{name}"
 
 
-def single_page_settings(connector: Connector) -> dict[str, Any]:
+def single_page_settings(connector: Connector, pages: int | None = None) -> dict[str, Any]:
     """Settings that make page requests one after another (the order a recording and
-    its replay must share): ``parallel_pages`` off where the connector has it."""
+    its replay must share): ``parallel_pages`` off where the connector has it, and
+    with a page limit ``parallel_windows`` too (which slices read a resource's
+    ``pages`` must not depend on which answered first)."""
     props = settings_schema(connector)["properties"]
-    return {"parallel_pages": 1} if "parallel_pages" in props else {}
+    forced = {"parallel_pages": 1} if "parallel_pages" in props else {}
+    if pages is not None and "parallel_windows" in props:
+        forced["parallel_windows"] = 1
+    return forced
 
 
 @frozen
@@ -212,7 +217,7 @@ def record_connector(
     _check_masks(connector, resources, Scrubber(mask=mask))
     # records are not checked against their schemas here: nothing is loaded, and a
     # recording of an API that disagrees with the declaration is what drift checks read
-    forced = {**single_page_settings(connector), "validation": "off"}
+    forced = {**single_page_settings(connector, pages), "validation": "off"}
     explicit = {**dict(settings or {}), **forced}
     resolved = resolve_settings(connector, explicit)
     base_url = str(resolved["base_url"])

@@ -107,7 +107,7 @@ def replay_settings(
     for key, prop in props.items():
         if prop.get("writeOnly") and key not in (explicit or {}):
             values[key] = secret_placeholder(key)
-    values.update(single_page_settings(connector))
+    values.update(single_page_settings(connector, manifest.get("pages")))
     return values
 
 

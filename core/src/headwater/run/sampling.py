@@ -1,5 +1,6 @@
 """Pages watched as a run reads them: a page limit (``headwater record --pages N``,
-and its replay) and a sample of records for schema drift.
+and its replay: N pages of each resource, its window slices together) and a sample of
+records for schema drift.
 
 Both ride on the paginator, through a ``headwater_paginator`` hook wrapper registered
 for one run: the paginator sees every page's records (``update_state``) and decides
@@ -66,11 +67,46 @@ def reading() -> str | None:
     return getattr(_reading, "resource", None)
 
 
+class _Budget:
+    """The pages a read may still request: ``None``, any number."""
+
+    def __init__(self, pages: int | None) -> None:
+        self.left = pages
+        self._lock = threading.Lock()
+
+    def spent(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def take(self) -> bool:
+        """Whether one more page may be requested (and count it)."""
+        if self.left is None:
+            return True
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
 class _Watched:
     """A paginator wrapper: at most ``pages`` pages, and the records of each page
-    into ``sample``. Everything else is the wrapped paginator's."""
+    into ``sample``. Everything else is the wrapped paginator's.
 
-    _own = ("_inner", "_pages", "_sample", "_resource", "_read", "_has_next_page", "_mark")
+    ``shared``: the copies (one per read: a window slice) draw on one budget of
+    ``pages``, the whole resource's; otherwise each copy (a child resource's read for
+    one parent record) has its own."""
+
+    _own = (
+        "_inner",
+        "_pages",
+        "_sample",
+        "_resource",
+        "_budget",
+        "_shared",
+        "_mark",
+        "_idle",
+        "_has_next_page",
+    )
 
     def __init__(
         self,
@@ -79,34 +115,47 @@ class _Watched:
         pages: int | None,
         sample: Sample | None,
         mark: bool = False,
+        budget: _Budget | None = None,
     ):
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_resource", resource)
         object.__setattr__(self, "_pages", pages)
         object.__setattr__(self, "_sample", sample)
-        object.__setattr__(self, "_read", 0)
+        object.__setattr__(self, "_shared", budget is not None)
+        object.__setattr__(self, "_budget", budget if budget is not None else _Budget(pages))
         object.__setattr__(self, "_mark", mark)
+        object.__setattr__(self, "_idle", False)
 
     # The page loop sends a page's request right after init_request (the first page)
     # and after has_next_page said yes (the others), in the same thread and with no
-    # yield in between: that is where the thread's resource is marked.
+    # yield in between: that is where the thread's resource is marked and the page
+    # counted.
 
     @property
     def has_next_page(self) -> bool:
-        if self._pages is not None and self._read >= self._pages:
+        if self._idle or self._budget.spent():
             return False
-        more = bool(self._inner.has_next_page)
+        more = bool(self._inner.has_next_page) and self._budget.take()
         if more and self._mark:
             _reading.resource = self._resource
         return more
+
+    @property
+    def read_nothing(self) -> bool:
+        """After :meth:`init_request`: the budget was spent before this read's first
+        page (another window slice read the resource's pages): no request is sent
+        (:func:`headwater.http.extract.iter_pages`)."""
+        return bool(self._idle)
 
     def init_request(self, request: Any) -> None:
         if self._mark:
             _reading.resource = self._resource
         self._inner.init_request(request)
+        # a wrapped watcher's limit (a replay's, under schema infer's) counts too
+        idle = bool(getattr(self._inner, "read_nothing", False)) or not self._budget.take()
+        object.__setattr__(self, "_idle", idle)
 
     def update_state(self, response: Any, data: Any = None) -> None:
-        object.__setattr__(self, "_read", self._read + 1)
         sample = self._sample
         if sample is not None and not sample.full(self._resource):
             sample.add(self._resource, data)
@@ -127,7 +176,12 @@ class _Watched:
     def __deepcopy__(self, memo: dict) -> Any:
         # each read of the resource gets its own paginator state; the sample is shared
         return _watched_class()(
-            copy.deepcopy(self._inner, memo), self._resource, self._pages, self._sample, self._mark
+            copy.deepcopy(self._inner, memo),
+            self._resource,
+            self._pages,
+            self._sample,
+            self._mark,
+            self._budget if self._shared else None,
         )
 
 
@@ -152,13 +206,22 @@ class _Plugin:
         self, connector: str, pages: int | None, sample: Sample | None, mark: bool
     ) -> None:
         self.connector, self.pages, self.sample, self.mark = connector, pages, sample, mark
+        #: the page budget of each resource that is not a child, for the whole run
+        self.budgets: dict[str, _Budget] = {}
 
     @hookimpl(wrapper=True)
     def headwater_paginator(self, connector: Any, resource: Any, settings: Any) -> Any:
         paginator = yield
         if connector.name != self.connector or not _is_paginator(paginator):
             return paginator  # a wrong answer stays wrong: the run's check names its plugin
-        return _watched_class()(paginator, resource.name, self.pages, self.sample, self.mark)
+        # a child's pages are counted per parent record; another resource's for all of
+        # its reads (every window slice)
+        budget = (
+            None if resource.parent else self.budgets.setdefault(resource.name, _Budget(self.pages))
+        )
+        return _watched_class()(
+            paginator, resource.name, self.pages, self.sample, self.mark, budget
+        )
 
 
 def _is_paginator(value: Any) -> bool:
@@ -175,9 +238,10 @@ def watching(
     sample: Sample | None = None,
     mark: bool = False,
 ) -> Iterator[Sample | None]:
-    """Meanwhile, every resource of ``connector`` reads at most ``pages`` pages (per
-    parent record for a child) and keeps its first records in ``sample``; ``mark``:
-    :func:`reading` names the resource a thread requests a page of."""
+    """Meanwhile, every resource of ``connector`` reads at most ``pages`` pages (all
+    its window slices together; per parent record for a child) and keeps its first
+    records in ``sample``; ``mark``: :func:`reading` names the resource a thread
+    requests a page of."""
     from headwater.plugin.manager import get_registry
 
     pm = get_registry().pm
