@@ -67,7 +67,8 @@ def test_definitions_load_without_settings_or_network(analytics, monkeypatch):
     assert meetings.description.startswith("Meetings of each user")
     # the declared columns: types, keys, descriptions
     columns = {c.name: c for c in meetings.metadata["dagster/column_schema"].columns}
-    assert columns["id"].constraints.unique and not columns["id"].constraints.nullable
+    # id is one column of the key (user_id, id): not null, not unique on its own
+    assert not columns["id"].constraints.unique and not columns["id"].constraints.nullable
     assert meetings.metadata["headwater/primary_key"] == "user_id, id"
     assert meetings.metadata["headwater/write_disposition"] == "merge"
     users = {
@@ -76,6 +77,28 @@ def test_definitions_load_without_settings_or_network(analytics, monkeypatch):
     assert users and all(c.type for c in users.values())
     described = [c for c in columns.values() if c.description]
     assert described, "the schema's descriptions are the columns'"
+
+
+def test_a_composite_key_lists_every_key_column_not_null_and_none_unique_alone(analytics):
+    """meetings' key is (user_id, id): user_id, the parent's column that no record
+    schema declares, is listed, and neither column is unique on its own; a key of
+    one column is unique."""
+    defs = [d for name in CONNECTORS for d in headwater.dagster.assets(name)]
+    specs = {k.to_user_string(): s for d in defs for k, s in d.specs_by_key.items()}
+
+    def columns(key: str) -> dict:
+        return {c.name: c for c in specs[key].metadata["dagster/column_schema"].columns}
+
+    meetings = columns("analytics_meetings/meetings")
+    assert specs["analytics_meetings/meetings"].metadata["headwater/primary_key"] == "user_id, id"
+    for name in ("user_id", "id"):
+        assert not meetings[name].constraints.nullable, name
+        assert not meetings[name].constraints.unique, name
+    # the parent's column has the type of the parent's field it holds
+    users = columns("analytics_meetings/users")
+    assert meetings["user_id"].type == users["id"].type
+    assert specs["analytics_meetings/users"].metadata["headwater/primary_key"] == "id"
+    assert users["id"].constraints.unique and not users["id"].constraints.nullable
 
 
 def test_options_are_checked_when_the_definitions_load(analytics):

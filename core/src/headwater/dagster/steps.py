@@ -263,9 +263,21 @@ def _declared_metadata(connector: Connector, resource: Resource) -> dict[str, An
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    schema = ConnectorHooks(get_registry().pm, connector).record_schema(resource)
+    hooks = ConnectorHooks(get_registry().pm, connector)
+    schema = hooks.record_schema(resource)
     keys = resource.primary_key_columns
-    columns = []
+    # a column is unique only when it alone is the key; every key column is not null
+    unique = len(keys) == 1
+    columns = [
+        # a key column no record declares (a child's parent column) is listed too
+        dg.TableColumn(
+            naming.normalize_identifier(key),
+            _key_type(connector, resource, key, hooks),
+            constraints=dg.TableColumnConstraints(nullable=False, unique=unique),
+        )
+        for key in keys
+        if key not in schema.get("properties", {})
+    ]
     for field_name, hint in columns_from_schema(schema, keys).items():
         prop = schema["properties"][field_name]
         columns.append(
@@ -274,7 +286,7 @@ def _declared_metadata(connector: Connector, resource: Resource) -> dict[str, An
                 column_type(prop) or "inferred",
                 description=hint.get("description"),
                 constraints=dg.TableColumnConstraints(
-                    nullable=hint["nullable"], unique=bool(hint.get("primary_key"))
+                    nullable=hint["nullable"], unique=unique and bool(hint.get("primary_key"))
                 ),
             )
         )
@@ -287,6 +299,18 @@ def _declared_metadata(connector: Connector, resource: Resource) -> dict[str, An
         "headwater/primary_key": ", ".join(keys) or "-",
         "headwater/write_disposition": resource.write_disposition,
     }
+
+
+def _key_type(connector: Connector, resource: Resource, key: str, hooks: ConnectorHooks) -> str:
+    """The type of key column ``key`` that ``resource``'s records do not declare: the
+    parent's field's when it is the column a child's parent key is stored in, else
+    "inferred" (dlt infers it)."""
+    parent = resource.parent
+    if parent is None or parent.column != key:
+        return "inferred"
+    props = hooks.record_schema(connector.resource(parent.resource)).get("properties", {})
+    prop = props.get(parent.field)
+    return (column_type(prop) if isinstance(prop, Mapping) else None) or "inferred"
 
 
 def _step(
