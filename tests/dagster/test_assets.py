@@ -281,6 +281,61 @@ def _windowed_spec(*args, **kwargs) -> IncrementalSpec:
     return _Windowed(*args, **kwargs)
 
 
+def _windowed_asset(headwater_plugins, api_simulator, monkeypatch, tmp_path, window, events):
+    """The asset of :func:`_windowed` (``window``), its simulator serving ``events``
+    records a minute apart from 2024-01-01T00:00Z, and a Dagster instance."""
+    headwater_plugins(Declares(_windowed(window)))
+    (asset,) = headwater.dagster.assets("windowed")
+    sim = api_simulator("windowed", records={"events": events}, page_size=500)
+    for key, value in sim.settings.items():
+        monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
+    (tmp_path / "dagster_home").mkdir()
+    return asset, sim, dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+
+
+@pytest.mark.skipif(not HAS_WINDOWS, reason="IncrementalSpec has no `window` yet")
+def test_rows_a_failed_partition_left_are_reported_apart_from_the_next_partitions(
+    headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    """A partition whose load failed (the DuckDB file locked by a reader) leaves its
+    rows extracted; the next partition loads them with its own, and its row_count is
+    its own window's rows, the others under headwater/leftover_rows."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    asset, sim, instance = _windowed_asset(
+        headwater_plugins, api_simulator, monkeypatch, tmp_path, "1d", 3000
+    )
+    assert dg.materialize([asset], instance=instance, partition_key="2024-01-01").success
+    real_load = Pipeline.load
+
+    def locked(self, *args, **kwargs):
+        raise OSError("IO Error: Could not set lock on file windowed.duckdb")
+
+    monkeypatch.setattr(Pipeline, "load", locked)
+    failed = dg.materialize(
+        [asset], instance=instance, partition_key="2024-01-02", raise_on_error=False
+    )
+    assert not failed.success
+    monkeypatch.setattr(Pipeline, "load", real_load)
+    result = dg.materialize([asset], instance=instance, partition_key="2024-01-03")
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+
+    def day(date: str) -> int:
+        return sum(1 for r in sim.data["events"] if r["timestamp"].startswith(date))
+
+    assert metadata["dagster/row_count"].value == day("2024-01-03")
+    assert metadata["headwater/leftover_rows"].value == day("2024-01-02")
+    with duckdb.connect(str(headwater_env / "headwater_windowed.duckdb")) as con:
+        [(total,)] = con.sql("select count(*) from windowed_data.events").fetchall()
+    assert total == len(sim.data["events"])
+    logs = [str(e.user_message) for e in instance.all_logs(result.run_id)]
+    assert any(
+        f"{day('2024-01-02')} rows of windowed/events an earlier run left" in m for m in logs
+    ), logs
+
+
 def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater_plugins):
     declared = Connector(
         name="windowed",
@@ -376,14 +431,10 @@ def test_the_first_partition_holds_the_initial_value(
 def test_a_weekly_partition_from_a_monday_loads_that_monday(
     headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
 ):
-    headwater_plugins(Declares(_windowed("7d")))
-    (asset,) = headwater.dagster.assets("windowed")
     # 300 records a minute apart from Monday 2024-01-01T00:00Z
-    sim = api_simulator("windowed", records={"events": 300}, page_size=500)
-    for key, value in sim.settings.items():
-        monkeypatch.setenv(f"SOURCES__WINDOWED__{key.upper()}", value)
-    (tmp_path / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    asset, _sim, instance = _windowed_asset(
+        headwater_plugins, api_simulator, monkeypatch, tmp_path, "7d", 300
+    )
     first = asset.partitions_def.get_first_partition_key()
     result = dg.materialize([asset], instance=instance, partition_key=first)
     (event,) = result.get_asset_materialization_events()

@@ -366,10 +366,20 @@ def _step(
             if name in result.failed:
                 continue
             table = specs[name].metadata["dagster/table_name"]
+            # rows an earlier run left (a partition whose load failed) are loaded with
+            # this one's: counted apart, not as this materialization's
+            leftover = result.leftover_counts.get(table, 0)
+            if leftover:
+                context.log.info(
+                    f"{leftover} rows of {specs[name].key.to_user_string()} an earlier run "
+                    "left extracted and not loaded (its load failed or it was stopped) "
+                    "were loaded with this one: headwater/leftover_rows"
+                )
             yield dg.MaterializeResult(
                 asset_key=specs[name].key,
                 metadata={
-                    "dagster/row_count": result.row_counts.get(table, 0),
+                    "dagster/row_count": result.row_counts.get(table, 0) - leftover,
+                    **({"headwater/leftover_rows": leftover} if leftover else {}),
                     "headwater/pipeline": result.pipeline_name,
                     "headwater/dataset": result.dataset_name,
                     "headwater/destination": result.destination,

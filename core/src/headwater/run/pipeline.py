@@ -86,6 +86,9 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     #: the names of the resources that failed (with the children they took along)
     failed: tuple[str, ...] = ()
+    #: of :attr:`row_counts`, the rows by table that an earlier run extracted and did
+    #: not load (it was killed, or its load failed), loaded by this run
+    leftover_counts: Mapping[str, int] = field(factory=dict)
 
 
 def _compares_keys_exactly(destination: str) -> bool:
@@ -421,6 +424,7 @@ def _locked_run(
         failures=tuple(failures),
         warnings=tuple(warnings),
         failed=tuple(getattr(failures, "resources", ())),
+        leftover_counts={t: n for t, n in leftover.items() if n},
     )
 
 
