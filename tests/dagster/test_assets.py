@@ -293,6 +293,22 @@ def _windowed_asset(headwater_plugins, api_simulator, monkeypatch, tmp_path, win
     return asset, sim, dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
 
 
+def _fail_the_load(asset, instance, monkeypatch, partition: str) -> None:
+    """Materialize ``partition`` with its load refused (as DuckDB refuses a file a
+    reader has open): extracted and normalized, not loaded."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    def locked(self, *args, **kwargs):
+        raise OSError("IO Error: Could not set lock on file windowed.duckdb")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "load", locked)
+        failed = dg.materialize(
+            [asset], instance=instance, partition_key=partition, raise_on_error=False
+        )
+    assert not failed.success
+
+
 @pytest.mark.skipif(not HAS_WINDOWS, reason="IncrementalSpec has no `window` yet")
 def test_rows_a_failed_partition_left_are_reported_apart_from_the_next_partitions(
     headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
@@ -300,23 +316,11 @@ def test_rows_a_failed_partition_left_are_reported_apart_from_the_next_partition
     """A partition whose load failed (the DuckDB file locked by a reader) leaves its
     rows extracted; the next partition loads them with its own, and its row_count is
     its own window's rows, the others under headwater/leftover_rows."""
-    from dlt.pipeline.pipeline import Pipeline
-
     asset, sim, instance = _windowed_asset(
         headwater_plugins, api_simulator, monkeypatch, tmp_path, "1d", 3000
     )
     assert dg.materialize([asset], instance=instance, partition_key="2024-01-01").success
-    real_load = Pipeline.load
-
-    def locked(self, *args, **kwargs):
-        raise OSError("IO Error: Could not set lock on file windowed.duckdb")
-
-    monkeypatch.setattr(Pipeline, "load", locked)
-    failed = dg.materialize(
-        [asset], instance=instance, partition_key="2024-01-02", raise_on_error=False
-    )
-    assert not failed.success
-    monkeypatch.setattr(Pipeline, "load", real_load)
+    _fail_the_load(asset, instance, monkeypatch, "2024-01-02")
     result = dg.materialize([asset], instance=instance, partition_key="2024-01-03")
     assert result.success
     (event,) = result.get_asset_materialization_events()
@@ -334,6 +338,27 @@ def test_rows_a_failed_partition_left_are_reported_apart_from_the_next_partition
     assert any(
         f"{day('2024-01-02')} rows of windowed/events an earlier run left" in m for m in logs
     ), logs
+
+
+@pytest.mark.skipif(not HAS_WINDOWS, reason="IncrementalSpec has no `window` yet")
+def test_rows_of_a_first_load_that_failed_are_not_counted_when_dlt_drops_them(
+    headwater_plugins, api_simulator, monkeypatch, headwater_env, tmp_path
+):
+    """The pipeline's first load failed: the destination has no dataset, and dlt drops
+    the package left (the failed partition reads its window again when materialized):
+    the next partition does not count its rows as loaded."""
+    asset, sim, instance = _windowed_asset(
+        headwater_plugins, api_simulator, monkeypatch, tmp_path, "1d", 3000
+    )
+    _fail_the_load(asset, instance, monkeypatch, "2024-01-01")
+    result = dg.materialize([asset], instance=instance, partition_key="2024-01-02")
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    with duckdb.connect(str(headwater_env / "headwater_windowed.duckdb")) as con:
+        [(total,)] = con.sql("select count(*) from windowed_data.events").fetchall()
+    second = sum(1 for r in sim.data["events"] if r["timestamp"].startswith("2024-01-02"))
+    assert metadata["dagster/row_count"].value == total == second
+    assert "headwater/leftover_rows" not in metadata
 
 
 def test_a_windowed_resource_and_its_children_are_one_partitioned_step(headwater_plugins):

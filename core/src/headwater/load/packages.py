@@ -14,7 +14,14 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["Pending", "finish_normalize_commits", "migrate_again", "pending", "pending_rows"]
+__all__ = [
+    "Pending",
+    "finish_normalize_commits",
+    "migrate_again",
+    "pending",
+    "pending_rows",
+    "pending_rows_by_package",
+]
 
 
 @frozen
@@ -47,18 +54,30 @@ def pending(pipeline: Any) -> Iterator[Pending]:
 
 
 def pending_rows(pipeline: Any) -> dict[str, int]:
-    """The rows, by table, of the packages an earlier run normalized and did not load
-    (it was killed or stopped before its load, or its load failed): the next load step
-    loads them, and the run's summary counts them (dlt's own tables left out).
+    """The rows, by table, of the packages an earlier run normalized and did not load:
+    :func:`pending_rows_by_package`, added up."""
+    counts: dict[str, int] = {}
+    for rows in pending_rows_by_package(pipeline).values():
+        for table, n in rows.items():
+            counts[table] = counts.get(table, 0) + n
+    return counts
+
+
+def pending_rows_by_package(pipeline: Any) -> dict[str, dict[str, int]]:
+    """The rows, by package (its load id) and table, of the packages an earlier run
+    normalized and did not load (it was killed or stopped before its load, or its
+    load failed): the next load step loads them, and the run's summary counts them
+    (dlt's own tables left out).
 
     Read from the files, exactly for every format dlt writes (gzip-compressed or not):
     a Parquet file's footer; a JSON lines file's lines; a CSV file's records, parsed
     (a quoted value may hold line breaks), its header line left out; an
     ``insert_values`` file's lines that begin a row. Jobs that hold no rows of their
     own (a reference to a staged file, a merge's SQL) count none."""
-    counts: dict[str, int] = {}
+    by_package: dict[str, dict[str, int]] = {}
     csv_format: Any = None
     for package in pending(pipeline):
+        counts = by_package.setdefault(package.load_id, {})
         for job in package.jobs:
             table = job.job_file_info.table_name
             file_format = job.job_file_info.file_format
@@ -71,7 +90,7 @@ def pending_rows(pipeline: Any) -> dict[str, int]:
             except Exception:  # a file the load will report on: no count, not a failure
                 continue
             counts[table] = counts.get(table, 0) + rows
-    return counts
+    return by_package
 
 
 #: the load file formats whose files hold a table's rows

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ from headwater.load.packages import (
     finish_normalize_commits,
     migrate_again,
     pending,
-    pending_rows,
+    pending_rows_by_package,
 )
 from headwater.load.unique import collect_repeated_keys, deduplicates, distrust_pending
 from headwater.load.validation import collect_outcomes
@@ -348,7 +348,8 @@ def _locked_run(
         finish_normalize_commits(pipeline)  # a run killed in dlt's normalize commit
         migrate_again(pipeline)  # a load that failed midway may have lost its migration
         # a killed run's normalized package loads with this run's: its rows count too
-        leftover = pending_rows(pipeline)
+        left = pending_rows_by_package(pipeline)
+        leftover = _sum_rows(left.values())
         if all_or_nothing or full_refresh:
             if bounds is not None:
                 bounds.checkpoint = False  # one extract reads every slice: no partial loads
@@ -381,6 +382,10 @@ def _locked_run(
                 pipeline, source, connector, file_format, hold, bounds, failures, warnings
             )
             counts = {t: counts.get(t, 0) + loaded.get(t, 0) for t in {*counts, *loaded}}
+            # dlt drops the packages left when the destination has no dataset yet (the
+            # first load failed): only the leftovers loaded count
+            done = set(pipeline.list_completed_load_packages())
+            leftover = _sum_rows(rows for load_id, rows in left.items() if load_id in done)
         counts = {t: counts.get(t, 0) + leftover.get(t, 0) for t in {*counts, *leftover}}
     except Exception as exc:
         if interrupted(exc):
@@ -486,6 +491,15 @@ def _load_leftovers(pipeline: Any, normalized: Mapping[str, int]) -> dict[str, i
         return {}  # nothing was left to load after dlt's sync with the destination
     extracted = _normalized_rows(pipeline)  # packages killed before their normalize
     return {t: normalized.get(t, 0) + extracted.get(t, 0) for t in {*normalized, *extracted}}
+
+
+def _sum_rows(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Rows by table, ``counts`` added up."""
+    total: dict[str, int] = {}
+    for rows in counts:
+        for table, n in rows.items():
+            total[table] = total.get(table, 0) + n
+    return total
 
 
 def _normalized_rows(pipeline: Any) -> dict[str, int]:
