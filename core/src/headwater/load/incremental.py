@@ -336,23 +336,7 @@ class Plan:
         current = _read_position(self.entry.get("position"))
         new = done[1] if self.bounded else latest
         if at_latest is not None and not self.bounded and latest is not None:
-            kept = self.root.get("boundary")
-            same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
-            if current is None or latest > current or same:
-                before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
-                ids = list(dict.fromkeys([*before, *at_latest]))
-                if len(ids) > MAX_BOUNDARY_IDS:
-                    log.warning(
-                        "%d records share the incremental cursor %s = %s; the state keeps "
-                        "%d of them, so an append resource may load the others again on "
-                        "its next run: merge on a primary key, or use a finer cursor",
-                        len(ids),
-                        self.spec.cursor_field,
-                        isoformat(latest),
-                        MAX_BOUNDARY_IDS,
-                    )
-                    ids = ids[:MAX_BOUNDARY_IDS]
-                self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
+            self._keep_boundary(latest, at_latest, current)
         if new is not None and (current is None or new > current):
             self.entry["position"] = isoformat(new)
         if recent is not None and self.backfill_key is None:
@@ -382,15 +366,37 @@ class Plan:
         if latest is None or (current is not None and latest < current):
             return
         if at_latest is not None and self.backfill_key is None:
-            kept = self.root.get("boundary")
-            same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
-            before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
-            ids = list(dict.fromkeys([*before, *at_latest]))[:MAX_BOUNDARY_IDS]
-            self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
+            self._keep_boundary(latest, at_latest, None)
         self.entry["position"] = isoformat(latest)
         if self.backfill_key is None:
             self.root["running"] = True
             self.root.pop("reached", None)
+
+    def _keep_boundary(
+        self, latest: datetime, at_latest: list[str], current: datetime | None
+    ) -> None:
+        """Keep ``at_latest``, the identities of the records loaded at ``latest``, as the
+        boundary an append resource's next read from ``latest`` skips (added to those
+        kept at the same cursor; a cursor before ``current``, the position, keeps
+        none), :data:`MAX_BOUNDARY_IDS` at most, with a warning beyond."""
+        kept = self.root.get("boundary")
+        same = isinstance(kept, Mapping) and _read_position(kept.get("at")) == latest
+        if current is not None and latest <= current and not same:
+            return
+        before = list(kept.get("ids") or []) if same else []  # type: ignore[union-attr]
+        ids = list(dict.fromkeys([*before, *at_latest]))
+        if len(ids) > MAX_BOUNDARY_IDS:
+            log.warning(
+                "%d records share the incremental cursor %s = %s; the state keeps "
+                "%d of them, so an append resource may load the others again on "
+                "its next run: merge on a primary key, or use a finer cursor",
+                len(ids),
+                self.spec.cursor_field,
+                isoformat(latest),
+                MAX_BOUNDARY_IDS,
+            )
+            ids = ids[:MAX_BOUNDARY_IDS]
+        self.root["boundary"] = {"at": isoformat(latest), "ids": ids}
 
     def _keep_recent(self, recent: list[tuple[datetime, str]]) -> None:
         """Keep the identities of the records loaded within the lookback of the position
